@@ -1,0 +1,165 @@
+//! The client core: builds envelopes, applies timeouts, maps replies to results and errors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::envelope::{encode_notification, encode_request, RpcId};
+use crate::error::Error;
+use crate::names;
+use crate::transport::ClientTransport;
+
+/// The default call timeout, as in clamator: 30 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Per-call options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Overrides the client's default timeout for this call.
+    pub timeout: Option<Duration>,
+}
+
+impl CallOptions {
+    /// Options with this call's timeout set.
+    pub fn timeout(timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
+        }
+    }
+}
+
+/// Calls methods of any service through a [`ClientTransport`]. Cheap to clone.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), clamator_protocol::Error> {
+/// use clamator_protocol::{Client, MemoryTransport, Router, RpcError, Service};
+/// use serde_json::{json, Value};
+///
+/// let service = Service::builder("echo")
+///     .method("say", |p: Value| async move { Ok::<_, RpcError>(p) })
+///     .build()?;
+/// let client = Client::new(MemoryTransport::new(Router::new().with(service)?));
+/// let out: Value = client.call("echo", "say", &json!({"hi": 1})).await?;
+/// assert_eq!(out, json!({"hi": 1}));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    transport: Arc<dyn ClientTransport>,
+    default_timeout: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("default_timeout", &self.default_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client over `transport` with the [default timeout](DEFAULT_TIMEOUT).
+    pub fn new(transport: impl ClientTransport) -> Self {
+        Self::from_arc(Arc::new(transport))
+    }
+
+    /// A client over a shared transport.
+    pub fn from_arc(transport: Arc<dyn ClientTransport>) -> Self {
+        Self {
+            transport,
+            default_timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Sets the timeout used by calls without their own.
+    #[must_use]
+    pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
+    }
+
+    /// The timeout used by calls without their own.
+    pub fn default_timeout(&self) -> Duration {
+        self.default_timeout
+    }
+
+    /// Calls `service.method` with `params` and decodes the result into `R`.
+    pub async fn call<P, R>(&self, service: &str, method: &str, params: &P) -> Result<R, Error>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.call_with(service, method, params, CallOptions::default())
+            .await
+    }
+
+    /// [`call`](Self::call) with per-call options (a timeout override).
+    pub async fn call_with<P, R>(
+        &self,
+        service: &str,
+        method: &str,
+        params: &P,
+        options: CallOptions,
+    ) -> Result<R, Error>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let value = self.call_value(service, method, params, options).await?;
+        serde_json::from_value(value).map_err(|e| {
+            Error::protocol_with(format!("invalid result for {service}.{method}"), e)
+        })
+    }
+
+    /// Calls `service.method` and returns the raw JSON result.
+    pub async fn call_value<P>(
+        &self,
+        service: &str,
+        method: &str,
+        params: &P,
+        options: CallOptions,
+    ) -> Result<Value, Error>
+    where
+        P: Serialize + ?Sized,
+    {
+        check_names(service, method)?;
+        let id = RpcId::new_uuid();
+        let envelope = encode_request(service, method, params, &id)
+            .map_err(|e| Error::InvalidArgument(format!("params do not serialize: {e}")))?;
+        let timeout = options.timeout.unwrap_or(self.default_timeout);
+        let reply = tokio::time::timeout(timeout, self.transport.send(service, &id, envelope))
+            .await
+            .map_err(|_| Error::Timeout {
+                method: format!("{service}.{method}"),
+                timeout,
+            })??;
+        reply.outcome.map_err(Error::Rpc)
+    }
+
+    /// Sends a notification to `service.method`; resolves once the transport queued it.
+    pub async fn notify<P>(&self, service: &str, method: &str, params: &P) -> Result<(), Error>
+    where
+        P: Serialize + ?Sized,
+    {
+        check_names(service, method)?;
+        let envelope = encode_notification(service, method, params)
+            .map_err(|e| Error::InvalidArgument(format!("params do not serialize: {e}")))?;
+        self.transport.notify(service, envelope).await
+    }
+}
+
+fn check_names(service: &str, method: &str) -> Result<(), Error> {
+    if !names::is_valid_service(service) {
+        return Err(Error::InvalidArgument(format!("invalid service \"{service}\"")));
+    }
+    // Conservative on output: a TypeScript server drops hyphenated method names.
+    if !names::is_valid_method(method) {
+        return Err(Error::InvalidArgument(format!("invalid method \"{method}\"")));
+    }
+    Ok(())
+}

@@ -1,0 +1,599 @@
+//! JSON-RPC 2.0 envelopes as clamator puts them on the wire (spec §2).
+//!
+//! Parsing follows clamator's `parseEnvelope` and is lenient where the design says so:
+//! hyphenated method names (sent by Python clients), `params: null` or missing → `{}`, any
+//! JSON number spelling (`5`, `5.0`). Building is conservative and byte-compatible with the
+//! TypeScript peer: compact JSON, keys in clamator's order, `data` always present in errors.
+
+use std::fmt;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Number, Value};
+
+use crate::error::{codes, RpcError};
+use crate::names;
+
+/// A request id: a string (clamator clients send UUID v4 strings) or an integer.
+///
+/// Correlation uses the id's text ([`RpcId::key`]), as clamator's `String(id)` does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RpcId {
+    /// A string id.
+    Str(String),
+    /// An integer id (held as a JSON number so `u64` and `i64` both round-trip).
+    Int(Number),
+}
+
+impl RpcId {
+    /// A fresh UUID v4 string id, the kind clamator clients generate.
+    pub fn new_uuid() -> Self {
+        Self::Str(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The correlation key: the string itself, or the number's decimal text.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Str(s) => s.clone(),
+            Self::Int(n) => n.to_string(),
+        }
+    }
+
+    /// Interprets a JSON value as an id: strings and integers are ids; `null`, booleans,
+    /// fractional numbers, arrays and objects are not.
+    pub fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::String(s) => Some(Self::Str(s.clone())),
+            Value::Number(n) if n.is_i64() || n.is_u64() => Some(Self::Int(n.clone())),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RpcId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Str(s) => f.write_str(s),
+            Self::Int(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl From<&str> for RpcId {
+    fn from(s: &str) -> Self {
+        Self::Str(s.to_owned())
+    }
+}
+
+impl From<String> for RpcId {
+    fn from(s: String) -> Self {
+        Self::Str(s)
+    }
+}
+
+impl From<i64> for RpcId {
+    fn from(n: i64) -> Self {
+        Self::Int(n.into())
+    }
+}
+
+impl Serialize for RpcId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Str(v) => s.serialize_str(v),
+            Self::Int(n) => n.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RpcId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Self::from_value(&v)
+            .ok_or_else(|| serde::de::Error::custom("id must be a string or an integer"))
+    }
+}
+
+/// A request: a call that expects a reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The request id, echoed in the reply.
+    pub id: RpcId,
+    /// The service part of `method` (before the first dot).
+    pub service: String,
+    /// The method part of `method` (after the first dot).
+    pub method: String,
+    /// The params; `{}` when the envelope had none or `null`.
+    pub params: Value,
+}
+
+/// A notification: a call without an id that is never answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// The service part of `method`.
+    pub service: String,
+    /// The method part of `method`.
+    pub method: String,
+    /// The params; `{}` when the envelope had none or `null`.
+    pub params: Value,
+}
+
+/// A reply: the result of a request or its error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// The id of the request this answers; `None` (`null` on the wire) only for errors about
+    /// requests whose id could not be read.
+    pub id: Option<RpcId>,
+    /// The result, or the JSON-RPC error.
+    pub outcome: Result<Value, RpcError>,
+}
+
+/// Any envelope clamator puts on a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Envelope {
+    /// A call expecting a reply.
+    Request(Request),
+    /// A call without reply.
+    Notification(Notification),
+    /// A success or error reply.
+    Response(Response),
+}
+
+impl Envelope {
+    /// The kind as clamator names it: `request`, `notification`, `success` or `error`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Request(_) => "request",
+            Self::Notification(_) => "notification",
+            Self::Response(Response { outcome: Ok(_), .. }) => "success",
+            Self::Response(Response {
+                outcome: Err(_), ..
+            }) => "error",
+        }
+    }
+}
+
+/// Why an envelope could not be parsed, with what could still be recovered from it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code} {}: {reason}", if *.code == codes::PARSE_ERROR { "Parse error" } else { "Invalid Request" })]
+pub struct EnvelopeError {
+    /// [`codes::PARSE_ERROR`] (not JSON) or [`codes::INVALID_REQUEST`] (JSON, but not a valid
+    /// envelope).
+    pub code: i64,
+    /// What was wrong, in clamator's words where it has some.
+    pub reason: String,
+    /// The request id, when one could be recovered, so the caller can still be answered.
+    pub id: Option<RpcId>,
+}
+
+impl EnvelopeError {
+    fn invalid(reason: impl Into<String>, id: Option<RpcId>) -> Self {
+        Self {
+            code: codes::INVALID_REQUEST,
+            reason: reason.into(),
+            id,
+        }
+    }
+
+    /// The JSON-RPC error to answer with.
+    pub fn to_rpc_error(&self) -> RpcError {
+        if self.code == codes::PARSE_ERROR {
+            RpcError::parse_error(self.reason.clone())
+        } else {
+            RpcError::invalid_request(self.reason.clone())
+        }
+    }
+}
+
+/// Parses one envelope from its JSON text (spec §2.3, lenient as the design says).
+///
+/// ```
+/// use clamator_protocol::envelope::{parse_envelope, Envelope};
+/// let env = parse_envelope(br#"{"jsonrpc": "2.0", "method": "arith.add", "params": {"a": 5.0}, "id": 7}"#).unwrap();
+/// let Envelope::Request(req) = env else { panic!() };
+/// assert_eq!((req.service.as_str(), req.method.as_str()), ("arith", "add"));
+/// assert_eq!(req.id.key(), "7");
+/// ```
+pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| EnvelopeError {
+        code: codes::PARSE_ERROR,
+        reason: e.to_string(),
+        id: recover_id(bytes),
+    })?;
+    parse_envelope_value(value)
+}
+
+/// Parses one envelope from an already decoded JSON value.
+pub fn parse_envelope_value(value: Value) -> Result<Envelope, EnvelopeError> {
+    let mut obj = match value {
+        Value::Object(m) => m,
+        Value::Array(_) => {
+            return Err(EnvelopeError::invalid("batch requests not supported", None))
+        }
+        _ => return Err(EnvelopeError::invalid("not an object", None)),
+    };
+    let id_value = obj.get("id").cloned().unwrap_or(Value::Null);
+    let has_id = !id_value.is_null();
+    let recovered = RpcId::from_value(&id_value);
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(EnvelopeError::invalid(
+            "jsonrpc must equal \"2.0\"",
+            recovered,
+        ));
+    }
+    if let Some(Value::String(full)) = obj.get("method") {
+        let (service, method) = split_method(full).map_err(|r| EnvelopeError::invalid(r, recovered.clone()))?;
+        let params = match obj.remove("params") {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(p) => p,
+        };
+        if !has_id {
+            return Ok(Envelope::Notification(Notification {
+                service,
+                method,
+                params,
+            }));
+        }
+        let id = recovered.ok_or_else(|| EnvelopeError::invalid("id must be string or number", None))?;
+        return Ok(Envelope::Request(Request {
+            id,
+            service,
+            method,
+            params,
+        }));
+    }
+    let has_result = obj.contains_key("result");
+    let has_error = obj.contains_key("error");
+    match (has_result, has_error) {
+        (true, false) => {
+            if !has_id {
+                return Err(EnvelopeError::invalid("response must have id", None));
+            }
+            let id = recovered
+                .ok_or_else(|| EnvelopeError::invalid("id must be string or number", None))?;
+            let result = obj.remove("result").unwrap_or(Value::Null);
+            Ok(Envelope::Response(Response {
+                id: Some(id),
+                outcome: Ok(result),
+            }))
+        }
+        (false, true) => {
+            let bad = || {
+                EnvelopeError::invalid(
+                    "error must have numeric code + string message",
+                    recovered.clone(),
+                )
+            };
+            let Some(Value::Object(mut err)) = obj.remove("error") else {
+                return Err(bad());
+            };
+            let code = err.get("code").and_then(integral).ok_or_else(bad)?;
+            let Some(Value::String(message)) = err.remove("message") else {
+                return Err(bad());
+            };
+            let data = err.remove("data").unwrap_or(Value::Null);
+            Ok(Envelope::Response(Response {
+                id: recovered,
+                outcome: Err(RpcError {
+                    code,
+                    message,
+                    data,
+                }),
+            }))
+        }
+        _ => Err(EnvelopeError::invalid(
+            "envelope must be request, notification, or response",
+            recovered,
+        )),
+    }
+}
+
+/// An error code written as an integer, or as a float with no fraction (Python may).
+fn integral(v: &Value) -> Option<i64> {
+    let n = v.as_number()?;
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let f = n.as_f64()?;
+    // The range check keeps the cast exact; codes outside i64 are not codes.
+    (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+}
+
+fn split_method(full: &str) -> Result<(String, String), &'static str> {
+    let Some((service, method)) = full.split_once('.') else {
+        return Err("method must be \"<service>.<method>\"");
+    };
+    if service.is_empty() || method.is_empty() {
+        return Err("method must be \"<service>.<method>\"");
+    }
+    if !names::is_valid_service(service) {
+        return Err("invalid service segment");
+    }
+    if !names::is_acceptable_method(method) {
+        return Err("invalid method segment");
+    }
+    Ok((service.to_owned(), method.to_owned()))
+}
+
+/// Best-effort recovery of a top-level `"id"` from text that is not valid JSON, so a
+/// malformed request can still be answered. Finds `"id"` followed by `:` and a string or
+/// integer literal; anything fancier is not worth guessing at.
+pub fn recover_id(bytes: &[u8]) -> Option<RpcId> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut rest = text;
+    while let Some(pos) = rest.find("\"id\"") {
+        rest = &rest[pos + 4..];
+        let after = rest.trim_start();
+        let Some(after) = after.strip_prefix(':') else {
+            continue;
+        };
+        let after = after.trim_start();
+        if let Some(s) = after.strip_prefix('"') {
+            // Only plain strings: escapes would need a real decoder.
+            let end = s.find(['"', '\\'])?;
+            if s.as_bytes()[end] == b'"' {
+                return Some(RpcId::Str(s[..end].to_owned()));
+            }
+            return None;
+        }
+        let digits: &str = {
+            let end = after
+                .char_indices()
+                .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
+                .map_or(after.len(), |(i, _)| i);
+            &after[..end]
+        };
+        return digits.parse::<i64>().ok().map(RpcId::from);
+    }
+    None
+}
+
+/// Writes `"<service>.<method>"` without allocating the joined string first.
+struct FullMethod<'a>(&'a str, &'a str);
+
+impl Serialize for FullMethod<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}.{}", self.0, self.1))
+    }
+}
+
+/// Encodes a request: `{"jsonrpc":"2.0","method":"<svc>.<m>","params":…,"id":…}`.
+///
+/// ```
+/// use clamator_protocol::envelope::encode_request;
+/// let json = encode_request("a", "b", &serde_json::json!({}), &"id1".into()).unwrap();
+/// assert_eq!(json, r#"{"jsonrpc":"2.0","method":"a.b","params":{},"id":"id1"}"#);
+/// ```
+pub fn encode_request<P: Serialize + ?Sized>(
+    service: &str,
+    method: &str,
+    params: &P,
+    id: &RpcId,
+) -> Result<String, serde_json::Error> {
+    let mut out = Vec::with_capacity(128);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let mut map = ser.serialize_map(Some(4))?;
+    map.serialize_entry("jsonrpc", "2.0")?;
+    map.serialize_entry("method", &FullMethod(service, method))?;
+    map.serialize_entry("params", params)?;
+    map.serialize_entry("id", id)?;
+    map.end()?;
+    Ok(into_string(out))
+}
+
+/// Encodes a notification: `{"jsonrpc":"2.0","method":"<svc>.<m>","params":…}` (no `id` key).
+pub fn encode_notification<P: Serialize + ?Sized>(
+    service: &str,
+    method: &str,
+    params: &P,
+) -> Result<String, serde_json::Error> {
+    let mut out = Vec::with_capacity(128);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let mut map = ser.serialize_map(Some(3))?;
+    map.serialize_entry("jsonrpc", "2.0")?;
+    map.serialize_entry("method", &FullMethod(service, method))?;
+    map.serialize_entry("params", params)?;
+    map.end()?;
+    Ok(into_string(out))
+}
+
+/// Encodes a success reply: `{"jsonrpc":"2.0","id":…,"result":…}`.
+pub fn encode_success<R: Serialize + ?Sized>(
+    id: &RpcId,
+    result: &R,
+) -> Result<String, serde_json::Error> {
+    let mut out = Vec::with_capacity(64);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let mut map = ser.serialize_map(Some(3))?;
+    map.serialize_entry("jsonrpc", "2.0")?;
+    map.serialize_entry("id", id)?;
+    map.serialize_entry("result", result)?;
+    map.end()?;
+    Ok(into_string(out))
+}
+
+/// Encodes an error reply: `{"jsonrpc":"2.0","id":…|null,"error":{"code","message","data"}}`.
+pub fn encode_error(id: Option<&RpcId>, error: &RpcError) -> String {
+    let mut out = Vec::with_capacity(96);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    // Serializing ids, strings, integers and a `Value` into a Vec cannot fail.
+    let written = (|| {
+        let mut map = ser.serialize_map(Some(3))?;
+        map.serialize_entry("jsonrpc", "2.0")?;
+        map.serialize_entry("id", &id)?;
+        map.serialize_entry("error", error)?;
+        map.end()
+    })();
+    debug_assert!(written.is_ok());
+    into_string(out)
+}
+
+impl Response {
+    /// Encodes this reply as its wire JSON.
+    pub fn to_json(&self) -> String {
+        match (&self.outcome, &self.id) {
+            (Ok(result), Some(id)) => {
+                encode_success(id, result).unwrap_or_else(|e| {
+                    encode_error(Some(id), &RpcError::internal(&e))
+                })
+            }
+            (Ok(_), None) => encode_error(
+                None,
+                &RpcError::internal_with("ProtocolError", "success reply without id"),
+            ),
+            (Err(e), id) => encode_error(id.as_ref(), e),
+        }
+    }
+}
+
+fn into_string(bytes: Vec<u8>) -> String {
+    // serde_json only writes valid UTF-8.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(s: &str) -> Result<Envelope, EnvelopeError> {
+        parse_envelope(s.as_bytes())
+    }
+
+    #[test]
+    fn classifies_the_four_kinds() {
+        let Envelope::Request(r) =
+            parse(r#"{"jsonrpc":"2.0","method":"engine.launch","params":{},"id":"abc"}"#).unwrap()
+        else {
+            panic!("not a request")
+        };
+        assert_eq!((r.service.as_str(), r.method.as_str()), ("engine", "launch"));
+        assert_eq!(r.id, RpcId::from("abc"));
+        assert_eq!(
+            parse(r#"{"jsonrpc":"2.0","method":"engine.launch"}"#).unwrap().kind(),
+            "notification"
+        );
+        assert_eq!(
+            parse(r#"{"jsonrpc":"2.0","method":"engine.launch","id":null}"#).unwrap().kind(),
+            "notification"
+        );
+        assert_eq!(parse(r#"{"jsonrpc":"2.0","id":"x","result":null}"#).unwrap().kind(), "success");
+        let Envelope::Response(e) =
+            parse(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"m"}}"#).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(e.id, None);
+        assert_eq!(e.outcome.unwrap_err().data, Value::Null);
+    }
+
+    #[test]
+    fn rejects_what_clamator_rejects() {
+        for (input, reason) in [
+            ("[]", "batch requests not supported"),
+            ("5", "not an object"),
+            (r#"{"jsonrpc":"1.0","method":"a.b","id":1}"#, "jsonrpc must equal"),
+            (r#"{"jsonrpc":"2.0","method":"launch","id":1}"#, "method must be"),
+            (r#"{"jsonrpc":"2.0","method":".b","id":1}"#, "method must be"),
+            (r#"{"jsonrpc":"2.0","method":"a.","id":1}"#, "method must be"),
+            (r#"{"jsonrpc":"2.0","method":"Engine.launch","id":1}"#, "invalid service"),
+            (r#"{"jsonrpc":"2.0","method":"engine.Launch","id":1}"#, "invalid method"),
+            (r#"{"jsonrpc":"2.0","method":"engine.launch","id":true}"#, "id must be"),
+            (r#"{"jsonrpc":"2.0","method":"engine.launch","id":1.5}"#, "id must be"),
+            (r#"{"jsonrpc":"2.0","result":1}"#, "response must have id"),
+            (r#"{"jsonrpc":"2.0","id":1,"error":{"code":"x","message":"m"}}"#, "numeric code"),
+            (r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#, "must be request"),
+            (r#"{"jsonrpc":"2.0","id":1}"#, "must be request"),
+        ] {
+            let err = parse(input).unwrap_err();
+            assert_eq!(err.code, codes::INVALID_REQUEST, "{input}");
+            assert!(err.reason.contains(reason), "{input}: {}", err.reason);
+            assert!(err.to_string().starts_with("-32600 Invalid Request"));
+        }
+        assert_eq!(parse("{nope").unwrap_err().code, codes::PARSE_ERROR);
+    }
+
+    #[test]
+    fn lenient_input() {
+        // Python: hyphenated method, spaces after separators, \u escapes, 5.0, params null.
+        let env = parse(
+            r#"{"jsonrpc": "2.0", "method": "svc.do-thing", "params": null, "id": "i"}"#,
+        )
+        .unwrap();
+        let Envelope::Request(r) = env else { panic!() };
+        assert_eq!(r.method, "do-thing");
+        assert_eq!(r.params, json!({}));
+        let Envelope::Request(r) =
+            parse(r#"{"jsonrpc": "2.0", "method": "a.b", "params": {"t": "h\u00e9llo", "n": 5.0}, "id": 3}"#)
+                .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(r.params["t"], "héllo");
+        assert_eq!(r.params["n"].as_f64(), Some(5.0));
+        assert_eq!(r.id.key(), "3");
+        let Envelope::Response(e) =
+            parse(r#"{"jsonrpc":"2.0","id":"x","error":{"code":-32000.0,"message":"m"}}"#).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(e.outcome.unwrap_err().code, -32000);
+    }
+
+    #[test]
+    fn builds_clamator_bytes() {
+        assert_eq!(
+            encode_request("a", "b", &json!({}), &"id1".into()).unwrap(),
+            r#"{"jsonrpc":"2.0","method":"a.b","params":{},"id":"id1"}"#
+        );
+        assert_eq!(
+            encode_notification("arith", "ping", &json!({"x": 1})).unwrap(),
+            r#"{"jsonrpc":"2.0","method":"arith.ping","params":{"x":1}}"#
+        );
+        assert_eq!(
+            encode_success(&"i1".into(), &json!({"sum": 5})).unwrap(),
+            r#"{"jsonrpc":"2.0","id":"i1","result":{"sum":5}}"#
+        );
+        assert_eq!(
+            encode_error(
+                Some(&"i".into()),
+                &RpcError::new(-32000, "oops").with_data(json!({"k": "v"}))
+            ),
+            r#"{"jsonrpc":"2.0","id":"i","error":{"code":-32000,"message":"oops","data":{"k":"v"}}}"#
+        );
+        assert_eq!(
+            encode_error(None, &RpcError::method_not_found()),
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32601,"message":"Method not found","data":null}}"#
+        );
+        // Non-ASCII goes out raw, as the TypeScript peer writes it.
+        assert_eq!(
+            encode_success(&RpcId::from(7), &json!({"text": "héllo"})).unwrap(),
+            r#"{"jsonrpc":"2.0","id":7,"result":{"text":"héllo"}}"#
+        );
+    }
+
+    #[test]
+    fn round_trips_responses() {
+        let ok = Response { id: Some("a".into()), outcome: Ok(json!({"q": 2.5})) };
+        assert_eq!(parse(&ok.to_json()).unwrap(), Envelope::Response(ok));
+        let err = Response { id: Some(RpcId::from(9)), outcome: Err(RpcError::new(1, "m")) };
+        assert_eq!(parse(&err.to_json()).unwrap(), Envelope::Response(err));
+    }
+
+    #[test]
+    fn recovers_ids_from_broken_json() {
+        assert_eq!(
+            parse(r#"{"jsonrpc":"2.0","method":"a.b","params":{"a":1,,},"id":"abc"}"#).unwrap_err().id,
+            Some(RpcId::from("abc"))
+        );
+        assert_eq!(recover_id(br#"{"id" : 42, oops"#), Some(RpcId::from(42)));
+        assert_eq!(recover_id(br#"{"params":{"x":1}"#), None);
+        assert_eq!(recover_id(b"\xff\xfe"), None);
+        assert_eq!(recover_id(br#"{"id":"unterminated"#), None);
+        // A valid JSON envelope with a bad method still yields its id.
+        assert_eq!(
+            parse(r#"{"jsonrpc":"2.0","method":"nodot","id":"q"}"#).unwrap_err().id,
+            Some(RpcId::from("q"))
+        );
+    }
+}

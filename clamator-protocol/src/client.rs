@@ -111,9 +111,8 @@ impl Client {
         R: DeserializeOwned,
     {
         let value = self.call_value(service, method, params, options).await?;
-        serde_json::from_value(value).map_err(|e| {
-            Error::protocol_with(format!("invalid result for {service}.{method}"), e)
-        })
+        serde_json::from_value(value)
+            .map_err(|e| Error::protocol_with(format!("invalid result for {service}.{method}"), e))
     }
 
     /// Calls `service.method` and returns the raw JSON result.
@@ -155,11 +154,15 @@ impl Client {
 
 fn check_names(service: &str, method: &str) -> Result<(), Error> {
     if !names::is_valid_service(service) {
-        return Err(Error::InvalidArgument(format!("invalid service \"{service}\"")));
+        return Err(Error::InvalidArgument(format!(
+            "invalid service \"{service}\""
+        )));
     }
     // Conservative on output: a TypeScript server drops hyphenated method names.
     if !names::is_valid_method(method) {
-        return Err(Error::InvalidArgument(format!("invalid method \"{method}\"")));
+        return Err(Error::InvalidArgument(format!(
+            "invalid method \"{method}\""
+        )));
     }
     Ok(())
 }

@@ -222,7 +222,8 @@ pub fn parse_envelope_value(value: Value) -> Result<Envelope, EnvelopeError> {
         ));
     }
     if let Some(Value::String(full)) = obj.get("method") {
-        let (service, method) = split_method(full).map_err(|r| EnvelopeError::invalid(r, recovered.clone()))?;
+        let (service, method) =
+            split_method(full).map_err(|r| EnvelopeError::invalid(r, recovered.clone()))?;
         let params = match obj.remove("params") {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(p) => p,
@@ -234,7 +235,8 @@ pub fn parse_envelope_value(value: Value) -> Result<Envelope, EnvelopeError> {
                 params,
             }));
         }
-        let id = recovered.ok_or_else(|| EnvelopeError::invalid("id must be string or number", None))?;
+        let id =
+            recovered.ok_or_else(|| EnvelopeError::invalid("id must be string or number", None))?;
         return Ok(Envelope::Request(Request {
             id,
             service,
@@ -432,11 +434,8 @@ impl Response {
     /// Encodes this reply as its wire JSON.
     pub fn to_json(&self) -> String {
         match (&self.outcome, &self.id) {
-            (Ok(result), Some(id)) => {
-                encode_success(id, result).unwrap_or_else(|e| {
-                    encode_error(Some(id), &RpcError::internal(&e))
-                })
-            }
+            (Ok(result), Some(id)) => encode_success(id, result)
+                .unwrap_or_else(|e| encode_error(Some(id), &RpcError::internal(&e))),
             (Ok(_), None) => encode_error(
                 None,
                 &RpcError::internal_with("ProtocolError", "success reply without id"),
@@ -467,17 +466,29 @@ mod tests {
         else {
             panic!("not a request")
         };
-        assert_eq!((r.service.as_str(), r.method.as_str()), ("engine", "launch"));
+        assert_eq!(
+            (r.service.as_str(), r.method.as_str()),
+            ("engine", "launch")
+        );
         assert_eq!(r.id, RpcId::from("abc"));
         assert_eq!(
-            parse(r#"{"jsonrpc":"2.0","method":"engine.launch"}"#).unwrap().kind(),
+            parse(r#"{"jsonrpc":"2.0","method":"engine.launch"}"#)
+                .unwrap()
+                .kind(),
             "notification"
         );
         assert_eq!(
-            parse(r#"{"jsonrpc":"2.0","method":"engine.launch","id":null}"#).unwrap().kind(),
+            parse(r#"{"jsonrpc":"2.0","method":"engine.launch","id":null}"#)
+                .unwrap()
+                .kind(),
             "notification"
         );
-        assert_eq!(parse(r#"{"jsonrpc":"2.0","id":"x","result":null}"#).unwrap().kind(), "success");
+        assert_eq!(
+            parse(r#"{"jsonrpc":"2.0","id":"x","result":null}"#)
+                .unwrap()
+                .kind(),
+            "success"
+        );
         let Envelope::Response(e) =
             parse(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"m"}}"#).unwrap()
         else {
@@ -492,17 +503,47 @@ mod tests {
         for (input, reason) in [
             ("[]", "batch requests not supported"),
             ("5", "not an object"),
-            (r#"{"jsonrpc":"1.0","method":"a.b","id":1}"#, "jsonrpc must equal"),
-            (r#"{"jsonrpc":"2.0","method":"launch","id":1}"#, "method must be"),
-            (r#"{"jsonrpc":"2.0","method":".b","id":1}"#, "method must be"),
-            (r#"{"jsonrpc":"2.0","method":"a.","id":1}"#, "method must be"),
-            (r#"{"jsonrpc":"2.0","method":"Engine.launch","id":1}"#, "invalid service"),
-            (r#"{"jsonrpc":"2.0","method":"engine.Launch","id":1}"#, "invalid method"),
-            (r#"{"jsonrpc":"2.0","method":"engine.launch","id":true}"#, "id must be"),
-            (r#"{"jsonrpc":"2.0","method":"engine.launch","id":1.5}"#, "id must be"),
+            (
+                r#"{"jsonrpc":"1.0","method":"a.b","id":1}"#,
+                "jsonrpc must equal",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"launch","id":1}"#,
+                "method must be",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":".b","id":1}"#,
+                "method must be",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"a.","id":1}"#,
+                "method must be",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"Engine.launch","id":1}"#,
+                "invalid service",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"engine.Launch","id":1}"#,
+                "invalid method",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"engine.launch","id":true}"#,
+                "id must be",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"engine.launch","id":1.5}"#,
+                "id must be",
+            ),
             (r#"{"jsonrpc":"2.0","result":1}"#, "response must have id"),
-            (r#"{"jsonrpc":"2.0","id":1,"error":{"code":"x","message":"m"}}"#, "numeric code"),
-            (r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#, "must be request"),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"error":{"code":"x","message":"m"}}"#,
+                "numeric code",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#,
+                "must be request",
+            ),
             (r#"{"jsonrpc":"2.0","id":1}"#, "must be request"),
         ] {
             let err = parse(input).unwrap_err();
@@ -516,10 +557,9 @@ mod tests {
     #[test]
     fn lenient_input() {
         // Python: hyphenated method, spaces after separators, \u escapes, 5.0, params null.
-        let env = parse(
-            r#"{"jsonrpc": "2.0", "method": "svc.do-thing", "params": null, "id": "i"}"#,
-        )
-        .unwrap();
+        let env =
+            parse(r#"{"jsonrpc": "2.0", "method": "svc.do-thing", "params": null, "id": "i"}"#)
+                .unwrap();
         let Envelope::Request(r) = env else { panic!() };
         assert_eq!(r.method, "do-thing");
         assert_eq!(r.params, json!({}));
@@ -574,16 +614,24 @@ mod tests {
 
     #[test]
     fn round_trips_responses() {
-        let ok = Response { id: Some("a".into()), outcome: Ok(json!({"q": 2.5})) };
+        let ok = Response {
+            id: Some("a".into()),
+            outcome: Ok(json!({"q": 2.5})),
+        };
         assert_eq!(parse(&ok.to_json()).unwrap(), Envelope::Response(ok));
-        let err = Response { id: Some(RpcId::from(9)), outcome: Err(RpcError::new(1, "m")) };
+        let err = Response {
+            id: Some(RpcId::from(9)),
+            outcome: Err(RpcError::new(1, "m")),
+        };
         assert_eq!(parse(&err.to_json()).unwrap(), Envelope::Response(err));
     }
 
     #[test]
     fn recovers_ids_from_broken_json() {
         assert_eq!(
-            parse(r#"{"jsonrpc":"2.0","method":"a.b","params":{"a":1,,},"id":"abc"}"#).unwrap_err().id,
+            parse(r#"{"jsonrpc":"2.0","method":"a.b","params":{"a":1,,},"id":"abc"}"#)
+                .unwrap_err()
+                .id,
             Some(RpcId::from("abc"))
         );
         assert_eq!(recover_id(br#"{"id" : 42, oops"#), Some(RpcId::from(42)));
@@ -592,7 +640,9 @@ mod tests {
         assert_eq!(recover_id(br#"{"id":"unterminated"#), None);
         // A valid JSON envelope with a bad method still yields its id.
         assert_eq!(
-            parse(r#"{"jsonrpc":"2.0","method":"nodot","id":"q"}"#).unwrap_err().id,
+            parse(r#"{"jsonrpc":"2.0","method":"nodot","id":"q"}"#)
+                .unwrap_err()
+                .id,
             Some(RpcId::from("q"))
         );
     }

@@ -213,10 +213,7 @@ impl Error {
     }
 
     /// A transport error caused by `source`.
-    pub fn transport_with(
-        message: impl Into<String>,
-        source: impl Into<BoxError>,
-    ) -> Self {
+    pub fn transport_with(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Self::Transport {
             message: message.into(),
             source: Some(source.into()),

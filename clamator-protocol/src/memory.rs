@@ -54,7 +54,11 @@ impl ClientTransport for MemoryTransport {
         })
     }
 
-    fn notify<'a>(&'a self, service: &'a str, envelope: String) -> BoxFuture<'a, Result<(), Error>> {
+    fn notify<'a>(
+        &'a self,
+        service: &'a str,
+        envelope: String,
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let env = Self::parse(&envelope)?;
             let router = Arc::clone(&self.router);

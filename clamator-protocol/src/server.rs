@@ -153,14 +153,17 @@ impl Method {
 /// Runs a handler future, turning a panic into a failure so one bad handler cannot take the
 /// server down.
 async fn guarded<T>(fut: impl Future<Output = T>) -> Result<T, Failure> {
-    AssertUnwindSafe(fut).catch_unwind().await.map_err(|payload| {
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "handler panicked".to_owned());
-        Failure::Panicked(msg)
-    })
+    AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .map_err(|payload| {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "handler panicked".to_owned());
+            Failure::Panicked(msg)
+        })
 }
 
 /// Decodes params into the handler's type, reporting where decoding failed as a JSON Pointer.
@@ -320,7 +323,10 @@ impl Service {
         };
         let outcome = self.run(id.as_ref(), &method, params).await;
         let id = id?;
-        outcome.map(|o| Response { id: Some(id), outcome: o })
+        outcome.map(|o| Response {
+            id: Some(id),
+            outcome: o,
+        })
     }
 
     /// Runs one call; `None` means "no reply" (notification, or request to a notification).
@@ -338,7 +344,13 @@ impl Service {
         };
         if let Some(v) = &method.params_validator {
             if let Err(issues) = v.validate(&params) {
-                tracing::warn!(service, method = method_name, rpc_id, ?issues, "RPC params validation failed");
+                tracing::warn!(
+                    service,
+                    method = method_name,
+                    rpc_id,
+                    ?issues,
+                    "RPC params validation failed"
+                );
                 return id.map(|_| Err(RpcError::invalid_params(&issues)));
             }
         }
@@ -456,7 +468,9 @@ mod tests {
 
     fn arith(pings: Arc<AtomicUsize>) -> Service {
         Service::builder("arith")
-            .method("add", |p: AddParams| async move { Ok(json!({"sum": p.a + p.b})) })
+            .method("add", |p: AddParams| async move {
+                Ok(json!({"sum": p.a + p.b}))
+            })
             .method("fail", |_: Value| async move {
                 Err::<Value, _>(RpcError::new(-32001, "denied").with_data(json!({"why": "x"})))
             })

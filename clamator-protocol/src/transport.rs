@@ -24,5 +24,6 @@ pub trait ClientTransport: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Response, Error>>;
 
     /// Queues the notification `envelope` for `service`; resolves once it is handed over.
-    fn notify<'a>(&'a self, service: &'a str, envelope: String) -> BoxFuture<'a, Result<(), Error>>;
+    fn notify<'a>(&'a self, service: &'a str, envelope: String)
+        -> BoxFuture<'a, Result<(), Error>>;
 }

@@ -1,1 +1,23 @@
-//! placeholder
+//! # clamator-examples
+//!
+//! The services and helpers behind the example programs:
+//!
+//! * `quickstart`: starts a private redis-server (unless `REDIS_URL` is set), serves `arith`,
+//!   calls it, prints what happened, cleans up.
+//! * `arith-server` / `arith-client`: the programs the interop tests and users drive.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), clamator_protocol::Error> {
+//! use clamator_examples::arith::{self, AddParams, AddResult};
+//! use clamator_protocol::{Client, MemoryTransport, Router};
+//!
+//! let router = Router::new().with(arith::arith_service(Default::default())?)?;
+//! let client = Client::new(MemoryTransport::new(router));
+//! let r: AddResult = client.call("arith", "add", &AddParams { a: 2.0, b: 3.0 }).await?;
+//! assert_eq!(r.sum, 5.0);
+//! # Ok(()) }
+//! ```
+
+pub mod arith;
+pub mod local_redis;

@@ -1,0 +1,326 @@
+//! The Redis client transport: requests go to `<prefix>:cmds:<service>` with `XADD`, replies
+//! come back on this client's own stream, `<prefix>:replies:<instance id>`, read from `0`
+//! by one reader on a dedicated connection and matched to waiting calls by id.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use clamator_protocol::envelope::parse_envelope;
+use clamator_protocol::{BoxFuture, Client, ClientTransport, Envelope, Error, Response, RpcId};
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::backoff::Backoff;
+use crate::config::ClientConfig;
+use crate::connection::{is_connection_error, Connector, BLOCK};
+use crate::keys;
+use crate::stream;
+
+/// Replies read per `XREAD`.
+const REPLY_READ_COUNT: usize = 512;
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Response>>>>;
+
+struct Inner {
+    config: ClientConfig,
+    manager: ConnectionManager,
+    reply_stream: String,
+    pending: Pending,
+    stopped: AtomicBool,
+    reader: Mutex<Option<JoinHandle<()>>>,
+    stop: CancellationToken,
+    /// Stops the reply reader when the last handle goes away without `stop`.
+    _reader_guard: DropGuard,
+}
+
+/// A connected client transport; cheap to clone. Use [`client`](Self::client) for the typed
+/// call API, and [`stop`](Self::stop) when done.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), clamator_protocol::Error> {
+/// use clamator_redis::{ClientConfig, RedisClient};
+/// use serde_json::{json, Value};
+///
+/// let redis = RedisClient::connect(ClientConfig::new("app")).await?;
+/// let client = redis.client();
+/// let sum: Value = client.call("arith", "add", &json!({"a": 2, "b": 3})).await?;
+/// redis.stop().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisClient")
+            .field("reply_stream", &self.inner.reply_stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisClient {
+    /// Connects and starts the reply reader. Fails when Redis is unreachable.
+    pub async fn connect(config: ClientConfig) -> Result<Self, Error> {
+        let connector = Connector::new(&config.connection)?;
+        let manager = connector.manager().await?;
+        let reply_stream = keys::reply_stream(&config.key_prefix, &config.instance_id);
+        let pending: Pending = Arc::default();
+        let stop = CancellationToken::new();
+        let reader = tokio::spawn(reply_loop(
+            connector,
+            reply_stream.clone(),
+            Arc::clone(&pending),
+            stop.clone(),
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                manager,
+                reply_stream,
+                pending,
+                stopped: AtomicBool::new(false),
+                reader: Mutex::new(Some(reader)),
+                _reader_guard: stop.clone().drop_guard(),
+                stop,
+            }),
+        })
+    }
+
+    /// The typed call API over this transport, with the config's default timeout.
+    pub fn client(&self) -> Client {
+        Client::new(self.clone()).with_default_timeout(self.inner.config.default_timeout)
+    }
+
+    /// This client's instance id.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.config.instance_id
+    }
+
+    /// The stream replies arrive on.
+    pub fn reply_stream(&self) -> &str {
+        &self.inner.reply_stream
+    }
+
+    /// Stops: ends the reply reader, fails calls still waiting with "transport stopped", and
+    /// deletes the reply stream. Idempotent.
+    pub async fn stop(&self) {
+        if self.inner.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.inner.stop.cancel();
+        let reader = self
+            .inner
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(reader) = reader {
+            let _ = reader.await;
+        }
+        // Dropping the senders fails every waiting call.
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        let deleted: redis::RedisResult<i64> = redis::cmd("DEL")
+            .arg(&self.inner.reply_stream)
+            .query_async(&mut self.inner.manager.clone())
+            .await;
+        if let Err(e) = deleted {
+            tracing::debug!(error = %e, "could not delete the reply stream at stop");
+        }
+    }
+
+    fn check_running(&self, envelope: &str) -> Result<(), Error> {
+        if self.inner.stopped.load(Ordering::SeqCst) {
+            return Err(Error::transport("transport has been stopped"));
+        }
+        let limit = self.inner.config.max_envelope_bytes;
+        if envelope.len() > limit {
+            return Err(Error::InvalidArgument(format!(
+                "envelope of {} bytes exceeds the limit of {limit} bytes",
+                envelope.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Removes a call from the pending table when its future ends in any way, including being
+/// dropped on timeout, so a late reply finds nobody and is dropped.
+struct PendingGuard<'a> {
+    pending: &'a Pending,
+    key: String,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
+
+impl ClientTransport for RedisClient {
+    fn send<'a>(
+        &'a self,
+        service: &'a str,
+        id: &'a RpcId,
+        envelope: String,
+    ) -> BoxFuture<'a, Result<Response, Error>> {
+        Box::pin(async move {
+            self.check_running(&envelope)?;
+            let key = id.key();
+            let (tx, rx) = oneshot::channel();
+            self.inner
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key.clone(), tx);
+            let _guard = PendingGuard {
+                pending: &self.inner.pending,
+                key,
+            };
+            let stream = keys::command_stream(&self.inner.config.key_prefix, service);
+            redis::cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg("type")
+                .arg("rpc")
+                .arg("envelope")
+                .arg(&envelope)
+                .arg("reply-to")
+                .arg(&self.inner.reply_stream)
+                .exec_async(&mut self.inner.manager.clone())
+                .await
+                .map_err(|e| Error::transport_with("xadd failed", e))?;
+            rx.await.map_err(|_| Error::transport("transport stopped"))
+        })
+    }
+
+    fn notify<'a>(
+        &'a self,
+        service: &'a str,
+        envelope: String,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            self.check_running(&envelope)?;
+            let stream = keys::command_stream(&self.inner.config.key_prefix, service);
+            redis::cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg("type")
+                .arg("rpc")
+                .arg("envelope")
+                .arg(&envelope)
+                .exec_async(&mut self.inner.manager.clone())
+                .await
+                .map_err(|e| Error::transport_with("xadd failed", e))
+        })
+    }
+}
+
+async fn reply_loop(connector: Connector, key: String, pending: Pending, stop: CancellationToken) {
+    // From 0: replies written before this reader got going are never missed.
+    let mut last_id = "0".to_owned();
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut backoff = Backoff::new();
+    loop {
+        let c = match &mut conn {
+            Some(c) => c,
+            None => {
+                let connected = tokio::select! {
+                    () = stop.cancelled() => return,
+                    c = connector.dedicated() => c,
+                };
+                match connected {
+                    Ok(c) => conn.insert(c),
+                    Err(e) => {
+                        let delay = backoff.next_delay();
+                        tracing::error!(error = %e, ?delay, "redis reply loop cannot connect; retrying");
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            () = tokio::time::sleep(delay) => continue,
+                        }
+                    }
+                }
+            }
+        };
+        // Unlike the server's reads, this one may be dropped mid-flight at stop: the
+        // connection goes with it and every call still waiting is failed anyway.
+        let mut xread = redis::cmd("XREAD");
+        xread
+            .arg("COUNT")
+            .arg(REPLY_READ_COUNT)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&key)
+            .arg(&last_id);
+        let read: redis::RedisResult<redis::Value> = tokio::select! {
+            () = stop.cancelled() => return,
+            r = xread.query_async(c) => r,
+        };
+        match read.map(stream::read_reply) {
+            Ok(Ok(entries)) => {
+                backoff.reset();
+                for entry in entries {
+                    deliver(&pending, &entry);
+                    last_id = entry.id;
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "unexpected XREAD reply"),
+            Err(e) => {
+                if is_connection_error(&e) {
+                    conn = None;
+                }
+                let delay = backoff.next_delay();
+                tracing::error!(error = %e, ?delay, "redis reply loop error");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+fn deliver(pending: &Pending, entry: &stream::StreamEntry) {
+    let Some(raw) = entry.field("envelope") else {
+        return;
+    };
+    let response = match parse_envelope(raw) {
+        Ok(Envelope::Response(r)) => r,
+        Ok(other) => {
+            tracing::warn!(entry_id = %entry.id, kind = other.kind(), "non-response envelope on a reply stream; dropped");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(entry_id = %entry.id, error = %e, "redis reply parse failed");
+            return;
+        }
+    };
+    let Some(key) = response.id.as_ref().map(RpcId::key) else {
+        tracing::warn!(entry_id = %entry.id, "reply without id; dropped");
+        return;
+    };
+    let waiter = pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&key);
+    match waiter {
+        Some(tx) => {
+            let _ = tx.send(response);
+        }
+        None => {
+            tracing::debug!(entry_id = %entry.id, rpc_id = %key, "reply for no waiting call (late, duplicate or foreign); dropped")
+        }
+    }
+}

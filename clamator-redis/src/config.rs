@@ -1,0 +1,236 @@
+//! Configuration of servers and clients, with clamator's option names and defaults.
+
+use std::time::Duration;
+
+/// The Redis URL used when neither the config nor `REDIS_URL` gives one.
+pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
+
+/// How to reach Redis; shared by [`ServerConfig`] and [`ClientConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Connection {
+    pub(crate) url: Option<String>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Connection {
+    /// The configured URL, else `REDIS_URL`, else [`DEFAULT_REDIS_URL`].
+    pub(crate) fn resolved_url(&self) -> String {
+        self.url
+            .clone()
+            .or_else(|| std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned())
+    }
+}
+
+macro_rules! connection_setters {
+    () => {
+        /// The Redis URL (`redis://`, or `rediss://` for TLS). Default: `$REDIS_URL`, else
+        /// `redis://localhost:6379`.
+        #[must_use]
+        pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+            self.connection.url = Some(url.into());
+            self
+        }
+
+        /// How long to wait for a TCP (and TLS) connection. Default 5 s.
+        #[must_use]
+        pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+            self.connection.connect_timeout = timeout;
+            self
+        }
+
+        /// How long to wait for Redis to answer a command. Blocking reads wait this long on
+        /// top of their `BLOCK` time. Default 5 s.
+        #[must_use]
+        pub fn response_timeout(mut self, timeout: Duration) -> Self {
+            self.connection.response_timeout = timeout;
+            self
+        }
+
+        /// The Redis URL this config will connect to.
+        pub fn resolved_redis_url(&self) -> String {
+            self.connection.resolved_url()
+        }
+    };
+}
+
+/// The largest envelope accepted by default: 1 MiB.
+pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
+
+/// Configuration of a [`RedisServer`](crate::RedisServer).
+///
+/// | knob | default | clamator option |
+/// |---|---|---|
+/// | key prefix | required | `keyPrefix` / `key_prefix` |
+/// | [`redis_url`](Self::redis_url) | `$REDIS_URL`, else `redis://localhost:6379` | `redisUrl` |
+/// | [`instance_id`](Self::instance_id) | random UUID v4 | `instanceId` |
+/// | [`claim_idle`](Self::claim_idle) | 60 s | `consumerClaimIdleMs` |
+/// | [`reply_stream_maxlen`](Self::reply_stream_maxlen) | 1024 | `replyStreamMaxLen` |
+/// | [`shutdown_grace`](Self::shutdown_grace) | 5 s | `shutdownGraceMs` |
+/// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
+/// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
+///
+/// ```
+/// use std::time::Duration;
+/// use clamator_redis::ServerConfig;
+/// let config = ServerConfig::new("app")
+///     .redis_url("redis://127.0.0.1:6379")
+///     .instance_id("srv-A")
+///     .claim_idle(Duration::from_secs(30));
+/// assert_eq!(config.get_instance_id(), "srv-A");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub(crate) key_prefix: String,
+    pub(crate) instance_id: String,
+    pub(crate) claim_idle: Duration,
+    pub(crate) reply_stream_maxlen: usize,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) max_envelope_bytes: usize,
+    pub(crate) connection: Connection,
+}
+
+impl ServerConfig {
+    /// A config for key prefix `key_prefix` (used literally) with every default.
+    pub fn new(key_prefix: impl Into<String>) -> Self {
+        Self {
+            key_prefix: key_prefix.into(),
+            instance_id: uuid::Uuid::new_v4().to_string(),
+            claim_idle: Duration::from_secs(60),
+            reply_stream_maxlen: 1024,
+            shutdown_grace: Duration::from_secs(5),
+            max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+            connection: Connection::default(),
+        }
+    }
+
+    connection_setters!();
+
+    /// This server's instance id; its consumers are named `<service>:<instance id>`.
+    #[must_use]
+    pub fn instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = id.into();
+        self
+    }
+
+    /// How long an entry must sit unacknowledged before another server reclaims it. The
+    /// reclaim loop runs every `max(1 s, claim_idle / 4)`. Default 60 s.
+    #[must_use]
+    pub fn claim_idle(mut self, idle: Duration) -> Self {
+        self.claim_idle = idle;
+        self
+    }
+
+    /// The approximate cap (`MAXLEN ~`) applied to reply streams when replying. Default 1024.
+    #[must_use]
+    pub fn reply_stream_maxlen(mut self, maxlen: usize) -> Self {
+        self.reply_stream_maxlen = maxlen;
+        self
+    }
+
+    /// How long [`RedisServer::stop`](crate::RedisServer::stop) waits for in-flight handlers
+    /// before abandoning them (unacknowledged, so another server reclaims them). Default 5 s.
+    #[must_use]
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Envelopes larger than this are refused with -32600. Default 1 MiB.
+    #[must_use]
+    pub fn max_envelope_bytes(mut self, bytes: usize) -> Self {
+        self.max_envelope_bytes = bytes;
+        self
+    }
+
+    /// The key prefix.
+    pub fn get_key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// The instance id.
+    pub fn get_instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// The interval of the reclaim loop: `max(1 s, claim_idle / 4)`, as in clamator.
+    pub fn reclaim_interval(&self) -> Duration {
+        (self.claim_idle / 4).max(Duration::from_secs(1))
+    }
+}
+
+/// Configuration of a [`RedisClient`](crate::RedisClient).
+///
+/// | knob | default | clamator option |
+/// |---|---|---|
+/// | key prefix | required | `keyPrefix` / `key_prefix` |
+/// | [`redis_url`](Self::redis_url) | `$REDIS_URL`, else `redis://localhost:6379` | `redisUrl` |
+/// | [`instance_id`](Self::instance_id) | random UUID v4 | `instanceId` |
+/// | [`default_timeout`](Self::default_timeout) | 30 s | `defaultTimeoutMs` |
+/// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
+/// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    pub(crate) key_prefix: String,
+    pub(crate) instance_id: String,
+    pub(crate) default_timeout: Duration,
+    pub(crate) max_envelope_bytes: usize,
+    pub(crate) connection: Connection,
+}
+
+impl ClientConfig {
+    /// A config for key prefix `key_prefix` with every default.
+    pub fn new(key_prefix: impl Into<String>) -> Self {
+        Self {
+            key_prefix: key_prefix.into(),
+            instance_id: uuid::Uuid::new_v4().to_string(),
+            default_timeout: clamator_protocol::DEFAULT_TIMEOUT,
+            max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+            connection: Connection::default(),
+        }
+    }
+
+    connection_setters!();
+
+    /// This client's instance id; its replies arrive on `<prefix>:replies:<instance id>`.
+    #[must_use]
+    pub fn instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = id.into();
+        self
+    }
+
+    /// The timeout of calls that do not set their own. Default 30 s.
+    #[must_use]
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
+    }
+
+    /// Envelopes larger than this are refused before sending. Default 1 MiB.
+    #[must_use]
+    pub fn max_envelope_bytes(mut self, bytes: usize) -> Self {
+        self.max_envelope_bytes = bytes;
+        self
+    }
+
+    /// The key prefix.
+    pub fn get_key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// The instance id.
+    pub fn get_instance_id(&self) -> &str {
+        &self.instance_id
+    }
+}

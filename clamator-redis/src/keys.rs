@@ -1,0 +1,35 @@
+//! Key and name conventions, exactly clamator's (spec §3.1).
+//!
+//! ```
+//! use clamator_redis::keys;
+//! assert_eq!(keys::command_stream("app", "engine"), "app:cmds:engine");
+//! assert_eq!(keys::reply_stream("app", "inst-1"), "app:replies:inst-1");
+//! assert_eq!(keys::consumer_group_name("engine"), "engine");
+//! assert_eq!(keys::consumer_name("engine", "inst-1"), "engine:inst-1");
+//! ```
+
+/// The command stream of a service: `<prefix>:cmds:<service>`.
+pub fn command_stream(prefix: &str, service: &str) -> String {
+    format!("{prefix}:cmds:{service}")
+}
+
+/// The reply stream of a client instance: `<prefix>:replies:<instance>`.
+pub fn reply_stream(prefix: &str, instance_id: &str) -> String {
+    format!("{}{instance_id}", reply_stream_prefix(prefix))
+}
+
+/// The namespace every reply stream lives in, `<prefix>:replies:`. Servers refuse to write
+/// anywhere else.
+pub fn reply_stream_prefix(prefix: &str) -> String {
+    format!("{prefix}:replies:")
+}
+
+/// The consumer group of a service: the service name itself.
+pub fn consumer_group_name(service: &str) -> String {
+    service.to_owned()
+}
+
+/// The consumer of a server instance in a service's group: `<service>:<instance>`.
+pub fn consumer_name(service: &str, instance_id: &str) -> String {
+    format!("{service}:{instance_id}")
+}

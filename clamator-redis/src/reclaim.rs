@@ -1,0 +1,57 @@
+//! The reclaim loop: takes over entries another consumer left pending (a crashed server)
+//! with `XAUTOCLAIM`, following the cursor to the end of the pending list each round.
+
+use std::sync::Arc;
+
+use crate::server::{is_nogroup, pause, recreate_group, submit, ServiceRuntime, Shared};
+use crate::stream;
+
+/// Entries claimed per `XAUTOCLAIM`, as in clamator.
+pub(crate) const CLAIM_COUNT: usize = 32;
+
+pub(crate) async fn reclaim_loop(shared: Arc<Shared>, rt: Arc<ServiceRuntime>) {
+    let service = rt.service.name();
+    let interval = shared.config.reclaim_interval();
+    let min_idle = shared.config.claim_idle.as_millis() as u64;
+    // Clamator sleeps before each attempt; a fresh server has nothing of its own to reclaim.
+    while pause(&shared, interval).await {
+        let mut cursor = "0-0".to_owned();
+        loop {
+            let reply: redis::RedisResult<redis::Value> = redis::cmd("XAUTOCLAIM")
+                .arg(&rt.stream)
+                .arg(&rt.group)
+                .arg(&rt.consumer)
+                .arg(min_idle)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(CLAIM_COUNT)
+                .query_async(&mut shared.manager.clone())
+                .await;
+            let (next, claimed) = match reply.map(stream::autoclaim_reply) {
+                Ok(Ok(parsed)) => parsed,
+                Ok(Err(e)) => {
+                    tracing::error!(service, error = %e, "unexpected XAUTOCLAIM reply");
+                    break;
+                }
+                Err(e) if is_nogroup(&e) => {
+                    recreate_group(&shared, &rt).await;
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(service, error = %e, "redis reclaim loop error");
+                    break;
+                }
+            };
+            for entry in claimed {
+                tracing::info!(service, entry_id = %entry.id, "reclaimed a pending entry");
+                if !submit(&shared, &rt, entry).await {
+                    return;
+                }
+            }
+            if next == "0-0" || shared.stopping.is_cancelled() {
+                break;
+            }
+            cursor = next;
+        }
+    }
+}

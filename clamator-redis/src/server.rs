@@ -1,0 +1,556 @@
+//! The Redis server transport: consumer groups, the consumer loop, acks, and stop.
+//!
+//! Per service, a server runs a consumer loop (`XREADGROUP … COUNT 16 BLOCK 1000` on a
+//! dedicated connection) and a [reclaim loop](crate::reclaim). Each entry is handled on its
+//! own task holding one of the service's `concurrency` permits; with the default of one
+//! permit, entries run strictly one after another in stream order, clamator's in-order
+//! invariant. An entry is acknowledged only after its reply was written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clamator_protocol::envelope::{encode_error, parse_envelope, recover_id};
+use clamator_protocol::{Envelope, Error, RpcError, RpcId, Service};
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::backoff::Backoff;
+use crate::config::ServerConfig;
+use crate::connection::{is_connection_error, Connector, BLOCK};
+use crate::keys;
+use crate::reclaim;
+use crate::stream::{self, StreamEntry};
+
+/// Entries read per `XREADGROUP`, as in clamator.
+pub(crate) const READ_COUNT: usize = 16;
+
+/// What one service runs with.
+pub(crate) struct ServiceRuntime {
+    pub(crate) service: Arc<Service>,
+    pub(crate) stream: String,
+    pub(crate) group: String,
+    pub(crate) consumer: String,
+    pub(crate) permits: Arc<Semaphore>,
+}
+
+/// State shared by all loops and entry tasks of one server.
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) connector: Connector,
+    pub(crate) manager: ConnectionManager,
+    pub(crate) reply_prefix: String,
+    /// Cancelled by `stop`: read nothing more.
+    pub(crate) stopping: CancellationToken,
+    /// Cancelled when the grace period is over: abandon in-flight handlers, unacknowledged.
+    pub(crate) abort: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+}
+
+/// Builds a [`RedisServer`]: add services, then [`start`](Self::start).
+pub struct ServerBuilder {
+    config: ServerConfig,
+    services: Vec<(Service, usize)>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field(
+                "services",
+                &self
+                    .services
+                    .iter()
+                    .map(|(s, n)| (s.name(), n))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// Serves `service` one request at a time, in stream order (clamator's invariant).
+    #[must_use]
+    pub fn service(self, service: Service) -> Self {
+        self.service_with_concurrency(service, 1)
+    }
+
+    /// Serves `service` with up to `concurrency` requests in flight at once; each is
+    /// acknowledged after its own reply. Order is no longer guaranteed when above 1.
+    #[must_use]
+    pub fn service_with_concurrency(mut self, service: Service, concurrency: usize) -> Self {
+        self.services.push((service, concurrency));
+        self
+    }
+
+    /// Connects, creates each service's consumer group (at `$`, with `MKSTREAM`, as clamator
+    /// does), and starts the loops. Fails when Redis is unreachable, when there are no
+    /// services, on a duplicate service, or on a concurrency of 0.
+    pub async fn start(self) -> Result<RedisServer, Error> {
+        if self.services.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a server needs at least one service".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (s, n) in &self.services {
+            if !seen.insert(s.name().to_owned()) {
+                return Err(Error::InvalidArgument(format!(
+                    "service \"{}\" already registered on this server",
+                    s.name()
+                )));
+            }
+            if *n == 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "concurrency of service \"{}\" must be at least 1",
+                    s.name()
+                )));
+            }
+        }
+        let connector = Connector::new(&self.config.connection)?;
+        let manager = connector.manager().await?;
+        let prefix = self.config.key_prefix.clone();
+        let instance = self.config.instance_id.clone();
+        let shared = Arc::new(Shared {
+            reply_prefix: keys::reply_stream_prefix(&prefix),
+            config: self.config,
+            connector,
+            manager,
+            stopping: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        let mut runtimes = Vec::new();
+        for (service, concurrency) in self.services {
+            let rt = Arc::new(ServiceRuntime {
+                stream: keys::command_stream(&prefix, service.name()),
+                group: keys::consumer_group_name(service.name()),
+                consumer: keys::consumer_name(service.name(), &instance),
+                service: Arc::new(service),
+                permits: Arc::new(Semaphore::new(concurrency)),
+            });
+            ensure_group(&shared.manager, &rt, "$").await?;
+            runtimes.push(rt);
+        }
+        let loops = TaskTracker::new();
+        for rt in &runtimes {
+            loops.spawn(consume_loop(Arc::clone(&shared), Arc::clone(rt)));
+            loops.spawn(reclaim::reclaim_loop(Arc::clone(&shared), Arc::clone(rt)));
+        }
+        loops.close();
+        tracing::info!(
+            instance_id = %instance,
+            services = ?runtimes.iter().map(|r| r.service.name()).collect::<Vec<_>>(),
+            redis = %shared.connector.display_url(),
+            "clamator server started"
+        );
+        Ok(RedisServer {
+            shared,
+            loops,
+            services: runtimes,
+        })
+    }
+}
+
+/// A running server. Stop it with [`stop`](Self::stop); dropping it stops it abruptly
+/// (in-flight work is abandoned unacknowledged and reclaimed elsewhere later).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), clamator_protocol::Error> {
+/// use clamator_protocol::{RpcError, Service};
+/// use clamator_redis::{RedisServer, ServerConfig};
+/// use serde_json::Value;
+///
+/// let echo = Service::builder("echo")
+///     .method("say", |p: Value| async move { Ok::<_, RpcError>(p) })
+///     .build()?;
+/// let server = RedisServer::builder(ServerConfig::new("app")).service(echo).start().await?;
+/// // ... serve until told to stop ...
+/// server.stop().await;
+/// # Ok(()) }
+/// ```
+pub struct RedisServer {
+    shared: Arc<Shared>,
+    loops: TaskTracker,
+    services: Vec<Arc<ServiceRuntime>>,
+}
+
+impl std::fmt::Debug for RedisServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisServer")
+            .field("instance_id", &self.shared.config.instance_id)
+            .field(
+                "services",
+                &self
+                    .services
+                    .iter()
+                    .map(|r| r.service.name())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// How a [`RedisServer::stop`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopReport {
+    /// True when every in-flight handler finished within the grace period.
+    pub drained: bool,
+}
+
+impl RedisServer {
+    /// Starts building a server with `config`.
+    pub fn builder(config: ServerConfig) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            services: Vec::new(),
+        }
+    }
+
+    /// This server's instance id.
+    pub fn instance_id(&self) -> &str {
+        &self.shared.config.instance_id
+    }
+
+    /// Stops gracefully: reads nothing more (a blocking read in progress returns within its
+    /// 1 s `BLOCK` and what it got is still handled), lets in-flight handlers finish within
+    /// the [shutdown grace](ServerConfig::shutdown_grace), and acknowledges only finished
+    /// work. Handlers still running after the grace period are abandoned unacknowledged,
+    /// for another server to reclaim.
+    pub async fn stop(self) -> StopReport {
+        let shared = Arc::clone(&self.shared);
+        shared.stopping.cancel();
+        let grace = shared.config.shutdown_grace;
+        let drained = tokio::time::timeout(grace + BLOCK, async {
+            self.loops.wait().await;
+            shared.tasks.close();
+            shared.tasks.wait().await;
+        })
+        .await
+        .is_ok();
+        if !drained {
+            tracing::warn!(
+                instance_id = %shared.config.instance_id,
+                ?grace,
+                "shutdown grace period over; abandoning in-flight handlers unacknowledged"
+            );
+            shared.abort.cancel();
+            self.loops.wait().await;
+            shared.tasks.close();
+            shared.tasks.wait().await;
+        }
+        tracing::info!(instance_id = %shared.config.instance_id, drained, "clamator server stopped");
+        StopReport { drained }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.shared.stopping.cancel();
+        self.shared.abort.cancel();
+    }
+}
+
+/// `XGROUP CREATE <stream> <group> <start> MKSTREAM`, treating `BUSYGROUP` as success.
+pub(crate) async fn ensure_group(
+    manager: &ConnectionManager,
+    rt: &ServiceRuntime,
+    start: &str,
+) -> Result<(), Error> {
+    let result: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&rt.stream)
+        .arg(&rt.group)
+        .arg(start)
+        .arg("MKSTREAM")
+        .query_async(&mut manager.clone())
+        .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        Err(e) => Err(Error::transport_with(
+            format!("XGROUP CREATE {} {} failed", rt.stream, rt.group),
+            e,
+        )),
+    }
+}
+
+/// True for the error Redis gives when the group (or the whole stream) is gone, as after a
+/// `FLUSHALL` or a restart without persistence.
+pub(crate) fn is_nogroup(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOGROUP")
+}
+
+/// Re-creates a vanished group. It starts at `0`, not `$`: the stream can only hold entries
+/// written since it vanished, and those are requests somebody is waiting for.
+pub(crate) async fn recreate_group(shared: &Shared, rt: &ServiceRuntime) {
+    match ensure_group(&shared.manager, rt, "0").await {
+        Ok(()) => tracing::warn!(
+            service = rt.service.name(),
+            stream = %rt.stream,
+            "consumer group was missing (Redis flushed or restarted); re-created it"
+        ),
+        Err(e) => {
+            tracing::error!(service = rt.service.name(), error = %e, "cannot re-create consumer group")
+        }
+    }
+}
+
+/// Sleeps for `d` unless the server starts stopping; true when it slept the whole time.
+pub(crate) async fn pause(shared: &Shared, d: Duration) -> bool {
+    tokio::select! {
+        () = shared.stopping.cancelled() => false,
+        () = tokio::time::sleep(d) => true,
+    }
+}
+
+async fn consume_loop(shared: Arc<Shared>, rt: Arc<ServiceRuntime>) {
+    let service = rt.service.name();
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut backoff = Backoff::new();
+    // A read in progress is never dropped: a read cut short could have delivered entries
+    // to this consumer that nobody would see until they are reclaimed.
+    while !shared.stopping.is_cancelled() {
+        let c = match &mut conn {
+            Some(c) => c,
+            None => match shared.connector.dedicated().await {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    tracing::error!(service, error = %e, ?delay, "redis consumer loop cannot connect; retrying");
+                    pause(&shared, delay).await;
+                    continue;
+                }
+            },
+        };
+        let read: redis::RedisResult<redis::Value> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(&rt.group)
+            .arg(&rt.consumer)
+            .arg("COUNT")
+            .arg(READ_COUNT)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&rt.stream)
+            .arg(">")
+            .query_async(c)
+            .await;
+        match read {
+            Ok(value) => {
+                backoff.reset();
+                match stream::read_reply(value) {
+                    Ok(entries) => {
+                        for entry in entries {
+                            if !submit(&shared, &rt, entry).await {
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(service, error = %e, "unexpected XREADGROUP reply"),
+                }
+            }
+            Err(e) if is_nogroup(&e) => recreate_group(&shared, &rt).await,
+            Err(e) => {
+                if is_connection_error(&e) {
+                    conn = None;
+                }
+                let delay = backoff.next_delay();
+                tracing::error!(service, error = %e, ?delay, "redis consumer loop error");
+                pause(&shared, delay).await;
+            }
+        }
+    }
+}
+
+/// Hands an entry to its own task once a permit is free. With one permit this waits for
+/// the previous entry to finish, which keeps stream order. False when the server is
+/// aborting (the entry stays pending, to be reclaimed).
+pub(crate) async fn submit(
+    shared: &Arc<Shared>,
+    rt: &Arc<ServiceRuntime>,
+    entry: StreamEntry,
+) -> bool {
+    let permit = tokio::select! {
+        () = shared.abort.cancelled() => return false,
+        p = Arc::clone(&rt.permits).acquire_owned() => match p {
+            Ok(p) => p,
+            Err(_) => return false,
+        },
+    };
+    shared.tasks.spawn(handle_entry(
+        Arc::clone(shared),
+        Arc::clone(rt),
+        entry,
+        permit,
+    ));
+    true
+}
+
+/// Handles one entry end to end: checks, dispatch, reply, ack.
+async fn handle_entry(
+    shared: Arc<Shared>,
+    rt: Arc<ServiceRuntime>,
+    entry: StreamEntry,
+    _permit: OwnedSemaphorePermit,
+) {
+    let service = rt.service.name();
+    let entry_id = entry.id.as_str();
+    let reply_to = entry
+        .field("reply-to")
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    let Some(raw) = entry.field("envelope") else {
+        tracing::warn!(
+            service,
+            entry_id,
+            "entry without envelope field; acknowledged and dropped"
+        );
+        ack(&shared, &rt, entry_id).await;
+        return;
+    };
+    if let Some(to) = &reply_to {
+        if !to.starts_with(&shared.reply_prefix) || to.len() == shared.reply_prefix.len() {
+            tracing::warn!(
+                service,
+                entry_id,
+                reply_to = %to,
+                allowed = %shared.reply_prefix,
+                "refusing entry whose reply-to is outside the reply namespace; acknowledged, nothing written"
+            );
+            ack(&shared, &rt, entry_id).await;
+            return;
+        }
+    }
+    if raw.len() > shared.config.max_envelope_bytes {
+        let id = probe_id(raw);
+        tracing::warn!(
+            service,
+            entry_id,
+            rpc_id = id.as_ref().map(RpcId::key),
+            bytes = raw.len(),
+            limit = shared.config.max_envelope_bytes,
+            "envelope over the size limit; refused"
+        );
+        let error = RpcError::invalid_request(format!(
+            "envelope of {} bytes exceeds the limit of {} bytes",
+            raw.len(),
+            shared.config.max_envelope_bytes
+        ));
+        answer_malformed(&shared, &rt, &entry, reply_to.as_deref(), id, &error).await;
+        return;
+    }
+    let envelope = match parse_envelope(raw) {
+        Ok(Envelope::Response(_)) => {
+            tracing::warn!(
+                service,
+                entry_id,
+                "response envelope on a command stream; acknowledged and dropped"
+            );
+            ack(&shared, &rt, entry_id).await;
+            return;
+        }
+        Ok(env) => env,
+        Err(e) => {
+            tracing::warn!(
+                service,
+                entry_id,
+                rpc_id = e.id.as_ref().map(RpcId::key),
+                error = %e,
+                "redis poison envelope"
+            );
+            let id = e.id.clone();
+            answer_malformed(
+                &shared,
+                &rt,
+                &entry,
+                reply_to.as_deref(),
+                id,
+                &e.to_rpc_error(),
+            )
+            .await;
+            return;
+        }
+    };
+    let (rpc_id, method) = match &envelope {
+        Envelope::Request(r) => (r.id.key(), r.method.clone()),
+        Envelope::Notification(n) => (String::new(), n.method.clone()),
+        Envelope::Response(_) => (String::new(), String::new()),
+    };
+    tracing::trace!(service, method = %method, rpc_id = %rpc_id, entry_id, "dispatching");
+    let reply = tokio::select! {
+        () = shared.abort.cancelled() => {
+            tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id, "handler abandoned at shutdown; left unacknowledged");
+            return;
+        }
+        r = rt.service.dispatch(envelope) => r,
+    };
+    if let (Some(to), Some(reply)) = (reply_to.as_deref(), reply) {
+        if let Err(e) = write_reply(&shared, to, &reply.to_json()).await {
+            // Not acknowledged: the entry is reclaimed and the handler runs again, rather
+            // than the caller never hearing back.
+            tracing::error!(service, method = %method, rpc_id = %rpc_id, entry_id, error = %e, "reply XADD failed; entry left pending");
+            return;
+        }
+    }
+    ack(&shared, &rt, entry_id).await;
+}
+
+/// Answers a malformed entry with `error` when it names a reply stream and an id could be
+/// recovered, then acknowledges it.
+async fn answer_malformed(
+    shared: &Shared,
+    rt: &ServiceRuntime,
+    entry: &StreamEntry,
+    reply_to: Option<&str>,
+    id: Option<RpcId>,
+    error: &RpcError,
+) {
+    if let (Some(to), Some(id)) = (reply_to, id.as_ref()) {
+        if let Err(e) = write_reply(shared, to, &encode_error(Some(id), error)).await {
+            tracing::warn!(service = rt.service.name(), entry_id = %entry.id, error = %e, "could not answer malformed entry");
+        }
+    }
+    ack(shared, rt, &entry.id).await;
+}
+
+/// The id of an oversized envelope, without trusting anything else in it.
+fn probe_id(raw: &[u8]) -> Option<RpcId> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        id: serde_json::Value,
+    }
+    match serde_json::from_slice::<Probe>(raw) {
+        Ok(p) => RpcId::from_value(&p.id),
+        Err(_) => recover_id(raw),
+    }
+}
+
+async fn write_reply(shared: &Shared, reply_to: &str, json: &str) -> redis::RedisResult<()> {
+    redis::cmd("XADD")
+        .arg(reply_to)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(shared.config.reply_stream_maxlen)
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(json)
+        .exec_async(&mut shared.manager.clone())
+        .await
+}
+
+async fn ack(shared: &Shared, rt: &ServiceRuntime, entry_id: &str) {
+    let result: redis::RedisResult<i64> = redis::cmd("XACK")
+        .arg(&rt.stream)
+        .arg(&rt.group)
+        .arg(entry_id)
+        .query_async(&mut shared.manager.clone())
+        .await;
+    if let Err(e) = result {
+        tracing::error!(service = rt.service.name(), entry_id, error = %e, "XACK failed; the entry will be redelivered");
+    }
+}

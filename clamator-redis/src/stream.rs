@@ -1,0 +1,173 @@
+//! Decoding stream replies (`XREADGROUP`, `XREAD`, `XAUTOCLAIM`) straight from Redis values,
+//! keeping field values as bytes and taking ownership instead of copying.
+
+use redis::Value;
+
+/// One stream entry: its id and its fields in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StreamEntry {
+    pub(crate) id: String,
+    pub(crate) fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl StreamEntry {
+    /// The first value of field `name`, the way clamator's Python peer reads a dict.
+    pub(crate) fn field(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+fn into_bytes(v: Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.into_bytes()),
+        Value::Int(i) => Some(i.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+fn into_string(v: Value) -> Result<String, String> {
+    into_bytes(v)
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| "expected a string".to_owned())
+}
+
+/// Decodes `[id, [k, v, ...]]`. An entry deleted while pending comes back with nil fields;
+/// it decodes with none.
+fn entry(v: Value) -> Result<StreamEntry, String> {
+    let Value::Array(mut parts) = v else {
+        return Err("stream entry is not an array".to_owned());
+    };
+    if parts.len() < 2 {
+        return Err("stream entry too short".to_owned());
+    }
+    let raw_fields = parts.swap_remove(1);
+    let id = into_string(parts.swap_remove(0))?;
+    let mut fields = Vec::new();
+    match raw_fields {
+        Value::Array(items) => {
+            let mut it = items.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                if let (Some(k), Some(v)) = (into_bytes(k), into_bytes(v)) {
+                    fields.push((k, v));
+                }
+            }
+        }
+        Value::Map(pairs) => {
+            for (k, v) in pairs {
+                if let (Some(k), Some(v)) = (into_bytes(k), into_bytes(v)) {
+                    fields.push((k, v));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(StreamEntry { id, fields })
+}
+
+fn entries(v: Value) -> Result<Vec<StreamEntry>, String> {
+    match v {
+        Value::Array(items) => items
+            .into_iter()
+            .filter(|v| !matches!(v, Value::Nil))
+            .map(entry)
+            .collect(),
+        Value::Nil => Ok(Vec::new()),
+        _ => Err("stream entries are not an array".to_owned()),
+    }
+}
+
+/// Decodes an `XREAD`/`XREADGROUP` reply for any number of streams; nil (the `BLOCK` timed
+/// out) is no entries.
+pub(crate) fn read_reply(v: Value) -> Result<Vec<StreamEntry>, String> {
+    let per_stream: Vec<Value> = match v {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(streams) => streams
+            .into_iter()
+            .map(|s| match s {
+                Value::Array(mut kv) if kv.len() == 2 => Ok(kv.swap_remove(1)),
+                _ => Err("stream reply row is not [key, entries]".to_owned()),
+            })
+            .collect::<Result<_, _>>()?,
+        // RESP3 replies come as a map of key → entries.
+        Value::Map(pairs) => pairs.into_iter().map(|(_, v)| v).collect(),
+        _ => return Err("unexpected stream reply".to_owned()),
+    };
+    let mut out = Vec::new();
+    for s in per_stream {
+        out.extend(entries(s)?);
+    }
+    Ok(out)
+}
+
+/// Decodes an `XAUTOCLAIM` reply: the next cursor and the claimed entries (Redis 6.2 sends
+/// two elements, Redis 7 a third with deleted ids, which need nothing from us).
+pub(crate) fn autoclaim_reply(v: Value) -> Result<(String, Vec<StreamEntry>), String> {
+    let Value::Array(mut parts) = v else {
+        return Err("XAUTOCLAIM reply is not an array".to_owned());
+    };
+    if parts.len() < 2 {
+        return Err("XAUTOCLAIM reply too short".to_owned());
+    }
+    parts.truncate(2);
+    let claimed = entries(parts.swap_remove(1))?;
+    let cursor = into_string(parts.swap_remove(0))?;
+    // Redis 6.2 lists entries deleted while pending as nil; skip them.
+    Ok((cursor, claimed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn decodes_read_replies() {
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("p:cmds:arith"),
+            Value::Array(vec![
+                Value::Array(vec![
+                    bulk("1-0"),
+                    Value::Array(vec![
+                        bulk("type"),
+                        bulk("rpc"),
+                        bulk("envelope"),
+                        bulk("{}"),
+                    ]),
+                ]),
+                Value::Array(vec![bulk("2-0"), Value::Nil]),
+            ]),
+        ])]);
+        let got = read_reply(reply).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].id, "1-0");
+        assert_eq!(got[0].field("envelope"), Some(&b"{}"[..]));
+        assert_eq!(got[0].field("reply-to"), None);
+        assert!(got[1].fields.is_empty());
+        assert!(read_reply(Value::Nil).unwrap().is_empty());
+        assert!(read_reply(Value::Int(3)).is_err());
+    }
+
+    #[test]
+    fn decodes_autoclaim_replies() {
+        let reply = Value::Array(vec![
+            bulk("0-0"),
+            Value::Array(vec![Value::Array(vec![
+                bulk("5-1"),
+                Value::Array(vec![bulk("envelope"), bulk("x")]),
+            ])]),
+            Value::Array(vec![]),
+        ]);
+        let (cursor, claimed) = autoclaim_reply(reply).unwrap();
+        assert_eq!(cursor, "0-0");
+        assert_eq!(claimed[0].id, "5-1");
+        assert!(autoclaim_reply(Value::Array(vec![bulk("0-0")])).is_err());
+    }
+}

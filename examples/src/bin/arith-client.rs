@@ -1,0 +1,112 @@
+//! Makes one call (or sends one notification) over Redis and prints one JSON line:
+//! `{"ok":true,"kind":"result","result":…}`, `{"ok":true,"kind":"notification"}`,
+//! `{"ok":false,"kind":"rpc-error","code":…,"message":…,"data":…}`,
+//! `{"ok":false,"kind":"transport-error","message":…}` or
+//! `{"ok":false,"kind":"unknown-error","message":…}`. Exits 0 when ok, 1 otherwise, 2 on
+//! bad arguments.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clamator_protocol::{CallOptions, Error};
+use clamator_redis::{ClientConfig, RedisClient};
+use clap::Parser;
+use serde_json::{json, Value};
+
+#[derive(Parser, Debug)]
+#[command(about = "Call a clamator service over Redis Streams")]
+struct Args {
+    /// Redis URL.
+    #[arg(long, env = "REDIS_URL", default_value = clamator_redis::DEFAULT_REDIS_URL)]
+    redis_url: String,
+    /// Key prefix shared with the servers.
+    #[arg(long)]
+    key_prefix: String,
+    /// Call timeout in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: u64,
+    /// Send a notification instead of a call.
+    #[arg(long)]
+    notify: bool,
+    /// `<service>.<method>`, e.g. `arith.add`.
+    method: String,
+    /// Params as JSON.
+    #[arg(default_value = "{}")]
+    params: String,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let Some((service, method)) = args.method.split_once('.') else {
+        eprintln!(
+            "arith-client: method must be <service>.<method>, got {:?}",
+            args.method
+        );
+        return ExitCode::from(2);
+    };
+    let params: Value = match serde_json::from_str(&args.params) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("arith-client: params are not JSON: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = ClientConfig::new(&args.key_prefix)
+        .redis_url(&args.redis_url)
+        .default_timeout(Duration::from_millis(args.timeout_ms));
+    let line = match RedisClient::connect(config).await {
+        Err(e) => outcome(Err(e)),
+        Ok(redis) => {
+            let client = redis.client();
+            let result = if args.notify {
+                client.notify(service, method, &params).await.map(|()| None)
+            } else {
+                client
+                    .call_value(service, method, &params, CallOptions::default())
+                    .await
+                    .map(Some)
+            };
+            redis.stop().await;
+            outcome(result)
+        }
+    };
+    println!("{line}");
+    if line["ok"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn outcome(result: Result<Option<Value>, Error>) -> Value {
+    match result {
+        Ok(Some(result)) => json!({"ok": true, "kind": "result", "result": result}),
+        Ok(None) => json!({"ok": true, "kind": "notification"}),
+        Err(Error::Rpc(e)) => json!({
+            "ok": false, "kind": "rpc-error", "code": e.code, "message": e.message, "data": e.data
+        }),
+        Err(e @ (Error::Timeout { .. } | Error::Transport { .. })) => {
+            json!({"ok": false, "kind": "transport-error", "message": error_chain(&e)})
+        }
+        Err(e) => json!({"ok": false, "kind": "unknown-error", "message": error_chain(&e)}),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}

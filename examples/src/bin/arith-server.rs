@@ -1,0 +1,92 @@
+//! Serves `arith` and `notifications` over Redis until SIGTERM or SIGINT.
+//!
+//! Prints `READY` on stdout once serving and `{"pinged":"<tag>"}` for each ping; on
+//! SIGTERM/SIGINT stops gracefully, writes `HANDLED:<n>` to stderr and exits 0.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clamator_examples::arith::{self, Counter};
+use clamator_redis::{RedisServer, ServerConfig};
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Parser, Debug)]
+#[command(about = "Serve the arith and notifications services over Redis Streams")]
+struct Args {
+    /// Redis URL.
+    #[arg(long, env = "REDIS_URL", default_value = clamator_redis::DEFAULT_REDIS_URL)]
+    redis_url: String,
+    /// Key prefix shared with the clients.
+    #[arg(long)]
+    key_prefix: String,
+    /// Instance id (default: a random UUID).
+    #[arg(long)]
+    instance_id: Option<String>,
+    /// Reclaim entries pending longer than this, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    claim_idle_ms: u64,
+    /// Requests of one service processed at once (1 keeps stream order).
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// How long to wait for in-flight handlers at stop, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    shutdown_grace_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("arith-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let handled = Counter::default();
+    let arith = arith::arith_service(handled.clone())?;
+    let notifications = arith::notifications_service(handled.clone(), |tag| {
+        let line = serde_json::json!({ "pinged": tag });
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    })?;
+    let mut config = ServerConfig::new(args.key_prefix)
+        .redis_url(args.redis_url)
+        .claim_idle(Duration::from_millis(args.claim_idle_ms))
+        .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms));
+    if let Some(id) = args.instance_id {
+        config = config.instance_id(id);
+    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let server = RedisServer::builder(config)
+        .service_with_concurrency(arith, args.concurrency)
+        .service_with_concurrency(notifications, args.concurrency)
+        .start()
+        .await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "READY")?;
+        out.flush()?;
+    }
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    server.stop().await;
+    eprintln!("HANDLED:{}", handled.get());
+    Ok(())
+}

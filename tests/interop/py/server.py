@@ -1,0 +1,150 @@
+"""Interop server driver: the published Python `clamator-over-redis` RedisRpcServer.
+
+Protocol (see README.md):
+  stdin  : ONE JSON object {"redisUrl", "keyPrefix", "instanceId"?, "consumerClaimIdleMs"?}
+           (extra keys such as "contract"/"generatedDir" from the original runner are ignored)
+  stdout : "READY" once the server has started; one line {"pinged": <tag>} per ping handled
+  stderr : "HANDLED:<n>" on SIGTERM/SIGINT (n = handler invocations, incl. notifications)
+  exit   : 0 after a graceful stop, 1 if the server could not start, 2 on bad input
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from clamator_over_redis import RedisRpcServer, RpcError  # noqa: E402
+
+from contracts import (  # noqa: E402
+    AddParams,
+    AddResult,
+    DivideParams,
+    DivideResult,
+    EchoTextParams,
+    EchoTextResult,
+    PingParams,
+    SlowAddParams,
+    SlowAddResult,
+    arith_contract,
+    notifications_contract,
+)
+
+STOP_GRACE_MS = 3000  # the runner SIGKILLs 5 s after SIGTERM; report HANDLED before that
+
+
+def read_json_object() -> dict[str, Any]:
+    """Read stdin until one complete JSON value has been seen (or EOF)."""
+    decoder = json.JSONDecoder()
+    buf = ""
+    for line in sys.stdin:
+        buf += line
+        text = buf.strip()
+        if not text:
+            continue
+        try:
+            obj, _ = decoder.raw_decode(text)
+        except json.JSONDecodeError:
+            continue
+        break
+    else:
+        obj = json.loads(buf)  # EOF: raises on empty/incomplete input
+    if not isinstance(obj, dict):
+        raise ValueError("stdin must hold a JSON object")
+    return obj
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.n = 0
+
+
+class ArithService:
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+
+    async def add(self, params: AddParams) -> AddResult:
+        self._counter.n += 1
+        return AddResult(sum=params.a + params.b)
+
+    async def slow_add(self, params: SlowAddParams) -> SlowAddResult:
+        self._counter.n += 1
+        await asyncio.sleep(params.sleep_ms / 1000)
+        return SlowAddResult(sum=params.a + params.b)
+
+    async def divide(self, params: DivideParams) -> DivideResult:
+        self._counter.n += 1
+        if params.b == 0:
+            raise RpcError(-32000, "division by zero")
+        return DivideResult(q=params.a / params.b)
+
+    async def echo_text(self, params: EchoTextParams) -> EchoTextResult:
+        self._counter.n += 1
+        return EchoTextResult(text=params.text)
+
+
+class NotificationsService:
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+
+    async def ping(self, params: PingParams) -> None:
+        self._counter.n += 1
+        sys.stdout.write(json.dumps({"pinged": params.tag}) + "\n")
+        sys.stdout.flush()
+
+
+async def main() -> int:
+    try:
+        cfg = read_json_object()
+        redis_url = cfg["redisUrl"]
+        key_prefix = cfg["keyPrefix"]
+    except Exception as e:  # noqa: BLE001
+        sys.stderr.write(f"server.py: bad stdin config: {e!r}\n")
+        return 2
+
+    counter = Counter()
+    server = RedisRpcServer(
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        instance_id=cfg.get("instanceId"),
+        consumer_claim_idle_ms=int(cfg.get("consumerClaimIdleMs") or 60_000),
+    )
+    server.register_service(arith_contract, ArithService(counter))
+    server.register_service(notifications_contract, NotificationsService(counter))
+
+    stop_event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_event.set)
+
+    try:
+        await server.start()
+    except Exception as e:  # noqa: BLE001
+        sys.stderr.write(f"server.py: start failed: {e!r}\n")
+        return 1
+
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+
+    await stop_event.wait()
+    try:
+        await server.stop(grace_ms=STOP_GRACE_MS)
+    except Exception as e:  # noqa: BLE001
+        sys.stderr.write(f"server.py: stop failed: {e!r}\n")
+    sys.stderr.write(f"HANDLED:{counter.n}\n")
+    sys.stderr.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    sys.exit(asyncio.run(main()))

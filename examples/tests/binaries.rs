@@ -1,0 +1,107 @@
+//! The command-line contract of `arith-server` and `arith-client`, which the interop tests
+//! and users rely on: READY, one JSON line per call, exit codes, HANDLED:<n> at SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+
+use clamator_examples::local_redis::RedisProcess;
+use serde_json::{json, Value};
+
+fn client(url: &str, prefix: &str, args: &[&str]) -> (Value, i32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_arith-client"))
+        .args(["--redis-url", url, "--key-prefix", prefix])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"));
+    (line, out.status.code().unwrap())
+}
+
+#[test]
+fn arith_server_and_client_follow_their_cli_contract() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let prefix = "cli";
+    let mut server = Command::new(env!("CARGO_BIN_EXE_arith-server"))
+        .args([
+            "--redis-url",
+            &url,
+            "--key-prefix",
+            prefix,
+            "--instance-id",
+            "srv-A",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
+    assert_eq!(stdout.next().unwrap().unwrap(), "READY");
+
+    assert_eq!(
+        client(&url, prefix, &["arith.add", r#"{"a":2,"b":3}"#]),
+        (
+            json!({"ok": true, "kind": "result", "result": {"sum": 5.0}}),
+            0
+        )
+    );
+    assert_eq!(
+        client(&url, prefix, &["arith.divide", r#"{"a":10,"b":0}"#]),
+        (
+            json!({"ok": false, "kind": "rpc-error", "code": -32000, "message": "division by zero", "data": null}),
+            1
+        )
+    );
+    let (line, code) = client(
+        &url,
+        prefix,
+        &[
+            "--timeout-ms",
+            "100",
+            "arith.slowAdd",
+            r#"{"a":1,"b":2,"sleepMs":800}"#,
+        ],
+    );
+    assert_eq!((line["kind"].as_str(), code), (Some("transport-error"), 1));
+    assert!(
+        line["message"].as_str().unwrap().contains("timeout"),
+        "{line}"
+    );
+    assert_eq!(
+        client(
+            &url,
+            prefix,
+            &["--notify", "notifications.ping", r#"{"tag":"x"}"#]
+        ),
+        (json!({"ok": true, "kind": "notification"}), 0)
+    );
+    assert_eq!(stdout.next().unwrap().unwrap(), r#"{"pinged":"x"}"#);
+    // Bad arguments: exit 2, a message on stderr, nothing sent.
+    let out = Command::new(env!("CARGO_BIN_EXE_arith-client"))
+        .args(["--redis-url", &url, "--key-prefix", prefix, "nodot"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("<service>.<method>"));
+
+    // SIGTERM, as the interop runner sends it.
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.wait().unwrap();
+    let mut stderr = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(exit.success(), "exit {exit:?}, stderr {stderr}");
+    // add, divide, slowAdd and ping ran.
+    assert_eq!(stderr.lines().last(), Some("HANDLED:4"), "{stderr}");
+}

@@ -11,6 +11,7 @@ pub(crate) struct Connection {
     pub(crate) url: Option<String>,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
+    pub(crate) tls_ca_cert: Option<Vec<u8>>,
 }
 
 impl Default for Connection {
@@ -19,6 +20,7 @@ impl Default for Connection {
             url: None,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
+            tls_ca_cert: None,
         }
     }
 }
@@ -58,6 +60,14 @@ macro_rules! connection_setters {
             self
         }
 
+        /// For `rediss://` URLs: trust only this CA certificate (PEM) instead of the system
+        /// and webpki roots, as for a Redis behind a private CA. Default: none.
+        #[must_use]
+        pub fn tls_ca_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
+            self.connection.tls_ca_cert = Some(pem.into());
+            self
+        }
+
         /// The Redis URL this config will connect to.
         pub fn resolved_redis_url(&self) -> String {
             self.connection.resolved_url()
@@ -80,6 +90,7 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// | [`shutdown_grace`](Self::shutdown_grace) | 5 s | `shutdownGraceMs` |
 /// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
+/// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
 ///
 /// ```
 /// use std::time::Duration;
@@ -180,6 +191,7 @@ impl ServerConfig {
 /// | [`default_timeout`](Self::default_timeout) | 30 s | `defaultTimeoutMs` |
 /// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
+/// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
     pub(crate) key_prefix: String,

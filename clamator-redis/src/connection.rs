@@ -28,9 +28,23 @@ impl Connector {
             // installed its own, which is fine.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let client = redis::Client::open(url.as_str()).map_err(|e| {
-            Error::InvalidArgument(format!("invalid Redis URL {}: {e}", redact(&url)))
-        })?;
+        let client = match &settings.tls_ca_cert {
+            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+                url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            Some(_) => {
+                return Err(Error::InvalidArgument(format!(
+                    "a TLS CA certificate was given but the Redis URL {} is not rediss://",
+                    redact(&url)
+                )))
+            }
+            None => redis::Client::open(url.as_str()),
+        }
+        .map_err(|e| Error::InvalidArgument(format!("invalid Redis URL {}: {e}", redact(&url))))?;
         Ok(Self {
             client,
             url,

@@ -14,6 +14,7 @@ pub struct RedisProcess {
     port: u16,
     dir: PathBuf,
     args: Vec<String>,
+    tls: bool,
 }
 
 impl RedisProcess {
@@ -31,13 +32,57 @@ impl RedisProcess {
             port: 0,
             dir,
             args: args.iter().map(|s| (*s).to_owned()).collect(),
+            tls: false,
         };
+        process.start_on_free_port()?;
+        Ok(process)
+    }
+
+    /// Starts a redis-server that only speaks TLS, with a throwaway CA and server certificate
+    /// for `127.0.0.1` made by the `openssl` command. Connect to [`url`](Self::url)
+    /// (`rediss://…`) trusting [`ca_cert_pem`](Self::ca_cert_pem).
+    pub fn start_tls() -> io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("clamator-redis-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        make_certificates(&dir)?;
+        let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let args = vec![
+            "--save".to_owned(),
+            String::new(),
+            "--appendonly".to_owned(),
+            "no".to_owned(),
+            "--tls-cert-file".to_owned(),
+            file("server.crt"),
+            "--tls-key-file".to_owned(),
+            file("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            file("ca.crt"),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ];
+        let mut process = Self {
+            child: None,
+            port: 0,
+            dir,
+            args,
+            tls: true,
+        };
+        process.start_on_free_port()?;
+        Ok(process)
+    }
+
+    /// The CA certificate (PEM) a TLS server's certificate is signed with.
+    pub fn ca_cert_pem(&self) -> io::Result<Vec<u8>> {
+        std::fs::read(self.dir.join("ca.crt"))
+    }
+
+    fn start_on_free_port(&mut self) -> io::Result<()> {
         let mut last = None;
         // A port found free can be taken before redis binds it; try a few.
         for _ in 0..5 {
-            process.port = free_port()?;
-            match process.spawn() {
-                Ok(()) => return Ok(process),
+            self.port = free_port()?;
+            match self.spawn() {
+                Ok(()) => return Ok(()),
                 Err(e) => last = Some(e),
             }
         }
@@ -46,8 +91,12 @@ impl RedisProcess {
 
     fn spawn(&mut self) -> io::Result<()> {
         let mut cmd = Command::new("redis-server");
-        cmd.arg("--port")
-            .arg(self.port.to_string())
+        if self.tls {
+            cmd.args(["--port", "0", "--tls-port"]);
+        } else {
+            cmd.arg("--port");
+        }
+        cmd.arg(self.port.to_string())
             .arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
@@ -71,7 +120,7 @@ impl RedisProcess {
         })?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if ping(self.port) {
+            if self.ready() {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -92,9 +141,23 @@ impl RedisProcess {
         }
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or `rediss://…` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    fn ready(&self) -> bool {
+        if self.tls {
+            // Redis binds its ports last in startup, so accepting means ready.
+            TcpStream::connect_timeout(
+                &([127, 0, 0, 1], self.port).into(),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+        } else {
+            ping(self.port)
+        }
     }
 
     /// The port it listens on.
@@ -138,6 +201,84 @@ impl Drop for RedisProcess {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, via the `openssl` command.
+fn make_certificates(dir: &Path) -> io::Result<()> {
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )?;
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=clamator test CA",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot run openssl to make test certificates: {e}"),
+                )
+            })?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "openssl {} failed: {}",
+                args[0],
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn free_port() -> io::Result<u16> {

@@ -8,6 +8,16 @@ use std::process::{Command, Stdio};
 use clamator_examples::local_redis::RedisProcess;
 use serde_json::{json, Value};
 
+/// Kills the server even when an assertion fails first.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn client(url: &str, prefix: &str, args: &[&str]) -> (Value, i32) {
     let out = Command::new(env!("CARGO_BIN_EXE_arith-client"))
         .args(["--redis-url", url, "--key-prefix", prefix])
@@ -25,20 +35,22 @@ fn arith_server_and_client_follow_their_cli_contract() {
     let redis = RedisProcess::start().unwrap();
     let url = redis.url();
     let prefix = "cli";
-    let mut server = Command::new(env!("CARGO_BIN_EXE_arith-server"))
-        .args([
-            "--redis-url",
-            &url,
-            "--key-prefix",
-            prefix,
-            "--instance-id",
-            "srv-A",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_arith-server"))
+            .args([
+                "--redis-url",
+                &url,
+                "--key-prefix",
+                prefix,
+                "--instance-id",
+                "srv-A",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(server.0.stdout.take().unwrap()).lines();
     assert_eq!(stdout.next().unwrap().unwrap(), "READY");
 
     assert_eq!(
@@ -89,13 +101,14 @@ fn arith_server_and_client_follow_their_cli_contract() {
 
     // SIGTERM, as the interop runner sends it.
     let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = server.wait().unwrap();
+    let exit = server.0.wait().unwrap();
     let mut stderr = String::new();
     server
+        .0
         .stderr
         .take()
         .unwrap()

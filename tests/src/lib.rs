@@ -138,3 +138,17 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Waits until nothing is pending in `group` of `stream`. The ack follows the reply, so a
+/// caller can hold its answer a moment before the entry is acknowledged.
+pub async fn wait_all_acked(conn: &MultiplexedConnection, stream: &str, group: &str) {
+    wait_for(
+        &format!("every entry of {stream} acknowledged"),
+        Duration::from_secs(10),
+        || {
+            let mut conn = conn.clone();
+            async move { pending_count(&mut conn, stream, group).await == 0 }
+        },
+    )
+    .await;
+}

@@ -11,7 +11,7 @@ use clamator_examples::arith::{
 };
 use clamator_protocol::{codes, CallOptions, RpcError, Service};
 use clamator_redis::RedisServer;
-use clamator_tests::{pending_count, wait_for, TestRedis};
+use clamator_tests::{pending_count, wait_all_acked, wait_for, TestRedis};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -66,7 +66,7 @@ async fn round_trip_and_wire_format() {
         replies[0],
         json!({"jsonrpc": "2.0", "id": env["id"], "result": {"sum": 5.0}})
     );
-    assert_eq!(pending_count(&mut raw, &t.cmds("arith"), "arith").await, 0);
+    wait_all_acked(&raw, &t.cmds("arith"), "arith").await;
 
     // The reply stream goes away with the client.
     redis.stop().await;
@@ -375,7 +375,7 @@ async fn a_dead_consumers_entry_is_reclaimed_and_the_call_completes() {
     let r = call.await.unwrap().unwrap();
     assert_eq!(r.sum, 3.0);
     assert_eq!(handled.get(), 1);
-    assert_eq!(pending_count(&mut raw, &stream, "arith").await, 0);
+    wait_all_acked(&raw, &stream, "arith").await;
     redis.stop().await;
     server.stop().await;
 }
@@ -403,8 +403,8 @@ async fn graceful_stop_drains_in_flight_work() {
     let report = server.stop().await;
     assert!(report.drained);
     assert_eq!(call.await.unwrap().unwrap().sum, 3.0);
-    let mut raw = t.raw().await;
-    assert_eq!(pending_count(&mut raw, &t.cmds("arith"), "arith").await, 0);
+    let raw = t.raw().await;
+    wait_all_acked(&raw, &t.cmds("arith"), "arith").await;
     redis.stop().await;
 }
 
@@ -452,7 +452,7 @@ async fn stop_never_acknowledges_unfinished_work() {
     let (second, handled_second) = t.arith_server(config, 1).await;
     assert_eq!(call.await.unwrap().unwrap().sum, 3.0);
     assert_eq!(handled_second.get(), 1);
-    assert_eq!(pending_count(&mut raw, &t.cmds("arith"), "arith").await, 0);
+    wait_all_acked(&raw, &t.cmds("arith"), "arith").await;
     redis.stop().await;
     second.stop().await;
 }
@@ -540,4 +540,45 @@ async fn concurrency_one_keeps_order_and_higher_runs_in_parallel() {
         redis.stop().await;
         server.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_through_rediss_urls() {
+    let process = clamator_examples::local_redis::RedisProcess::start_tls().unwrap();
+    let url = process.url();
+    assert!(url.starts_with("rediss://"));
+    let ca = process.ca_cert_pem().unwrap();
+    let handled = clamator_examples::arith::Counter::default();
+    let server = RedisServer::builder(
+        clamator_redis::ServerConfig::new("tls")
+            .redis_url(&url)
+            .tls_ca_cert(ca.clone()),
+    )
+    .service(clamator_examples::arith::arith_service(handled.clone()).unwrap())
+    .start()
+    .await
+    .unwrap();
+    let redis = clamator_redis::RedisClient::connect(
+        clamator_redis::ClientConfig::new("tls")
+            .redis_url(&url)
+            .tls_ca_cert(ca),
+    )
+    .await
+    .unwrap();
+    let r: AddResult = redis
+        .client()
+        .call("arith", "add", &AddParams { a: 2.0, b: 3.0 })
+        .await
+        .unwrap();
+    assert_eq!(r.sum, 5.0);
+    assert_eq!(handled.get(), 1);
+    // Without trusting the private CA, the TLS handshake is refused.
+    let err = clamator_redis::RedisClient::connect(
+        clamator_redis::ClientConfig::new("tls").redis_url(&url),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_transport(), "{err}");
+    redis.stop().await;
+    server.stop().await;
 }

@@ -137,6 +137,29 @@ impl RedisClient {
         }
     }
 
+    /// `XADD <prefix>:cmds:<service> * type rpc envelope <json> [reply-to <stream>]`, the
+    /// fields in clamator's order.
+    async fn xadd(
+        &self,
+        service: &str,
+        envelope: &str,
+        reply_to: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(keys::command_stream(&self.inner.config.key_prefix, service))
+            .arg("*")
+            .arg("type")
+            .arg("rpc")
+            .arg("envelope")
+            .arg(envelope);
+        if let Some(reply_to) = reply_to {
+            cmd.arg("reply-to").arg(reply_to);
+        }
+        cmd.exec_async(&mut self.inner.manager.clone())
+            .await
+            .map_err(|e| Error::transport_with("xadd failed", e))
+    }
+
     fn check_running(&self, envelope: &str) -> Result<(), Error> {
         if self.inner.stopped.load(Ordering::SeqCst) {
             return Err(Error::transport("transport has been stopped"));
@@ -188,19 +211,8 @@ impl ClientTransport for RedisClient {
                 pending: &self.inner.pending,
                 key,
             };
-            let stream = keys::command_stream(&self.inner.config.key_prefix, service);
-            redis::cmd("XADD")
-                .arg(&stream)
-                .arg("*")
-                .arg("type")
-                .arg("rpc")
-                .arg("envelope")
-                .arg(&envelope)
-                .arg("reply-to")
-                .arg(&self.inner.reply_stream)
-                .exec_async(&mut self.inner.manager.clone())
-                .await
-                .map_err(|e| Error::transport_with("xadd failed", e))?;
+            self.xadd(service, &envelope, Some(&self.inner.reply_stream))
+                .await?;
             rx.await.map_err(|_| Error::transport("transport stopped"))
         })
     }
@@ -212,17 +224,7 @@ impl ClientTransport for RedisClient {
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             self.check_running(&envelope)?;
-            let stream = keys::command_stream(&self.inner.config.key_prefix, service);
-            redis::cmd("XADD")
-                .arg(&stream)
-                .arg("*")
-                .arg("type")
-                .arg("rpc")
-                .arg("envelope")
-                .arg(&envelope)
-                .exec_async(&mut self.inner.manager.clone())
-                .await
-                .map_err(|e| Error::transport_with("xadd failed", e))
+            self.xadd(service, &envelope, None).await
         })
     }
 }

@@ -35,7 +35,7 @@ impl Connection {
     }
 }
 
-macro_rules! connection_setters {
+macro_rules! common_setters {
     () => {
         /// The Redis URL (`redis://`, or `rediss://` for TLS). Default: `$REDIS_URL`, else
         /// `redis://localhost:6379`.
@@ -71,6 +71,32 @@ macro_rules! connection_setters {
         /// The Redis URL this config will connect to.
         pub fn resolved_redis_url(&self) -> String {
             self.connection.resolved_url()
+        }
+
+        /// This process's instance id: servers name their consumers `<service>:<id>`,
+        /// clients read replies from `<prefix>:replies:<id>`. Default: a random UUID v4.
+        #[must_use]
+        pub fn instance_id(mut self, id: impl Into<String>) -> Self {
+            self.instance_id = id.into();
+            self
+        }
+
+        /// Envelopes larger than this are refused: by clients before sending, by servers
+        /// with -32600. Default 1 MiB.
+        #[must_use]
+        pub fn max_envelope_bytes(mut self, bytes: usize) -> Self {
+            self.max_envelope_bytes = bytes;
+            self
+        }
+
+        /// The key prefix.
+        pub fn get_key_prefix(&self) -> &str {
+            &self.key_prefix
+        }
+
+        /// The instance id.
+        pub fn get_instance_id(&self) -> &str {
+            &self.instance_id
         }
     };
 }
@@ -126,14 +152,7 @@ impl ServerConfig {
         }
     }
 
-    connection_setters!();
-
-    /// This server's instance id; its consumers are named `<service>:<instance id>`.
-    #[must_use]
-    pub fn instance_id(mut self, id: impl Into<String>) -> Self {
-        self.instance_id = id.into();
-        self
-    }
+    common_setters!();
 
     /// How long an entry must sit unacknowledged before another server reclaims it. The
     /// reclaim loop runs every `max(1 s, claim_idle / 4)`. Default 60 s.
@@ -156,23 +175,6 @@ impl ServerConfig {
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
         self
-    }
-
-    /// Envelopes larger than this are refused with -32600. Default 1 MiB.
-    #[must_use]
-    pub fn max_envelope_bytes(mut self, bytes: usize) -> Self {
-        self.max_envelope_bytes = bytes;
-        self
-    }
-
-    /// The key prefix.
-    pub fn get_key_prefix(&self) -> &str {
-        &self.key_prefix
-    }
-
-    /// The instance id.
-    pub fn get_instance_id(&self) -> &str {
-        &self.instance_id
     }
 
     /// The interval of the reclaim loop: `max(1 s, claim_idle / 4)`, as in clamator.
@@ -213,36 +215,12 @@ impl ClientConfig {
         }
     }
 
-    connection_setters!();
-
-    /// This client's instance id; its replies arrive on `<prefix>:replies:<instance id>`.
-    #[must_use]
-    pub fn instance_id(mut self, id: impl Into<String>) -> Self {
-        self.instance_id = id.into();
-        self
-    }
+    common_setters!();
 
     /// The timeout of calls that do not set their own. Default 30 s.
     #[must_use]
     pub fn default_timeout(mut self, timeout: Duration) -> Self {
         self.default_timeout = timeout;
         self
-    }
-
-    /// Envelopes larger than this are refused before sending. Default 1 MiB.
-    #[must_use]
-    pub fn max_envelope_bytes(mut self, bytes: usize) -> Self {
-        self.max_envelope_bytes = bytes;
-        self
-    }
-
-    /// The key prefix.
-    pub fn get_key_prefix(&self) -> &str {
-        &self.key_prefix
-    }
-
-    /// The instance id.
-    pub fn get_instance_id(&self) -> &str {
-        &self.instance_id
     }
 }

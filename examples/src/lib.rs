@@ -21,3 +21,16 @@
 
 pub mod arith;
 pub mod local_redis;
+
+/// Logs to stderr for the example programs: `RUST_LOG` when set, else `default` (an
+/// `EnvFilter` directive such as `"warn"`); colours only on a terminal.
+pub fn init_tracing(default: &str) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .init();
+}

@@ -152,3 +152,37 @@ pub async fn wait_all_acked(conn: &MultiplexedConnection, stream: &str, group: &
     )
     .await;
 }
+
+/// Creates `group` on `stream` at `$` (with `MKSTREAM`), as a server would at start, so
+/// requests written now wait in the group for a server started later.
+pub async fn create_group(conn: &MultiplexedConnection, stream: &str, group: &str) {
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(&mut conn.clone())
+        .await
+        .unwrap();
+}
+
+/// Waits until `stream` holds `len` entries.
+pub async fn wait_stream_len(conn: &MultiplexedConnection, stream: &str, len: usize) {
+    wait_for(
+        &format!("{len} entries on {stream}"),
+        Duration::from_secs(10),
+        || {
+            let mut conn = conn.clone();
+            async move {
+                redis::cmd("XLEN")
+                    .arg(stream)
+                    .query_async::<usize>(&mut conn)
+                    .await
+                    .unwrap()
+                    == len
+            }
+        },
+    )
+    .await;
+}

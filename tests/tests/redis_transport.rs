@@ -11,7 +11,9 @@ use clamator_examples::arith::{
 };
 use clamator_protocol::{codes, CallOptions, RpcError, Service};
 use clamator_redis::RedisServer;
-use clamator_tests::{pending_count, wait_all_acked, wait_for, TestRedis};
+use clamator_tests::{
+    create_group, pending_count, wait_all_acked, wait_for, wait_stream_len, TestRedis,
+};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -316,15 +318,7 @@ async fn a_dead_consumers_entry_is_reclaimed_and_the_call_completes() {
     let t = TestRedis::start();
     let mut raw = t.raw().await;
     let stream = t.cmds("arith");
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&stream)
-        .arg("arith")
-        .arg("$")
-        .arg("MKSTREAM")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
+    create_group(&raw, &stream, "arith").await;
     let redis = t.client().await;
     let client = redis.client();
     let call = tokio::spawn(async move {
@@ -338,19 +332,7 @@ async fn a_dead_consumers_entry_is_reclaimed_and_the_call_completes() {
             .await
     });
     // A server takes the entry and dies before acknowledging it.
-    wait_for("request written", WAIT, || {
-        let mut raw = raw.clone();
-        let stream = stream.clone();
-        async move {
-            redis::cmd("XLEN")
-                .arg(&stream)
-                .query_async::<i64>(&mut raw)
-                .await
-                .unwrap()
-                == 1
-        }
-    })
-    .await;
+    wait_stream_len(&raw, &stream, 1).await;
     let taken: redis::Value = redis::cmd("XREADGROUP")
         .arg("GROUP")
         .arg("arith")
@@ -486,37 +468,15 @@ async fn concurrency_one_keeps_order_and_higher_runs_in_parallel() {
         let redis = t.client().await;
         let client = redis.client();
         // Queue 16 requests before the server starts, so it reads them as one batch in order.
-        let mut raw = t.raw().await;
-        let _: () = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(t.cmds("seq"))
-            .arg("seq")
-            .arg("$")
-            .arg("MKSTREAM")
-            .query_async(&mut raw)
-            .await
-            .unwrap();
+        let raw = t.raw().await;
+        create_group(&raw, &t.cmds("seq"), "seq").await;
         let mut calls = Vec::new();
         for n in 0..16u32 {
             let client = client.clone();
             calls.push(tokio::spawn(async move {
                 client.call::<_, u32>("seq", "step", &n).await
             }));
-            let stream = t.cmds("seq");
-            let mut raw = raw.clone();
-            wait_for("request queued", WAIT, || {
-                let (stream, mut raw) = (stream.clone(), raw.clone());
-                async move {
-                    redis::cmd("XLEN")
-                        .arg(&stream)
-                        .query_async::<u32>(&mut raw)
-                        .await
-                        .unwrap()
-                        == n + 1
-                }
-            })
-            .await;
-            let _ = &mut raw;
+            wait_stream_len(&raw, &t.cmds("seq"), n as usize + 1).await;
         }
         let server = RedisServer::builder(t.server_config())
             .service_with_concurrency(service, concurrency)

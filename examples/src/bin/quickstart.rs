@@ -14,15 +14,8 @@ use clamator_redis::{ClientConfig, RedisClient, RedisServer, ServerConfig};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // The demo provokes an invalid-params warning on purpose; keep its output clean.
-                .unwrap_or_else(|_| "error".into()),
-        )
-        .init();
+    // The demo provokes an invalid-params warning on purpose; keep its output clean.
+    clamator_examples::init_tracing("error");
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -317,37 +317,64 @@ fn split_method(full: &str) -> Result<(String, String), &'static str> {
     Ok((service.to_owned(), method.to_owned()))
 }
 
-/// Best-effort recovery of a top-level `"id"` from text that is not valid JSON, so a
-/// malformed request can still be answered. Finds `"id"` followed by `:` and a string or
-/// integer literal; anything fancier is not worth guessing at.
+/// Best-effort recovery of the top-level `"id"` from text that is not valid JSON, so a
+/// malformed request can still be answered. Only keys of the outermost object count (an
+/// `"id"` inside `params` is not the request's), and only a plain string or an integer
+/// literal is taken; anything doubtful gives `None`.
 pub fn recover_id(bytes: &[u8]) -> Option<RpcId> {
     let text = std::str::from_utf8(bytes).ok()?;
-    let mut rest = text;
-    while let Some(pos) = rest.find("\"id\"") {
-        rest = &rest[pos + 4..];
-        let after = rest.trim_start();
-        let Some(after) = after.strip_prefix(':') else {
-            continue;
-        };
-        let after = after.trim_start();
-        if let Some(s) = after.strip_prefix('"') {
-            // Only plain strings: escapes would need a real decoder.
-            let end = s.find(['"', '\\'])?;
-            if s.as_bytes()[end] == b'"' {
-                return Some(RpcId::Str(s[..end].to_owned()));
+    let b = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                let end = string_end(b, i + 1)?;
+                let key = text.get(i + 1..end)?;
+                i = end;
+                if depth == 1 && key == "id" {
+                    if let Some(value) = text.get(end + 1..)?.trim_start().strip_prefix(':') {
+                        return id_literal(value.trim_start());
+                    }
+                }
             }
-            return None;
+            _ => {}
         }
-        let digits: &str = {
-            let end = after
-                .char_indices()
-                .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
-                .map_or(after.len(), |(i, _)| i);
-            &after[..end]
-        };
-        return digits.parse::<i64>().ok().map(RpcId::from);
+        i += 1;
     }
     None
+}
+
+/// The index of the quote closing a string that starts at `start`.
+fn string_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn id_literal(v: &str) -> Option<RpcId> {
+    if let Some(s) = v.strip_prefix('"') {
+        // Only plain strings: escapes would need a real decoder.
+        let end = s.find(['"', '\\'])?;
+        return (s.as_bytes()[end] == b'"').then(|| RpcId::Str(s[..end].to_owned()));
+    }
+    let end = v
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
+        .map_or(v.len(), |(i, _)| i);
+    // 1.5 or 1e3 is not an integer id; do not truncate it into one.
+    if matches!(v[end..].chars().next(), Some('.' | 'e' | 'E')) {
+        return None;
+    }
+    v[..end].parse::<i64>().ok().map(RpcId::from)
 }
 
 /// Writes `"<service>.<method>"` without allocating the joined string first.
@@ -638,6 +665,17 @@ mod tests {
         assert_eq!(recover_id(br#"{"params":{"x":1}"#), None);
         assert_eq!(recover_id(b"\xff\xfe"), None);
         assert_eq!(recover_id(br#"{"id":"unterminated"#), None);
+        // Only the outermost object's id counts, and fractions are not truncated.
+        assert_eq!(
+            recover_id(br#"{"params":{"id":"inner"},"id":"outer",,}"#),
+            Some(RpcId::from("outer"))
+        );
+        assert_eq!(recover_id(br#"{"params":{"id":"inner"},,}"#), None);
+        assert_eq!(recover_id(br#"{"id":1.5,,}"#), None);
+        assert_eq!(
+            recover_id(br#"{"x":"a \" \"id\": 3","id":4,}"#),
+            Some(RpcId::from(4))
+        );
         // A valid JSON envelope with a bad method still yields its id.
         assert_eq!(
             parse(r#"{"jsonrpc":"2.0","method":"nodot","id":"q"}"#)

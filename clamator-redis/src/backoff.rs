@@ -19,12 +19,14 @@ impl Backoff {
         Self { next: MIN_DELAY }
     }
 
-    /// The delay to wait now: the current step scaled by a random factor in [0.5, 1.0), so
-    /// many clients that lost the same server do not come back in lockstep.
+    /// The delay to wait now: the current step scaled by a random factor in [0.75, 1.25),
+    /// kept within 100 ms to 30 s, so many clients that lost the same server do not come back
+    /// in lockstep.
     pub(crate) fn next_delay(&mut self) -> Duration {
         let base = self.next;
         self.next = (self.next * 2).min(MAX_DELAY);
-        base.mul_f64(rand::rng().random_range(0.5..1.0))
+        base.mul_f64(rand::rng().random_range(0.75..1.25))
+            .clamp(MIN_DELAY, MAX_DELAY)
     }
 
     /// Back to the first step, after a success.
@@ -41,12 +43,15 @@ mod tests {
     fn grows_to_the_cap_and_resets() {
         let mut b = Backoff::new();
         let first = b.next_delay();
-        assert!(first >= MIN_DELAY / 2 && first < MIN_DELAY);
+        assert!(first >= MIN_DELAY && first < MIN_DELAY * 5 / 4);
+        let mut last = first;
         for _ in 0..20 {
-            assert!(b.next_delay() < MAX_DELAY);
+            last = b.next_delay();
+            assert!((MIN_DELAY..=MAX_DELAY).contains(&last));
         }
         assert_eq!(b.next, MAX_DELAY);
+        assert!(last >= MAX_DELAY * 3 / 4);
         b.reset();
-        assert!(b.next_delay() < MIN_DELAY);
+        assert!(b.next_delay() < MIN_DELAY * 5 / 4);
     }
 }

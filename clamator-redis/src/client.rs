@@ -22,7 +22,19 @@ use crate::stream;
 /// Replies read per `XREAD`.
 const REPLY_READ_COUNT: usize = 512;
 
-type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Response>>>>;
+/// Calls waiting for replies. Closed at stop under the same lock, so no call can slip in
+/// after the table was emptied and then wait for a reply that never comes.
+#[derive(Default)]
+struct PendingTable {
+    closed: bool,
+    calls: HashMap<String, oneshot::Sender<Result<Response, Error>>>,
+}
+
+type Pending = Arc<Mutex<PendingTable>>;
+
+fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, PendingTable> {
+    pending.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 struct Inner {
     config: ClientConfig,
@@ -53,6 +65,36 @@ struct Inner {
 #[derive(Clone)]
 pub struct RedisClient {
     inner: Arc<Inner>,
+}
+
+impl Inner {
+    async fn shutdown(&self) {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.stop.cancel();
+        let reader = self
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(reader) = reader {
+            let _ = reader.await;
+        }
+        {
+            // Dropping the senders fails every waiting call.
+            let mut table = lock(&self.pending);
+            table.closed = true;
+            table.calls.clear();
+        }
+        let deleted: redis::RedisResult<i64> = redis::cmd("DEL")
+            .arg(&self.reply_stream)
+            .query_async(&mut self.manager.clone())
+            .await;
+        if let Err(e) = deleted {
+            tracing::debug!(error = %e, "could not delete the reply stream at stop");
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisClient {
@@ -107,36 +149,11 @@ impl RedisClient {
     }
 
     /// Stops: ends the reply reader, fails calls still waiting with "transport stopped", and
-    /// deletes the reply stream. Idempotent.
+    /// deletes the reply stream. Idempotent; runs to the end even if this future is dropped.
     pub async fn stop(&self) {
-        if self.inner.stopped.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        self.inner.stop.cancel();
-        let reader = self
-            .inner
-            .reader
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(reader) = reader {
-            let _ = reader.await;
-        }
-        // Dropping the senders fails every waiting call.
-        self.inner
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-        let deleted: redis::RedisResult<i64> = redis::cmd("DEL")
-            .arg(&self.inner.reply_stream)
-            .query_async(&mut self.inner.manager.clone())
-            .await;
-        if let Err(e) = deleted {
-            tracing::debug!(error = %e, "could not delete the reply stream at stop");
-        }
+        let inner = Arc::clone(&self.inner);
+        let _ = tokio::spawn(async move { inner.shutdown().await }).await;
     }
-
     /// `XADD <prefix>:cmds:<service> * type rpc envelope <json> [reply-to <stream>]`, the
     /// fields in clamator's order.
     async fn xadd(
@@ -184,10 +201,7 @@ struct PendingGuard<'a> {
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.key);
+        lock(self.pending).calls.remove(&self.key);
     }
 }
 
@@ -202,18 +216,21 @@ impl ClientTransport for RedisClient {
             self.check_running(&envelope)?;
             let key = id.key();
             let (tx, rx) = oneshot::channel();
-            self.inner
-                .pending
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key.clone(), tx);
+            {
+                let mut table = lock(&self.inner.pending);
+                if table.closed {
+                    return Err(Error::transport("transport has been stopped"));
+                }
+                table.calls.insert(key.clone(), tx);
+            }
             let _guard = PendingGuard {
                 pending: &self.inner.pending,
                 key,
             };
             self.xadd(service, &envelope, Some(&self.inner.reply_stream))
                 .await?;
-            rx.await.map_err(|_| Error::transport("transport stopped"))
+            rx.await
+                .map_err(|_| Error::transport("transport stopped"))?
         })
     }
 
@@ -298,28 +315,34 @@ fn deliver(pending: &Pending, entry: &stream::StreamEntry) {
     let Some(raw) = entry.field("envelope") else {
         return;
     };
-    let response = match parse_envelope(raw) {
-        Ok(Envelope::Response(r)) => r,
+    let (key, outcome) = match parse_envelope(raw) {
+        Ok(Envelope::Response(r)) => match r.id.as_ref().map(RpcId::key) {
+            Some(key) => (key, Ok(r)),
+            None => {
+                tracing::warn!(entry_id = %entry.id, "reply without id; dropped");
+                return;
+            }
+        },
         Ok(other) => {
             tracing::warn!(entry_id = %entry.id, kind = other.kind(), "non-response envelope on a reply stream; dropped");
             return;
         }
         Err(e) => {
             tracing::warn!(entry_id = %entry.id, error = %e, "redis reply parse failed");
-            return;
+            // A caller whose reply is garbled learns it now rather than at its timeout.
+            match e.id.as_ref().map(RpcId::key) {
+                Some(key) => (
+                    key,
+                    Err(Error::protocol_with("invalid response envelope", e)),
+                ),
+                None => return,
+            }
         }
     };
-    let Some(key) = response.id.as_ref().map(RpcId::key) else {
-        tracing::warn!(entry_id = %entry.id, "reply without id; dropped");
-        return;
-    };
-    let waiter = pending
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&key);
+    let waiter = lock(pending).calls.remove(&key);
     match waiter {
         Some(tx) => {
-            let _ = tx.send(response);
+            let _ = tx.send(outcome);
         }
         None => {
             tracing::debug!(entry_id = %entry.id, rpc_id = %key, "reply for no waiting call (late, duplicate or foreign); dropped")

@@ -63,7 +63,7 @@ impl Connector {
             .set_connection_timeout(Some(self.settings.connect_timeout))
             .set_response_timeout(Some(self.settings.response_timeout))
             .set_min_delay(Duration::from_millis(100))
-            .set_max_delay(Duration::from_secs(2))
+            .set_max_delay(crate::backoff::MAX_DELAY)
             .set_number_of_retries(3);
         ConnectionManager::new_with_config(self.client.clone(), config)
             .await

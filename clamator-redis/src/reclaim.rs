@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::server::{is_nogroup, pause, recreate_group, submit, ServiceRuntime, Shared};
+use crate::server::{is_nogroup, pause, recreate_group, submit_all, ServiceRuntime, Shared};
 use crate::stream;
 
 /// Entries claimed per `XAUTOCLAIM`, as in clamator.
@@ -42,12 +42,17 @@ pub(crate) async fn reclaim_loop(shared: Arc<Shared>, rt: Arc<ServiceRuntime>) {
                     break;
                 }
             };
-            for entry in claimed {
-                tracing::info!(service, entry_id = %entry.id, "reclaimed a pending entry");
-                if !submit(&shared, &rt, entry).await {
-                    return;
-                }
+            if shared.stopping.is_cancelled() {
+                // Claimed but not started: they stay pending for another server.
+                return;
             }
+            // Entries this server already holds (a batch waiting for permits, a handler
+            // running longer than the claim idle time) are not run a second time.
+            let claimed = rt.hold(claimed);
+            for entry in &claimed {
+                tracing::info!(service, entry_id = %entry.id, "reclaimed a pending entry");
+            }
+            submit_all(&shared, &rt, claimed).await;
             if next == "0-0" || shared.stopping.is_cancelled() {
                 break;
             }

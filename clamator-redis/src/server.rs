@@ -6,7 +6,8 @@
 //! permit, entries run strictly one after another in stream order, clamator's in-order
 //! invariant. An entry is acknowledged only after its reply was written.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use clamator_protocol::envelope::{encode_error, parse_envelope, recover_id};
@@ -33,6 +34,41 @@ pub(crate) struct ServiceRuntime {
     pub(crate) group: String,
     pub(crate) consumer: String,
     pub(crate) permits: Arc<Semaphore>,
+    /// Entries this server has taken and not finished: the reclaim loop must not claim
+    /// them again from under their handler.
+    pub(crate) held: Mutex<HashSet<String>>,
+    /// The newest entry the consumer loop read, where a vanished group is re-created.
+    pub(crate) last_read: Mutex<Option<String>>,
+}
+
+impl ServiceRuntime {
+    /// Marks `entries` as held by this server, dropping any it already holds.
+    pub(crate) fn hold(&self, entries: Vec<StreamEntry>) -> Vec<StreamEntry> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .into_iter()
+            .filter(|e| held.insert(e.id.clone()))
+            .collect()
+    }
+
+    fn release(&self, id: &str) {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+}
+
+/// Releases a held entry however its task ends.
+struct Held {
+    rt: Arc<ServiceRuntime>,
+    id: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.rt.release(&self.id);
+    }
 }
 
 /// State shared by all loops and entry tasks of one server.
@@ -130,6 +166,8 @@ impl ServerBuilder {
                 consumer: keys::consumer_name(service.name(), &instance),
                 service: Arc::new(service),
                 permits: Arc::new(Semaphore::new(concurrency)),
+                held: Mutex::new(HashSet::new()),
+                last_read: Mutex::new(None),
             });
             ensure_group(&shared.manager, &rt, "$").await?;
             runtimes.push(rt);
@@ -223,7 +261,7 @@ impl RedisServer {
         let shared = Arc::clone(&self.shared);
         shared.stopping.cancel();
         let grace = shared.config.shutdown_grace;
-        let drained = tokio::time::timeout(grace + BLOCK, async {
+        let drained = tokio::time::timeout(grace.saturating_add(BLOCK), async {
             self.loops.wait().await;
             shared.tasks.close();
             shared.tasks.wait().await;
@@ -283,17 +321,32 @@ pub(crate) fn is_nogroup(e: &redis::RedisError) -> bool {
     e.code() == Some("NOGROUP")
 }
 
-/// Re-creates a vanished group. It starts at `0`, not `$`: the stream can only hold entries
-/// written since it vanished, and those are requests somebody is waiting for.
-pub(crate) async fn recreate_group(shared: &Shared, rt: &ServiceRuntime) {
-    match ensure_group(&shared.manager, rt, "0").await {
-        Ok(()) => tracing::warn!(
-            service = rt.service.name(),
-            stream = %rt.stream,
-            "consumer group was missing (Redis flushed or restarted); re-created it"
-        ),
+/// Re-creates a vanished group; false when that failed (the caller backs off).
+///
+/// It starts after the newest entry this server read, or at `0` when it read none: what
+/// the stream holds beyond that was written since the group vanished (after `FLUSHALL` or
+/// a restart without persistence the stream is new), and those are requests somebody is
+/// waiting for, while what came before was served already.
+pub(crate) async fn recreate_group(shared: &Shared, rt: &ServiceRuntime) -> bool {
+    let start = rt
+        .last_read
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .unwrap_or_else(|| "0".to_owned());
+    match ensure_group(&shared.manager, rt, &start).await {
+        Ok(()) => {
+            tracing::warn!(
+                service = rt.service.name(),
+                stream = %rt.stream,
+                start = %start,
+                "consumer group was missing (Redis flushed or restarted); re-created it"
+            );
+            true
+        }
         Err(e) => {
-            tracing::error!(service = rt.service.name(), error = %e, "cannot re-create consumer group")
+            tracing::error!(service = rt.service.name(), error = %e, "cannot re-create consumer group");
+            false
         }
     }
 }
@@ -343,16 +396,23 @@ async fn consume_loop(shared: Arc<Shared>, rt: Arc<ServiceRuntime>) {
                 backoff.reset();
                 match stream::read_reply(value) {
                     Ok(entries) => {
-                        for entry in entries {
-                            if !submit(&shared, &rt, entry).await {
-                                break;
-                            }
+                        if let Some(last) = entries.last() {
+                            *rt.last_read.lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some(last.id.clone());
                         }
+                        // Held before any is started, so the reclaim loop leaves the whole
+                        // batch alone while it waits for permits.
+                        let entries = rt.hold(entries);
+                        submit_all(&shared, &rt, entries).await;
                     }
                     Err(e) => tracing::error!(service, error = %e, "unexpected XREADGROUP reply"),
                 }
             }
-            Err(e) if is_nogroup(&e) => recreate_group(&shared, &rt).await,
+            Err(e) if is_nogroup(&e) => {
+                if !recreate_group(&shared, &rt).await {
+                    pause(&shared, backoff.next_delay()).await;
+                }
+            }
             Err(e) => {
                 if is_connection_error(&e) {
                     conn = None;
@@ -365,28 +425,38 @@ async fn consume_loop(shared: Arc<Shared>, rt: Arc<ServiceRuntime>) {
     }
 }
 
-/// Hands an entry to its own task once a permit is free. With one permit this waits for
-/// the previous entry to finish, which keeps stream order. False when the server is
-/// aborting (the entry stays pending, to be reclaimed).
-pub(crate) async fn submit(
+/// Hands held entries to their own tasks, each once a permit is free. With one permit
+/// this waits for the previous entry to finish, which keeps stream order. When the server
+/// is aborting, the rest are released unstarted (still pending, to be reclaimed).
+pub(crate) async fn submit_all(
     shared: &Arc<Shared>,
     rt: &Arc<ServiceRuntime>,
-    entry: StreamEntry,
-) -> bool {
-    let permit = tokio::select! {
-        () = shared.abort.cancelled() => return false,
-        p = Arc::clone(&rt.permits).acquire_owned() => match p {
-            Ok(p) => p,
-            Err(_) => return false,
-        },
-    };
-    shared.tasks.spawn(handle_entry(
-        Arc::clone(shared),
-        Arc::clone(rt),
-        entry,
-        permit,
-    ));
-    true
+    entries: Vec<StreamEntry>,
+) {
+    let mut entries = entries.into_iter();
+    for entry in entries.by_ref() {
+        let held = Held {
+            rt: Arc::clone(rt),
+            id: entry.id.clone(),
+        };
+        let permit = tokio::select! {
+            () = shared.abort.cancelled() => break,
+            p = Arc::clone(&rt.permits).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        shared.tasks.spawn(handle_entry(
+            Arc::clone(shared),
+            Arc::clone(rt),
+            entry,
+            permit,
+            held,
+        ));
+    }
+    for entry in entries {
+        rt.release(&entry.id);
+    }
 }
 
 /// Handles one entry end to end: checks, dispatch, reply, ack.
@@ -395,6 +465,7 @@ async fn handle_entry(
     rt: Arc<ServiceRuntime>,
     entry: StreamEntry,
     _permit: OwnedSemaphorePermit,
+    _held: Held,
 ) {
     let service = rt.service.name();
     let entry_id = entry.id.as_str();

@@ -118,3 +118,71 @@ fn arith_server_and_client_follow_their_cli_contract() {
     // add, divide, slowAdd and ping ran.
     assert_eq!(stderr.lines().last(), Some("HANDLED:4"), "{stderr}");
 }
+
+#[test]
+fn a_killed_servers_work_completes_on_another_server() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let prefix = "crash";
+    let start = |id: &str| {
+        let mut child = KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_arith-server"))
+                .args([
+                    "--redis-url",
+                    &url,
+                    "--key-prefix",
+                    prefix,
+                    "--instance-id",
+                    id,
+                ])
+                .args(["--claim-idle-ms", "200"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "READY");
+        child
+    };
+    let mut first = start("srv-A");
+    // The call goes to srv-A, the only server; srv-A dies in the middle of the handler.
+    let url2 = url.clone();
+    let call = std::thread::spawn(move || {
+        client(
+            &url2,
+            prefix,
+            &[
+                "--timeout-ms",
+                "20000",
+                "arith.slowAdd",
+                r#"{"a":1,"b":2,"sleepMs":1500}"#,
+            ],
+        )
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = Command::new("redis-cli")
+            .args(["-u", &url, "XPENDING", "crash:cmds:arith", "arith"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains("arith:srv-A") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "srv-A never took the request"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let _second = start("srv-B");
+    assert_eq!(
+        call.join().unwrap(),
+        (
+            json!({"ok": true, "kind": "result", "result": {"sum": 3.0}}),
+            0
+        )
+    );
+}

@@ -542,3 +542,86 @@ async fn tls_through_rediss_urls() {
     redis.stop().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_outliving_the_claim_idle_time_is_not_reclaimed_by_its_own_server() {
+    let t = TestRedis::start();
+    // Reclaim runs every second and would take anything idle for 200 ms.
+    let config = t.server_config().claim_idle(Duration::from_millis(200));
+    let (server, handled) = t.arith_server(config, 1).await;
+    let redis = t.client().await;
+    let client = redis.client();
+    let r: AddResult = client
+        .call(
+            "arith",
+            "slowAdd",
+            &SlowAddParams {
+                a: 1.0,
+                b: 2.0,
+                sleep_ms: 2_500,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.sum, 3.0);
+    assert_eq!(handled.get(), 1, "the slow handler ran twice");
+    redis.stop().await;
+    server.stop().await;
+    assert_eq!(
+        handled.get(),
+        1,
+        "the slow handler ran again after its reply"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_pending_entries_than_one_xautoclaim_returns_are_all_reclaimed() {
+    let t = TestRedis::start();
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    create_group(&raw, &stream, "arith").await;
+    let redis = t.client().await;
+    let client = redis.client();
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .call_with::<_, AddResult>(
+                        "arith",
+                        "add",
+                        &AddParams {
+                            a: f64::from(i),
+                            b: 0.0,
+                        },
+                        CallOptions::timeout(WAIT),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    wait_stream_len(&raw, &stream, 40).await;
+    // A dead consumer took all 40 (XAUTOCLAIM returns at most 32 per call).
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("arith")
+        .arg("arith:dead")
+        .arg("COUNT")
+        .arg(100)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    assert_eq!(pending_count(&mut raw.clone(), &stream, "arith").await, 40);
+    let config = t.server_config().claim_idle(Duration::from_millis(200));
+    let (server, handled) = t.arith_server(config, 4).await;
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap().unwrap().sum, i as f64);
+    }
+    assert_eq!(handled.get(), 40);
+    wait_all_acked(&raw, &stream, "arith").await;
+    redis.stop().await;
+    server.stop().await;
+}

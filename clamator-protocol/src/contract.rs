@@ -26,3 +26,51 @@ impl ContractDescriptor {
         self.methods.iter().find(|m| m.name == name)
     }
 }
+
+/// A contract known at compile time: what generated code exports as `<SERVICE>_CONTRACT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContractInfo {
+    /// The service name.
+    pub service: &'static str,
+    /// The methods, in clamator's order.
+    pub methods: &'static [MethodInfo],
+}
+
+/// One method of a [`ContractInfo`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodInfo {
+    /// The wire name.
+    pub name: &'static str,
+    /// True for notifications.
+    pub notification: bool,
+    /// The params schema (JSON, `$ref`s inlined).
+    pub params_schema: &'static str,
+    /// The result schema (JSON, `$ref`s inlined); `None` for notifications.
+    pub result_schema: Option<&'static str>,
+    /// SHA-256 (lowercase hex) of the params schema, as in clamator's manifest.
+    pub params_hash: &'static str,
+    /// SHA-256 of the result schema; `None` for notifications.
+    pub result_hash: Option<&'static str>,
+}
+
+impl ContractInfo {
+    /// The method called `name`.
+    pub fn method(&self, name: &str) -> Option<&MethodInfo> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+
+    /// The runtime descriptor of this contract.
+    pub fn descriptor(&self) -> ContractDescriptor {
+        ContractDescriptor {
+            service: self.service.to_owned(),
+            methods: self
+                .methods
+                .iter()
+                .map(|m| MethodDescriptor {
+                    name: m.name.to_owned(),
+                    notification: m.notification,
+                })
+                .collect(),
+        }
+    }
+}

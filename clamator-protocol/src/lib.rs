@@ -51,20 +51,26 @@
 //! | [`client`] | [`Client`]: call, notify, timeouts |
 //! | [`transport`] | the [`ClientTransport`] trait |
 //! | [`memory`] | [`MemoryTransport`], in-process |
+//! | [`schema`] | JSON Schema validation of params and results |
 
+#[doc(hidden)]
+#[path = "codegen_support.rs"]
+pub mod __codegen;
 pub mod client;
 pub mod contract;
 pub mod envelope;
 pub mod error;
 pub mod memory;
 pub mod names;
+pub mod schema;
 pub mod server;
 pub mod transport;
 
 pub use client::{CallOptions, Client, DEFAULT_TIMEOUT};
-pub use contract::{ContractDescriptor, MethodDescriptor};
+pub use contract::{ContractDescriptor, ContractInfo, MethodDescriptor, MethodInfo};
 pub use envelope::{Envelope, EnvelopeError, Notification, Request, Response, RpcId};
 pub use error::{codes, BoxError, Error, RpcError, ValidationIssue};
 pub use memory::MemoryTransport;
+pub use schema::{SchemaError, SchemaValidator};
 pub use server::{BoxFuture, Method, Router, Service, ServiceBuilder, Validator};
 pub use transport::ClientTransport;

@@ -167,8 +167,17 @@ async fn guarded<T>(fut: impl Future<Output = T>) -> Result<T, Failure> {
 }
 
 /// Decodes params into the handler's type, reporting where decoding failed as a JSON Pointer.
+///
+/// Peers may write integers as `5.0` (Python floats, JavaScript numbers); when decoding
+/// fails, integral floats are turned into integers and decoding is tried once more. Float
+/// fields take integers anyway, so this only ever helps.
 fn decode<P: DeserializeOwned>(params: Value) -> Result<P, Vec<ValidationIssue>> {
-    serde_path_to_error::deserialize(params).map_err(|e| {
+    if let Ok(p) = P::deserialize(&params) {
+        return Ok(p);
+    }
+    let mut normalized = params;
+    integralize(&mut normalized);
+    serde_path_to_error::deserialize(normalized).map_err(|e| {
         let mut pointer = String::new();
         for seg in e.path().iter() {
             use serde_path_to_error::Segment;
@@ -183,6 +192,22 @@ fn decode<P: DeserializeOwned>(params: Value) -> Result<P, Vec<ValidationIssue>>
         }
         vec![ValidationIssue::new(pointer, e.inner().to_string())]
     })
+}
+
+/// Turns every float with no fraction (within ±2^53) into an integer.
+fn integralize(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => {
+                // The range check makes the cast exact.
+                *v = Value::from(f as i64);
+            }
+            _ => {}
+        },
+        Value::Array(items) => items.iter_mut().for_each(integralize),
+        Value::Object(map) => map.values_mut().for_each(integralize),
+        _ => {}
+    }
 }
 
 /// A service: a name and its methods. Build one with [`Service::builder`].
@@ -466,11 +491,17 @@ mod tests {
         b: f64,
     }
 
+    #[derive(Deserialize)]
+    struct Count {
+        n: u32,
+    }
+
     fn arith(pings: Arc<AtomicUsize>) -> Service {
         Service::builder("arith")
             .method("add", |p: AddParams| async move {
                 Ok(json!({"sum": p.a + p.b}))
             })
+            .method("count", |p: Count| async move { Ok(p.n + 1) })
             .method("fail", |_: Value| async move {
                 Err::<Value, _>(RpcError::new(-32001, "denied").with_data(json!({"why": "x"})))
             })
@@ -531,6 +562,11 @@ mod tests {
         assert_eq!(v["error"]["data"]["errors"][0]["path"], "/a");
         let r = reply(&s, "add", json!({"a": 1, "b": 3, "c": 1})).await;
         assert!(r.contains("unknown field"), "{r}");
+        // Integers written as 5.0 decode into integer fields.
+        let r = reply(&s, "count", json!({"n": 5.0})).await;
+        assert_eq!(r, r#"{"jsonrpc":"2.0","id":"i1","result":6}"#);
+        let r = reply(&s, "count", json!({"n": 5.5})).await;
+        assert!(r.contains(r#""code":-32602"#) && r.contains("/n"), "{r}");
         assert_eq!(
             reply(&s, "fail", json!({})).await,
             r#"{"jsonrpc":"2.0","id":"i1","error":{"code":-32001,"message":"denied","data":{"why":"x"}}}"#

@@ -6,20 +6,24 @@
 //!   calls it, prints what happened, cleans up.
 //! * `arith-server` / `arith-client`: the programs the interop tests and users drive.
 //!
+//! [`generated`] is what `clamator-codegen` makes of `contracts/` (checked for drift in CI);
+//! [`arith`] implements the generated service traits.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), clamator_protocol::Error> {
-//! use clamator_examples::arith::{self, AddParams, AddResult};
+//! use clamator_examples::arith::{self, AddParams, ArithClient};
 //! use clamator_protocol::{Client, MemoryTransport, Router};
 //!
 //! let router = Router::new().with(arith::arith_service(Default::default())?)?;
-//! let client = Client::new(MemoryTransport::new(router));
-//! let r: AddResult = client.call("arith", "add", &AddParams { a: 2.0, b: 3.0 }).await?;
+//! let arith = ArithClient::new(Client::new(MemoryTransport::new(router)));
+//! let r = arith.add(&AddParams { a: 2.0, b: 3.0 }).await?;
 //! assert_eq!(r.sum, 5.0);
 //! # Ok(()) }
 //! ```
 
 pub mod arith;
+pub mod generated;
 pub mod local_redis;
 
 /// Logs to stderr for the example programs: `RUST_LOG` when set, else `default` (an

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clamator_examples::arith::{
-    AddParams, AddResult, DivideResult, EchoText, PingParams, SlowAddParams,
+    AddParams, AddResult, DivideResult, EchoTextParams, EchoTextResult, PingParams, SlowAddParams,
 };
 use clamator_protocol::{codes, CallOptions, RpcError, Service};
 use clamator_redis::RedisServer;
@@ -31,8 +31,8 @@ async fn round_trip_and_wire_format() {
         .unwrap();
     assert_eq!(r, AddResult { sum: 5.0 });
     let text = "héllo wörld ✓ 日本";
-    let r: EchoText = client
-        .call("arith", "echoText", &EchoText { text: text.into() })
+    let r: EchoTextResult = client
+        .call("arith", "echoText", &EchoTextParams { text: text.into() })
         .await
         .unwrap();
     assert_eq!(r.text, text);

@@ -7,7 +7,8 @@
 use std::process::ExitCode;
 
 use clamator_examples::arith::{
-    self, AddParams, AddResult, Counter, DivideResult, EchoText, PingParams,
+    self, AddParams, ArithClient, Counter, DivideParams, EchoTextParams, NotificationsClient,
+    PingParams,
 };
 use clamator_examples::local_redis::RedisProcess;
 use clamator_redis::{ClientConfig, RedisClient, RedisServer, ServerConfig};
@@ -51,52 +52,45 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         server.instance_id()
     );
 
-    // Client side: connect, call.
+    // Client side: connect, call through the generated typed clients.
     let redis = RedisClient::connect(ClientConfig::new(&prefix).redis_url(&url)).await?;
-    let client = redis.client();
+    let arith = ArithClient::new(redis.client());
+    let notifications = NotificationsClient::new(redis.client());
 
-    let r: AddResult = client
-        .call("arith", "add", &AddParams { a: 2.0, b: 3.0 })
-        .await?;
+    let r = arith.add(&AddParams { a: 2.0, b: 3.0 }).await?;
     println!("arith.add {{a: 2, b: 3}}        -> sum = {}", r.sum);
-    let r: DivideResult = client
-        .call("arith", "divide", &AddParams { a: 1.0, b: 4.0 })
-        .await?;
+    let r = arith.divide(&DivideParams { a: 1.0, b: 4.0 }).await?;
     println!("arith.divide {{a: 1, b: 4}}     -> q = {}", r.q);
-    let r: EchoText = client
-        .call(
-            "arith",
-            "echoText",
-            &EchoText {
-                text: "héllo, wörld".into(),
-            },
-        )
+    let r = arith
+        .echo_text(&EchoTextParams {
+            text: "héllo, wörld".into(),
+        })
         .await?;
     println!("arith.echoText \"héllo, wörld\" -> {:?}", r.text);
-    match client
-        .call::<_, DivideResult>("arith", "divide", &AddParams { a: 1.0, b: 0.0 })
-        .await
-    {
+    match arith.divide(&DivideParams { a: 1.0, b: 0.0 }).await {
         Err(e) if e.code() == Some(-32000) => println!(
             "arith.divide {{a: 1, b: 0}}     -> error {}",
             e.as_rpc().map(|r| r.to_string()).unwrap_or_default()
         ),
         other => return Err(format!("expected a division-by-zero error, got {other:?}").into()),
     }
-    let bad = client
-        .call::<_, AddResult>("arith", "add", &serde_json::json!({"a": "two", "b": 3}))
+    // The untyped core client can send what the typed one would not let you write.
+    let bad = redis
+        .client()
+        .call::<_, serde_json::Value>("arith", "add", &serde_json::json!({"a": "two", "b": 3}))
         .await
         .err()
-        .and_then(|e| e.code());
-    println!("arith.add {{a: \"two\", b: 3}}    -> error code {bad:?} (invalid params)");
-    client
-        .notify(
-            "notifications",
-            "ping",
-            &PingParams {
-                tag: Some("hello".into()),
-            },
-        )
+        .and_then(|e| e.as_rpc().cloned());
+    if let Some(e) = bad {
+        println!(
+            "arith.add {{a: \"two\", b: 3}}    -> error {} {}: {}",
+            e.code, e.message, e.data["errors"][0]["message"]
+        );
+    }
+    notifications
+        .ping(&PingParams {
+            tag: Some("hello".into()),
+        })
         .await?;
     let tag = tokio::time::timeout(std::time::Duration::from_secs(5), ping_rx.recv())
         .await?

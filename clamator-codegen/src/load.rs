@@ -1,0 +1,196 @@
+//! Reading contract files: `contracts/<service>.json`, one service each.
+
+use std::path::{Path, PathBuf};
+
+use clamator_protocol::names;
+use serde_json::{Map, Value};
+
+use crate::CodegenError;
+
+/// One method of a contract, as written in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodDef {
+    /// The wire name.
+    pub name: String,
+    /// True for notifications.
+    pub notification: bool,
+    /// The params schema, as written.
+    pub params: Value,
+    /// The result schema, as written; `None` for notifications.
+    pub result: Option<Value>,
+}
+
+/// A contract file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContractFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The service name.
+    pub service: String,
+    /// Methods in file order.
+    pub methods: Vec<MethodDef>,
+    /// Shared schemas, `#/$defs/<Name>`.
+    pub defs: Map<String, Value>,
+}
+
+/// Reads every `*.json` file of `dir` (not recursive; `manifest.json` excepted), sorted by
+/// service name.
+pub fn load_dir(dir: &Path) -> Result<Vec<ContractFile>, CodegenError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| CodegenError::io(dir, e))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| CodegenError::io(dir, e))?.path();
+        let is_json = path.extension().is_some_and(|x| x == "json");
+        let is_manifest = path.file_name().is_some_and(|n| n == "manifest.json");
+        if is_json && !is_manifest && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    let mut contracts = paths
+        .iter()
+        .map(|p| load_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    contracts.sort_by(|a, b| crate::manifest::locale_cmp(&a.service, &b.service));
+    for pair in contracts.windows(2) {
+        if pair[0].service == pair[1].service {
+            return Err(CodegenError::contract(
+                &pair[1].path,
+                "/service",
+                format!(
+                    "service \"{}\" is also defined in {}",
+                    pair[1].service,
+                    pair[0].path.display()
+                ),
+            ));
+        }
+    }
+    Ok(contracts)
+}
+
+/// Reads one contract file.
+pub fn load_file(path: &Path) -> Result<ContractFile, CodegenError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CodegenError::io(path, e))?;
+    parse_contract(path, &text)
+}
+
+/// Parses a contract from its text; `path` names it in errors.
+pub fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, CodegenError> {
+    let err = |pointer: &str, reason: String| CodegenError::contract(path, pointer, reason);
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| err("", format!("not valid JSON: {e}")))?;
+    let Value::Object(mut root) = value else {
+        return Err(err("", "a contract must be a JSON object".into()));
+    };
+    for key in root.keys() {
+        if !matches!(
+            key.as_str(),
+            "service" | "methods" | "$defs" | "$schema" | "description" | "title"
+        ) {
+            return Err(err(
+                &format!("/{}", escape(key)),
+                format!("unknown key \"{key}\" (expected service, methods, $defs)"),
+            ));
+        }
+    }
+    let service = match root.remove("service") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(err("/service", "service must be a string".into())),
+        None => return Err(err("", "missing \"service\"".into())),
+    };
+    if !names::is_valid_service(&service) {
+        return Err(err(
+            "/service",
+            format!("invalid service name \"{service}\" (must match ^[a-z][a-z0-9-]*$)"),
+        ));
+    }
+    let defs = match root.remove("$defs") {
+        None => Map::new(),
+        Some(Value::Object(d)) => d,
+        Some(_) => return Err(err("/$defs", "$defs must be an object".into())),
+    };
+    let methods_value = match root.remove("methods") {
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(err("/methods", "methods must be an object".into())),
+        None => return Err(err("", "missing \"methods\"".into())),
+    };
+    let mut methods = Vec::new();
+    for (name, def) in methods_value {
+        let at = format!("/methods/{}", escape(&name));
+        if !names::is_valid_method(&name) {
+            let why = if name.contains('-') {
+                " (hyphens are not allowed: TypeScript clamator servers drop such calls)"
+            } else {
+                ""
+            };
+            return Err(err(
+                &at,
+                format!("invalid method name \"{name}\" (must match ^[a-z][a-zA-Z0-9]*$){why}"),
+            ));
+        }
+        let Value::Object(mut def) = def else {
+            return Err(err(&at, "a method must be an object".into()));
+        };
+        for key in def.keys() {
+            if !matches!(
+                key.as_str(),
+                "params" | "result" | "notification" | "description"
+            ) {
+                return Err(err(
+                    &format!("{at}/{}", escape(key)),
+                    format!("unknown key \"{key}\" (expected params, result, notification)"),
+                ));
+            }
+        }
+        let notification = match def.remove("notification") {
+            None | Some(Value::Bool(false)) => false,
+            Some(Value::Bool(true)) => true,
+            Some(_) => {
+                return Err(err(
+                    &format!("{at}/notification"),
+                    "notification must be true or false".into(),
+                ))
+            }
+        };
+        let params = def.remove("params").ok_or_else(|| {
+            err(
+                &at,
+                format!("method \"{name}\" must include a params schema"),
+            )
+        })?;
+        let result = def.remove("result");
+        match (notification, &result) {
+            (true, Some(_)) => {
+                return Err(err(
+                    &format!("{at}/result"),
+                    format!("notification \"{name}\" must not include result"),
+                ))
+            }
+            (false, None) => {
+                return Err(err(
+                    &at,
+                    format!("method \"{name}\" must include result schema"),
+                ))
+            }
+            _ => {}
+        }
+        methods.push(MethodDef {
+            name,
+            notification,
+            params,
+            result,
+        });
+    }
+    methods.sort_by(|a, b| crate::manifest::locale_cmp(&a.name, &b.name));
+    Ok(ContractFile {
+        path: path.to_owned(),
+        service,
+        methods,
+        defs,
+    })
+}
+
+/// Escapes a key for a JSON Pointer (RFC 6901).
+pub(crate) fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}

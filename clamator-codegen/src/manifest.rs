@@ -1,0 +1,146 @@
+//! Schema hashes and the manifest, in clamator's format (spec §1.6, §1.7).
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The manifest's `generatedBy`.
+pub fn generated_by() -> String {
+    format!("clamator-rs/codegen v{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// SHA-256, lowercase hex, of `schema` written as `JSON.stringify` writes it: compact, keys
+/// in their order, non-ASCII raw, integral numbers without a fraction. For a schema exactly
+/// as zod-to-json-schema emits it, this equals clamator's hash.
+pub fn schema_hash(schema: &Value) -> String {
+    let digest = Sha256::digest(js_stringify(schema).as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `JSON.stringify(value)`.
+pub fn js_stringify(value: &Value) -> String {
+    let mut out = String::new();
+    write_js(value, &mut out);
+    out
+}
+
+fn write_js(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_js(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_js(v, out);
+            }
+            out.push(']');
+        }
+        Value::Number(n) => match n.as_f64() {
+            // JavaScript has one number type: 5.0 prints as 5.
+            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 1e21 => {
+                // `{:.0}` keeps the sign of -0.0; JavaScript prints it as 0.
+                out.push_str(&format!("{:.0}", if f == 0.0 { 0.0 } else { f }));
+            }
+            _ => out.push_str(&n.to_string()),
+        },
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Orders names the way JavaScript's `localeCompare` does for clamator's names (ICU root
+/// collation): letters compare case-insensitively first, `_` before `-` before digits before
+/// letters, shorter prefixes first, and on a full tie lowercase before uppercase.
+pub fn locale_cmp(a: &str, b: &str) -> Ordering {
+    fn primary(c: char) -> (u8, char) {
+        match c {
+            '_' => (0, c),
+            '-' => (1, c),
+            '0'..='9' => (2, c),
+            c if c.is_alphabetic() => (3, c.to_ascii_lowercase()),
+            c => (4, c),
+        }
+    }
+    let pa = a.chars().map(primary);
+    let pb = b.chars().map(primary);
+    pa.cmp(pb).then_with(|| {
+        // Tertiary: lowercase sorts before uppercase.
+        let ta = a.chars().map(|c| c.is_uppercase());
+        let tb = b.chars().map(|c| c.is_uppercase());
+        ta.cmp(tb)
+    })
+}
+
+/// One method's hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodHashes {
+    /// The wire name.
+    pub name: String,
+    /// Hash of the params schema.
+    pub params_hash: String,
+    /// Hash of the result schema; `None` for notifications.
+    pub result_hash: Option<String>,
+}
+
+/// The manifest text: two-space JSON with a trailing newline, services and methods sorted
+/// as clamator sorts them.
+pub fn manifest_json(services: &[(String, Vec<MethodHashes>)]) -> String {
+    let mut sorted: Vec<&(String, Vec<MethodHashes>)> = services.iter().collect();
+    sorted.sort_by(|a, b| locale_cmp(&a.0, &b.0));
+    let mut contracts = Map::new();
+    for (service, methods) in sorted {
+        let mut ms: Vec<&MethodHashes> = methods.iter().collect();
+        ms.sort_by(|a, b| locale_cmp(&a.name, &b.name));
+        let mut obj = Map::new();
+        for m in ms {
+            let mut h = Map::new();
+            h.insert("paramsHash".into(), Value::String(m.params_hash.clone()));
+            h.insert(
+                "resultHash".into(),
+                m.result_hash.clone().map_or(Value::Null, Value::String),
+            );
+            obj.insert(m.name.clone(), Value::Object(h));
+        }
+        contracts.insert(service.clone(), Value::Object(obj));
+    }
+    let mut root = Map::new();
+    root.insert("generatedBy".into(), Value::String(generated_by()));
+    root.insert("contracts".into(), Value::Object(contracts));
+    let mut text = serde_json::to_string_pretty(&Value::Object(root)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_like_locale_compare() {
+        let mut v = vec!["addX", "adda", "add1", "add-x", "add_x", "Add"];
+        v.sort_by(|a, b| locale_cmp(a, b));
+        assert_eq!(v, ["Add", "add_x", "add-x", "add1", "adda", "addX"]);
+        let mut v = vec!["slowAdd", "echoText", "divide", "add"];
+        v.sort_by(|a, b| locale_cmp(a, b));
+        assert_eq!(v, ["add", "divide", "echoText", "slowAdd"]);
+    }
+
+    #[test]
+    fn stringifies_numbers_as_javascript_does() {
+        let v: Value = serde_json::from_str(r#"{"b":5.0,"a":[1,2.5,-0.0,"é"]}"#).unwrap();
+        assert_eq!(js_stringify(&v), r#"{"b":5,"a":[1,2.5,0,"é"]}"#);
+    }
+}

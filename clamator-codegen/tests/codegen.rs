@@ -1,0 +1,233 @@
+//! Contracts in, Rust and manifests out: hashes against clamator's vectors, errors for
+//! broken contracts, drift detection, determinism, and the committed generated code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use clamator_codegen::load::parse_contract;
+use clamator_codegen::{emit, Builder, CodegenError};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("clamator-codegen-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn manifest_hashes_equal_clamators_test_vectors() {
+    let out = scratch("manifest");
+    let files = Builder::new(repo().join("contracts"))
+        .manifest(out.join("manifest.json"))
+        .generate()
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&files[0].contents).unwrap();
+    let c = &manifest["contracts"];
+    for (service, method, params, result) in [
+        (
+            "arith",
+            "add",
+            "70e6175edca7384fd05004b0efc43493bcee78a57bf4a72fd005beb890965b6a",
+            Some("2b3c05f98f3a8af0c4efbffd67870cd52680734f78db11305104fb4c34c600a5"),
+        ),
+        (
+            "arith",
+            "slowAdd",
+            "32167ef0441857b9cc4ba2839cb3eacf7a583564cf07bc3e66d8cbe84d233a82",
+            Some("2b3c05f98f3a8af0c4efbffd67870cd52680734f78db11305104fb4c34c600a5"),
+        ),
+        (
+            "arith",
+            "divide",
+            "70e6175edca7384fd05004b0efc43493bcee78a57bf4a72fd005beb890965b6a",
+            Some("c01d75c2443d03c2302d3ee1d65ad808e20c42c5b08cbf030d6bef8aaafe4356"),
+        ),
+        (
+            "arith",
+            "echoText",
+            "adc3e4cfa9ab969042bfcaf0dd86a64d9016afb817b8ee1a566faedc7b9c0688",
+            Some("adc3e4cfa9ab969042bfcaf0dd86a64d9016afb817b8ee1a566faedc7b9c0688"),
+        ),
+        (
+            "notifications",
+            "ping",
+            "8c0dc31e45bc656504171a30f477aa20e6894cd5c0f7e9f742c853c2d441df05",
+            None,
+        ),
+    ] {
+        assert_eq!(
+            c[service][method]["paramsHash"], params,
+            "{service}.{method} params"
+        );
+        assert_eq!(
+            c[service][method]["resultHash"].as_str(),
+            result,
+            "{service}.{method} result"
+        );
+    }
+    // clamator's manifest layout: key order, method order, two spaces, trailing newline.
+    let text = &files[0].contents;
+    assert!(text.starts_with("{\n  \"generatedBy\": \"clamator-rs/codegen v"));
+    assert!(text.ends_with("}\n"));
+    let arith: Vec<&String> = c["arith"].as_object().unwrap().keys().collect();
+    assert_eq!(arith, ["add", "divide", "echoText", "slowAdd"]);
+    let services: Vec<&String> = c.as_object().unwrap().keys().collect();
+    assert_eq!(services, ["arith", "inventory", "notifications"]);
+}
+
+#[test]
+fn the_launch_fixture_params_hash_matches() {
+    let contract = parse_contract(
+        Path::new("launch.json"),
+        r#"{"service":"launch","methods":{"start":{"params":{"type":"object","properties":{"processId":{"type":"string"}},"required":["processId"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"},"result":{}}}}"#,
+    )
+    .unwrap();
+    let generated = emit::generate(&contract).unwrap();
+    assert_eq!(
+        generated.hashes[0].params_hash,
+        "3f69e29b9c88cb2bf0272cb3e8a58152feebda3f6c97c1e2f1b05ba51fc9c345"
+    );
+}
+
+fn error_of(text: &str) -> String {
+    let path = Path::new("contracts/broken.json");
+    match parse_contract(path, text).and_then(|c| emit::generate(&c)) {
+        Ok(_) => panic!("accepted a broken contract: {text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn broken_contracts_name_the_file_the_pointer_and_the_reason() {
+    let obj = r#"{"type":"object","properties":{},"additionalProperties":false}"#;
+    for (contract, pointer, reason) in [
+        ("{", "the root", "not valid JSON"),
+        (
+            r#"{"service":"Arith","methods":{}}"#,
+            "/service",
+            "invalid service name",
+        ),
+        (
+            &format!(
+                r#"{{"service":"a","methods":{{"do-thing":{{"params":{obj},"result":{obj}}}}}}}"#
+            ),
+            "/methods/do-thing",
+            "hyphens are not allowed",
+        ),
+        (
+            &format!(
+                r#"{{"service":"a","methods":{{"ping":{{"params":{obj},"result":{obj},"notification":true}}}}}}"#
+            ),
+            "/methods/ping/result",
+            "must not include result",
+        ),
+        (
+            &format!(r#"{{"service":"a","methods":{{"get":{{"params":{obj}}}}}}}"#),
+            "/methods/get",
+            "must include result schema",
+        ),
+        (
+            r##"{"service":"a","methods":{"get":{"params":{"$ref":"#/$defs/Nope"},"result":{}}}}"##,
+            "/methods/get/params/$ref",
+            "unresolvable $ref",
+        ),
+        (
+            r#"{"service":"a","methods":{"get":{"params":{"type":"object","patternProperties":{}},"result":{}}}}"#,
+            "/methods/get/params/patternProperties",
+            "unsupported JSON Schema keyword",
+        ),
+        (
+            r#"{"service":"a","methods":{"get":{"params":{"type":"array","items":[{"type":"string"}]},"result":{}}}}"#,
+            "/methods/get/params/items",
+            "tuple schemas",
+        ),
+        (
+            r#"{"service":"a","methods":{"get":{"params":{"enum":[1,2]},"result":{}}}}"#,
+            "/methods/get/params/enum/0",
+            "only string enums",
+        ),
+        (
+            r##"{"service":"a","methods":{"get":{"params":{"$ref":"#/$defs/Node"},"result":{}}},"$defs":{"Node":{"type":"object","properties":{"next":{"$ref":"#/$defs/Node"}}}}}"##,
+            "/$defs/Node/properties/next/$ref",
+            "recursive $ref",
+        ),
+        (
+            r#"{"service":"a","methods":{"get":{"params":{"type":"object","properties":{"n":{"type":"integer","default":"x"}}},"result":{}}}}"#,
+            "/methods/get/params/properties/n/default",
+            "unsupported default",
+        ),
+        (
+            r#"{"service":"a","methods":{"get":{"params":{},"result":{}}},"extra":1}"#,
+            "/extra",
+            "unknown key",
+        ),
+    ] {
+        let message = error_of(contract);
+        assert!(
+            message.starts_with("contracts/broken.json: at "),
+            "{message}"
+        );
+        assert!(
+            message.contains(pointer),
+            "expected pointer {pointer} in: {message}"
+        );
+        assert!(
+            message.contains(reason),
+            "expected reason {reason:?} in: {message}"
+        );
+    }
+}
+
+#[test]
+fn check_finds_drift_and_names_the_files() {
+    let src = scratch("drift-src");
+    let out = scratch("drift-out");
+    std::fs::copy(repo().join("contracts/arith.json"), src.join("arith.json")).unwrap();
+    let builder = Builder::new(&src)
+        .out_rust(&out)
+        .manifest(out.join("manifest.json"));
+    assert!(
+        matches!(builder.check(), Err(CodegenError::Drift { .. })),
+        "empty output dir passed the check"
+    );
+    let written = builder.write().unwrap();
+    assert_eq!(written.len(), 3);
+    builder.check().unwrap();
+    // Writing again changes nothing.
+    assert!(builder.write().unwrap().is_empty());
+    std::fs::write(out.join("arith.rs"), "// edited by hand\n").unwrap();
+    match builder.check() {
+        Err(CodegenError::Drift { files }) => assert_eq!(files, vec![out.join("arith.rs")]),
+        other => panic!("expected drift, got {other:?}"),
+    }
+}
+
+#[test]
+fn output_is_deterministic() {
+    let a = Builder::new(repo().join("contracts"))
+        .out_rust("x")
+        .generate()
+        .unwrap();
+    let b = Builder::new(repo().join("contracts"))
+        .out_rust("x")
+        .generate()
+        .unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn committed_generated_code_is_current() {
+    // The golden files: what the examples compile against.
+    Builder::new(repo().join("contracts"))
+        .out_rust(repo().join("examples/src/generated"))
+        .manifest(repo().join("contracts/manifest.json"))
+        .check()
+        .unwrap();
+}

@@ -305,7 +305,7 @@ pub fn generate(contract: &ContractFile) -> Result<Generated, CodegenError> {
         let _ = writeln!(o, "            }})");
         let _ = writeln!(
             o,
-            "            .params_validator(__c::validator({})?)",
+            "            .params_validator(__c::params_validator({})?)",
             m.params_const
         );
         if let Some(c) = &m.result_const {

@@ -15,8 +15,14 @@ pub use crate::error::{Error, RpcError};
 pub use crate::schema::SchemaValidator;
 pub use crate::server::{Method, Service};
 
-/// Compiles one of the generated schema constants.
+/// Compiles one of the generated schema constants, for results: strict.
 pub fn validator(schema: &'static str) -> Result<SchemaValidator, Error> {
     SchemaValidator::from_json(schema)
         .map_err(|e| Error::InvalidArgument(format!("generated schema does not compile: {e}")))
+}
+
+/// Compiles one of the generated schema constants, for params: `null` is accepted for
+/// optional properties (Python clamator proxies send unset optional fields as `null`).
+pub fn params_validator(schema: &'static str) -> Result<SchemaValidator, Error> {
+    validator(schema).map(SchemaValidator::accepting_null_for_optional)
 }

@@ -102,6 +102,8 @@ fn schema_err(pointer: &str, reason: impl Into<String>) -> SchemaError {
 pub struct SchemaValidator {
     /// The compiled schemas; index 0 is the root.
     nodes: Arc<[Node]>,
+    /// Treat `null` for a listed, optional (not `required`) property as absent.
+    null_as_absent: bool,
 }
 
 impl SchemaValidator {
@@ -115,7 +117,27 @@ impl SchemaValidator {
         let nodes = Compiler::run(&schema)?;
         Ok(Self {
             nodes: nodes.into(),
+            null_as_absent: false,
         })
+    }
+
+    /// Returns this validator with `null` accepted for every optional property (one listed in
+    /// `properties` but not in `required`), as if the property were absent.
+    ///
+    /// Clamator's Python proxies send unset optional fields as `null`; servers validate params
+    /// this way so those calls succeed. Results are validated strictly.
+    ///
+    /// ```
+    /// use clamator_protocol::SchemaValidator;
+    /// let v = SchemaValidator::from_json(r#"{"type":"object","properties":{"tag":{"type":"string"}}}"#).unwrap();
+    /// let input = serde_json::json!({"tag": null});
+    /// assert!(v.validate(&input).is_err());
+    /// assert!(v.accepting_null_for_optional().validate(&input).is_ok());
+    /// ```
+    #[must_use]
+    pub fn accepting_null_for_optional(mut self) -> Self {
+        self.null_as_absent = true;
+        self
     }
 
     /// Compiles a schema from JSON text (generated code embeds schemas as string
@@ -1551,6 +1573,9 @@ impl SchemaValidator {
             let mut matched = false;
             if let Ok(i) = k.properties.binary_search_by(|(n, _)| n.as_str().cmp(key)) {
                 if let Some(&(_, s)) = k.properties.get(i) {
+                    if self.null_as_absent && val.is_null() && !k.required.contains(key) {
+                        continue;
+                    }
                     matched = true;
                     check!(
                         ok,

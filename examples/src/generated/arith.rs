@@ -255,7 +255,7 @@ pub fn arith_service<S: ArithService>(implementation: S) -> Result<__c::Service,
                 let s = __c::Arc::clone(&s);
                 async move { s.add(params).await }
             })
-            .params_validator(__c::validator(ADD_PARAMS_SCHEMA)?)
+            .params_validator(__c::params_validator(ADD_PARAMS_SCHEMA)?)
             .result_validator(__c::validator(ADD_RESULT_SCHEMA)?)
         })
         .add("divide", {
@@ -264,7 +264,7 @@ pub fn arith_service<S: ArithService>(implementation: S) -> Result<__c::Service,
                 let s = __c::Arc::clone(&s);
                 async move { s.divide(params).await }
             })
-            .params_validator(__c::validator(DIVIDE_PARAMS_SCHEMA)?)
+            .params_validator(__c::params_validator(DIVIDE_PARAMS_SCHEMA)?)
             .result_validator(__c::validator(DIVIDE_RESULT_SCHEMA)?)
         })
         .add("echoText", {
@@ -273,7 +273,7 @@ pub fn arith_service<S: ArithService>(implementation: S) -> Result<__c::Service,
                 let s = __c::Arc::clone(&s);
                 async move { s.echo_text(params).await }
             })
-            .params_validator(__c::validator(ECHO_TEXT_PARAMS_SCHEMA)?)
+            .params_validator(__c::params_validator(ECHO_TEXT_PARAMS_SCHEMA)?)
             .result_validator(__c::validator(ECHO_TEXT_RESULT_SCHEMA)?)
         })
         .add("slowAdd", {
@@ -282,7 +282,7 @@ pub fn arith_service<S: ArithService>(implementation: S) -> Result<__c::Service,
                 let s = __c::Arc::clone(&s);
                 async move { s.slow_add(params).await }
             })
-            .params_validator(__c::validator(SLOW_ADD_PARAMS_SCHEMA)?)
+            .params_validator(__c::params_validator(SLOW_ADD_PARAMS_SCHEMA)?)
             .result_validator(__c::validator(SLOW_ADD_RESULT_SCHEMA)?)
         })
         .build()

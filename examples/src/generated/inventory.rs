@@ -452,7 +452,7 @@ pub fn inventory_service<S: InventoryService>(
                 let s = __c::Arc::clone(&s);
                 async move { s.add_item(params).await }
             })
-            .params_validator(__c::validator(ADD_ITEM_PARAMS_SCHEMA)?)
+            .params_validator(__c::params_validator(ADD_ITEM_PARAMS_SCHEMA)?)
             .result_validator(__c::validator(ADD_ITEM_RESULT_SCHEMA)?)
         })
         .add("getItem", {
@@ -461,7 +461,7 @@ pub fn inventory_service<S: InventoryService>(
                 let s = __c::Arc::clone(&s);
                 async move { s.get_item(params).await }
             })
-            .params_validator(__c::validator(GET_ITEM_PARAMS_SCHEMA)?)
+            .params_validator(__c::params_validator(GET_ITEM_PARAMS_SCHEMA)?)
             .result_validator(__c::validator(GET_ITEM_RESULT_SCHEMA)?)
         })
         .add("itemChanged", {
@@ -470,7 +470,7 @@ pub fn inventory_service<S: InventoryService>(
                 let s = __c::Arc::clone(&s);
                 async move { s.item_changed(params).await }
             })
-            .params_validator(__c::validator(ITEM_CHANGED_PARAMS_SCHEMA)?)
+            .params_validator(__c::params_validator(ITEM_CHANGED_PARAMS_SCHEMA)?)
         })
         .add("search", {
             let s = __c::Arc::clone(&implementation);
@@ -478,7 +478,7 @@ pub fn inventory_service<S: InventoryService>(
                 let s = __c::Arc::clone(&s);
                 async move { s.search(params).await }
             })
-            .params_validator(__c::validator(SEARCH_PARAMS_SCHEMA)?)
+            .params_validator(__c::params_validator(SEARCH_PARAMS_SCHEMA)?)
             .result_validator(__c::validator(SEARCH_RESULT_SCHEMA)?)
         })
         .add("setMetadata", {
@@ -487,7 +487,7 @@ pub fn inventory_service<S: InventoryService>(
                 let s = __c::Arc::clone(&s);
                 async move { s.set_metadata(params).await }
             })
-            .params_validator(__c::validator(SET_METADATA_PARAMS_SCHEMA)?)
+            .params_validator(__c::params_validator(SET_METADATA_PARAMS_SCHEMA)?)
             .result_validator(__c::validator(SET_METADATA_RESULT_SCHEMA)?)
         })
         .build()

@@ -71,7 +71,7 @@ pub fn notifications_service<S: NotificationsService>(
                 let s = __c::Arc::clone(&s);
                 async move { s.ping(params).await }
             })
-            .params_validator(__c::validator(PING_PARAMS_SCHEMA)?)
+            .params_validator(__c::params_validator(PING_PARAMS_SCHEMA)?)
         })
         .build()
 }

@@ -226,6 +226,13 @@ impl Builder {
     }
 }
 
+/// Generates the Rust module of one contract file, formatted: what `--out-rust` writes as
+/// `<service>.rs`.
+pub fn generate_module(path: impl AsRef<Path>) -> Result<String, CodegenError> {
+    let contract = load::load_file(path.as_ref())?;
+    Ok(rustfmt(&emit::generate(&contract)?.source))
+}
+
 /// For `build.rs`: generates `$OUT_DIR/clamator_contracts.rs` from the contracts in `src`
 /// and tells cargo to re-run when they change. Include it with
 /// `include!(concat!(env!("OUT_DIR"), "/clamator_contracts.rs"));`.

@@ -659,7 +659,12 @@ impl<'a> Lowerer<'a> {
                             &format!("{pointer}/{i}"),
                             &format!("{name}Variant{}", n + 1),
                         )?;
-                        let base = variant_for_type(&ty);
+                        // `Shape::Variant2(ShapeVariant2)`, not `Shape::ShapeVariant2(…)`.
+                        let full = variant_for_type(&ty);
+                        let base = match full.strip_prefix(name.as_str()) {
+                            Some(rest) if !rest.is_empty() => rest.to_owned(),
+                            _ => full,
+                        };
                         let mut ident = base.clone();
                         let mut k = 2;
                         while !idents.insert(ident.clone()) {

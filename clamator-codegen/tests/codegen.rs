@@ -231,3 +231,42 @@ fn committed_generated_code_is_current() {
         .check()
         .unwrap();
 }
+
+/// One golden file per construct: `tests/golden/<construct>.json` must generate exactly
+/// `tests/golden/<construct>.rs`. `CLAMATOR_BLESS=1` rewrites the expected files.
+#[test]
+fn every_construct_matches_its_golden_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let bless = std::env::var_os("CLAMATOR_BLESS").is_some();
+    let mut seen = 0;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    for contract in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    {
+        let expected_path = contract.with_extension("rs");
+        let actual = clamator_codegen::generate_module(contract).unwrap();
+        if bless {
+            std::fs::write(&expected_path, &actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+            panic!(
+                "missing {}; run with CLAMATOR_BLESS=1",
+                expected_path.display()
+            )
+        });
+        assert_eq!(
+            actual,
+            expected,
+            "{} no longer generates {}",
+            contract.display(),
+            expected_path.display()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 11, "only {seen} golden files");
+}

@@ -1,0 +1,114 @@
+//! The golden files are real Rust: they compile here, and their types behave on the wire.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    dead_code,
+    unreachable_pub
+)]
+
+#[path = "golden/arrays.rs"]
+mod arrays;
+#[path = "golden/defaults.rs"]
+mod defaults;
+#[path = "golden/enums.rs"]
+mod enums;
+#[path = "golden/nested.rs"]
+mod nested;
+#[path = "golden/nullable.rs"]
+mod nullable;
+#[path = "golden/objects.rs"]
+mod objects;
+#[path = "golden/records.rs"]
+mod records;
+#[path = "golden/refs.rs"]
+mod refs;
+#[path = "golden/scalars.rs"]
+mod scalars;
+#[path = "golden/tagged-union.rs"]
+mod tagged_union;
+#[path = "golden/untagged-union.rs"]
+mod untagged_union;
+
+use serde_json::{from_value, json, to_value};
+
+#[test]
+fn objects_keep_wire_names_omit_unset_optionals_and_reject_unknown_keys() {
+    let p = objects::GetParams {
+        name: "a".into(),
+        age: 3,
+        nick_name: None,
+    };
+    assert_eq!(to_value(&p).unwrap(), json!({"name": "a", "age": 3}));
+    let back: objects::GetParams =
+        from_value(json!({"name": "a", "age": 3, "nickName": null})).unwrap();
+    assert_eq!(back.nick_name, None);
+    assert!(from_value::<objects::GetParams>(json!({"name": "a", "age": 3, "x": 1})).is_err());
+    // Without additionalProperties: false, unknown keys are ignored.
+    let r: objects::GetResult = from_value(json!({"ok": true, "extra": 1})).unwrap();
+    assert!(r.ok);
+}
+
+#[test]
+fn records_nullable_enums_and_defaults() {
+    let r: records::GetResult = from_value(json!({"known": "k", "a": 1.5})).unwrap();
+    assert_eq!(r.additional_properties["a"], 1.5);
+    let n = nullable::GetParams {
+        a: None,
+        b: Some("x".into()),
+        c: None,
+    };
+    assert_eq!(to_value(&n).unwrap(), json!({"a": null, "b": "x"}));
+    let e: enums::GetParams = from_value(json!({"color": "dark-blue", "kind": "fixed"})).unwrap();
+    assert_eq!(e.color, enums::GetParamsColor::DarkBlue);
+    assert!(from_value::<enums::GetParams>(json!({"color": "green", "kind": "fixed"})).is_err());
+    let d: defaults::GetParams = from_value(json!({})).unwrap();
+    assert_eq!(
+        (
+            d.limit,
+            d.ratio,
+            d.name.as_str(),
+            d.on,
+            d.sort,
+            d.list.len()
+        ),
+        (10, 0.5, "x", true, defaults::GetParamsSort::Desc, 0)
+    );
+}
+
+#[test]
+fn unions_arrays_nested_and_refs() {
+    let shape: tagged_union::GetResult =
+        from_value(json!({"kind": "rect", "w": 1, "h": 2})).unwrap();
+    assert_eq!(shape, tagged_union::GetResult::Rect { w: 1.0, h: 2.0 });
+    assert_eq!(
+        to_value(tagged_union::GetResult::Empty {}).unwrap(),
+        json!({"kind": "empty"})
+    );
+    let u: untagged_union::GetResult = from_value(json!({"ok": false, "error": "boom"})).unwrap();
+    assert!(matches!(u, untagged_union::GetResult::Variant2(ref v) if v.error == "boom"));
+    let id: untagged_union::GetParamsId = from_value(json!(7)).unwrap();
+    assert_eq!(id, untagged_union::GetParamsId::Integer(7));
+    let a: arrays::GetParams =
+        from_value(json!({"tags": ["t"], "points": [{"x": 1, "y": 2}], "anything": [1, "a"]}))
+            .unwrap();
+    assert_eq!(a.points[0].y, 2.0);
+    let r: arrays::GetResult = vec![1, 2];
+    assert_eq!(r.len(), 2);
+    let n: nested::GetParams =
+        from_value(json!({"outer": {"inner": {"leaf": "l"}}, "list": [{"v": 1}]})).unwrap();
+    assert_eq!(n.outer.inner.leaf, "l");
+    let p: refs::GetResult = refs::Point { x: 1.0, y: 2.0 };
+    let params = refs::GetParams {
+        from: p.clone(),
+        to: p,
+        label: Some("short".into()),
+    };
+    assert_eq!(to_value(&params).unwrap()["label"], "short");
+    let s: scalars::GetParams = from_value(
+        json!({"i": 1, "n": 0.5, "s": "2026-01-01T00:00:00Z", "b": true, "z": null, "any": [1]}),
+    )
+    .unwrap();
+    assert_eq!(s.any, json!([1]));
+}

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub mod emit;
+pub mod export;
 pub mod load;
 pub mod lower;
 pub mod manifest;

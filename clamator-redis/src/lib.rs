@@ -73,10 +73,5 @@ mod stream;
 
 pub use client::RedisClient;
 
-/// Compiles the README's example, so it stays true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeExample;
-
 pub use config::{ClientConfig, ServerConfig, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL};
 pub use server::{RedisServer, ServerBuilder, StopReport};

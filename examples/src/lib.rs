@@ -38,3 +38,8 @@ pub fn init_tracing(default: &str) {
         )
         .init();
 }
+
+/// Compiles the README's example, so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;

@@ -335,6 +335,15 @@ fn emit_doc(o: &mut String, indent: &str, doc: Option<&str>, fallback: &str) {
     }
 }
 
+const DERIVE: &str = "Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize";
+
+/// The doc comment, derives and serde attributes every generated type starts with.
+fn type_header(o: &mut String, doc: &str, derive: &str, serde: &str) {
+    emit_doc(o, "", Some(doc), "");
+    let _ = writeln!(o, "#[derive({derive})]");
+    let _ = writeln!(o, "#[serde(crate = {SERDE_CRATE:?}{serde})]");
+}
+
 fn emit_def(o: &mut String, def: &Def, root_doc: Option<&str>) {
     let doc_or = |doc: &Option<String>, fallback: String| {
         doc.clone()
@@ -349,13 +358,17 @@ fn emit_def(o: &mut String, def: &Def, root_doc: Option<&str>) {
             deny_unknown,
             extra,
         } => {
-            emit_doc(o, "", Some(&doc_or(doc, format!("The `{name}` type."))), "");
-            let _ = writeln!(o, "#[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]");
-            if *deny_unknown {
-                let _ = writeln!(o, "#[serde(crate = {SERDE_CRATE:?}, deny_unknown_fields)]");
+            let serde = if *deny_unknown {
+                ", deny_unknown_fields"
             } else {
-                let _ = writeln!(o, "#[serde(crate = {SERDE_CRATE:?})]");
-            }
+                ""
+            };
+            type_header(
+                o,
+                &doc_or(doc, format!("The `{name}` type.")),
+                DERIVE,
+                serde,
+            );
             if fields.is_empty() && extra.is_none() {
                 let _ = writeln!(o, "pub struct {name} {{}}");
                 return;
@@ -379,14 +392,8 @@ fn emit_def(o: &mut String, def: &Def, root_doc: Option<&str>) {
             doc,
             variants,
         } => {
-            emit_doc(
-                o,
-                "",
-                Some(&doc_or(doc, format!("The `{name}` values."))),
-                "",
-            );
-            let _ = writeln!(o, "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, __c::serde::Serialize, __c::serde::Deserialize)]");
-            let _ = writeln!(o, "#[serde(crate = {SERDE_CRATE:?})]");
+            let derive = "Debug, Clone, Copy, PartialEq, Eq, Hash, __c::serde::Serialize, __c::serde::Deserialize";
+            type_header(o, &doc_or(doc, format!("The `{name}` values.")), derive, "");
             let _ = writeln!(o, "pub enum {name} {{");
             for (wire, ident) in variants {
                 let _ = writeln!(o, "    /// `{wire:?}`.");
@@ -401,17 +408,8 @@ fn emit_def(o: &mut String, def: &Def, root_doc: Option<&str>) {
             tag,
             variants,
         } => {
-            emit_doc(
-                o,
-                "",
-                Some(&doc_or(
-                    doc,
-                    format!("The `{name}` union, told apart by `{tag}`."),
-                )),
-                "",
-            );
-            let _ = writeln!(o, "#[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]");
-            let _ = writeln!(o, "#[serde(crate = {SERDE_CRATE:?}, tag = {tag:?})]");
+            let doc = doc_or(doc, format!("The `{name}` union, told apart by `{tag}`."));
+            type_header(o, &doc, DERIVE, &format!(", tag = {tag:?}"));
             let _ = writeln!(o, "pub enum {name} {{");
             for (value, ident, fields) in variants {
                 let _ = writeln!(o, "    /// `{tag}: {value:?}`.");
@@ -438,17 +436,11 @@ fn emit_def(o: &mut String, def: &Def, root_doc: Option<&str>) {
             doc,
             variants,
         } => {
-            emit_doc(
-                o,
-                "",
-                Some(&doc_or(
-                    doc,
-                    format!("The `{name}` union (the first alternative that fits)."),
-                )),
-                "",
+            let doc = doc_or(
+                doc,
+                format!("The `{name}` union (the first alternative that fits)."),
             );
-            let _ = writeln!(o, "#[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]");
-            let _ = writeln!(o, "#[serde(crate = {SERDE_CRATE:?}, untagged)]");
+            type_header(o, &doc, DERIVE, ", untagged");
             let _ = writeln!(o, "pub enum {name} {{");
             for (ident, ty) in variants {
                 let _ = writeln!(o, "    /// A `{}`.", render(ty));

@@ -34,6 +34,10 @@ struct Args {
     /// How long to wait for in-flight handlers at stop, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
     shutdown_grace_ms: u64,
+    /// Also serve `faulty.badResult`, whose result breaks its schema (for interop tests of
+    /// -32603 "Result validation failed").
+    #[arg(long, hide = true)]
+    faulty: bool,
 }
 
 #[tokio::main]
@@ -67,11 +71,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let server = RedisServer::builder(config)
+    let mut builder = RedisServer::builder(config)
         .service_with_concurrency(arith, args.concurrency)
-        .service_with_concurrency(notifications, args.concurrency)
-        .start()
-        .await?;
+        .service_with_concurrency(notifications, args.concurrency);
+    if args.faulty {
+        builder = builder.service(arith::faulty_service(handled.clone())?);
+    }
+    let server = builder.start().await?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "READY")?;

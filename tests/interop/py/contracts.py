@@ -98,3 +98,17 @@ __all__ = [
     "DivideParams", "DivideResult", "EchoTextParams", "EchoTextResult",
     "PingParams", "arith_contract", "notifications_contract",
 ]
+
+
+# --- faulty (interop tests of result validation) --------------------------------------------
+
+
+class EmptyParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+FAULTY_METHODS = {
+    "badResult": MethodEntry(params_model=EmptyParams, result_model=AddResult, handler_attr="bad_result"),
+}
+
+faulty_contract = Contract(service="faulty", methods=FAULTY_METHODS)

@@ -1,7 +1,8 @@
 """Interop server driver: the published Python `clamator-over-redis` RedisRpcServer.
 
 Protocol (see README.md):
-  stdin  : ONE JSON object {"redisUrl", "keyPrefix", "instanceId"?, "consumerClaimIdleMs"?}
+  stdin  : ONE JSON object {"redisUrl", "keyPrefix", "instanceId"?, "consumerClaimIdleMs"?,
+           "faulty"?: true (also serve faulty.badResult, whose result breaks its schema)}
            (extra keys such as "contract"/"generatedDir" from the original runner are ignored)
   stdout : "READY" once the server has started; one line {"pinged": <tag>} per ping handled
   stderr : "HANDLED:<n>" on SIGTERM/SIGINT (n = handler invocations, incl. notifications)
@@ -33,6 +34,7 @@ from contracts import (  # noqa: E402
     SlowAddParams,
     SlowAddResult,
     arith_contract,
+    faulty_contract,
     notifications_contract,
 )
 
@@ -89,6 +91,17 @@ class ArithService:
         return EchoTextResult(text=params.text)
 
 
+class FaultyService:
+    """`faulty.badResult` returns a result that breaks its schema (sum must be a number)."""
+
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+
+    async def bad_result(self, params: Any) -> Any:
+        self._counter.n += 1
+        return {"sum": "not a number"}
+
+
 class NotificationsService:
     def __init__(self, counter: Counter) -> None:
         self._counter = counter
@@ -117,6 +130,8 @@ async def main() -> int:
     )
     server.register_service(arith_contract, ArithService(counter))
     server.register_service(notifications_contract, NotificationsService(counter))
+    if cfg.get("faulty"):
+        server.register_service(faulty_contract, FaultyService(counter))
 
     stop_event = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,437 @@
+//! Cross-language interop suite against the published Python clamator
+//! (`clamator-protocol` / `clamator-over-redis` 0.1.9, pinned in `py/requirements.txt`,
+//! installed into `target/interop-venv` when missing).
+//!
+//! Drivers speak clamator's JSON-over-stdio runner protocol (spec §5.2): `arith-server` and
+//! `py/server.py` print `READY`, `{"pinged":…}` per ping and `HANDLED:<n>` at SIGTERM;
+//! `interop-client` and `py/client.py` read the calls on stdin and print `{"results":[…]}`.
+//! Every scenario runs in each direction (Rust server ← Python client, Python server ← Rust
+//! client), pools mix both languages in one consumer group, and each run uses its own key
+//! prefix and deletes its keys afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use clamator_examples::local_redis::RedisProcess;
+use serde_json::{json, Value};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// The venv's python, created and filled from `requirements.txt` on first use.
+fn python() -> PathBuf {
+    static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    VENV.get_or_init(ensure_venv).clone().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn ensure_venv() -> Result<PathBuf, String> {
+    let venv = root().join("target/interop-venv");
+    let py = venv.join("bin/python");
+    let requirements = root().join("tests/interop/py/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).map_err(|e| format!("{}: {e}", requirements.display()))?;
+    let marker = venv.join("installed-requirements.txt");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) && py.exists() {
+        return Ok(py);
+    }
+    let run = |cmd: &mut Command, what: &str| -> Result<(), String> {
+        let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    if !py.exists() {
+        run(
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+            "python3 -m venv (Debian/Ubuntu: apt-get install python3-venv)",
+        )?;
+    }
+    run(
+        Command::new(&py).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements),
+        "pip install of the pinned Python clamator packages",
+    )?;
+    std::fs::write(&marker, wanted).map_err(|e| e.to_string())?;
+    Ok(py)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Rust,
+    Python,
+}
+
+impl Lang {
+    fn tag(self) -> &'static str {
+        match self {
+            Lang::Rust => "rs",
+            Lang::Python => "py",
+        }
+    }
+}
+
+/// (server, client) for the two directions.
+const DIRECTIONS: [(Lang, Lang); 2] = [(Lang::Rust, Lang::Python), (Lang::Python, Lang::Rust)];
+
+/// A private redis-server and the scenario's unique key prefixes.
+struct Env {
+    redis: RedisProcess,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self { redis: RedisProcess::start().unwrap() }
+    }
+
+    fn url(&self) -> String {
+        self.redis.url()
+    }
+
+    fn prefix(&self, scenario: &str, server: Lang, client: Lang) -> String {
+        let tag: String = uuid::Uuid::new_v4().simple().to_string().chars().take(4).collect();
+        format!("clam-interop-{scenario}-{}{}-{tag}", server.tag(), client.tag())
+    }
+
+    fn raw(&self) -> redis::Connection {
+        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+    }
+
+    /// Deletes the scenario's keys and checks none are left.
+    fn clean(&self, prefix: &str) {
+        let mut conn = self.raw();
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query(&mut conn).unwrap();
+        if !keys.is_empty() {
+            let _: i64 = redis::cmd("DEL").arg(&keys).query(&mut conn).unwrap();
+        }
+        let left: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query(&mut conn).unwrap();
+        assert!(left.is_empty(), "keys left behind: {left:?}");
+    }
+
+    fn pending_consumers(&self, prefix: &str) -> String {
+        let v: redis::Value = redis::cmd("XPENDING")
+            .arg(format!("{prefix}:cmds:arith"))
+            .arg("arith")
+            .arg("-")
+            .arg("+")
+            .arg(10)
+            .query(&mut self.raw())
+            .unwrap_or(redis::Value::Nil);
+        format!("{v:?}")
+    }
+}
+
+/// A server process of either language.
+struct Server {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+#[derive(Clone, Copy)]
+struct ServerOpts<'a> {
+    instance: &'a str,
+    claim_idle_ms: u64,
+    faulty: bool,
+}
+
+impl Default for ServerOpts<'_> {
+    fn default() -> Self {
+        Self { instance: "srv-A", claim_idle_ms: 60_000, faulty: false }
+    }
+}
+
+impl Server {
+    fn start(lang: Lang, url: &str, prefix: &str, opts: ServerOpts<'_>) -> Self {
+        let mut child = match lang {
+            Lang::Rust => {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_arith-server"));
+                cmd.args(["--redis-url", url, "--key-prefix", prefix, "--instance-id", opts.instance])
+                    .args(["--claim-idle-ms", &opts.claim_idle_ms.to_string()]);
+                if opts.faulty {
+                    cmd.arg("--faulty");
+                }
+                cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+            }
+            Lang::Python => {
+                let mut child = Command::new(python())
+                    .arg(root().join("tests/interop/py/server.py"))
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let config = json!({
+                    "redisUrl": url, "keyPrefix": prefix, "instanceId": opts.instance,
+                    "consumerClaimIdleMs": opts.claim_idle_ms, "faulty": opts.faulty,
+                });
+                let mut stdin = child.stdin.take().unwrap();
+                stdin.write_all(config.to_string().as_bytes()).unwrap();
+                drop(stdin);
+                child
+            }
+        };
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        let l = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if line == "READY" {
+                    let _ = ready_tx.send(());
+                }
+                l.lock().unwrap().push(line);
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let e = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = String::new();
+            let mut reader = BufReader::new(err);
+            while reader.read_line(&mut buf).unwrap_or(0) > 0 {
+                e.lock().unwrap().push_str(&buf);
+                buf.clear();
+            }
+        });
+        let server = Self { child, lines, stderr };
+        if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            panic!("{lang:?} server never printed READY; stderr:\n{}", server.stderr.lock().unwrap());
+        }
+        server
+    }
+
+    fn pings(&self) -> Vec<Value> {
+        self.lines.lock().unwrap().iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v.get("pinged").is_some()).collect()
+    }
+
+    /// SIGTERM, wait, and the `HANDLED:<n>` it reported.
+    fn stop(mut self) -> u64 {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "server exited with {status}; stderr:\n{}", self.stderr.lock().unwrap());
+                break;
+            }
+            assert!(Instant::now() < deadline, "server did not stop within 15 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Let the reader thread take the last lines.
+        std::thread::sleep(Duration::from_millis(50));
+        let stderr = self.stderr.lock().unwrap().clone();
+        stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("HANDLED:"))
+            .last()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no HANDLED line; stderr:\n{stderr}"))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs a client driver and returns its results.
+fn client(lang: Lang, url: &str, prefix: &str, input: Value) -> Vec<Value> {
+    let mut input = input;
+    input["redisUrl"] = json!(url);
+    input["keyPrefix"] = json!(prefix);
+    let mut cmd = match lang {
+        Lang::Rust => Command::new(env!("CARGO_BIN_EXE_interop-client")),
+        Lang::Python => {
+            let mut c = Command::new(python());
+            c.arg(root().join("tests/interop/py/client.py"));
+            c
+        }
+    };
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        let _ = tx.send(s);
+    });
+    let Ok(out) = rx.recv_timeout(Duration::from_secs(60)) else {
+        let _ = child.kill();
+        panic!("{lang:?} client did not finish within 60 s");
+    };
+    let _ = child.wait();
+    let line = out.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| {
+        let mut err = String::new();
+        let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+        panic!("{lang:?} client printed no results; stderr:\n{err}")
+    });
+    let v: Value = serde_json::from_str(line).unwrap();
+    v["results"].as_array().unwrap().clone()
+}
+
+fn calls(list: Value) -> Value {
+    json!({ "calls": list })
+}
+
+fn assert_result(r: &Value, expected: Value, what: &str) {
+    assert_eq!(r["kind"], "result", "{what}: {r}");
+    // Python writes 5.0 where TypeScript and Rust may write 5: compare as numbers.
+    assert!(json_eq(&r["result"], &expected), "{what}: got {}, want {expected}", r["result"]);
+}
+
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w))),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| json_eq(v, w)),
+        _ => a == b,
+    }
+}
+
+fn assert_rpc_error(r: &Value, code: i64, message: &str, what: &str) {
+    assert_eq!(r["kind"], "rpc-error", "{what}: {r}");
+    assert_eq!(r["code"], code, "{what}: {r}");
+    assert!(r["message"].as_str().unwrap().to_lowercase().contains(&message.to_lowercase()), "{what}: {r}");
+}
+
+/// Runs `scenario` in both directions, each with its own prefix, cleaning up after.
+fn both_ways(name: &str, scenario: impl Fn(&Env, &str, Lang, Lang)) {
+    let env = Env::new();
+    for (server, client) in DIRECTIONS {
+        let prefix = env.prefix(name, server, client);
+        eprintln!("interop: {name} ({}→{})", client.tag(), server.tag());
+        scenario(&env, &prefix, server, client);
+        env.clean(&prefix);
+    }
+}
+
+// ---- clamator's scenarios (spec §5.4) ------------------------------------------------------
+
+#[test]
+fn basic_call() {
+    both_ways("basic-call", |env, prefix, s, c| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        let r = client(c, &env.url(), prefix, calls(json!([
+            {"method": "arith.add", "params": {"a": 2, "b": 3}},
+            {"method": "arith.echoText", "params": {"text": "hello"}},
+        ])));
+        assert_result(&r[0], json!({"sum": 5}), "add");
+        assert_result(&r[1], json!({"text": "hello"}), "echoText");
+        assert_eq!(server.stop(), 2);
+    });
+}
+
+#[test]
+fn hundred_concurrent_calls() {
+    both_ways("concurrent", |env, prefix, s, c| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        let mut input = calls(json!([{"method": "arith.add", "params": {"a": 1, "b": 1}}]));
+        input["concurrent"] = json!(100);
+        let r = client(c, &env.url(), prefix, input);
+        assert_eq!(r.len(), 100);
+        for x in &r {
+            assert_result(x, json!({"sum": 2}), "concurrent add");
+        }
+        assert_eq!(server.stop(), 100);
+    });
+}
+
+#[test]
+fn crash_recovery_with_the_first_server_killed() {
+    both_ways("crash-recovery", |env, prefix, s, c| {
+        let opts = |instance| ServerOpts { instance, claim_idle_ms: 200, faulty: false };
+        let mut a = Server::start(s, &env.url(), prefix, opts("srv-A"));
+        let b = Server::start(s, &env.url(), prefix, opts("srv-B"));
+        std::thread::sleep(Duration::from_millis(100));
+        a.kill();
+        let mut input = calls(json!([{"method": "arith.add", "params": {"a": 1, "b": 2}}]));
+        input["defaultTimeoutMs"] = json!(5000);
+        let r = client(c, &env.url(), prefix, input);
+        assert_result(&r[0], json!({"sum": 3}), "add after srv-A died");
+        assert_eq!(b.stop(), 1);
+    });
+}
+
+#[test]
+fn error_mapping() {
+    both_ways("error-mapping", |env, prefix, s, c| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        let r = client(c, &env.url(), prefix, calls(json!([{"method": "arith.divide", "params": {"a": 10, "b": 0}}])));
+        assert_rpc_error(&r[0], -32000, "division by zero", "divide by zero");
+        assert_eq!(r[0]["data"], Value::Null);
+        server.stop();
+    });
+}
+
+#[test]
+fn notifications_are_delivered_and_handled() {
+    both_ways("notification", |env, prefix, s, c| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        let r = client(c, &env.url(), prefix, calls(json!([
+            {"method": "notifications.ping", "params": {"tag": "x"}, "notification": true},
+            // An unset optional field: Rust omits it, and a Python proxy would send null.
+            {"method": "notifications.ping", "params": {"tag": null}, "notification": true},
+        ])));
+        assert_eq!(r[0]["kind"], "notification");
+        assert_eq!(r[1]["kind"], "notification");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.pings().len() < 2 {
+            assert!(Instant::now() < deadline, "pings not handled: {:?}", server.pings());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(server.pings(), vec![json!({"pinged": "x"}), json!({"pinged": null})]);
+        assert_eq!(server.stop(), 2);
+    });
+}
+
+#[test]
+fn client_timeout() {
+    both_ways("timeout", |env, prefix, s, c| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        let mut input = calls(json!([{"method": "arith.slowAdd", "params": {"a": 1, "b": 2, "sleepMs": 800}}]));
+        input["defaultTimeoutMs"] = json!(100);
+        let r = client(c, &env.url(), prefix, input);
+        assert_eq!(r[0]["kind"], "transport-error", "{}", r[0]);
+        assert!(r[0]["message"].as_str().unwrap().to_lowercase().contains("timeout"), "{}", r[0]);
+        server.stop();
+    });
+}
+
+#[test]
+fn validation_failure() {
+    both_ways("validation", |env, prefix, s, c| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        let r = client(c, &env.url(), prefix, calls(json!([{"method": "arith.add", "params": {"a": "two", "b": 3}}])));
+        assert_rpc_error(&r[0], -32602, "invalid params", "add with a string");
+        // Both sides name the failing field, each in its own layout (documented).
+        let data = r[0]["data"].to_string();
+        assert!(data.contains("\"/a\"") || data.contains("[\"a\"]"), "{data}");
+        server.stop();
+    });
+}
+
+#[test]
+fn worker_pool_shares_the_work() {
+    both_ways("worker-pool", |env, prefix, s, c| {
+        let a = Server::start(s, &env.url(), prefix, ServerOpts { instance: "srv-A", ..ServerOpts::default() });
+        let b = Server::start(s, &env.url(), prefix, ServerOpts { instance: "srv-B", ..ServerOpts::default() });
+        let list: Vec<Value> = (0..50).map(|_| json!({"method": "arith.add", "params": {"a": 1, "b": 1}})).collect();
+        let r = client(c, &env.url(), prefix, calls(json!(list)));
+        assert!(r.iter().all(|x| json_eq(&x["result"], &json!({"sum": 2}))));
+        let (na, nb) = (a.stop(), b.stop());
+        assert_eq!(na + nb, 50);
+        assert!(na >= 5 && nb >= 5, "uneven: srv-A {na}, srv-B {nb}");
+    });
+}

@@ -99,7 +99,8 @@ pub fn notifications_service(
 /// number, so callers get -32603 "Result validation failed" (used by the interop tests).
 pub fn faulty_service(handled: Counter) -> Result<Service, Error> {
     let schema = crate::generated::arith::ADD_RESULT_SCHEMA;
-    let validator = SchemaValidator::from_json(schema).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let validator =
+        SchemaValidator::from_json(schema).map_err(|e| Error::InvalidArgument(e.to_string()))?;
     Service::builder("faulty")
         .add(
             "badResult",

@@ -8,7 +8,12 @@
 //! Every scenario runs in each direction (Rust server ← Python client, Python server ← Rust
 //! client), pools mix both languages in one consumer group, and each run uses its own key
 //! prefix and deletes its keys afterwards.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,20 +26,26 @@ use clamator_examples::local_redis::RedisProcess;
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// The venv's python, created and filled from `requirements.txt` on first use.
 fn python() -> PathBuf {
     static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    VENV.get_or_init(ensure_venv).clone().unwrap_or_else(|e| panic!("{e}"))
+    VENV.get_or_init(ensure_venv)
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ensure_venv() -> Result<PathBuf, String> {
     let venv = root().join("target/interop-venv");
     let py = venv.join("bin/python");
     let requirements = root().join("tests/interop/py/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).map_err(|e| format!("{}: {e}", requirements.display()))?;
+    let wanted = std::fs::read_to_string(&requirements)
+        .map_err(|e| format!("{}: {e}", requirements.display()))?;
     let marker = venv.join("installed-requirements.txt");
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) && py.exists() {
         return Ok(py);
@@ -44,7 +55,10 @@ fn ensure_venv() -> Result<PathBuf, String> {
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr)))
+            Err(format!(
+                "{what} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
         }
     };
     if !py.exists() {
@@ -54,7 +68,16 @@ fn ensure_venv() -> Result<PathBuf, String> {
         )?;
     }
     run(
-        Command::new(&py).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements),
+        Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&requirements),
         "pip install of the pinned Python clamator packages",
     )?;
     std::fs::write(&marker, wanted).map_err(|e| e.to_string())?;
@@ -86,7 +109,9 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        Self { redis: RedisProcess::start().unwrap() }
+        Self {
+            redis: RedisProcess::start().unwrap(),
+        }
     }
 
     fn url(&self) -> String {
@@ -94,22 +119,40 @@ impl Env {
     }
 
     fn prefix(&self, scenario: &str, server: Lang, client: Lang) -> String {
-        let tag: String = uuid::Uuid::new_v4().simple().to_string().chars().take(4).collect();
-        format!("clam-interop-{scenario}-{}{}-{tag}", server.tag(), client.tag())
+        let tag: String = uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .chars()
+            .take(4)
+            .collect();
+        format!(
+            "clam-interop-{scenario}-{}{}-{tag}",
+            server.tag(),
+            client.tag()
+        )
     }
 
     fn raw(&self) -> redis::Connection {
-        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
     }
 
     /// Deletes the scenario's keys and checks none are left.
     fn clean(&self, prefix: &str) {
         let mut conn = self.raw();
-        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query(&mut conn).unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query(&mut conn)
+            .unwrap();
         if !keys.is_empty() {
             let _: i64 = redis::cmd("DEL").arg(&keys).query(&mut conn).unwrap();
         }
-        let left: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query(&mut conn).unwrap();
+        let left: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query(&mut conn)
+            .unwrap();
         assert!(left.is_empty(), "keys left behind: {left:?}");
     }
 
@@ -142,7 +185,11 @@ struct ServerOpts<'a> {
 
 impl Default for ServerOpts<'_> {
     fn default() -> Self {
-        Self { instance: "srv-A", claim_idle_ms: 60_000, faulty: false }
+        Self {
+            instance: "srv-A",
+            claim_idle_ms: 60_000,
+            faulty: false,
+        }
     }
 }
 
@@ -151,12 +198,23 @@ impl Server {
         let mut child = match lang {
             Lang::Rust => {
                 let mut cmd = Command::new(env!("CARGO_BIN_EXE_arith-server"));
-                cmd.args(["--redis-url", url, "--key-prefix", prefix, "--instance-id", opts.instance])
-                    .args(["--claim-idle-ms", &opts.claim_idle_ms.to_string()]);
+                cmd.args([
+                    "--redis-url",
+                    url,
+                    "--key-prefix",
+                    prefix,
+                    "--instance-id",
+                    opts.instance,
+                ])
+                .args(["--claim-idle-ms", &opts.claim_idle_ms.to_string()]);
                 if opts.faulty {
                     cmd.arg("--faulty");
                 }
-                cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+                cmd.stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
             }
             Lang::Python => {
                 let mut child = Command::new(python())
@@ -199,27 +257,49 @@ impl Server {
                 buf.clear();
             }
         });
-        let server = Self { child, lines, stderr };
+        let server = Self {
+            child,
+            lines,
+            stderr,
+        };
         if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
-            panic!("{lang:?} server never printed READY; stderr:\n{}", server.stderr.lock().unwrap());
+            panic!(
+                "{lang:?} server never printed READY; stderr:\n{}",
+                server.stderr.lock().unwrap()
+            );
         }
         server
     }
 
     fn pings(&self) -> Vec<Value> {
-        self.lines.lock().unwrap().iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v.get("pinged").is_some()).collect()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("pinged").is_some())
+            .collect()
     }
 
     /// SIGTERM, wait, and the `HANDLED:<n>` it reported.
     fn stop(mut self) -> u64 {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "server exited with {status}; stderr:\n{}", self.stderr.lock().unwrap());
+                assert!(
+                    status.success(),
+                    "server exited with {status}; stderr:\n{}",
+                    self.stderr.lock().unwrap()
+                );
                 break;
             }
-            assert!(Instant::now() < deadline, "server did not stop within 15 s after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop within 15 s after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         // Let the reader thread take the last lines.
@@ -227,8 +307,8 @@ impl Server {
         let stderr = self.stderr.lock().unwrap().clone();
         stderr
             .lines()
-            .filter_map(|l| l.strip_prefix("HANDLED:"))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("HANDLED:"))
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or_else(|| panic!("no HANDLED line; stderr:\n{stderr}"))
     }
@@ -258,8 +338,18 @@ fn client(lang: Lang, url: &str, prefix: &str, input: Value) -> Vec<Value> {
             c
         }
     };
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -272,11 +362,15 @@ fn client(lang: Lang, url: &str, prefix: &str, input: Value) -> Vec<Value> {
         panic!("{lang:?} client did not finish within 60 s");
     };
     let _ = child.wait();
-    let line = out.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| {
-        let mut err = String::new();
-        let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
-        panic!("{lang:?} client printed no results; stderr:\n{err}")
-    });
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            let mut err = String::new();
+            let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+            panic!("{lang:?} client printed no results; stderr:\n{err}")
+        });
     let v: Value = serde_json::from_str(line).unwrap();
     v["results"].as_array().unwrap().clone()
 }
@@ -288,14 +382,24 @@ fn calls(list: Value) -> Value {
 fn assert_result(r: &Value, expected: Value, what: &str) {
     assert_eq!(r["kind"], "result", "{what}: {r}");
     // Python writes 5.0 where TypeScript and Rust may write 5: compare as numbers.
-    assert!(json_eq(&r["result"], &expected), "{what}: got {}, want {expected}", r["result"]);
+    assert!(
+        json_eq(&r["result"], &expected),
+        "{what}: got {}, want {expected}",
+        r["result"]
+    );
 }
 
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w))),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| json_eq(v, w)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| json_eq(v, w))
+        }
         _ => a == b,
     }
 }
@@ -303,7 +407,14 @@ fn json_eq(a: &Value, b: &Value) -> bool {
 fn assert_rpc_error(r: &Value, code: i64, message: &str, what: &str) {
     assert_eq!(r["kind"], "rpc-error", "{what}: {r}");
     assert_eq!(r["code"], code, "{what}: {r}");
-    assert!(r["message"].as_str().unwrap().to_lowercase().contains(&message.to_lowercase()), "{what}: {r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains(&message.to_lowercase()),
+        "{what}: {r}"
+    );
 }
 
 /// Runs `scenario` in both directions, each with its own prefix, cleaning up after.
@@ -323,10 +434,15 @@ fn both_ways(name: &str, scenario: impl Fn(&Env, &str, Lang, Lang)) {
 fn basic_call() {
     both_ways("basic-call", |env, prefix, s, c| {
         let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
-        let r = client(c, &env.url(), prefix, calls(json!([
-            {"method": "arith.add", "params": {"a": 2, "b": 3}},
-            {"method": "arith.echoText", "params": {"text": "hello"}},
-        ])));
+        let r = client(
+            c,
+            &env.url(),
+            prefix,
+            calls(json!([
+                {"method": "arith.add", "params": {"a": 2, "b": 3}},
+                {"method": "arith.echoText", "params": {"text": "hello"}},
+            ])),
+        );
         assert_result(&r[0], json!({"sum": 5}), "add");
         assert_result(&r[1], json!({"text": "hello"}), "echoText");
         assert_eq!(server.stop(), 2);
@@ -351,7 +467,11 @@ fn hundred_concurrent_calls() {
 #[test]
 fn crash_recovery_with_the_first_server_killed() {
     both_ways("crash-recovery", |env, prefix, s, c| {
-        let opts = |instance| ServerOpts { instance, claim_idle_ms: 200, faulty: false };
+        let opts = |instance| ServerOpts {
+            instance,
+            claim_idle_ms: 200,
+            faulty: false,
+        };
         let mut a = Server::start(s, &env.url(), prefix, opts("srv-A"));
         let b = Server::start(s, &env.url(), prefix, opts("srv-B"));
         std::thread::sleep(Duration::from_millis(100));
@@ -368,7 +488,12 @@ fn crash_recovery_with_the_first_server_killed() {
 fn error_mapping() {
     both_ways("error-mapping", |env, prefix, s, c| {
         let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
-        let r = client(c, &env.url(), prefix, calls(json!([{"method": "arith.divide", "params": {"a": 10, "b": 0}}])));
+        let r = client(
+            c,
+            &env.url(),
+            prefix,
+            calls(json!([{"method": "arith.divide", "params": {"a": 10, "b": 0}}])),
+        );
         assert_rpc_error(&r[0], -32000, "division by zero", "divide by zero");
         assert_eq!(r[0]["data"], Value::Null);
         server.stop();
@@ -379,19 +504,31 @@ fn error_mapping() {
 fn notifications_are_delivered_and_handled() {
     both_ways("notification", |env, prefix, s, c| {
         let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
-        let r = client(c, &env.url(), prefix, calls(json!([
-            {"method": "notifications.ping", "params": {"tag": "x"}, "notification": true},
-            // An unset optional field: Rust omits it, and a Python proxy would send null.
-            {"method": "notifications.ping", "params": {"tag": null}, "notification": true},
-        ])));
+        let r = client(
+            c,
+            &env.url(),
+            prefix,
+            calls(json!([
+                {"method": "notifications.ping", "params": {"tag": "x"}, "notification": true},
+                // An unset optional field: Rust omits it, and a Python proxy would send null.
+                {"method": "notifications.ping", "params": {"tag": null}, "notification": true},
+            ])),
+        );
         assert_eq!(r[0]["kind"], "notification");
         assert_eq!(r[1]["kind"], "notification");
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.pings().len() < 2 {
-            assert!(Instant::now() < deadline, "pings not handled: {:?}", server.pings());
+            assert!(
+                Instant::now() < deadline,
+                "pings not handled: {:?}",
+                server.pings()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(server.pings(), vec![json!({"pinged": "x"}), json!({"pinged": null})]);
+        assert_eq!(
+            server.pings(),
+            vec![json!({"pinged": "x"}), json!({"pinged": null})]
+        );
         assert_eq!(server.stop(), 2);
     });
 }
@@ -400,11 +537,20 @@ fn notifications_are_delivered_and_handled() {
 fn client_timeout() {
     both_ways("timeout", |env, prefix, s, c| {
         let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
-        let mut input = calls(json!([{"method": "arith.slowAdd", "params": {"a": 1, "b": 2, "sleepMs": 800}}]));
+        let mut input =
+            calls(json!([{"method": "arith.slowAdd", "params": {"a": 1, "b": 2, "sleepMs": 800}}]));
         input["defaultTimeoutMs"] = json!(100);
         let r = client(c, &env.url(), prefix, input);
         assert_eq!(r[0]["kind"], "transport-error", "{}", r[0]);
-        assert!(r[0]["message"].as_str().unwrap().to_lowercase().contains("timeout"), "{}", r[0]);
+        assert!(
+            r[0]["message"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("timeout"),
+            "{}",
+            r[0]
+        );
         server.stop();
     });
 }
@@ -413,11 +559,19 @@ fn client_timeout() {
 fn validation_failure() {
     both_ways("validation", |env, prefix, s, c| {
         let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
-        let r = client(c, &env.url(), prefix, calls(json!([{"method": "arith.add", "params": {"a": "two", "b": 3}}])));
+        let r = client(
+            c,
+            &env.url(),
+            prefix,
+            calls(json!([{"method": "arith.add", "params": {"a": "two", "b": 3}}])),
+        );
         assert_rpc_error(&r[0], -32602, "invalid params", "add with a string");
         // Both sides name the failing field, each in its own layout (documented).
         let data = r[0]["data"].to_string();
-        assert!(data.contains("\"/a\"") || data.contains("[\"a\"]"), "{data}");
+        assert!(
+            data.contains("\"/a\"") || data.contains("[\"a\"]"),
+            "{data}"
+        );
         server.stop();
     });
 }
@@ -425,13 +579,314 @@ fn validation_failure() {
 #[test]
 fn worker_pool_shares_the_work() {
     both_ways("worker-pool", |env, prefix, s, c| {
-        let a = Server::start(s, &env.url(), prefix, ServerOpts { instance: "srv-A", ..ServerOpts::default() });
-        let b = Server::start(s, &env.url(), prefix, ServerOpts { instance: "srv-B", ..ServerOpts::default() });
-        let list: Vec<Value> = (0..50).map(|_| json!({"method": "arith.add", "params": {"a": 1, "b": 1}})).collect();
+        let a = Server::start(
+            s,
+            &env.url(),
+            prefix,
+            ServerOpts {
+                instance: "srv-A",
+                ..ServerOpts::default()
+            },
+        );
+        let b = Server::start(
+            s,
+            &env.url(),
+            prefix,
+            ServerOpts {
+                instance: "srv-B",
+                ..ServerOpts::default()
+            },
+        );
+        let list: Vec<Value> = (0..50)
+            .map(|_| json!({"method": "arith.add", "params": {"a": 1, "b": 1}}))
+            .collect();
         let r = client(c, &env.url(), prefix, calls(json!(list)));
         assert!(r.iter().all(|x| json_eq(&x["result"], &json!({"sum": 2}))));
         let (na, nb) = (a.stop(), b.stop());
         assert_eq!(na + nb, 50);
         assert!(na >= 5 && nb >= 5, "uneven: srv-A {na}, srv-B {nb}");
     });
+}
+
+// ---- what clamator's suite leaves out --------------------------------------------------------
+
+#[test]
+fn invalid_result_is_an_internal_error() {
+    both_ways("invalid-result", |env, prefix, s, c| {
+        let server = Server::start(
+            s,
+            &env.url(),
+            prefix,
+            ServerOpts {
+                faulty: true,
+                ..ServerOpts::default()
+            },
+        );
+        let r = client(
+            c,
+            &env.url(),
+            prefix,
+            calls(json!([{"method": "faulty.badResult", "params": {}}])),
+        );
+        assert_rpc_error(&r[0], -32603, "result validation failed", "bad result");
+        server.stop();
+    });
+}
+
+#[test]
+fn unknown_method() {
+    both_ways("unknown-method", |env, prefix, s, c| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        let r = client(
+            c,
+            &env.url(),
+            prefix,
+            calls(json!([{"method": "arith.nope", "params": {}}])),
+        );
+        assert_rpc_error(&r[0], -32601, "method not found", "arith.nope");
+        assert_eq!(r[0]["data"], Value::Null);
+        assert_eq!(server.stop(), 0);
+    });
+}
+
+#[test]
+fn non_ascii_text_both_ways() {
+    // Python escapes it as \uXXXX (surrogate pairs for emoji); Rust writes raw UTF-8.
+    let text = "héllo wörld ✓ 日本語 😀";
+    both_ways("non-ascii", |env, prefix, s, c| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        let r = client(
+            c,
+            &env.url(),
+            prefix,
+            calls(json!([{"method": "arith.echoText", "params": {"text": text}}])),
+        );
+        assert_result(&r[0], json!({"text": text}), "echoText");
+        server.stop();
+    });
+}
+
+#[test]
+fn numbers_written_as_floats() {
+    // Python writes `5.0` for floats; integers may arrive as `10.0` too.
+    both_ways("floats", |env, prefix, s, c| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        let r = client(
+            c,
+            &env.url(),
+            prefix,
+            calls(json!([
+                {"method": "arith.add", "params": {"a": 2.0, "b": 3.5}},
+                {"method": "arith.slowAdd", "params": {"a": 1, "b": 2, "sleepMs": 10.0}},
+            ])),
+        );
+        assert_result(&r[0], json!({"sum": 5.5}), "add of floats");
+        assert_result(&r[1], json!({"sum": 3}), "slowAdd with sleepMs 10.0");
+        server.stop();
+    });
+}
+
+/// XADDs a raw request envelope to `service` with replies to `<prefix>:replies:probe`.
+fn raw_request(env: &Env, prefix: &str, service: &str, envelope: &str) {
+    let _: String = redis::cmd("XADD")
+        .arg(format!("{prefix}:cmds:{service}"))
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(envelope)
+        .arg("reply-to")
+        .arg(format!("{prefix}:replies:probe"))
+        .query(&mut env.raw())
+        .unwrap();
+}
+
+/// The replies on `<prefix>:replies:probe`, waiting up to `wait` for `want` of them.
+fn probe_replies(env: &Env, prefix: &str, want: usize, wait: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let r: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(format!("{prefix}:replies:probe"))
+            .arg("-")
+            .arg("+")
+            .query(&mut env.raw())
+            .unwrap();
+        let replies: Vec<Value> = r
+            .ids
+            .iter()
+            .filter_map(|e| e.get::<String>("envelope"))
+            .map(|s| serde_json::from_str(&s).unwrap())
+            .collect();
+        if replies.len() >= want || Instant::now() >= deadline {
+            return replies;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn hyphenated_method_names() {
+    // clamator 0.1.9 tightened the method rule in Python too (spec §1.2 expected otherwise):
+    // neither client sends `arith.do-thing`; each refuses it locally.
+    both_ways("hyphen", |env, prefix, s, c| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        let r = client(
+            c,
+            &env.url(),
+            prefix,
+            calls(json!([{"method": "arith.do-thing", "params": {}}])),
+        );
+        assert_eq!(r[0]["kind"], "unknown-error", "{}", r[0]);
+        assert!(
+            r[0]["message"].as_str().unwrap().contains("invalid method"),
+            "{}",
+            r[0]
+        );
+        // What an older Python client would send: our server parses it and answers -32601;
+        // the Python 0.1.9 server drops it as a poison message and the caller times out.
+        raw_request(
+            env,
+            prefix,
+            "arith",
+            r#"{"jsonrpc": "2.0", "method": "arith.do-thing", "params": {}, "id": "h"}"#,
+        );
+        raw_request(
+            env,
+            prefix,
+            "arith",
+            r#"{"jsonrpc": "2.0", "method": "arith.add", "params": {"a": 1, "b": 1}, "id": "after"}"#,
+        );
+        let replies = probe_replies(env, prefix, 2, Duration::from_secs(10));
+        let ids: Vec<&Value> = replies.iter().map(|r| &r["id"]).collect();
+        match s {
+            Lang::Rust => {
+                assert_eq!(ids, [&json!("h"), &json!("after")], "{replies:?}");
+                assert_eq!(replies[0]["error"]["code"], -32601);
+            }
+            Lang::Python => assert_eq!(ids, [&json!("after")], "{replies:?}"),
+        }
+        assert_eq!(server.stop(), 1);
+    });
+}
+
+#[test]
+fn params_null() {
+    // `params: null`: we read it as `{}` (as TypeScript does), so the missing fields are
+    // reported; Python rejects null itself. Either way the caller gets -32602.
+    both_ways("params-null", |env, prefix, s, c| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        let r = client(
+            c,
+            &env.url(),
+            prefix,
+            calls(json!([{"method": "arith.add", "params": null}])),
+        );
+        assert_rpc_error(&r[0], -32602, "invalid params", "add with params null");
+        let data = r[0]["data"].to_string();
+        match s {
+            Lang::Rust => assert!(data.contains("missing required property"), "{data}"),
+            Lang::Python => assert!(data.contains("model_type"), "{data}"),
+        }
+        server.stop();
+    });
+}
+
+#[test]
+fn integer_ids_are_echoed_as_integers() {
+    both_ways("integer-ids", |env, prefix, s, _| {
+        let server = Server::start(s, &env.url(), prefix, ServerOpts::default());
+        raw_request(
+            env,
+            prefix,
+            "arith",
+            r#"{"jsonrpc": "2.0", "method": "arith.add", "params": {"a": 2, "b": 3}, "id": 42}"#,
+        );
+        let replies = probe_replies(env, prefix, 1, Duration::from_secs(10));
+        let reply = replies
+            .first()
+            .unwrap_or_else(|| panic!("no reply to an integer id"));
+        assert_eq!(reply["id"], json!(42), "{reply}");
+        assert!(json_eq(&reply["result"], &json!({"sum": 5})), "{reply}");
+        server.stop();
+    });
+}
+
+// ---- mixed worker pools ----------------------------------------------------------------------
+
+#[test]
+fn a_mixed_pool_shares_one_consumer_group() {
+    let env = Env::new();
+    for c in [Lang::Python, Lang::Rust] {
+        let prefix = env.prefix("mixed-pool", Lang::Rust, c);
+        let rust = Server::start(
+            Lang::Rust,
+            &env.url(),
+            &prefix,
+            ServerOpts {
+                instance: "srv-rs",
+                ..ServerOpts::default()
+            },
+        );
+        let py = Server::start(
+            Lang::Python,
+            &env.url(),
+            &prefix,
+            ServerOpts {
+                instance: "srv-py",
+                ..ServerOpts::default()
+            },
+        );
+        let list: Vec<Value> = (0..50)
+            .map(|i| json!({"method": "arith.add", "params": {"a": i, "b": 1}}))
+            .collect();
+        let r = client(c, &env.url(), &prefix, calls(json!(list)));
+        for (i, x) in r.iter().enumerate() {
+            assert_result(x, json!({"sum": i + 1}), "pooled add");
+        }
+        let (nr, np) = (rust.stop(), py.stop());
+        assert_eq!(nr + np, 50);
+        assert!(nr >= 5 && np >= 5, "uneven: Rust {nr}, Python {np}");
+        env.clean(&prefix);
+    }
+}
+
+#[test]
+fn a_server_killed_mid_handler_is_reclaimed_by_the_other_language() {
+    let env = Env::new();
+    for (victim, survivor) in [(Lang::Rust, Lang::Python), (Lang::Python, Lang::Rust)] {
+        let prefix = env.prefix("kill-mid-handler", victim, survivor);
+        let opts = |instance| ServerOpts {
+            instance,
+            claim_idle_ms: 200,
+            faulty: false,
+        };
+        let mut first = Server::start(victim, &env.url(), &prefix, opts("victim"));
+        let (url, p) = (env.url(), prefix.clone());
+        // The survivor's language is also the caller's.
+        let call = std::thread::spawn(move || {
+            let mut input = calls(
+                json!([{"method": "arith.slowAdd", "params": {"a": 1, "b": 2, "sleepMs": 1500}}]),
+            );
+            input["defaultTimeoutMs"] = json!(20_000);
+            client(survivor, &url, &p, input)
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !env.pending_consumers(&prefix).contains("arith:victim") {
+            assert!(
+                Instant::now() < deadline,
+                "the victim never took the request"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        first.kill();
+        let second = Server::start(survivor, &env.url(), &prefix, opts("survivor"));
+        let r = call.join().unwrap();
+        assert_result(
+            &r[0],
+            json!({"sum": 3}),
+            &format!("slowAdd after the {victim:?} server died"),
+        );
+        assert_eq!(second.stop(), 1);
+        env.clean(&prefix);
+    }
 }

@@ -79,13 +79,19 @@ async fn main() -> ExitCode {
             for run in runs {
                 match run.await {
                     Ok(r) => results.extend(r),
-                    Err(e) => results.push(json!({"ok": false, "kind": "unknown-error", "message": e.to_string()})),
+                    Err(e) => results.push(
+                        json!({"ok": false, "kind": "unknown-error", "message": e.to_string()}),
+                    ),
                 }
             }
             redis.stop().await;
             results
         }
-        Err(e) => input.calls.iter().map(|_| outcome(Err(Error::transport(e.to_string())))).collect(),
+        Err(e) => input
+            .calls
+            .iter()
+            .map(|_| outcome(Err(Error::transport(e.to_string()))))
+            .collect(),
     };
     println!("{}", json!({ "results": results }));
     ExitCode::SUCCESS
@@ -99,13 +105,19 @@ async fn run_all(client: &Client, calls: &[Call]) -> Vec<Value> {
             continue;
         };
         let result = if call.notification {
-            client.notify(service, method, &call.params).await.map(|()| None)
+            client
+                .notify(service, method, &call.params)
+                .await
+                .map(|()| None)
         } else {
             let options = match call.timeout_ms {
                 Some(ms) => CallOptions::timeout(Duration::from_millis(ms)),
                 None => CallOptions::default(),
             };
-            client.call_value(service, method, &call.params, options).await.map(Some)
+            client
+                .call_value(service, method, &call.params, options)
+                .await
+                .map(Some)
         };
         out.push(outcome(result));
     }

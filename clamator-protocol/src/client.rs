@@ -131,12 +131,15 @@ impl Client {
         let envelope = encode_request(service, method, params, &id)
             .map_err(|e| Error::InvalidArgument(format!("params do not serialize: {e}")))?;
         let timeout = options.timeout.unwrap_or(self.default_timeout);
-        let reply = tokio::time::timeout(timeout, self.transport.send(service, &id, envelope))
-            .await
-            .map_err(|_| Error::Timeout {
-                method: format!("{service}.{method}"),
-                timeout,
-            })??;
+        let reply = tokio::time::timeout(
+            timeout,
+            self.transport.send(service, &id, envelope, timeout),
+        )
+        .await
+        .map_err(|_| Error::Timeout {
+            method: format!("{service}.{method}"),
+            timeout,
+        })??;
         reply.outcome.map_err(Error::Rpc)
     }
 

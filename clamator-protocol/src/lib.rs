@@ -49,6 +49,7 @@
 //! | [`contract`] | contract descriptors |
 //! | [`server`] | [`Service`], [`Method`], [`Router`]: dispatch |
 //! | [`client`] | [`Client`]: call, notify, timeouts |
+//! | [`context`] | the deadline and delivery count of the call a handler serves |
 //! | [`transport`] | the [`ClientTransport`] trait |
 //! | [`memory`] | [`MemoryTransport`], in-process |
 //! | [`schema`] | JSON Schema validation of params and results |
@@ -57,6 +58,7 @@
 #[path = "codegen_support.rs"]
 pub mod __codegen;
 pub mod client;
+pub mod context;
 pub mod contract;
 pub mod envelope;
 pub mod error;

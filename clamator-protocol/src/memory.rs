@@ -3,6 +3,9 @@
 //! Envelopes still go through their JSON text both ways, so what works here works over Redis.
 
 use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::context::{self, CallContext};
 
 use crate::envelope::{parse_envelope, Envelope, Response, RpcId};
 use crate::error::Error;
@@ -35,15 +38,22 @@ impl ClientTransport for MemoryTransport {
         service: &'a str,
         _id: &'a RpcId,
         envelope: String,
+        timeout: std::time::Duration,
     ) -> BoxFuture<'a, Result<Response, Error>> {
         Box::pin(async move {
             let env = Self::parse(&envelope)?;
             let router = Arc::clone(&self.router);
             let service = service.to_owned();
-            let reply = tokio::spawn(async move { router.dispatch(&service, env).await })
-                .await
-                .map_err(|e| Error::transport_with("dispatcher failed", e))?
-                .ok_or_else(|| Error::transport("dispatcher returned no reply for a request"))?;
+            let ctx = CallContext {
+                deadline: Some(SystemTime::now() + timeout),
+                delivery_count: Some(1),
+            };
+            let reply = tokio::spawn(context::scope(ctx, async move {
+                router.dispatch(&service, env).await
+            }))
+            .await
+            .map_err(|e| Error::transport_with("dispatcher failed", e))?
+            .ok_or_else(|| Error::transport("dispatcher returned no reply for a request"))?;
             match Self::parse(&reply.to_json())? {
                 Envelope::Response(r) => Ok(r),
                 other => Err(Error::protocol(format!(

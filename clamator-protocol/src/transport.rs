@@ -4,6 +4,8 @@
 //! [`Service`](crate::Service) and carry the reply back; client-side, they implement
 //! [`ClientTransport`], which the [`Client`](crate::Client) core drives.
 
+use std::time::Duration;
+
 use crate::envelope::{Response, RpcId};
 use crate::error::Error;
 use crate::server::BoxFuture;
@@ -15,12 +17,14 @@ use crate::server::BoxFuture;
 /// forgotten and a late reply is dropped.
 pub trait ClientTransport: Send + Sync + 'static {
     /// Sends the request `envelope` (JSON text, id `id`) to `service` and resolves with the
-    /// reply whose id matches.
+    /// reply whose id matches. `timeout` is how long the caller will wait; transports may
+    /// pass it on as a deadline so servers skip work nobody waits for any more.
     fn send<'a>(
         &'a self,
         service: &'a str,
         id: &'a RpcId,
         envelope: String,
+        timeout: Duration,
     ) -> BoxFuture<'a, Result<Response, Error>>;
 
     /// Queues the notification `envelope` for `service`; resolves once it is handed over.

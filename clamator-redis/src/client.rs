@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use clamator_protocol::envelope::parse_envelope;
 use clamator_protocol::{BoxFuture, Client, ClientTransport, Envelope, Error, Response, RpcId};
@@ -154,13 +155,16 @@ impl RedisClient {
         let inner = Arc::clone(&self.inner);
         let _ = tokio::spawn(async move { inner.shutdown().await }).await;
     }
-    /// `XADD <prefix>:cmds:<service> * type rpc envelope <json> [reply-to <stream>]`, the
-    /// fields in clamator's order.
+
+    /// `XADD <prefix>:cmds:<service> * type rpc envelope <json> [reply-to <stream>]
+    /// [deadline <epoch ms>]`: clamator's fields in clamator's order, then ours (clamator
+    /// peers ignore fields they do not know).
     async fn xadd(
         &self,
         service: &str,
         envelope: &str,
         reply_to: Option<&str>,
+        timeout: Option<Duration>,
     ) -> Result<(), Error> {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(keys::command_stream(&self.inner.config.key_prefix, service))
@@ -171,6 +175,9 @@ impl RedisClient {
             .arg(envelope);
         if let Some(reply_to) = reply_to {
             cmd.arg("reply-to").arg(reply_to);
+        }
+        if let Some(deadline) = timeout.and_then(|t| crate::deadline::from_now(t)) {
+            cmd.arg(crate::deadline::FIELD).arg(deadline);
         }
         cmd.exec_async(&mut self.inner.manager.clone())
             .await
@@ -211,6 +218,7 @@ impl ClientTransport for RedisClient {
         service: &'a str,
         id: &'a RpcId,
         envelope: String,
+        timeout: Duration,
     ) -> BoxFuture<'a, Result<Response, Error>> {
         Box::pin(async move {
             self.check_running(&envelope)?;
@@ -227,8 +235,13 @@ impl ClientTransport for RedisClient {
                 pending: &self.inner.pending,
                 key,
             };
-            self.xadd(service, &envelope, Some(&self.inner.reply_stream))
-                .await?;
+            self.xadd(
+                service,
+                &envelope,
+                Some(&self.inner.reply_stream),
+                Some(timeout),
+            )
+            .await?;
             rx.await
                 .map_err(|_| Error::transport("transport stopped"))?
         })
@@ -241,7 +254,7 @@ impl ClientTransport for RedisClient {
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             self.check_running(&envelope)?;
-            self.xadd(service, &envelope, None).await
+            self.xadd(service, &envelope, None, None).await
         })
     }
 }

@@ -66,6 +66,7 @@ mod backoff;
 mod client;
 pub mod config;
 mod connection;
+mod deadline;
 pub mod keys;
 mod reclaim;
 mod server;
@@ -74,4 +75,4 @@ mod stream;
 pub use client::RedisClient;
 
 pub use config::{ClientConfig, ServerConfig, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL};
-pub use server::{RedisServer, ServerBuilder, StopReport};
+pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport};

@@ -7,9 +7,12 @@
 //! invariant. An entry is acknowledged only after its reply was written.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use std::time::SystemTime;
 
+use clamator_protocol::context::{self, CallContext};
 use clamator_protocol::envelope::{encode_error, parse_envelope, recover_id};
 use clamator_protocol::{Envelope, Error, RpcError, RpcId, Service};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
@@ -20,6 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::backoff::Backoff;
 use crate::config::ServerConfig;
 use crate::connection::{is_connection_error, Connector, BLOCK};
+use crate::deadline;
 use crate::keys;
 use crate::reclaim;
 use crate::stream::{self, StreamEntry};
@@ -82,6 +86,39 @@ pub(crate) struct Shared {
     /// Cancelled when the grace period is over: abandon in-flight handlers, unacknowledged.
     pub(crate) abort: CancellationToken,
     pub(crate) tasks: TaskTracker,
+    pub(crate) counters: Counters,
+}
+
+/// Running totals, read through [`RedisServer::stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) handled: AtomicU64,
+    pub(crate) expired: AtomicU64,
+    pub(crate) reclaimed: AtomicU64,
+    pub(crate) malformed: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What a server has done since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Requests and notifications handed to a handler.
+    pub handled: u64,
+    /// Requests skipped because their deadline had passed.
+    pub expired: u64,
+    /// Entries taken over from other consumers.
+    pub reclaimed: u64,
+    /// Malformed or refused entries (acknowledged without running a handler).
+    pub malformed: u64,
+    /// Entries moved to the dead-letter stream.
+    pub dead_lettered: u64,
 }
 
 /// Builds a [`RedisServer`]: add services, then [`start`](Self::start).
@@ -157,6 +194,7 @@ impl ServerBuilder {
             stopping: CancellationToken::new(),
             abort: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            counters: Counters::default(),
         });
         let mut runtimes = Vec::new();
         for (service, concurrency) in self.services {
@@ -176,6 +214,7 @@ impl ServerBuilder {
         for rt in &runtimes {
             loops.spawn(consume_loop(Arc::clone(&shared), Arc::clone(rt)));
             loops.spawn(reclaim::reclaim_loop(Arc::clone(&shared), Arc::clone(rt)));
+            loops.spawn(reclaim::lease_loop(Arc::clone(&shared), Arc::clone(rt)));
         }
         loops.close();
         tracing::info!(
@@ -250,6 +289,18 @@ impl RedisServer {
     /// This server's instance id.
     pub fn instance_id(&self) -> &str {
         &self.shared.config.instance_id
+    }
+
+    /// What this server has done since it started.
+    pub fn stats(&self) -> ServerStats {
+        let c = &self.shared.counters;
+        ServerStats {
+            handled: c.handled.load(Ordering::Relaxed),
+            expired: c.expired.load(Ordering::Relaxed),
+            reclaimed: c.reclaimed.load(Ordering::Relaxed),
+            malformed: c.malformed.load(Ordering::Relaxed),
+            dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+        }
     }
 
     /// Stops gracefully: reads nothing more (a blocking read in progress returns within its
@@ -402,7 +453,10 @@ async fn consume_loop(shared: Arc<Shared>, rt: Arc<ServiceRuntime>) {
                         }
                         // Held before any is started, so the reclaim loop leaves the whole
                         // batch alone while it waits for permits.
-                        let entries = rt.hold(entries);
+                        let mut entries = rt.hold(entries);
+                        for e in &mut entries {
+                            e.delivery_count = Some(1);
+                        }
                         submit_all(&shared, &rt, entries).await;
                     }
                     Err(e) => tracing::error!(service, error = %e, "unexpected XREADGROUP reply"),
@@ -478,6 +532,7 @@ async fn handle_entry(
             entry_id,
             "entry without envelope field; acknowledged and dropped"
         );
+        Counters::bump(&shared.counters.malformed);
         ack(&shared, &rt, entry_id).await;
         return;
     };
@@ -490,6 +545,7 @@ async fn handle_entry(
                 allowed = %shared.reply_prefix,
                 "refusing entry whose reply-to is outside the reply namespace; acknowledged, nothing written"
             );
+            Counters::bump(&shared.counters.malformed);
             ack(&shared, &rt, entry_id).await;
             return;
         }
@@ -519,6 +575,7 @@ async fn handle_entry(
                 entry_id,
                 "response envelope on a command stream; acknowledged and dropped"
             );
+            Counters::bump(&shared.counters.malformed);
             ack(&shared, &rt, entry_id).await;
             return;
         }
@@ -549,13 +606,26 @@ async fn handle_entry(
         Envelope::Notification(n) => (String::new(), n.method.clone()),
         Envelope::Response(_) => (String::new(), String::new()),
     };
+    let deadline = entry.field(deadline::FIELD).and_then(deadline::parse);
+    if deadline.is_some_and(|d| SystemTime::now() > d) {
+        // The caller has given up; running the handler would be work nobody waits for.
+        tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id, "request expired before it was handled; skipped");
+        Counters::bump(&shared.counters.expired);
+        ack(&shared, &rt, entry_id).await;
+        return;
+    }
     tracing::trace!(service, method = %method, rpc_id = %rpc_id, entry_id, "dispatching");
+    Counters::bump(&shared.counters.handled);
+    let ctx = CallContext {
+        deadline,
+        delivery_count: entry.delivery_count,
+    };
     let reply = tokio::select! {
         () = shared.abort.cancelled() => {
             tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id, "handler abandoned at shutdown; left unacknowledged");
             return;
         }
-        r = rt.service.dispatch(envelope) => r,
+        r = context::scope(ctx, rt.service.dispatch(envelope)) => r,
     };
     if let (Some(to), Some(reply)) = (reply_to.as_deref(), reply) {
         if let Err(e) = write_reply(&shared, to, &reply.to_json()).await {
@@ -578,6 +648,7 @@ async fn answer_malformed(
     id: Option<RpcId>,
     error: &RpcError,
 ) {
+    Counters::bump(&shared.counters.malformed);
     if let (Some(to), Some(id)) = (reply_to, id.as_ref()) {
         if let Err(e) = write_reply(shared, to, &encode_error(Some(id), error)).await {
             tracing::warn!(service = rt.service.name(), entry_id = %entry.id, error = %e, "could not answer malformed entry");

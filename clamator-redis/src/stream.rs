@@ -8,6 +8,8 @@ use redis::Value;
 pub(crate) struct StreamEntry {
     pub(crate) id: String,
     pub(crate) fields: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Deliveries so far, this one included, when known (1 for a fresh read).
+    pub(crate) delivery_count: Option<u64>,
 }
 
 impl StreamEntry {
@@ -66,7 +68,11 @@ fn entry(v: Value) -> Result<StreamEntry, String> {
         }
         _ => {}
     }
-    Ok(StreamEntry { id, fields })
+    Ok(StreamEntry {
+        id,
+        fields,
+        delivery_count: None,
+    })
 }
 
 fn entries(v: Value) -> Result<Vec<StreamEntry>, String> {

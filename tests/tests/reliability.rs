@@ -1,0 +1,199 @@
+//! Reliability promises beyond clamator, each against a private redis-server, each printing
+//! its figures: calls made, answered, failed, duplicated.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clamator_examples::arith::{AddParams, AddResult, SlowAddParams};
+use clamator_protocol::{context, CallOptions, RpcError, Service};
+use clamator_redis::RedisServer;
+use clamator_tests::{wait_all_acked, wait_for, TestRedis};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn figures(test: &str, made: u64, answered: u64, failed: u64, duplicated: u64) {
+    println!(
+        "{test}: calls made {made}, answered {answered}, failed {failed}, duplicated {duplicated}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_request_never_reaches_its_handler() {
+    let t = TestRedis::start();
+    let (server, handled) = t.arith_server(t.server_config(), 1).await;
+    // A request whose deadline passed long ago (as a clamator-rs client would write it).
+    let raw = t.raw().await;
+    let _: String = redis::cmd("XADD")
+        .arg(t.cmds("arith"))
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":1},"id":"late"}"#)
+        .arg("reply-to")
+        .arg(format!("{}:replies:probe", t.prefix))
+        .arg("deadline")
+        .arg("1000")
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    wait_for("the expired request acknowledged", WAIT, || async {
+        server.stats().expired == 1
+    })
+    .await;
+    wait_all_acked(&raw, &t.cmds("arith"), "arith").await;
+
+    // End to end: a call queued behind a slow one gives up; the server skips it.
+    let redis = t.client().await;
+    let client = redis.client();
+    let slow = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .call::<_, AddResult>(
+                    "arith",
+                    "slowAdd",
+                    &SlowAddParams {
+                        a: 1.0,
+                        b: 2.0,
+                        sleep_ms: 800,
+                    },
+                )
+                .await
+        })
+    };
+    wait_for("slowAdd started", WAIT, || async { handled.get() == 1 }).await;
+    let err = client
+        .call_with::<_, AddResult>(
+            "arith",
+            "add",
+            &AddParams { a: 1.0, b: 1.0 },
+            CallOptions::timeout(Duration::from_millis(200)),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout());
+    assert_eq!(slow.await.unwrap().unwrap().sum, 3.0);
+    wait_all_acked(&raw, &t.cmds("arith"), "arith").await;
+    let stats = server.stats();
+    figures("expired", 2, 1, 1, 0);
+    assert_eq!(handled.get(), 1, "the expired add reached its handler");
+    assert_eq!(stats.expired, 2);
+    redis.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_can_read_their_deadline() {
+    let t = TestRedis::start();
+    let service = Service::builder("clock")
+        .method("deadline", |_: serde_json::Value| async {
+            let ms = context::deadline()
+                .map(|d| d.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64);
+            Ok::<_, RpcError>(ms)
+        })
+        .build()
+        .unwrap();
+    let server = RedisServer::builder(t.server_config())
+        .service(service)
+        .start()
+        .await
+        .unwrap();
+    let redis = t.client().await;
+    let before = SystemTime::now();
+    let seen: Option<u64> = redis
+        .client()
+        .call_with(
+            "clock",
+            "deadline",
+            &serde_json::json!({}),
+            CallOptions::timeout(Duration::from_secs(7)),
+        )
+        .await
+        .unwrap();
+    let seen = UNIX_EPOCH + Duration::from_millis(seen.expect("no deadline in the handler"));
+    assert!(
+        seen >= before + Duration::from_secs(6)
+            && seen <= SystemTime::now() + Duration::from_secs(7),
+        "{seen:?}"
+    );
+    redis.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_handler_longer_than_the_claim_idle_time_runs_exactly_once() {
+    let t = TestRedis::start();
+    let config = t
+        .server_config()
+        .instance_id("srv-A")
+        .claim_idle(Duration::from_millis(300));
+    let (a, handled) = t.arith_server(config, 1).await;
+    // Another server's reclaim, made relentless: every 100 ms it takes anything idle for
+    // 300 ms. Only lease renewal keeps the running handler's entry out of its hands.
+    let raw = t.raw().await;
+    let stop = stop_flag();
+    let thief = {
+        let (mut raw, stream, stop) = (raw.clone(), t.cmds("arith"), stop.clone());
+        tokio::spawn(async move {
+            let mut stolen = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let v: redis::Value = redis::cmd("XAUTOCLAIM")
+                    .arg(&stream)
+                    .arg("arith")
+                    .arg("arith:thief")
+                    .arg(300)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(10)
+                    .arg("JUSTID")
+                    .query_async(&mut raw)
+                    .await
+                    .unwrap();
+                if let redis::Value::Array(parts) = v {
+                    if let Some(redis::Value::Array(ids)) = parts.get(1) {
+                        stolen += ids.len();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            stolen
+        })
+    };
+    let redis = t.client().await;
+    let r: AddResult = redis
+        .client()
+        .call(
+            "arith",
+            "slowAdd",
+            &SlowAddParams {
+                a: 1.0,
+                b: 2.0,
+                sleep_ms: 2_000,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.sum, 3.0);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let stolen = thief.await.unwrap();
+    let runs = handled.get();
+    figures("slow handler", 1, 1, 0, runs.saturating_sub(1));
+    assert_eq!(
+        stolen, 0,
+        "another consumer took the entry of a running handler"
+    );
+    assert_eq!(runs, 1);
+    wait_all_acked(&raw, &t.cmds("arith"), "arith").await;
+    redis.stop().await;
+    a.stop().await;
+}
+
+fn stop_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))
+}

@@ -176,7 +176,7 @@ impl RedisClient {
         if let Some(reply_to) = reply_to {
             cmd.arg("reply-to").arg(reply_to);
         }
-        if let Some(deadline) = timeout.and_then(|t| crate::deadline::from_now(t)) {
+        if let Some(deadline) = timeout.and_then(crate::deadline::from_now) {
             cmd.arg(crate::deadline::FIELD).arg(deadline);
         }
         cmd.exec_async(&mut self.inner.manager.clone())

@@ -74,10 +74,18 @@ pub(crate) async fn lease_loop(shared: Arc<Shared>, rt: Arc<ServiceRuntime>) {
     let every = (shared.config.claim_idle / 3).max(Duration::from_millis(50));
     loop {
         // Unlike the other loops this one keeps going during the shutdown grace period,
-        // while handlers are still finishing.
+        // while handlers are still finishing; it wakes at stop, and from then on checks
+        // often, so it ends as soon as nothing is held.
+        let stopping = shared.stopping.is_cancelled();
+        let nap = if stopping {
+            every.min(Duration::from_millis(50))
+        } else {
+            every
+        };
         tokio::select! {
             () = shared.abort.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
+            () = shared.stopping.cancelled(), if !stopping => {}
+            () = tokio::time::sleep(nap) => {}
         }
         let ids: Vec<String> = rt
             .held

@@ -135,6 +135,8 @@ pub struct ServerConfig {
     pub(crate) reply_stream_maxlen: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) max_envelope_bytes: usize,
+    pub(crate) max_deliveries: u64,
+    pub(crate) dead_letter_maxlen: usize,
     pub(crate) connection: Connection,
 }
 
@@ -148,11 +150,28 @@ impl ServerConfig {
             reply_stream_maxlen: 1024,
             shutdown_grace: Duration::from_secs(5),
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+            max_deliveries: 5,
+            dead_letter_maxlen: 10_000,
             connection: Connection::default(),
         }
     }
 
     common_setters!();
+
+    /// A request delivered more often than this without completing (its server died each
+    /// time) goes to the dead-letter stream and its caller gets -32050. Default 5.
+    #[must_use]
+    pub fn max_deliveries(mut self, n: u64) -> Self {
+        self.max_deliveries = n;
+        self
+    }
+
+    /// The approximate cap (`MAXLEN ~`) of each dead-letter stream. Default 10 000.
+    #[must_use]
+    pub fn dead_letter_maxlen(mut self, maxlen: usize) -> Self {
+        self.dead_letter_maxlen = maxlen;
+        self
+    }
 
     /// How long an entry must sit unacknowledged before another server reclaims it. The
     /// reclaim loop runs every `max(1 s, claim_idle / 4)`. Default 60 s.

@@ -33,3 +33,8 @@ pub fn consumer_group_name(service: &str) -> String {
 pub fn consumer_name(service: &str, instance_id: &str) -> String {
     format!("{service}:{instance_id}")
 }
+
+/// The dead-letter stream of a service: `<prefix>:dlq:<service>` (ours; clamator has none).
+pub fn dead_letter_stream(prefix: &str, service: &str) -> String {
+    format!("{prefix}:dlq:{service}")
+}

@@ -67,12 +67,14 @@ mod client;
 pub mod config;
 mod connection;
 mod deadline;
+pub mod dlq;
 pub mod keys;
 mod reclaim;
 mod server;
 mod stream;
 
 pub use client::RedisClient;
+pub use dlq::{DeadLetter, DeadLetters, DEAD_LETTERED};
 
 pub use config::{ClientConfig, ServerConfig, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL};
 pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport};

@@ -51,7 +51,8 @@ pub(crate) async fn reclaim_loop(shared: Arc<Shared>, rt: Arc<ServiceRuntime>) {
             }
             // Entries this server already holds (a batch waiting for permits, a handler
             // running longer than the claim idle time) are not run a second time.
-            let claimed = rt.hold(claimed);
+            let mut claimed = rt.hold(claimed);
+            delivery_counts(&shared, &rt, &mut claimed).await;
             for entry in &claimed {
                 tracing::info!(service, entry_id = %entry.id, "reclaimed a pending entry");
                 Counters::bump(&shared.counters.reclaimed);
@@ -112,6 +113,38 @@ pub(crate) async fn lease_loop(shared: Arc<Shared>, rt: Arc<ServiceRuntime>) {
         match renewed {
             Ok(_) => tracing::trace!(service, held = ids.len(), "leases renewed"),
             Err(e) => tracing::warn!(service, error = %e, "could not renew leases"),
+        }
+    }
+}
+
+/// Fills in how often each claimed entry has been delivered (XAUTOCLAIM counted this claim
+/// too), from `XPENDING` over the claimed range for this consumer. Entries whose count
+/// cannot be read keep `None` and count as first deliveries.
+async fn delivery_counts(
+    shared: &Shared,
+    rt: &ServiceRuntime,
+    claimed: &mut [crate::stream::StreamEntry],
+) {
+    let (Some(first), Some(last)) = (claimed.first(), claimed.last()) else {
+        return;
+    };
+    let rows: redis::RedisResult<Vec<(String, String, u64, u64)>> = redis::cmd("XPENDING")
+        .arg(&rt.stream)
+        .arg(&rt.group)
+        .arg(&first.id)
+        .arg(&last.id)
+        .arg(claimed.len().max(CLAIM_COUNT) * 4)
+        .arg(&rt.consumer)
+        .query_async(&mut shared.manager.clone())
+        .await;
+    match rows {
+        Ok(rows) => {
+            for entry in claimed.iter_mut() {
+                entry.delivery_count = rows.iter().find(|r| r.0 == entry.id).map(|r| r.3);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(service = rt.service.name(), error = %e, "could not read delivery counts")
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::backoff::Backoff;
 use crate::config::ServerConfig;
 use crate::connection::{is_connection_error, Connector, BLOCK};
 use crate::deadline;
+use crate::dlq;
 use crate::keys;
 use crate::reclaim;
 use crate::stream::{self, StreamEntry};
@@ -37,6 +38,8 @@ pub(crate) struct ServiceRuntime {
     pub(crate) stream: String,
     pub(crate) group: String,
     pub(crate) consumer: String,
+    /// `<prefix>:dlq:<service>`.
+    pub(crate) dlq: String,
     pub(crate) permits: Arc<Semaphore>,
     /// Entries this server has taken and not finished: the reclaim loop must not claim
     /// them again from under their handler.
@@ -202,6 +205,7 @@ impl ServerBuilder {
                 stream: keys::command_stream(&prefix, service.name()),
                 group: keys::consumer_group_name(service.name()),
                 consumer: keys::consumer_name(service.name(), &instance),
+                dlq: keys::dead_letter_stream(&prefix, service.name()),
                 service: Arc::new(service),
                 permits: Arc::new(Semaphore::new(concurrency)),
                 held: Mutex::new(HashSet::new()),
@@ -530,10 +534,10 @@ async fn handle_entry(
         tracing::warn!(
             service,
             entry_id,
-            "entry without envelope field; acknowledged and dropped"
+            "entry without envelope field; dead-lettered"
         );
-        Counters::bump(&shared.counters.malformed);
-        ack(&shared, &rt, entry_id).await;
+        let error = RpcError::invalid_request("entry has no envelope field");
+        retire(&shared, &rt, &entry, None, None, "malformed", &error).await;
         return;
     };
     if let Some(to) = &reply_to {
@@ -543,12 +547,38 @@ async fn handle_entry(
                 entry_id,
                 reply_to = %to,
                 allowed = %shared.reply_prefix,
-                "refusing entry whose reply-to is outside the reply namespace; acknowledged, nothing written"
+                "refusing entry whose reply-to is outside the reply namespace; dead-lettered, no reply written"
             );
-            Counters::bump(&shared.counters.malformed);
-            ack(&shared, &rt, entry_id).await;
+            let error =
+                RpcError::invalid_request(format!("reply-to outside {}", shared.reply_prefix));
+            retire(&shared, &rt, &entry, None, None, "malformed", &error).await;
             return;
         }
+    }
+    let deliveries = entry.delivery_count.unwrap_or(1);
+    if deliveries > shared.config.max_deliveries {
+        // A poison request: every delivery so far ended without an ack (its server died).
+        let id = probe_id(raw);
+        tracing::error!(
+            service,
+            entry_id,
+            rpc_id = id.as_ref().map(RpcId::key),
+            deliveries,
+            max = shared.config.max_deliveries,
+            "request delivered too often without completing; dead-lettered"
+        );
+        let error = dlq::dead_lettered_error("max-deliveries", Some(deliveries));
+        retire(
+            &shared,
+            &rt,
+            &entry,
+            reply_to.as_deref(),
+            id,
+            "max-deliveries",
+            &error,
+        )
+        .await;
+        return;
     }
     if raw.len() > shared.config.max_envelope_bytes {
         let id = probe_id(raw);
@@ -565,7 +595,16 @@ async fn handle_entry(
             raw.len(),
             shared.config.max_envelope_bytes
         ));
-        answer_malformed(&shared, &rt, &entry, reply_to.as_deref(), id, &error).await;
+        retire(
+            &shared,
+            &rt,
+            &entry,
+            reply_to.as_deref(),
+            id,
+            "malformed",
+            &error,
+        )
+        .await;
         return;
     }
     let envelope = match parse_envelope(raw) {
@@ -573,10 +612,10 @@ async fn handle_entry(
             tracing::warn!(
                 service,
                 entry_id,
-                "response envelope on a command stream; acknowledged and dropped"
+                "response envelope on a command stream; dead-lettered"
             );
-            Counters::bump(&shared.counters.malformed);
-            ack(&shared, &rt, entry_id).await;
+            let error = RpcError::invalid_request("a response envelope on a command stream");
+            retire(&shared, &rt, &entry, None, None, "malformed", &error).await;
             return;
         }
         Ok(env) => env,
@@ -589,13 +628,15 @@ async fn handle_entry(
                 "redis poison envelope"
             );
             let id = e.id.clone();
-            answer_malformed(
+            let error = e.to_rpc_error();
+            retire(
                 &shared,
                 &rt,
                 &entry,
                 reply_to.as_deref(),
                 id,
-                &e.to_rpc_error(),
+                "malformed",
+                &error,
             )
             .await;
             return;
@@ -638,20 +679,46 @@ async fn handle_entry(
     ack(&shared, &rt, entry_id).await;
 }
 
-/// Answers a malformed entry with `error` when it names a reply stream and an id could be
-/// recovered, then acknowledges it.
-async fn answer_malformed(
+/// Takes an entry out of service: writes it to the dead-letter stream, answers the caller
+/// with `error` when it names a reply stream and an id could be recovered, then acks. A
+/// failed dead-letter write leaves the entry pending, to be retried, never lost.
+async fn retire(
     shared: &Shared,
     rt: &ServiceRuntime,
     entry: &StreamEntry,
     reply_to: Option<&str>,
     id: Option<RpcId>,
+    reason: &str,
     error: &RpcError,
 ) {
-    Counters::bump(&shared.counters.malformed);
+    let service = rt.service.name();
+    let counter = if reason == "malformed" {
+        &shared.counters.malformed
+    } else {
+        &shared.counters.dead_lettered
+    };
+    Counters::bump(counter);
+    let message = error
+        .data
+        .get("reason")
+        .and_then(|r| r.as_str())
+        .map_or_else(|| error.message.clone(), str::to_owned);
+    let written = dlq::write(
+        &shared.manager,
+        &rt.dlq,
+        shared.config.dead_letter_maxlen,
+        entry,
+        reason,
+        &message,
+    )
+    .await;
+    if let Err(e) = written {
+        tracing::error!(service, entry_id = %entry.id, error = %e, "dead-letter write failed; entry left pending");
+        return;
+    }
     if let (Some(to), Some(id)) = (reply_to, id.as_ref()) {
         if let Err(e) = write_reply(shared, to, &encode_error(Some(id), error)).await {
-            tracing::warn!(service = rt.service.name(), entry_id = %entry.id, error = %e, "could not answer malformed entry");
+            tracing::warn!(service, entry_id = %entry.id, error = %e, "could not answer a retired entry");
         }
     }
     ack(shared, rt, &entry.id).await;

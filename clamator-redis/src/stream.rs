@@ -87,6 +87,11 @@ fn entries(v: Value) -> Result<Vec<StreamEntry>, String> {
     }
 }
 
+/// Decodes an `XRANGE` reply: a plain list of entries.
+pub(crate) fn entries_reply(v: Value) -> Result<Vec<StreamEntry>, String> {
+    entries(v)
+}
+
 /// Decodes an `XREAD`/`XREADGROUP` reply for any number of streams; nil (the `BLOCK` timed
 /// out) is no entries.
 pub(crate) fn read_reply(v: Value) -> Result<Vec<StreamEntry>, String> {

@@ -95,8 +95,9 @@ pub fn notifications_service(
     crate::generated::notifications::notifications_service(Notifications { handled, on_ping })
 }
 
-/// `faulty.badResult`: answers `{"sum": "not a number"}` where its result schema wants a
-/// number, so callers get -32603 "Result validation failed" (used by the interop tests).
+/// The `faulty` service of the tests: `badResult` answers `{"sum": "not a number"}` where its
+/// result schema wants a number (callers get -32603 "Result validation failed"); `crash`
+/// aborts the whole process, a poison request.
 pub fn faulty_service(handled: Counter) -> Result<Service, Error> {
     let schema = crate::generated::arith::ADD_RESULT_SCHEMA;
     let validator =
@@ -110,5 +111,11 @@ pub fn faulty_service(handled: Counter) -> Result<Service, Error> {
             })
             .result_validator(validator),
         )
+        .method("crash", |_: serde_json::Value| async {
+            if true {
+                std::process::abort();
+            }
+            Ok::<(), RpcError>(())
+        })
         .build()
 }

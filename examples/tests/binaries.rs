@@ -186,3 +186,72 @@ fn a_killed_servers_work_completes_on_another_server() {
         )
     );
 }
+
+#[test]
+fn a_poison_request_lands_in_the_dead_letter_stream_after_max_deliveries() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let prefix = "poison";
+    let start = || {
+        let mut child = KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_arith-server"))
+                .args(["--redis-url", &url, "--key-prefix", prefix, "--faulty"])
+                .args(["--claim-idle-ms", "200", "--max-deliveries", "2"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "READY");
+        child
+    };
+    let mut server = start();
+    let url2 = url.clone();
+    let call = std::thread::spawn(move || {
+        client(&url2, prefix, &["--timeout-ms", "30000", "faulty.crash"])
+    });
+    // Each delivery kills the server; restart it until the request is dead-lettered.
+    let mut crashes = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !call.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poison request was never dead-lettered"
+        );
+        if server.0.try_wait().unwrap().is_some() {
+            crashes += 1;
+            server = start();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (line, code) = call.join().unwrap();
+    println!("poison: calls made 1, answered 1 (as dead-lettered), failed 0, duplicated {} (handler runs that crashed: {crashes})", crashes.max(1) - 1);
+    assert_eq!(code, 1);
+    assert_eq!(line["code"], -32050, "{line}");
+    assert_eq!(line["message"], "Request dead-lettered");
+    assert_eq!(
+        line["data"],
+        json!({"reason": "max-deliveries", "deliveries": 3})
+    );
+    assert_eq!(
+        crashes, 2,
+        "the handler should crash once per allowed delivery"
+    );
+    let letters = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let dlq = clamator_redis::DeadLetters::connect(&url, prefix)
+            .await
+            .unwrap();
+        dlq.list("faulty", 10).await.unwrap()
+    });
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].reason.as_str(), letters[0].deliveries),
+        ("max-deliveries", 3)
+    );
+    assert!(letters[0]
+        .envelope
+        .as_deref()
+        .unwrap()
+        .contains("faulty.crash"));
+}

@@ -38,6 +38,9 @@ struct Args {
     /// -32603 "Result validation failed").
     #[arg(long, hide = true)]
     faulty: bool,
+    /// Dead-letter a request delivered more often than this.
+    #[arg(long, default_value_t = 5)]
+    max_deliveries: u64,
 }
 
 #[tokio::main]
@@ -65,7 +68,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = ServerConfig::new(args.key_prefix)
         .redis_url(args.redis_url)
         .claim_idle(Duration::from_millis(args.claim_idle_ms))
-        .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms));
+        .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms))
+        .max_deliveries(args.max_deliveries);
     if let Some(id) = args.instance_id {
         config = config.instance_id(id);
     }

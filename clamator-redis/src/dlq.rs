@@ -1,0 +1,214 @@
+//! The dead-letter stream: `<prefix>:dlq:<service>` receives entries that cannot be served.
+//! That means every malformed entry, and every request delivered more than `max_deliveries`
+//! times (a poison request that crashes its server each time). Each keeps its original
+//! fields, followed by `dlq-reason`, `dlq-deliveries`, `dlq-error`, `dlq-entry-id` and `dlq-at`
+//! (epoch ms). The stream is capped (`MAXLEN ~`). [`DeadLetters`] lists, replays and purges it.
+//!
+//! Writes happen in the order dead-letter, reply, ack: a crash in between leaves the entry
+//! pending, so it is dead-lettered again (a duplicate) rather than lost.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clamator_protocol::{Error, RpcError};
+use redis::aio::ConnectionManager;
+
+use crate::connection::Connector;
+use crate::keys;
+use crate::stream::{self, StreamEntry};
+
+/// The code a caller gets when its request was dead-lettered, in the range JSON-RPC leaves to
+/// transports (-32000..-32099).
+pub const DEAD_LETTERED: i64 = -32050;
+
+/// The error answered to a dead-lettered request.
+pub(crate) fn dead_lettered_error(reason: &str, deliveries: Option<u64>) -> RpcError {
+    RpcError::new(DEAD_LETTERED, "Request dead-lettered")
+        .with_data(serde_json::json!({ "reason": reason, "deliveries": deliveries }))
+}
+
+/// Fields we add to a dead letter; replay strips them.
+const OUR_FIELDS: [&str; 5] = [
+    "dlq-reason",
+    "dlq-deliveries",
+    "dlq-error",
+    "dlq-entry-id",
+    "dlq-at",
+];
+
+/// Appends `entry` to the dead-letter stream of its service.
+pub(crate) async fn write(
+    manager: &ConnectionManager,
+    dlq_key: &str,
+    maxlen: usize,
+    entry: &StreamEntry,
+    reason: &str,
+    error: &str,
+) -> redis::RedisResult<()> {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(dlq_key).arg("MAXLEN").arg("~").arg(maxlen).arg("*");
+    for (k, v) in &entry.fields {
+        cmd.arg(k.as_slice()).arg(v.as_slice());
+    }
+    let at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    cmd.arg("dlq-reason")
+        .arg(reason)
+        .arg("dlq-deliveries")
+        .arg(entry.delivery_count.unwrap_or(0))
+        .arg("dlq-error")
+        .arg(error)
+        .arg("dlq-entry-id")
+        .arg(&entry.id)
+        .arg("dlq-at")
+        .arg(at.to_string());
+    cmd.exec_async(&mut manager.clone()).await
+}
+
+/// One dead letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// Its id in the dead-letter stream.
+    pub id: String,
+    /// Why it was dead-lettered: `max-deliveries` or `malformed`.
+    pub reason: String,
+    /// How many times it had been delivered.
+    pub deliveries: u64,
+    /// What went wrong.
+    pub error: String,
+    /// Its id in the command stream.
+    pub entry_id: String,
+    /// The original `envelope` field, when it had one.
+    pub envelope: Option<String>,
+    /// The original `reply-to` field, when it had one.
+    pub reply_to: Option<String>,
+}
+
+/// Lists, replays and purges dead letters.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), clamator_protocol::Error> {
+/// use clamator_redis::DeadLetters;
+/// let dlq = DeadLetters::connect("redis://127.0.0.1:6379", "app").await?;
+/// for letter in dlq.list("arith", 100).await? {
+///     println!("{} {}: {}", letter.id, letter.reason, letter.error);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DeadLetters {
+    manager: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for DeadLetters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetters")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeadLetters {
+    /// Connects to the Redis at `redis_url` for key prefix `prefix`.
+    pub async fn connect(redis_url: &str, prefix: &str) -> Result<Self, Error> {
+        let config = crate::config::Connection {
+            url: Some(redis_url.to_owned()),
+            ..Default::default()
+        };
+        let manager = Connector::new(&config)?.manager().await?;
+        Ok(Self {
+            manager,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// Up to `count` dead letters of `service`, oldest first.
+    pub async fn list(&self, service: &str, count: usize) -> Result<Vec<DeadLetter>, Error> {
+        let v: redis::Value = redis::cmd("XRANGE")
+            .arg(keys::dead_letter_stream(&self.prefix, service))
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.manager.clone())
+            .await
+            .map_err(|e| Error::transport_with("XRANGE of the dead-letter stream failed", e))?;
+        let entries = stream::entries_reply(v).map_err(Error::protocol)?;
+        Ok(entries.iter().map(to_letter).collect())
+    }
+
+    /// Puts dead letter `id` of `service` back on the command stream (without our `dlq-*`
+    /// fields) and removes it from the dead-letter stream. Returns the new entry id.
+    pub async fn replay(&self, service: &str, id: &str) -> Result<String, Error> {
+        let dlq = keys::dead_letter_stream(&self.prefix, service);
+        let v: redis::Value = redis::cmd("XRANGE")
+            .arg(&dlq)
+            .arg(id)
+            .arg(id)
+            .query_async(&mut self.manager.clone())
+            .await
+            .map_err(|e| Error::transport_with("XRANGE of the dead-letter stream failed", e))?;
+        let entry = stream::entries_reply(v)
+            .map_err(Error::protocol)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("no dead letter {id} for service {service}"))
+            })?;
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(keys::command_stream(&self.prefix, service))
+            .arg("*");
+        for (k, v) in &entry.fields {
+            if !OUR_FIELDS.iter().any(|f| f.as_bytes() == k.as_slice()) {
+                cmd.arg(k.as_slice()).arg(v.as_slice());
+            }
+        }
+        let new_id: String = cmd
+            .query_async(&mut self.manager.clone())
+            .await
+            .map_err(|e| Error::transport_with("XADD of the replayed entry failed", e))?;
+        let _: i64 = redis::cmd("XDEL")
+            .arg(&dlq)
+            .arg(id)
+            .query_async(&mut self.manager.clone())
+            .await
+            .map_err(|e| Error::transport_with("XDEL from the dead-letter stream failed", e))?;
+        Ok(new_id)
+    }
+
+    /// Deletes every dead letter of `service`; returns how many there were.
+    pub async fn purge(&self, service: &str) -> Result<u64, Error> {
+        let dlq = keys::dead_letter_stream(&self.prefix, service);
+        let mut conn = self.manager.clone();
+        let (len, _): (u64, i64) = redis::pipe()
+            .cmd("XLEN")
+            .arg(&dlq)
+            .cmd("DEL")
+            .arg(&dlq)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| Error::transport_with("purging the dead-letter stream failed", e))?;
+        Ok(len)
+    }
+}
+
+fn to_letter(e: &StreamEntry) -> DeadLetter {
+    let text = |name: &str| {
+        e.field(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    DeadLetter {
+        id: e.id.clone(),
+        reason: text("dlq-reason").unwrap_or_default(),
+        deliveries: text("dlq-deliveries")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0),
+        error: text("dlq-error").unwrap_or_default(),
+        entry_id: text("dlq-entry-id").unwrap_or_default(),
+        envelope: text("envelope"),
+        reply_to: text("reply-to"),
+    }
+}

@@ -120,6 +120,12 @@ impl RedisClient {
             Arc::clone(&pending),
             stop.clone(),
         ));
+        tokio::spawn(keep_alive(
+            manager.clone(),
+            reply_stream.clone(),
+            config.reply_stream_ttl,
+            stop.clone(),
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -256,6 +262,33 @@ impl ClientTransport for RedisClient {
             self.check_running(&envelope)?;
             self.xadd(service, &envelope, None, None).await
         })
+    }
+}
+
+/// Refreshes the reply stream's time to live every third of it while the client runs, so
+/// the stream of a client that vanished without `stop` expires on its own.
+async fn keep_alive(
+    manager: ConnectionManager,
+    key: String,
+    ttl: Duration,
+    stop: CancellationToken,
+) {
+    let ms = ttl.as_millis() as u64;
+    loop {
+        // PEXPIRE does nothing to a key that does not exist yet; servers set the TTL when
+        // they create the stream with a reply.
+        let refreshed: redis::RedisResult<i64> = redis::cmd("PEXPIRE")
+            .arg(&key)
+            .arg(ms)
+            .query_async(&mut manager.clone())
+            .await;
+        if let Err(e) = refreshed {
+            tracing::debug!(error = %e, "could not refresh the reply stream's TTL");
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(ttl / 3) => {}
+        }
     }
 }
 

@@ -101,6 +101,9 @@ macro_rules! common_setters {
     };
 }
 
+/// How long an untouched reply stream lives by default: 10 minutes.
+pub const DEFAULT_REPLY_STREAM_TTL: Duration = Duration::from_secs(600);
+
 /// The largest envelope accepted by default: 1 MiB.
 pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 
@@ -137,6 +140,7 @@ pub struct ServerConfig {
     pub(crate) max_envelope_bytes: usize,
     pub(crate) max_deliveries: u64,
     pub(crate) dead_letter_maxlen: usize,
+    pub(crate) reply_stream_ttl: Duration,
     pub(crate) connection: Connection,
 }
 
@@ -152,6 +156,7 @@ impl ServerConfig {
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             max_deliveries: 5,
             dead_letter_maxlen: 10_000,
+            reply_stream_ttl: DEFAULT_REPLY_STREAM_TTL,
             connection: Connection::default(),
         }
     }
@@ -163,6 +168,14 @@ impl ServerConfig {
     #[must_use]
     pub fn max_deliveries(mut self, n: u64) -> Self {
         self.max_deliveries = n;
+        self
+    }
+
+    /// The time to live a server gives a reply stream when it writes to it. A live client
+    /// keeps refreshing its own; one whose client is gone expires. Default 10 min.
+    #[must_use]
+    pub fn reply_stream_ttl(mut self, ttl: Duration) -> Self {
+        self.reply_stream_ttl = ttl;
         self
     }
 
@@ -210,6 +223,7 @@ impl ServerConfig {
 /// | [`redis_url`](Self::redis_url) | `$REDIS_URL`, else `redis://localhost:6379` | `redisUrl` |
 /// | [`instance_id`](Self::instance_id) | random UUID v4 | `instanceId` |
 /// | [`default_timeout`](Self::default_timeout) | 30 s | `defaultTimeoutMs` |
+/// | [`reply_stream_ttl`](Self::reply_stream_ttl) | 10 min, refreshed every third | — |
 /// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
@@ -219,6 +233,7 @@ pub struct ClientConfig {
     pub(crate) instance_id: String,
     pub(crate) default_timeout: Duration,
     pub(crate) max_envelope_bytes: usize,
+    pub(crate) reply_stream_ttl: Duration,
     pub(crate) connection: Connection,
 }
 
@@ -230,11 +245,20 @@ impl ClientConfig {
             instance_id: uuid::Uuid::new_v4().to_string(),
             default_timeout: clamator_protocol::DEFAULT_TIMEOUT,
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+            reply_stream_ttl: DEFAULT_REPLY_STREAM_TTL,
             connection: Connection::default(),
         }
     }
 
     common_setters!();
+
+    /// The time to live of this client's reply stream, refreshed every third of it while
+    /// the client runs, so the stream of a client that vanished expires. Default 10 min.
+    #[must_use]
+    pub fn reply_stream_ttl(mut self, ttl: Duration) -> Self {
+        self.reply_stream_ttl = ttl;
+        self
+    }
 
     /// The timeout of calls that do not set their own. Default 30 s.
     #[must_use]

@@ -76,5 +76,8 @@ mod stream;
 pub use client::RedisClient;
 pub use dlq::{DeadLetter, DeadLetters, DEAD_LETTERED};
 
-pub use config::{ClientConfig, ServerConfig, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL};
+pub use config::{
+    ClientConfig, ServerConfig, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL,
+    DEFAULT_REPLY_STREAM_TTL,
+};
 pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport};

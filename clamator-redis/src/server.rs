@@ -737,8 +737,11 @@ fn probe_id(raw: &[u8]) -> Option<RpcId> {
     }
 }
 
+/// `XADD <reply-to> MAXLEN ~ N * type rpc envelope <json>`, pipelined with a `PEXPIRE` of the
+/// reply stream: a stream re-created by a late reply after its client left still expires.
 async fn write_reply(shared: &Shared, reply_to: &str, json: &str) -> redis::RedisResult<()> {
-    redis::cmd("XADD")
+    let mut pipe = redis::pipe();
+    pipe.cmd("XADD")
         .arg(reply_to)
         .arg("MAXLEN")
         .arg("~")
@@ -748,8 +751,12 @@ async fn write_reply(shared: &Shared, reply_to: &str, json: &str) -> redis::Redi
         .arg("rpc")
         .arg("envelope")
         .arg(json)
-        .exec_async(&mut shared.manager.clone())
-        .await
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(reply_to)
+        .arg(shared.config.reply_stream_ttl.as_millis() as u64)
+        .ignore();
+    pipe.exec_async(&mut shared.manager.clone()).await
 }
 
 async fn ack(shared: &Shared, rt: &ServiceRuntime, entry_id: &str) {

@@ -275,3 +275,86 @@ async fn dead_letters_can_be_listed_replayed_and_purged() {
     redis.stop().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_clients_reply_stream_expires() {
+    let t = TestRedis::start();
+    let ttl = Duration::from_millis(900);
+    let (server, _) = t
+        .arith_server(t.server_config().reply_stream_ttl(ttl), 1)
+        .await;
+    let raw = t.raw().await;
+    let exists = |key: String| {
+        let mut raw = raw.clone();
+        async move {
+            redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async::<i64>(&mut raw)
+                .await
+                .unwrap()
+                == 1
+        }
+    };
+
+    // A live client keeps its reply stream well past the TTL.
+    let redis = clamator_redis::RedisClient::connect(t.client_config().reply_stream_ttl(ttl))
+        .await
+        .unwrap();
+    let key = redis.reply_stream().to_owned();
+    let _: AddResult = redis
+        .client()
+        .call("arith", "add", &AddParams { a: 1.0, b: 1.0 })
+        .await
+        .unwrap();
+    tokio::time::sleep(ttl * 3).await;
+    assert!(
+        exists(key.clone()).await,
+        "a live client's reply stream expired"
+    );
+
+    // Gone without stop (a crash): nothing refreshes it, so it expires.
+    drop(redis);
+    wait_for("the abandoned reply stream expired", WAIT, || {
+        let gone = exists(key.clone());
+        async move { !gone.await }
+    })
+    .await;
+
+    // A late reply re-creates a stopped client's stream, with a TTL, so it goes away too.
+    let redis = clamator_redis::RedisClient::connect(t.client_config().reply_stream_ttl(ttl))
+        .await
+        .unwrap();
+    let key = redis.reply_stream().to_owned();
+    let _ = redis
+        .client()
+        .call_with::<_, AddResult>(
+            "arith",
+            "slowAdd",
+            &SlowAddParams {
+                a: 1.0,
+                b: 1.0,
+                sleep_ms: 300,
+            },
+            CallOptions::timeout(Duration::from_millis(50)),
+        )
+        .await
+        .unwrap_err();
+    redis.stop().await;
+    wait_for("the late reply re-created the stream", WAIT, || {
+        exists(key.clone())
+    })
+    .await;
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    assert!(pttl > 0, "re-created without a TTL (PTTL {pttl})");
+    wait_for("the orphaned reply stream expired", WAIT, || {
+        let gone = exists(key.clone());
+        async move { !gone.await }
+    })
+    .await;
+    figures("abandoned reply stream", 2, 1, 1, 0);
+    server.stop().await;
+}

@@ -141,6 +141,8 @@ pub struct ServerConfig {
     pub(crate) max_deliveries: u64,
     pub(crate) dead_letter_maxlen: usize,
     pub(crate) reply_stream_ttl: Duration,
+    pub(crate) housekeeping_interval: Duration,
+    pub(crate) consumer_idle_limit: Duration,
     pub(crate) connection: Connection,
 }
 
@@ -157,11 +159,29 @@ impl ServerConfig {
             max_deliveries: 5,
             dead_letter_maxlen: 10_000,
             reply_stream_ttl: DEFAULT_REPLY_STREAM_TTL,
+            housekeeping_interval: Duration::from_secs(30),
+            consumer_idle_limit: Duration::from_secs(3600),
             connection: Connection::default(),
         }
     }
 
     common_setters!();
+
+    /// How often command streams are trimmed below what every consumer group has delivered
+    /// and acknowledged, and idle consumers removed (by one server at a time, under a lock).
+    /// Default 30 s.
+    #[must_use]
+    pub fn housekeeping_interval(mut self, every: Duration) -> Self {
+        self.housekeeping_interval = every;
+        self
+    }
+
+    /// Consumers idle this long with nothing pending are removed from the group. Default 1 h.
+    #[must_use]
+    pub fn consumer_idle_limit(mut self, idle: Duration) -> Self {
+        self.consumer_idle_limit = idle;
+        self
+    }
 
     /// A request delivered more often than this without completing (its server died each
     /// time) goes to the dead-letter stream and its caller gets -32050. Default 5.

@@ -38,3 +38,8 @@ pub fn consumer_name(service: &str, instance_id: &str) -> String {
 pub fn dead_letter_stream(prefix: &str, service: &str) -> String {
     format!("{prefix}:dlq:{service}")
 }
+
+/// A lock key: `<prefix>:lock:<name>` (ours; clamator has none).
+pub fn lock_key(prefix: &str, name: &str) -> String {
+    format!("{prefix}:lock:{name}")
+}

@@ -219,6 +219,10 @@ impl ServerBuilder {
             loops.spawn(consume_loop(Arc::clone(&shared), Arc::clone(rt)));
             loops.spawn(reclaim::reclaim_loop(Arc::clone(&shared), Arc::clone(rt)));
             loops.spawn(reclaim::lease_loop(Arc::clone(&shared), Arc::clone(rt)));
+            loops.spawn(crate::housekeeping::housekeeping_loop(
+                Arc::clone(&shared),
+                Arc::clone(rt),
+            ));
         }
         loops.close();
         tracing::info!(

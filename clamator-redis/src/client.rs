@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clamator_protocol::envelope::parse_envelope;
 use clamator_protocol::{BoxFuture, Client, ClientTransport, Envelope, Error, Response, RpcId};
@@ -45,8 +45,40 @@ struct Inner {
     stopped: AtomicBool,
     reader: Mutex<Option<JoinHandle<()>>>,
     stop: CancellationToken,
+    health: Arc<Health>,
     /// Stops the reply reader when the last handle goes away without `stop`.
     _reader_guard: DropGuard,
+}
+
+/// Since when Redis has been unreachable, as seen by the reply reader and by failed sends.
+#[derive(Debug, Default)]
+struct Health {
+    down_since: Mutex<Option<Instant>>,
+}
+
+impl Health {
+    fn down(&self) {
+        let mut d = self
+            .down_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        d.get_or_insert_with(Instant::now);
+    }
+
+    fn up(&self) {
+        *self
+            .down_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// How long Redis has been unreachable, if it is.
+    fn down_for(&self) -> Option<Duration> {
+        self.down_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map(|t| t.elapsed())
+    }
 }
 
 /// A connected client transport; cheap to clone. Use [`client`](Self::client) for the typed
@@ -114,11 +146,13 @@ impl RedisClient {
         let reply_stream = keys::reply_stream(&config.key_prefix, &config.instance_id);
         let pending: Pending = Arc::default();
         let stop = CancellationToken::new();
+        let health = Arc::new(Health::default());
         let reader = tokio::spawn(reply_loop(
             connector,
             reply_stream.clone(),
             Arc::clone(&pending),
             stop.clone(),
+            Arc::clone(&health),
         ));
         tokio::spawn(keep_alive(
             manager.clone(),
@@ -134,6 +168,7 @@ impl RedisClient {
                 pending,
                 stopped: AtomicBool::new(false),
                 reader: Mutex::new(Some(reader)),
+                health,
                 _reader_guard: stop.clone().drop_guard(),
                 stop,
             }),
@@ -185,14 +220,33 @@ impl RedisClient {
         if let Some(deadline) = timeout.and_then(crate::deadline::from_now) {
             cmd.arg(crate::deadline::FIELD).arg(deadline);
         }
-        cmd.exec_async(&mut self.inner.manager.clone())
-            .await
-            .map_err(|e| Error::transport_with("xadd failed", e))
+        match cmd.exec_async(&mut self.inner.manager.clone()).await {
+            Ok(()) => {
+                self.inner.health.up();
+                Ok(())
+            }
+            Err(e) => {
+                if is_connection_error(&e) {
+                    self.inner.health.down();
+                }
+                Err(Error::transport_with("xadd failed", e))
+            }
+        }
     }
 
     fn check_running(&self, envelope: &str) -> Result<(), Error> {
         if self.inner.stopped.load(Ordering::SeqCst) {
             return Err(Error::transport("transport has been stopped"));
+        }
+        if let Some(down) = self.inner.health.down_for() {
+            if down > self.inner.config.unreachable_limit {
+                // Fail fast: calls would only wait out their timeouts.
+                return Err(Error::transport(format!(
+                    "Redis unreachable for {:.1} s (limit {:?}); failing fast until it is back",
+                    down.as_secs_f64(),
+                    self.inner.config.unreachable_limit
+                )));
+            }
         }
         let limit = self.inner.config.max_envelope_bytes;
         if envelope.len() > limit {
@@ -292,7 +346,13 @@ async fn keep_alive(
     }
 }
 
-async fn reply_loop(connector: Connector, key: String, pending: Pending, stop: CancellationToken) {
+async fn reply_loop(
+    connector: Connector,
+    key: String,
+    pending: Pending,
+    stop: CancellationToken,
+    health: Arc<Health>,
+) {
     // From 0: replies written before this reader got going are never missed.
     let mut last_id = "0".to_owned();
     let mut conn: Option<MultiplexedConnection> = None;
@@ -336,6 +396,7 @@ async fn reply_loop(connector: Connector, key: String, pending: Pending, stop: C
         match read.map(stream::read_reply) {
             Ok(Ok(entries)) => {
                 backoff.reset();
+                health.up();
                 for entry in entries {
                     deliver(&pending, &entry);
                     last_id = entry.id;
@@ -345,6 +406,7 @@ async fn reply_loop(connector: Connector, key: String, pending: Pending, stop: C
             Err(e) => {
                 if is_connection_error(&e) {
                     conn = None;
+                    health.down();
                 }
                 let delay = backoff.next_delay();
                 tracing::error!(error = %e, ?delay, "redis reply loop error");

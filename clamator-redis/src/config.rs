@@ -244,6 +244,7 @@ impl ServerConfig {
 /// | [`instance_id`](Self::instance_id) | random UUID v4 | `instanceId` |
 /// | [`default_timeout`](Self::default_timeout) | 30 s | `defaultTimeoutMs` |
 /// | [`reply_stream_ttl`](Self::reply_stream_ttl) | 10 min, refreshed every third | — |
+/// | [`unreachable_limit`](Self::unreachable_limit) | 5 s, then calls fail fast | — |
 /// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
@@ -254,6 +255,7 @@ pub struct ClientConfig {
     pub(crate) default_timeout: Duration,
     pub(crate) max_envelope_bytes: usize,
     pub(crate) reply_stream_ttl: Duration,
+    pub(crate) unreachable_limit: Duration,
     pub(crate) connection: Connection,
 }
 
@@ -266,11 +268,20 @@ impl ClientConfig {
             default_timeout: clamator_protocol::DEFAULT_TIMEOUT,
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             reply_stream_ttl: DEFAULT_REPLY_STREAM_TTL,
+            unreachable_limit: Duration::from_secs(5),
             connection: Connection::default(),
         }
     }
 
     common_setters!();
+
+    /// Once Redis has been unreachable this long, calls fail at once with a transport error
+    /// instead of each waiting out its timeout, until the connection is back. Default 5 s.
+    #[must_use]
+    pub fn unreachable_limit(mut self, limit: Duration) -> Self {
+        self.unreachable_limit = limit;
+        self
+    }
 
     /// The time to live of this client's reply stream, refreshed every third of it while
     /// the client runs, so the stream of a client that vanished expires. Default 10 min.

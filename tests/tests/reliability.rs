@@ -551,3 +551,57 @@ async fn trimming_under_load_never_drops_an_unacknowledged_entry() {
     redis.stop().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_fail_fast_while_redis_stays_unreachable_and_recover() {
+    let mut t = TestRedis::start();
+    let (server, _) = t.arith_server(t.server_config(), 1).await;
+    let redis = clamator_redis::RedisClient::connect(
+        t.client_config()
+            .unreachable_limit(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    let client = redis.client();
+    let add = AddParams { a: 1.0, b: 1.0 };
+    let timeout = CallOptions::timeout(Duration::from_secs(10));
+    assert_eq!(
+        client
+            .call_with::<_, AddResult>("arith", "add", &add, timeout)
+            .await
+            .unwrap()
+            .sum,
+        2.0
+    );
+    t.process.kill();
+    // Past the limit, calls are refused at once with a clear error, not left to time out.
+    wait_for("calls failing fast", WAIT, || {
+        let client = client.clone();
+        async move {
+            match client
+                .call_with::<_, AddResult>("arith", "add", &AddParams { a: 1.0, b: 1.0 }, timeout)
+                .await
+            {
+                Err(e) => {
+                    assert!(e.is_transport(), "{e}");
+                    e.to_string().contains("unreachable")
+                }
+                Ok(r) => panic!("answered while Redis was down: {r:?}"),
+            }
+        }
+    })
+    .await;
+    t.process.restart().unwrap();
+    wait_for("calls answered again", WAIT, || {
+        let client = client.clone();
+        async move {
+            client
+                .call_with::<_, AddResult>("arith", "add", &AddParams { a: 1.0, b: 1.0 }, timeout)
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    redis.stop().await;
+    server.stop().await;
+}

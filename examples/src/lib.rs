@@ -39,6 +39,41 @@ pub fn init_tracing(default: &str) {
         .init();
 }
 
+/// One call's outcome as the JSON line the drivers print (clamator's runner protocol):
+/// `{"ok":true,"kind":"result","result":…}`, `{"ok":true,"kind":"notification"}`,
+/// `{"ok":false,"kind":"rpc-error","code","message","data"}`,
+/// `{"ok":false,"kind":"transport-error","message"}` (timeouts included) or
+/// `{"ok":false,"kind":"unknown-error","message"}`.
+pub fn outcome_json(
+    result: Result<Option<serde_json::Value>, clamator_protocol::Error>,
+) -> serde_json::Value {
+    use clamator_protocol::Error;
+    use serde_json::json;
+    match result {
+        Ok(Some(result)) => json!({"ok": true, "kind": "result", "result": result}),
+        Ok(None) => json!({"ok": true, "kind": "notification"}),
+        Err(Error::Rpc(e)) => json!({
+            "ok": false, "kind": "rpc-error", "code": e.code, "message": e.message, "data": e.data
+        }),
+        Err(e @ (Error::Timeout { .. } | Error::Transport { .. })) => {
+            json!({"ok": false, "kind": "transport-error", "message": error_chain(&e)})
+        }
+        Err(e) => json!({"ok": false, "kind": "unknown-error", "message": error_chain(&e)}),
+    }
+}
+
+/// An error's message followed by its sources.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
 /// Compiles the README's example, so it stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

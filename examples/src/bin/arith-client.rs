@@ -9,10 +9,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clamator_protocol::{CallOptions, Error};
+use clamator_protocol::CallOptions;
 use clamator_redis::{ClientConfig, RedisClient};
 use clap::Parser;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[derive(Parser, Debug)]
 #[command(about = "Call a clamator service over Redis Streams")]
@@ -58,7 +58,7 @@ async fn main() -> ExitCode {
         .redis_url(&args.redis_url)
         .default_timeout(Duration::from_millis(args.timeout_ms));
     let line = match RedisClient::connect(config).await {
-        Err(e) => outcome(Err(e)),
+        Err(e) => clamator_examples::outcome_json(Err(e)),
         Ok(redis) => {
             let client = redis.client();
             let result = if args.notify {
@@ -70,7 +70,7 @@ async fn main() -> ExitCode {
                     .map(Some)
             };
             redis.stop().await;
-            outcome(result)
+            clamator_examples::outcome_json(result)
         }
     };
     println!("{line}");
@@ -79,29 +79,4 @@ async fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
-}
-
-fn outcome(result: Result<Option<Value>, Error>) -> Value {
-    match result {
-        Ok(Some(result)) => json!({"ok": true, "kind": "result", "result": result}),
-        Ok(None) => json!({"ok": true, "kind": "notification"}),
-        Err(Error::Rpc(e)) => json!({
-            "ok": false, "kind": "rpc-error", "code": e.code, "message": e.message, "data": e.data
-        }),
-        Err(e @ (Error::Timeout { .. } | Error::Transport { .. })) => {
-            json!({"ok": false, "kind": "transport-error", "message": error_chain(&e)})
-        }
-        Err(e) => json!({"ok": false, "kind": "unknown-error", "message": error_chain(&e)}),
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }

@@ -90,7 +90,7 @@ async fn main() -> ExitCode {
         Err(e) => input
             .calls
             .iter()
-            .map(|_| outcome(Err(Error::transport(e.to_string()))))
+            .map(|_| clamator_examples::outcome_json(Err(Error::transport(e.to_string()))))
             .collect(),
     };
     println!("{}", json!({ "results": results }));
@@ -119,21 +119,7 @@ async fn run_all(client: &Client, calls: &[Call]) -> Vec<Value> {
                 .await
                 .map(Some)
         };
-        out.push(outcome(result));
+        out.push(clamator_examples::outcome_json(result));
     }
     out
-}
-
-fn outcome(result: Result<Option<Value>, Error>) -> Value {
-    match result {
-        Ok(Some(result)) => json!({"ok": true, "kind": "result", "result": result}),
-        Ok(None) => json!({"ok": true, "kind": "notification"}),
-        Err(Error::Rpc(e)) => json!({
-            "ok": false, "kind": "rpc-error", "code": e.code, "message": e.message, "data": e.data
-        }),
-        Err(e @ (Error::Timeout { .. } | Error::Transport { .. })) => {
-            json!({"ok": false, "kind": "transport-error", "message": e.to_string()})
-        }
-        Err(e) => json!({"ok": false, "kind": "unknown-error", "message": e.to_string()}),
-    }
 }

@@ -21,8 +21,14 @@ import logging
 import sys
 from typing import Any
 
-from clamator_over_redis import ClamatorTransportError, RedisRpcClient, RpcError
-from redis.asyncio import Redis
+import os
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from clamator_over_redis import ClamatorTransportError, RedisRpcClient, RpcError  # noqa: E402
+from redis.asyncio import Redis  # noqa: E402
+
+from driver_io import read_json_object  # noqa: E402
 
 # redis-py 8.x (pinned in requirements.txt) caps an asyncio pool at 100 connections by
 # default. The client transport takes one pooled connection per in-flight XADD plus one
@@ -33,25 +39,6 @@ from redis.asyncio import Redis
 MIN_POOL = 128
 
 
-def read_json_object() -> dict[str, Any]:
-    """Read stdin until one complete JSON value has been seen (or EOF)."""
-    decoder = json.JSONDecoder()
-    buf = ""
-    for line in sys.stdin:
-        buf += line
-        text = buf.strip()
-        if not text:
-            continue
-        try:
-            obj, _ = decoder.raw_decode(text)
-        except json.JSONDecodeError:
-            continue
-        break
-    else:
-        obj = json.loads(buf)
-    if not isinstance(obj, dict):
-        raise ValueError("stdin must hold a JSON object")
-    return obj
 
 
 async def run_one(client: RedisRpcClient, call: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from clamator_over_redis import RedisRpcServer, RpcError  # noqa: E402
 
+from driver_io import read_json_object  # noqa: E402
 from contracts import (  # noqa: E402
     AddParams,
     AddResult,
@@ -41,25 +42,6 @@ from contracts import (  # noqa: E402
 STOP_GRACE_MS = 3000  # the runner SIGKILLs 5 s after SIGTERM; report HANDLED before that
 
 
-def read_json_object() -> dict[str, Any]:
-    """Read stdin until one complete JSON value has been seen (or EOF)."""
-    decoder = json.JSONDecoder()
-    buf = ""
-    for line in sys.stdin:
-        buf += line
-        text = buf.strip()
-        if not text:
-            continue
-        try:
-            obj, _ = decoder.raw_decode(text)
-        except json.JSONDecodeError:
-            continue
-        break
-    else:
-        obj = json.loads(buf)  # EOF: raises on empty/incomplete input
-    if not isinstance(obj, dict):
-        raise ValueError("stdin must hold a JSON object")
-    return obj
 
 
 class Counter:

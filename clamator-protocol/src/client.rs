@@ -10,17 +10,20 @@ use serde_json::Value;
 use crate::envelope::{encode_notification, encode_request, RpcId};
 use crate::error::Error;
 use crate::names;
-use crate::transport::ClientTransport;
+use crate::transport::{ClientTransport, SendOptions};
 
 /// The default call timeout, as in clamator: 30 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Per-call options.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CallOptions {
     /// Overrides the client's default timeout for this call.
     pub timeout: Option<Duration>,
+    /// Names this call for servers running exactly-once: calls with the same key (and the
+    /// same params) run once. Default: the request id, which is new for every call.
+    pub idempotency_key: Option<String>,
 }
 
 impl CallOptions {
@@ -28,7 +31,15 @@ impl CallOptions {
     pub fn timeout(timeout: Duration) -> Self {
         Self {
             timeout: Some(timeout),
+            ..Self::default()
         }
+    }
+
+    /// Returns these options with an idempotency key.
+    #[must_use]
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
     }
 }
 
@@ -131,15 +142,17 @@ impl Client {
         let envelope = encode_request(service, method, params, &id)
             .map_err(|e| Error::InvalidArgument(format!("params do not serialize: {e}")))?;
         let timeout = options.timeout.unwrap_or(self.default_timeout);
-        let reply = tokio::time::timeout(
+        let send = SendOptions {
             timeout,
-            self.transport.send(service, &id, envelope, timeout),
-        )
-        .await
-        .map_err(|_| Error::Timeout {
-            method: format!("{service}.{method}"),
-            timeout,
-        })??;
+            idempotency_key: options.idempotency_key,
+        };
+        let reply =
+            tokio::time::timeout(timeout, self.transport.send(service, &id, envelope, &send))
+                .await
+                .map_err(|_| Error::Timeout {
+                    method: format!("{service}.{method}"),
+                    timeout,
+                })??;
         reply.outcome.map_err(Error::Rpc)
     }
 

@@ -10,6 +10,27 @@ use crate::envelope::{Response, RpcId};
 use crate::error::Error;
 use crate::server::BoxFuture;
 
+/// What a transport may pass on with a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// How long the caller will wait; transports may pass it on as a deadline so servers
+    /// skip work nobody waits for any more.
+    pub timeout: Duration,
+    /// The caller's idempotency key, for servers running exactly-once.
+    pub idempotency_key: Option<String>,
+}
+
+impl SendOptions {
+    /// Options with just a timeout.
+    pub fn timeout(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            idempotency_key: None,
+        }
+    }
+}
+
 /// Carries requests and notifications from a client to the servers of a service.
 ///
 /// Implementations must be cancel-safe: when the future returned by [`send`](Self::send) is
@@ -17,14 +38,13 @@ use crate::server::BoxFuture;
 /// forgotten and a late reply is dropped.
 pub trait ClientTransport: Send + Sync + 'static {
     /// Sends the request `envelope` (JSON text, id `id`) to `service` and resolves with the
-    /// reply whose id matches. `timeout` is how long the caller will wait; transports may
-    /// pass it on as a deadline so servers skip work nobody waits for any more.
+    /// reply whose id matches.
     fn send<'a>(
         &'a self,
         service: &'a str,
         id: &'a RpcId,
         envelope: String,
-        timeout: Duration,
+        options: &'a SendOptions,
     ) -> BoxFuture<'a, Result<Response, Error>>;
 
     /// Queues the notification `envelope` for `service`; resolves once it is handed over.

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use clamator_protocol::envelope::parse_envelope;
-use clamator_protocol::{BoxFuture, Client, ClientTransport, Envelope, Error, Response, RpcId};
+use clamator_protocol::{
+    BoxFuture, Client, ClientTransport, Envelope, Error, Response, RpcId, SendOptions,
+};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -198,14 +200,14 @@ impl RedisClient {
     }
 
     /// `XADD <prefix>:cmds:<service> * type rpc envelope <json> [reply-to <stream>]
-    /// [deadline <epoch ms>]`: clamator's fields in clamator's order, then ours (clamator
+    /// [deadline <epoch ms>] [idempotency-key <key>]`: clamator's fields in clamator's order, then ours (clamator
     /// peers ignore fields they do not know).
     async fn xadd(
         &self,
         service: &str,
         envelope: &str,
         reply_to: Option<&str>,
-        timeout: Option<Duration>,
+        options: Option<&SendOptions>,
     ) -> Result<(), Error> {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(keys::command_stream(&self.inner.config.key_prefix, service))
@@ -217,8 +219,13 @@ impl RedisClient {
         if let Some(reply_to) = reply_to {
             cmd.arg("reply-to").arg(reply_to);
         }
-        if let Some(deadline) = timeout.and_then(crate::deadline::from_now) {
-            cmd.arg(crate::deadline::FIELD).arg(deadline);
+        if let Some(options) = options {
+            if let Some(deadline) = crate::deadline::from_now(options.timeout) {
+                cmd.arg(crate::deadline::FIELD).arg(deadline);
+            }
+            if let Some(key) = &options.idempotency_key {
+                cmd.arg(crate::idempotency::FIELD).arg(key);
+            }
         }
         match cmd.exec_async(&mut self.inner.manager.clone()).await {
             Ok(()) => {
@@ -278,7 +285,7 @@ impl ClientTransport for RedisClient {
         service: &'a str,
         id: &'a RpcId,
         envelope: String,
-        timeout: Duration,
+        options: &'a SendOptions,
     ) -> BoxFuture<'a, Result<Response, Error>> {
         Box::pin(async move {
             self.check_running(&envelope)?;
@@ -299,7 +306,7 @@ impl ClientTransport for RedisClient {
                 service,
                 &envelope,
                 Some(&self.inner.reply_stream),
-                Some(timeout),
+                Some(options),
             )
             .await?;
             rx.await

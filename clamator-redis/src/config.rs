@@ -143,6 +143,9 @@ pub struct ServerConfig {
     pub(crate) reply_stream_ttl: Duration,
     pub(crate) housekeeping_interval: Duration,
     pub(crate) consumer_idle_limit: Duration,
+    pub(crate) exactly_once: bool,
+    pub(crate) idempotency_result_ttl: Duration,
+    pub(crate) fault_abort_after_reply_once: Option<std::path::PathBuf>,
     pub(crate) connection: Connection,
 }
 
@@ -161,6 +164,9 @@ impl ServerConfig {
             reply_stream_ttl: DEFAULT_REPLY_STREAM_TTL,
             housekeeping_interval: Duration::from_secs(30),
             consumer_idle_limit: Duration::from_secs(3600),
+            exactly_once: false,
+            idempotency_result_ttl: Duration::from_secs(24 * 3600),
+            fault_abort_after_reply_once: None,
             connection: Connection::default(),
         }
     }
@@ -173,6 +179,34 @@ impl ServerConfig {
     #[must_use]
     pub fn housekeeping_interval(mut self, every: Duration) -> Self {
         self.housekeeping_interval = every;
+        self
+    }
+
+    /// Runs every request of this server exactly once (per method instead:
+    /// [`ServerBuilder::exactly_once_method`](crate::ServerBuilder::exactly_once_method)):
+    /// an idempotency record per request id, or per the caller's idempotency key, makes a
+    /// redelivery answer with the stored reply instead of running the handler again.
+    /// Default off.
+    #[must_use]
+    pub fn exactly_once(mut self, on: bool) -> Self {
+        self.exactly_once = on;
+        self
+    }
+
+    /// How long a completed request's reply is kept for redeliveries. Default 24 h. (A
+    /// running claim lives twice the claim idle time, so a dead owner's claim expires.)
+    #[must_use]
+    pub fn idempotency_result_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_result_ttl = ttl;
+        self
+    }
+
+    /// Fault injection for tests: abort the process once, after writing a reply and before
+    /// acknowledging it, unless the file `marker` exists (it is created first).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn fault_abort_after_reply_once(mut self, marker: impl Into<std::path::PathBuf>) -> Self {
+        self.fault_abort_after_reply_once = Some(marker.into());
         self
     }
 

@@ -43,3 +43,8 @@ pub fn dead_letter_stream(prefix: &str, service: &str) -> String {
 pub fn lock_key(prefix: &str, name: &str) -> String {
     format!("{prefix}:lock:{name}")
 }
+
+/// An idempotency record: `<prefix>:idem:<service>:<key>` (ours; clamator has none).
+pub fn idempotency_key(prefix: &str, service: &str, key: &str) -> String {
+    format!("{prefix}:idem:{service}:{key}")
+}

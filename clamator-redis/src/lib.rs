@@ -69,6 +69,7 @@ mod connection;
 mod deadline;
 pub mod dlq;
 mod housekeeping;
+pub mod idempotency;
 pub mod keys;
 pub mod lock;
 mod reclaim;

@@ -25,6 +25,7 @@ use crate::config::ServerConfig;
 use crate::connection::{is_connection_error, Connector, BLOCK};
 use crate::deadline;
 use crate::dlq;
+use crate::idempotency;
 use crate::keys;
 use crate::reclaim;
 use crate::stream::{self, StreamEntry};
@@ -90,6 +91,8 @@ pub(crate) struct Shared {
     pub(crate) abort: CancellationToken,
     pub(crate) tasks: TaskTracker,
     pub(crate) counters: Counters,
+    /// `service.method` names run exactly once (besides `config.exactly_once`).
+    pub(crate) exactly_once: HashSet<String>,
 }
 
 /// Running totals, read through [`RedisServer::stats`].
@@ -128,6 +131,7 @@ pub struct ServerStats {
 pub struct ServerBuilder {
     config: ServerConfig,
     services: Vec<(Service, usize)>,
+    exactly_once: HashSet<String>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -158,6 +162,14 @@ impl ServerBuilder {
     #[must_use]
     pub fn service_with_concurrency(mut self, service: Service, concurrency: usize) -> Self {
         self.services.push((service, concurrency));
+        self
+    }
+
+    /// Runs requests of `service.method` exactly once (see [`ServerConfig::exactly_once`],
+    /// which turns it on for every method).
+    #[must_use]
+    pub fn exactly_once_method(mut self, service: &str, method: &str) -> Self {
+        self.exactly_once.insert(format!("{service}.{method}"));
         self
     }
 
@@ -198,6 +210,7 @@ impl ServerBuilder {
             abort: CancellationToken::new(),
             tasks: TaskTracker::new(),
             counters: Counters::default(),
+            exactly_once: self.exactly_once,
         });
         let mut runtimes = Vec::new();
         for (service, concurrency) in self.services {
@@ -291,6 +304,7 @@ impl RedisServer {
         ServerBuilder {
             config,
             services: Vec::new(),
+            exactly_once: HashSet::new(),
         }
     }
 
@@ -659,6 +673,20 @@ async fn handle_entry(
         ack(&shared, &rt, entry_id).await;
         return;
     }
+    let claim = match &envelope {
+        Envelope::Request(r)
+            if shared.config.exactly_once
+                || shared
+                    .exactly_once
+                    .contains(&format!("{service}.{}", r.method)) =>
+        {
+            match exactly_once_gate(&shared, &rt, &entry, r, reply_to.as_deref()).await {
+                Gate::Run(claim) => Some(claim),
+                Gate::Finished => return,
+            }
+        }
+        _ => None,
+    };
     tracing::trace!(service, method = %method, rpc_id = %rpc_id, entry_id, "dispatching");
     Counters::bump(&shared.counters.handled);
     let ctx = CallContext {
@@ -668,19 +696,138 @@ async fn handle_entry(
     let reply = tokio::select! {
         () = shared.abort.cancelled() => {
             tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id, "handler abandoned at shutdown; left unacknowledged");
+            if let Some((key, token)) = &claim {
+                let _ = idempotency::release(&shared.manager, key, token).await;
+            }
             return;
         }
         r = context::scope(ctx, rt.service.dispatch(envelope)) => r,
     };
-    if let (Some(to), Some(reply)) = (reply_to.as_deref(), reply) {
-        if let Err(e) = write_reply(&shared, to, &reply.to_json()).await {
+    let reply_json = reply.map(|r| r.to_json());
+    if let Some((key, token)) = &claim {
+        let stored = match &reply_json {
+            Some(json) => {
+                idempotency::complete(
+                    &shared.manager,
+                    key,
+                    token,
+                    json,
+                    shared.config.idempotency_result_ttl,
+                )
+                .await
+            }
+            None => idempotency::release(&shared.manager, key, token)
+                .await
+                .map(|()| true),
+        };
+        match stored {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(service, rpc_id = %rpc_id, entry_id, "idempotency claim expired while the handler ran; another delivery may run it too")
+            }
+            Err(e) => {
+                // Not acknowledged: a redelivery claims it again once this claim expires.
+                tracing::error!(service, rpc_id = %rpc_id, entry_id, error = %e, "storing the reply for exactly-once failed; entry left pending");
+                let _ = idempotency::release(&shared.manager, key, token).await;
+                return;
+            }
+        }
+    }
+    if let (Some(to), Some(json)) = (reply_to.as_deref(), reply_json) {
+        if let Err(e) = write_reply(&shared, to, &json).await {
             // Not acknowledged: the entry is reclaimed and the handler runs again, rather
             // than the caller never hearing back.
             tracing::error!(service, method = %method, rpc_id = %rpc_id, entry_id, error = %e, "reply XADD failed; entry left pending");
             return;
         }
+        fault_abort_after_reply(&shared);
     }
     ack(&shared, &rt, entry_id).await;
+}
+
+/// The hidden fault-injection hook of the exactly-once tests: a crash between reply and ack.
+fn fault_abort_after_reply(shared: &Shared) {
+    if let Some(marker) = &shared.config.fault_abort_after_reply_once {
+        if std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(marker)
+            .is_ok()
+        {
+            tracing::error!("fault injection: aborting between reply and ack");
+            std::process::abort();
+        }
+    }
+}
+
+/// What the exactly-once gate decided.
+enum Gate {
+    /// Run the handler under this claim: (record key, token).
+    Run((String, String)),
+    /// Dealt with: answered from the record, refused, or left to its owner.
+    Finished,
+}
+
+/// Claims the idempotency record of a request, or deals with the entry without running it.
+async fn exactly_once_gate(
+    shared: &Shared,
+    rt: &ServiceRuntime,
+    entry: &StreamEntry,
+    request: &clamator_protocol::Request,
+    reply_to: Option<&str>,
+) -> Gate {
+    let service = rt.service.name();
+    let key_part = entry
+        .field(idempotency::FIELD)
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .unwrap_or_else(|| request.id.key());
+    let key = keys::idempotency_key(&shared.config.key_prefix, service, &key_part);
+    let hash = idempotency::payload_hash(&request.method, &request.params);
+    let claim_ttl = shared.config.claim_idle.saturating_mul(2);
+    match idempotency::claim(&shared.manager, &key, &hash, claim_ttl).await {
+        Ok(idempotency::Claim::Claimed(token)) => Gate::Run((key, token)),
+        Ok(idempotency::Claim::Done(stored)) => {
+            // Ran before (a crash came between its reply and its ack, or the caller reused
+            // its key): answer with the stored reply, under this request's id.
+            tracing::info!(service, entry_id = %entry.id, rpc_id = %request.id, "already completed; answering from the idempotency record");
+            let json = match parse_envelope(stored.as_bytes()) {
+                Ok(Envelope::Response(mut r)) => {
+                    r.id = Some(request.id.clone());
+                    r.to_json()
+                }
+                _ => stored,
+            };
+            if let Some(to) = reply_to {
+                if let Err(e) = write_reply(shared, to, &json).await {
+                    tracing::error!(service, entry_id = %entry.id, error = %e, "reply XADD failed; entry left pending");
+                    return Gate::Finished;
+                }
+            }
+            ack(shared, rt, &entry.id).await;
+            Gate::Finished
+        }
+        Ok(idempotency::Claim::Running) => {
+            // Another delivery holds the claim; it acknowledges. If its owner died, the
+            // claim expires and a later delivery runs the request.
+            tracing::info!(service, entry_id = %entry.id, rpc_id = %request.id, "in progress elsewhere; left to its owner");
+            Gate::Finished
+        }
+        Ok(idempotency::Claim::Mismatch) => {
+            tracing::warn!(service, entry_id = %entry.id, rpc_id = %request.id, "idempotency key reused with a different payload; refused");
+            if let Some(to) = reply_to {
+                let json = encode_error(Some(&request.id), &idempotency::key_reused_error());
+                if let Err(e) = write_reply(shared, to, &json).await {
+                    tracing::warn!(service, entry_id = %entry.id, error = %e, "could not answer a refused request");
+                }
+            }
+            ack(shared, rt, &entry.id).await;
+            Gate::Finished
+        }
+        Err(e) => {
+            tracing::error!(service, entry_id = %entry.id, error = %e, "idempotency claim failed; entry left pending");
+            Gate::Finished
+        }
+    }
 }
 
 /// Takes an entry out of service: writes it to the dead-letter stream, answers the caller

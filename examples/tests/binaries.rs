@@ -255,3 +255,95 @@ fn a_poison_request_lands_in_the_dead_letter_stream_after_max_deliveries() {
         .unwrap()
         .contains("faulty.crash"));
 }
+
+#[test]
+fn exactly_once_a_crash_between_reply_and_ack_runs_the_handler_once() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let prefix = "once";
+    let marker = redis.dir().join("crashed-after-reply");
+    let start = |extra: &[&str]| {
+        let mut child = KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_arith-server"))
+                .args([
+                    "--redis-url",
+                    &url,
+                    "--key-prefix",
+                    prefix,
+                    "--exactly-once",
+                    "--claim-idle-ms",
+                    "200",
+                ])
+                .args(extra)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "READY");
+        child
+    };
+    // srv-A runs the handler, writes the reply, and dies before acknowledging.
+    let mut first = start(&[
+        "--instance-id",
+        "srv-A",
+        "--fault-abort-after-reply-once",
+        marker.to_str().unwrap(),
+    ]);
+    let (line, code) = client(
+        &url,
+        prefix,
+        &["--timeout-ms", "10000", "arith.add", r#"{"a":2,"b":3}"#],
+    );
+    assert_eq!(
+        (line["result"]["sum"].as_f64(), code),
+        (Some(5.0), 0),
+        "{line}"
+    );
+    let status = first.0.wait().unwrap();
+    assert!(
+        !status.success() && marker.exists(),
+        "srv-A did not crash between reply and ack"
+    );
+    // srv-B reclaims the unacknowledged entry and answers from the idempotency record.
+    let mut second = start(&["--instance-id", "srv-B"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = Command::new("redis-cli")
+            .args(["-u", &url, "XPENDING", "once:cmds:arith", "arith"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).lines().next() == Some("0") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the crashed entry was never acknowledged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &second.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    second.0.wait().unwrap();
+    let mut stderr = String::new();
+    second
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    println!(
+        "exactly-once crash: calls made 1, answered 1, failed 0, duplicated 0 (srv-B {})",
+        stderr.lines().last().unwrap_or("")
+    );
+    assert_eq!(
+        stderr.lines().last(),
+        Some("HANDLED:0"),
+        "the handler ran again after the crash: {stderr}"
+    );
+}

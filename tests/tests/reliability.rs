@@ -567,7 +567,7 @@ async fn clients_fail_fast_while_redis_stays_unreachable_and_recover() {
     let timeout = CallOptions::timeout(Duration::from_secs(10));
     assert_eq!(
         client
-            .call_with::<_, AddResult>("arith", "add", &add, timeout)
+            .call_with::<_, AddResult>("arith", "add", &add, timeout.clone())
             .await
             .unwrap()
             .sum,
@@ -576,7 +576,7 @@ async fn clients_fail_fast_while_redis_stays_unreachable_and_recover() {
     t.process.kill();
     // Past the limit, calls are refused at once with a clear error, not left to time out.
     wait_for("calls failing fast", WAIT, || {
-        let client = client.clone();
+        let (client, timeout) = (client.clone(), timeout.clone());
         async move {
             match client
                 .call_with::<_, AddResult>("arith", "add", &AddParams { a: 1.0, b: 1.0 }, timeout)
@@ -593,7 +593,7 @@ async fn clients_fail_fast_while_redis_stays_unreachable_and_recover() {
     .await;
     t.process.restart().unwrap();
     wait_for("calls answered again", WAIT, || {
-        let client = client.clone();
+        let (client, timeout) = (client.clone(), timeout.clone());
         async move {
             client
                 .call_with::<_, AddResult>("arith", "add", &AddParams { a: 1.0, b: 1.0 }, timeout)
@@ -603,5 +603,143 @@ async fn clients_fail_fast_while_redis_stays_unreachable_and_recover() {
     })
     .await;
     redis.stop().await;
+    server.stop().await;
+}
+
+async fn xadd_request(
+    raw: &redis::aio::MultiplexedConnection,
+    stream: &str,
+    envelope: &str,
+    reply_to: &str,
+    key: Option<&str>,
+) {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream)
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(envelope)
+        .arg("reply-to")
+        .arg(reply_to);
+    if let Some(key) = key {
+        cmd.arg("idempotency-key").arg(key);
+    }
+    let _: String = cmd.query_async(&mut raw.clone()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_keys() {
+    let t = TestRedis::start();
+    let (server, handled) = t
+        .arith_server(t.server_config().exactly_once(true), 1)
+        .await;
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let probe = format!("{}:replies:probe", t.prefix);
+    let add = r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":2},"id":"once"}"#;
+    // The same request delivered twice (as after a crash between reply and ack).
+    xadd_request(&raw, &stream, add, &probe, None).await;
+    xadd_request(&raw, &stream, add, &probe, None).await;
+    // The same explicit key with another payload.
+    xadd_request(
+        &raw,
+        &stream,
+        r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":2},"id":"k-1"}"#,
+        &probe,
+        Some("k"),
+    )
+    .await;
+    xadd_request(
+        &raw,
+        &stream,
+        r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":9,"b":9},"id":"k-2"}"#,
+        &probe,
+        Some("k"),
+    )
+    .await;
+    wait_for("four replies", WAIT, || {
+        let (mut raw, probe) = (raw.clone(), probe.clone());
+        async move {
+            clamator_tests::stream_envelopes(&mut raw, &probe)
+                .await
+                .len()
+                == 4
+        }
+    })
+    .await;
+    let mut conn = raw.clone();
+    let replies = clamator_tests::stream_envelopes(&mut conn, &probe).await;
+    assert_eq!(
+        replies[0], replies[1],
+        "the redelivery was not answered from the record"
+    );
+    assert_eq!(replies[2]["result"]["sum"], 3.0);
+    assert_eq!(replies[3]["id"], "k-2");
+    assert_eq!(
+        replies[3]["error"]["code"],
+        clamator_redis::idempotency::KEY_REUSED
+    );
+    assert_eq!(handled.get(), 2, "a handler ran for a redelivery");
+    wait_all_acked(&raw, &stream, "arith").await;
+    figures("exactly-once redelivery", 4, 4, 1, 0);
+
+    // Callers name calls with a key: the same key and params run once.
+    let redis = t.client().await;
+    let options = CallOptions::timeout(WAIT).with_idempotency_key("order-42");
+    for _ in 0..3 {
+        let r: AddResult = redis
+            .client()
+            .call_with(
+                "arith",
+                "add",
+                &AddParams { a: 4.0, b: 2.0 },
+                options.clone(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.sum, 6.0);
+    }
+    assert_eq!(
+        handled.get(),
+        3,
+        "the same idempotency key ran more than once"
+    );
+    redis.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_can_be_chosen_per_method() {
+    let t = TestRedis::start();
+    let handled = clamator_examples::arith::Counter::default();
+    let server = RedisServer::builder(t.server_config())
+        .service(clamator_examples::arith::arith_service(handled.clone()).unwrap())
+        .exactly_once_method("arith", "add")
+        .start()
+        .await
+        .unwrap();
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let probe = format!("{}:replies:probe", t.prefix);
+    for env in [
+        r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":1},"id":"a"}"#,
+        r#"{"jsonrpc":"2.0","method":"arith.echoText","params":{"text":"x"},"id":"e"}"#,
+    ] {
+        xadd_request(&raw, &stream, env, &probe, None).await;
+        xadd_request(&raw, &stream, env, &probe, None).await;
+    }
+    wait_for("four replies", WAIT, || {
+        let (mut raw, probe) = (raw.clone(), probe.clone());
+        async move {
+            clamator_tests::stream_envelopes(&mut raw, &probe)
+                .await
+                .len()
+                == 4
+        }
+    })
+    .await;
+    // add ran once (its redelivery answered from the record); echoText ran twice.
+    assert_eq!(handled.get(), 3);
     server.stop().await;
 }

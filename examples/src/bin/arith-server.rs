@@ -41,6 +41,12 @@ struct Args {
     /// Dead-letter a request delivered more often than this.
     #[arg(long, default_value_t = 5)]
     max_deliveries: u64,
+    /// Run every request exactly once (idempotency records in Redis).
+    #[arg(long)]
+    exactly_once: bool,
+    /// Fault injection for tests: abort once between a reply and its ack (marker file).
+    #[arg(long, hide = true)]
+    fault_abort_after_reply_once: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -69,7 +75,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .redis_url(args.redis_url)
         .claim_idle(Duration::from_millis(args.claim_idle_ms))
         .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms))
-        .max_deliveries(args.max_deliveries);
+        .max_deliveries(args.max_deliveries)
+        .exactly_once(args.exactly_once);
+    if let Some(marker) = args.fault_abort_after_reply_once {
+        config = config.fault_abort_after_reply_once(marker);
+    }
     if let Some(id) = args.instance_id {
         config = config.instance_id(id);
     }

@@ -1,0 +1,137 @@
+//! Exactly-once execution (opt-in): an idempotency record per request, claimed and
+//! completed by Lua scripts that each touch one key (`<prefix>:idem:<service>:<key>`, so it
+//! works on Redis Cluster).
+//!
+//! The first delivery claims the record (state `running`, owner token, payload hash, short
+//! TTL). Completion stores the reply (state `done`, long TTL) in the same script that checks
+//! the claim holder; a failure releases the claim. A redelivery of a completed request gets
+//! the stored reply again without running the handler; one still running is left to its
+//! owner (if the owner died, the claim expires and a later delivery claims it). The same key
+//! with a different payload is refused.
+
+use std::time::Duration;
+
+use clamator_protocol::RpcError;
+use redis::aio::ConnectionManager;
+use sha2::{Digest, Sha256};
+
+/// The stream field a caller's explicit idempotency key travels in.
+pub(crate) const FIELD: &str = "idempotency-key";
+
+/// The code of a refused reuse of an idempotency key.
+pub const KEY_REUSED: i64 = -32051;
+
+pub(crate) fn key_reused_error() -> RpcError {
+    RpcError::new(
+        KEY_REUSED,
+        "Idempotency key reused with a different payload",
+    )
+}
+
+const CLAIM: &str = r"
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then
+  redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1], 'hash', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {'claimed'}
+end
+if redis.call('HGET', KEYS[1], 'hash') ~= ARGV[2] then
+  return {'mismatch'}
+end
+if state == 'done' then
+  return {'done', redis.call('HGET', KEYS[1], 'reply')}
+end
+return {'running'}
+";
+
+const COMPLETE: &str = r"
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'done', 'reply', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+";
+
+const RELEASE: &str = r"
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] and redis.call('HGET', KEYS[1], 'state') == 'running' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// What claiming a record found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// Ours to run; complete or release it with this token.
+    Claimed(String),
+    /// Already done: the stored reply (its JSON).
+    Done(String),
+    /// Another delivery runs it now.
+    Running,
+    /// The key was used with other params.
+    Mismatch,
+}
+
+/// SHA-256 of the method and params, to tell a redelivery from a reused key.
+pub(crate) fn payload_hash(method: &str, params: &serde_json::Value) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update(b"\0");
+    h.update(params.to_string().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) async fn claim(
+    manager: &ConnectionManager,
+    key: &str,
+    hash: &str,
+    claim_ttl: Duration,
+) -> redis::RedisResult<Claim> {
+    let token = uuid::Uuid::new_v4().to_string();
+    let reply: Vec<String> = redis::Script::new(CLAIM)
+        .key(key)
+        .arg(&token)
+        .arg(hash)
+        .arg(claim_ttl.as_millis() as u64)
+        .invoke_async(&mut manager.clone())
+        .await?;
+    Ok(match reply.first().map(String::as_str) {
+        Some("claimed") => Claim::Claimed(token),
+        Some("done") => Claim::Done(reply.get(1).cloned().unwrap_or_default()),
+        Some("mismatch") => Claim::Mismatch,
+        _ => Claim::Running,
+    })
+}
+
+/// Stores the reply; false when the claim was lost (expired and taken by another delivery).
+pub(crate) async fn complete(
+    manager: &ConnectionManager,
+    key: &str,
+    token: &str,
+    reply: &str,
+    result_ttl: Duration,
+) -> redis::RedisResult<bool> {
+    let done: i64 = redis::Script::new(COMPLETE)
+        .key(key)
+        .arg(token)
+        .arg(reply)
+        .arg(result_ttl.as_millis() as u64)
+        .invoke_async(&mut manager.clone())
+        .await?;
+    Ok(done == 1)
+}
+
+/// Gives a claim back, so a later delivery may run the request.
+pub(crate) async fn release(
+    manager: &ConnectionManager,
+    key: &str,
+    token: &str,
+) -> redis::RedisResult<()> {
+    redis::Script::new(RELEASE)
+        .key(key)
+        .arg(token)
+        .invoke_async::<i64>(&mut manager.clone())
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,504 @@
+//! `clamator-bench`: calls/s, latency and memory of `arith` calls between a server process
+//! and a client process over Redis, for clamator-rs or (`--baseline`) for hand-written
+//! redis-rs code doing the same exchange without any clamator layer. Prints one JSON line.
+//!
+//! ```sh
+//! cargo run --release -p clamator-examples --bin clamator-bench -- --concurrency 64 --calls 20000
+//! cargo run --release -p clamator-examples --bin clamator-bench -- --concurrency 64 --calls 20000 --baseline
+//! ```
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write as _};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clamator_examples::arith::{self, AddParams, ArithClient, EchoTextParams};
+use clamator_examples::local_redis::RedisProcess;
+use clamator_redis::{ClientConfig, RedisClient, RedisServer, ServerConfig};
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark clamator-rs calls over Redis")]
+struct Args {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    bench: BenchArgs,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct BenchArgs {
+    /// Redis to use (default: a private redis-server on a free port).
+    #[arg(long, global = true)]
+    redis_url: Option<String>,
+    /// Callers in flight at once.
+    #[arg(long, default_value_t = 1, global = true)]
+    concurrency: usize,
+    /// Calls in all.
+    #[arg(long, default_value_t = 10_000, global = true)]
+    calls: usize,
+    /// Call `echoText` with a text of this many bytes instead of `add`.
+    #[arg(long, global = true)]
+    payload_bytes: Option<usize>,
+    /// Requests the server processes at once.
+    #[arg(long, default_value_t = 1, global = true)]
+    server_concurrency: usize,
+    /// Hand-written redis-rs code, no clamator layers: the practical ceiling.
+    #[arg(long, global = true)]
+    baseline: bool,
+    /// Key prefix (set by the orchestrator for its children).
+    #[arg(long, default_value = "bench", global = true)]
+    key_prefix: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Role {
+    /// Serve until stdin closes (run by the orchestrator).
+    Serve,
+    /// Make the calls and print the figures (run by the orchestrator).
+    Call,
+}
+
+fn main() -> ExitCode {
+    clamator_examples::init_tracing("error");
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    let Ok(runtime) = runtime else {
+        eprintln!("clamator-bench: cannot start the runtime");
+        return ExitCode::FAILURE;
+    };
+    let result = match args.role {
+        Some(Role::Serve) => runtime.block_on(serve(args.bench)),
+        Some(Role::Call) => runtime.block_on(call(args.bench)),
+        None => orchestrate(args.bench),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("clamator-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Starts Redis if needed, the server process, then the client process; prints one line.
+fn orchestrate(args: BenchArgs) -> BoxResult<()> {
+    let private = match &args.redis_url {
+        Some(_) => None,
+        None => Some(RedisProcess::start()?),
+    };
+    let url = args
+        .redis_url
+        .clone()
+        .or_else(|| private.as_ref().map(RedisProcess::url))
+        .unwrap_or_default();
+    let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let exe = std::env::current_exe()?;
+    let common = |role: &str| {
+        let mut c = Command::new(&exe);
+        c.arg(role)
+            .args(["--redis-url", &url, "--key-prefix", &prefix])
+            .args([
+                "--concurrency",
+                &args.concurrency.to_string(),
+                "--calls",
+                &args.calls.to_string(),
+            ])
+            .args(["--server-concurrency", &args.server_concurrency.to_string()]);
+        if let Some(p) = args.payload_bytes {
+            c.args(["--payload-bytes", &p.to_string()]);
+        }
+        if args.baseline {
+            c.arg("--baseline");
+        }
+        c
+    };
+    let mut server = common("serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut lines = BufReader::new(server.stdout.take().ok_or("no server stdout")?).lines();
+    if lines.next().transpose()?.as_deref() != Some("READY") {
+        return Err("the server did not start".into());
+    }
+    let out = common("call").output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "the client failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let mut figures: Value = serde_json::from_slice(&out.stdout)?;
+    figures["server_peak_rss_kib"] = json!(peak_rss_kib(server.id()));
+    drop(server.stdin.take()); // the server stops when its stdin closes
+    server.wait()?;
+    println!("{figures}");
+    Ok(())
+}
+
+/// VmHWM of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+async fn serve(args: BenchArgs) -> BoxResult<()> {
+    let url = args.redis_url.clone().unwrap_or_default();
+    let stop = tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        let _ = std::io::stdin().read_line(&mut sink);
+    });
+    if args.baseline {
+        let task = tokio::spawn(baseline::serve(
+            url,
+            args.key_prefix.clone(),
+            args.server_concurrency,
+        ));
+        ready()?;
+        stop.await?;
+        task.abort();
+        return Ok(());
+    }
+    let server = RedisServer::builder(ServerConfig::new(&args.key_prefix).redis_url(url))
+        .service_with_concurrency(
+            arith::arith_service(Default::default())?,
+            args.server_concurrency,
+        )
+        .start()
+        .await?;
+    ready()?;
+    stop.await?;
+    server.stop().await;
+    Ok(())
+}
+
+fn ready() -> BoxResult<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "READY")?;
+    out.flush()?;
+    Ok(())
+}
+
+async fn call(args: BenchArgs) -> BoxResult<()> {
+    let url = args.redis_url.clone().unwrap_or_default();
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(args.calls)));
+    let text = "x".repeat(args.payload_bytes.unwrap_or(0));
+    let per_caller = args.calls.div_ceil(args.concurrency.max(1));
+    let started;
+    if args.baseline {
+        let client = baseline::Client::connect(&url, &args.key_prefix).await?;
+        started = Instant::now();
+        let tasks: Vec<_> = (0..args.concurrency)
+            .map(|_| {
+                let (client, latencies, text) =
+                    (client.clone(), Arc::clone(&latencies), text.clone());
+                let payload = args.payload_bytes.is_some();
+                tokio::spawn(async move {
+                    for i in 0..per_caller {
+                        let t = Instant::now();
+                        let ok = if payload {
+                            client.echo(&text).await
+                        } else {
+                            client.add(i as f64, 1.0).await
+                        };
+                        if ok {
+                            latencies
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push(t.elapsed());
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await?;
+        }
+    } else {
+        let redis =
+            RedisClient::connect(ClientConfig::new(&args.key_prefix).redis_url(&url)).await?;
+        let client = ArithClient::new(redis.client());
+        started = Instant::now();
+        let tasks: Vec<_> = (0..args.concurrency)
+            .map(|_| {
+                let (client, latencies, text) =
+                    (client.clone(), Arc::clone(&latencies), text.clone());
+                let payload = args.payload_bytes.is_some();
+                tokio::spawn(async move {
+                    for i in 0..per_caller {
+                        let t = Instant::now();
+                        let ok = if payload {
+                            client
+                                .echo_text(&EchoTextParams { text: text.clone() })
+                                .await
+                                .is_ok()
+                        } else {
+                            client
+                                .add(&AddParams {
+                                    a: i as f64,
+                                    b: 1.0,
+                                })
+                                .await
+                                .is_ok()
+                        };
+                        if ok {
+                            latencies
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push(t.elapsed());
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await?;
+        }
+        redis.stop().await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut l = latencies
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    l.sort();
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .map_or(0, |d| d.as_micros() as u64)
+    };
+    let figures = json!({
+        "mode": if args.baseline { "baseline" } else { "clamator-rs" },
+        "calls": l.len(),
+        "concurrency": args.concurrency,
+        "payload_bytes": args.payload_bytes,
+        "server_concurrency": args.server_concurrency,
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "calls_per_sec": (l.len() as f64 / seconds).round(),
+        "p50_us": pct(0.50),
+        "p90_us": pct(0.90),
+        "p99_us": pct(0.99),
+        "max_us": l.last().map_or(0, |d| d.as_micros() as u64),
+        "client_peak_rss_kib": peak_rss_kib(std::process::id()),
+    });
+    println!("{figures}");
+    Ok(())
+}
+
+/// The same exchange written directly against redis-rs: what the machine allows.
+mod baseline {
+    use super::*;
+    use redis::aio::{ConnectionManager, MultiplexedConnection};
+    use tokio::sync::oneshot;
+
+    fn entries(v: redis::Value) -> Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> {
+        let mut out = Vec::new();
+        if let redis::Value::Array(streams) = v {
+            for s in streams {
+                if let redis::Value::Array(mut kv) = s {
+                    if let Some(redis::Value::Array(items)) = kv.pop() {
+                        for item in items {
+                            if let redis::Value::Array(mut parts) = item {
+                                let fields = match parts.pop() {
+                                    Some(redis::Value::Array(f)) => f
+                                        .chunks(2)
+                                        .filter_map(|c| match (c.first(), c.get(1)) {
+                                            (
+                                                Some(redis::Value::BulkString(k)),
+                                                Some(redis::Value::BulkString(v)),
+                                            ) => Some((k.clone(), v.clone())),
+                                            _ => None,
+                                        })
+                                        .collect(),
+                                    _ => Vec::new(),
+                                };
+                                if let Some(redis::Value::BulkString(id)) = parts.pop() {
+                                    out.push((String::from_utf8_lossy(&id).into_owned(), fields));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn field<'a>(fields: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
+        fields
+            .iter()
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+
+    pub(super) async fn serve(url: String, prefix: String, concurrency: usize) -> BoxResult<()> {
+        let client = redis::Client::open(url.as_str())?;
+        let manager = ConnectionManager::new(client.clone()).await?;
+        let mut reader: MultiplexedConnection = client.get_multiplexed_async_connection().await?;
+        let stream = format!("{prefix}:cmds:arith");
+        let _: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&stream)
+            .arg("arith")
+            .arg("$")
+            .arg("MKSTREAM")
+            .query_async(&mut manager.clone())
+            .await;
+        let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        loop {
+            let v: redis::Value = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg("arith")
+                .arg("arith:base")
+                .arg("COUNT")
+                .arg(16)
+                .arg("BLOCK")
+                .arg(1000)
+                .arg("STREAMS")
+                .arg(&stream)
+                .arg(">")
+                .query_async(&mut reader)
+                .await?;
+            for (id, fields) in entries(v) {
+                let permit = Arc::clone(&permits).acquire_owned().await?;
+                let (mut manager, stream) = (manager.clone(), stream.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let (Some(env), Some(reply_to)) =
+                        (field(&fields, "envelope"), field(&fields, "reply-to"))
+                    else {
+                        return;
+                    };
+                    let Ok(req) = serde_json::from_slice::<Value>(env) else {
+                        return;
+                    };
+                    let result = match req["method"].as_str() {
+                        Some("arith.echoText") => json!({"text": req["params"]["text"]}),
+                        _ => {
+                            json!({"sum": req["params"]["a"].as_f64().unwrap_or(0.0) + req["params"]["b"].as_f64().unwrap_or(0.0)})
+                        }
+                    };
+                    let reply =
+                        json!({"jsonrpc": "2.0", "id": req["id"], "result": result}).to_string();
+                    let _: redis::RedisResult<()> = redis::cmd("XADD")
+                        .arg(reply_to)
+                        .arg("MAXLEN")
+                        .arg("~")
+                        .arg(1024)
+                        .arg("*")
+                        .arg("type")
+                        .arg("rpc")
+                        .arg("envelope")
+                        .arg(reply)
+                        .exec_async(&mut manager)
+                        .await;
+                    let _: redis::RedisResult<i64> = redis::cmd("XACK")
+                        .arg(&stream)
+                        .arg("arith")
+                        .arg(&id)
+                        .query_async(&mut manager)
+                        .await;
+                });
+            }
+        }
+    }
+
+    type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
+
+    #[derive(Clone)]
+    pub(super) struct Client {
+        manager: ConnectionManager,
+        stream: String,
+        replies: String,
+        waiters: Waiters,
+    }
+
+    impl Client {
+        pub(super) async fn connect(url: &str, prefix: &str) -> BoxResult<Self> {
+            let client = redis::Client::open(url)?;
+            let manager = ConnectionManager::new(client.clone()).await?;
+            let mut reader: MultiplexedConnection =
+                client.get_multiplexed_async_connection().await?;
+            let replies = format!("{prefix}:replies:{}", uuid::Uuid::new_v4());
+            let waiters: Waiters = Arc::default();
+            let (key, w) = (replies.clone(), Arc::clone(&waiters));
+            tokio::spawn(async move {
+                let mut last = "0".to_owned();
+                loop {
+                    let Ok(v) = redis::cmd("XREAD")
+                        .arg("BLOCK")
+                        .arg(1000)
+                        .arg("STREAMS")
+                        .arg(&key)
+                        .arg(&last)
+                        .query_async::<redis::Value>(&mut reader)
+                        .await
+                    else {
+                        return;
+                    };
+                    for (id, fields) in entries(v) {
+                        if let Some(env) = field(&fields, "envelope")
+                            .and_then(|e| serde_json::from_slice::<Value>(e).ok())
+                        {
+                            let waiter = env["id"].as_str().and_then(|i| w.lock().ok()?.remove(i));
+                            if let Some(tx) = waiter {
+                                let _ = tx.send(env);
+                            }
+                        }
+                        last = id;
+                    }
+                }
+            });
+            Ok(Self {
+                manager,
+                stream: format!("{prefix}:cmds:arith"),
+                replies,
+                waiters,
+            })
+        }
+
+        async fn call(&self, method: &str, params: Value) -> bool {
+            let id = uuid::Uuid::new_v4().to_string();
+            let (tx, rx) = oneshot::channel();
+            if let Ok(mut w) = self.waiters.lock() {
+                w.insert(id.clone(), tx);
+            }
+            let env =
+                json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id}).to_string();
+            let sent: redis::RedisResult<()> = redis::cmd("XADD")
+                .arg(&self.stream)
+                .arg("*")
+                .arg("type")
+                .arg("rpc")
+                .arg("envelope")
+                .arg(env)
+                .arg("reply-to")
+                .arg(&self.replies)
+                .exec_async(&mut self.manager.clone())
+                .await;
+            sent.is_ok()
+                && tokio::time::timeout(Duration::from_secs(30), rx)
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+        }
+
+        pub(super) async fn add(&self, a: f64, b: f64) -> bool {
+            self.call("arith.add", json!({"a": a, "b": b})).await
+        }
+
+        pub(super) async fn echo(&self, text: &str) -> bool {
+            self.call("arith.echoText", json!({"text": text})).await
+        }
+    }
+}

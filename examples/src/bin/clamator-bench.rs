@@ -302,7 +302,10 @@ mod baseline {
     use redis::aio::{ConnectionManager, MultiplexedConnection};
     use tokio::sync::oneshot;
 
-    fn entries(v: redis::Value) -> Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> {
+    /// A stream entry's fields, in order.
+    type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn entries(v: redis::Value) -> Vec<(String, Fields)> {
         let mut out = Vec::new();
         if let redis::Value::Array(streams) = v {
             for s in streams {

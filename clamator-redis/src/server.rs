@@ -676,9 +676,11 @@ async fn handle_entry(
     let claim = match &envelope {
         Envelope::Request(r)
             if shared.config.exactly_once
-                || shared
-                    .exactly_once
-                    .contains(&format!("{service}.{}", r.method)) =>
+                // Only servers with per-method opt-ins pay for building the name.
+                || (!shared.exactly_once.is_empty()
+                    && shared
+                        .exactly_once
+                        .contains(&format!("{service}.{}", r.method))) =>
         {
             match exactly_once_gate(&shared, &rt, &entry, r, reply_to.as_deref()).await {
                 Gate::Run(claim) => Some(claim),

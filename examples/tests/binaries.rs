@@ -2,8 +2,8 @@
 //! and users rely on: READY, one JSON line per call, exit codes, HANDLED:<n> at SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Lines, Read};
+use std::process::{ChildStdout, Command, Stdio};
 
 use clamator_examples::local_redis::RedisProcess;
 use serde_json::{json, Value};
@@ -16,6 +16,27 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts `arith-server` on `url` and `prefix` with `args` and waits for its READY; returns
+/// the process (stderr piped) and the rest of its stdout.
+fn start_server(
+    url: &str,
+    prefix: &str,
+    args: &[&str],
+) -> (KillOnDrop, Lines<BufReader<ChildStdout>>) {
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_arith-server"))
+            .args(["--redis-url", url, "--key-prefix", prefix])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "READY");
+    (child, lines)
 }
 
 fn client(url: &str, prefix: &str, args: &[&str]) -> (Value, i32) {
@@ -35,23 +56,7 @@ fn arith_server_and_client_follow_their_cli_contract() {
     let redis = RedisProcess::start().unwrap();
     let url = redis.url();
     let prefix = "cli";
-    let mut server = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_arith-server"))
-            .args([
-                "--redis-url",
-                &url,
-                "--key-prefix",
-                prefix,
-                "--instance-id",
-                "srv-A",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(server.0.stdout.take().unwrap()).lines();
-    assert_eq!(stdout.next().unwrap().unwrap(), "READY");
+    let (mut server, mut stdout) = start_server(&url, prefix, &["--instance-id", "srv-A"]);
 
     assert_eq!(
         client(&url, prefix, &["arith.add", r#"{"a":2,"b":3}"#]),
@@ -125,25 +130,12 @@ fn a_killed_servers_work_completes_on_another_server() {
     let url = redis.url();
     let prefix = "crash";
     let start = |id: &str| {
-        let mut child = KillOnDrop(
-            Command::new(env!("CARGO_BIN_EXE_arith-server"))
-                .args([
-                    "--redis-url",
-                    &url,
-                    "--key-prefix",
-                    prefix,
-                    "--instance-id",
-                    id,
-                ])
-                .args(["--claim-idle-ms", "200"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "READY");
-        child
+        start_server(
+            &url,
+            prefix,
+            &["--instance-id", id, "--claim-idle-ms", "200"],
+        )
+        .0
     };
     let mut first = start("srv-A");
     // The call goes to srv-A, the only server; srv-A dies in the middle of the handler.
@@ -193,18 +185,18 @@ fn a_poison_request_lands_in_the_dead_letter_stream_after_max_deliveries() {
     let url = redis.url();
     let prefix = "poison";
     let start = || {
-        let mut child = KillOnDrop(
-            Command::new(env!("CARGO_BIN_EXE_arith-server"))
-                .args(["--redis-url", &url, "--key-prefix", prefix, "--faulty"])
-                .args(["--claim-idle-ms", "200", "--max-deliveries", "2"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "READY");
-        child
+        start_server(
+            &url,
+            prefix,
+            &[
+                "--faulty",
+                "--claim-idle-ms",
+                "200",
+                "--max-deliveries",
+                "2",
+            ],
+        )
+        .0
     };
     let mut server = start();
     let url2 = url.clone();
@@ -263,26 +255,8 @@ fn exactly_once_a_crash_between_reply_and_ack_runs_the_handler_once() {
     let prefix = "once";
     let marker = redis.dir().join("crashed-after-reply");
     let start = |extra: &[&str]| {
-        let mut child = KillOnDrop(
-            Command::new(env!("CARGO_BIN_EXE_arith-server"))
-                .args([
-                    "--redis-url",
-                    &url,
-                    "--key-prefix",
-                    prefix,
-                    "--exactly-once",
-                    "--claim-idle-ms",
-                    "200",
-                ])
-                .args(extra)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
-        let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "READY");
-        child
+        let args = [&["--exactly-once", "--claim-idle-ms", "200"], extra].concat();
+        start_server(&url, prefix, &args).0
     };
     // srv-A runs the handler, writes the reply, and dies before acknowledging.
     let mut first = start(&[

@@ -191,3 +191,14 @@ pub async fn wait_stream_len(conn: &MultiplexedConnection, stream: &str, len: us
     )
     .await;
 }
+
+/// `XADD <stream> * <field> <value> …`: writes an entry by hand, as a peer (or a broken
+/// one) would.
+pub async fn xadd(conn: &MultiplexedConnection, stream: &str, fields: &[(&str, &str)]) {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream).arg("*");
+    for (k, v) in fields {
+        cmd.arg(*k).arg(*v);
+    }
+    let _: String = cmd.query_async(&mut conn.clone()).await.unwrap();
+}

@@ -6,19 +6,10 @@ use std::time::Duration;
 
 use clamator_examples::arith::{AddParams, AddResult};
 use clamator_protocol::{codes, CallOptions};
-use clamator_tests::{stream_envelopes, wait_all_acked, wait_for, TestRedis};
+use clamator_tests::{stream_envelopes, wait_all_acked, wait_for, xadd, TestRedis};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn xadd(raw: &mut redis::aio::MultiplexedConnection, stream: &str, fields: &[(&str, &str)]) {
-    let mut cmd = redis::cmd("XADD");
-    cmd.arg(stream).arg("*");
-    for (k, v) in fields {
-        cmd.arg(*k).arg(*v);
-    }
-    let _: String = cmd.query_async(raw).await.unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_entries_are_acked_answered_when_possible_and_the_server_keeps_serving() {
@@ -106,7 +97,7 @@ async fn malformed_entries_are_acked_answered_when_possible_and_the_server_keeps
         ],
     ];
     for fields in &cases {
-        xadd(&mut raw, &stream, fields).await;
+        xadd(&raw, &stream, fields).await;
     }
     // Entries are handled in order, so once the last one is answered all were seen.
     wait_for("the good request answered", WAIT, || {
@@ -174,7 +165,7 @@ async fn python_style_envelopes_are_accepted() {
     ];
     for env in requests {
         xadd(
-            &mut raw,
+            &raw,
             &stream,
             &[("type", "rpc"), ("envelope", env), ("reply-to", &probe)],
         )

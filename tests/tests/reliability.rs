@@ -28,20 +28,15 @@ async fn an_expired_request_never_reaches_its_handler() {
     let (server, handled) = t.arith_server(t.server_config(), 1).await;
     // A request whose deadline passed long ago (as a clamator-rs client would write it).
     let raw = t.raw().await;
-    let _: String = redis::cmd("XADD")
-        .arg(t.cmds("arith"))
-        .arg("*")
-        .arg("type")
-        .arg("rpc")
-        .arg("envelope")
-        .arg(r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":1},"id":"late"}"#)
-        .arg("reply-to")
-        .arg(format!("{}:replies:probe", t.prefix))
-        .arg("deadline")
-        .arg("1000")
-        .query_async(&mut raw.clone())
-        .await
-        .unwrap();
+    let probe = format!("{}:replies:probe", t.prefix);
+    let envelope = r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":1},"id":"late"}"#;
+    let fields = [
+        ("type", "rpc"),
+        ("envelope", envelope),
+        ("reply-to", probe.as_str()),
+        ("deadline", "1000"),
+    ];
+    clamator_tests::xadd(&raw, &t.cmds("arith"), &fields).await;
     wait_for("the expired request acknowledged", WAIT, || async {
         server.stats().expired == 1
     })
@@ -245,16 +240,12 @@ async fn dead_letters_can_be_listed_replayed_and_purged() {
         "not json",
         r#"{"jsonrpc":"1.0","method":"arith.add","id":1}"#,
     ] {
-        let _: String = redis::cmd("XADD")
-            .arg(t.cmds("arith"))
-            .arg("*")
-            .arg("type")
-            .arg("rpc")
-            .arg("envelope")
-            .arg(envelope)
-            .query_async(&mut raw.clone())
-            .await
-            .unwrap();
+        clamator_tests::xadd(
+            &raw,
+            &t.cmds("arith"),
+            &[("type", "rpc"), ("envelope", envelope)],
+        )
+        .await;
     }
     wait_for("malformed entries dead-lettered", WAIT, || async {
         server.stats().malformed == 2
@@ -613,19 +604,13 @@ async fn xadd_request(
     reply_to: &str,
     key: Option<&str>,
 ) {
-    let mut cmd = redis::cmd("XADD");
-    cmd.arg(stream)
-        .arg("*")
-        .arg("type")
-        .arg("rpc")
-        .arg("envelope")
-        .arg(envelope)
-        .arg("reply-to")
-        .arg(reply_to);
-    if let Some(key) = key {
-        cmd.arg("idempotency-key").arg(key);
-    }
-    let _: String = cmd.query_async(&mut raw.clone()).await.unwrap();
+    let mut fields = vec![
+        ("type", "rpc"),
+        ("envelope", envelope),
+        ("reply-to", reply_to),
+    ];
+    fields.extend(key.map(|k| ("idempotency-key", k)));
+    clamator_tests::xadd(raw, stream, &fields).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

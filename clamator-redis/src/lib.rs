@@ -64,6 +64,7 @@
 
 mod backoff;
 mod client;
+mod completion;
 pub mod config;
 mod connection;
 mod deadline;

@@ -283,3 +283,76 @@ async fn redis_restart_mid_traffic_then_calls_succeed_again() {
     redis.stop().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_redis_refuses_leaves_its_entry_pending_while_the_rest_of_the_batch_is_acked() {
+    let t = TestRedis::start();
+    // Written before the server starts, so all of them arrive in one read and their
+    // replies share pipelines.
+    let mut raw = t.raw().await;
+    let stream = t.cmds("arith");
+    clamator_tests::create_group(&raw, &stream, "arith").await;
+    let good = format!("{}:replies:good", t.prefix);
+    let broken = format!("{}:replies:broken", t.prefix);
+    // A string where a reply stream should be: Redis refuses the XADD with WRONGTYPE.
+    let _: () = redis::cmd("SET")
+        .arg(&broken)
+        .arg("not a stream")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    for i in 0..20 {
+        let to = if i == 7 { &broken } else { &good };
+        let env = format!(
+            r#"{{"jsonrpc":"2.0","method":"arith.add","params":{{"a":{i},"b":1}},"id":"r{i}"}}"#
+        );
+        xadd(
+            &raw,
+            &stream,
+            &[("type", "rpc"), ("envelope", &env), ("reply-to", to)],
+        )
+        .await;
+    }
+    let (server, handled) = t.arith_server(t.server_config(), 4).await;
+    wait_for("19 replies", WAIT, || {
+        let (mut raw, good) = (raw.clone(), good.clone());
+        async move { stream_envelopes(&mut raw, &good).await.len() == 19 }
+    })
+    .await;
+    wait_for("the other 19 acked", WAIT, || {
+        let (mut raw, stream) = (raw.clone(), stream.clone());
+        async move { clamator_tests::pending_count(&mut raw, &stream, "arith").await == 1 }
+    })
+    .await;
+    // The one left pending is the request whose reply could not be written.
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg("arith")
+        .arg("-")
+        .arg("+")
+        .arg(10)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let redis::Value::Array(rows) = pending else {
+        panic!("unexpected XPENDING reply {pending:?}")
+    };
+    assert_eq!(rows.len(), 1);
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&stream)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let redis::Value::Array(row) = &rows[0] else {
+        panic!("unexpected XPENDING row {:?}", rows[0])
+    };
+    let pending_id: String = redis::from_redis_value(row[0].clone()).unwrap();
+    assert_eq!(
+        pending_id, entries.ids[7].id,
+        "the wrong entry was left pending"
+    );
+    assert_eq!(handled.get(), 20, "every handler ran once");
+    server.stop().await;
+}

@@ -49,6 +49,19 @@ struct BenchArgs {
     /// Hand-written redis-rs code, no clamator layers: the practical ceiling.
     #[arg(long, global = true)]
     baseline: bool,
+    /// Measure the published Python clamator instead (its server and client, from the
+    /// interop venv): the peer clamator-rs is compared with. Its server handles one
+    /// request at a time whatever `--server-concurrency` says.
+    #[arg(long, global = true, conflicts_with = "baseline")]
+    peer_python: bool,
+    /// Python with clamator-over-redis installed, for `--peer-python` (default: the venv
+    /// the interop tests create, `target/interop-venv`).
+    #[arg(long, global = true)]
+    python: Option<std::path::PathBuf>,
+    /// Tokio worker threads of the server and client processes (0: a current-thread
+    /// runtime).
+    #[arg(long, default_value_t = 2, global = true)]
+    worker_threads: usize,
     /// Key prefix (set by the orchestrator for its children).
     #[arg(long, default_value = "bench", global = true)]
     key_prefix: String,
@@ -65,10 +78,15 @@ enum Role {
 fn main() -> ExitCode {
     clamator_examples::init_tracing("error");
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build();
+    let runtime = match args.bench.worker_threads {
+        0 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
     let Ok(runtime) = runtime else {
         eprintln!("clamator-bench: cannot start the runtime");
         return ExitCode::FAILURE;
@@ -101,6 +119,9 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         .or_else(|| private.as_ref().map(RedisProcess::url))
         .unwrap_or_default();
     let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    if args.peer_python {
+        return python_peer(&args, &url, &prefix);
+    }
     let exe = std::env::current_exe()?;
     let common = |role: &str| {
         let mut c = Command::new(&exe);
@@ -112,7 +133,8 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
                 "--calls",
                 &args.calls.to_string(),
             ])
-            .args(["--server-concurrency", &args.server_concurrency.to_string()]);
+            .args(["--server-concurrency", &args.server_concurrency.to_string()])
+            .args(["--worker-threads", &args.worker_threads.to_string()]);
         if let Some(p) = args.payload_bytes {
             c.args(["--payload-bytes", &p.to_string()]);
         }
@@ -141,6 +163,66 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
     figures["server_peak_rss_kib"] = json!(peak_rss_kib(server.id()));
     drop(server.stdin.take()); // the server stops when its stdin closes
     server.wait()?;
+    println!("{figures}");
+    Ok(())
+}
+
+/// Runs the Python peer's server and benchmark client (`tests/interop/py/`) and prints
+/// their figures in the same shape as ours.
+fn python_peer(args: &BenchArgs, url: &str, prefix: &str) -> BoxResult<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let drivers = root.join("tests/interop/py");
+    let python = args
+        .python
+        .clone()
+        .unwrap_or_else(|| root.join("target/interop-venv/bin/python"));
+    if !python.exists() {
+        return Err(format!(
+            "no Python peer at {}: run `cargo test -p clamator-examples --test interop` once \
+             (it creates that venv from tests/interop/py/requirements.txt), or pass --python",
+            python.display()
+        )
+        .into());
+    }
+    let config = json!({"redisUrl": url, "keyPrefix": prefix});
+    let mut server = Command::new(&python)
+        .arg(drivers.join("server.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut stdin = server.stdin.take().ok_or("no server stdin")?;
+    writeln!(stdin, "{config}")?;
+    let mut lines = BufReader::new(server.stdout.take().ok_or("no server stdout")?).lines();
+    if lines.next().transpose()?.as_deref() != Some("READY") {
+        let _ = server.kill();
+        return Err("the Python server did not start".into());
+    }
+    let mut client = Command::new(&python)
+        .arg(drivers.join("bench_client.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let request = json!({
+        "redisUrl": url,
+        "keyPrefix": prefix,
+        "calls": args.calls,
+        "concurrency": args.concurrency,
+        "payloadBytes": args.payload_bytes,
+    });
+    writeln!(client.stdin.take().ok_or("no client stdin")?, "{request}")?;
+    let out = client.wait_with_output()?;
+    let server_rss = peak_rss_kib(server.id());
+    let _ = server.kill();
+    let _ = server.wait();
+    if !out.status.success() {
+        return Err("the Python client failed".into());
+    }
+    let mut figures: Value = serde_json::from_slice(&out.stdout)?;
+    figures["mode"] = json!("python-peer");
+    figures["concurrency"] = json!(args.concurrency);
+    figures["payload_bytes"] = json!(args.payload_bytes);
+    figures["server_concurrency"] = json!(1);
+    figures["server_peak_rss_kib"] = json!(server_rss);
     println!("{figures}");
     Ok(())
 }
@@ -281,6 +363,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
     let figures = json!({
         "mode": if args.baseline { "baseline" } else { "clamator-rs" },
         "calls": l.len(),
+        "failed": (per_caller * args.concurrency).saturating_sub(l.len()),
         "concurrency": args.concurrency,
         "payload_bytes": args.payload_bytes,
         "server_concurrency": args.server_concurrency,
@@ -300,7 +383,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
 mod baseline {
     use super::*;
     use redis::aio::{ConnectionManager, MultiplexedConnection};
-    use tokio::sync::oneshot;
+    use tokio::sync::{mpsc, oneshot};
 
     /// A stream entry's fields, in order.
     type Fields = Vec<(Vec<u8>, Vec<u8>)>;
@@ -345,10 +428,19 @@ mod baseline {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// A connection for blocking reads: its response timeout must outlast `BLOCK 1000`.
+    async fn blocking_connection(client: &redis::Client) -> BoxResult<MultiplexedConnection> {
+        let config =
+            redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(6)));
+        Ok(client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
+    }
+
     pub(super) async fn serve(url: String, prefix: String, concurrency: usize) -> BoxResult<()> {
         let client = redis::Client::open(url.as_str())?;
         let manager = ConnectionManager::new(client.clone()).await?;
-        let mut reader: MultiplexedConnection = client.get_multiplexed_async_connection().await?;
+        let mut reader = blocking_connection(&client).await?;
         let stream = format!("{prefix}:cmds:arith");
         let _: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
@@ -359,13 +451,52 @@ mod baseline {
             .query_async(&mut manager.clone())
             .await;
         let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        // The same batching as clamator-rs: one pipeline of reply XADDs per batch, then
+        // one XACK for the entries whose reply was written; permits end with the handler.
+        let (replies, mut replies_rx) = mpsc::unbounded_channel::<(String, Vec<u8>, String)>();
+        let (acks, mut acks_rx) = mpsc::unbounded_channel::<String>();
+        let mut writer = manager.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = drain(&mut replies_rx).await {
+                let mut pipe = redis::pipe();
+                for (_, to, reply) in &batch {
+                    pipe.cmd("XADD")
+                        .arg(to)
+                        .arg("MAXLEN")
+                        .arg("~")
+                        .arg(1024)
+                        .arg("*")
+                        .arg("type")
+                        .arg("rpc")
+                        .arg("envelope")
+                        .arg(reply)
+                        .ignore();
+                }
+                if pipe.exec_async(&mut writer).await.is_ok() {
+                    for (id, _, _) in batch {
+                        let _ = acks.send(id);
+                    }
+                }
+            }
+        });
+        let (mut acker, group_stream) = (manager.clone(), stream.clone());
+        tokio::spawn(async move {
+            while let Some(ids) = drain(&mut acks_rx).await {
+                let _: redis::RedisResult<i64> = redis::cmd("XACK")
+                    .arg(&group_stream)
+                    .arg("arith")
+                    .arg(&ids)
+                    .query_async(&mut acker)
+                    .await;
+            }
+        });
         loop {
             let v: redis::Value = redis::cmd("XREADGROUP")
                 .arg("GROUP")
                 .arg("arith")
                 .arg("arith:base")
                 .arg("COUNT")
-                .arg(16)
+                .arg(concurrency.clamp(16, 256))
                 .arg("BLOCK")
                 .arg(1000)
                 .arg("STREAMS")
@@ -375,9 +506,8 @@ mod baseline {
                 .await?;
             for (id, fields) in entries(v) {
                 let permit = Arc::clone(&permits).acquire_owned().await?;
-                let (mut manager, stream) = (manager.clone(), stream.clone());
+                let replies = replies.clone();
                 tokio::spawn(async move {
-                    let _permit = permit;
                     let (Some(env), Some(reply_to)) =
                         (field(&fields, "envelope"), field(&fields, "reply-to"))
                     else {
@@ -394,27 +524,23 @@ mod baseline {
                     };
                     let reply =
                         json!({"jsonrpc": "2.0", "id": req["id"], "result": result}).to_string();
-                    let _: redis::RedisResult<()> = redis::cmd("XADD")
-                        .arg(reply_to)
-                        .arg("MAXLEN")
-                        .arg("~")
-                        .arg(1024)
-                        .arg("*")
-                        .arg("type")
-                        .arg("rpc")
-                        .arg("envelope")
-                        .arg(reply)
-                        .exec_async(&mut manager)
-                        .await;
-                    let _: redis::RedisResult<i64> = redis::cmd("XACK")
-                        .arg(&stream)
-                        .arg("arith")
-                        .arg(&id)
-                        .query_async(&mut manager)
-                        .await;
+                    drop(permit);
+                    let _ = replies.send((id, reply_to.to_vec(), reply));
                 });
             }
         }
+    }
+
+    /// One waiting item and whatever else is queued already, up to 256 (as clamator-rs).
+    async fn drain<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> Option<Vec<T>> {
+        let mut batch = vec![rx.recv().await?];
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        Some(batch)
     }
 
     type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
@@ -431,8 +557,7 @@ mod baseline {
         pub(super) async fn connect(url: &str, prefix: &str) -> BoxResult<Self> {
             let client = redis::Client::open(url)?;
             let manager = ConnectionManager::new(client.clone()).await?;
-            let mut reader: MultiplexedConnection =
-                client.get_multiplexed_async_connection().await?;
+            let mut reader = blocking_connection(&client).await?;
             let replies = format!("{prefix}:replies:{}", uuid::Uuid::new_v4());
             let waiters: Waiters = Arc::default();
             let (key, w) = (replies.clone(), Arc::clone(&waiters));

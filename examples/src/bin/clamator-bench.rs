@@ -275,7 +275,7 @@ fn ready() -> BoxResult<()> {
 
 async fn call(args: BenchArgs) -> BoxResult<()> {
     let url = args.redis_url.clone().unwrap_or_default();
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(args.calls)));
+    let latencies = Arc::new(Mutex::new(Histogram::new()));
     let text = "x".repeat(args.payload_bytes.unwrap_or(0));
     let per_caller = args.calls.div_ceil(args.concurrency.max(1));
     let started;
@@ -299,7 +299,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
                             latencies
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                .push(t.elapsed());
+                                .record(t.elapsed());
                         }
                     }
                 })
@@ -339,7 +339,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
                             latencies
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                .push(t.elapsed());
+                                .record(t.elapsed());
                         }
                     }
                 })
@@ -351,32 +351,73 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         redis.stop().await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let mut l = latencies
+    let h = latencies
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    l.sort();
-    let pct = |p: f64| {
-        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
-            .map_or(0, |d| d.as_micros() as u64)
-    };
     let figures = json!({
         "mode": if args.baseline { "baseline" } else { "clamator-rs" },
-        "calls": l.len(),
-        "failed": (per_caller * args.concurrency).saturating_sub(l.len()),
+        "calls": h.count,
+        "failed": (per_caller * args.concurrency).saturating_sub(h.count as usize),
         "concurrency": args.concurrency,
         "payload_bytes": args.payload_bytes,
         "server_concurrency": args.server_concurrency,
         "seconds": (seconds * 1000.0).round() / 1000.0,
-        "calls_per_sec": (l.len() as f64 / seconds).round(),
-        "p50_us": pct(0.50),
-        "p90_us": pct(0.90),
-        "p99_us": pct(0.99),
-        "max_us": l.last().map_or(0, |d| d.as_micros() as u64),
+        "calls_per_sec": (h.count as f64 / seconds).round(),
+        "p50_us": h.percentile(0.50),
+        "p90_us": h.percentile(0.90),
+        "p99_us": h.percentile(0.99),
+        "max_us": h.max_us,
         "client_peak_rss_kib": peak_rss_kib(std::process::id()),
     });
     println!("{figures}");
     Ok(())
+}
+
+/// Call latencies in whole microseconds, in fixed memory, so a long run measures the
+/// transport's memory rather than the benchmark's.
+#[derive(Clone)]
+struct Histogram {
+    /// `counts[us]` for latencies below [`Histogram::EXACT_US`]; longer ones count only in
+    /// `count` and `max_us`.
+    counts: Vec<u32>,
+    count: u64,
+    max_us: u64,
+}
+
+impl Histogram {
+    const EXACT_US: usize = 200_000;
+
+    fn new() -> Self {
+        Self {
+            counts: vec![0; Self::EXACT_US],
+            count: 0,
+            max_us: 0,
+        }
+    }
+
+    fn record(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        if let Some(c) = self.counts.get_mut(us as usize) {
+            *c += 1;
+        }
+        self.count += 1;
+        self.max_us = self.max_us.max(us);
+    }
+
+    /// The latency below which a fraction `q` of the calls fall (the nearest rank);
+    /// `max_us` when that is beyond the exact range.
+    fn percentile(&self, q: f64) -> u64 {
+        let rank = ((self.count as f64 * q) as u64).min(self.count.saturating_sub(1));
+        let mut seen = 0u64;
+        for (us, c) in self.counts.iter().enumerate() {
+            seen += u64::from(*c);
+            if seen > rank {
+                return us as u64;
+            }
+        }
+        self.max_us
+    }
 }
 
 /// The same exchange written directly against redis-rs: what the machine allows.

@@ -890,3 +890,58 @@ fn a_server_killed_mid_handler_is_reclaimed_by_the_other_language() {
         env.clean(&prefix);
     }
 }
+
+/// `clamator-bench` in each mode (clamator-rs, `--baseline`, `--peer-python`) prints one JSON
+/// line with every figure, all calls answered. A smoke test of the tool behind
+/// docs/benchmarks.md; its figures are never asserted.
+#[test]
+fn the_benchmark_runs_in_each_mode() {
+    let py = python();
+    for mode in [None, Some("--baseline"), Some("--peer-python")] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clamator-bench"));
+        cmd.args([
+            "--concurrency",
+            "4",
+            "--calls",
+            "40",
+            "--server-concurrency",
+            "2",
+        ])
+        .arg("--python")
+        .arg(&py);
+        if let Some(flag) = mode {
+            cmd.arg(flag);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let figures: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let expected_mode = match mode {
+            None => "clamator-rs",
+            Some("--baseline") => "baseline",
+            _ => "python-peer",
+        };
+        assert_eq!(figures["mode"], expected_mode);
+        assert_eq!(figures["calls"], 40, "{mode:?}: {figures}");
+        assert_eq!(figures["failed"], 0, "{mode:?}: {figures}");
+        for key in [
+            "seconds",
+            "calls_per_sec",
+            "p50_us",
+            "p90_us",
+            "p99_us",
+            "max_us",
+            "client_peak_rss_kib",
+            "server_peak_rss_kib",
+        ] {
+            assert!(
+                figures[key].as_f64().is_some_and(|v| v > 0.0),
+                "{mode:?}: {key} missing or zero in {figures}"
+            );
+        }
+        assert!(figures["p50_us"].as_u64() <= figures["p99_us"].as_u64());
+    }
+}

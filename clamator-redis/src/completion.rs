@@ -43,9 +43,26 @@ pub(crate) struct Completion {
     pub(crate) entry_id: String,
     pub(crate) method: String,
     pub(crate) rpc_id: String,
-    /// `(reply stream, response JSON)`, or none for a notification or a request without
-    /// a reply stream.
+    /// `(reply stream, response JSON)`, or none for a notification, a request without a
+    /// reply stream, or an entry acknowledged unanswered.
     pub(crate) reply: Option<(String, String)>,
+    /// Acknowledge even when the reply cannot be written: for entries already recorded in
+    /// the dead-letter stream or refused for good, which a redelivery would only record or
+    /// refuse again.
+    pub(crate) ack_without_reply: bool,
+}
+
+/// A queued completion's outcome, to wait for.
+pub(crate) struct Waiting(Option<oneshot::Receiver<Outcome>>);
+
+impl Waiting {
+    /// Resolves once the reply and the ack are done, or one of them failed.
+    pub(crate) async fn outcome(self) -> Outcome {
+        match self.0 {
+            Some(rx) => rx.await.unwrap_or(Outcome::ReplyFailed),
+            None => Outcome::ReplyFailed,
+        }
+    }
 }
 
 /// A completion in a queue, with the entry task waiting for its outcome.
@@ -91,24 +108,31 @@ impl Completer {
         Self { replies, acks }
     }
 
-    /// Writes the completion's reply (if any), then acknowledges its entry; resolves once
-    /// both are done or one failed.
-    pub(crate) async fn complete(&self, completion: Completion) -> Outcome {
+    /// Queues the completion: its reply (if any) is written, then its entry acknowledged.
+    /// Completions queued one after another have their replies written in that order.
+    pub(crate) fn enqueue(&self, completion: Completion) -> Waiting {
         let (done, rx) = oneshot::channel();
         let queue = if completion.reply.is_some() {
             &self.replies
         } else {
             &self.acks
         };
-        if let Err(mpsc::error::SendError(q)) = queue.send(Queued {
+        match queue.send(Queued {
             c: completion,
             done,
         }) {
-            // The server is gone as a whole; the entry stays pending for another one.
-            tracing::error!(service = q.c.rt.service.name(), entry_id = %q.c.entry_id, "reply writer has stopped; entry left pending");
-            return Outcome::ReplyFailed;
+            Ok(()) => Waiting(Some(rx)),
+            Err(mpsc::error::SendError(q)) => {
+                // The server is gone as a whole; the entry stays pending for another one.
+                tracing::error!(service = q.c.rt.service.name(), entry_id = %q.c.entry_id, "reply writer has stopped; entry left pending");
+                Waiting(None)
+            }
         }
-        rx.await.unwrap_or(Outcome::ReplyFailed)
+    }
+
+    /// [`enqueue`](Self::enqueue) and wait for the outcome.
+    pub(crate) async fn complete(&self, completion: Completion) -> Outcome {
+        self.enqueue(completion).outcome().await
     }
 }
 
@@ -136,7 +160,7 @@ async fn reply_writer(
     while let Some(batch) = next_batch(&mut rx).await {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        let mut streams: Vec<&str> = Vec::new();
+        let mut streams: Vec<String> = Vec::new();
         for q in &batch {
             let Some((to, json)) = &q.c.reply else {
                 continue;
@@ -151,55 +175,75 @@ async fn reply_writer(
                 .arg("rpc")
                 .arg("envelope")
                 .arg(json);
-            if !streams.contains(&to.as_str()) {
-                streams.push(to);
+            if !streams.contains(to) {
+                streams.push(to.clone());
             }
         }
         // One TTL refresh per reply stream and batch: a stream re-created by a late reply
         // after its client left still expires.
         for to in &streams {
-            pipe.cmd("PEXPIRE").arg(*to).arg(ttl_ms).ignore();
+            pipe.cmd("PEXPIRE").arg(to).arg(ttl_ms);
         }
         let written: redis::RedisResult<Vec<redis::RedisResult<redis::Value>>> =
             pipe.query_async(&mut manager.clone()).await;
-        let mut results = match written {
-            Ok(results) => results.into_iter().map(|r| r.err()),
+        let results = match written {
+            Ok(results) => results,
             Err(e) => {
                 for q in batch {
-                    reply_failed(q, &e);
+                    reply_failed(q, &e, &acks);
                 }
                 continue;
             }
         };
+        let mut results = results.into_iter();
         for q in batch {
-            // A reply without a result is treated as failed: never ack what may be unanswered.
-            let failure = match (&q.c.reply, results.next()) {
-                (None, _) | (Some(_), Some(None)) => None,
-                (Some(_), Some(Some(e))) => Some(e),
-                (Some(_), None) => Some(redis::RedisError::from((
-                    redis::ErrorKind::Client,
-                    "pipeline returned fewer results than commands",
-                ))),
-            };
-            match failure {
-                None => {
+            if q.c.reply.is_none() {
+                // Only entries with a reply have a result; the others go straight on.
+                forward(q, &acks);
+                continue;
+            }
+            // A reply without a result counts as failed: never ack what may be unanswered.
+            match results.next() {
+                Some(Ok(_)) => {
                     if let Some(marker) = &settings.fault_abort_after_reply_once {
                         fault_abort_after_reply(marker);
                     }
-                    if let Err(mpsc::error::SendError(q)) = acks.send(q) {
-                        q.finish(Outcome::AckFailed);
-                    }
+                    forward(q, &acks);
                 }
-                Some(e) => reply_failed(q, &e),
+                Some(Err(e)) => reply_failed(q, &e, &acks),
+                None => reply_failed(
+                    q,
+                    &redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "pipeline returned fewer results than commands",
+                    )),
+                    &acks,
+                ),
+            }
+        }
+        for (to, result) in streams.iter().zip(results) {
+            if let Err(e) = result {
+                tracing::warn!(reply_stream = %to, error = %e, "could not set the reply stream's TTL");
             }
         }
     }
 }
 
+fn forward(q: Queued, acks: &mpsc::UnboundedSender<Queued>) {
+    if let Err(mpsc::error::SendError(q)) = acks.send(q) {
+        q.finish(Outcome::AckFailed);
+    }
+}
+
 /// Not acknowledged: the entry is reclaimed and the handler runs again, rather than the
-/// caller never hearing back.
-fn reply_failed(q: Queued, e: &redis::RedisError) {
+/// caller never hearing back (unless the entry is dead-lettered already).
+fn reply_failed(q: Queued, e: &redis::RedisError, acks: &mpsc::UnboundedSender<Queued>) {
     let c = &q.c;
+    if c.ack_without_reply {
+        tracing::warn!(service = c.rt.service.name(), rpc_id = %c.rpc_id, entry_id = %c.entry_id, error = %e, "could not answer a dead-lettered or refused entry; acknowledging it anyway");
+        forward(q, acks);
+        return;
+    }
     tracing::error!(service = c.rt.service.name(), method = %c.method, rpc_id = %c.rpc_id, entry_id = %c.entry_id, error = %e, "reply XADD failed; entry left pending");
     q.finish(Outcome::ReplyFailed);
 }
@@ -237,10 +281,18 @@ async fn acker(manager: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Queue
             }
         };
         for (rt, members) in groups {
-            let outcome = match results.next().flatten() {
-                None => Outcome::Acked,
-                Some(e) => {
+            let outcome = match results.next() {
+                Some(None) => Outcome::Acked,
+                Some(Some(e)) => {
                     tracing::error!(service = rt.service.name(), entries = members.len(), error = %e, "XACK failed; the entries will be redelivered");
+                    Outcome::AckFailed
+                }
+                None => {
+                    tracing::error!(
+                        service = rt.service.name(),
+                        entries = members.len(),
+                        "no XACK result; the entries may be redelivered"
+                    );
                     Outcome::AckFailed
                 }
             };

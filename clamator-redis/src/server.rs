@@ -45,6 +45,11 @@ pub(crate) struct ServiceRuntime {
     /// `<prefix>:dlq:<service>`.
     pub(crate) dlq: String,
     pub(crate) permits: Arc<Semaphore>,
+    /// Entries started and not yet finished (handler running, or reply and ack still on
+    /// their way): `concurrency + 2 × read_count`. Handlers give their permit back before
+    /// the reply is written, so without this bound a Redis slower than the handlers would
+    /// let handled-but-unacknowledged entries pile up.
+    pub(crate) unfinished: Arc<Semaphore>,
     /// `COUNT` of the consumer loop's reads: the concurrency, within [`READ_COUNT`], so a
     /// busy concurrent service fills its permits in one round trip.
     pub(crate) read_count: usize,
@@ -73,10 +78,12 @@ impl ServiceRuntime {
     }
 }
 
-/// Releases a held entry however its task ends.
+/// Releases a held entry, and its place among the service's unfinished entries, however
+/// its task ends.
 struct Held {
     rt: Arc<ServiceRuntime>,
     id: String,
+    _unfinished: OwnedSemaphorePermit,
 }
 
 impl Drop for Held {
@@ -165,8 +172,12 @@ impl ServerBuilder {
         self.service_with_concurrency(service, 1)
     }
 
-    /// Serves `service` with up to `concurrency` requests in flight at once; each is
+    /// Serves `service` with up to `concurrency` handlers running at once; each entry is
     /// acknowledged after its own reply. Order is no longer guaranteed when above 1.
+    ///
+    /// A handler's permit is given back when it returns, while its reply and ack are still
+    /// being written; at most `concurrency + 2 × read COUNT` entries of the service are
+    /// unfinished at any time (the read COUNT is `concurrency`, at least 16, at most 256).
     #[must_use]
     pub fn service_with_concurrency(mut self, service: Service, concurrency: usize) -> Self {
         self.services.push((service, concurrency));
@@ -238,6 +249,9 @@ impl ServerBuilder {
                 dlq: keys::dead_letter_stream(&prefix, service.name()),
                 service: Arc::new(service),
                 permits: Arc::new(Semaphore::new(concurrency)),
+                unfinished: Arc::new(Semaphore::new(
+                    concurrency + 2 * concurrency.clamp(READ_COUNT.0, READ_COUNT.1),
+                )),
                 read_count: concurrency.clamp(READ_COUNT.0, READ_COUNT.1),
                 held: Mutex::new(HashSet::new()),
                 last_read: Mutex::new(None),
@@ -271,7 +285,9 @@ impl ServerBuilder {
 }
 
 /// A running server. Stop it with [`stop`](Self::stop); dropping it stops it abruptly
-/// (in-flight work is abandoned unacknowledged and reclaimed elsewhere later).
+/// (handlers still running are abandoned unacknowledged and reclaimed elsewhere later;
+/// replies already handed to the reply writer are still written and acknowledged while
+/// the runtime lives).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), clamator_protocol::Error> {
@@ -312,7 +328,8 @@ impl std::fmt::Debug for RedisServer {
 /// How a [`RedisServer::stop`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopReport {
-    /// True when every in-flight handler finished within the grace period.
+    /// True when every in-flight entry finished (handler, reply and ack) within the grace
+    /// period.
     pub drained: bool,
 }
 
@@ -520,8 +537,8 @@ async fn consume_loop(shared: Arc<Shared>, rt: Arc<ServiceRuntime>) {
 }
 
 /// Hands held entries to their own tasks, each once a permit is free. With one permit
-/// this waits for the previous entry to finish, which keeps stream order. When the server
-/// is aborting, the rest are released unstarted (still pending, to be reclaimed).
+/// this waits for the previous handler to return, which keeps stream order. When the
+/// server is aborting, the rest are released unstarted (still pending, to be reclaimed).
 pub(crate) async fn submit_all(
     shared: &Arc<Shared>,
     rt: &Arc<ServiceRuntime>,
@@ -529,9 +546,23 @@ pub(crate) async fn submit_all(
 ) {
     let mut entries = entries.into_iter();
     for entry in entries.by_ref() {
+        let unfinished = tokio::select! {
+            () = shared.abort.cancelled() => {
+                rt.release(&entry.id);
+                break;
+            }
+            p = Arc::clone(&rt.unfinished).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => {
+                    rt.release(&entry.id);
+                    break;
+                }
+            },
+        };
         let held = Held {
             rt: Arc::clone(rt),
             id: entry.id.clone(),
+            _unfinished: unfinished,
         };
         let permit = tokio::select! {
             () = shared.abort.cancelled() => break,
@@ -688,7 +719,17 @@ async fn handle_entry(
         // The caller has given up; running the handler would be work nobody waits for.
         tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id, "request expired before it was handled; skipped");
         Counters::bump(&shared.counters.expired);
-        ack(&shared, &rt, entry_id).await;
+        shared
+            .completer
+            .complete(Completion {
+                rt: Arc::clone(&rt),
+                entry_id: entry.id.clone(),
+                method,
+                rpc_id,
+                reply: None,
+                ack_without_reply: false,
+            })
+            .await;
         return;
     }
     let claim = match &envelope {
@@ -753,22 +794,22 @@ async fn handle_entry(
             }
         }
     }
+    let reply = reply_to.zip(reply_json);
+    let entry_id = entry.id.clone();
+    // Queued before the permit goes, so with one permit replies are written in stream order.
+    let waiting = shared.completer.enqueue(Completion {
+        rt: Arc::clone(&rt),
+        entry_id,
+        method,
+        rpc_id,
+        reply,
+        ack_without_reply: false,
+    });
     // The next entry may start now: with one permit, handlers still run one after another
     // in stream order, while this one's reply and ack are written behind it. (Not before
     // the exactly-once record is complete: a duplicate next in line must find it done.)
     drop(permit);
-    let reply = reply_to.zip(reply_json);
-    let entry_id = entry.id.clone();
-    shared
-        .completer
-        .complete(Completion {
-            rt: Arc::clone(&rt),
-            entry_id,
-            method,
-            rpc_id,
-            reply,
-        })
-        .await;
+    waiting.outcome().await;
 }
 
 /// What the exactly-once gate decided.
@@ -782,7 +823,7 @@ enum Gate {
 /// Claims the idempotency record of a request, or deals with the entry without running it.
 async fn exactly_once_gate(
     shared: &Shared,
-    rt: &ServiceRuntime,
+    rt: &Arc<ServiceRuntime>,
     entry: &StreamEntry,
     request: &clamator_protocol::Request,
     reply_to: Option<&str>,
@@ -808,13 +849,17 @@ async fn exactly_once_gate(
                 }
                 _ => stored,
             };
-            if let Some(to) = reply_to {
-                if let Err(e) = write_reply(shared, to, &json).await {
-                    tracing::error!(service, entry_id = %entry.id, error = %e, "reply XADD failed; entry left pending");
-                    return Gate::Finished;
-                }
-            }
-            ack(shared, rt, &entry.id).await;
+            shared
+                .completer
+                .complete(Completion {
+                    rt: Arc::clone(rt),
+                    entry_id: entry.id.clone(),
+                    method: request.method.clone(),
+                    rpc_id: request.id.key(),
+                    reply: reply_to.map(|to| (to.to_owned(), json)),
+                    ack_without_reply: false,
+                })
+                .await;
             Gate::Finished
         }
         Ok(idempotency::Claim::Running) => {
@@ -825,13 +870,19 @@ async fn exactly_once_gate(
         }
         Ok(idempotency::Claim::Mismatch) => {
             tracing::warn!(service, entry_id = %entry.id, rpc_id = %request.id, "idempotency key reused with a different payload; refused");
-            if let Some(to) = reply_to {
-                let json = encode_error(Some(&request.id), &idempotency::key_reused_error());
-                if let Err(e) = write_reply(shared, to, &json).await {
-                    tracing::warn!(service, entry_id = %entry.id, error = %e, "could not answer a refused request");
-                }
-            }
-            ack(shared, rt, &entry.id).await;
+            let json = encode_error(Some(&request.id), &idempotency::key_reused_error());
+            shared
+                .completer
+                .complete(Completion {
+                    rt: Arc::clone(rt),
+                    entry_id: entry.id.clone(),
+                    method: request.method.clone(),
+                    rpc_id: request.id.key(),
+                    reply: reply_to.map(|to| (to.to_owned(), json)),
+                    // Refused for good: a redelivery would only be refused again.
+                    ack_without_reply: true,
+                })
+                .await;
             Gate::Finished
         }
         Err(e) => {
@@ -846,7 +897,7 @@ async fn exactly_once_gate(
 /// failed dead-letter write leaves the entry pending, to be retried, never lost.
 async fn retire(
     shared: &Shared,
-    rt: &ServiceRuntime,
+    rt: &Arc<ServiceRuntime>,
     entry: &StreamEntry,
     reply_to: Option<&str>,
     id: Option<RpcId>,
@@ -878,12 +929,21 @@ async fn retire(
         tracing::error!(service, entry_id = %entry.id, error = %e, "dead-letter write failed; entry left pending");
         return;
     }
-    if let (Some(to), Some(id)) = (reply_to, id.as_ref()) {
-        if let Err(e) = write_reply(shared, to, &encode_error(Some(id), error)).await {
-            tracing::warn!(service, entry_id = %entry.id, error = %e, "could not answer a retired entry");
-        }
-    }
-    ack(shared, rt, &entry.id).await;
+    let reply = match (reply_to, id.as_ref()) {
+        (Some(to), Some(id)) => Some((to.to_owned(), encode_error(Some(id), error))),
+        _ => None,
+    };
+    shared
+        .completer
+        .complete(Completion {
+            rt: Arc::clone(rt),
+            entry_id: entry.id.clone(),
+            method: String::new(),
+            rpc_id: id.as_ref().map(RpcId::key).unwrap_or_default(),
+            reply,
+            ack_without_reply: true,
+        })
+        .await;
 }
 
 /// The id of an oversized envelope, without trusting anything else in it.
@@ -896,39 +956,5 @@ fn probe_id(raw: &[u8]) -> Option<RpcId> {
     match serde_json::from_slice::<Probe>(raw) {
         Ok(p) => RpcId::from_value(&p.id),
         Err(_) => recover_id(raw),
-    }
-}
-
-/// `XADD <reply-to> MAXLEN ~ N * type rpc envelope <json>`, pipelined with a `PEXPIRE` of the
-/// reply stream: a stream re-created by a late reply after its client left still expires.
-async fn write_reply(shared: &Shared, reply_to: &str, json: &str) -> redis::RedisResult<()> {
-    let mut pipe = redis::pipe();
-    pipe.cmd("XADD")
-        .arg(reply_to)
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(shared.config.reply_stream_maxlen)
-        .arg("*")
-        .arg("type")
-        .arg("rpc")
-        .arg("envelope")
-        .arg(json)
-        .ignore()
-        .cmd("PEXPIRE")
-        .arg(reply_to)
-        .arg(shared.config.reply_stream_ttl.as_millis() as u64)
-        .ignore();
-    pipe.exec_async(&mut shared.manager.clone()).await
-}
-
-async fn ack(shared: &Shared, rt: &ServiceRuntime, entry_id: &str) {
-    let result: redis::RedisResult<i64> = redis::cmd("XACK")
-        .arg(&rt.stream)
-        .arg(&rt.group)
-        .arg(entry_id)
-        .query_async(&mut shared.manager.clone())
-        .await;
-    if let Err(e) = result {
-        tracing::error!(service = rt.service.name(), entry_id, error = %e, "XACK failed; the entry will be redelivered");
     }
 }

@@ -496,6 +496,15 @@ async fn concurrency_one_keeps_order_and_higher_runs_in_parallel() {
         } else {
             assert_eq!(max, 1);
             assert_eq!(*seen.lock().unwrap(), (0..16).collect::<Vec<_>>());
+            // The next handler starts while earlier replies are still being written; the
+            // replies still land in stream order.
+            let replies: Vec<u64> =
+                clamator_tests::stream_envelopes(&mut raw.clone(), redis.reply_stream())
+                    .await
+                    .iter()
+                    .map(|e| e["result"].as_u64().unwrap())
+                    .collect();
+            assert_eq!(replies, (0..16).collect::<Vec<_>>());
         }
         redis.stop().await;
         server.stop().await;

@@ -754,6 +754,11 @@ async fn handle_entry(
         deadline,
         delivery_count: entry.delivery_count,
     };
+    // The raw entry (the envelope's bytes among its fields) is not needed past this point;
+    // with large payloads, not keeping it through the handler and the reply saves a copy.
+    let entry_id = entry.id.clone();
+    drop(entry);
+    let entry_id = entry_id.as_str();
     let reply = tokio::select! {
         () = shared.abort.cancelled() => {
             tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id, "handler abandoned at shutdown; left unacknowledged");
@@ -795,7 +800,7 @@ async fn handle_entry(
         }
     }
     let reply = reply_to.zip(reply_json);
-    let entry_id = entry.id.clone();
+    let entry_id = entry_id.to_owned();
     // Queued before the permit goes, so with one permit replies are written in stream order.
     let waiting = shared.completer.enqueue(Completion {
         rt: Arc::clone(&rt),

@@ -46,7 +46,7 @@ pub(crate) struct ServiceRuntime {
     pub(crate) dlq: String,
     pub(crate) permits: Arc<Semaphore>,
     /// Entries started and not yet finished (handler running, or reply and ack still on
-    /// their way): `concurrency + 2 × read_count`. Handlers give their permit back before
+    /// their way): `concurrency + 4 × read_count`. Handlers give their permit back before
     /// the reply is written, so without this bound a Redis slower than the handlers would
     /// let handled-but-unacknowledged entries pile up.
     pub(crate) unfinished: Arc<Semaphore>,
@@ -176,7 +176,7 @@ impl ServerBuilder {
     /// acknowledged after its own reply. Order is no longer guaranteed when above 1.
     ///
     /// A handler's permit is given back when it returns, while its reply and ack are still
-    /// being written; at most `concurrency + 2 × read COUNT` entries of the service are
+    /// being written; at most `concurrency + 4 × read COUNT` entries of the service are
     /// unfinished at any time (the read COUNT is `concurrency`, at least 16, at most 256).
     #[must_use]
     pub fn service_with_concurrency(mut self, service: Service, concurrency: usize) -> Self {
@@ -250,7 +250,7 @@ impl ServerBuilder {
                 service: Arc::new(service),
                 permits: Arc::new(Semaphore::new(concurrency)),
                 unfinished: Arc::new(Semaphore::new(
-                    concurrency + 2 * concurrency.clamp(READ_COUNT.0, READ_COUNT.1),
+                    concurrency + 4 * concurrency.clamp(READ_COUNT.0, READ_COUNT.1),
                 )),
                 read_count: concurrency.clamp(READ_COUNT.0, READ_COUNT.1),
                 held: Mutex::new(HashSet::new()),

@@ -854,17 +854,15 @@ async fn exactly_once_gate(
                 }
                 _ => stored,
             };
-            shared
-                .completer
-                .complete(Completion {
-                    rt: Arc::clone(rt),
-                    entry_id: entry.id.clone(),
-                    method: request.method.clone(),
-                    rpc_id: request.id.key(),
-                    reply: reply_to.map(|to| (to.to_owned(), json)),
-                    ack_without_reply: false,
-                })
-                .await;
+            answer(
+                shared,
+                rt,
+                entry,
+                request,
+                reply_to.map(|to| (to, json)),
+                false,
+            )
+            .await;
             Gate::Finished
         }
         Ok(idempotency::Claim::Running) => {
@@ -876,18 +874,16 @@ async fn exactly_once_gate(
         Ok(idempotency::Claim::Mismatch) => {
             tracing::warn!(service, entry_id = %entry.id, rpc_id = %request.id, "idempotency key reused with a different payload; refused");
             let json = encode_error(Some(&request.id), &idempotency::key_reused_error());
-            shared
-                .completer
-                .complete(Completion {
-                    rt: Arc::clone(rt),
-                    entry_id: entry.id.clone(),
-                    method: request.method.clone(),
-                    rpc_id: request.id.key(),
-                    reply: reply_to.map(|to| (to.to_owned(), json)),
-                    // Refused for good: a redelivery would only be refused again.
-                    ack_without_reply: true,
-                })
-                .await;
+            // Refused for good: a redelivery would only be refused again, so ack regardless.
+            answer(
+                shared,
+                rt,
+                entry,
+                request,
+                reply_to.map(|to| (to, json)),
+                true,
+            )
+            .await;
             Gate::Finished
         }
         Err(e) => {
@@ -895,6 +891,29 @@ async fn exactly_once_gate(
             Gate::Finished
         }
     }
+}
+
+/// Answers a request without running its handler (from its idempotency record, or with a
+/// refusal), then acknowledges it.
+async fn answer(
+    shared: &Shared,
+    rt: &Arc<ServiceRuntime>,
+    entry: &StreamEntry,
+    request: &clamator_protocol::Request,
+    reply: Option<(&str, String)>,
+    ack_without_reply: bool,
+) {
+    shared
+        .completer
+        .complete(Completion {
+            rt: Arc::clone(rt),
+            entry_id: entry.id.clone(),
+            method: request.method.clone(),
+            rpc_id: request.id.key(),
+            reply: reply.map(|(to, json)| (to.to_owned(), json)),
+            ack_without_reply,
+        })
+        .await;
 }
 
 /// Takes an entry out of service: writes it to the dead-letter stream, answers the caller

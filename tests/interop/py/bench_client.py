@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import resource
 import sys
@@ -25,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clamator_over_redis import RedisRpcClient  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
-from driver_io import read_json_object  # noqa: E402
+from driver_io import read_json_object, run_driver  # noqa: E402
 
 
 def percentile(sorted_us: list[int], q: float) -> int:
@@ -99,8 +98,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    sys.exit(asyncio.run(main()))
+    run_driver(main)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from typing import Any
 
@@ -28,12 +27,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clamator_over_redis import ClamatorTransportError, RedisRpcClient, RpcError  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
-from driver_io import read_json_object  # noqa: E402
+from driver_io import read_json_object, run_driver  # noqa: E402
 
-# redis-py 8.x (pinned in requirements.txt) caps an asyncio pool at 100 connections by
-# default. The client transport takes one pooled connection per in-flight XADD plus one
-# for the blocking reply XREAD,
-# so 100 concurrent calls would fail one XADD with MaxConnectionsError ("xadd failed").
+# redis-py 8.x caps an asyncio pool at 100 connections by default (5.2.1, pinned in
+# requirements.txt, does not). The client transport takes one pooled connection per
+# in-flight XADD plus one for the blocking reply XREAD, so under 8.x 100 concurrent calls
+# would fail one XADD with MaxConnectionsError ("xadd failed").
 # The driver therefore builds its own Redis client (as the original drivers did) with a
 # pool sized for the requested fan-out, and closes it itself (injected = not owned).
 MIN_POOL = 128
@@ -107,8 +106,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    sys.exit(asyncio.run(main()))
+    run_driver(main)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import sys
-from typing import Any
+from typing import Any, Callable, Coroutine
 
 
 def read_json_object() -> dict[str, Any]:
@@ -26,3 +28,12 @@ def read_json_object() -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise ValueError("stdin must hold a JSON object")
     return obj
+
+
+def run_driver(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
+    """Run a driver's async `main` with warnings logged to stderr; exit with its code."""
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    sys.exit(asyncio.run(main()))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import signal
 import sys
@@ -23,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from clamator_over_redis import RedisRpcServer, RpcError  # noqa: E402
 
-from driver_io import read_json_object  # noqa: E402
+from driver_io import read_json_object, run_driver  # noqa: E402
 from contracts import (  # noqa: E402
     AddParams,
     AddResult,
@@ -140,8 +139,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    sys.exit(asyncio.run(main()))
+    run_driver(main)

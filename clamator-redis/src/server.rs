@@ -597,115 +597,11 @@ async fn handle_entry(
     let reply_to = entry
         .field("reply-to")
         .map(|b| String::from_utf8_lossy(b).into_owned());
-    let Some(raw) = entry.field("envelope") else {
-        tracing::warn!(
-            service,
-            entry_id,
-            "entry without envelope field; dead-lettered"
-        );
-        let error = RpcError::invalid_request("entry has no envelope field");
-        retire(&shared, &rt, &entry, None, None, "malformed", &error).await;
-        return;
-    };
-    if let Some(to) = &reply_to {
-        if !to.starts_with(&shared.reply_prefix) || to.len() == shared.reply_prefix.len() {
-            tracing::warn!(
-                service,
-                entry_id,
-                reply_to = %to,
-                allowed = %shared.reply_prefix,
-                "refusing entry whose reply-to is outside the reply namespace; dead-lettered, no reply written"
-            );
-            let error =
-                RpcError::invalid_request(format!("reply-to outside {}", shared.reply_prefix));
-            retire(&shared, &rt, &entry, None, None, "malformed", &error).await;
-            return;
-        }
-    }
-    let deliveries = entry.delivery_count.unwrap_or(1);
-    if deliveries > shared.config.max_deliveries {
-        // A poison request: every delivery so far ended without an ack (its server died).
-        let id = probe_id(raw);
-        tracing::error!(
-            service,
-            entry_id,
-            rpc_id = id.as_ref().map(RpcId::key),
-            deliveries,
-            max = shared.config.max_deliveries,
-            "request delivered too often without completing; dead-lettered"
-        );
-        let error = dlq::dead_lettered_error("max-deliveries", Some(deliveries));
-        retire(
-            &shared,
-            &rt,
-            &entry,
-            reply_to.as_deref(),
-            id,
-            "max-deliveries",
-            &error,
-        )
-        .await;
-        return;
-    }
-    if raw.len() > shared.config.max_envelope_bytes {
-        let id = probe_id(raw);
-        tracing::warn!(
-            service,
-            entry_id,
-            rpc_id = id.as_ref().map(RpcId::key),
-            bytes = raw.len(),
-            limit = shared.config.max_envelope_bytes,
-            "envelope over the size limit; refused"
-        );
-        let error = RpcError::invalid_request(format!(
-            "envelope of {} bytes exceeds the limit of {} bytes",
-            raw.len(),
-            shared.config.max_envelope_bytes
-        ));
-        retire(
-            &shared,
-            &rt,
-            &entry,
-            reply_to.as_deref(),
-            id,
-            "malformed",
-            &error,
-        )
-        .await;
-        return;
-    }
-    let envelope = match parse_envelope(raw) {
-        Ok(Envelope::Response(_)) => {
-            tracing::warn!(
-                service,
-                entry_id,
-                "response envelope on a command stream; dead-lettered"
-            );
-            let error = RpcError::invalid_request("a response envelope on a command stream");
-            retire(&shared, &rt, &entry, None, None, "malformed", &error).await;
-            return;
-        }
-        Ok(env) => env,
-        Err(e) => {
-            tracing::warn!(
-                service,
-                entry_id,
-                rpc_id = e.id.as_ref().map(RpcId::key),
-                error = %e,
-                "redis poison envelope"
-            );
-            let id = e.id.clone();
-            let error = e.to_rpc_error();
-            retire(
-                &shared,
-                &rt,
-                &entry,
-                reply_to.as_deref(),
-                id,
-                "malformed",
-                &error,
-            )
-            .await;
+    let envelope = match screen(&shared, &entry, reply_to.as_deref(), service) {
+        Ok(envelope) => envelope,
+        Err(r) => {
+            let to = if r.answer { reply_to.as_deref() } else { None };
+            retire(&shared, &rt, &entry, to, r.id, r.reason, &r.error).await;
             return;
         }
     };
@@ -815,6 +711,119 @@ async fn handle_entry(
     // the exactly-once record is complete: a duplicate next in line must find it done.)
     drop(permit);
     waiting.outcome().await;
+}
+
+/// Why an entry is taken out of service before any handler sees it.
+struct Rejection {
+    /// Whether the caller may be answered (never when the `reply-to` itself is refused).
+    answer: bool,
+    id: Option<RpcId>,
+    /// The dead-letter reason: `malformed` or `max-deliveries`.
+    reason: &'static str,
+    error: RpcError,
+}
+
+/// Checks an entry before dispatch: an envelope field, a `reply-to` inside the reply
+/// namespace, not delivered too often, within the size limit, a request or notification
+/// that parses. Logs why it refuses one.
+fn screen(
+    shared: &Shared,
+    entry: &StreamEntry,
+    reply_to: Option<&str>,
+    service: &str,
+) -> Result<Envelope, Box<Rejection>> {
+    // Boxed: the refusal path is cold, and a `Rejection` is large next to an `Envelope`.
+    let entry_id = entry.id.as_str();
+    let malformed = |answer, id, error| {
+        Box::new(Rejection {
+            answer,
+            id,
+            reason: "malformed",
+            error,
+        })
+    };
+    let Some(raw) = entry.field("envelope") else {
+        tracing::warn!(
+            service,
+            entry_id,
+            "entry without envelope field; dead-lettered"
+        );
+        let error = RpcError::invalid_request("entry has no envelope field");
+        return Err(malformed(false, None, error));
+    };
+    if let Some(to) = reply_to {
+        if !to.starts_with(&shared.reply_prefix) || to.len() == shared.reply_prefix.len() {
+            tracing::warn!(
+                service,
+                entry_id,
+                reply_to = %to,
+                allowed = %shared.reply_prefix,
+                "refusing entry whose reply-to is outside the reply namespace; dead-lettered, no reply written"
+            );
+            let error =
+                RpcError::invalid_request(format!("reply-to outside {}", shared.reply_prefix));
+            return Err(malformed(false, None, error));
+        }
+    }
+    let deliveries = entry.delivery_count.unwrap_or(1);
+    if deliveries > shared.config.max_deliveries {
+        // A poison request: every delivery so far ended without an ack (its server died).
+        let id = probe_id(raw);
+        tracing::error!(
+            service,
+            entry_id,
+            rpc_id = id.as_ref().map(RpcId::key),
+            deliveries,
+            max = shared.config.max_deliveries,
+            "request delivered too often without completing; dead-lettered"
+        );
+        return Err(Box::new(Rejection {
+            answer: true,
+            id,
+            reason: "max-deliveries",
+            error: dlq::dead_lettered_error("max-deliveries", Some(deliveries)),
+        }));
+    }
+    if raw.len() > shared.config.max_envelope_bytes {
+        let id = probe_id(raw);
+        tracing::warn!(
+            service,
+            entry_id,
+            rpc_id = id.as_ref().map(RpcId::key),
+            bytes = raw.len(),
+            limit = shared.config.max_envelope_bytes,
+            "envelope over the size limit; refused"
+        );
+        let error = RpcError::invalid_request(format!(
+            "envelope of {} bytes exceeds the limit of {} bytes",
+            raw.len(),
+            shared.config.max_envelope_bytes
+        ));
+        return Err(malformed(true, id, error));
+    }
+    match parse_envelope(raw) {
+        Ok(Envelope::Response(_)) => {
+            tracing::warn!(
+                service,
+                entry_id,
+                "response envelope on a command stream; dead-lettered"
+            );
+            let error = RpcError::invalid_request("a response envelope on a command stream");
+            Err(malformed(false, None, error))
+        }
+        Ok(envelope) => Ok(envelope),
+        Err(e) => {
+            tracing::warn!(
+                service,
+                entry_id,
+                rpc_id = e.id.as_ref().map(RpcId::key),
+                error = %e,
+                "redis poison envelope"
+            );
+            let error = e.to_rpc_error();
+            Err(malformed(true, e.id, error))
+        }
+    }
 }
 
 /// What the exactly-once gate decided.

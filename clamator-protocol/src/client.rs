@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::envelope::{encode_notification, encode_request, RpcId};
 use crate::error::Error;
 use crate::names;
-use crate::transport::{ClientTransport, SendOptions};
+use crate::transport::ClientTransport;
 
 /// The default call timeout, as in clamator: 30 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -74,16 +74,17 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client over `transport` with the [default timeout](DEFAULT_TIMEOUT).
+    /// A client over `transport`, with the transport's
+    /// [default timeout](ClientTransport::default_timeout), else [`DEFAULT_TIMEOUT`].
     pub fn new(transport: impl ClientTransport) -> Self {
         Self::from_arc(Arc::new(transport))
     }
 
-    /// A client over a shared transport.
+    /// A client over a shared transport (default timeout as with [`new`](Self::new)).
     pub fn from_arc(transport: Arc<dyn ClientTransport>) -> Self {
         Self {
+            default_timeout: transport.default_timeout().unwrap_or(DEFAULT_TIMEOUT),
             transport,
-            default_timeout: DEFAULT_TIMEOUT,
         }
     }
 
@@ -109,7 +110,7 @@ impl Client {
             .await
     }
 
-    /// [`call`](Self::call) with per-call options (a timeout override).
+    /// [`call`](Self::call) with per-call options (a timeout, an idempotency key).
     pub async fn call_with<P, R>(
         &self,
         service: &str,
@@ -142,9 +143,9 @@ impl Client {
         let envelope = encode_request(service, method, params, &id)
             .map_err(|e| Error::InvalidArgument(format!("params do not serialize: {e}")))?;
         let timeout = options.timeout.unwrap_or(self.default_timeout);
-        let send = SendOptions {
-            timeout,
-            idempotency_key: options.idempotency_key,
+        let send = CallOptions {
+            timeout: Some(timeout),
+            ..options
         };
         let reply =
             tokio::time::timeout(timeout, self.transport.send(service, &id, envelope, &send))

@@ -75,4 +75,4 @@ pub use error::{codes, BoxError, Error, RpcError, ValidationIssue};
 pub use memory::MemoryTransport;
 pub use schema::{SchemaError, SchemaValidator};
 pub use server::{BoxFuture, Method, Router, Service, ServiceBuilder, Validator};
-pub use transport::{ClientTransport, SendOptions};
+pub use transport::ClientTransport;

@@ -7,10 +7,11 @@ use std::time::SystemTime;
 
 use crate::context::{self, CallContext};
 
+use crate::client::CallOptions;
 use crate::envelope::{parse_envelope, Envelope, Response, RpcId};
 use crate::error::Error;
 use crate::server::{BoxFuture, Router};
-use crate::transport::{ClientTransport, SendOptions};
+use crate::transport::ClientTransport;
 
 /// A [`ClientTransport`] that dispatches to a [`Router`] in the same process. Each call runs
 /// on its own tokio task, so a caller that times out does not cancel the handler.
@@ -38,14 +39,14 @@ impl ClientTransport for MemoryTransport {
         service: &'a str,
         _id: &'a RpcId,
         envelope: String,
-        options: &'a SendOptions,
+        options: &'a CallOptions,
     ) -> BoxFuture<'a, Result<Response, Error>> {
         Box::pin(async move {
             let env = Self::parse(&envelope)?;
             let router = Arc::clone(&self.router);
             let service = service.to_owned();
             let ctx = CallContext {
-                deadline: Some(SystemTime::now() + options.timeout),
+                deadline: options.timeout.map(|t| SystemTime::now() + t),
                 delivery_count: Some(1),
             };
             let reply = tokio::spawn(context::scope(ctx, async move {

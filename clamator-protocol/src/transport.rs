@@ -6,30 +6,10 @@
 
 use std::time::Duration;
 
+use crate::client::CallOptions;
 use crate::envelope::{Response, RpcId};
 use crate::error::Error;
 use crate::server::BoxFuture;
-
-/// What a transport may pass on with a request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SendOptions {
-    /// How long the caller will wait; transports may pass it on as a deadline so servers
-    /// skip work nobody waits for any more.
-    pub timeout: Duration,
-    /// The caller's idempotency key, for servers running exactly-once.
-    pub idempotency_key: Option<String>,
-}
-
-impl SendOptions {
-    /// Options with just a timeout.
-    pub fn timeout(timeout: Duration) -> Self {
-        Self {
-            timeout,
-            idempotency_key: None,
-        }
-    }
-}
 
 /// Carries requests and notifications from a client to the servers of a service.
 ///
@@ -38,16 +18,26 @@ impl SendOptions {
 /// forgotten and a late reply is dropped.
 pub trait ClientTransport: Send + Sync + 'static {
     /// Sends the request `envelope` (JSON text, id `id`) to `service` and resolves with the
-    /// reply whose id matches.
+    /// reply whose id matches. The [`Client`](crate::Client) core always sets
+    /// `options.timeout` (the call's own, else the client's default); transports may pass
+    /// it on as a deadline so servers skip work nobody waits for any more, and pass on the
+    /// idempotency key for servers running exactly-once.
     fn send<'a>(
         &'a self,
         service: &'a str,
         id: &'a RpcId,
         envelope: String,
-        options: &'a SendOptions,
+        options: &'a CallOptions,
     ) -> BoxFuture<'a, Result<Response, Error>>;
 
     /// Queues the notification `envelope` for `service`; resolves once it is handed over.
     fn notify<'a>(&'a self, service: &'a str, envelope: String)
         -> BoxFuture<'a, Result<(), Error>>;
+
+    /// The timeout a [`Client`](crate::Client) made over this transport uses for calls
+    /// without their own; `None` (the default) leaves the client's
+    /// [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT).
+    fn default_timeout(&self) -> Option<Duration> {
+        None
+    }
 }

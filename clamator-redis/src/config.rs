@@ -1,11 +1,12 @@
-//! Configuration of servers and clients, with clamator's option names and defaults.
+//! Configuration of servers, the services they serve, and transports, with clamator's
+//! option names and defaults.
 
 use std::time::Duration;
 
 /// The Redis URL used when neither the config nor `REDIS_URL` gives one.
 pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
 
-/// How to reach Redis; shared by [`ServerConfig`] and [`ClientConfig`].
+/// How to reach Redis; shared by [`ServerConfig`] and [`TransportConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Connection {
     pub(crate) url: Option<String>,
@@ -89,14 +90,9 @@ macro_rules! common_setters {
             self
         }
 
-        /// The key prefix.
-        pub fn get_key_prefix(&self) -> &str {
+        /// The key prefix every key of this config lives under.
+        pub fn key_prefix(&self) -> &str {
             &self.key_prefix
-        }
-
-        /// The instance id.
-        pub fn get_instance_id(&self) -> &str {
-            &self.instance_id
         }
     };
 }
@@ -114,10 +110,16 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// | key prefix | required | `keyPrefix` / `key_prefix` |
 /// | [`redis_url`](Self::redis_url) | `$REDIS_URL`, else `redis://localhost:6379` | `redisUrl` |
 /// | [`instance_id`](Self::instance_id) | random UUID v4 | `instanceId` |
-/// | [`claim_idle`](Self::claim_idle) | 60 s | `consumerClaimIdleMs` |
+/// | [`claim_idle`](Self::claim_idle) | 60 s (reclaim every `max(1 s, claim_idle / 4)`, leases renewed every third) | `consumerClaimIdleMs` |
 /// | [`reply_stream_maxlen`](Self::reply_stream_maxlen) | 1024 | `replyStreamMaxLen` |
+/// | [`reply_stream_ttl`](Self::reply_stream_ttl) | 10 min | — |
 /// | [`shutdown_grace`](Self::shutdown_grace) | 5 s | `shutdownGraceMs` |
 /// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
+/// | [`max_deliveries`](Self::max_deliveries) | 5, then dead-lettered | — |
+/// | [`dead_letter_maxlen`](Self::dead_letter_maxlen) | 10 000 | — |
+/// | [`housekeeping_interval`](Self::housekeeping_interval) | 30 s | — |
+/// | [`consumer_idle_limit`](Self::consumer_idle_limit) | 1 h | — |
+/// | [`idempotency_result_ttl`](Self::idempotency_result_ttl) | 24 h | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
 ///
@@ -128,7 +130,7 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 ///     .redis_url("redis://127.0.0.1:6379")
 ///     .instance_id("srv-A")
 ///     .claim_idle(Duration::from_secs(30));
-/// assert_eq!(config.get_instance_id(), "srv-A");
+/// assert_eq!(config.key_prefix(), "app");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -143,7 +145,6 @@ pub struct ServerConfig {
     pub(crate) reply_stream_ttl: Duration,
     pub(crate) housekeeping_interval: Duration,
     pub(crate) consumer_idle_limit: Duration,
-    pub(crate) exactly_once: bool,
     pub(crate) idempotency_result_ttl: Duration,
     pub(crate) fault_abort_after_reply_once: Option<std::path::PathBuf>,
     pub(crate) connection: Connection,
@@ -164,7 +165,6 @@ impl ServerConfig {
             reply_stream_ttl: DEFAULT_REPLY_STREAM_TTL,
             housekeeping_interval: Duration::from_secs(30),
             consumer_idle_limit: Duration::from_secs(3600),
-            exactly_once: false,
             idempotency_result_ttl: Duration::from_secs(24 * 3600),
             fault_abort_after_reply_once: None,
             connection: Connection::default(),
@@ -182,19 +182,10 @@ impl ServerConfig {
         self
     }
 
-    /// Runs every request of this server exactly once (per method instead:
-    /// [`ServerBuilder::exactly_once_method`](crate::ServerBuilder::exactly_once_method)):
-    /// an idempotency record per request id, or per the caller's idempotency key, makes a
-    /// redelivery answer with the stored reply instead of running the handler again.
-    /// Default off.
-    #[must_use]
-    pub fn exactly_once(mut self, on: bool) -> Self {
-        self.exactly_once = on;
-        self
-    }
-
-    /// How long a completed request's reply is kept for redeliveries. Default 24 h. (A
-    /// running claim lives twice the claim idle time, so a dead owner's claim expires.)
+    /// How long a completed exactly-once request's reply is kept for redeliveries (which
+    /// requests run exactly once is chosen per service, with [`ServiceOptions`]). Default
+    /// 24 h. (A running claim lives twice the claim idle time, so a dead owner's claim
+    /// expires.)
     #[must_use]
     pub fn idempotency_result_ttl(mut self, ttl: Duration) -> Self {
         self.idempotency_result_ttl = ttl;
@@ -202,7 +193,9 @@ impl ServerConfig {
     }
 
     /// Fault injection for tests: abort the process once, after writing a reply and before
-    /// acknowledging it, unless the file `marker` exists (it is created first).
+    /// acknowledging it, unless the file `marker` exists (it is created first). Only with
+    /// the `fault-injection` feature, which no application should enable.
+    #[cfg(feature = "fault-injection")]
     #[doc(hidden)]
     #[must_use]
     pub fn fault_abort_after_reply_once(mut self, marker: impl Into<std::path::PathBuf>) -> Self {
@@ -269,7 +262,97 @@ impl ServerConfig {
     }
 }
 
-/// Configuration of a [`RedisClient`](crate::RedisClient).
+/// How a [`RedisServer`](crate::RedisServer) serves one service; given to
+/// [`ServerBuilder::service_with`](crate::ServerBuilder::service_with).
+///
+/// | knob | default |
+/// |---|---|
+/// | [`concurrency`](Self::concurrency) | 1: one request at a time, in stream order (clamator's invariant) |
+/// | [`exactly_once`](Self::exactly_once) / [`exactly_once_method`](Self::exactly_once_method) | off: at least once |
+///
+/// ```
+/// use clamator_redis::ServiceOptions;
+/// // Eight handlers at once; `placeOrder` runs exactly once, the rest at least once.
+/// let options = ServiceOptions::new().concurrency(8).exactly_once_method("placeOrder");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceOptions {
+    pub(crate) concurrency: usize,
+    pub(crate) exactly_once: ExactlyOnce,
+}
+
+/// Which requests of a service run exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExactlyOnce {
+    Off,
+    AllMethods,
+    Methods(std::collections::BTreeSet<String>),
+}
+
+impl ExactlyOnce {
+    /// Whether requests of `method` (its name within the service) run exactly once.
+    pub(crate) fn covers(&self, method: &str) -> bool {
+        match self {
+            Self::Off => false,
+            Self::AllMethods => true,
+            Self::Methods(methods) => methods.contains(method),
+        }
+    }
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServiceOptions {
+    /// The defaults: concurrency 1, at least once.
+    pub fn new() -> Self {
+        Self {
+            concurrency: 1,
+            exactly_once: ExactlyOnce::Off,
+        }
+    }
+
+    /// Up to `n` handlers of the service run at once; each entry is acknowledged after its
+    /// own reply. Order is no longer guaranteed above 1. A handler's permit is given back
+    /// when it returns, while its reply and ack are still being written; at most
+    /// `n + 4 × read COUNT` entries of the service are unfinished at any time (the read
+    /// COUNT is `n`, at least 16, at most 256). Must be at least 1. Default 1.
+    #[must_use]
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// Runs every request of the service exactly once: an idempotency record per request
+    /// id, or per the caller's idempotency key, makes a redelivery answer with the stored
+    /// reply instead of running the handler again. Costs two script calls per request.
+    /// Default off.
+    #[must_use]
+    pub fn exactly_once(mut self) -> Self {
+        self.exactly_once = ExactlyOnce::AllMethods;
+        self
+    }
+
+    /// Runs requests of `method` (its name in the contract, e.g. `add`) exactly once, and
+    /// the other methods at least once; call it once per method. No effect after
+    /// [`exactly_once`](Self::exactly_once).
+    #[must_use]
+    pub fn exactly_once_method(mut self, method: impl Into<String>) -> Self {
+        match &mut self.exactly_once {
+            ExactlyOnce::AllMethods => {}
+            ExactlyOnce::Methods(methods) => {
+                methods.insert(method.into());
+            }
+            ExactlyOnce::Off => self.exactly_once = ExactlyOnce::Methods([method.into()].into()),
+        }
+        self
+    }
+}
+
+/// Configuration of a [`RedisTransport`](crate::RedisTransport).
 ///
 /// | knob | default | clamator option |
 /// |---|---|---|
@@ -283,7 +366,7 @@ impl ServerConfig {
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientConfig {
+pub struct TransportConfig {
     pub(crate) key_prefix: String,
     pub(crate) instance_id: String,
     pub(crate) default_timeout: Duration,
@@ -293,7 +376,7 @@ pub struct ClientConfig {
     pub(crate) connection: Connection,
 }
 
-impl ClientConfig {
+impl TransportConfig {
     /// A config for key prefix `key_prefix` with every default.
     pub fn new(key_prefix: impl Into<String>) -> Self {
         Self {

@@ -8,8 +8,8 @@
 //! ```no_run
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), clamator_protocol::Error> {
-//! use clamator_protocol::{RpcError, Service};
-//! use clamator_redis::{ClientConfig, RedisClient, RedisServer, ServerConfig};
+//! use clamator_protocol::{Client, RpcError, Service};
+//! use clamator_redis::{RedisServer, RedisTransport, ServerConfig, TransportConfig};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)]
@@ -25,11 +25,13 @@
 //!     .start()
 //!     .await?;
 //!
-//! let redis = RedisClient::connect(ClientConfig::new("demo").redis_url("redis://127.0.0.1:6379")).await?;
-//! let r: AddResult = redis.client().call("arith", "add", &AddParams { a: 2.0, b: 3.0 }).await?;
+//! let transport =
+//!     RedisTransport::connect(TransportConfig::new("demo").redis_url("redis://127.0.0.1:6379")).await?;
+//! let client = Client::new(transport.clone());
+//! let r: AddResult = client.call("arith", "add", &AddParams { a: 2.0, b: 3.0 }).await?;
 //! assert_eq!(r.sum, 5.0);
 //!
-//! redis.stop().await;
+//! transport.stop().await;
 //! server.stop().await;
 //! # Ok(()) }
 //! ```
@@ -38,50 +40,61 @@
 //!
 //! | key | written by | read by |
 //! |---|---|---|
-//! | `<prefix>:cmds:<service>` | clients (`XADD`, no cap) | servers (`XREADGROUP`, group `<service>`, consumer `<service>:<instance>`) |
-//! | `<prefix>:replies:<client instance>` | servers (`XADD MAXLEN ~ 1024`) | its client (`XREAD` from `0`), deleted at stop |
+//! | `<prefix>:cmds:<service>` | transports (`XADD`, no cap) | servers (`XREADGROUP`, group `<service>`, consumer `<service>:<instance>`) |
+//! | `<prefix>:replies:<transport instance>` | servers (`XADD MAXLEN ~ 1024`, `PEXPIRE`) | its transport (`XREAD` from `0`), deleted at stop |
+//! | `<prefix>:dlq:<service>` | servers (dead letters) | [`DeadLetters`] |
+//! | `<prefix>:idem:<service>:<key>` | servers (exactly-once records) | servers |
+//! | `<prefix>:lock:housekeeping:<service>` | servers (one housekeeper at a time) | servers |
 //!
 //! ## Beyond clamator, on the same wire
 //!
-//! * Malformed entries are acknowledged, logged, and answered with -32700 / -32600 when they
-//!   name a reply stream and an id can be recovered (clamator lets the caller time out).
+//! * Malformed entries are acknowledged, logged, written to the dead-letter stream, and
+//!   answered with -32700 / -32600 when they name a reply stream and an id can be recovered
+//!   (clamator lets the caller time out).
 //! * A `reply-to` outside `<prefix>:replies:` is refused: logged, acknowledged, nothing written.
 //! * Envelopes over [`ServerConfig::max_envelope_bytes`] (1 MiB) are refused with -32600.
+//! * Requests carry a deadline; expired ones are skipped. Poison requests are dead-lettered
+//!   ([`codes::DEAD_LETTERED`]). Exactly-once execution is opt-in per service or method
+//!   ([`ServiceOptions`]).
 //! * A vanished consumer group (`NOGROUP` after `FLUSHALL` or a restart) is re-created.
 //! * Lost connections come back with exponential backoff with jitter (100 ms to 30 s).
-//! * [`ServerBuilder::service_with_concurrency`] processes several entries of a service at
-//!   once; the default of 1 keeps clamator's in-order processing.
+//! * [`ServiceOptions::concurrency`] processes several entries of a service at once; the
+//!   default of 1 keeps clamator's in-order processing.
 //!
 //! ## Modules
 //!
 //! | module | what |
 //! |---|---|
-//! | [`config`] | [`ServerConfig`], [`ClientConfig`] |
+//! | [`config`] | [`ServerConfig`], [`ServiceOptions`], [`TransportConfig`] and their defaults |
+//! | [`codes`] | the error codes this transport adds: -32050, -32051 |
 //! | [`keys`] | key and name conventions |
-//! | `server` | [`RedisServer`]: consumer loop, acks, stop |
-//! | `reclaim` | the `XAUTOCLAIM` loop |
-//! | `client` | [`RedisClient`]: requests and the reply reader |
+//! | [`lock`] | the one-holder lock housekeeping is elected with |
+//! | `transport` | [`RedisTransport`]: requests and the reply reader |
+//! | `server` | [`RedisServer`]: public face and stop; under it the consumer loop (`consume`), reclaim, lease renewal, housekeeping, the life of one entry (`entry`, `screen`, `exactly_once`), the runtime state and the completer (reply writer and acker) |
+//! | `stream` | every stream command the library sends, and the decoders of their replies |
+//! | `dead_letters` | [`DeadLetters`]: the dead-letter stream, written by servers, listed, replayed and purged by operators |
+//! | `connection`, `backoff`, `deadline` | connections (shared and dedicated), reconnect backoff, the `deadline` field |
+//!
+//! ## Features
+//!
+//! None are needed. `fault-injection` exists for this project's own crash tests only.
 
 mod backoff;
-mod client;
-mod completion;
+pub mod codes;
 pub mod config;
 mod connection;
+mod dead_letters;
 mod deadline;
-pub mod dlq;
-mod housekeeping;
-pub mod idempotency;
 pub mod keys;
 pub mod lock;
-mod reclaim;
 mod server;
 mod stream;
-
-pub use client::RedisClient;
-pub use dlq::{DeadLetter, DeadLetters, DEAD_LETTERED};
+mod transport;
 
 pub use config::{
-    ClientConfig, ServerConfig, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL,
+    ServerConfig, ServiceOptions, TransportConfig, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL,
     DEFAULT_REPLY_STREAM_TTL,
 };
+pub use dead_letters::{DeadLetter, DeadLetters};
 pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport};
+pub use transport::RedisTransport;

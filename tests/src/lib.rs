@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clamator_examples::arith::{self, Counter};
 use clamator_examples::local_redis::RedisProcess;
-use clamator_redis::{ClientConfig, RedisClient, RedisServer, ServerConfig};
+use clamator_redis::{RedisServer, RedisTransport, ServerConfig, ServiceOptions, TransportConfig};
 use redis::aio::MultiplexedConnection;
 
 pub use clamator_examples;
@@ -51,8 +51,8 @@ impl TestRedis {
     }
 
     /// A client config for this Redis and prefix.
-    pub fn client_config(&self) -> ClientConfig {
-        ClientConfig::new(&self.prefix).redis_url(self.url())
+    pub fn client_config(&self) -> TransportConfig {
+        TransportConfig::new(&self.prefix).redis_url(self.url())
     }
 
     /// Starts a server with the arith service (and notifications, pings discarded).
@@ -61,9 +61,19 @@ impl TestRedis {
         config: ServerConfig,
         concurrency: usize,
     ) -> (RedisServer, Counter) {
+        self.arith_server_with(config, ServiceOptions::new().concurrency(concurrency))
+            .await
+    }
+
+    /// [`arith_server`](Self::arith_server) with the arith service's options.
+    pub async fn arith_server_with(
+        &self,
+        config: ServerConfig,
+        options: ServiceOptions,
+    ) -> (RedisServer, Counter) {
         let handled = Counter::default();
         let server = RedisServer::builder(config)
-            .service_with_concurrency(arith::arith_service(handled.clone()).unwrap(), concurrency)
+            .service_with(arith::arith_service(handled.clone()).unwrap(), options)
             .service(arith::notifications_service(handled.clone(), |_| {}).unwrap())
             .start()
             .await
@@ -72,8 +82,8 @@ impl TestRedis {
     }
 
     /// A connected client with the default config.
-    pub async fn client(&self) -> RedisClient {
-        RedisClient::connect(self.client_config())
+    pub async fn client(&self) -> RedisTransport {
+        RedisTransport::connect(self.client_config())
             .await
             .expect("connect client")
     }

@@ -103,7 +103,7 @@ async fn one_of_two_servers_crashing_under_load_loses_nothing() {
     let redis = t.client().await;
     let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
     let workers = load(
-        &redis.client(),
+        &clamator_protocol::Client::new(redis.clone()),
         &tally,
         &stop,
         8,
@@ -139,7 +139,7 @@ async fn sigterm_drain_under_load_finishes_in_flight_work() {
     let redis = t.client().await;
     let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
     let workers = load(
-        &redis.client(),
+        &clamator_protocol::Client::new(redis.clone()),
         &tally,
         &stop,
         8,
@@ -175,7 +175,7 @@ async fn flushall_under_load() {
     let redis = t.client().await;
     let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
     let workers = load(
-        &redis.client(),
+        &clamator_protocol::Client::new(redis.clone()),
         &tally,
         &stop,
         8,
@@ -227,7 +227,7 @@ async fn redis_killed_and_restarted_with_aof_loses_no_accepted_request() {
     let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
     // Long timeouts: a request Redis accepted must be answered, however long the outage.
     let workers = load(
-        &redis.client(),
+        &clamator_protocol::Client::new(redis.clone()),
         &tally,
         &stop,
         8,

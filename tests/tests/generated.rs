@@ -307,7 +307,7 @@ async fn every_method_round_trips_over_redis() {
         .await
         .unwrap();
     let redis = t.client().await;
-    exercise(redis.client(), &service).await;
+    exercise(clamator_protocol::Client::new(redis.clone()), &service).await;
     clamator_tests::wait_for(
         "notification handled",
         std::time::Duration::from_secs(10),

@@ -198,7 +198,7 @@ async fn flushall_recreates_the_group_and_serving_goes_on() {
     let t = TestRedis::start();
     let (server, _) = t.arith_server(t.server_config(), 1).await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     let add = AddParams { a: 1.0, b: 1.0 };
     assert_eq!(
         client
@@ -225,7 +225,7 @@ async fn redis_restart_mid_traffic_then_calls_succeed_again() {
     let mut t = TestRedis::start();
     let (server, _) = t.arith_server(t.server_config(), 1).await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     let add = AddParams { a: 20.0, b: 22.0 };
     for _ in 0..20 {
         assert_eq!(

@@ -23,7 +23,7 @@ async fn round_trip_and_wire_format() {
     let t = TestRedis::start();
     let (server, handled) = t.arith_server(t.server_config(), 1).await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
 
     let r: AddResult = client
         .call("arith", "add", &AddParams { a: 2.0, b: 3.0 })
@@ -94,7 +94,7 @@ async fn hundred_concurrent_calls_are_correlated() {
     let t = TestRedis::start();
     let (server, _) = t.arith_server(t.server_config(), 1).await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     let calls = (0..100).map(|i| {
         let client = client.clone();
         async move {
@@ -144,7 +144,7 @@ async fn errors_map_to_their_codes() {
     let t = TestRedis::start();
     let (server, _) = t.arith_server(t.server_config(), 1).await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
 
     let err = client
         .call::<_, DivideResult>("arith", "divide", &AddParams { a: 10.0, b: 0.0 })
@@ -200,7 +200,7 @@ async fn notifications_are_handled_and_never_answered() {
         .await
         .unwrap();
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     client
         .notify(
             "notifications",
@@ -256,7 +256,7 @@ async fn client_timeout_against_a_slow_handler() {
     let t = TestRedis::start();
     let (server, _) = t.arith_server(t.server_config(), 1).await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     let err = client
         .call_with::<_, AddResult>(
             "arith",
@@ -297,7 +297,7 @@ async fn worker_pool_of_two_servers_shares_the_work() {
         .arith_server(t.server_config().instance_id("srv-B"), 1)
         .await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     for _ in 0..50 {
         let r: AddResult = client
             .call("arith", "add", &AddParams { a: 1.0, b: 1.0 })
@@ -320,7 +320,7 @@ async fn a_dead_consumers_entry_is_reclaimed_and_the_call_completes() {
     let stream = t.cmds("arith");
     create_group(&raw, &stream, "arith").await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     let call = tokio::spawn(async move {
         client
             .call_with::<_, AddResult>(
@@ -367,7 +367,7 @@ async fn graceful_stop_drains_in_flight_work() {
     let t = TestRedis::start();
     let (server, handled) = t.arith_server(t.server_config(), 1).await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     let call = tokio::spawn(async move {
         client
             .call::<_, AddResult>(
@@ -399,7 +399,7 @@ async fn stop_never_acknowledges_unfinished_work() {
         .shutdown_grace(Duration::from_millis(100));
     let (first, handled_first) = t.arith_server(config, 1).await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     let call = tokio::spawn(async move {
         client
             .call_with::<_, AddResult>(
@@ -466,7 +466,7 @@ async fn concurrency_one_keeps_order_and_higher_runs_in_parallel() {
             .build()
             .unwrap();
         let redis = t.client().await;
-        let client = redis.client();
+        let client = clamator_protocol::Client::new(redis.clone());
         // Queue 16 requests before the server starts, so it reads them as one batch in order.
         let raw = t.raw().await;
         create_group(&raw, &t.cmds("seq"), "seq").await;
@@ -479,7 +479,10 @@ async fn concurrency_one_keeps_order_and_higher_runs_in_parallel() {
             wait_stream_len(&raw, &t.cmds("seq"), n as usize + 1).await;
         }
         let server = RedisServer::builder(t.server_config())
-            .service_with_concurrency(service, concurrency)
+            .service_with(
+                service,
+                clamator_redis::ServiceOptions::new().concurrency(concurrency),
+            )
             .start()
             .await
             .unwrap();
@@ -527,23 +530,22 @@ async fn tls_through_rediss_urls() {
     .start()
     .await
     .unwrap();
-    let redis = clamator_redis::RedisClient::connect(
-        clamator_redis::ClientConfig::new("tls")
+    let redis = clamator_redis::RedisTransport::connect(
+        clamator_redis::TransportConfig::new("tls")
             .redis_url(&url)
             .tls_ca_cert(ca),
     )
     .await
     .unwrap();
-    let r: AddResult = redis
-        .client()
+    let r: AddResult = clamator_protocol::Client::new(redis.clone())
         .call("arith", "add", &AddParams { a: 2.0, b: 3.0 })
         .await
         .unwrap();
     assert_eq!(r.sum, 5.0);
     assert_eq!(handled.get(), 1);
     // Without trusting the private CA, the TLS handshake is refused.
-    let err = clamator_redis::RedisClient::connect(
-        clamator_redis::ClientConfig::new("tls").redis_url(&url),
+    let err = clamator_redis::RedisTransport::connect(
+        clamator_redis::TransportConfig::new("tls").redis_url(&url),
     )
     .await
     .unwrap_err();
@@ -559,7 +561,7 @@ async fn a_handler_outliving_the_claim_idle_time_is_not_reclaimed_by_its_own_ser
     let config = t.server_config().claim_idle(Duration::from_millis(200));
     let (server, handled) = t.arith_server(config, 1).await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     let r: AddResult = client
         .call(
             "arith",
@@ -590,7 +592,7 @@ async fn more_pending_entries_than_one_xautoclaim_returns_are_all_reclaimed() {
     let stream = t.cmds("arith");
     create_group(&raw, &stream, "arith").await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     let calls: Vec<_> = (0..40)
         .map(|i| {
             let client = client.clone();

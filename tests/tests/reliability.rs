@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clamator_examples::arith::{AddParams, AddResult, SlowAddParams};
 use clamator_protocol::{context, CallOptions, RpcError, Service};
-use clamator_redis::RedisServer;
+use clamator_redis::{RedisServer, ServiceOptions};
 use clamator_tests::{wait_all_acked, wait_for, TestRedis};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -45,7 +45,7 @@ async fn an_expired_request_never_reaches_its_handler() {
 
     // End to end: a call queued behind a slow one gives up; the server skips it.
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     let slow = {
         let client = client.clone();
         tokio::spawn(async move {
@@ -101,8 +101,7 @@ async fn handlers_can_read_their_deadline() {
         .unwrap();
     let redis = t.client().await;
     let before = SystemTime::now();
-    let seen: Option<u64> = redis
-        .client()
+    let seen: Option<u64> = clamator_protocol::Client::new(redis.clone())
         .call_with(
             "clock",
             "deadline",
@@ -161,8 +160,7 @@ async fn a_slow_handler_longer_than_the_claim_idle_time_runs_exactly_once() {
         })
     };
     let redis = t.client().await;
-    let r: AddResult = redis
-        .client()
+    let r: AddResult = clamator_protocol::Client::new(redis.clone())
         .call(
             "arith",
             "slowAdd",
@@ -199,12 +197,11 @@ async fn dead_letters_can_be_listed_replayed_and_purged() {
     // A server that dead-letters everything on its first delivery.
     let (strict, handled_strict) = t.arith_server(t.server_config().max_deliveries(0), 1).await;
     let redis = t.client().await;
-    let err = redis
-        .client()
+    let err = clamator_protocol::Client::new(redis.clone())
         .call::<_, AddResult>("arith", "add", &AddParams { a: 1.0, b: 2.0 })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some(clamator_redis::DEAD_LETTERED));
+    assert_eq!(err.code(), Some(clamator_redis::codes::DEAD_LETTERED));
     assert_eq!(handled_strict.get(), 0);
     assert_eq!(strict.stats().dead_lettered, 1);
     strict.stop().await;
@@ -288,12 +285,11 @@ async fn an_abandoned_clients_reply_stream_expires() {
     };
 
     // A live client keeps its reply stream well past the TTL.
-    let redis = clamator_redis::RedisClient::connect(t.client_config().reply_stream_ttl(ttl))
+    let redis = clamator_redis::RedisTransport::connect(t.client_config().reply_stream_ttl(ttl))
         .await
         .unwrap();
     let key = redis.reply_stream().to_owned();
-    let _: AddResult = redis
-        .client()
+    let _: AddResult = clamator_protocol::Client::new(redis.clone())
         .call("arith", "add", &AddParams { a: 1.0, b: 1.0 })
         .await
         .unwrap();
@@ -312,12 +308,11 @@ async fn an_abandoned_clients_reply_stream_expires() {
     .await;
 
     // A late reply re-creates a stopped client's stream, with a TTL, so it goes away too.
-    let redis = clamator_redis::RedisClient::connect(t.client_config().reply_stream_ttl(ttl))
+    let redis = clamator_redis::RedisTransport::connect(t.client_config().reply_stream_ttl(ttl))
         .await
         .unwrap();
     let key = redis.reply_stream().to_owned();
-    let _ = redis
-        .client()
+    let _ = clamator_protocol::Client::new(redis.clone())
         .call_with::<_, AddResult>(
             "arith",
             "slowAdd",
@@ -413,7 +408,7 @@ async fn trimming_under_load_never_drops_an_unacknowledged_entry() {
     let stream = t.cmds("arith");
     clamator_tests::create_group(&raw, &stream, "arith").await;
     let redis = t.client().await;
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     // Five requests taken by a consumer that then died: pending, unacknowledged.
     let stuck: Vec<_> = (0..5)
         .map(|i| {
@@ -547,13 +542,13 @@ async fn trimming_under_load_never_drops_an_unacknowledged_entry() {
 async fn clients_fail_fast_while_redis_stays_unreachable_and_recover() {
     let mut t = TestRedis::start();
     let (server, _) = t.arith_server(t.server_config(), 1).await;
-    let redis = clamator_redis::RedisClient::connect(
+    let redis = clamator_redis::RedisTransport::connect(
         t.client_config()
             .unreachable_limit(Duration::from_millis(300)),
     )
     .await
     .unwrap();
-    let client = redis.client();
+    let client = clamator_protocol::Client::new(redis.clone());
     let add = AddParams { a: 1.0, b: 1.0 };
     let timeout = CallOptions::timeout(Duration::from_secs(10));
     assert_eq!(
@@ -617,7 +612,7 @@ async fn xadd_request(
 async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_keys() {
     let t = TestRedis::start();
     let (server, handled) = t
-        .arith_server(t.server_config().exactly_once(true), 1)
+        .arith_server_with(t.server_config(), ServiceOptions::new().exactly_once())
         .await;
     let raw = t.raw().await;
     let stream = t.cmds("arith");
@@ -663,7 +658,7 @@ async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_ke
     assert_eq!(replies[3]["id"], "k-2");
     assert_eq!(
         replies[3]["error"]["code"],
-        clamator_redis::idempotency::KEY_REUSED
+        clamator_redis::codes::IDEMPOTENCY_KEY_REUSED
     );
     assert_eq!(handled.get(), 2, "a handler ran for a redelivery");
     wait_all_acked(&raw, &stream, "arith").await;
@@ -673,8 +668,7 @@ async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_ke
     let redis = t.client().await;
     let options = CallOptions::timeout(WAIT).with_idempotency_key("order-42");
     for _ in 0..3 {
-        let r: AddResult = redis
-            .client()
+        let r: AddResult = clamator_protocol::Client::new(redis.clone())
             .call_with(
                 "arith",
                 "add",
@@ -699,8 +693,10 @@ async fn exactly_once_can_be_chosen_per_method() {
     let t = TestRedis::start();
     let handled = clamator_examples::arith::Counter::default();
     let server = RedisServer::builder(t.server_config())
-        .service(clamator_examples::arith::arith_service(handled.clone()).unwrap())
-        .exactly_once_method("arith", "add")
+        .service_with(
+            clamator_examples::arith::arith_service(handled.clone()).unwrap(),
+            ServiceOptions::new().exactly_once_method("add"),
+        )
         .start()
         .await
         .unwrap();

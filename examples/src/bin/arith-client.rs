@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clamator_protocol::CallOptions;
-use clamator_redis::{ClientConfig, RedisClient};
+use clamator_redis::{RedisTransport, TransportConfig};
 use clap::Parser;
 use serde_json::Value;
 
@@ -54,13 +54,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = ClientConfig::new(&args.key_prefix)
+    let config = TransportConfig::new(&args.key_prefix)
         .redis_url(&args.redis_url)
         .default_timeout(Duration::from_millis(args.timeout_ms));
-    let line = match RedisClient::connect(config).await {
+    let line = match RedisTransport::connect(config).await {
         Err(e) => clamator_examples::outcome_json(Err(e)),
         Ok(redis) => {
-            let client = redis.client();
+            let client = clamator_protocol::Client::new(redis.clone());
             let result = if args.notify {
                 client.notify(service, method, &params).await.map(|()| None)
             } else {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clamator_examples::arith::{self, Counter};
-use clamator_redis::{RedisServer, ServerConfig};
+use clamator_redis::{RedisServer, ServerConfig, ServiceOptions};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -75,8 +75,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .redis_url(args.redis_url)
         .claim_idle(Duration::from_millis(args.claim_idle_ms))
         .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms))
-        .max_deliveries(args.max_deliveries)
-        .exactly_once(args.exactly_once);
+        .max_deliveries(args.max_deliveries);
     if let Some(marker) = args.fault_abort_after_reply_once {
         config = config.fault_abort_after_reply_once(marker);
     }
@@ -85,9 +84,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut options = ServiceOptions::new().concurrency(args.concurrency);
+    if args.exactly_once {
+        options = options.exactly_once();
+    }
     let mut builder = RedisServer::builder(config)
-        .service_with_concurrency(arith, args.concurrency)
-        .service_with_concurrency(notifications, args.concurrency);
+        .service_with(arith, options.clone())
+        .service_with(notifications, options);
     if args.faulty {
         builder = builder.service(arith::faulty_service(handled.clone())?);
     }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use clamator_examples::arith::{self, AddParams, ArithClient, EchoTextParams};
 use clamator_examples::local_redis::RedisProcess;
-use clamator_redis::{ClientConfig, RedisClient, RedisServer, ServerConfig};
+use clamator_redis::{RedisServer, RedisTransport, ServerConfig, ServiceOptions, TransportConfig};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
@@ -254,9 +254,9 @@ async fn serve(args: BenchArgs) -> BoxResult<()> {
         return Ok(());
     }
     let server = RedisServer::builder(ServerConfig::new(&args.key_prefix).redis_url(url))
-        .service_with_concurrency(
+        .service_with(
             arith::arith_service(Default::default())?,
-            args.server_concurrency,
+            ServiceOptions::new().concurrency(args.server_concurrency),
         )
         .start()
         .await?;
@@ -315,8 +315,8 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         }
     } else {
         let redis =
-            RedisClient::connect(ClientConfig::new(&args.key_prefix).redis_url(&url)).await?;
-        let client = ArithClient::new(redis.client());
+            RedisTransport::connect(TransportConfig::new(&args.key_prefix).redis_url(&url)).await?;
+        let client = ArithClient::new(clamator_protocol::Client::new(redis.clone()));
         client.add(&AddParams { a: 0.0, b: 0.0 }).await?;
         started = Instant::now();
         let tasks: Vec<_> = (0..args.concurrency)

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clamator_protocol::{CallOptions, Client, Error};
-use clamator_redis::{ClientConfig, RedisClient};
+use clamator_redis::{RedisTransport, TransportConfig};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -62,12 +62,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = ClientConfig::new(&input.key_prefix)
+    let config = TransportConfig::new(&input.key_prefix)
         .redis_url(&input.redis_url)
         .default_timeout(Duration::from_millis(input.default_timeout_ms));
-    let results = match RedisClient::connect(config).await {
+    let results = match RedisTransport::connect(config).await {
         Ok(redis) => {
-            let client = redis.client();
+            let client = clamator_protocol::Client::new(redis.clone());
             let copies = input.concurrent.unwrap_or(1).max(1);
             let runs: Vec<_> = (0..copies)
                 .map(|_| {

@@ -11,7 +11,8 @@ use clamator_examples::arith::{
     PingParams,
 };
 use clamator_examples::local_redis::RedisProcess;
-use clamator_redis::{ClientConfig, RedisClient, RedisServer, ServerConfig};
+use clamator_protocol::Client;
+use clamator_redis::{RedisServer, RedisTransport, ServerConfig, TransportConfig};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -53,9 +54,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // Client side: connect, call through the generated typed clients.
-    let redis = RedisClient::connect(ClientConfig::new(&prefix).redis_url(&url)).await?;
-    let arith = ArithClient::new(redis.client());
-    let notifications = NotificationsClient::new(redis.client());
+    let transport = RedisTransport::connect(TransportConfig::new(&prefix).redis_url(&url)).await?;
+    let arith = ArithClient::new(Client::new(transport.clone()));
+    let notifications = NotificationsClient::new(Client::new(transport.clone()));
 
     let r = arith.add(&AddParams { a: 2.0, b: 3.0 }).await?;
     println!("arith.add {{a: 2, b: 3}}        -> sum = {}", r.sum);
@@ -75,8 +76,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("expected a division-by-zero error, got {other:?}").into()),
     }
     // The untyped core client can send what the typed one would not let you write.
-    let bad = redis
-        .client()
+    let bad = Client::new(transport.clone())
         .call::<_, serde_json::Value>("arith", "add", &serde_json::json!({"a": "two", "b": 3}))
         .await
         .err()
@@ -98,7 +98,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_default();
     println!("notifications.ping {{tag: hello}} -> handled by the server with tag {tag:?}");
 
-    redis.stop().await;
+    transport.stop().await;
     let report = server.stop().await;
     println!(
         "stopped (drained: {}); the server ran {} handlers",

@@ -1,24 +1,45 @@
-//! Decoding stream replies (`XREADGROUP`, `XREAD`, `XAUTOCLAIM`) straight from Redis values,
-//! keeping field values as bytes and taking ownership instead of copying.
+//! Decoding stream replies (`XREADGROUP`, `XREAD`, `XAUTOCLAIM`, `XRANGE`) straight from
+//! Redis values, keeping field values as bytes and taking ownership instead of copying. Each
+//! reply is a [`FromRedisValue`] type, so a reply of the wrong shape is an ordinary
+//! [`redis::RedisError`] of the command that got it.
 
-use redis::Value;
+use redis::{FromRedisValue, ParsingError, Value};
 
-/// One stream entry: its id and its fields in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StreamEntry {
-    pub(crate) id: String,
-    pub(crate) fields: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Deliveries so far, this one included, when known (1 for a fresh read).
-    pub(crate) delivery_count: Option<u64>,
+use super::StreamEntry;
+
+/// The entries of an `XREAD` / `XREADGROUP` reply, over every stream it names; nil (the
+/// `BLOCK` timed out) is no entries.
+#[derive(Debug, Default)]
+pub(crate) struct ReadReply(pub(crate) Vec<StreamEntry>);
+
+impl FromRedisValue for ReadReply {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        read_reply(v).map(Self).map_err(ParsingError::from)
+    }
 }
 
-impl StreamEntry {
-    /// The first value of field `name`, the way clamator's Python peer reads a dict.
-    pub(crate) fn field(&self, name: &str) -> Option<&[u8]> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name.as_bytes())
-            .map(|(_, v)| v.as_slice())
+/// The entries of an `XRANGE` reply.
+#[derive(Debug, Default)]
+pub(crate) struct RangeReply(pub(crate) Vec<StreamEntry>);
+
+impl FromRedisValue for RangeReply {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        entries(v).map(Self).map_err(ParsingError::from)
+    }
+}
+
+/// An `XAUTOCLAIM` reply: where the next call starts, and the entries claimed.
+#[derive(Debug)]
+pub(crate) struct AutoclaimReply {
+    /// `0-0` once the end of the pending list is reached.
+    pub(crate) cursor: String,
+    pub(crate) claimed: Vec<StreamEntry>,
+}
+
+impl FromRedisValue for AutoclaimReply {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        let (cursor, claimed) = autoclaim_reply(v).map_err(ParsingError::from)?;
+        Ok(Self { cursor, claimed })
     }
 }
 
@@ -87,14 +108,9 @@ fn entries(v: Value) -> Result<Vec<StreamEntry>, String> {
     }
 }
 
-/// Decodes an `XRANGE` reply: a plain list of entries.
-pub(crate) fn entries_reply(v: Value) -> Result<Vec<StreamEntry>, String> {
-    entries(v)
-}
-
 /// Decodes an `XREAD`/`XREADGROUP` reply for any number of streams; nil (the `BLOCK` timed
 /// out) is no entries.
-pub(crate) fn read_reply(v: Value) -> Result<Vec<StreamEntry>, String> {
+fn read_reply(v: Value) -> Result<Vec<StreamEntry>, String> {
     let per_stream: Vec<Value> = match v {
         Value::Nil => return Ok(Vec::new()),
         Value::Array(streams) => streams
@@ -117,7 +133,7 @@ pub(crate) fn read_reply(v: Value) -> Result<Vec<StreamEntry>, String> {
 
 /// Decodes an `XAUTOCLAIM` reply: the next cursor and the claimed entries (Redis 6.2 sends
 /// two elements, Redis 7 a third with deleted ids, which need nothing from us).
-pub(crate) fn autoclaim_reply(v: Value) -> Result<(String, Vec<StreamEntry>), String> {
+fn autoclaim_reply(v: Value) -> Result<(String, Vec<StreamEntry>), String> {
     let Value::Array(mut parts) = v else {
         return Err("XAUTOCLAIM reply is not an array".to_owned());
     };

@@ -21,7 +21,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::server::ServiceRuntime;
+use crate::stream::commands;
 
 /// At most this many replies or acks go out in one pipeline.
 const MAX_BATCH: usize = 256;
@@ -37,19 +37,55 @@ pub(crate) enum Outcome {
     AckFailed,
 }
 
+/// Where an entry is acknowledged: its service's command stream and consumer group.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct AckTarget {
+    /// The service's name, for logs.
+    pub(crate) service: String,
+    pub(crate) stream: String,
+    pub(crate) group: String,
+}
+
+/// A response to write to a caller's reply stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reply {
+    /// The caller's reply stream.
+    pub(crate) to: String,
+    /// The response envelope.
+    pub(crate) json: String,
+}
+
+/// What a completion writes before its entry is acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// Nothing: a notification, an expired request, a request without a reply stream.
+    Ack,
+    /// A reply; the entry is acknowledged only once Redis accepted it, else it stays
+    /// pending and runs again.
+    Reply(Reply),
+    /// A reply if it can be written, and the ack regardless: for entries already recorded
+    /// in the dead-letter stream or refused for good, which a redelivery would only record
+    /// or refuse again.
+    ReplyBestEffort(Reply),
+}
+
+impl Finish {
+    fn reply(&self) -> Option<&Reply> {
+        match self {
+            Self::Ack => None,
+            Self::Reply(r) | Self::ReplyBestEffort(r) => Some(r),
+        }
+    }
+}
+
 /// One handled entry on its way out.
 pub(crate) struct Completion {
-    pub(crate) rt: Arc<ServiceRuntime>,
+    pub(crate) target: Arc<AckTarget>,
     pub(crate) entry_id: String,
+    /// For logs: the method and the request id, empty when unknown.
     pub(crate) method: String,
     pub(crate) rpc_id: String,
-    /// `(reply stream, response JSON)`, or none for a notification, a request without a
-    /// reply stream, or an entry acknowledged unanswered.
-    pub(crate) reply: Option<(String, String)>,
-    /// Acknowledge even when the reply cannot be written: for entries already recorded in
-    /// the dead-letter stream or refused for good, which a redelivery would only record or
-    /// refuse again.
-    pub(crate) ack_without_reply: bool,
+    pub(crate) finish: Finish,
 }
 
 /// A queued completion's outcome, to wait for.
@@ -112,7 +148,7 @@ impl Completer {
     /// Completions queued one after another have their replies written in that order.
     pub(crate) fn enqueue(&self, completion: Completion) -> Waiting {
         let (done, rx) = oneshot::channel();
-        let queue = if completion.reply.is_some() {
+        let queue = if completion.finish.reply().is_some() {
             &self.replies
         } else {
             &self.acks
@@ -124,7 +160,7 @@ impl Completer {
             Ok(()) => Waiting(Some(rx)),
             Err(mpsc::error::SendError(q)) => {
                 // The server is gone as a whole; the entry stays pending for another one.
-                tracing::error!(service = q.c.rt.service.name(), entry_id = %q.c.entry_id, "reply writer has stopped; entry left pending");
+                tracing::error!(service = %q.c.target.service, entry_id = %q.c.entry_id, "reply writer has stopped; entry left pending");
                 Waiting(None)
             }
         }
@@ -156,33 +192,22 @@ async fn reply_writer(
     mut rx: mpsc::UnboundedReceiver<Queued>,
     acks: mpsc::UnboundedSender<Queued>,
 ) {
-    let ttl_ms = u64::try_from(settings.reply_stream_ttl.as_millis()).unwrap_or(u64::MAX);
     while let Some(batch) = next_batch(&mut rx).await {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        let mut streams: Vec<String> = Vec::new();
-        for q in &batch {
-            let Some((to, json)) = &q.c.reply else {
-                continue;
-            };
-            pipe.cmd("XADD")
-                .arg(to)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(settings.reply_stream_maxlen)
-                .arg("*")
-                .arg("type")
-                .arg("rpc")
-                .arg("envelope")
-                .arg(json);
-            if !streams.contains(to) {
-                streams.push(to.clone());
-            }
+        for reply in batch.iter().filter_map(|q| q.c.finish.reply()) {
+            commands::push_reply(
+                &mut pipe,
+                &reply.to,
+                settings.reply_stream_maxlen,
+                &reply.json,
+            );
         }
         // One TTL refresh per reply stream and batch: a stream re-created by a late reply
         // after its client left still expires.
+        let streams = distinct_reply_streams(&batch);
         for to in &streams {
-            pipe.cmd("PEXPIRE").arg(to).arg(ttl_ms);
+            commands::push_expire(&mut pipe, to, settings.reply_stream_ttl);
         }
         let written: redis::RedisResult<Vec<redis::RedisResult<redis::Value>>> =
             pipe.query_async(&mut manager.clone()).await;
@@ -197,7 +222,7 @@ async fn reply_writer(
         };
         let mut results = results.into_iter();
         for q in batch {
-            if q.c.reply.is_none() {
+            if q.c.finish.reply().is_none() {
                 // Only entries with a reply have a result; the others go straight on.
                 forward(q, &acks);
                 continue;
@@ -229,6 +254,17 @@ async fn reply_writer(
     }
 }
 
+/// The reply streams of a batch, each once, in first-seen order.
+fn distinct_reply_streams(batch: &[Queued]) -> Vec<String> {
+    let mut streams: Vec<String> = Vec::new();
+    for reply in batch.iter().filter_map(|q| q.c.finish.reply()) {
+        if !streams.contains(&reply.to) {
+            streams.push(reply.to.clone());
+        }
+    }
+    streams
+}
+
 fn forward(q: Queued, acks: &mpsc::UnboundedSender<Queued>) {
     if let Err(mpsc::error::SendError(q)) = acks.send(q) {
         q.finish(Outcome::AckFailed);
@@ -239,40 +275,35 @@ fn forward(q: Queued, acks: &mpsc::UnboundedSender<Queued>) {
 /// caller never hearing back (unless the entry is dead-lettered already).
 fn reply_failed(q: Queued, e: &redis::RedisError, acks: &mpsc::UnboundedSender<Queued>) {
     let c = &q.c;
-    if c.ack_without_reply {
-        tracing::warn!(service = c.rt.service.name(), rpc_id = %c.rpc_id, entry_id = %c.entry_id, error = %e, "could not answer a dead-lettered or refused entry; acknowledging it anyway");
+    if matches!(c.finish, Finish::ReplyBestEffort(_)) {
+        tracing::warn!(service = %c.target.service, rpc_id = %c.rpc_id, entry_id = %c.entry_id, error = %e, "could not answer a dead-lettered or refused entry; acknowledging it anyway");
         forward(q, acks);
         return;
     }
-    tracing::error!(service = c.rt.service.name(), method = %c.method, rpc_id = %c.rpc_id, entry_id = %c.entry_id, error = %e, "reply XADD failed; entry left pending");
+    tracing::error!(service = %c.target.service, method = %c.method, rpc_id = %c.rpc_id, entry_id = %c.entry_id, error = %e, "reply XADD failed; entry left pending");
     q.finish(Outcome::ReplyFailed);
 }
 
 async fn acker(manager: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Queued>) {
     while let Some(batch) = next_batch(&mut rx).await {
-        // One XACK per service (stream and group) in the batch, in first-seen order.
-        let mut groups: Vec<(Arc<ServiceRuntime>, Vec<Queued>)> = Vec::new();
-        for q in batch {
-            match groups.iter_mut().find(|(rt, _)| Arc::ptr_eq(rt, &q.c.rt)) {
-                Some((_, members)) => members.push(q),
-                None => groups.push((Arc::clone(&q.c.rt), vec![q])),
-            }
-        }
+        let groups = group_by_target(batch);
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        for (rt, members) in &groups {
-            let cmd = pipe.cmd("XACK").arg(&rt.stream).arg(&rt.group);
-            for q in members {
-                cmd.arg(&q.c.entry_id);
-            }
+        for (target, members) in &groups {
+            commands::push_ack(
+                &mut pipe,
+                &target.stream,
+                &target.group,
+                members.iter().map(|q| q.c.entry_id.as_str()),
+            );
         }
         let acked: redis::RedisResult<Vec<redis::RedisResult<i64>>> =
             pipe.query_async(&mut manager.clone()).await;
         let mut results = match acked {
             Ok(results) => results.into_iter().map(|r| r.err()),
             Err(e) => {
-                for (rt, members) in groups {
-                    tracing::error!(service = rt.service.name(), entries = members.len(), error = %e, "XACK failed; the entries will be redelivered");
+                for (target, members) in groups {
+                    tracing::error!(service = %target.service, entries = members.len(), error = %e, "XACK failed; the entries will be redelivered");
                     for q in members {
                         q.finish(Outcome::AckFailed);
                     }
@@ -280,16 +311,16 @@ async fn acker(manager: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Queue
                 continue;
             }
         };
-        for (rt, members) in groups {
+        for (target, members) in groups {
             let outcome = match results.next() {
                 Some(None) => Outcome::Acked,
                 Some(Some(e)) => {
-                    tracing::error!(service = rt.service.name(), entries = members.len(), error = %e, "XACK failed; the entries will be redelivered");
+                    tracing::error!(service = %target.service, entries = members.len(), error = %e, "XACK failed; the entries will be redelivered");
                     Outcome::AckFailed
                 }
                 None => {
                     tracing::error!(
-                        service = rt.service.name(),
+                        service = %target.service,
                         entries = members.len(),
                         "no XACK result; the entries may be redelivered"
                     );
@@ -303,6 +334,18 @@ async fn acker(manager: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Queue
     }
 }
 
+/// Splits a batch by stream and group (one `XACK` each), in first-seen order.
+fn group_by_target(batch: Vec<Queued>) -> Vec<(Arc<AckTarget>, Vec<Queued>)> {
+    let mut groups: Vec<(Arc<AckTarget>, Vec<Queued>)> = Vec::new();
+    for q in batch {
+        match groups.iter_mut().find(|(t, _)| Arc::ptr_eq(t, &q.c.target)) {
+            Some((_, members)) => members.push(q),
+            None => groups.push((Arc::clone(&q.c.target), vec![q])),
+        }
+    }
+    groups
+}
+
 /// The hidden fault-injection hook of the exactly-once tests: a crash between reply and ack.
 fn fault_abort_after_reply(marker: &std::path::Path) {
     if std::fs::OpenOptions::new()
@@ -313,5 +356,94 @@ fn fault_abort_after_reply(marker: &std::path::Path) {
     {
         tracing::error!("fault injection: aborting between reply and ack");
         std::process::abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(service: &str) -> Arc<AckTarget> {
+        Arc::new(AckTarget {
+            service: service.to_owned(),
+            stream: format!("p:cmds:{service}"),
+            group: service.to_owned(),
+        })
+    }
+
+    fn queued(
+        target: &Arc<AckTarget>,
+        id: &str,
+        finish: Finish,
+    ) -> (Queued, oneshot::Receiver<Outcome>) {
+        let (done, rx) = oneshot::channel();
+        let c = Completion {
+            target: Arc::clone(target),
+            entry_id: id.to_owned(),
+            method: String::new(),
+            rpc_id: String::new(),
+            finish,
+        };
+        (Queued { c, done }, rx)
+    }
+
+    fn reply(to: &str) -> Reply {
+        Reply {
+            to: to.to_owned(),
+            json: "{}".to_owned(),
+        }
+    }
+
+    #[test]
+    fn each_reply_stream_is_refreshed_once_per_batch() {
+        let t = target("a");
+        let batch: Vec<Queued> = [
+            Finish::Reply(reply("r:1")),
+            Finish::Ack,
+            Finish::ReplyBestEffort(reply("r:2")),
+            Finish::Reply(reply("r:1")),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| queued(&t, &format!("{i}-0"), f).0)
+        .collect();
+        assert_eq!(distinct_reply_streams(&batch), vec!["r:1", "r:2"]);
+    }
+
+    #[test]
+    fn acks_are_grouped_per_stream_in_first_seen_order() {
+        let (a, b) = (target("a"), target("b"));
+        let batch = vec![
+            queued(&a, "1-0", Finish::Ack).0,
+            queued(&b, "2-0", Finish::Ack).0,
+            queued(&a, "3-0", Finish::Ack).0,
+        ];
+        let groups = group_by_target(batch);
+        let shape: Vec<(&str, Vec<&str>)> = groups
+            .iter()
+            .map(|(t, m)| {
+                (
+                    t.service.as_str(),
+                    m.iter().map(|q| q.c.entry_id.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(shape, vec![("a", vec!["1-0", "3-0"]), ("b", vec!["2-0"])]);
+    }
+
+    #[test]
+    fn best_effort_replies_are_acknowledged_even_when_the_reply_fails() {
+        let t = target("a");
+        let (acks, mut acks_rx) = mpsc::unbounded_channel();
+        let error = redis::RedisError::from((redis::ErrorKind::Client, "down"));
+        let (strict, strict_rx) = queued(&t, "1-0", Finish::Reply(reply("r:1")));
+        reply_failed(strict, &error, &acks);
+        let (lenient, _lenient_rx) = queued(&t, "2-0", Finish::ReplyBestEffort(reply("r:1")));
+        reply_failed(lenient, &error, &acks);
+        // The strict one is finished as failed, never acknowledged; the other goes on to the acker.
+        assert_eq!(strict_rx.blocking_recv(), Ok(Outcome::ReplyFailed));
+        let forwarded = acks_rx.try_recv().map(|q| q.c.entry_id);
+        assert_eq!(forwarded.as_deref(), Ok("2-0"));
+        assert!(acks_rx.try_recv().is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! Exactly-once execution (opt-in): an idempotency record per request, claimed and
+//! Exactly-once execution (opt-in): an *idempotency record* per request, claimed and
 //! completed by Lua scripts that each touch one key (`<prefix>:idem:<service>:<key>`, so it
 //! works on Redis Cluster).
 //!
@@ -18,12 +18,17 @@ use sha2::{Digest, Sha256};
 /// The stream field a caller's explicit idempotency key travels in.
 pub(crate) const FIELD: &str = "idempotency-key";
 
-/// The code of a refused reuse of an idempotency key.
-pub const KEY_REUSED: i64 = -32051;
+/// A record's key and the token that proves this delivery owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdempotencyClaim {
+    pub(crate) key: String,
+    pub(crate) token: String,
+}
 
+/// The answer to a request that reused an idempotency key with other params.
 pub(crate) fn key_reused_error() -> RpcError {
     RpcError::new(
-        KEY_REUSED,
+        crate::codes::IDEMPOTENCY_KEY_REUSED,
         "Idempotency key reused with a different payload",
     )
 }
@@ -63,8 +68,8 @@ return 0
 /// What claiming a record found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Claim {
-    /// Ours to run; complete or release it with this token.
-    Claimed(String),
+    /// Ours to run; complete or release it.
+    Claimed(IdempotencyClaim),
     /// Already done: the stored reply (its JSON).
     Done(String),
     /// Another delivery runs it now.
@@ -97,7 +102,10 @@ pub(crate) async fn claim(
         .invoke_async(&mut manager.clone())
         .await?;
     Ok(match reply.first().map(String::as_str) {
-        Some("claimed") => Claim::Claimed(token),
+        Some("claimed") => Claim::Claimed(IdempotencyClaim {
+            key: key.to_owned(),
+            token,
+        }),
         Some("done") => Claim::Done(reply.get(1).cloned().unwrap_or_default()),
         Some("mismatch") => Claim::Mismatch,
         _ => Claim::Running,
@@ -107,14 +115,13 @@ pub(crate) async fn claim(
 /// Stores the reply; false when the claim was lost (expired and taken by another delivery).
 pub(crate) async fn complete(
     manager: &ConnectionManager,
-    key: &str,
-    token: &str,
+    claim: &IdempotencyClaim,
     reply: &str,
     result_ttl: Duration,
 ) -> redis::RedisResult<bool> {
     let done: i64 = redis::Script::new(COMPLETE)
-        .key(key)
-        .arg(token)
+        .key(&claim.key)
+        .arg(&claim.token)
         .arg(reply)
         .arg(result_ttl.as_millis() as u64)
         .invoke_async(&mut manager.clone())
@@ -125,12 +132,11 @@ pub(crate) async fn complete(
 /// Gives a claim back, so a later delivery may run the request.
 pub(crate) async fn release(
     manager: &ConnectionManager,
-    key: &str,
-    token: &str,
+    claim: &IdempotencyClaim,
 ) -> redis::RedisResult<()> {
     redis::Script::new(RELEASE)
-        .key(key)
-        .arg(token)
+        .key(&claim.key)
+        .arg(&claim.token)
         .invoke_async::<i64>(&mut manager.clone())
         .await
         .map(|_| ())

@@ -1,6 +1,7 @@
-//! The Redis client transport: requests go to `<prefix>:cmds:<service>` with `XADD`, replies
-//! come back on this client's own stream, `<prefix>:replies:<instance id>`, read from `0`
-//! by one reader on a dedicated connection and matched to waiting calls by id.
+//! The client side over Redis, [`RedisTransport`]: requests go to `<prefix>:cmds:<service>`
+//! with `XADD`, replies come back on this transport's own stream,
+//! `<prefix>:replies:<instance id>`, read from `0` by one reader on a dedicated connection
+//! and matched to waiting calls by id.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clamator_protocol::envelope::parse_envelope;
 use clamator_protocol::{
-    BoxFuture, Client, ClientTransport, Envelope, Error, Response, RpcId, SendOptions,
+    BoxFuture, CallOptions, ClientTransport, Envelope, Error, Response, RpcId,
 };
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use tokio::sync::oneshot;
@@ -17,10 +18,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::backoff::Backoff;
-use crate::config::ClientConfig;
+use crate::config::TransportConfig;
 use crate::connection::{is_connection_error, Connector, BLOCK};
 use crate::keys;
-use crate::stream;
+use crate::stream::commands::{self, RequestFields};
+use crate::stream::StreamEntry;
 
 /// Replies read per `XREAD`.
 const REPLY_READ_COUNT: usize = 512;
@@ -40,7 +42,7 @@ fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, PendingTable> {
 }
 
 struct Inner {
-    config: ClientConfig,
+    config: TransportConfig,
     manager: ConnectionManager,
     reply_stream: String,
     pending: Pending,
@@ -83,22 +85,26 @@ impl Health {
     }
 }
 
-/// A connected client transport; cheap to clone. Use [`client`](Self::client) for the typed
-/// call API, and [`stop`](Self::stop) when done.
+/// The client side of clamator over Redis: a connected [`ClientTransport`] with its own
+/// reply stream and reply reader. Cheap to clone (clones share one connection and one
+/// reader). Hand it to a generated client (`ArithClient::new(transport)`) or to
+/// [`Client::new`](clamator_protocol::Client::new), which take its
+/// [default timeout](TransportConfig::default_timeout); [`stop`](Self::stop) it when done.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), clamator_protocol::Error> {
-/// use clamator_redis::{ClientConfig, RedisClient};
+/// use clamator_protocol::Client;
+/// use clamator_redis::{RedisTransport, TransportConfig};
 /// use serde_json::{json, Value};
 ///
-/// let redis = RedisClient::connect(ClientConfig::new("app")).await?;
-/// let client = redis.client();
+/// let transport = RedisTransport::connect(TransportConfig::new("app")).await?;
+/// let client = Client::new(transport.clone());
 /// let sum: Value = client.call("arith", "add", &json!({"a": 2, "b": 3})).await?;
-/// redis.stop().await;
+/// transport.stop().await;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct RedisClient {
+pub struct RedisTransport {
     inner: Arc<Inner>,
 }
 
@@ -122,27 +128,24 @@ impl Inner {
             table.closed = true;
             table.calls.clear();
         }
-        let deleted: redis::RedisResult<i64> = redis::cmd("DEL")
-            .arg(&self.reply_stream)
-            .query_async(&mut self.manager.clone())
-            .await;
+        let deleted = commands::delete(&mut self.manager.clone(), &self.reply_stream).await;
         if let Err(e) = deleted {
             tracing::debug!(error = %e, "could not delete the reply stream at stop");
         }
     }
 }
 
-impl std::fmt::Debug for RedisClient {
+impl std::fmt::Debug for RedisTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisClient")
+        f.debug_struct("RedisTransport")
             .field("reply_stream", &self.inner.reply_stream)
             .finish_non_exhaustive()
     }
 }
 
-impl RedisClient {
+impl RedisTransport {
     /// Connects and starts the reply reader. Fails when Redis is unreachable.
-    pub async fn connect(config: ClientConfig) -> Result<Self, Error> {
+    pub async fn connect(config: TransportConfig) -> Result<Self, Error> {
         let connector = Connector::new(&config.connection)?;
         let manager = connector.manager().await?;
         let reply_stream = keys::reply_stream(&config.key_prefix, &config.instance_id);
@@ -177,11 +180,6 @@ impl RedisClient {
         })
     }
 
-    /// The typed call API over this transport, with the config's default timeout.
-    pub fn client(&self) -> Client {
-        Client::new(self.clone()).with_default_timeout(self.inner.config.default_timeout)
-    }
-
     /// This client's instance id.
     pub fn instance_id(&self) -> &str {
         &self.inner.config.instance_id
@@ -199,35 +197,24 @@ impl RedisClient {
         let _ = tokio::spawn(async move { inner.shutdown().await }).await;
     }
 
-    /// `XADD <prefix>:cmds:<service> * type rpc envelope <json> [reply-to <stream>]
-    /// [deadline <epoch ms>] [idempotency-key <key>]`: clamator's fields in clamator's order, then ours (clamator
-    /// peers ignore fields they do not know).
-    async fn xadd(
+    /// Adds a request (with this transport's reply stream) or a notification to the
+    /// service's command stream.
+    async fn add(
         &self,
         service: &str,
         envelope: &str,
-        reply_to: Option<&str>,
-        options: Option<&SendOptions>,
+        options: Option<&CallOptions>,
     ) -> Result<(), Error> {
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(keys::command_stream(&self.inner.config.key_prefix, service))
-            .arg("*")
-            .arg("type")
-            .arg("rpc")
-            .arg("envelope")
-            .arg(envelope);
-        if let Some(reply_to) = reply_to {
-            cmd.arg("reply-to").arg(reply_to);
-        }
-        if let Some(options) = options {
-            if let Some(deadline) = crate::deadline::from_now(options.timeout) {
-                cmd.arg(crate::deadline::FIELD).arg(deadline);
-            }
-            if let Some(key) = &options.idempotency_key {
-                cmd.arg(crate::idempotency::FIELD).arg(key);
-            }
-        }
-        match cmd.exec_async(&mut self.inner.manager.clone()).await {
+        let fields = RequestFields {
+            envelope,
+            reply_to: options.map(|_| self.inner.reply_stream.as_str()),
+            deadline: options
+                .and_then(|o| o.timeout)
+                .and_then(crate::deadline::from_now),
+            idempotency_key: options.and_then(|o| o.idempotency_key.as_deref()),
+        };
+        let stream = keys::command_stream(&self.inner.config.key_prefix, service);
+        match commands::add_request(&mut self.inner.manager.clone(), &stream, fields).await {
             Ok(()) => {
                 self.inner.health.up();
                 Ok(())
@@ -279,13 +266,13 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-impl ClientTransport for RedisClient {
+impl ClientTransport for RedisTransport {
     fn send<'a>(
         &'a self,
         service: &'a str,
         id: &'a RpcId,
         envelope: String,
-        options: &'a SendOptions,
+        options: &'a CallOptions,
     ) -> BoxFuture<'a, Result<Response, Error>> {
         Box::pin(async move {
             self.check_running(&envelope)?;
@@ -302,13 +289,7 @@ impl ClientTransport for RedisClient {
                 pending: &self.inner.pending,
                 key,
             };
-            self.xadd(
-                service,
-                &envelope,
-                Some(&self.inner.reply_stream),
-                Some(options),
-            )
-            .await?;
+            self.add(service, &envelope, Some(options)).await?;
             rx.await
                 .map_err(|_| Error::transport("transport stopped"))?
         })
@@ -321,8 +302,12 @@ impl ClientTransport for RedisClient {
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             self.check_running(&envelope)?;
-            self.xadd(service, &envelope, None, None).await
+            self.add(service, &envelope, None).await
         })
+    }
+
+    fn default_timeout(&self) -> Option<Duration> {
+        Some(self.inner.config.default_timeout)
     }
 }
 
@@ -334,15 +319,10 @@ async fn keep_alive(
     ttl: Duration,
     stop: CancellationToken,
 ) {
-    let ms = ttl.as_millis() as u64;
     loop {
         // PEXPIRE does nothing to a key that does not exist yet; servers set the TTL when
         // they create the stream with a reply.
-        let refreshed: redis::RedisResult<i64> = redis::cmd("PEXPIRE")
-            .arg(&key)
-            .arg(ms)
-            .query_async(&mut manager.clone())
-            .await;
+        let refreshed = commands::expire(&mut manager.clone(), &key, ttl).await;
         if let Err(e) = refreshed {
             tracing::debug!(error = %e, "could not refresh the reply stream's TTL");
         }
@@ -387,21 +367,12 @@ async fn reply_loop(
         };
         // Unlike the server's reads, this one may be dropped mid-flight at stop: the
         // connection goes with it and every call still waiting is failed anyway.
-        let mut xread = redis::cmd("XREAD");
-        xread
-            .arg("COUNT")
-            .arg(REPLY_READ_COUNT)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(&key)
-            .arg(&last_id);
-        let read: redis::RedisResult<redis::Value> = tokio::select! {
+        let read = tokio::select! {
             () = stop.cancelled() => return,
-            r = xread.query_async(c) => r,
+            r = commands::read_after(c, &key, &last_id, REPLY_READ_COUNT, BLOCK) => r,
         };
-        match read.map(stream::read_reply) {
-            Ok(Ok(entries)) => {
+        match read {
+            Ok(entries) => {
                 backoff.reset();
                 health.up();
                 for entry in entries {
@@ -409,7 +380,6 @@ async fn reply_loop(
                     last_id = entry.id;
                 }
             }
-            Ok(Err(e)) => tracing::error!(error = %e, "unexpected XREAD reply"),
             Err(e) => {
                 if is_connection_error(&e) {
                     conn = None;
@@ -426,7 +396,7 @@ async fn reply_loop(
     }
 }
 
-fn deliver(pending: &Pending, entry: &stream::StreamEntry) {
+fn deliver(pending: &Pending, entry: &StreamEntry) {
     let Some(raw) = entry.field("envelope") else {
         return;
     };

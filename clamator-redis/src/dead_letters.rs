@@ -12,13 +12,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clamator_protocol::{Error, RpcError};
 use redis::aio::ConnectionManager;
 
+use crate::codes::DEAD_LETTERED;
 use crate::connection::Connector;
 use crate::keys;
-use crate::stream::{self, StreamEntry};
-
-/// The code a caller gets when its request was dead-lettered, in the range JSON-RPC leaves to
-/// transports (-32000..-32099).
-pub const DEAD_LETTERED: i64 = -32050;
+use crate::stream::commands;
+use crate::stream::StreamEntry;
 
 /// The error answered to a dead-lettered request.
 pub(crate) fn dead_lettered_error(reason: &str, deliveries: Option<u64>) -> RpcError {
@@ -35,7 +33,7 @@ const OUR_FIELDS: [&str; 5] = [
     "dlq-at",
 ];
 
-/// Appends `entry` to the dead-letter stream of its service.
+/// Appends `entry` to the dead-letter stream of its service: its own fields, then ours.
 pub(crate) async fn write(
     manager: &ConnectionManager,
     dlq_key: &str,
@@ -44,26 +42,27 @@ pub(crate) async fn write(
     reason: &str,
     error: &str,
 ) -> redis::RedisResult<()> {
-    let mut cmd = redis::cmd("XADD");
-    cmd.arg(dlq_key).arg("MAXLEN").arg("~").arg(maxlen).arg("*");
-    for (k, v) in &entry.fields {
-        cmd.arg(k.as_slice()).arg(v.as_slice());
-    }
     let at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
-        .unwrap_or(0);
-    cmd.arg("dlq-reason")
-        .arg(reason)
-        .arg("dlq-deliveries")
-        .arg(entry.delivery_count.unwrap_or(0))
-        .arg("dlq-error")
-        .arg(error)
-        .arg("dlq-entry-id")
-        .arg(&entry.id)
-        .arg("dlq-at")
-        .arg(at.to_string());
-    cmd.exec_async(&mut manager.clone()).await
+        .unwrap_or(0)
+        .to_string();
+    let deliveries = entry.delivery_count.unwrap_or(0).to_string();
+    let ours: [(&str, &str); 5] = [
+        ("dlq-reason", reason),
+        ("dlq-deliveries", &deliveries),
+        ("dlq-error", error),
+        ("dlq-entry-id", &entry.id),
+        ("dlq-at", &at),
+    ];
+    let fields = entry
+        .fields
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .chain(ours.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())));
+    commands::add_fields(&mut manager.clone(), dlq_key, Some(maxlen), fields)
+        .await
+        .map(|_| ())
 }
 
 /// One dead letter.
@@ -127,16 +126,10 @@ impl DeadLetters {
 
     /// Up to `count` dead letters of `service`, oldest first.
     pub async fn list(&self, service: &str, count: usize) -> Result<Vec<DeadLetter>, Error> {
-        let v: redis::Value = redis::cmd("XRANGE")
-            .arg(keys::dead_letter_stream(&self.prefix, service))
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(&mut self.manager.clone())
+        let dlq = keys::dead_letter_stream(&self.prefix, service);
+        let entries = commands::range(&mut self.manager.clone(), &dlq, "-", "+", Some(count))
             .await
             .map_err(|e| Error::transport_with("XRANGE of the dead-letter stream failed", e))?;
-        let entries = stream::entries_reply(v).map_err(Error::protocol)?;
         Ok(entries.iter().map(to_letter).collect())
     }
 
@@ -144,36 +137,25 @@ impl DeadLetters {
     /// fields) and removes it from the dead-letter stream. Returns the new entry id.
     pub async fn replay(&self, service: &str, id: &str) -> Result<String, Error> {
         let dlq = keys::dead_letter_stream(&self.prefix, service);
-        let v: redis::Value = redis::cmd("XRANGE")
-            .arg(&dlq)
-            .arg(id)
-            .arg(id)
-            .query_async(&mut self.manager.clone())
+        let mut conn = self.manager.clone();
+        let entry = commands::range(&mut conn, &dlq, id, id, None)
             .await
-            .map_err(|e| Error::transport_with("XRANGE of the dead-letter stream failed", e))?;
-        let entry = stream::entries_reply(v)
-            .map_err(Error::protocol)?
+            .map_err(|e| Error::transport_with("XRANGE of the dead-letter stream failed", e))?
             .into_iter()
             .next()
             .ok_or_else(|| {
                 Error::InvalidArgument(format!("no dead letter {id} for service {service}"))
             })?;
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(keys::command_stream(&self.prefix, service))
-            .arg("*");
-        for (k, v) in &entry.fields {
-            if !OUR_FIELDS.iter().any(|f| f.as_bytes() == k.as_slice()) {
-                cmd.arg(k.as_slice()).arg(v.as_slice());
-            }
-        }
-        let new_id: String = cmd
-            .query_async(&mut self.manager.clone())
+        let original = entry
+            .fields
+            .iter()
+            .filter(|(k, _)| !OUR_FIELDS.iter().any(|f| f.as_bytes() == k.as_slice()))
+            .map(|(k, v)| (k.as_slice(), v.as_slice()));
+        let command_stream = keys::command_stream(&self.prefix, service);
+        let new_id = commands::add_fields(&mut conn, &command_stream, None, original)
             .await
             .map_err(|e| Error::transport_with("XADD of the replayed entry failed", e))?;
-        let _: i64 = redis::cmd("XDEL")
-            .arg(&dlq)
-            .arg(id)
-            .query_async(&mut self.manager.clone())
+        commands::delete_entry(&mut conn, &dlq, id)
             .await
             .map_err(|e| Error::transport_with("XDEL from the dead-letter stream failed", e))?;
         Ok(new_id)
@@ -182,24 +164,14 @@ impl DeadLetters {
     /// Deletes every dead letter of `service`; returns how many there were.
     pub async fn purge(&self, service: &str) -> Result<u64, Error> {
         let dlq = keys::dead_letter_stream(&self.prefix, service);
-        let mut conn = self.manager.clone();
-        let (len, _): (u64, i64) = redis::pipe()
-            .cmd("XLEN")
-            .arg(&dlq)
-            .cmd("DEL")
-            .arg(&dlq)
-            .query_async(&mut conn)
+        commands::length_and_delete(&mut self.manager.clone(), &dlq)
             .await
-            .map_err(|e| Error::transport_with("purging the dead-letter stream failed", e))?;
-        Ok(len)
+            .map_err(|e| Error::transport_with("purging the dead-letter stream failed", e))
     }
 }
 
 fn to_letter(e: &StreamEntry) -> DeadLetter {
-    let text = |name: &str| {
-        e.field(name)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-    };
+    let text = |name: &str| e.text(name);
     DeadLetter {
         id: e.id.clone(),
         reason: text("dlq-reason").unwrap_or_default(),

@@ -1,0 +1,23 @@
+//! The JSON-RPC error codes this transport answers with, beyond the standard ones in
+//! [`clamator_protocol::codes`]. Both sit in the range JSON-RPC leaves to implementations
+//! (-32000..-32099); clamator peers have neither and pass them through as ordinary errors.
+//!
+//! ```
+//! use clamator_redis::codes;
+//! # fn handle(err: clamator_protocol::Error) {
+//! match err.code() {
+//!     Some(codes::DEAD_LETTERED) => { /* the request was moved to the dead-letter stream */ }
+//!     Some(codes::IDEMPOTENCY_KEY_REUSED) => { /* same key, different params */ }
+//!     _ => {}
+//! }
+//! # }
+//! ```
+
+/// The request was taken out of service and written to the dead-letter stream: it was
+/// delivered more than `max_deliveries` times without completing. `data` carries the
+/// `reason` and the number of `deliveries`.
+pub const DEAD_LETTERED: i64 = -32050;
+
+/// An exactly-once request reused an idempotency key with different params; it was refused
+/// without running.
+pub const IDEMPOTENCY_KEY_REUSED: i64 = -32051;

@@ -1,0 +1,64 @@
+//! The consumer loop: one per service, reading new entries with a blocking `XREADGROUP` on
+//! a connection of its own and handing them to [entry tasks](super::entry).
+
+use std::sync::Arc;
+
+use redis::aio::MultiplexedConnection;
+
+use super::entry::submit_all;
+use super::groups::recreate_group;
+use super::runtime::{ServerState, ServiceRuntime};
+use crate::backoff::Backoff;
+use crate::connection::{is_connection_error, BLOCK};
+use crate::stream::commands;
+
+/// Reads until the server stops. A read in progress is never dropped: a read cut short
+/// could have delivered entries to this consumer that nobody would see until they are
+/// reclaimed.
+pub(crate) async fn consume_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime>) {
+    let service = rt.name();
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut backoff = Backoff::new();
+    while !state.stopping.is_cancelled() {
+        let c = match &mut conn {
+            Some(c) => c,
+            None => match state.connector.dedicated().await {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    tracing::error!(service, error = %e, ?delay, "redis consumer loop cannot connect; retrying");
+                    state.pause(delay).await;
+                    continue;
+                }
+            },
+        };
+        match commands::read_group(c, rt.consumer(), rt.read_count, BLOCK).await {
+            Ok(entries) => {
+                backoff.reset();
+                if let Some(last) = entries.last() {
+                    rt.set_last_read(&last.id);
+                }
+                // Held before any is started, so the reclaim loop leaves the whole batch
+                // alone while it waits for permits.
+                let mut entries = rt.hold(entries);
+                for e in &mut entries {
+                    e.delivery_count = Some(1);
+                }
+                submit_all(&state, &rt, entries).await;
+            }
+            Err(e) if commands::is_nogroup(&e) => {
+                if !recreate_group(&state, &rt).await {
+                    state.pause(backoff.next_delay()).await;
+                }
+            }
+            Err(e) => {
+                if is_connection_error(&e) {
+                    conn = None;
+                }
+                let delay = backoff.next_delay();
+                tracing::error!(service, error = %e, ?delay, "redis consumer loop error");
+                state.pause(delay).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The life of one entry: [screen](super::screen) → expired? → exactly-once gate →
+//! dispatch to the handler → answer through the [completer](super::completer), or retire
+//! it to the dead-letter stream.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use clamator_protocol::context::{self, CallContext};
+use clamator_protocol::envelope::{encode_error, parse_envelope};
+use clamator_protocol::{Envelope, Request, RpcError, RpcId};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::completer::{Completion, Finish, Reply};
+use super::exactly_once::{self, Claim, IdempotencyClaim};
+use super::runtime::{Counters, Held, ServerState, ServiceRuntime};
+use super::screen::{screen, Rejection, Rules};
+use crate::stream::StreamEntry;
+use crate::{dead_letters, deadline, keys};
+
+/// Hands held entries to their own tasks, each once a permit is free. With one permit
+/// this waits for the previous handler to return, which keeps stream order. When the
+/// server is aborting, the rest are released unstarted (still pending, to be reclaimed).
+pub(crate) async fn submit_all(
+    state: &Arc<ServerState>,
+    rt: &Arc<ServiceRuntime>,
+    entries: Vec<StreamEntry>,
+) {
+    let mut entries = entries.into_iter();
+    for entry in entries.by_ref() {
+        let unfinished = tokio::select! {
+            () = state.abort.cancelled() => {
+                rt.release(&entry.id);
+                break;
+            }
+            p = Arc::clone(&rt.unfinished).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => {
+                    rt.release(&entry.id);
+                    break;
+                }
+            },
+        };
+        let held = Held::new(rt, &entry.id, unfinished);
+        let permit = tokio::select! {
+            () = state.abort.cancelled() => break,
+            p = Arc::clone(&rt.permits).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        state.tasks.spawn(handle(
+            Arc::clone(state),
+            Arc::clone(rt),
+            entry,
+            permit,
+            held,
+        ));
+    }
+    for entry in entries {
+        rt.release(&entry.id);
+    }
+}
+
+/// Handles one entry end to end: checks, dispatch, reply, ack.
+async fn handle(
+    state: Arc<ServerState>,
+    rt: Arc<ServiceRuntime>,
+    entry: StreamEntry,
+    permit: OwnedSemaphorePermit,
+    _held: Held,
+) {
+    let service = rt.name();
+    let reply_to = entry.text("reply-to");
+    let rules = Rules {
+        reply_prefix: &state.reply_prefix,
+        max_deliveries: state.config.max_deliveries,
+        max_envelope_bytes: state.config.max_envelope_bytes,
+    };
+    let envelope = match screen(rules, service, &entry, reply_to.as_deref()) {
+        Ok(envelope) => envelope,
+        Err(rejection) => {
+            retire(&state, &rt, &entry, reply_to.as_deref(), *rejection).await;
+            return;
+        }
+    };
+    let (rpc_id, method) = match &envelope {
+        Envelope::Request(r) => (r.id.key(), r.method.clone()),
+        Envelope::Notification(n) => (String::new(), n.method.clone()),
+        Envelope::Response(_) => (String::new(), String::new()),
+    };
+    let deadline = entry.field(deadline::FIELD).and_then(deadline::parse);
+    if deadline.is_some_and(|d| SystemTime::now() > d) {
+        // The caller has given up; running the handler would be work nobody waits for.
+        tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry.id, "request expired before it was handled; skipped");
+        Counters::bump(&state.counters.expired);
+        finish(&state, &rt, entry.id.clone(), method, rpc_id, Finish::Ack).await;
+        return;
+    }
+    let claim = match &envelope {
+        Envelope::Request(r) if rt.runs_exactly_once(&r.method) => {
+            match exactly_once_gate(&state, &rt, &entry, r, reply_to.as_deref()).await {
+                Gate::Run(claim) => Some(claim),
+                Gate::Finished => return,
+            }
+        }
+        _ => None,
+    };
+    tracing::trace!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry.id, "dispatching");
+    Counters::bump(&state.counters.handled);
+    let ctx = CallContext {
+        deadline,
+        delivery_count: entry.delivery_count,
+    };
+    // The raw entry (the envelope's bytes among its fields) is not needed past this point;
+    // with large payloads, not keeping it through the handler and the reply saves a copy.
+    let entry_id = entry.id.clone();
+    drop(entry);
+    let reply = tokio::select! {
+        () = state.abort.cancelled() => {
+            tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry_id, "handler abandoned at shutdown; left unacknowledged");
+            if let Some(claim) = &claim {
+                let _ = exactly_once::release(&state.manager, claim).await;
+            }
+            return;
+        }
+        r = context::scope(ctx, rt.service.dispatch(envelope)) => r,
+    };
+    let reply_json = reply.map(|r| r.to_json());
+    if let Some(claim) = &claim {
+        if !store_for_redeliveries(
+            &state,
+            service,
+            &rpc_id,
+            &entry_id,
+            claim,
+            reply_json.as_deref(),
+        )
+        .await
+        {
+            return;
+        }
+    }
+    let how = match reply_to.zip(reply_json) {
+        Some((to, json)) => Finish::Reply(Reply { to, json }),
+        None => Finish::Ack,
+    };
+    // Queued before the permit goes, so with one permit replies are written in stream order.
+    let waiting = state.completer.enqueue(Completion {
+        target: Arc::clone(&rt.target),
+        entry_id,
+        method,
+        rpc_id,
+        finish: how,
+    });
+    // The next entry may start now: with one permit, handlers still run one after another
+    // in stream order, while this one's reply and ack are written behind it. (Not before
+    // the exactly-once record is complete: a duplicate next in line must find it done.)
+    drop(permit);
+    waiting.outcome().await;
+}
+
+/// Completes an exactly-once request's record with its reply (or releases the claim when
+/// there is none); false when the entry must stay pending.
+async fn store_for_redeliveries(
+    state: &ServerState,
+    service: &str,
+    rpc_id: &str,
+    entry_id: &str,
+    claim: &IdempotencyClaim,
+    reply_json: Option<&str>,
+) -> bool {
+    let stored = match reply_json {
+        Some(json) => {
+            exactly_once::complete(
+                &state.manager,
+                claim,
+                json,
+                state.config.idempotency_result_ttl,
+            )
+            .await
+        }
+        None => exactly_once::release(&state.manager, claim)
+            .await
+            .map(|()| true),
+    };
+    match stored {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(
+                service,
+                rpc_id,
+                entry_id,
+                "idempotency claim expired while the handler ran; another delivery may run it too"
+            );
+            true
+        }
+        Err(e) => {
+            // Not acknowledged: a redelivery claims it again once this claim expires.
+            tracing::error!(service, rpc_id, entry_id, error = %e, "storing the reply for exactly-once failed; entry left pending");
+            let _ = exactly_once::release(&state.manager, claim).await;
+            false
+        }
+    }
+}
+
+/// What the exactly-once gate decided.
+enum Gate {
+    /// Run the handler under this claim.
+    Run(IdempotencyClaim),
+    /// Dealt with: answered from the record, refused, or left to its owner.
+    Finished,
+}
+
+/// Claims the idempotency record of a request, or deals with the entry without running it.
+async fn exactly_once_gate(
+    state: &ServerState,
+    rt: &Arc<ServiceRuntime>,
+    entry: &StreamEntry,
+    request: &Request,
+    reply_to: Option<&str>,
+) -> Gate {
+    let service = rt.name();
+    let key_part = entry
+        .text(exactly_once::FIELD)
+        .unwrap_or_else(|| request.id.key());
+    let key = keys::idempotency_key(&state.config.key_prefix, service, &key_part);
+    let hash = exactly_once::payload_hash(&request.method, &request.params);
+    let claim_ttl = state.config.claim_idle.saturating_mul(2);
+    let answer = |json: String| {
+        Completion {
+            target: Arc::clone(&rt.target),
+            entry_id: entry.id.clone(),
+            method: request.method.clone(),
+            rpc_id: request.id.key(),
+            finish: Finish::Ack,
+        }
+        .with_reply(reply_to, json)
+    };
+    match exactly_once::claim(&state.manager, &key, &hash, claim_ttl).await {
+        Ok(Claim::Claimed(claim)) => Gate::Run(claim),
+        Ok(Claim::Done(stored)) => {
+            // Ran before (a crash came between its reply and its ack, or the caller reused
+            // its key): answer with the stored reply, under this request's id.
+            tracing::info!(service, entry_id = %entry.id, rpc_id = %request.id, "already completed; answering from the idempotency record");
+            let json = match parse_envelope(stored.as_bytes()) {
+                Ok(Envelope::Response(mut r)) => {
+                    r.id = Some(request.id.clone());
+                    r.to_json()
+                }
+                _ => stored,
+            };
+            state.completer.complete(answer(json)).await;
+            Gate::Finished
+        }
+        Ok(Claim::Running) => {
+            // Another delivery holds the claim; it acknowledges. If its owner died, the
+            // claim expires and a later delivery runs the request.
+            tracing::info!(service, entry_id = %entry.id, rpc_id = %request.id, "in progress elsewhere; left to its owner");
+            Gate::Finished
+        }
+        Ok(Claim::Mismatch) => {
+            tracing::warn!(service, entry_id = %entry.id, rpc_id = %request.id, "idempotency key reused with a different payload; refused");
+            let json = encode_error(Some(&request.id), &exactly_once::key_reused_error());
+            // Refused for good: a redelivery would only be refused again, so ack regardless.
+            let mut refusal = answer(json);
+            if let Finish::Reply(reply) = refusal.finish {
+                refusal.finish = Finish::ReplyBestEffort(reply);
+            }
+            state.completer.complete(refusal).await;
+            Gate::Finished
+        }
+        Err(e) => {
+            tracing::error!(service, entry_id = %entry.id, error = %e, "idempotency claim failed; entry left pending");
+            Gate::Finished
+        }
+    }
+}
+
+impl Completion {
+    /// Sets the reply to `json` when the caller named a reply stream.
+    fn with_reply(mut self, reply_to: Option<&str>, json: String) -> Self {
+        if let Some(to) = reply_to {
+            self.finish = Finish::Reply(Reply {
+                to: to.to_owned(),
+                json,
+            });
+        }
+        self
+    }
+}
+
+/// Queues a completion and waits until it is written and acknowledged (or failed).
+async fn finish(
+    state: &ServerState,
+    rt: &ServiceRuntime,
+    entry_id: String,
+    method: String,
+    rpc_id: String,
+    finish: Finish,
+) {
+    state
+        .completer
+        .complete(Completion {
+            target: Arc::clone(&rt.target),
+            entry_id,
+            method,
+            rpc_id,
+            finish,
+        })
+        .await;
+}
+
+/// Takes an entry out of service: writes it to the dead-letter stream, answers the caller
+/// when it may be answered and an id could be recovered, then acks. A failed dead-letter
+/// write leaves the entry pending, to be retried, never lost.
+async fn retire(
+    state: &ServerState,
+    rt: &ServiceRuntime,
+    entry: &StreamEntry,
+    reply_to: Option<&str>,
+    rejection: Rejection,
+) {
+    let Rejection {
+        answer,
+        id,
+        reason,
+        error,
+    } = rejection;
+    Counters::bump(state.counters.retired(reason));
+    let written = dead_letters::write(
+        &state.manager,
+        &rt.dead_letters,
+        state.config.dead_letter_maxlen,
+        entry,
+        reason.as_str(),
+        &dead_letter_message(&error),
+    )
+    .await;
+    if let Err(e) = written {
+        tracing::error!(service = rt.name(), entry_id = %entry.id, error = %e, "dead-letter write failed; entry left pending");
+        return;
+    }
+    let how = match (reply_to.filter(|_| answer), id.as_ref()) {
+        (Some(to), Some(id)) => Finish::ReplyBestEffort(Reply {
+            to: to.to_owned(),
+            json: encode_error(Some(id), &error),
+        }),
+        _ => Finish::Ack,
+    };
+    let rpc_id = id.as_ref().map(RpcId::key).unwrap_or_default();
+    finish(state, rt, entry.id.clone(), String::new(), rpc_id, how).await;
+}
+
+/// What the dead-letter stream records as the error: the reason in `data` when there is
+/// one (a dead-lettered request), else the message.
+fn dead_letter_message(error: &RpcError) -> String {
+    error
+        .data
+        .get("reason")
+        .and_then(|r| r.as_str())
+        .map_or_else(|| error.message.clone(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::screen::RetireReason;
+
+    #[test]
+    fn dead_letters_record_the_reason_or_the_message() {
+        let poison =
+            dead_letters::dead_lettered_error(RetireReason::MaxDeliveries.as_str(), Some(6));
+        assert_eq!(dead_letter_message(&poison), "max-deliveries");
+        let bad = RpcError::invalid_request("entry has no envelope field");
+        assert_eq!(dead_letter_message(&bad), "entry has no envelope field");
+        let plain = RpcError::new(-32000, "boom");
+        assert_eq!(dead_letter_message(&plain), "boom");
+    }
+}

@@ -1,0 +1,166 @@
+//! Bounded memory for command streams: trimming below what every consumer group has both
+//! delivered and acknowledged, and removing consumers that are idle with nothing pending.
+//! One server does it at a time per service, elected with a [`Lock`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clamator_protocol::Error;
+use redis::streams::StreamInfoConsumer;
+
+use super::runtime::{ServerState, ServiceRuntime};
+use crate::lock::Lock;
+use crate::stream::{commands, StreamId};
+
+/// Runs housekeeping for one service every `housekeeping_interval`, while this server holds
+/// the service's lock.
+pub(crate) async fn housekeeping_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime>) {
+    let service = rt.name();
+    let every = state.config.housekeeping_interval;
+    let key = crate::keys::lock_key(&state.config.key_prefix, &format!("housekeeping:{service}"));
+    while state.pause(every).await {
+        let ttl = every.saturating_mul(3).max(Duration::from_secs(1));
+        let lock = match Lock::try_acquire(&state.manager, &key, ttl).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => continue, // another server does it this round
+            Err(e) => {
+                tracing::warn!(service, error = %e, "housekeeping lock unavailable");
+                continue;
+            }
+        };
+        if let Err(e) = run_once(&state, &rt).await {
+            tracing::warn!(service, error = %e, "housekeeping failed");
+        }
+        if let Err(e) = lock.release().await {
+            tracing::warn!(service, error = %e, "housekeeping lock");
+        }
+    }
+}
+
+/// What one consumer group has taken from a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GroupProgress {
+    /// Everything up to here was delivered to the group.
+    last_delivered: StreamId,
+    /// The oldest entry delivered and not yet acknowledged, if any.
+    oldest_pending: Option<StreamId>,
+}
+
+/// The `MINID` below which every group has both received and acknowledged every entry:
+/// per group, its oldest pending entry, or the entry after its last delivered one; the
+/// smallest of those. `None` (trim nothing) when there are no groups.
+fn trim_floor(groups: &[GroupProgress]) -> Option<StreamId> {
+    groups
+        .iter()
+        .map(|g| g.oldest_pending.unwrap_or(g.last_delivered.next()))
+        .min()
+}
+
+/// The consumers to remove: idle past `limit` with nothing pending, and not `me`.
+fn idle_consumers<'a>(
+    consumers: &'a [StreamInfoConsumer],
+    limit: Duration,
+    me: &str,
+) -> impl Iterator<Item = &'a StreamInfoConsumer> {
+    let limit = u128::from(u64::try_from(limit.as_millis()).unwrap_or(u64::MAX));
+    let me = me.to_owned();
+    consumers
+        .iter()
+        .filter(move |c| c.pending == 0 && c.idle as u128 > limit && c.name != me)
+}
+
+/// One round: trim, then drop idle consumers.
+pub(crate) async fn run_once(state: &ServerState, rt: &ServiceRuntime) -> Result<(), Error> {
+    let mut conn = state.manager.clone();
+    let stream = &rt.target.stream;
+    let err = |what: &'static str| move |e: redis::RedisError| Error::transport_with(what, e);
+    let mut progress = Vec::new();
+    for group in commands::groups(&mut conn, stream)
+        .await
+        .map_err(err("XINFO GROUPS failed"))?
+    {
+        let Some(last_delivered) = StreamId::parse(&group.last_delivered_id) else {
+            // A group we cannot read: trim nothing.
+            return Ok(());
+        };
+        let oldest_pending = commands::oldest_pending(&mut conn, stream, &group.name)
+            .await
+            .map_err(err("XPENDING failed"))?
+            .and_then(|id| StreamId::parse(&id));
+        progress.push(GroupProgress {
+            last_delivered,
+            oldest_pending,
+        });
+    }
+    if let Some(floor) = trim_floor(&progress) {
+        let trimmed = commands::trim_below(&mut conn, stream, &floor.to_string())
+            .await
+            .map_err(err("XTRIM failed"))?;
+        if trimmed > 0 {
+            tracing::debug!(service = rt.name(), trimmed, below = %floor, "command stream trimmed");
+        }
+    }
+    let consumers = commands::consumers(&mut conn, stream, &rt.target.group)
+        .await
+        .map_err(err("XINFO CONSUMERS failed"))?;
+    for c in idle_consumers(&consumers, state.config.consumer_idle_limit, &rt.consumer) {
+        let mut gone = rt.consumer();
+        gone.name = &c.name;
+        commands::delete_consumer(&mut conn, gone)
+            .await
+            .map_err(err("XGROUP DELCONSUMER failed"))?;
+        tracing::info!(service = rt.name(), consumer = %c.name, idle_ms = c.idle, "removed an idle consumer");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> StreamId {
+        StreamId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_floor_is_the_oldest_unfinished_entry_of_any_group() {
+        // Nothing pending: everything up to the last delivered entry may go.
+        let caught_up = GroupProgress {
+            last_delivered: id("10-3"),
+            oldest_pending: None,
+        };
+        assert_eq!(trim_floor(&[caught_up]), Some(id("10-4")));
+        // A pending entry holds the floor down, whatever was delivered after it.
+        let behind = GroupProgress {
+            last_delivered: id("12-0"),
+            oldest_pending: Some(id("7-1")),
+        };
+        assert_eq!(trim_floor(&[caught_up, behind]), Some(id("7-1")));
+        // A group that received nothing yet keeps everything after 0-0.
+        let fresh = GroupProgress {
+            last_delivered: id("0-0"),
+            oldest_pending: None,
+        };
+        assert_eq!(trim_floor(&[behind, fresh]), Some(id("0-1")));
+        assert_eq!(trim_floor(&[]), None);
+    }
+
+    #[test]
+    fn only_idle_consumers_with_nothing_pending_are_removed() {
+        let c = |name: &str, pending: usize, idle: usize| StreamInfoConsumer {
+            name: name.to_owned(),
+            pending,
+            idle,
+        };
+        let all = [
+            c("svc:gone", 0, 5_000),
+            c("svc:busy", 1, 5_000),
+            c("svc:recent", 0, 10),
+            c("svc:me", 0, 5_000),
+        ];
+        let removed: Vec<&str> = idle_consumers(&all, Duration::from_secs(1), "svc:me")
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(removed, vec!["svc:gone"]);
+    }
+}

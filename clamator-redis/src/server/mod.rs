@@ -1,0 +1,289 @@
+//! The Redis server transport: the public face ([`RedisServer`], [`ServerBuilder`], stop)
+//! over the loops that serve each service.
+//!
+//! Per service, a server runs a [consumer loop](consume) (`XREADGROUP … COUNT n BLOCK 1000`
+//! on a dedicated connection, `n` being the concurrency but at least clamator's 16), a
+//! [reclaim loop](reclaim), [lease renewal](lease) and [housekeeping]. Each entry is
+//! handled on its own [task](entry) holding one of the service's `concurrency` permits
+//! while its handler runs; with the default of one permit, handlers run strictly one after
+//! another in stream order, clamator's in-order invariant. Replies and acks go out in
+//! batches through the [completer]; an entry is acknowledged only after Redis accepted its
+//! reply.
+//!
+//! Imports run one way: this file → the loops → [`entry`] → [`screen`] /
+//! [`exactly_once`] → [`runtime`] → [`completer`].
+
+mod completer;
+mod consume;
+mod entry;
+pub(crate) mod exactly_once;
+mod groups;
+mod housekeeping;
+mod lease;
+mod reclaim;
+mod runtime;
+mod screen;
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use clamator_protocol::{Error, Service};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::completer::{Completer, WriterSettings};
+use self::runtime::{Counters, ServerState, ServiceRuntime};
+use crate::config::{ServerConfig, ServiceOptions};
+use crate::connection::{Connector, BLOCK};
+use crate::keys;
+
+/// What a server has done since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Requests and notifications handed to a handler.
+    pub handled: u64,
+    /// Requests skipped because their deadline had passed.
+    pub expired: u64,
+    /// Entries taken over from other consumers.
+    pub reclaimed: u64,
+    /// Malformed or refused entries (acknowledged without running a handler).
+    pub malformed: u64,
+    /// Entries moved to the dead-letter stream.
+    pub dead_lettered: u64,
+}
+
+/// Builds a [`RedisServer`]: add services, then [`start`](Self::start).
+pub struct ServerBuilder {
+    config: ServerConfig,
+    services: Vec<(Service, ServiceOptions)>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field(
+                "services",
+                &self
+                    .services
+                    .iter()
+                    .map(|(s, o)| (s.name(), o))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// Serves `service` with the default [`ServiceOptions`]: one request at a time, in
+    /// stream order (clamator's invariant), at least once.
+    #[must_use]
+    pub fn service(self, service: Service) -> Self {
+        self.service_with(service, ServiceOptions::new())
+    }
+
+    /// Serves `service` with `options` (its concurrency, and which of its methods run
+    /// exactly once).
+    #[must_use]
+    pub fn service_with(mut self, service: Service, options: ServiceOptions) -> Self {
+        self.services.push((service, options));
+        self
+    }
+
+    /// Connects, creates each service's consumer group (at `$`, with `MKSTREAM`, as clamator
+    /// does), and starts the loops. Fails when Redis is unreachable, when there are no
+    /// services, on a duplicate service, or on a concurrency of 0.
+    pub async fn start(self) -> Result<RedisServer, Error> {
+        if self.services.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a server needs at least one service".into(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (s, options) in &self.services {
+            if !seen.insert(s.name().to_owned()) {
+                return Err(Error::InvalidArgument(format!(
+                    "service \"{}\" already registered on this server",
+                    s.name()
+                )));
+            }
+            if options.concurrency == 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "concurrency of service \"{}\" must be at least 1",
+                    s.name()
+                )));
+            }
+        }
+        let connector = Connector::new(&self.config.connection)?;
+        let manager = connector.manager().await?;
+        let completer = Completer::start(
+            manager.clone(),
+            WriterSettings {
+                reply_stream_maxlen: self.config.reply_stream_maxlen,
+                reply_stream_ttl: self.config.reply_stream_ttl,
+                fault_abort_after_reply_once: self.config.fault_abort_after_reply_once.clone(),
+            },
+        );
+        let services: Vec<Arc<ServiceRuntime>> = self
+            .services
+            .into_iter()
+            .map(|(service, options)| {
+                Arc::new(ServiceRuntime::new(
+                    &self.config,
+                    service,
+                    options.concurrency,
+                    options.exactly_once,
+                ))
+            })
+            .collect();
+        let state = Arc::new(ServerState {
+            completer,
+            reply_prefix: keys::reply_stream_prefix(&self.config.key_prefix),
+            config: self.config,
+            connector,
+            manager,
+            stopping: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            counters: Counters::default(),
+        });
+        for rt in &services {
+            groups::ensure_group(&state, rt, "$").await?;
+        }
+        let loops = TaskTracker::new();
+        for rt in &services {
+            loops.spawn(consume::consume_loop(Arc::clone(&state), Arc::clone(rt)));
+            loops.spawn(reclaim::reclaim_loop(Arc::clone(&state), Arc::clone(rt)));
+            loops.spawn(lease::lease_loop(Arc::clone(&state), Arc::clone(rt)));
+            loops.spawn(housekeeping::housekeeping_loop(
+                Arc::clone(&state),
+                Arc::clone(rt),
+            ));
+        }
+        loops.close();
+        tracing::info!(
+            instance_id = %state.config.instance_id,
+            services = ?services.iter().map(|r| r.name()).collect::<Vec<_>>(),
+            redis = %state.connector.display_url(),
+            "clamator server started"
+        );
+        Ok(RedisServer {
+            state,
+            loops,
+            services,
+        })
+    }
+}
+
+/// A running server. Stop it with [`stop`](Self::stop); dropping it stops it abruptly
+/// (handlers still running are abandoned unacknowledged and reclaimed elsewhere later;
+/// replies already handed to the reply writer are still written and acknowledged while
+/// the runtime lives).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), clamator_protocol::Error> {
+/// use clamator_protocol::{RpcError, Service};
+/// use clamator_redis::{RedisServer, ServerConfig};
+/// use serde_json::Value;
+///
+/// let echo = Service::builder("echo")
+///     .method("say", |p: Value| async move { Ok::<_, RpcError>(p) })
+///     .build()?;
+/// let server = RedisServer::builder(ServerConfig::new("app")).service(echo).start().await?;
+/// // ... serve until told to stop ...
+/// server.stop().await;
+/// # Ok(()) }
+/// ```
+pub struct RedisServer {
+    state: Arc<ServerState>,
+    loops: TaskTracker,
+    services: Vec<Arc<ServiceRuntime>>,
+}
+
+impl std::fmt::Debug for RedisServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisServer")
+            .field("instance_id", &self.state.config.instance_id)
+            .field(
+                "services",
+                &self.services.iter().map(|r| r.name()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// How a [`RedisServer::stop`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StopReport {
+    /// True when every in-flight entry finished (handler, reply and ack) within the grace
+    /// period.
+    pub drained: bool,
+}
+
+impl RedisServer {
+    /// Starts building a server with `config`.
+    pub fn builder(config: ServerConfig) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            services: Vec::new(),
+        }
+    }
+
+    /// This server's instance id.
+    pub fn instance_id(&self) -> &str {
+        &self.state.config.instance_id
+    }
+
+    /// What this server has done since it started.
+    pub fn stats(&self) -> ServerStats {
+        let c = &self.state.counters;
+        ServerStats {
+            handled: c.handled.load(Ordering::Relaxed),
+            expired: c.expired.load(Ordering::Relaxed),
+            reclaimed: c.reclaimed.load(Ordering::Relaxed),
+            malformed: c.malformed.load(Ordering::Relaxed),
+            dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops gracefully: reads nothing more (a blocking read in progress returns within its
+    /// 1 s `BLOCK` and what it got is still handled), lets in-flight handlers finish within
+    /// the [shutdown grace](ServerConfig::shutdown_grace), and acknowledges only finished
+    /// work. Handlers still running after the grace period are abandoned unacknowledged,
+    /// for another server to reclaim. Idempotent: a second call waits for the same end.
+    pub async fn stop(&self) -> StopReport {
+        let state = &self.state;
+        state.stopping.cancel();
+        let grace = state.config.shutdown_grace;
+        let drained = tokio::time::timeout(grace.saturating_add(BLOCK), self.wait_for_loops())
+            .await
+            .is_ok();
+        if !drained {
+            tracing::warn!(
+                instance_id = %state.config.instance_id,
+                ?grace,
+                "shutdown grace period over; abandoning in-flight handlers unacknowledged"
+            );
+            state.abort.cancel();
+            self.wait_for_loops().await;
+        }
+        tracing::info!(instance_id = %state.config.instance_id, drained, "clamator server stopped");
+        StopReport { drained }
+    }
+
+    async fn wait_for_loops(&self) {
+        self.loops.wait().await;
+        self.state.tasks.close();
+        self.state.tasks.wait().await;
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.state.stopping.cancel();
+        self.state.abort.cancel();
+    }
+}

@@ -1,0 +1,287 @@
+//! The state a running server shares between its loops and entry tasks: the server-wide
+//! [`ServerState`] and, per service, a [`ServiceRuntime`].
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use clamator_protocol::Service;
+use redis::aio::ConnectionManager;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::completer::{AckTarget, Completer};
+use super::screen::RetireReason;
+use crate::config::{ExactlyOnce, ServerConfig};
+use crate::connection::Connector;
+use crate::keys;
+use crate::stream::commands::Consumer;
+use crate::stream::StreamEntry;
+
+/// Entries read per `XREADGROUP` at least (clamator's count), and at most.
+const READ_COUNT: (usize, usize) = (16, 256);
+
+/// State shared by all loops and entry tasks of one server.
+pub(crate) struct ServerState {
+    pub(crate) config: ServerConfig,
+    pub(crate) connector: Connector,
+    /// The shared connection for every non-blocking command.
+    pub(crate) manager: ConnectionManager,
+    /// `<prefix>:replies:`, the only namespace this server writes replies into.
+    pub(crate) reply_prefix: String,
+    /// Cancelled by `stop`: read nothing more.
+    pub(crate) stopping: CancellationToken,
+    /// Cancelled when the grace period is over: abandon in-flight handlers, unacknowledged.
+    pub(crate) abort: CancellationToken,
+    /// Every entry task.
+    pub(crate) tasks: TaskTracker,
+    pub(crate) counters: Counters,
+    /// Writes replies and acks in batches.
+    pub(crate) completer: Completer,
+}
+
+impl ServerState {
+    /// Sleeps for `d` unless the server starts stopping; true when it slept the whole time.
+    pub(crate) async fn pause(&self, d: Duration) -> bool {
+        tokio::select! {
+            () = self.stopping.cancelled() => false,
+            () = tokio::time::sleep(d) => true,
+        }
+    }
+}
+
+/// Running totals, read through [`RedisServer::stats`](crate::RedisServer::stats).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) handled: AtomicU64,
+    pub(crate) expired: AtomicU64,
+    pub(crate) reclaimed: AtomicU64,
+    pub(crate) malformed: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counter an entry retired for `reason` counts in.
+    pub(crate) fn retired(&self, reason: RetireReason) -> &AtomicU64 {
+        match reason {
+            RetireReason::Malformed => &self.malformed,
+            RetireReason::MaxDeliveries => &self.dead_lettered,
+        }
+    }
+}
+
+/// What one service runs with.
+pub(crate) struct ServiceRuntime {
+    pub(crate) service: Arc<Service>,
+    /// The command stream and group, which is all the completer needs to acknowledge.
+    pub(crate) target: Arc<AckTarget>,
+    /// This server's consumer name in the group.
+    pub(crate) consumer: String,
+    /// `<prefix>:dlq:<service>`.
+    pub(crate) dead_letters: String,
+    /// One per handler allowed to run at once (the service's concurrency).
+    pub(crate) permits: Arc<Semaphore>,
+    /// Entries started and not yet finished (handler running, or reply and ack still on
+    /// their way): `concurrency + 4 × read_count`. Handlers give their permit back before
+    /// the reply is written, so without this bound a Redis slower than the handlers would
+    /// let handled-but-unacknowledged entries pile up.
+    pub(crate) unfinished: Arc<Semaphore>,
+    /// `COUNT` of the consumer loop's reads: the concurrency, within [`READ_COUNT`], so a
+    /// busy concurrent service fills its permits in one round trip.
+    pub(crate) read_count: usize,
+    /// Which requests run exactly once.
+    exactly_once: ExactlyOnce,
+    /// Entries this server has taken and not finished: the reclaim loop must not claim
+    /// them again from under their handler.
+    held: Mutex<HashSet<String>>,
+    /// The newest entry the consumer loop read, where a vanished group is re-created.
+    last_read: Mutex<Option<String>>,
+}
+
+impl ServiceRuntime {
+    pub(crate) fn new(
+        config: &ServerConfig,
+        service: Service,
+        concurrency: usize,
+        exactly_once: ExactlyOnce,
+    ) -> Self {
+        let prefix = &config.key_prefix;
+        let read_count = concurrency.clamp(READ_COUNT.0, READ_COUNT.1);
+        Self {
+            target: Arc::new(AckTarget {
+                service: service.name().to_owned(),
+                stream: keys::command_stream(prefix, service.name()),
+                group: keys::consumer_group_name(service.name()),
+            }),
+            consumer: keys::consumer_name(service.name(), &config.instance_id),
+            dead_letters: keys::dead_letter_stream(prefix, service.name()),
+            service: Arc::new(service),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            unfinished: Arc::new(Semaphore::new(concurrency + 4 * read_count)),
+            read_count,
+            exactly_once,
+            held: Mutex::new(HashSet::new()),
+            last_read: Mutex::new(None),
+        }
+    }
+
+    /// The service's name.
+    pub(crate) fn name(&self) -> &str {
+        self.service.name()
+    }
+
+    /// This server's consumer in the service's group.
+    pub(crate) fn consumer(&self) -> Consumer<'_> {
+        Consumer {
+            stream: &self.target.stream,
+            group: &self.target.group,
+            name: &self.consumer,
+        }
+    }
+
+    /// Whether requests of `method` run exactly once.
+    pub(crate) fn runs_exactly_once(&self, method: &str) -> bool {
+        self.exactly_once.covers(method)
+    }
+
+    /// Marks `entries` as held by this server, dropping any it already holds.
+    pub(crate) fn hold(&self, entries: Vec<StreamEntry>) -> Vec<StreamEntry> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .into_iter()
+            .filter(|e| held.insert(e.id.clone()))
+            .collect()
+    }
+
+    /// Gives up an entry taken with [`hold`](Self::hold).
+    pub(crate) fn release(&self, id: &str) {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+
+    /// The ids of every held entry (for lease renewal), sorted so the order is stable.
+    pub(crate) fn held_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Remembers the newest entry the consumer loop read.
+    pub(crate) fn set_last_read(&self, id: &str) {
+        *self
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(id.to_owned());
+    }
+
+    /// The newest entry the consumer loop read, if any.
+    pub(crate) fn last_read(&self) -> Option<String> {
+        self.last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// An entry held by this server, with its place among the service's unfinished entries;
+/// both are given back however the entry's task ends.
+pub(crate) struct Held {
+    rt: Arc<ServiceRuntime>,
+    id: String,
+    _unfinished: OwnedSemaphorePermit,
+}
+
+impl Held {
+    pub(crate) fn new(
+        rt: &Arc<ServiceRuntime>,
+        id: &str,
+        unfinished: OwnedSemaphorePermit,
+    ) -> Self {
+        Self {
+            rt: Arc::clone(rt),
+            id: id.to_owned(),
+            _unfinished: unfinished,
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.rt.release(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> StreamEntry {
+        StreamEntry {
+            id: id.to_owned(),
+            fields: Vec::new(),
+            delivery_count: None,
+        }
+    }
+
+    fn runtime(concurrency: usize, exactly_once: ExactlyOnce) -> ServiceRuntime {
+        let config = ServerConfig::new("p").instance_id("i");
+        let service = Service::builder("svc").build().unwrap();
+        ServiceRuntime::new(&config, service, concurrency, exactly_once)
+    }
+
+    #[test]
+    fn names_and_bounds_follow_the_config() {
+        let rt = runtime(1, ExactlyOnce::Off);
+        assert_eq!(rt.target.stream, "p:cmds:svc");
+        assert_eq!(rt.target.group, "svc");
+        assert_eq!(rt.consumer, "svc:i");
+        assert_eq!(rt.dead_letters, "p:dlq:svc");
+        assert_eq!(rt.read_count, 16);
+        assert_eq!(rt.unfinished.available_permits(), 1 + 4 * 16);
+        let busy = runtime(1000, ExactlyOnce::Off);
+        assert_eq!(busy.read_count, 256);
+    }
+
+    #[test]
+    fn holding_drops_entries_already_held() {
+        let rt = runtime(1, ExactlyOnce::Off);
+        assert_eq!(rt.hold(vec![entry("2-0"), entry("1-0")]).len(), 2);
+        let again = rt.hold(vec![entry("1-0"), entry("3-0")]);
+        assert_eq!(again, vec![entry("3-0")]);
+        assert_eq!(rt.held_ids(), vec!["1-0", "2-0", "3-0"]);
+        rt.release("2-0");
+        assert_eq!(rt.held_ids(), vec!["1-0", "3-0"]);
+    }
+
+    #[test]
+    fn exactly_once_covers_what_was_chosen() {
+        assert!(!runtime(1, ExactlyOnce::Off).runs_exactly_once("add"));
+        assert!(runtime(1, ExactlyOnce::AllMethods).runs_exactly_once("add"));
+        let some = runtime(1, ExactlyOnce::Methods(["add".to_owned()].into()));
+        assert!(some.runs_exactly_once("add") && !some.runs_exactly_once("divide"));
+    }
+
+    #[test]
+    fn retire_reasons_pick_their_counter() {
+        let c = Counters::default();
+        Counters::bump(c.retired(RetireReason::Malformed));
+        Counters::bump(c.retired(RetireReason::MaxDeliveries));
+        Counters::bump(c.retired(RetireReason::MaxDeliveries));
+        assert_eq!(c.malformed.load(Ordering::Relaxed), 1);
+        assert_eq!(c.dead_lettered.load(Ordering::Relaxed), 2);
+    }
+}

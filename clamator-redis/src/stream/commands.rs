@@ -1,0 +1,398 @@
+//! Every stream command clamator-rs sends, as a small typed function (or, for the commands
+//! the completer batches, a function that appends it to a pipeline).
+//!
+//! The wire these put down is clamator's: requests are `XADD`ed with the fields `type`,
+//! `envelope`, `reply-to` in that order (ours follow: `deadline`, `idempotency-key`), replies
+//! with `type`, `envelope`; servers read with `XREADGROUP … BLOCK`, acknowledge with `XACK`
+//! after the reply, and reclaim with `XAUTOCLAIM`. The rest (`XCLAIM … JUSTID`, `XPENDING`,
+//! `XINFO`, `XTRIM MINID`, `XGROUP DELCONSUMER`, the dead-letter stream) is ours.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionLike;
+use redis::streams::{
+    StreamInfoConsumer, StreamInfoConsumersReply, StreamInfoGroup, StreamInfoGroupsReply,
+    StreamPendingCountReply, StreamPendingId, StreamPendingReply, StreamTrimOptions,
+    StreamTrimmingMode,
+};
+use redis::{Pipeline, RedisResult};
+
+use super::decode::{AutoclaimReply, RangeReply, ReadReply};
+use super::StreamEntry;
+
+/// Milliseconds for a command argument, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The fields of a request or notification entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestFields<'a> {
+    pub(crate) envelope: &'a str,
+    /// The caller's reply stream; none for a notification.
+    pub(crate) reply_to: Option<&'a str>,
+    /// Epoch milliseconds after which the caller no longer waits.
+    pub(crate) deadline: Option<u64>,
+    pub(crate) idempotency_key: Option<&'a str>,
+}
+
+/// `XADD <stream> * type rpc envelope <json> [reply-to <stream>] [deadline <ms>]
+/// [idempotency-key <key>]`: clamator's fields in clamator's order, then ours (clamator
+/// peers ignore fields they do not know).
+pub(crate) async fn add_request<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    fields: RequestFields<'_>,
+) -> RedisResult<()> {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream)
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(fields.envelope);
+    if let Some(reply_to) = fields.reply_to {
+        cmd.arg("reply-to").arg(reply_to);
+    }
+    if let Some(deadline) = fields.deadline {
+        cmd.arg(crate::deadline::FIELD).arg(deadline);
+    }
+    if let Some(key) = fields.idempotency_key {
+        cmd.arg(crate::server::exactly_once::FIELD).arg(key);
+    }
+    cmd.exec_async(conn).await
+}
+
+/// Appends `XADD <reply stream> MAXLEN ~ <maxlen> * type rpc envelope <json>` to `pipe`.
+pub(crate) fn push_reply(pipe: &mut Pipeline, reply_stream: &str, maxlen: usize, json: &str) {
+    pipe.cmd("XADD")
+        .arg(reply_stream)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(maxlen)
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(json);
+}
+
+/// Appends `PEXPIRE <key> <ttl>` to `pipe`: reply streams get a time to live.
+pub(crate) fn push_expire(pipe: &mut Pipeline, key: &str, ttl: Duration) {
+    pipe.cmd("PEXPIRE").arg(key).arg(millis(ttl));
+}
+
+/// Appends `XACK <stream> <group> <ids…>` to `pipe`.
+pub(crate) fn push_ack<'a>(
+    pipe: &mut Pipeline,
+    stream: &str,
+    group: &str,
+    ids: impl IntoIterator<Item = &'a str>,
+) {
+    let cmd = pipe.cmd("XACK").arg(stream).arg(group);
+    for id in ids {
+        cmd.arg(id);
+    }
+}
+
+/// `PEXPIRE <key> <ttl>`; false when the key does not exist.
+pub(crate) async fn expire<C: ConnectionLike + Send>(
+    conn: &mut C,
+    key: &str,
+    ttl: Duration,
+) -> RedisResult<bool> {
+    redis::cmd("PEXPIRE")
+        .arg(key)
+        .arg(millis(ttl))
+        .query_async::<i64>(conn)
+        .await
+        .map(|n| n == 1)
+}
+
+/// `DEL <key>`.
+pub(crate) async fn delete<C: ConnectionLike + Send>(conn: &mut C, key: &str) -> RedisResult<()> {
+    redis::cmd("DEL")
+        .arg(key)
+        .query_async::<i64>(conn)
+        .await
+        .map(|_| ())
+}
+
+/// `XREAD COUNT <count> BLOCK <block> STREAMS <key> <after>`: a client's reply reader.
+pub(crate) async fn read_after<C: ConnectionLike + Send>(
+    conn: &mut C,
+    key: &str,
+    after: &str,
+    count: usize,
+    block: Duration,
+) -> RedisResult<Vec<StreamEntry>> {
+    redis::cmd("XREAD")
+        .arg("COUNT")
+        .arg(count)
+        .arg("BLOCK")
+        .arg(millis(block))
+        .arg("STREAMS")
+        .arg(key)
+        .arg(after)
+        .query_async::<ReadReply>(conn)
+        .await
+        .map(|r| r.0)
+}
+
+/// A consumer in a consumer group: the stream, the group and the consumer's name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Consumer<'a> {
+    pub(crate) stream: &'a str,
+    pub(crate) group: &'a str,
+    pub(crate) name: &'a str,
+}
+
+/// `XREADGROUP GROUP <group> <consumer> COUNT <count> BLOCK <block> STREAMS <stream> >`:
+/// new entries for this consumer.
+pub(crate) async fn read_group<C: ConnectionLike + Send>(
+    conn: &mut C,
+    consumer: Consumer<'_>,
+    count: usize,
+    block: Duration,
+) -> RedisResult<Vec<StreamEntry>> {
+    redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(consumer.group)
+        .arg(consumer.name)
+        .arg("COUNT")
+        .arg(count)
+        .arg("BLOCK")
+        .arg(millis(block))
+        .arg("STREAMS")
+        .arg(consumer.stream)
+        .arg(">")
+        .query_async::<ReadReply>(conn)
+        .await
+        .map(|r| r.0)
+}
+
+/// `XAUTOCLAIM <stream> <group> <consumer> <min idle> <cursor> COUNT <count>`: takes over
+/// entries idle longer than `min_idle` from whichever consumer holds them.
+pub(crate) async fn autoclaim<C: ConnectionLike + Send>(
+    conn: &mut C,
+    consumer: Consumer<'_>,
+    min_idle: Duration,
+    cursor: &str,
+    count: usize,
+) -> RedisResult<AutoclaimReply> {
+    redis::cmd("XAUTOCLAIM")
+        .arg(consumer.stream)
+        .arg(consumer.group)
+        .arg(consumer.name)
+        .arg(millis(min_idle))
+        .arg(cursor)
+        .arg("COUNT")
+        .arg(count)
+        .query_async(conn)
+        .await
+}
+
+/// `XCLAIM <stream> <group> <consumer> 0 <ids…> JUSTID`: resets the idle time of entries
+/// this consumer holds without counting a delivery (lease renewal).
+pub(crate) async fn renew<C: ConnectionLike + Send>(
+    conn: &mut C,
+    consumer: Consumer<'_>,
+    ids: &[String],
+) -> RedisResult<()> {
+    redis::cmd("XCLAIM")
+        .arg(consumer.stream)
+        .arg(consumer.group)
+        .arg(consumer.name)
+        .arg(0)
+        .arg(ids)
+        .arg("JUSTID")
+        .query_async::<redis::Value>(conn)
+        .await
+        .map(|_| ())
+}
+
+/// `XPENDING <stream> <group> <first> <last> <count> <consumer>`: the pending entries of
+/// one consumer in a range, with their delivery counts.
+pub(crate) async fn pending_of<C: ConnectionLike + Send>(
+    conn: &mut C,
+    consumer: Consumer<'_>,
+    first: &str,
+    last: &str,
+    count: usize,
+) -> RedisResult<Vec<StreamPendingId>> {
+    redis::cmd("XPENDING")
+        .arg(consumer.stream)
+        .arg(consumer.group)
+        .arg(first)
+        .arg(last)
+        .arg(count)
+        .arg(consumer.name)
+        .query_async::<StreamPendingCountReply>(conn)
+        .await
+        .map(|r| r.ids)
+}
+
+/// `XPENDING <stream> <group>` (the summary form): the oldest pending id, if any.
+pub(crate) async fn oldest_pending<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    group: &str,
+) -> RedisResult<Option<String>> {
+    let summary: StreamPendingReply = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .query_async(conn)
+        .await?;
+    Ok(match summary {
+        StreamPendingReply::Data(d) => Some(d.start_id),
+        _ => None,
+    })
+}
+
+/// `XINFO GROUPS <stream>`.
+pub(crate) async fn groups<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+) -> RedisResult<Vec<StreamInfoGroup>> {
+    redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async::<StreamInfoGroupsReply>(conn)
+        .await
+        .map(|r| r.groups)
+}
+
+/// `XINFO CONSUMERS <stream> <group>`.
+pub(crate) async fn consumers<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    group: &str,
+) -> RedisResult<Vec<StreamInfoConsumer>> {
+    redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(stream)
+        .arg(group)
+        .query_async::<StreamInfoConsumersReply>(conn)
+        .await
+        .map(|r| r.consumers)
+}
+
+/// `XTRIM <stream> MINID = <floor>`: removes every entry below `floor`; returns how many.
+pub(crate) async fn trim_below<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    floor: &str,
+) -> RedisResult<usize> {
+    redis::cmd("XTRIM")
+        .arg(stream)
+        .arg(StreamTrimOptions::minid(StreamTrimmingMode::Exact, floor))
+        .query_async(conn)
+        .await
+}
+
+/// `XGROUP CREATE <stream> <group> <start> MKSTREAM`; an existing group (`BUSYGROUP`) is
+/// success.
+pub(crate) async fn create_group<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    group: &str,
+    start: &str,
+) -> RedisResult<()> {
+    let created: RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg(start)
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match created {
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
+}
+
+/// `XGROUP DELCONSUMER <stream> <group> <consumer>`.
+pub(crate) async fn delete_consumer<C: ConnectionLike + Send>(
+    conn: &mut C,
+    consumer: Consumer<'_>,
+) -> RedisResult<()> {
+    redis::cmd("XGROUP")
+        .arg("DELCONSUMER")
+        .arg(consumer.stream)
+        .arg(consumer.group)
+        .arg(consumer.name)
+        .query_async::<i64>(conn)
+        .await
+        .map(|_| ())
+}
+
+/// True for the error Redis gives when a group (or the whole stream) is gone, as after a
+/// `FLUSHALL` or a restart without persistence.
+pub(crate) fn is_nogroup(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOGROUP")
+}
+
+/// `XADD <stream> [MAXLEN ~ <maxlen>] * <fields…>` with raw field bytes; returns the new id.
+pub(crate) async fn add_fields<'a, C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    maxlen: Option<usize>,
+    fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+) -> RedisResult<String> {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream);
+    if let Some(maxlen) = maxlen {
+        cmd.arg("MAXLEN").arg("~").arg(maxlen);
+    }
+    cmd.arg("*");
+    for (k, v) in fields {
+        cmd.arg(k).arg(v);
+    }
+    cmd.query_async(conn).await
+}
+
+/// `XRANGE <stream> <start> <end> [COUNT <count>]`.
+pub(crate) async fn range<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    start: &str,
+    end: &str,
+    count: Option<usize>,
+) -> RedisResult<Vec<StreamEntry>> {
+    let mut cmd = redis::cmd("XRANGE");
+    cmd.arg(stream).arg(start).arg(end);
+    if let Some(count) = count {
+        cmd.arg("COUNT").arg(count);
+    }
+    cmd.query_async::<RangeReply>(conn).await.map(|r| r.0)
+}
+
+/// `XDEL <stream> <id>`; false when there was no such entry.
+pub(crate) async fn delete_entry<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    id: &str,
+) -> RedisResult<bool> {
+    redis::cmd("XDEL")
+        .arg(stream)
+        .arg(id)
+        .query_async::<i64>(conn)
+        .await
+        .map(|n| n == 1)
+}
+
+/// `XLEN <stream>` and `DEL <stream>` in one round trip; returns the length it had.
+pub(crate) async fn length_and_delete<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+) -> RedisResult<u64> {
+    let (len, _): (u64, i64) = redis::pipe()
+        .cmd("XLEN")
+        .arg(stream)
+        .cmd("DEL")
+        .arg(stream)
+        .query_async(conn)
+        .await?;
+    Ok(len)
+}

@@ -1,0 +1,109 @@
+//! How clamator talks to Redis streams, in one place: every stream command the library
+//! sends ([`commands`]) and the decoders of their replies ([`decode`]), so the loops that
+//! use them read as policy and the wire can be checked here alone.
+//!
+//! Hot-path replies (`XREADGROUP`, `XREAD`, `XAUTOCLAIM`, `XRANGE`) are decoded by our own
+//! decoder, which keeps field values as bytes and takes them over without copying; the cold
+//! administrative replies (`XINFO`, `XPENDING`) use redis-rs's typed replies.
+
+pub(crate) mod commands;
+pub(crate) mod decode;
+
+/// One stream entry: its id and its fields in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StreamEntry {
+    pub(crate) id: String,
+    pub(crate) fields: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Deliveries so far, this one included, when known (1 for a fresh read).
+    pub(crate) delivery_count: Option<u64>,
+}
+
+impl StreamEntry {
+    /// The first value of field `name`, the way clamator's Python peer reads a dict.
+    pub(crate) fn field(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Field `name` as text (lossy), for fields that are text by contract.
+    pub(crate) fn text(&self, name: &str) -> Option<String> {
+        self.field(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// A stream entry id, `<ms>-<seq>`, ordered as Redis orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct StreamId {
+    pub(crate) ms: u64,
+    pub(crate) seq: u64,
+}
+
+impl StreamId {
+    /// Parses `<ms>-<seq>`; `None` for anything else.
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        let (ms, seq) = s.split_once('-')?;
+        Some(Self {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+
+    /// The smallest id after this one.
+    pub(crate) fn next(self) -> Self {
+        match self.seq.checked_add(1) {
+            Some(seq) => Self { ms: self.ms, seq },
+            None => Self {
+                ms: self.ms.saturating_add(1),
+                seq: 0,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_order_and_step() {
+        let a = StreamId::parse("5-2").unwrap();
+        assert!(a < StreamId::parse("5-10").unwrap() && a < StreamId::parse("6-0").unwrap());
+        assert_eq!(a.next().to_string(), "5-3");
+        assert_eq!(
+            StreamId {
+                ms: 7,
+                seq: u64::MAX
+            }
+            .next()
+            .to_string(),
+            "8-0"
+        );
+        assert_eq!(StreamId::parse("x-1"), None);
+        assert_eq!(StreamId::parse("12"), None);
+    }
+
+    #[test]
+    fn fields_read_first_value_and_text() {
+        let e = StreamEntry {
+            id: "1-0".into(),
+            fields: vec![
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"a".to_vec(), b"2".to_vec()),
+                (b"b".to_vec(), b"\xffx".to_vec()),
+            ],
+            delivery_count: None,
+        };
+        assert_eq!(e.field("a"), Some(&b"1"[..]));
+        assert_eq!(e.text("b").as_deref(), Some("\u{fffd}x"));
+        assert_eq!(e.field("c"), None);
+    }
+}

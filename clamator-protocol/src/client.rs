@@ -10,38 +10,10 @@ use serde_json::Value;
 use crate::envelope::{encode_notification, encode_request, RpcId};
 use crate::error::Error;
 use crate::names;
-use crate::transport::ClientTransport;
+use crate::transport::{CallOptions, ClientTransport};
 
 /// The default call timeout, as in clamator: 30 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Per-call options.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CallOptions {
-    /// Overrides the client's default timeout for this call.
-    pub timeout: Option<Duration>,
-    /// Names this call for servers running exactly-once: calls with the same key (and the
-    /// same params) run once. Default: the request id, which is new for every call.
-    pub idempotency_key: Option<String>,
-}
-
-impl CallOptions {
-    /// Options with this call's timeout set.
-    pub fn timeout(timeout: Duration) -> Self {
-        Self {
-            timeout: Some(timeout),
-            ..Self::default()
-        }
-    }
-
-    /// Returns these options with an idempotency key.
-    #[must_use]
-    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.idempotency_key = Some(key.into());
-        self
-    }
-}
 
 /// Calls methods of any service through a [`ClientTransport`]. Cheap to clone.
 ///

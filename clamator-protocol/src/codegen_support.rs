@@ -9,11 +9,12 @@ pub use std::sync::Arc;
 pub use serde;
 pub use serde_json;
 
-pub use crate::client::{CallOptions, Client};
+pub use crate::client::Client;
 pub use crate::contract::{ContractInfo, MethodInfo};
 pub use crate::error::{Error, RpcError};
 pub use crate::schema::SchemaValidator;
 pub use crate::server::{Method, Service};
+pub use crate::transport::CallOptions;
 
 /// Compiles one of the generated schema constants, for results: strict.
 pub fn validator(schema: &'static str) -> Result<SchemaValidator, Error> {

@@ -68,11 +68,11 @@ pub mod schema;
 pub mod server;
 pub mod transport;
 
-pub use client::{CallOptions, Client, DEFAULT_TIMEOUT};
+pub use client::{Client, DEFAULT_TIMEOUT};
 pub use contract::{ContractDescriptor, ContractInfo, MethodDescriptor, MethodInfo};
 pub use envelope::{Envelope, EnvelopeError, Notification, Request, Response, RpcId};
 pub use error::{codes, BoxError, Error, RpcError, ValidationIssue};
 pub use memory::MemoryTransport;
 pub use schema::{SchemaError, SchemaValidator};
 pub use server::{BoxFuture, Method, Router, Service, ServiceBuilder, Validator};
-pub use transport::ClientTransport;
+pub use transport::{CallOptions, ClientTransport};

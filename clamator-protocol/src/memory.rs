@@ -7,11 +7,10 @@ use std::time::SystemTime;
 
 use crate::context::{self, CallContext};
 
-use crate::client::CallOptions;
 use crate::envelope::{parse_envelope, Envelope, Response, RpcId};
 use crate::error::Error;
 use crate::server::{BoxFuture, Router};
-use crate::transport::ClientTransport;
+use crate::transport::{CallOptions, ClientTransport};
 
 /// A [`ClientTransport`] that dispatches to a [`Router`] in the same process. Each call runs
 /// on its own tokio task, so a caller that times out does not cancel the handler.

@@ -6,10 +6,37 @@
 
 use std::time::Duration;
 
-use crate::client::CallOptions;
 use crate::envelope::{Response, RpcId};
 use crate::error::Error;
 use crate::server::BoxFuture;
+
+/// Per-call options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Overrides the client's default timeout for this call.
+    pub timeout: Option<Duration>,
+    /// Names this call for servers running exactly-once: calls with the same key (and the
+    /// same params) run once. Default: the request id, which is new for every call.
+    pub idempotency_key: Option<String>,
+}
+
+impl CallOptions {
+    /// Options with this call's timeout set.
+    pub fn timeout(timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
+            ..Self::default()
+        }
+    }
+
+    /// Returns these options with an idempotency key.
+    #[must_use]
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+}
 
 /// Carries requests and notifications from a client to the servers of a service.
 ///

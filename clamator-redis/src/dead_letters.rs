@@ -16,7 +16,7 @@ use crate::codes::DEAD_LETTERED;
 use crate::connection::Connector;
 use crate::keys;
 use crate::stream::commands;
-use crate::stream::StreamEntry;
+use crate::stream::{fields, StreamEntry};
 
 /// The error answered to a dead-lettered request.
 pub(crate) fn dead_lettered_error(reason: &str, deliveries: Option<u64>) -> RpcError {
@@ -180,7 +180,7 @@ fn to_letter(e: &StreamEntry) -> DeadLetter {
             .unwrap_or(0),
         error: text("dlq-error").unwrap_or_default(),
         entry_id: text("dlq-entry-id").unwrap_or_default(),
-        envelope: text("envelope"),
-        reply_to: text("reply-to"),
+        envelope: text(fields::ENVELOPE),
+        reply_to: text(fields::REPLY_TO),
     }
 }

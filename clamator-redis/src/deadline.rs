@@ -3,9 +3,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The stream field.
-pub(crate) const FIELD: &str = "deadline";
-
 /// The deadline `timeout` from now, as epoch milliseconds.
 pub(crate) fn from_now(timeout: Duration) -> Option<u64> {
     let at = SystemTime::now().checked_add(timeout)?;

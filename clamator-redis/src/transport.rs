@@ -22,7 +22,7 @@ use crate::config::TransportConfig;
 use crate::connection::{is_connection_error, Connector, BLOCK};
 use crate::keys;
 use crate::stream::commands::{self, RequestFields};
-use crate::stream::StreamEntry;
+use crate::stream::{fields, StreamEntry};
 
 /// Replies read per `XREAD`.
 const REPLY_READ_COUNT: usize = 512;
@@ -397,7 +397,7 @@ async fn reply_loop(
 }
 
 fn deliver(pending: &Pending, entry: &StreamEntry) {
-    let Some(raw) = entry.field("envelope") else {
+    let Some(raw) = entry.field(fields::ENVELOPE) else {
         return;
     };
     let (key, outcome) = match parse_envelope(raw) {

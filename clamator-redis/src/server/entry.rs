@@ -14,7 +14,7 @@ use super::completer::{Completion, Finish, Reply};
 use super::exactly_once::{self, Claim, IdempotencyClaim};
 use super::runtime::{Counters, Held, ServerState, ServiceRuntime};
 use super::screen::{screen, Rejection, Rules};
-use crate::stream::StreamEntry;
+use crate::stream::{fields, StreamEntry};
 use crate::{dead_letters, deadline, keys};
 
 /// Hands held entries to their own tasks, each once a permit is free. With one permit
@@ -70,7 +70,7 @@ async fn handle(
     _held: Held,
 ) {
     let service = rt.name();
-    let reply_to = entry.text("reply-to");
+    let reply_to = entry.text(fields::REPLY_TO);
     let rules = Rules {
         reply_prefix: &state.reply_prefix,
         max_deliveries: state.config.max_deliveries,
@@ -88,7 +88,7 @@ async fn handle(
         Envelope::Notification(n) => (String::new(), n.method.clone()),
         Envelope::Response(_) => (String::new(), String::new()),
     };
-    let deadline = entry.field(deadline::FIELD).and_then(deadline::parse);
+    let deadline = entry.field(fields::DEADLINE).and_then(deadline::parse);
     if deadline.is_some_and(|d| SystemTime::now() > d) {
         // The caller has given up; running the handler would be work nobody waits for.
         tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry.id, "request expired before it was handled; skipped");
@@ -221,7 +221,7 @@ async fn exactly_once_gate(
 ) -> Gate {
     let service = rt.name();
     let key_part = entry
-        .text(exactly_once::FIELD)
+        .text(fields::IDEMPOTENCY_KEY)
         .unwrap_or_else(|| request.id.key());
     let key = keys::idempotency_key(&state.config.key_prefix, service, &key_part);
     let hash = exactly_once::payload_hash(&request.method, &request.params);

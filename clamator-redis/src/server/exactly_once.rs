@@ -15,9 +15,6 @@ use clamator_protocol::RpcError;
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 
-/// The stream field a caller's explicit idempotency key travels in.
-pub(crate) const FIELD: &str = "idempotency-key";
-
 /// A record's key and the token that proves this delivery owns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct IdempotencyClaim {

@@ -16,7 +16,7 @@
 mod completer;
 mod consume;
 mod entry;
-pub(crate) mod exactly_once;
+mod exactly_once;
 mod groups;
 mod housekeeping;
 mod lease;

@@ -6,7 +6,7 @@ use clamator_protocol::envelope::{parse_envelope, recover_id};
 use clamator_protocol::{Envelope, RpcError, RpcId};
 
 use crate::dead_letters::dead_lettered_error;
-use crate::stream::StreamEntry;
+use crate::stream::{fields, StreamEntry};
 
 /// Why an entry is taken out of service (and written to the dead-letter stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub(crate) fn screen(
             error,
         })
     };
-    let Some(raw) = entry.field("envelope") else {
+    let Some(raw) = entry.field(fields::ENVELOPE) else {
         tracing::warn!(
             service,
             entry_id,

@@ -18,7 +18,7 @@ use redis::streams::{
 use redis::{Pipeline, RedisResult};
 
 use super::decode::{AutoclaimReply, RangeReply, ReadReply};
-use super::StreamEntry;
+use super::{fields as f, StreamEntry};
 
 /// Milliseconds for a command argument, saturating.
 fn millis(d: Duration) -> u64 {
@@ -47,18 +47,18 @@ pub(crate) async fn add_request<C: ConnectionLike + Send>(
     let mut cmd = redis::cmd("XADD");
     cmd.arg(stream)
         .arg("*")
-        .arg("type")
+        .arg(f::TYPE)
         .arg("rpc")
-        .arg("envelope")
+        .arg(f::ENVELOPE)
         .arg(fields.envelope);
     if let Some(reply_to) = fields.reply_to {
-        cmd.arg("reply-to").arg(reply_to);
+        cmd.arg(f::REPLY_TO).arg(reply_to);
     }
     if let Some(deadline) = fields.deadline {
-        cmd.arg(crate::deadline::FIELD).arg(deadline);
+        cmd.arg(f::DEADLINE).arg(deadline);
     }
     if let Some(key) = fields.idempotency_key {
-        cmd.arg(crate::server::exactly_once::FIELD).arg(key);
+        cmd.arg(f::IDEMPOTENCY_KEY).arg(key);
     }
     cmd.exec_async(conn).await
 }
@@ -71,9 +71,9 @@ pub(crate) fn push_reply(pipe: &mut Pipeline, reply_stream: &str, maxlen: usize,
         .arg("~")
         .arg(maxlen)
         .arg("*")
-        .arg("type")
+        .arg(f::TYPE)
         .arg("rpc")
-        .arg("envelope")
+        .arg(f::ENVELOPE)
         .arg(json);
 }
 

@@ -9,6 +9,21 @@
 pub(crate) mod commands;
 pub(crate) mod decode;
 
+/// The fields of a request entry. The first three are clamator's, in the order clamator
+/// writes them; the others are ours, which clamator peers ignore.
+pub(crate) mod fields {
+    /// Always `rpc`.
+    pub(crate) const TYPE: &str = "type";
+    /// The JSON-RPC envelope.
+    pub(crate) const ENVELOPE: &str = "envelope";
+    /// The caller's reply stream; absent on notifications.
+    pub(crate) const REPLY_TO: &str = "reply-to";
+    /// Epoch milliseconds after which the caller no longer waits.
+    pub(crate) const DEADLINE: &str = "deadline";
+    /// The caller's idempotency key, for servers running exactly-once.
+    pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
+}
+
 /// One stream entry: its id and its fields in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StreamEntry {

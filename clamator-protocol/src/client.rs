@@ -73,6 +73,14 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// A transport converts into a [`Client`] over it ([`Client::new`]), so APIs that take
+/// `impl Into<Client>`, such as generated clients' `new`, accept a transport or a `Client`.
+impl<T: ClientTransport> From<T> for Client {
+    fn from(transport: T) -> Self {
+        Client::new(transport)
+    }
+}
+
 impl Client {
     /// A client over `transport` with the [default timeout](DEFAULT_TIMEOUT).
     pub fn new(transport: impl ClientTransport) -> Self {

@@ -105,8 +105,8 @@ pub struct UntaggedUnionClient {
 }
 
 impl UntaggedUnionClient {
-    /// A client over `transport`: any `ClientTransport` (calls get the default
-    /// timeout), or a `Client`, whose own default timeout then applies.
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }

@@ -4,8 +4,7 @@
 //! and result JSON Schemas, shared `$defs`) into typed Rust: param/result types, a
 //! `<Service>Client`, a `<Service>Service` trait, a function that mounts an implementation
 //! on a server, and a contract constant with schemas and hashes. Also writes clamator's
-//! manifest of schema hashes. Use the `clamator-codegen` command, or this library from
-//! `build.rs` as with prost-build / tonic-build:
+//! manifest of schema hashes. Use it from `build.rs`, as prost-build / tonic-build are used:
 //!
 //! ```no_run
 //! // build.rs
@@ -17,221 +16,47 @@
 //! // include!(concat!(env!("OUT_DIR"), "/clamator_contracts.rs"));
 //! ```
 //!
-//! The contract format and the JSON Schema → Rust mapping are described in
-//! `docs/contracts.md`; [`lower`] has the mapping table.
+//! or, to commit the generated code, with [`Builder`] or the `clamator-codegen` command
+//! (`clamator-codegen --src contracts --out-rust src/generated --manifest
+//! contracts/manifest.json [--check]`).
+//!
+//! The API: [`Builder`] (with [`Layout`] and [`OutputFile`]), [`compile_contracts`],
+//! [`generate_module`], [`export`] (contracts from Rust types) and [`CodegenError`].
+//!
+//! Inside, a contract goes through these modules (all private):
+//!
+//! | module | what it does |
+//! |---|---|
+//! | `load` | reads and checks contract files |
+//! | `lower` | JSON Schemas → the IR of Rust types (the mapping table is in `docs/contracts.md`) |
+//! | `names` | contract names → Rust identifiers |
+//! | `emit` | one emitter per artifact (types, contract constant, client, service), as tokens |
+//! | `format` | prints tokens with `syn` + `prettyplease`, in-process, no rustfmt |
+//! | `manifest` | schema hashes and clamator's manifest |
+//!
+//! Output is byte-for-byte the same on every machine, rustfmt installed or not. Generated
+//! files carry `#![cfg_attr(rustfmt, rustfmt::skip)]`, so `cargo fmt` leaves them as printed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-pub mod emit;
+mod builder;
+mod emit;
+mod error;
 pub mod export;
-pub mod load;
-pub mod lower;
-pub mod manifest;
+mod format;
+mod load;
+mod lower;
+mod manifest;
+mod names;
 
-pub use load::{ContractFile, MethodDef};
+pub use builder::{Builder, Layout, OutputFile};
+pub use error::CodegenError;
 
-/// What can go wrong generating code.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CodegenError {
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A contract breaks the rules.
-    #[error("{}: at {}: {reason}", path.display(), if pointer.is_empty() { "the root" } else { pointer })]
-    Contract {
-        /// The contract file.
-        path: PathBuf,
-        /// JSON Pointer to the offending part of the file.
-        pointer: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// `--check`: what is on disk differs from what the contracts generate.
-    #[error("generated files are out of date (re-run clamator-codegen): {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "))]
-    Drift {
-        /// The files that differ or are missing.
-        files: Vec<PathBuf>,
-    },
-}
-
-impl CodegenError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.to_owned(),
-            source,
-        }
-    }
-
-    pub(crate) fn contract(path: &Path, pointer: &str, reason: String) -> Self {
-        Self::Contract {
-            path: path.to_owned(),
-            pointer: pointer.to_owned(),
-            reason,
-        }
-    }
-}
-
-/// One generated file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputFile {
-    /// Where it goes.
-    pub path: PathBuf,
-    /// Its contents.
-    pub contents: String,
-}
-
-/// How generated Rust is laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Layout {
-    /// `<out>/<service>.rs` per service plus `<out>/mod.rs` declaring them (for committing).
-    #[default]
-    Modules,
-    /// One file, `<out>/clamator_contracts.rs`, with an inline module per service (for
-    /// `include!` from `build.rs` output).
-    SingleFile,
-}
-
-/// Configures a generation run.
-#[derive(Debug, Clone)]
-pub struct Builder {
-    src: PathBuf,
-    out_rust: Option<PathBuf>,
-    manifest: Option<PathBuf>,
-    layout: Layout,
-}
-
-impl Builder {
-    /// Reads contracts from `src` (every `*.json` but `manifest.json`, not recursive).
-    pub fn new(src: impl Into<PathBuf>) -> Self {
-        Self {
-            src: src.into(),
-            out_rust: None,
-            manifest: None,
-            layout: Layout::Modules,
-        }
-    }
-
-    /// Writes Rust into `dir`.
-    #[must_use]
-    pub fn out_rust(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.out_rust = Some(dir.into());
-        self
-    }
-
-    /// Writes clamator's manifest of schema hashes to `path`.
-    #[must_use]
-    pub fn manifest(mut self, path: impl Into<PathBuf>) -> Self {
-        self.manifest = Some(path.into());
-        self
-    }
-
-    /// Chooses the [`Layout`]; default [`Layout::Modules`].
-    #[must_use]
-    pub fn layout(mut self, layout: Layout) -> Self {
-        self.layout = layout;
-        self
-    }
-
-    /// Loads the contracts and generates every output file in memory.
-    pub fn generate(&self) -> Result<Vec<OutputFile>, CodegenError> {
-        let contracts = load::load_dir(&self.src)?;
-        let mut generated = Vec::new();
-        for c in &contracts {
-            generated.push(emit::generate(c)?);
-        }
-        let mut files = Vec::new();
-        if let Some(dir) = &self.out_rust {
-            match self.layout {
-                Layout::Modules => {
-                    let mut mods =
-                        String::from("// @generated by clamator-codegen. DO NOT EDIT.\n\n");
-                    mods.push_str("//! Generated from the contract files.\n\n");
-                    for g in &generated {
-                        mods.push_str(&format!("pub mod {};\n", g.module));
-                        files.push(OutputFile {
-                            path: dir.join(format!("{}.rs", g.module)),
-                            contents: rustfmt(&g.source),
-                        });
-                    }
-                    files.push(OutputFile {
-                        path: dir.join("mod.rs"),
-                        contents: rustfmt(&mods),
-                    });
-                }
-                Layout::SingleFile => {
-                    let mut all = String::from("// @generated by clamator-codegen. DO NOT EDIT.\n");
-                    for g in &generated {
-                        all.push_str(&format!("\npub mod {} {{\n{}}}\n", g.module, g.source));
-                    }
-                    files.push(OutputFile {
-                        path: dir.join("clamator_contracts.rs"),
-                        contents: rustfmt(&all),
-                    });
-                }
-            }
-        }
-        if let Some(path) = &self.manifest {
-            let entries: Vec<_> = contracts
-                .iter()
-                .zip(&generated)
-                .map(|(c, g)| (c.service.clone(), g.hashes.clone()))
-                .collect();
-            files.push(OutputFile {
-                path: path.clone(),
-                contents: manifest::manifest_json(&entries),
-            });
-        }
-        Ok(files)
-    }
-
-    /// Generates and writes the files whose contents changed; returns the paths written.
-    pub fn write(&self) -> Result<Vec<PathBuf>, CodegenError> {
-        let mut written = Vec::new();
-        for f in self.generate()? {
-            if std::fs::read_to_string(&f.path).ok().as_deref() == Some(f.contents.as_str()) {
-                continue;
-            }
-            if let Some(parent) = f.path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| CodegenError::io(parent, e))?;
-            }
-            std::fs::write(&f.path, &f.contents).map_err(|e| CodegenError::io(&f.path, e))?;
-            written.push(f.path);
-        }
-        Ok(written)
-    }
-
-    /// Regenerates in memory and fails with [`CodegenError::Drift`], naming the files, when
-    /// what is on disk differs.
-    pub fn check(&self) -> Result<(), CodegenError> {
-        let stale: Vec<PathBuf> = self
-            .generate()?
-            .into_iter()
-            .filter(|f| {
-                std::fs::read_to_string(&f.path).ok().as_deref() != Some(f.contents.as_str())
-            })
-            .map(|f| f.path)
-            .collect();
-        if stale.is_empty() {
-            Ok(())
-        } else {
-            Err(CodegenError::Drift { files: stale })
-        }
-    }
-}
-
-/// Generates the Rust module of one contract file, formatted: what `--out-rust` writes as
+/// Generates the Rust module of one contract file: what `--out-rust` writes as
 /// `<service>.rs`.
 pub fn generate_module(path: impl AsRef<Path>) -> Result<String, CodegenError> {
     let contract = load::load_file(path.as_ref())?;
-    Ok(rustfmt(&emit::generate(&contract)?.source))
+    emit::generate(&contract)?.module_file()
 }
 
 /// For `build.rs`: generates `$OUT_DIR/clamator_contracts.rs` from the contracts in `src`
@@ -256,30 +81,4 @@ pub fn compile_contracts(src: impl AsRef<Path>) -> Result<(), CodegenError> {
         .layout(Layout::SingleFile)
         .write()?;
     Ok(())
-}
-
-/// Formats with `rustfmt` when it is installed, so output is rustfmt-clean; unformatted
-/// (still valid) Rust otherwise.
-fn rustfmt(source: &str) -> String {
-    let child = Command::new("rustfmt")
-        .args(["--edition", "2021", "--emit", "stdout", "--quiet"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(mut child) = child else {
-        return source.to_owned();
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        use std::io::Write as _;
-        if stdin.write_all(source.as_bytes()).is_err() {
-            return source.to_owned();
-        }
-    }
-    match child.wait_with_output() {
-        Ok(out) if out.status.success() && !out.stdout.is_empty() => {
-            String::from_utf8(out.stdout).unwrap_or_else(|_| source.to_owned())
-        }
-        _ => source.to_owned(),
-    }
 }

@@ -9,33 +9,33 @@ use crate::CodegenError;
 
 /// One method of a contract, as written in the file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MethodDef {
+pub(crate) struct MethodDef {
     /// The wire name.
-    pub name: String,
+    pub(crate) name: String,
     /// True for notifications.
-    pub notification: bool,
+    pub(crate) notification: bool,
     /// The params schema, as written.
-    pub params: Value,
+    pub(crate) params: Value,
     /// The result schema, as written; `None` for notifications.
-    pub result: Option<Value>,
+    pub(crate) result: Option<Value>,
 }
 
 /// A contract file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ContractFile {
+pub(crate) struct ContractFile {
     /// Where it was read from.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The service name.
-    pub service: String,
+    pub(crate) service: String,
     /// Methods in file order.
-    pub methods: Vec<MethodDef>,
+    pub(crate) methods: Vec<MethodDef>,
     /// Shared schemas, `#/$defs/<Name>`.
-    pub defs: Map<String, Value>,
+    pub(crate) defs: Map<String, Value>,
 }
 
 /// Reads every `*.json` file of `dir` (not recursive; `manifest.json` excepted), sorted by
 /// service name.
-pub fn load_dir(dir: &Path) -> Result<Vec<ContractFile>, CodegenError> {
+pub(crate) fn load_dir(dir: &Path) -> Result<Vec<ContractFile>, CodegenError> {
     let entries = std::fs::read_dir(dir).map_err(|e| CodegenError::io(dir, e))?;
     let mut paths = Vec::new();
     for entry in entries {
@@ -69,13 +69,13 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ContractFile>, CodegenError> {
 }
 
 /// Reads one contract file.
-pub fn load_file(path: &Path) -> Result<ContractFile, CodegenError> {
+pub(crate) fn load_file(path: &Path) -> Result<ContractFile, CodegenError> {
     let text = std::fs::read_to_string(path).map_err(|e| CodegenError::io(path, e))?;
     parse_contract(path, &text)
 }
 
 /// Parses a contract from its text; `path` names it in errors.
-pub fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, CodegenError> {
+pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, CodegenError> {
     let err = |pointer: &str, reason: String| CodegenError::contract(path, pointer, reason);
     let value: Value =
         serde_json::from_str(text).map_err(|e| err("", format!("not valid JSON: {e}")))?;

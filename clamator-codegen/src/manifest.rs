@@ -6,20 +6,20 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// The manifest's `generatedBy`.
-pub fn generated_by() -> String {
+pub(crate) fn generated_by() -> String {
     format!("clamator-rs/codegen v{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// SHA-256, lowercase hex, of `schema` written as `JSON.stringify` writes it: compact, keys
 /// in their order, non-ASCII raw, integral numbers without a fraction. For a schema exactly
 /// as zod-to-json-schema emits it, this equals clamator's hash.
-pub fn schema_hash(schema: &Value) -> String {
+pub(crate) fn schema_hash(schema: &Value) -> String {
     let digest = Sha256::digest(js_stringify(schema).as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `JSON.stringify(value)`.
-pub fn js_stringify(value: &Value) -> String {
+pub(crate) fn js_stringify(value: &Value) -> String {
     let mut out = String::new();
     write_js(value, &mut out);
     out
@@ -64,7 +64,7 @@ fn write_js(value: &Value, out: &mut String) {
 /// Orders names the way JavaScript's `localeCompare` does for clamator's names (ICU root
 /// collation): letters compare case-insensitively first, `_` before `-` before digits before
 /// letters, shorter prefixes first, and on a full tie lowercase before uppercase.
-pub fn locale_cmp(a: &str, b: &str) -> Ordering {
+pub(crate) fn locale_cmp(a: &str, b: &str) -> Ordering {
     fn primary(c: char) -> (u8, char) {
         match c {
             '_' => (0, c),
@@ -86,18 +86,18 @@ pub fn locale_cmp(a: &str, b: &str) -> Ordering {
 
 /// One method's hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MethodHashes {
+pub(crate) struct MethodHashes {
     /// The wire name.
-    pub name: String,
+    pub(crate) name: String,
     /// Hash of the params schema.
-    pub params_hash: String,
+    pub(crate) params_hash: String,
     /// Hash of the result schema; `None` for notifications.
-    pub result_hash: Option<String>,
+    pub(crate) result_hash: Option<String>,
 }
 
 /// The manifest text: two-space JSON with a trailing newline, services and methods sorted
 /// as clamator sorts them.
-pub fn manifest_json(services: &[(String, Vec<MethodHashes>)]) -> String {
+pub(crate) fn manifest_json(services: &[(String, Vec<MethodHashes>)]) -> String {
     let mut sorted: Vec<&(String, Vec<MethodHashes>)> = services.iter().collect();
     sorted.sort_by(|a, b| locale_cmp(&a.0, &b.0));
     let mut contracts = Map::new();
@@ -122,6 +122,40 @@ pub fn manifest_json(services: &[(String, Vec<MethodHashes>)]) -> String {
     let mut text = serde_json::to_string_pretty(&Value::Object(root)).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Replaces every `{"$ref": "#/$defs/X"}` with the definition, so one schema stands alone
+/// (for hashing, and for validation without the `$defs`). Recursive refs were refused when
+/// lowering.
+pub(crate) fn inline_refs(schema: &Value, defs: &Map<String, Value>) -> Value {
+    inline(schema, defs, 0)
+}
+
+fn inline(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
+    if depth > 64 {
+        return schema.clone();
+    }
+    match schema {
+        Value::Object(map) => {
+            if let Some(target) = map.get("$ref").and_then(Value::as_str).and_then(|r| {
+                r.strip_prefix("#/$defs/")
+                    .or_else(|| r.strip_prefix("#/definitions/"))
+            }) {
+                if let Some(def) = defs.get(target) {
+                    return inline(def, defs, depth + 1);
+                }
+            }
+            Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), inline(v, defs, depth + 1)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| inline(v, defs, depth + 1)).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clamator_codegen::load::parse_contract;
-use clamator_codegen::{emit, Builder, CodegenError};
+use clamator_codegen::{generate_module, Builder, CodegenError};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -84,23 +83,33 @@ fn manifest_hashes_equal_clamators_test_vectors() {
 
 #[test]
 fn the_launch_fixture_params_hash_matches() {
-    let contract = parse_contract(
-        Path::new("launch.json"),
+    let src = scratch("launch");
+    std::fs::write(
+        src.join("launch.json"),
         r#"{"service":"launch","methods":{"start":{"params":{"type":"object","properties":{"processId":{"type":"string"}},"required":["processId"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"},"result":{}}}}"#,
     )
     .unwrap();
-    let generated = emit::generate(&contract).unwrap();
+    let files = Builder::new(&src)
+        .manifest(src.join("manifest.json"))
+        .generate()
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&files[0].contents).unwrap();
     assert_eq!(
-        generated.hashes[0].params_hash,
+        manifest["contracts"]["launch"]["start"]["paramsHash"],
         "3f69e29b9c88cb2bf0272cb3e8a58152feebda3f6c97c1e2f1b05ba51fc9c345"
     );
 }
 
-fn error_of(text: &str) -> String {
-    let path = Path::new("contracts/broken.json");
-    match parse_contract(path, text).and_then(|c| emit::generate(&c)) {
+/// The error generating `text` as the contract file `<scratch>/contracts/broken.json`, with
+/// that path.
+fn error_of(text: &str) -> (String, String) {
+    let dir = scratch("broken").join("contracts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("broken.json");
+    std::fs::write(&path, text).unwrap();
+    match generate_module(&path) {
         Ok(_) => panic!("accepted a broken contract: {text}"),
-        Err(e) => e.to_string(),
+        Err(e) => (e.to_string(), path.display().to_string()),
     }
 }
 
@@ -169,11 +178,8 @@ fn broken_contracts_name_the_file_the_pointer_and_the_reason() {
             "unknown key",
         ),
     ] {
-        let message = error_of(contract);
-        assert!(
-            message.starts_with("contracts/broken.json: at "),
-            "{message}"
-        );
+        let (message, path) = error_of(contract);
+        assert!(message.starts_with(&format!("{path}: at ")), "{message}");
         assert!(
             message.contains(pointer),
             "expected pointer {pointer} in: {message}"

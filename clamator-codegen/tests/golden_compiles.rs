@@ -112,3 +112,12 @@ fn unions_arrays_nested_and_refs() {
     .unwrap();
     assert_eq!(s.any, json!([1]));
 }
+
+#[test]
+fn clients_take_a_transport_or_a_client() {
+    use clamator_protocol::{Client, MemoryTransport, Router};
+
+    let transport = || MemoryTransport::new(Router::new());
+    let _from_transport = objects::ObjectsClient::new(transport());
+    let _from_client = objects::ObjectsClient::new(Client::new(transport()));
+}

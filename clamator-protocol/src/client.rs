@@ -45,6 +45,14 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// A transport converts into a [`Client`] over it ([`Client::new`]), so APIs that take
+/// `impl Into<Client>`, such as generated clients' `new`, accept a transport or a `Client`.
+impl<T: ClientTransport> From<T> for Client {
+    fn from(transport: T) -> Self {
+        Client::new(transport)
+    }
+}
+
 impl Client {
     /// A client over `transport`, with the transport's
     /// [default timeout](ClientTransport::default_timeout), else [`DEFAULT_TIMEOUT`].

@@ -13,10 +13,10 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), clamator_protocol::Error> {
 //! use clamator_examples::arith::{self, AddParams, ArithClient};
-//! use clamator_protocol::{Client, MemoryTransport, Router};
+//! use clamator_protocol::{MemoryTransport, Router};
 //!
 //! let router = Router::new().with(arith::arith_service(Default::default())?)?;
-//! let arith = ArithClient::new(Client::new(MemoryTransport::new(router)));
+//! let arith = ArithClient::new(MemoryTransport::new(router));
 //! let r = arith.add(&AddParams { a: 2.0, b: 3.0 }).await?;
 //! assert_eq!(r.sum, 5.0);
 //! # Ok(()) }

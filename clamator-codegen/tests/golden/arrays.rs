@@ -3,6 +3,7 @@
 
 //! The `arrays` service: its types, [`ArraysClient`], the [`ArraysService`] trait and
 //! [`arrays_service`] to serve an implementation, generated from `arrays.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
@@ -40,14 +41,18 @@ pub const GET_RESULT_SCHEMA: &str = r#"{"type":"array","items":{"type":"integer"
 /// The `arrays` contract: methods, schemas and their hashes.
 pub const ARRAYS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "arrays",
-    methods: &[__c::MethodInfo {
-        name: "get",
-        notification: false,
-        params_schema: GET_PARAMS_SCHEMA,
-        result_schema: Some(GET_RESULT_SCHEMA),
-        params_hash: "1c17586a828c10b766a7ec2e0d5941df61b040c86395ec366b25b7f3c97f634d",
-        result_hash: Some("737ff1c5c24a6ba909e73191996410648a6bac6574ed9dbb90dbd01cf6ec4f90"),
-    }],
+    methods: &[
+        __c::MethodInfo {
+            name: "get",
+            notification: false,
+            params_schema: GET_PARAMS_SCHEMA,
+            result_schema: Some(GET_RESULT_SCHEMA),
+            params_hash: "1c17586a828c10b766a7ec2e0d5941df61b040c86395ec366b25b7f3c97f634d",
+            result_hash: Some(
+                "737ff1c5c24a6ba909e73191996410648a6bac6574ed9dbb90dbd01cf6ec4f90",
+            ),
+        },
+    ],
 };
 
 /// Typed client of the `arrays` service, over any transport.
@@ -57,9 +62,10 @@ pub struct ArraysClient {
 }
 
 impl ArraysClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `arrays.get`.
@@ -73,9 +79,7 @@ impl ArraysClient {
         params: &GetParams,
         options: __c::CallOptions,
     ) -> Result<GetResult, __c::Error> {
-        self.client
-            .call_with("arrays", "get", params, options)
-            .await
+        self.client.call_with("arrays", "get", params, options).await
     }
 }
 
@@ -90,17 +94,23 @@ pub trait ArraysService: Send + Sync + 'static {
 
 /// Builds the `arrays` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
-pub fn arrays_service<S: ArraysService>(implementation: S) -> Result<__c::Service, __c::Error> {
+pub fn arrays_service<S: ArraysService>(
+    implementation: S,
+) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let get_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get(params).await }
+        }
+    };
     __c::Service::builder("arrays")
-        .add("get", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get(params).await }
-            })
-            .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_RESULT_SCHEMA)?)
-        })
+        .add(
+            "get",
+            __c::Method::new(get_handler)
+                .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
+        )
         .build()
 }

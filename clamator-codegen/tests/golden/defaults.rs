@@ -3,13 +3,13 @@
 
 //! The `defaults` service: its types, [`DefaultsClient`], the [`DefaultsService`] trait and
 //! [`defaults_service`] to serve an implementation, generated from `defaults.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
 /// The `GetParamsSort` values.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, __c::serde::Serialize, __c::serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(__c::serde::Serialize, __c::serde::Deserialize)]
 #[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub enum GetParamsSort {
     /// `"asc"`.
@@ -82,14 +82,18 @@ pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{},"additio
 /// The `defaults` contract: methods, schemas and their hashes.
 pub const DEFAULTS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "defaults",
-    methods: &[__c::MethodInfo {
-        name: "get",
-        notification: false,
-        params_schema: GET_PARAMS_SCHEMA,
-        result_schema: Some(GET_RESULT_SCHEMA),
-        params_hash: "e4fe47136f6c699e08a71f95fcfe964d89c05b0f8d021e32b057f6d883bc4e5d",
-        result_hash: Some("6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091"),
-    }],
+    methods: &[
+        __c::MethodInfo {
+            name: "get",
+            notification: false,
+            params_schema: GET_PARAMS_SCHEMA,
+            result_schema: Some(GET_RESULT_SCHEMA),
+            params_hash: "e4fe47136f6c699e08a71f95fcfe964d89c05b0f8d021e32b057f6d883bc4e5d",
+            result_hash: Some(
+                "6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091",
+            ),
+        },
+    ],
 };
 
 /// Typed client of the `defaults` service, over any transport.
@@ -99,9 +103,10 @@ pub struct DefaultsClient {
 }
 
 impl DefaultsClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `defaults.get`.
@@ -115,9 +120,7 @@ impl DefaultsClient {
         params: &GetParams,
         options: __c::CallOptions,
     ) -> Result<GetResult, __c::Error> {
-        self.client
-            .call_with("defaults", "get", params, options)
-            .await
+        self.client.call_with("defaults", "get", params, options).await
     }
 }
 
@@ -132,17 +135,23 @@ pub trait DefaultsService: Send + Sync + 'static {
 
 /// Builds the `defaults` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
-pub fn defaults_service<S: DefaultsService>(implementation: S) -> Result<__c::Service, __c::Error> {
+pub fn defaults_service<S: DefaultsService>(
+    implementation: S,
+) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let get_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get(params).await }
+        }
+    };
     __c::Service::builder("defaults")
-        .add("get", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get(params).await }
-            })
-            .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_RESULT_SCHEMA)?)
-        })
+        .add(
+            "get",
+            __c::Method::new(get_handler)
+                .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
+        )
         .build()
 }

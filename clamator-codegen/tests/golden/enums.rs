@@ -3,13 +3,13 @@
 
 //! The `enums` service: its types, [`EnumsClient`], the [`EnumsService`] trait and
 //! [`enums_service`] to serve an implementation, generated from `enums.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
 /// The `GetParamsColor` values.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, __c::serde::Serialize, __c::serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(__c::serde::Serialize, __c::serde::Deserialize)]
 #[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub enum GetParamsColor {
     /// `"red"`.
@@ -47,14 +47,18 @@ pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{},"additio
 /// The `enums` contract: methods, schemas and their hashes.
 pub const ENUMS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "enums",
-    methods: &[__c::MethodInfo {
-        name: "get",
-        notification: false,
-        params_schema: GET_PARAMS_SCHEMA,
-        result_schema: Some(GET_RESULT_SCHEMA),
-        params_hash: "73120252d0169fb6c848fc9ad0d4070947f1be69463bb41056d3aacd2c88085e",
-        result_hash: Some("6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091"),
-    }],
+    methods: &[
+        __c::MethodInfo {
+            name: "get",
+            notification: false,
+            params_schema: GET_PARAMS_SCHEMA,
+            result_schema: Some(GET_RESULT_SCHEMA),
+            params_hash: "73120252d0169fb6c848fc9ad0d4070947f1be69463bb41056d3aacd2c88085e",
+            result_hash: Some(
+                "6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091",
+            ),
+        },
+    ],
 };
 
 /// Typed client of the `enums` service, over any transport.
@@ -64,9 +68,10 @@ pub struct EnumsClient {
 }
 
 impl EnumsClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `enums.get`.
@@ -95,17 +100,23 @@ pub trait EnumsService: Send + Sync + 'static {
 
 /// Builds the `enums` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
-pub fn enums_service<S: EnumsService>(implementation: S) -> Result<__c::Service, __c::Error> {
+pub fn enums_service<S: EnumsService>(
+    implementation: S,
+) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let get_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get(params).await }
+        }
+    };
     __c::Service::builder("enums")
-        .add("get", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get(params).await }
-            })
-            .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_RESULT_SCHEMA)?)
-        })
+        .add(
+            "get",
+            __c::Method::new(get_handler)
+                .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
+        )
         .build()
 }

@@ -3,6 +3,7 @@
 
 //! The `nested` service: its types, [`NestedClient`], the [`NestedService`] trait and
 //! [`nested_service`] to serve an implementation, generated from `nested.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
@@ -54,14 +55,18 @@ pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{},"additio
 /// The `nested` contract: methods, schemas and their hashes.
 pub const NESTED_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "nested",
-    methods: &[__c::MethodInfo {
-        name: "get",
-        notification: false,
-        params_schema: GET_PARAMS_SCHEMA,
-        result_schema: Some(GET_RESULT_SCHEMA),
-        params_hash: "408f7bbebc1d3824937b1b7270081823bcef2a1df089ea8225ebaee16cb7b743",
-        result_hash: Some("6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091"),
-    }],
+    methods: &[
+        __c::MethodInfo {
+            name: "get",
+            notification: false,
+            params_schema: GET_PARAMS_SCHEMA,
+            result_schema: Some(GET_RESULT_SCHEMA),
+            params_hash: "408f7bbebc1d3824937b1b7270081823bcef2a1df089ea8225ebaee16cb7b743",
+            result_hash: Some(
+                "6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091",
+            ),
+        },
+    ],
 };
 
 /// Typed client of the `nested` service, over any transport.
@@ -71,9 +76,10 @@ pub struct NestedClient {
 }
 
 impl NestedClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `nested.get`.
@@ -87,9 +93,7 @@ impl NestedClient {
         params: &GetParams,
         options: __c::CallOptions,
     ) -> Result<GetResult, __c::Error> {
-        self.client
-            .call_with("nested", "get", params, options)
-            .await
+        self.client.call_with("nested", "get", params, options).await
     }
 }
 
@@ -104,17 +108,23 @@ pub trait NestedService: Send + Sync + 'static {
 
 /// Builds the `nested` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
-pub fn nested_service<S: NestedService>(implementation: S) -> Result<__c::Service, __c::Error> {
+pub fn nested_service<S: NestedService>(
+    implementation: S,
+) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let get_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get(params).await }
+        }
+    };
     __c::Service::builder("nested")
-        .add("get", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get(params).await }
-            })
-            .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_RESULT_SCHEMA)?)
-        })
+        .add(
+            "get",
+            __c::Method::new(get_handler)
+                .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
+        )
         .build()
 }

@@ -3,6 +3,7 @@
 
 //! The `nullable` service: its types, [`NullableClient`], the [`NullableService`] trait and
 //! [`nullable_service`] to serve an implementation, generated from `nullable.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
@@ -33,14 +34,18 @@ pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{},"additio
 /// The `nullable` contract: methods, schemas and their hashes.
 pub const NULLABLE_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "nullable",
-    methods: &[__c::MethodInfo {
-        name: "get",
-        notification: false,
-        params_schema: GET_PARAMS_SCHEMA,
-        result_schema: Some(GET_RESULT_SCHEMA),
-        params_hash: "8993d878e7b4cb3adba6d42952f864a1b5579fe77d326c4443b55f561ac9a2d3",
-        result_hash: Some("6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091"),
-    }],
+    methods: &[
+        __c::MethodInfo {
+            name: "get",
+            notification: false,
+            params_schema: GET_PARAMS_SCHEMA,
+            result_schema: Some(GET_RESULT_SCHEMA),
+            params_hash: "8993d878e7b4cb3adba6d42952f864a1b5579fe77d326c4443b55f561ac9a2d3",
+            result_hash: Some(
+                "6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091",
+            ),
+        },
+    ],
 };
 
 /// Typed client of the `nullable` service, over any transport.
@@ -50,9 +55,10 @@ pub struct NullableClient {
 }
 
 impl NullableClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `nullable.get`.
@@ -66,9 +72,7 @@ impl NullableClient {
         params: &GetParams,
         options: __c::CallOptions,
     ) -> Result<GetResult, __c::Error> {
-        self.client
-            .call_with("nullable", "get", params, options)
-            .await
+        self.client.call_with("nullable", "get", params, options).await
     }
 }
 
@@ -83,17 +87,23 @@ pub trait NullableService: Send + Sync + 'static {
 
 /// Builds the `nullable` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
-pub fn nullable_service<S: NullableService>(implementation: S) -> Result<__c::Service, __c::Error> {
+pub fn nullable_service<S: NullableService>(
+    implementation: S,
+) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let get_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get(params).await }
+        }
+    };
     __c::Service::builder("nullable")
-        .add("get", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get(params).await }
-            })
-            .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_RESULT_SCHEMA)?)
-        })
+        .add(
+            "get",
+            __c::Method::new(get_handler)
+                .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
+        )
         .build()
 }

@@ -3,6 +3,7 @@
 
 //! The `objects` service: its types, [`ObjectsClient`], the [`ObjectsService`] trait and
 //! [`objects_service`] to serve an implementation, generated from `objects.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
@@ -51,7 +52,9 @@ pub const OBJECTS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             params_schema: GET_PARAMS_SCHEMA,
             result_schema: Some(GET_RESULT_SCHEMA),
             params_hash: "93328879d048134f1e574bede7510a9ea64850ddc9703e59d01a62fe4adf3fae",
-            result_hash: Some("8524d13c314b737b4659f1bf87336e41d2973fb97e8b273cb890de033f16f319"),
+            result_hash: Some(
+                "8524d13c314b737b4659f1bf87336e41d2973fb97e8b273cb890de033f16f319",
+            ),
         },
         __c::MethodInfo {
             name: "notify",
@@ -71,9 +74,10 @@ pub struct ObjectsClient {
 }
 
 impl ObjectsClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `objects.get`.
@@ -87,9 +91,7 @@ impl ObjectsClient {
         params: &GetParams,
         options: __c::CallOptions,
     ) -> Result<GetResult, __c::Error> {
-        self.client
-            .call_with("objects", "get", params, options)
-            .await
+        self.client.call_with("objects", "get", params, options).await
     }
 
     /// Sends the notification `objects.notify`; returns once it is queued.
@@ -115,25 +117,35 @@ pub trait ObjectsService: Send + Sync + 'static {
 
 /// Builds the `objects` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
-pub fn objects_service<S: ObjectsService>(implementation: S) -> Result<__c::Service, __c::Error> {
+pub fn objects_service<S: ObjectsService>(
+    implementation: S,
+) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let get_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get(params).await }
+        }
+    };
+    let notify_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: NotifyParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.notify(params).await }
+        }
+    };
     __c::Service::builder("objects")
-        .add("get", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get(params).await }
-            })
-            .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_RESULT_SCHEMA)?)
-        })
-        .add("notify", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::notification(move |params: NotifyParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.notify(params).await }
-            })
-            .params_validator(__c::params_validator(NOTIFY_PARAMS_SCHEMA)?)
-        })
+        .add(
+            "get",
+            __c::Method::new(get_handler)
+                .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
+        )
+        .add(
+            "notify",
+            __c::Method::notification(notify_handler)
+                .params_validator(__c::params_validator(NOTIFY_PARAMS_SCHEMA)?),
+        )
         .build()
 }

@@ -3,6 +3,7 @@
 
 //! The `records` service: its types, [`RecordsClient`], the [`RecordsService`] trait and
 //! [`records_service`] to serve an implementation, generated from `records.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
@@ -37,14 +38,18 @@ pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{"known":{"
 /// The `records` contract: methods, schemas and their hashes.
 pub const RECORDS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "records",
-    methods: &[__c::MethodInfo {
-        name: "get",
-        notification: false,
-        params_schema: GET_PARAMS_SCHEMA,
-        result_schema: Some(GET_RESULT_SCHEMA),
-        params_hash: "a8ac8afba10f76dd46de246869b260a979b863ca5d7cb3daa38136d2a2137521",
-        result_hash: Some("c2bbef56feb9449b8f12b1e7359e9cae048c9cee9a8475d6397c93e1e945a5c9"),
-    }],
+    methods: &[
+        __c::MethodInfo {
+            name: "get",
+            notification: false,
+            params_schema: GET_PARAMS_SCHEMA,
+            result_schema: Some(GET_RESULT_SCHEMA),
+            params_hash: "a8ac8afba10f76dd46de246869b260a979b863ca5d7cb3daa38136d2a2137521",
+            result_hash: Some(
+                "c2bbef56feb9449b8f12b1e7359e9cae048c9cee9a8475d6397c93e1e945a5c9",
+            ),
+        },
+    ],
 };
 
 /// Typed client of the `records` service, over any transport.
@@ -54,9 +59,10 @@ pub struct RecordsClient {
 }
 
 impl RecordsClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `records.get`.
@@ -70,9 +76,7 @@ impl RecordsClient {
         params: &GetParams,
         options: __c::CallOptions,
     ) -> Result<GetResult, __c::Error> {
-        self.client
-            .call_with("records", "get", params, options)
-            .await
+        self.client.call_with("records", "get", params, options).await
     }
 }
 
@@ -87,17 +91,23 @@ pub trait RecordsService: Send + Sync + 'static {
 
 /// Builds the `records` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
-pub fn records_service<S: RecordsService>(implementation: S) -> Result<__c::Service, __c::Error> {
+pub fn records_service<S: RecordsService>(
+    implementation: S,
+) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let get_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get(params).await }
+        }
+    };
     __c::Service::builder("records")
-        .add("get", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get(params).await }
-            })
-            .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_RESULT_SCHEMA)?)
-        })
+        .add(
+            "get",
+            __c::Method::new(get_handler)
+                .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
+        )
         .build()
 }

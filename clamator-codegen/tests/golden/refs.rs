@@ -3,6 +3,7 @@
 
 //! The `refs` service: its types, [`RefsClient`], the [`RefsService`] trait and
 //! [`refs_service`] to serve an implementation, generated from `refs.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
@@ -44,14 +45,18 @@ pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{"x":{"type
 /// The `refs` contract: methods, schemas and their hashes.
 pub const REFS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "refs",
-    methods: &[__c::MethodInfo {
-        name: "get",
-        notification: false,
-        params_schema: GET_PARAMS_SCHEMA,
-        result_schema: Some(GET_RESULT_SCHEMA),
-        params_hash: "142b1087765636c8a2d25fdac906d346d64674313ab7b7975f00a2ef6d358e1d",
-        result_hash: Some("0113035b9991b70a45d136a01f086446191e7d558f36d06dae63b086eb153edf"),
-    }],
+    methods: &[
+        __c::MethodInfo {
+            name: "get",
+            notification: false,
+            params_schema: GET_PARAMS_SCHEMA,
+            result_schema: Some(GET_RESULT_SCHEMA),
+            params_hash: "142b1087765636c8a2d25fdac906d346d64674313ab7b7975f00a2ef6d358e1d",
+            result_hash: Some(
+                "0113035b9991b70a45d136a01f086446191e7d558f36d06dae63b086eb153edf",
+            ),
+        },
+    ],
 };
 
 /// Typed client of the `refs` service, over any transport.
@@ -61,9 +66,10 @@ pub struct RefsClient {
 }
 
 impl RefsClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `refs.get`.
@@ -92,17 +98,23 @@ pub trait RefsService: Send + Sync + 'static {
 
 /// Builds the `refs` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
-pub fn refs_service<S: RefsService>(implementation: S) -> Result<__c::Service, __c::Error> {
+pub fn refs_service<S: RefsService>(
+    implementation: S,
+) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let get_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get(params).await }
+        }
+    };
     __c::Service::builder("refs")
-        .add("get", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get(params).await }
-            })
-            .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_RESULT_SCHEMA)?)
-        })
+        .add(
+            "get",
+            __c::Method::new(get_handler)
+                .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
+        )
         .build()
 }

@@ -3,6 +3,7 @@
 
 //! The `scalars` service: its types, [`ScalarsClient`], the [`ScalarsService`] trait and
 //! [`scalars_service`] to serve an implementation, generated from `scalars.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
@@ -31,20 +32,23 @@ pub type GetResult = String;
 pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"i":{"type":"integer","minimum":0},"n":{"type":"number","exclusiveMaximum":1},"s":{"type":"string","format":"date-time"},"b":{"type":"boolean"},"z":{"type":"null"},"any":{}},"required":["i","n","s","b","z","any"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
 /// The result schema of `scalars.get` (`$ref`s inlined).
-pub const GET_RESULT_SCHEMA: &str =
-    r#"{"type":"string","$schema":"http://json-schema.org/draft-07/schema#"}"#;
+pub const GET_RESULT_SCHEMA: &str = r#"{"type":"string","$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
 /// The `scalars` contract: methods, schemas and their hashes.
 pub const SCALARS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "scalars",
-    methods: &[__c::MethodInfo {
-        name: "get",
-        notification: false,
-        params_schema: GET_PARAMS_SCHEMA,
-        result_schema: Some(GET_RESULT_SCHEMA),
-        params_hash: "398dc0fa60b1827d814725da2a2ae2837f6595b982bb414101097bf9dbe8a8ad",
-        result_hash: Some("77524bcdbbc826e8bccea6fb555d014c02473aacd0a99993989f7333984b7c7d"),
-    }],
+    methods: &[
+        __c::MethodInfo {
+            name: "get",
+            notification: false,
+            params_schema: GET_PARAMS_SCHEMA,
+            result_schema: Some(GET_RESULT_SCHEMA),
+            params_hash: "398dc0fa60b1827d814725da2a2ae2837f6595b982bb414101097bf9dbe8a8ad",
+            result_hash: Some(
+                "77524bcdbbc826e8bccea6fb555d014c02473aacd0a99993989f7333984b7c7d",
+            ),
+        },
+    ],
 };
 
 /// Typed client of the `scalars` service, over any transport.
@@ -54,9 +58,10 @@ pub struct ScalarsClient {
 }
 
 impl ScalarsClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `scalars.get`.
@@ -70,9 +75,7 @@ impl ScalarsClient {
         params: &GetParams,
         options: __c::CallOptions,
     ) -> Result<GetResult, __c::Error> {
-        self.client
-            .call_with("scalars", "get", params, options)
-            .await
+        self.client.call_with("scalars", "get", params, options).await
     }
 }
 
@@ -87,17 +90,23 @@ pub trait ScalarsService: Send + Sync + 'static {
 
 /// Builds the `scalars` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
-pub fn scalars_service<S: ScalarsService>(implementation: S) -> Result<__c::Service, __c::Error> {
+pub fn scalars_service<S: ScalarsService>(
+    implementation: S,
+) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let get_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get(params).await }
+        }
+    };
     __c::Service::builder("scalars")
-        .add("get", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get(params).await }
-            })
-            .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_RESULT_SCHEMA)?)
-        })
+        .add(
+            "get",
+            __c::Method::new(get_handler)
+                .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
+        )
         .build()
 }

@@ -3,6 +3,7 @@
 
 //! The `tagged-union` service: its types, [`TaggedUnionClient`], the [`TaggedUnionService`] trait and
 //! [`tagged_union_service`] to serve an implementation, generated from `tagged-union.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
@@ -43,14 +44,18 @@ pub const GET_RESULT_SCHEMA: &str = r#"{"anyOf":[{"type":"object","properties":{
 /// The `tagged-union` contract: methods, schemas and their hashes.
 pub const TAGGED_UNION_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "tagged-union",
-    methods: &[__c::MethodInfo {
-        name: "get",
-        notification: false,
-        params_schema: GET_PARAMS_SCHEMA,
-        result_schema: Some(GET_RESULT_SCHEMA),
-        params_hash: "6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091",
-        result_hash: Some("4fa1cf8964a1b3fb788b11dad9ddc311214f9e5b62439d8ea9680e2c3186899b"),
-    }],
+    methods: &[
+        __c::MethodInfo {
+            name: "get",
+            notification: false,
+            params_schema: GET_PARAMS_SCHEMA,
+            result_schema: Some(GET_RESULT_SCHEMA),
+            params_hash: "6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091",
+            result_hash: Some(
+                "4fa1cf8964a1b3fb788b11dad9ddc311214f9e5b62439d8ea9680e2c3186899b",
+            ),
+        },
+    ],
 };
 
 /// Typed client of the `tagged-union` service, over any transport.
@@ -60,9 +65,10 @@ pub struct TaggedUnionClient {
 }
 
 impl TaggedUnionClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `tagged-union.get`.
@@ -76,9 +82,7 @@ impl TaggedUnionClient {
         params: &GetParams,
         options: __c::CallOptions,
     ) -> Result<GetResult, __c::Error> {
-        self.client
-            .call_with("tagged-union", "get", params, options)
-            .await
+        self.client.call_with("tagged-union", "get", params, options).await
     }
 }
 
@@ -97,15 +101,19 @@ pub fn tagged_union_service<S: TaggedUnionService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let get_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get(params).await }
+        }
+    };
     __c::Service::builder("tagged-union")
-        .add("get", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get(params).await }
-            })
-            .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_RESULT_SCHEMA)?)
-        })
+        .add(
+            "get",
+            __c::Method::new(get_handler)
+                .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
+        )
         .build()
 }

@@ -3,6 +3,7 @@
 
 //! The `untagged-union` service: its types, [`UntaggedUnionClient`], the [`UntaggedUnionService`] trait and
 //! [`untagged_union_service`] to serve an implementation, generated from `untagged-union.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
@@ -83,14 +84,18 @@ pub const GET_RESULT_SCHEMA: &str = r#"{"anyOf":[{"type":"object","properties":{
 /// The `untagged-union` contract: methods, schemas and their hashes.
 pub const UNTAGGED_UNION_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "untagged-union",
-    methods: &[__c::MethodInfo {
-        name: "get",
-        notification: false,
-        params_schema: GET_PARAMS_SCHEMA,
-        result_schema: Some(GET_RESULT_SCHEMA),
-        params_hash: "0ec5d1e63dc0cf9e777a118274887098993feb6a390a80ee86445154656b1430",
-        result_hash: Some("09e2b509509ea603cfb7e4fa18fc27a4f6a4c48ea7d5d2ed1e8e7cd94deade46"),
-    }],
+    methods: &[
+        __c::MethodInfo {
+            name: "get",
+            notification: false,
+            params_schema: GET_PARAMS_SCHEMA,
+            result_schema: Some(GET_RESULT_SCHEMA),
+            params_hash: "0ec5d1e63dc0cf9e777a118274887098993feb6a390a80ee86445154656b1430",
+            result_hash: Some(
+                "09e2b509509ea603cfb7e4fa18fc27a4f6a4c48ea7d5d2ed1e8e7cd94deade46",
+            ),
+        },
+    ],
 };
 
 /// Typed client of the `untagged-union` service, over any transport.
@@ -100,9 +105,10 @@ pub struct UntaggedUnionClient {
 }
 
 impl UntaggedUnionClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `untagged-union.get`.
@@ -116,9 +122,7 @@ impl UntaggedUnionClient {
         params: &GetParams,
         options: __c::CallOptions,
     ) -> Result<GetResult, __c::Error> {
-        self.client
-            .call_with("untagged-union", "get", params, options)
-            .await
+        self.client.call_with("untagged-union", "get", params, options).await
     }
 }
 
@@ -137,15 +141,19 @@ pub fn untagged_union_service<S: UntaggedUnionService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let get_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get(params).await }
+        }
+    };
     __c::Service::builder("untagged-union")
-        .add("get", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get(params).await }
-            })
-            .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_RESULT_SCHEMA)?)
-        })
+        .add(
+            "get",
+            __c::Method::new(get_handler)
+                .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
+        )
         .build()
 }

@@ -3,6 +3,7 @@
 
 //! The `arith` service: its types, [`ArithClient`], the [`ArithService`] trait and
 //! [`arith_service`] to serve an implementation, generated from `arith.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
@@ -113,7 +114,9 @@ pub const ARITH_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             params_schema: ADD_PARAMS_SCHEMA,
             result_schema: Some(ADD_RESULT_SCHEMA),
             params_hash: "70e6175edca7384fd05004b0efc43493bcee78a57bf4a72fd005beb890965b6a",
-            result_hash: Some("2b3c05f98f3a8af0c4efbffd67870cd52680734f78db11305104fb4c34c600a5"),
+            result_hash: Some(
+                "2b3c05f98f3a8af0c4efbffd67870cd52680734f78db11305104fb4c34c600a5",
+            ),
         },
         __c::MethodInfo {
             name: "divide",
@@ -121,7 +124,9 @@ pub const ARITH_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             params_schema: DIVIDE_PARAMS_SCHEMA,
             result_schema: Some(DIVIDE_RESULT_SCHEMA),
             params_hash: "70e6175edca7384fd05004b0efc43493bcee78a57bf4a72fd005beb890965b6a",
-            result_hash: Some("c01d75c2443d03c2302d3ee1d65ad808e20c42c5b08cbf030d6bef8aaafe4356"),
+            result_hash: Some(
+                "c01d75c2443d03c2302d3ee1d65ad808e20c42c5b08cbf030d6bef8aaafe4356",
+            ),
         },
         __c::MethodInfo {
             name: "echoText",
@@ -129,7 +134,9 @@ pub const ARITH_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             params_schema: ECHO_TEXT_PARAMS_SCHEMA,
             result_schema: Some(ECHO_TEXT_RESULT_SCHEMA),
             params_hash: "adc3e4cfa9ab969042bfcaf0dd86a64d9016afb817b8ee1a566faedc7b9c0688",
-            result_hash: Some("adc3e4cfa9ab969042bfcaf0dd86a64d9016afb817b8ee1a566faedc7b9c0688"),
+            result_hash: Some(
+                "adc3e4cfa9ab969042bfcaf0dd86a64d9016afb817b8ee1a566faedc7b9c0688",
+            ),
         },
         __c::MethodInfo {
             name: "slowAdd",
@@ -137,7 +144,9 @@ pub const ARITH_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             params_schema: SLOW_ADD_PARAMS_SCHEMA,
             result_schema: Some(SLOW_ADD_RESULT_SCHEMA),
             params_hash: "32167ef0441857b9cc4ba2839cb3eacf7a583564cf07bc3e66d8cbe84d233a82",
-            result_hash: Some("2b3c05f98f3a8af0c4efbffd67870cd52680734f78db11305104fb4c34c600a5"),
+            result_hash: Some(
+                "2b3c05f98f3a8af0c4efbffd67870cd52680734f78db11305104fb4c34c600a5",
+            ),
         },
     ],
 };
@@ -149,9 +158,10 @@ pub struct ArithClient {
 }
 
 impl ArithClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `arith.add`.
@@ -169,7 +179,10 @@ impl ArithClient {
     }
 
     /// Calls `arith.divide`.
-    pub async fn divide(&self, params: &DivideParams) -> Result<DivideResult, __c::Error> {
+    pub async fn divide(
+        &self,
+        params: &DivideParams,
+    ) -> Result<DivideResult, __c::Error> {
         self.client.call("arith", "divide", params).await
     }
 
@@ -179,13 +192,14 @@ impl ArithClient {
         params: &DivideParams,
         options: __c::CallOptions,
     ) -> Result<DivideResult, __c::Error> {
-        self.client
-            .call_with("arith", "divide", params, options)
-            .await
+        self.client.call_with("arith", "divide", params, options).await
     }
 
     /// Calls `arith.echoText`.
-    pub async fn echo_text(&self, params: &EchoTextParams) -> Result<EchoTextResult, __c::Error> {
+    pub async fn echo_text(
+        &self,
+        params: &EchoTextParams,
+    ) -> Result<EchoTextResult, __c::Error> {
         self.client.call("arith", "echoText", params).await
     }
 
@@ -195,13 +209,14 @@ impl ArithClient {
         params: &EchoTextParams,
         options: __c::CallOptions,
     ) -> Result<EchoTextResult, __c::Error> {
-        self.client
-            .call_with("arith", "echoText", params, options)
-            .await
+        self.client.call_with("arith", "echoText", params, options).await
     }
 
     /// Calls `arith.slowAdd`.
-    pub async fn slow_add(&self, params: &SlowAddParams) -> Result<SlowAddResult, __c::Error> {
+    pub async fn slow_add(
+        &self,
+        params: &SlowAddParams,
+    ) -> Result<SlowAddResult, __c::Error> {
         self.client.call("arith", "slowAdd", params).await
     }
 
@@ -211,9 +226,7 @@ impl ArithClient {
         params: &SlowAddParams,
         options: __c::CallOptions,
     ) -> Result<SlowAddResult, __c::Error> {
-        self.client
-            .call_with("arith", "slowAdd", params, options)
-            .await
+        self.client.call_with("arith", "slowAdd", params, options).await
     }
 }
 
@@ -246,44 +259,62 @@ pub trait ArithService: Send + Sync + 'static {
 
 /// Builds the `arith` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
-pub fn arith_service<S: ArithService>(implementation: S) -> Result<__c::Service, __c::Error> {
+pub fn arith_service<S: ArithService>(
+    implementation: S,
+) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let add_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: AddParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.add(params).await }
+        }
+    };
+    let divide_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: DivideParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.divide(params).await }
+        }
+    };
+    let echo_text_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: EchoTextParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.echo_text(params).await }
+        }
+    };
+    let slow_add_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: SlowAddParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.slow_add(params).await }
+        }
+    };
     __c::Service::builder("arith")
-        .add("add", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: AddParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.add(params).await }
-            })
-            .params_validator(__c::params_validator(ADD_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(ADD_RESULT_SCHEMA)?)
-        })
-        .add("divide", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: DivideParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.divide(params).await }
-            })
-            .params_validator(__c::params_validator(DIVIDE_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(DIVIDE_RESULT_SCHEMA)?)
-        })
-        .add("echoText", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: EchoTextParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.echo_text(params).await }
-            })
-            .params_validator(__c::params_validator(ECHO_TEXT_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(ECHO_TEXT_RESULT_SCHEMA)?)
-        })
-        .add("slowAdd", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: SlowAddParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.slow_add(params).await }
-            })
-            .params_validator(__c::params_validator(SLOW_ADD_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(SLOW_ADD_RESULT_SCHEMA)?)
-        })
+        .add(
+            "add",
+            __c::Method::new(add_handler)
+                .params_validator(__c::params_validator(ADD_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(ADD_RESULT_SCHEMA)?),
+        )
+        .add(
+            "divide",
+            __c::Method::new(divide_handler)
+                .params_validator(__c::params_validator(DIVIDE_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(DIVIDE_RESULT_SCHEMA)?),
+        )
+        .add(
+            "echoText",
+            __c::Method::new(echo_text_handler)
+                .params_validator(__c::params_validator(ECHO_TEXT_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(ECHO_TEXT_RESULT_SCHEMA)?),
+        )
+        .add(
+            "slowAdd",
+            __c::Method::new(slow_add_handler)
+                .params_validator(__c::params_validator(SLOW_ADD_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(SLOW_ADD_RESULT_SCHEMA)?),
+        )
         .build()
 }

@@ -3,13 +3,13 @@
 
 //! The `inventory` service: its types, [`InventoryClient`], the [`InventoryService`] trait and
 //! [`inventory_service`] to serve an implementation, generated from `inventory.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
 /// The `Kind` values.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, __c::serde::Serialize, __c::serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(__c::serde::Serialize, __c::serde::Deserialize)]
 #[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub enum Kind {
     /// `"physical"`.
@@ -81,9 +81,8 @@ fn default_add_item_params_dry_run() -> bool {
 }
 
 /// The `AddItemResultRejectedReason` values.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, __c::serde::Serialize, __c::serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(__c::serde::Serialize, __c::serde::Deserialize)]
 #[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub enum AddItemResultRejectedReason {
     /// `"duplicate"`.
@@ -164,9 +163,8 @@ pub struct ItemChangedParams {
 }
 
 /// The `SearchParamsSort` values.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, __c::serde::Serialize, __c::serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(__c::serde::Serialize, __c::serde::Deserialize)]
 #[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub enum SearchParamsSort {
     /// `"asc"`.
@@ -284,7 +282,9 @@ pub const INVENTORY_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             params_schema: ADD_ITEM_PARAMS_SCHEMA,
             result_schema: Some(ADD_ITEM_RESULT_SCHEMA),
             params_hash: "d655777188cfc8c392e753bee709514a118c0bbc1ac3fa27b698ba256605cea8",
-            result_hash: Some("fdf9c166cac71313f912803b3a8e47bc20fa2e6be64ec9e267e6f05cd2be1d78"),
+            result_hash: Some(
+                "fdf9c166cac71313f912803b3a8e47bc20fa2e6be64ec9e267e6f05cd2be1d78",
+            ),
         },
         __c::MethodInfo {
             name: "getItem",
@@ -292,7 +292,9 @@ pub const INVENTORY_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             params_schema: GET_ITEM_PARAMS_SCHEMA,
             result_schema: Some(GET_ITEM_RESULT_SCHEMA),
             params_hash: "f2f5e21c39cd30c2c856c4ba8b25a0aa57979e563ae6d40aace72a3651ad0b46",
-            result_hash: Some("b11e328bc049970a995d7cf19c55c363b5de503760f83fd928dd6f23261854d6"),
+            result_hash: Some(
+                "b11e328bc049970a995d7cf19c55c363b5de503760f83fd928dd6f23261854d6",
+            ),
         },
         __c::MethodInfo {
             name: "itemChanged",
@@ -308,7 +310,9 @@ pub const INVENTORY_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             params_schema: SEARCH_PARAMS_SCHEMA,
             result_schema: Some(SEARCH_RESULT_SCHEMA),
             params_hash: "9769cddb15e06feb1108ad6987459672a7f5e24521ec4b3a56a94c1c336183f0",
-            result_hash: Some("e19ef55d6035a647c7ddcb99e2cb4db3cf05bf4ac686f664090971f0bac0f86d"),
+            result_hash: Some(
+                "e19ef55d6035a647c7ddcb99e2cb4db3cf05bf4ac686f664090971f0bac0f86d",
+            ),
         },
         __c::MethodInfo {
             name: "setMetadata",
@@ -316,7 +320,9 @@ pub const INVENTORY_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             params_schema: SET_METADATA_PARAMS_SCHEMA,
             result_schema: Some(SET_METADATA_RESULT_SCHEMA),
             params_hash: "5af96b0a602c37ce619d4bf78bce54619407dcded8df8cd4be456e3122a04b1d",
-            result_hash: Some("6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091"),
+            result_hash: Some(
+                "6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091",
+            ),
         },
     ],
 };
@@ -328,13 +334,17 @@ pub struct InventoryClient {
 }
 
 impl InventoryClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Calls `inventory.addItem`.
-    pub async fn add_item(&self, params: &AddItemParams) -> Result<AddItemResult, __c::Error> {
+    pub async fn add_item(
+        &self,
+        params: &AddItemParams,
+    ) -> Result<AddItemResult, __c::Error> {
         self.client.call("inventory", "addItem", params).await
     }
 
@@ -344,13 +354,14 @@ impl InventoryClient {
         params: &AddItemParams,
         options: __c::CallOptions,
     ) -> Result<AddItemResult, __c::Error> {
-        self.client
-            .call_with("inventory", "addItem", params, options)
-            .await
+        self.client.call_with("inventory", "addItem", params, options).await
     }
 
     /// Calls `inventory.getItem`.
-    pub async fn get_item(&self, params: &GetItemParams) -> Result<GetItemResult, __c::Error> {
+    pub async fn get_item(
+        &self,
+        params: &GetItemParams,
+    ) -> Result<GetItemResult, __c::Error> {
         self.client.call("inventory", "getItem", params).await
     }
 
@@ -360,18 +371,22 @@ impl InventoryClient {
         params: &GetItemParams,
         options: __c::CallOptions,
     ) -> Result<GetItemResult, __c::Error> {
-        self.client
-            .call_with("inventory", "getItem", params, options)
-            .await
+        self.client.call_with("inventory", "getItem", params, options).await
     }
 
     /// Sends the notification `inventory.itemChanged`; returns once it is queued.
-    pub async fn item_changed(&self, params: &ItemChangedParams) -> Result<(), __c::Error> {
+    pub async fn item_changed(
+        &self,
+        params: &ItemChangedParams,
+    ) -> Result<(), __c::Error> {
         self.client.notify("inventory", "itemChanged", params).await
     }
 
     /// Calls `inventory.search`.
-    pub async fn search(&self, params: &SearchParams) -> Result<SearchResult, __c::Error> {
+    pub async fn search(
+        &self,
+        params: &SearchParams,
+    ) -> Result<SearchResult, __c::Error> {
         self.client.call("inventory", "search", params).await
     }
 
@@ -381,9 +396,7 @@ impl InventoryClient {
         params: &SearchParams,
         options: __c::CallOptions,
     ) -> Result<SearchResult, __c::Error> {
-        self.client
-            .call_with("inventory", "search", params, options)
-            .await
+        self.client.call_with("inventory", "search", params, options).await
     }
 
     /// Calls `inventory.setMetadata`.
@@ -400,9 +413,7 @@ impl InventoryClient {
         params: &SetMetadataParams,
         options: __c::CallOptions,
     ) -> Result<SetMetadataResult, __c::Error> {
-        self.client
-            .call_with("inventory", "setMetadata", params, options)
-            .await
+        self.client.call_with("inventory", "setMetadata", params, options).await
     }
 }
 
@@ -445,50 +456,70 @@ pub fn inventory_service<S: InventoryService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let add_item_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: AddItemParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.add_item(params).await }
+        }
+    };
+    let get_item_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: GetItemParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.get_item(params).await }
+        }
+    };
+    let item_changed_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: ItemChangedParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.item_changed(params).await }
+        }
+    };
+    let search_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: SearchParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.search(params).await }
+        }
+    };
+    let set_metadata_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: SetMetadataParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.set_metadata(params).await }
+        }
+    };
     __c::Service::builder("inventory")
-        .add("addItem", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: AddItemParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.add_item(params).await }
-            })
-            .params_validator(__c::params_validator(ADD_ITEM_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(ADD_ITEM_RESULT_SCHEMA)?)
-        })
-        .add("getItem", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: GetItemParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.get_item(params).await }
-            })
-            .params_validator(__c::params_validator(GET_ITEM_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(GET_ITEM_RESULT_SCHEMA)?)
-        })
-        .add("itemChanged", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::notification(move |params: ItemChangedParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.item_changed(params).await }
-            })
-            .params_validator(__c::params_validator(ITEM_CHANGED_PARAMS_SCHEMA)?)
-        })
-        .add("search", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: SearchParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.search(params).await }
-            })
-            .params_validator(__c::params_validator(SEARCH_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(SEARCH_RESULT_SCHEMA)?)
-        })
-        .add("setMetadata", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::new(move |params: SetMetadataParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.set_metadata(params).await }
-            })
-            .params_validator(__c::params_validator(SET_METADATA_PARAMS_SCHEMA)?)
-            .result_validator(__c::validator(SET_METADATA_RESULT_SCHEMA)?)
-        })
+        .add(
+            "addItem",
+            __c::Method::new(add_item_handler)
+                .params_validator(__c::params_validator(ADD_ITEM_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(ADD_ITEM_RESULT_SCHEMA)?),
+        )
+        .add(
+            "getItem",
+            __c::Method::new(get_item_handler)
+                .params_validator(__c::params_validator(GET_ITEM_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(GET_ITEM_RESULT_SCHEMA)?),
+        )
+        .add(
+            "itemChanged",
+            __c::Method::notification(item_changed_handler)
+                .params_validator(__c::params_validator(ITEM_CHANGED_PARAMS_SCHEMA)?),
+        )
+        .add(
+            "search",
+            __c::Method::new(search_handler)
+                .params_validator(__c::params_validator(SEARCH_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(SEARCH_RESULT_SCHEMA)?),
+        )
+        .add(
+            "setMetadata",
+            __c::Method::new(set_metadata_handler)
+                .params_validator(__c::params_validator(SET_METADATA_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(SET_METADATA_RESULT_SCHEMA)?),
+        )
         .build()
 }

@@ -3,6 +3,7 @@
 
 //! The `notifications` service: its types, [`NotificationsClient`], the [`NotificationsService`] trait and
 //! [`notifications_service`] to serve an implementation, generated from `notifications.json`.
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use ::clamator_protocol::__codegen as __c;
 
@@ -21,14 +22,16 @@ pub const PING_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"tag":{"t
 /// The `notifications` contract: methods, schemas and their hashes.
 pub const NOTIFICATIONS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "notifications",
-    methods: &[__c::MethodInfo {
-        name: "ping",
-        notification: true,
-        params_schema: PING_PARAMS_SCHEMA,
-        result_schema: None,
-        params_hash: "8c0dc31e45bc656504171a30f477aa20e6894cd5c0f7e9f742c853c2d441df05",
-        result_hash: None,
-    }],
+    methods: &[
+        __c::MethodInfo {
+            name: "ping",
+            notification: true,
+            params_schema: PING_PARAMS_SCHEMA,
+            result_schema: None,
+            params_hash: "8c0dc31e45bc656504171a30f477aa20e6894cd5c0f7e9f742c853c2d441df05",
+            result_hash: None,
+        },
+    ],
 };
 
 /// Typed client of the `notifications` service, over any transport.
@@ -38,9 +41,10 @@ pub struct NotificationsClient {
 }
 
 impl NotificationsClient {
-    /// A client calling through `client` (its default timeout applies).
-    pub fn new(client: __c::Client) -> Self {
-        Self { client }
+    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+    /// default timeout, or a `Client`, whose own default timeout applies.
+    pub fn new(transport: impl Into<__c::Client>) -> Self {
+        Self { client: transport.into() }
     }
 
     /// Sends the notification `notifications.ping`; returns once it is queued.
@@ -64,14 +68,18 @@ pub fn notifications_service<S: NotificationsService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {
     let implementation = __c::Arc::new(implementation);
+    let ping_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: PingParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.ping(params).await }
+        }
+    };
     __c::Service::builder("notifications")
-        .add("ping", {
-            let s = __c::Arc::clone(&implementation);
-            __c::Method::notification(move |params: PingParams| {
-                let s = __c::Arc::clone(&s);
-                async move { s.ping(params).await }
-            })
-            .params_validator(__c::params_validator(PING_PARAMS_SCHEMA)?)
-        })
+        .add(
+            "ping",
+            __c::Method::notification(ping_handler)
+                .params_validator(__c::params_validator(PING_PARAMS_SCHEMA)?),
+        )
         .build()
 }

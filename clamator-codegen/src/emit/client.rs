@@ -1,0 +1,70 @@
+//! `<Service>Client`: one `async fn` per method, over any transport.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{docs, ident, Method, Service};
+
+pub(super) fn emit(service: &Service) -> TokenStream {
+    let client = ident(&format!("{}Client", service.pascal));
+    let doc = docs(&format!(
+        "Typed client of the `{}` service, over any transport.",
+        service.name
+    ));
+    let methods = service.methods.iter().map(|m| method(&service.name, m));
+    quote! {
+        #doc
+        #[derive(Debug, Clone)]
+        pub struct #client {
+            client: __c::Client,
+        }
+
+        impl #client {
+            /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
+            /// default timeout, or a `Client`, whose own default timeout applies.
+            pub fn new(transport: impl Into<__c::Client>) -> Self {
+                Self {
+                    client: transport.into(),
+                }
+            }
+
+            #(#methods)*
+        }
+    }
+}
+
+/// A notification's `fn`, or a call's `fn` and its `_with` variant.
+fn method(service: &str, m: &Method) -> TokenStream {
+    let (wire, ident, params) = (&m.wire, &m.ident, &m.params_ty);
+    let Some(result) = &m.result_ty else {
+        let doc = docs(&format!(
+            "Sends the notification `{service}.{wire}`; returns once it is queued."
+        ));
+        return quote! {
+            #doc
+            pub async fn #ident(&self, params: &#params) -> Result<(), __c::Error> {
+                self.client.notify(#service, #wire, params).await
+            }
+        };
+    };
+    let doc = docs(&format!("Calls `{service}.{wire}`."));
+    let with_doc = docs(&format!(
+        "Calls `{service}.{wire}` with per-call options (a timeout)."
+    ));
+    let with_ident = &m.with_ident;
+    quote! {
+        #doc
+        pub async fn #ident(&self, params: &#params) -> Result<#result, __c::Error> {
+            self.client.call(#service, #wire, params).await
+        }
+
+        #with_doc
+        pub async fn #with_ident(
+            &self,
+            params: &#params,
+            options: __c::CallOptions,
+        ) -> Result<#result, __c::Error> {
+            self.client.call_with(#service, #wire, params, options).await
+        }
+    }
+}

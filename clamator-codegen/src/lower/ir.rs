@@ -1,0 +1,136 @@
+//! The IR: Rust types as the emitters print them.
+
+/// A Rust type as used in a field or alias.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Ty {
+    /// `bool`
+    Bool,
+    /// `i64`
+    Int,
+    /// `f64`
+    Num,
+    /// `String`
+    Str,
+    /// `()`
+    Unit,
+    /// `serde_json::Value`
+    Any,
+    /// `serde_json::Map<String, Value>`
+    JsonObject,
+    /// `Vec<T>`
+    Vec(Box<Ty>),
+    /// `BTreeMap<String, T>`
+    Map(Box<Ty>),
+    /// `Option<T>`
+    Option(Box<Ty>),
+    /// A generated type.
+    Named(String),
+}
+
+/// The `default` of an optional property.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum DefaultValue {
+    /// A string.
+    Str(String),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A number.
+    Num(f64),
+    /// `[]`.
+    EmptyVec,
+    /// A value of a generated string enum: `Type::Variant`.
+    Variant {
+        /// The enum.
+        ty: String,
+        /// The variant.
+        variant: String,
+    },
+}
+
+/// A struct field.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Field {
+    /// The key on the wire.
+    pub(crate) wire: String,
+    /// The Rust field name (may be a raw identifier, `r#type`).
+    pub(crate) ident: String,
+    /// Its type; `Option` for optional fields.
+    pub(crate) ty: Ty,
+    /// True when the key may be absent (then `ty` is an `Option`, or `default` is set).
+    pub(crate) optional: bool,
+    /// The value of an absent key, for optional fields with a `default`.
+    pub(crate) default: Option<DefaultValue>,
+    /// The schema's description.
+    pub(crate) doc: Option<String>,
+}
+
+/// A generated type definition.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Def {
+    /// A struct.
+    Struct {
+        /// Type name.
+        name: String,
+        /// Doc.
+        doc: Option<String>,
+        /// Fields in schema order.
+        fields: Vec<Field>,
+        /// `additionalProperties: false`.
+        deny_unknown: bool,
+        /// `additionalProperties: <schema>` next to properties: a flattened map.
+        extra: Option<Ty>,
+    },
+    /// An enum of strings.
+    StrEnum {
+        /// Type name.
+        name: String,
+        /// Doc.
+        doc: Option<String>,
+        /// (wire value, variant ident).
+        variants: Vec<(String, String)>,
+    },
+    /// An internally tagged union of objects.
+    Tagged {
+        /// Type name.
+        name: String,
+        /// Doc.
+        doc: Option<String>,
+        /// The discriminator property.
+        tag: String,
+        /// (tag value, variant ident, fields without the tag).
+        variants: Vec<(String, String, Vec<Field>)>,
+    },
+    /// An untagged union.
+    Untagged {
+        /// Type name.
+        name: String,
+        /// Doc.
+        doc: Option<String>,
+        /// (variant ident, type).
+        variants: Vec<(String, Ty)>,
+    },
+    /// `pub type Name = T;`
+    Alias {
+        /// Type name.
+        name: String,
+        /// Doc.
+        doc: Option<String>,
+        /// The aliased type.
+        ty: Ty,
+    },
+}
+
+impl Def {
+    /// The type's name.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Def::Struct { name, .. }
+            | Def::StrEnum { name, .. }
+            | Def::Tagged { name, .. }
+            | Def::Untagged { name, .. }
+            | Def::Alias { name, .. } => name,
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Rust identifiers for the names in a contract: wire keys, schema names, service and method
+//! names. Every function returns a valid identifier (raw, `r#type`, for keywords), so the
+//! emitters can build tokens from them without checking.
+
+use heck::{ToPascalCase, ToShoutySnakeCase, ToSnakeCase};
+
+use crate::lower::Ty;
+
+const KEYWORDS: &[&str] = &[
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
+    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
+    "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+];
+
+/// `s` as an identifier: keywords become raw identifiers, except those that cannot be
+/// (`self`, `Self`, `super`, `crate`), which get a `_`.
+fn unkeyword(mut s: String) -> String {
+    if matches!(s.as_str(), "self" | "Self" | "super" | "crate") {
+        s.push('_');
+    } else if KEYWORDS.contains(&s.as_str()) {
+        s = format!("r#{s}");
+    }
+    s
+}
+
+/// The Rust field name for a wire key: snake_case, made a valid identifier.
+pub(crate) fn field_ident(wire: &str) -> String {
+    let mut s: String = wire
+        .to_snake_case()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // `_` alone is not a name; a leading digit is not allowed.
+    if s.chars().all(|c| c == '_') || s.starts_with(|c: char| c.is_ascii_digit()) {
+        s = format!("f_{s}");
+    }
+    unkeyword(s)
+}
+
+/// The Rust method names for a contract method: the call and its `_with` variant.
+/// `new` is taken by the client's constructor, so method `new` becomes `call_new`.
+pub(crate) fn method_idents(method: &str) -> (String, String) {
+    let ident = match field_ident(method) {
+        ident if ident == "new" => "call_new".to_owned(),
+        ident => ident,
+    };
+    let with = unkeyword(format!("{}_with", ident.trim_start_matches("r#")));
+    (ident, with)
+}
+
+/// The module of a service: `order_service` for `order-service`.
+pub(crate) fn module_ident(service: &str) -> String {
+    unkeyword(service.replace('-', "_"))
+}
+
+/// A SHOUTY_SNAKE constant name prefix: `SLOW_ADD` for `slowAdd`.
+pub(crate) fn const_ident(s: &str) -> String {
+    let mut out: String = s
+        .to_shouty_snake_case()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if out.chars().all(|c| c == '_') || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out = format!("C_{out}");
+    }
+    out
+}
+
+/// A PascalCase type name.
+pub(crate) fn type_ident(s: &str) -> String {
+    pascal(s, "T")
+}
+
+/// A PascalCase enum variant name for a wire value.
+pub(crate) fn variant_ident(value: &str) -> String {
+    pascal(value, "V")
+}
+
+fn pascal(s: &str, prefix: &str) -> String {
+    let mut out: String = s
+        .to_pascal_case()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out = format!("{prefix}{out}");
+    }
+    if out == "Self" {
+        out.push('_');
+    }
+    out
+}
+
+/// The variant name of an untagged union's alternative of type `ty`.
+pub(crate) fn variant_for_type(ty: &Ty) -> String {
+    match ty {
+        Ty::Bool => "Bool".into(),
+        Ty::Int => "Integer".into(),
+        Ty::Num => "Number".into(),
+        Ty::Str => "String".into(),
+        Ty::Unit => "Null".into(),
+        Ty::Any => "Any".into(),
+        Ty::JsonObject | Ty::Map(_) => "Object".into(),
+        Ty::Vec(_) => "Array".into(),
+        Ty::Option(t) => variant_for_type(t),
+        Ty::Named(n) => n.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_identifiers() {
+        assert_eq!(field_ident("sleepMs"), "sleep_ms");
+        assert_eq!(field_ident("type"), "r#type");
+        assert_eq!(field_ident("self"), "self_");
+        assert_eq!(field_ident("2x"), "f_2x");
+        assert_eq!(field_ident("é"), "f__");
+        assert_eq!(field_ident(""), "f_");
+        assert_eq!(
+            method_idents("new"),
+            ("call_new".into(), "call_new_with".into())
+        );
+        assert_eq!(method_idents("type"), ("r#type".into(), "type_with".into()));
+        assert_eq!(
+            method_idents("slowAdd"),
+            ("slow_add".into(), "slow_add_with".into())
+        );
+        assert_eq!(module_ident("order-service"), "order_service");
+        assert_eq!(module_ident("match"), "r#match");
+        assert_eq!(const_ident("echoText"), "ECHO_TEXT");
+        assert_eq!(type_ident("self"), "Self_");
+        assert_eq!(type_ident("1st"), "T1st");
+        assert_eq!(variant_ident("out-of-range"), "OutOfRange");
+    }
+}

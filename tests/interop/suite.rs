@@ -784,7 +784,7 @@ fn params_null() {
         assert_rpc_error(&r[0], -32602, "invalid params", "add with params null");
         let data = r[0]["data"].to_string();
         match s {
-            Lang::Rust => assert!(data.contains("missing required property"), "{data}"),
+            Lang::Rust => assert!(data.contains("is a required property"), "{data}"),
             Lang::Python => assert!(data.contains("model_type"), "{data}"),
         }
         server.stop();

@@ -52,7 +52,7 @@
 //! | [`context`] | the deadline and delivery count of the call a handler serves |
 //! | [`transport`] | the [`ClientTransport`] trait |
 //! | [`memory`] | [`MemoryTransport`], in-process |
-//! | [`schema`] | JSON Schema validation of params and results |
+//! | [`schema`] | JSON Schema (draft 7) validation of params and results |
 
 #[doc(hidden)]
 #[path = "codegen_support.rs"]

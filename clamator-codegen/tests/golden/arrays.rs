@@ -62,8 +62,8 @@ pub struct ArraysClient {
 }
 
 impl ArraysClient {
-    /// A client over `transport`: a `ClientTransport`, whose calls get clamator's
-    /// default timeout, or a `Client`, whose own default timeout applies.
+    /// A client over `transport`: a `ClientTransport` (calls get the transport's
+    /// default timeout, else clamator's 30 s) or a configured `Client`.
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }

@@ -316,7 +316,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
     } else {
         let redis =
             RedisTransport::connect(TransportConfig::new(&args.key_prefix).redis_url(&url)).await?;
-        let client = ArithClient::new(clamator_protocol::Client::new(redis.clone()));
+        let client = ArithClient::new(redis.clone());
         client.add(&AddParams { a: 0.0, b: 0.0 }).await?;
         started = Instant::now();
         let tasks: Vec<_> = (0..args.concurrency)

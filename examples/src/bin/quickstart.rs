@@ -55,8 +55,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // Client side: connect, call through the generated typed clients.
     let transport = RedisTransport::connect(TransportConfig::new(&prefix).redis_url(&url)).await?;
-    let arith = ArithClient::new(Client::new(transport.clone()));
-    let notifications = NotificationsClient::new(Client::new(transport.clone()));
+    let arith = ArithClient::new(transport.clone());
+    let notifications = NotificationsClient::new(transport.clone());
 
     let r = arith.add(&AddParams { a: 2.0, b: 3.0 }).await?;
     println!("arith.add {{a: 2, b: 3}}        -> sum = {}", r.sum);

@@ -163,3 +163,54 @@ fn check_names(service: &str, method: &str) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Response;
+    use crate::server::BoxFuture;
+    use crate::{MemoryTransport, Router};
+
+    /// Never answers; its default timeout is 20 ms.
+    struct Silent;
+
+    impl ClientTransport for Silent {
+        fn send<'a>(
+            &'a self,
+            _service: &'a str,
+            _id: &'a RpcId,
+            _envelope: String,
+            options: &'a CallOptions,
+        ) -> BoxFuture<'a, Result<Response, Error>> {
+            // The core resolves the timeout before the transport sees the call.
+            assert!(options.timeout.is_some());
+            Box::pin(std::future::pending())
+        }
+
+        fn notify<'a>(&'a self, _: &'a str, _: String) -> BoxFuture<'a, Result<(), Error>> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn default_timeout(&self) -> Option<Duration> {
+            Some(Duration::from_millis(20))
+        }
+    }
+
+    #[tokio::test]
+    async fn clients_take_the_transports_default_timeout() {
+        let client = Client::from(Silent);
+        assert_eq!(client.default_timeout(), Duration::from_millis(20));
+        let err = client
+            .call::<_, Value>("svc", "m", &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Timeout { timeout, .. } if timeout == Duration::from_millis(20)),
+            "{err:?}"
+        );
+        let plain = Client::new(MemoryTransport::new(Router::new()));
+        assert_eq!(plain.default_timeout(), DEFAULT_TIMEOUT);
+        let overridden = Client::new(Silent).with_default_timeout(Duration::from_secs(1));
+        assert_eq!(overridden.default_timeout(), Duration::from_secs(1));
+    }
+}

@@ -50,9 +50,9 @@
 //! | [`server`] | [`Service`], [`Method`], [`Router`]: dispatch |
 //! | [`client`] | [`Client`]: call, notify, timeouts |
 //! | [`context`] | the deadline and delivery count of the call a handler serves |
-//! | [`transport`] | the [`ClientTransport`] trait |
+//! | [`transport`] | the [`ClientTransport`] trait and the [`CallOptions`] it carries |
 //! | [`memory`] | [`MemoryTransport`], in-process |
-//! | [`schema`] | JSON Schema (draft 7) validation of params and results |
+//! | [`schema`] | [`SchemaValidator`]: JSON Schema (draft 7) validation of params and results, over the `jsonschema` crate |
 
 #[doc(hidden)]
 #[path = "codegen_support.rs"]

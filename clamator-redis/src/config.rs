@@ -415,3 +415,31 @@ impl TransportConfig {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_once_is_chosen_per_service_or_method() {
+        assert_eq!(ServiceOptions::new().exactly_once, ExactlyOnce::Off);
+        let some = ServiceOptions::new()
+            .exactly_once_method("add")
+            .exactly_once_method("divide");
+        assert!(some.exactly_once.covers("add") && some.exactly_once.covers("divide"));
+        assert!(!some.exactly_once.covers("echoText"));
+        let all = ServiceOptions::new()
+            .exactly_once()
+            .exactly_once_method("add");
+        assert_eq!(all.exactly_once, ExactlyOnce::AllMethods);
+        assert_eq!(ServiceOptions::default().concurrency, 1);
+    }
+
+    #[test]
+    fn the_reclaim_interval_follows_the_claim_idle_time() {
+        let c = ServerConfig::new("p");
+        assert_eq!(c.reclaim_interval(), Duration::from_secs(15));
+        let fast = c.claim_idle(Duration::from_millis(200));
+        assert_eq!(fast.reclaim_interval(), Duration::from_secs(1));
+    }
+}

@@ -138,3 +138,31 @@ pub(crate) async fn release(
         .await
         .map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_payload_hash_tells_a_redelivery_from_a_reused_key() {
+        let a = payload_hash("add", &json!({"a": 1, "b": 2}));
+        assert_eq!(a, payload_hash("add", &json!({"a": 1, "b": 2})));
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, payload_hash("add", &json!({"a": 1, "b": 3})));
+        assert_ne!(a, payload_hash("sub", &json!({"a": 1, "b": 2})));
+        // The method and the params cannot run into each other.
+        assert_ne!(
+            payload_hash("a", &json!("b")),
+            payload_hash("a\"", &json!(""))
+        );
+    }
+
+    #[test]
+    fn a_reused_key_is_refused_with_its_own_code() {
+        assert_eq!(
+            key_reused_error().code,
+            crate::codes::IDEMPOTENCY_KEY_REUSED
+        );
+    }
+}

@@ -1,4 +1,5 @@
-//! Schema hashes and the manifest, in clamator's format (spec §1.6, §1.7).
+//! Schema hashes and the manifest, in clamator's format (SHA-256 of the compact schema JSON,
+//! key order kept).
 
 use std::cmp::Ordering;
 

@@ -1,6 +1,6 @@
-//! JSON-RPC 2.0 envelopes as clamator puts them on the wire (spec §2).
+//! JSON-RPC 2.0 envelopes as clamator puts them on the wire.
 //!
-//! Parsing follows clamator's `parseEnvelope` and is lenient where the design says so:
+//! Parsing follows clamator's `parseEnvelope` and is lenient where peers differ:
 //! hyphenated method names (sent by Python clients), `params: null` or missing → `{}`, any
 //! JSON number spelling (`5`, `5.0`). Building is conservative and byte-compatible with the
 //! TypeScript peer: compact JSON, keys in clamator's order, `data` always present in errors.
@@ -185,7 +185,7 @@ impl EnvelopeError {
     }
 }
 
-/// Parses one envelope from its JSON text (spec §2.3, lenient as the design says).
+/// Parses one envelope from its JSON text (lenient: what any clamator peer may send is accepted).
 ///
 /// ```
 /// use clamator_protocol::envelope::{parse_envelope, Envelope};

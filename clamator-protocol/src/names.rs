@@ -1,4 +1,4 @@
-//! Service and method name rules (spec §1.2).
+//! Service and method name rules, as clamator's TypeScript and Python packages check them.
 //!
 //! Service names match `^[a-z][a-z0-9-]*$`. Method names match `^[a-z][a-zA-Z0-9]*$` when we
 //! emit them (the TypeScript rule: a TS server drops hyphenated names), and

@@ -1,6 +1,6 @@
 //! The server core: services, their methods, and dispatch in clamator's validation order.
 //!
-//! For each request or notification a [`Service`] does, in this order (spec §2.5):
+//! For each request or notification a [`Service`] does, in this order (clamator's):
 //! 1. unknown method → `-32601 Method not found` (notifications: dropped);
 //! 2. params checked by the method's validator, then decoded into the handler's type;
 //!    either failing → `-32602 Invalid params` with `{"errors": [{"path", "message"}]}`;

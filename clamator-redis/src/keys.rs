@@ -1,4 +1,4 @@
-//! Key and name conventions, exactly clamator's (spec §3.1).
+//! Key and name conventions, exactly clamator's.
 //!
 //! ```
 //! use clamator_redis::keys;

@@ -2,7 +2,7 @@
 //! (`clamator-protocol` / `clamator-over-redis` 0.1.9, pinned in `py/requirements.txt`,
 //! installed into `target/interop-venv` when missing).
 //!
-//! Drivers speak clamator's JSON-over-stdio runner protocol (spec §5.2): `arith-server` and
+//! Drivers speak clamator's JSON-over-stdio runner protocol: `arith-server` and
 //! `py/server.py` print `READY`, `{"pinged":…}` per ping and `HANDLED:<n>` at SIGTERM;
 //! `interop-client` and `py/client.py` read the calls on stdin and print `{"results":[…]}`.
 //! Every scenario runs in each direction (Rust server ← Python client, Python server ← Rust
@@ -428,7 +428,7 @@ fn both_ways(name: &str, scenario: impl Fn(&Env, &str, Lang, Lang)) {
     }
 }
 
-// ---- clamator's scenarios (spec §5.4) ------------------------------------------------------
+// ---- clamator's own interop scenarios ------------------------------------------------------
 
 #[test]
 fn basic_call() {
@@ -726,7 +726,7 @@ fn probe_replies(env: &Env, prefix: &str, want: usize, wait: Duration) -> Vec<Va
 
 #[test]
 fn hyphenated_method_names() {
-    // clamator 0.1.9 tightened the method rule in Python too (spec §1.2 expected otherwise):
+    // clamator 0.1.9 tightened the method rule in Python too (its earlier docs said otherwise):
     // neither client sends `arith.do-thing`; each refuses it locally.
     both_ways("hyphen", |env, prefix, s, c| {
         let server = Server::start(s, &env.url(), prefix, ServerOpts::default());

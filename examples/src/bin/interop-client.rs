@@ -1,5 +1,5 @@
 //! The Rust side of the interop suite's client driver, speaking the same JSON-over-stdio
-//! protocol as clamator's drivers (spec §5.2) and `tests/interop/py/client.py`:
+//! protocol as clamator's drivers and `tests/interop/py/client.py`:
 //!
 //! * stdin: one JSON object `{"redisUrl", "keyPrefix", "defaultTimeoutMs"?: 5000,
 //!   "calls": [{"method": "arith.add", "params": …, "notification"?: bool, "timeoutMs"?: n}],

@@ -1,4 +1,4 @@
-"""Hand-built clamator contracts for the interop drivers (spec section 5.3).
+"""Hand-built clamator contracts for the interop drivers.
 
 These mirror what `@clamator/codegen` (datamodel-codegen, pydantic v2 output) would
 emit for the `arith` and `notifications` interop contracts:

@@ -1,13 +1,20 @@
-//! Helpers shared by the integration tests: a private redis-server per test, servers and
-//! clients wired to it, and raw Redis access for poking at streams.
+//! The harness shared by the integration tests: a private redis-server per test, a
+//! [`Harness`] (a server, a transport and the generated `ArithClient` over it) started and
+//! stopped in one line, raw Redis access for poking at streams, and the load generator and
+//! figures of the tests that print them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clamator_examples::arith::{self, Counter};
+use clamator_examples::arith::{self, AddResult, ArithClient, Counter, SlowAddParams};
 use clamator_examples::local_redis::RedisProcess;
-use clamator_redis::{RedisServer, RedisTransport, ServerConfig, ServiceOptions, TransportConfig};
+use clamator_protocol::{CallOptions, Client, Error};
+use clamator_redis::{
+    RedisServer, RedisTransport, ServerBuilder, ServerConfig, ServiceOptions, TransportConfig,
+};
 use redis::aio::MultiplexedConnection;
 
 pub use clamator_examples;
@@ -16,6 +23,10 @@ pub use clamator_examples;
 pub mod built {
     include!(concat!(env!("OUT_DIR"), "/clamator_contracts.rs"));
 }
+
+/// How long the tests wait for something that must happen (a reply, an ack, a handler
+/// start) before giving up: a bound on a wait, not a timing assertion.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// A private redis-server for one test, plus a key prefix unique to the test.
 pub struct TestRedis {
@@ -50,12 +61,34 @@ impl TestRedis {
         ServerConfig::new(&self.prefix).redis_url(self.url())
     }
 
-    /// A client config for this Redis and prefix.
-    pub fn client_config(&self) -> TransportConfig {
+    /// A transport config for this Redis and prefix.
+    pub fn transport_config(&self) -> TransportConfig {
         TransportConfig::new(&self.prefix).redis_url(self.url())
     }
 
-    /// Starts a server with the arith service (and notifications, pings discarded).
+    /// A server with the arith service (`concurrency` requests at a time) and the
+    /// notifications service (pings discarded), a transport, and clients over it.
+    pub async fn arith(&self, config: ServerConfig, concurrency: usize) -> Harness {
+        self.arith_with(config, ServiceOptions::new().concurrency(concurrency))
+            .await
+    }
+
+    /// [`arith`](Self::arith) with the arith service's options.
+    pub async fn arith_with(&self, config: ServerConfig, options: ServiceOptions) -> Harness {
+        let (server, handled) = self.arith_server_with(config, options).await;
+        Harness::new(server, handled, self.transport().await)
+    }
+
+    /// Starts the server `builder` describes (its own services), and a transport and
+    /// clients over it. The harness's `handled` stays 0: it counts the runs of the services
+    /// [`arith`](Self::arith) starts.
+    pub async fn serve(&self, builder: ServerBuilder) -> Harness {
+        let server = builder.start().await.expect("start server");
+        Harness::new(server, Counter::default(), self.transport().await)
+    }
+
+    /// Starts only a server with the arith service (and notifications, pings discarded),
+    /// for tests that run several servers or start one after their calls.
     pub async fn arith_server(
         &self,
         config: ServerConfig,
@@ -81,11 +114,16 @@ impl TestRedis {
         (server, handled)
     }
 
-    /// A connected client with the default config.
-    pub async fn client(&self) -> RedisTransport {
-        RedisTransport::connect(self.client_config())
+    /// A connected transport with the default config.
+    pub async fn transport(&self) -> RedisTransport {
+        self.transport_with(self.transport_config()).await
+    }
+
+    /// A connected transport with `config`.
+    pub async fn transport_with(&self, config: TransportConfig) -> RedisTransport {
+        RedisTransport::connect(config)
             .await
-            .expect("connect client")
+            .expect("connect transport")
     }
 
     /// A raw connection for inspecting and poking at keys.
@@ -100,6 +138,39 @@ impl TestRedis {
     /// `<prefix>:cmds:<service>`.
     pub fn cmds(&self, service: &str) -> String {
         clamator_redis::keys::command_stream(&self.prefix, service)
+    }
+}
+
+/// A running server, a transport, and clients over the transport.
+pub struct Harness {
+    /// The server.
+    pub server: RedisServer,
+    /// Handler runs of the arith and notifications services ([`TestRedis::arith`]).
+    pub handled: Counter,
+    /// The transport the clients call through.
+    pub transport: RedisTransport,
+    /// An untyped client over `transport`.
+    pub client: Client,
+    /// The generated arith client over `transport`.
+    pub arith: ArithClient,
+}
+
+impl Harness {
+    /// Wraps a started server and a connected transport, with clients over the transport.
+    pub fn new(server: RedisServer, handled: Counter, transport: RedisTransport) -> Self {
+        Self {
+            server,
+            handled,
+            client: Client::new(transport.clone()),
+            arith: ArithClient::new(transport.clone()),
+            transport,
+        }
+    }
+
+    /// Stops the transport, then the server (both idempotent).
+    pub async fn stop(&self) {
+        self.transport.stop().await;
+        self.server.stop().await;
     }
 }
 
@@ -202,6 +273,29 @@ pub async fn wait_stream_len(conn: &MultiplexedConnection, stream: &str, len: us
     .await;
 }
 
+/// `XREADGROUP GROUP <group> <consumer> COUNT <count> STREAMS <stream> >`: takes up to
+/// `count` new entries as a consumer that will never acknowledge them (one that died).
+pub async fn take_as_dead_consumer(
+    conn: &MultiplexedConnection,
+    stream: &str,
+    group: &str,
+    consumer: &str,
+    count: usize,
+) -> redis::Value {
+    redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg(consumer)
+        .arg("COUNT")
+        .arg(count)
+        .arg("STREAMS")
+        .arg(stream)
+        .arg(">")
+        .query_async(&mut conn.clone())
+        .await
+        .unwrap()
+}
+
 /// `XADD <stream> * <field> <value> …`: writes an entry by hand, as a peer (or a broken
 /// one) would.
 pub async fn xadd(conn: &MultiplexedConnection, stream: &str, fields: &[(&str, &str)]) {
@@ -211,4 +305,99 @@ pub async fn xadd(conn: &MultiplexedConnection, stream: &str, fields: &[(&str, &
         cmd.arg(*k).arg(*v);
     }
     let _: String = cmd.query_async(&mut conn.clone()).await.unwrap();
+}
+
+/// Prints a test's figures: calls made, answered, failed, duplicated.
+#[allow(clippy::print_stdout)]
+pub fn figures(test: &str, made: u64, answered: u64, failed: u64, duplicated: u64) {
+    println!(
+        "{test}: calls made {made}, answered {answered}, failed {failed}, duplicated {duplicated}"
+    );
+}
+
+/// What the calls of a [`load`] came to.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Calls made.
+    pub made: AtomicU64,
+    /// Calls answered (with the right sum).
+    pub answered: AtomicU64,
+    /// Calls that timed out.
+    pub timeouts: AtomicU64,
+    /// Calls that failed with a transport error.
+    pub transport: AtomicU64,
+    /// Calls that failed otherwise.
+    pub other: AtomicU64,
+}
+
+impl Tally {
+    /// Counts the outcome of a call whose answer should be `want`; panics on a wrong sum
+    /// (another call's answer).
+    pub fn record(&self, r: &Result<AddResult, Error>, want: f64) {
+        self.made.fetch_add(1, Ordering::SeqCst);
+        match r {
+            Ok(v) => {
+                assert_eq!(v.sum, want, "a call got another call's answer");
+                self.answered.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(e) if e.is_timeout() => _ = self.timeouts.fetch_add(1, Ordering::SeqCst),
+            Err(e) if e.is_transport() => _ = self.transport.fetch_add(1, Ordering::SeqCst),
+            Err(_) => _ = self.other.fetch_add(1, Ordering::SeqCst),
+        }
+    }
+
+    /// Prints the figures: calls made, answered, failed (with the kind of error),
+    /// duplicated (handler runs beyond one per answered call).
+    #[allow(clippy::print_stdout)]
+    pub fn print(&self, test: &str, handler_runs: u64) {
+        let g = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        let (made, answered) = (g(&self.made), g(&self.answered));
+        println!(
+            "{test}: calls made {made}, answered {answered}, failed {} (timeouts {}, transport errors {}, other {}), duplicated {}",
+            made - answered,
+            g(&self.timeouts),
+            g(&self.transport),
+            g(&self.other),
+            handler_runs.saturating_sub(answered),
+        );
+    }
+}
+
+/// `workers` tasks each calling `slowAdd` in a loop until `stop` is set.
+pub fn load(
+    client: &Client,
+    tally: &Arc<Tally>,
+    stop: &Arc<AtomicBool>,
+    workers: u32,
+    sleep_ms: i64,
+    timeout: Duration,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..workers)
+        .map(|w| {
+            let (client, tally, stop) = (client.clone(), Arc::clone(tally), Arc::clone(stop));
+            tokio::spawn(async move {
+                let mut i = 0.0;
+                while !stop.load(Ordering::SeqCst) {
+                    let params = SlowAddParams {
+                        a: f64::from(w),
+                        b: i,
+                        sleep_ms,
+                    };
+                    let r = client
+                        .call_with("arith", "slowAdd", &params, CallOptions::timeout(timeout))
+                        .await;
+                    tally.record(&r, f64::from(w) + i);
+                    i += 1.0;
+                }
+            })
+        })
+        .collect()
+}
+
+/// Sets `stop` and waits for the [`load`] workers to end.
+pub async fn finish(stop: &AtomicBool, workers: Vec<tokio::task::JoinHandle<()>>) {
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.await.unwrap();
+    }
 }

@@ -1,6 +1,6 @@
-//! Generated code end to end: every method of every contract over the in-memory transport
-//! and over Redis, validation failures with their paths, and the `build.rs` path.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Generated code end to end: every method of every contract through the generated clients,
+//! over the in-memory transport and over Redis, validation failures with their paths, and
+//! the `build.rs` path matching the committed code.
 
 use std::sync::{Arc, Mutex};
 
@@ -301,13 +301,13 @@ async fn every_method_round_trips_over_the_memory_transport() {
 async fn every_method_round_trips_over_redis() {
     let t = TestRedis::start();
     let service = Inventory::default();
-    let server = RedisServer::builder(t.server_config())
-        .service(inv::inventory_service(service.clone()).unwrap())
-        .start()
-        .await
-        .unwrap();
-    let redis = t.client().await;
-    exercise(clamator_protocol::Client::new(redis.clone()), &service).await;
+    let h = t
+        .serve(
+            RedisServer::builder(t.server_config())
+                .service(inv::inventory_service(service.clone()).unwrap()),
+        )
+        .await;
+    exercise(h.client.clone(), &service).await;
     clamator_tests::wait_for(
         "notification handled",
         std::time::Duration::from_secs(10),
@@ -325,8 +325,7 @@ async fn every_method_round_trips_over_redis() {
         changed["params"],
         json!({"id": "lamp-1", "version": "v1", "change": 2.0})
     );
-    redis.stop().await;
-    server.stop().await;
+    h.stop().await;
 }
 
 #[tokio::test]

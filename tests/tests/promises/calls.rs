@@ -1,0 +1,440 @@
+//! Plain calls and bad input: round trips and their wire format, errors and their codes,
+//! notifications, client timeouts, TLS; malformed, oversized and peer-style entries, and
+//! reply-to streams a request may not name.
+
+use std::time::Duration;
+
+use clamator_examples::arith::{
+    AddParams, AddResult, DivideResult, EchoTextParams, PingParams, SlowAddParams,
+};
+use clamator_protocol::{codes, CallOptions};
+use clamator_redis::RedisServer;
+use clamator_tests::{
+    pending_count, stream_envelopes, wait_all_acked, wait_for, xadd, TestRedis, WAIT,
+};
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_and_wire_format() {
+    let t = TestRedis::start();
+    let h = t.arith(t.server_config(), 1).await;
+
+    let r = h.arith.add(&AddParams { a: 2.0, b: 3.0 }).await.unwrap();
+    assert_eq!(r, AddResult { sum: 5.0 });
+    let text = "héllo wörld ✓ 日本";
+    let r = h
+        .arith
+        .echo_text(&EchoTextParams { text: text.into() })
+        .await
+        .unwrap();
+    assert_eq!(r.text, text);
+    assert_eq!(h.handled.get(), 2);
+
+    // What went over the wire is clamator's format, field for field.
+    let mut raw = t.raw().await;
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(t.cmds("arith"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let first = &entries.ids[0];
+    assert_eq!(first.get::<String>("type").as_deref(), Some("rpc"));
+    assert_eq!(
+        first.get::<String>("reply-to").as_deref(),
+        Some(h.transport.reply_stream())
+    );
+    let env: Value = serde_json::from_str(&first.get::<String>("envelope").unwrap()).unwrap();
+    let keys: Vec<&str> = env
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["jsonrpc", "method", "params", "id"]);
+    assert_eq!(env["method"], "arith.add");
+    assert_eq!(env["id"].as_str().unwrap().len(), 36);
+    let replies = stream_envelopes(&mut raw, h.transport.reply_stream()).await;
+    assert_eq!(
+        replies[0],
+        json!({"jsonrpc": "2.0", "id": env["id"], "result": {"sum": 5.0}})
+    );
+    wait_all_acked(&raw, &t.cmds("arith"), "arith").await;
+
+    // The reply stream goes away with the client.
+    h.transport.stop().await;
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(h.transport.reply_stream())
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
+    let err = h
+        .arith
+        .add(&AddParams { a: 1.0, b: 1.0 })
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_transport() && err.to_string().contains("stopped"),
+        "{err}"
+    );
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_map_to_their_codes() {
+    let t = TestRedis::start();
+    let h = t.arith(t.server_config(), 1).await;
+    let client = &h.client;
+
+    let err = client
+        .call::<_, DivideResult>("arith", "divide", &AddParams { a: 10.0, b: 0.0 })
+        .await
+        .unwrap_err();
+    assert!(err.is_rpc());
+    assert_eq!(err.code(), Some(-32000));
+    assert_eq!(err.as_rpc().unwrap().message, "division by zero");
+    assert_eq!(err.as_rpc().unwrap().data, Value::Null);
+
+    let err = client
+        .call::<_, Value>("arith", "nope", &json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(codes::METHOD_NOT_FOUND));
+
+    let err = client
+        .call::<_, Value>("arith", "add", &json!({"a": "two", "b": 3}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(codes::INVALID_PARAMS));
+    assert_eq!(err.as_rpc().unwrap().data["errors"][0]["path"], "/a");
+
+    let err = client
+        .call::<_, Value>("arith", "slowAdd", &json!({"a": 1, "b": 2, "sleepMs": -1}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(codes::INVALID_PARAMS));
+    assert_eq!(err.as_rpc().unwrap().data["errors"][0]["path"], "/sleepMs");
+
+    // A result that does not decode into the caller's type is a protocol error, not a panic.
+    let err = client
+        .call::<_, DivideResult>("arith", "add", &AddParams { a: 1.0, b: 1.0 })
+        .await
+        .unwrap_err();
+    assert!(err.is_protocol(), "{err}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_handled_and_never_answered() {
+    let t = TestRedis::start();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let h = t
+        .serve(
+            RedisServer::builder(t.server_config()).service(
+                clamator_examples::arith::notifications_service(Default::default(), move |tag| {
+                    let _ = tx.send(tag);
+                })
+                .unwrap(),
+            ),
+        )
+        .await;
+    h.client
+        .notify(
+            "notifications",
+            "ping",
+            &PingParams {
+                tag: Some("x".into()),
+            },
+        )
+        .await
+        .unwrap();
+    h.client
+        .notify("notifications", "ping", &PingParams { tag: None })
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(WAIT, async { (rx.recv().await, rx.recv().await) })
+        .await
+        .unwrap();
+    assert_eq!(got, (Some(Some("x".to_owned())), Some(None)));
+
+    let mut raw = t.raw().await;
+    // An unset optional field is omitted on the wire, not sent as null; no reply-to field.
+    let sent: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(t.cmds("notifications"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(sent.ids[1].get::<String>("reply-to").is_none());
+    let env: Value = serde_json::from_str(&sent.ids[1].get::<String>("envelope").unwrap()).unwrap();
+    assert_eq!(
+        env,
+        json!({"jsonrpc": "2.0", "method": "notifications.ping", "params": {}})
+    );
+    wait_for("both pings acked", WAIT, || {
+        let mut raw = raw.clone();
+        let key = t.cmds("notifications");
+        async move { pending_count(&mut raw, &key, "notifications").await == 0 }
+    })
+    .await;
+    let replies: i64 = redis::cmd("XLEN")
+        .arg(h.transport.reply_stream())
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(replies, 0, "a notification was answered");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_timeout_against_a_slow_handler() {
+    let t = TestRedis::start();
+    let h = t.arith(t.server_config(), 1).await;
+    let err = h
+        .arith
+        .slow_add_with(
+            &SlowAddParams {
+                a: 1.0,
+                b: 2.0,
+                sleep_ms: 800,
+            },
+            CallOptions::timeout(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(err.to_string().contains("timeout"));
+    // The late reply arrives and is dropped; the next call gets its own reply.
+    let r = h
+        .arith
+        .add_with(&AddParams { a: 1.0, b: 1.0 }, CallOptions::timeout(WAIT))
+        .await
+        .unwrap();
+    assert_eq!(r.sum, 2.0);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_through_rediss_urls() {
+    let process = clamator_examples::local_redis::RedisProcess::start_tls().unwrap();
+    let url = process.url();
+    assert!(url.starts_with("rediss://"));
+    let ca = process.ca_cert_pem().unwrap();
+    let handled = clamator_examples::arith::Counter::default();
+    let server = RedisServer::builder(
+        clamator_redis::ServerConfig::new("tls")
+            .redis_url(&url)
+            .tls_ca_cert(ca.clone()),
+    )
+    .service(clamator_examples::arith::arith_service(handled.clone()).unwrap())
+    .start()
+    .await
+    .unwrap();
+    let transport = clamator_redis::RedisTransport::connect(
+        clamator_redis::TransportConfig::new("tls")
+            .redis_url(&url)
+            .tls_ca_cert(ca),
+    )
+    .await
+    .unwrap();
+    let r: AddResult = clamator_protocol::Client::new(transport.clone())
+        .call("arith", "add", &AddParams { a: 2.0, b: 3.0 })
+        .await
+        .unwrap();
+    assert_eq!(r.sum, 5.0);
+    assert_eq!(handled.get(), 1);
+    // Without trusting the private CA, the TLS handshake is refused.
+    let err = clamator_redis::RedisTransport::connect(
+        clamator_redis::TransportConfig::new("tls").redis_url(&url),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_transport(), "{err}");
+    transport.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_entries_are_acked_answered_when_possible_and_the_server_keeps_serving() {
+    let t = TestRedis::start();
+    let (server, handled) = t
+        .arith_server(t.server_config().max_envelope_bytes(1024), 1)
+        .await;
+    let mut raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let probe = format!("{}:replies:probe", t.prefix);
+    let bare_namespace = format!("{}:replies:", t.prefix);
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","method":"arith.echoText","params":{{"text":"{}"}},"id":"big"}}"#,
+        "x".repeat(2000)
+    );
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        // Not JSON, id recoverable → -32700.
+        vec![
+            ("type", "rpc"),
+            (
+                "envelope",
+                r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,,},"id":"parse"}"#,
+            ),
+            ("reply-to", &probe),
+        ],
+        // Not JSON, nothing recoverable → no reply.
+        vec![
+            ("type", "rpc"),
+            ("envelope", "not-valid-json-at-all"),
+            ("reply-to", &probe),
+        ],
+        // Wrong jsonrpc → -32600.
+        vec![
+            ("type", "rpc"),
+            (
+                "envelope",
+                r#"{"jsonrpc":"1.0","method":"arith.add","params":{},"id":"ver"}"#,
+            ),
+            ("reply-to", &probe),
+        ],
+        // Bad method → -32600.
+        vec![
+            ("type", "rpc"),
+            (
+                "envelope",
+                r#"{"jsonrpc":"2.0","method":"arith","params":{},"id":"meth"}"#,
+            ),
+            ("reply-to", &probe),
+        ],
+        // Oversized → -32600.
+        vec![("type", "rpc"), ("envelope", &big), ("reply-to", &probe)],
+        // No envelope field → no reply.
+        vec![("type", "rpc"), ("reply-to", &probe)],
+        // Spoofed reply-to → refused, nothing written anywhere.
+        vec![
+            ("type", "rpc"),
+            (
+                "envelope",
+                r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":2},"id":"spoof"}"#,
+            ),
+            ("reply-to", "evil:key"),
+        ],
+        vec![
+            ("type", "rpc"),
+            (
+                "envelope",
+                r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":2},"id":"spoof2"}"#,
+            ),
+            ("reply-to", &bare_namespace),
+        ],
+        // A response envelope on a command stream → dropped.
+        vec![
+            ("type", "rpc"),
+            ("envelope", r#"{"jsonrpc":"2.0","id":"resp","result":1}"#),
+            ("reply-to", &probe),
+        ],
+        // Finally a good request: the server is still serving.
+        vec![
+            ("type", "rpc"),
+            (
+                "envelope",
+                r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":2,"b":3},"id":"ok"}"#,
+            ),
+            ("reply-to", &probe),
+        ],
+    ];
+    for fields in &cases {
+        xadd(&raw, &stream, fields).await;
+    }
+    // Entries are handled in order, so once the last one is answered all were seen.
+    wait_for("the good request answered", WAIT, || {
+        let (mut raw, probe) = (raw.clone(), probe.clone());
+        async move {
+            stream_envelopes(&mut raw, &probe)
+                .await
+                .iter()
+                .any(|e| e["id"] == "ok")
+        }
+    })
+    .await;
+    let replies = stream_envelopes(&mut raw, &probe).await;
+    let summary: Vec<(String, Value)> = replies
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r.get("error")
+                    .map_or(r["result"].clone(), |e| e["code"].clone()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("parse".to_owned(), json!(codes::PARSE_ERROR)),
+            ("ver".to_owned(), json!(codes::INVALID_REQUEST)),
+            ("meth".to_owned(), json!(codes::INVALID_REQUEST)),
+            ("big".to_owned(), json!(codes::INVALID_REQUEST)),
+            ("ok".to_owned(), json!({"sum": 5.0})),
+        ]
+    );
+    assert!(replies[3]["error"]["data"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("exceeds the limit"));
+    for key in ["evil:key".to_owned(), format!("{}:replies:", t.prefix)] {
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&key)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(exists, 0, "a reply was written to {key}");
+    }
+    // Only the good request reached a handler; the spoofed ones never ran.
+    assert_eq!(handled.get(), 1);
+    wait_all_acked(&raw, &stream, "arith").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_style_envelopes_are_accepted() {
+    let t = TestRedis::start();
+    let (server, _) = t.arith_server(t.server_config(), 1).await;
+    let mut raw = t.raw().await;
+    let probe = format!("{}:replies:py", t.prefix);
+    let stream = t.cmds("arith");
+    // json.dumps spacing, \u escapes, 5.0 floats, integer ids, hyphenated methods, params null.
+    let requests = [
+        r#"{"jsonrpc": "2.0", "method": "arith.add", "params": {"a": 2.0, "b": 3}, "id": 42}"#,
+        r#"{"jsonrpc": "2.0", "method": "arith.echoText", "params": {"text": "h\u00e9llo"}, "id": "u"}"#,
+        r#"{"jsonrpc": "2.0", "method": "arith.do-thing", "params": {}, "id": "hyphen"}"#,
+        r#"{"jsonrpc": "2.0", "method": "arith.echoText", "params": null, "id": "null-params"}"#,
+    ];
+    for env in requests {
+        xadd(
+            &raw,
+            &stream,
+            &[("type", "rpc"), ("envelope", env), ("reply-to", &probe)],
+        )
+        .await;
+    }
+    wait_for("four replies", WAIT, || {
+        let (mut raw, probe) = (raw.clone(), probe.clone());
+        async move { stream_envelopes(&mut raw, &probe).await.len() == 4 }
+    })
+    .await;
+    let replies = stream_envelopes(&mut raw, &probe).await;
+    assert_eq!(
+        replies[0],
+        json!({"jsonrpc": "2.0", "id": 42, "result": {"sum": 5.0}})
+    );
+    assert_eq!(replies[1]["result"]["text"], "héllo");
+    // Parsed fine, then not found: -32601, not -32600.
+    assert_eq!(replies[2]["error"]["code"], codes::METHOD_NOT_FOUND);
+    // params: null is {} → the missing field is reported.
+    assert_eq!(replies[3]["error"]["code"], codes::INVALID_PARAMS);
+    assert!(replies[3]["error"]["data"]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("text"));
+    server.stop().await;
+}

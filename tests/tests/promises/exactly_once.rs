@@ -1,0 +1,125 @@
+//! Exactly once: a redelivered request of an exactly-once method is answered from its
+//! record without running the handler again, an idempotency key reused with other params is
+//! refused, callers' keys make repeated calls run once, and exactly-once can be chosen per
+//! method.
+
+use clamator_examples::arith::AddParams;
+use clamator_protocol::CallOptions;
+use clamator_redis::ServiceOptions;
+use clamator_tests::{figures, stream_envelopes, wait_all_acked, wait_for, xadd, TestRedis, WAIT};
+
+/// Writes a request by hand (as a peer, or a redelivery, would), with an optional
+/// idempotency key.
+async fn xadd_request(
+    raw: &redis::aio::MultiplexedConnection,
+    stream: &str,
+    envelope: &str,
+    reply_to: &str,
+    key: Option<&str>,
+) {
+    let mut fields = vec![
+        ("type", "rpc"),
+        ("envelope", envelope),
+        ("reply-to", reply_to),
+    ];
+    fields.extend(key.map(|k| ("idempotency-key", k)));
+    xadd(raw, stream, &fields).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_keys() {
+    let t = TestRedis::start();
+    let h = t
+        .arith_with(t.server_config(), ServiceOptions::new().exactly_once())
+        .await;
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let probe = format!("{}:replies:probe", t.prefix);
+    let add = r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":2},"id":"once"}"#;
+    // The same request delivered twice (as after a crash between reply and ack).
+    xadd_request(&raw, &stream, add, &probe, None).await;
+    xadd_request(&raw, &stream, add, &probe, None).await;
+    // The same explicit key with another payload.
+    xadd_request(
+        &raw,
+        &stream,
+        r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":2},"id":"k-1"}"#,
+        &probe,
+        Some("k"),
+    )
+    .await;
+    xadd_request(
+        &raw,
+        &stream,
+        r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":9,"b":9},"id":"k-2"}"#,
+        &probe,
+        Some("k"),
+    )
+    .await;
+    wait_for("four replies", WAIT, || {
+        let (mut raw, probe) = (raw.clone(), probe.clone());
+        async move { stream_envelopes(&mut raw, &probe).await.len() == 4 }
+    })
+    .await;
+    let mut conn = raw.clone();
+    let replies = stream_envelopes(&mut conn, &probe).await;
+    assert_eq!(
+        replies[0], replies[1],
+        "the redelivery was not answered from the record"
+    );
+    assert_eq!(replies[2]["result"]["sum"], 3.0);
+    assert_eq!(replies[3]["id"], "k-2");
+    assert_eq!(
+        replies[3]["error"]["code"],
+        clamator_redis::codes::IDEMPOTENCY_KEY_REUSED
+    );
+    assert_eq!(h.handled.get(), 2, "a handler ran for a redelivery");
+    wait_all_acked(&raw, &stream, "arith").await;
+    figures("exactly-once redelivery", 4, 4, 1, 0);
+
+    // Callers name calls with a key: the same key and params run once.
+    let options = CallOptions::timeout(WAIT).with_idempotency_key("order-42");
+    for _ in 0..3 {
+        let r = h
+            .arith
+            .add_with(&AddParams { a: 4.0, b: 2.0 }, options.clone())
+            .await
+            .unwrap();
+        assert_eq!(r.sum, 6.0);
+    }
+    assert_eq!(
+        h.handled.get(),
+        3,
+        "the same idempotency key ran more than once"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_can_be_chosen_per_method() {
+    let t = TestRedis::start();
+    let (server, handled) = t
+        .arith_server_with(
+            t.server_config(),
+            ServiceOptions::new().exactly_once_method("add"),
+        )
+        .await;
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let probe = format!("{}:replies:probe", t.prefix);
+    for env in [
+        r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":1},"id":"a"}"#,
+        r#"{"jsonrpc":"2.0","method":"arith.echoText","params":{"text":"x"},"id":"e"}"#,
+    ] {
+        xadd_request(&raw, &stream, env, &probe, None).await;
+        xadd_request(&raw, &stream, env, &probe, None).await;
+    }
+    wait_for("four replies", WAIT, || {
+        let (mut raw, probe) = (raw.clone(), probe.clone());
+        async move { stream_envelopes(&mut raw, &probe).await.len() == 4 }
+    })
+    .await;
+    // add ran once (its redelivery answered from the record); echoText ran twice.
+    assert_eq!(handled.get(), 3);
+    server.stop().await;
+}

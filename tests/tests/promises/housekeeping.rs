@@ -1,0 +1,267 @@
+//! Housekeeping: command streams are trimmed (`MINID`) without ever dropping an
+//! unacknowledged entry, idle dead consumers are removed, one server at a time holds the
+//! housekeeping lock, and an abandoned client's reply stream expires (its TTL) while a live
+//! one's does not.
+
+use std::time::Duration;
+
+use clamator_examples::arith::{AddParams, ArithClient, SlowAddParams};
+use clamator_protocol::CallOptions;
+use clamator_tests::{
+    create_group, figures, take_as_dead_consumer, wait_for, wait_stream_len, TestRedis, WAIT,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_clients_reply_stream_expires() {
+    let t = TestRedis::start();
+    let ttl = Duration::from_millis(900);
+    let (server, _) = t
+        .arith_server(t.server_config().reply_stream_ttl(ttl), 1)
+        .await;
+    let raw = t.raw().await;
+    let exists = |key: String| {
+        let mut raw = raw.clone();
+        async move {
+            redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async::<i64>(&mut raw)
+                .await
+                .unwrap()
+                == 1
+        }
+    };
+
+    // A live client keeps its reply stream well past the TTL.
+    let transport = t
+        .transport_with(t.transport_config().reply_stream_ttl(ttl))
+        .await;
+    let key = transport.reply_stream().to_owned();
+    let _ = ArithClient::new(transport.clone())
+        .add(&AddParams { a: 1.0, b: 1.0 })
+        .await
+        .unwrap();
+    tokio::time::sleep(ttl * 3).await;
+    assert!(
+        exists(key.clone()).await,
+        "a live client's reply stream expired"
+    );
+
+    // Gone without stop (a crash): nothing refreshes it, so it expires.
+    drop(transport);
+    wait_for("the abandoned reply stream expired", WAIT, || {
+        let gone = exists(key.clone());
+        async move { !gone.await }
+    })
+    .await;
+
+    // A late reply re-creates a stopped client's stream, with a TTL, so it goes away too.
+    let transport = t
+        .transport_with(t.transport_config().reply_stream_ttl(ttl))
+        .await;
+    let key = transport.reply_stream().to_owned();
+    let _ = ArithClient::new(transport.clone())
+        .slow_add_with(
+            &SlowAddParams {
+                a: 1.0,
+                b: 1.0,
+                sleep_ms: 300,
+            },
+            CallOptions::timeout(Duration::from_millis(50)),
+        )
+        .await
+        .unwrap_err();
+    transport.stop().await;
+    wait_for("the late reply re-created the stream", WAIT, || {
+        exists(key.clone())
+    })
+    .await;
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    assert!(pttl > 0, "re-created without a TTL (PTTL {pttl})");
+    wait_for("the orphaned reply stream expired", WAIT, || {
+        let gone = exists(key.clone());
+        async move { !gone.await }
+    })
+    .await;
+    figures("abandoned reply stream", 2, 1, 1, 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_housekeeping_lock_is_held_by_one_and_released_only_by_its_holder() {
+    use clamator_redis::lock::Lock;
+    let t = TestRedis::start();
+    let manager = redis::Client::open(t.url())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    let ttl = Duration::from_secs(10);
+    let a = Lock::try_acquire(&manager, "k:lock", ttl)
+        .await
+        .unwrap()
+        .expect("first acquire");
+    assert!(
+        Lock::try_acquire(&manager, "k:lock", ttl)
+            .await
+            .unwrap()
+            .is_none(),
+        "two holders"
+    );
+    a.extend().await.unwrap();
+    // The lock expires and someone else takes it: the old holder learns it lost it, and its
+    // release leaves the new holder's lock alone.
+    let _: () = redis::cmd("DEL")
+        .arg("k:lock")
+        .query_async(&mut manager.clone())
+        .await
+        .unwrap();
+    let b = Lock::try_acquire(&manager, "k:lock", ttl)
+        .await
+        .unwrap()
+        .expect("acquire after expiry");
+    assert!(a
+        .extend()
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("was lost"));
+    assert!(a.release().await.is_err());
+    let held: Option<String> = redis::cmd("GET")
+        .arg("k:lock")
+        .query_async(&mut manager.clone())
+        .await
+        .unwrap();
+    assert!(
+        held.is_some(),
+        "a stale holder released someone else's lock"
+    );
+    b.release().await.unwrap();
+    assert!(Lock::try_acquire(&manager, "k:lock", ttl)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimming_under_load_never_drops_an_unacknowledged_entry() {
+    let t = TestRedis::start();
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    create_group(&raw, &stream, "arith").await;
+    let transport = t.transport().await;
+    let arith = ArithClient::new(transport.clone());
+    // Five requests taken by a consumer that then died: pending, unacknowledged.
+    let stuck: Vec<_> = (0..5)
+        .map(|i| {
+            let arith = arith.clone();
+            tokio::spawn(async move {
+                arith
+                    .add_with(
+                        &AddParams {
+                            a: f64::from(i),
+                            b: 0.0,
+                        },
+                        CallOptions::timeout(Duration::from_secs(30)),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    wait_stream_len(&raw, &stream, 5).await;
+    let _ = take_as_dead_consumer(&raw, &stream, "arith", "arith:dead", 5).await;
+    let stuck_ids: Vec<String> = {
+        let r: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut raw.clone())
+            .await
+            .unwrap();
+        r.ids.into_iter().map(|e| e.id).collect()
+    };
+    // A server trimming every 100 ms under load, far from reclaiming anything.
+    let config = t
+        .server_config()
+        .instance_id("srv-A")
+        .housekeeping_interval(Duration::from_millis(100))
+        .consumer_idle_limit(Duration::from_millis(500));
+    let (server, handled) = t.arith_server(config, 4).await;
+    let mut made = 0u64;
+    for round in 0..200 {
+        let r = arith
+            .add(&AddParams {
+                a: f64::from(round),
+                b: 1.0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.sum, f64::from(round) + 1.0);
+        made += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for id in &stuck_ids {
+        let r: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg(id)
+            .arg(id)
+            .query_async(&mut raw.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.ids.len(),
+            1,
+            "trimming dropped the unacknowledged entry {id}"
+        );
+    }
+    server.stop().await;
+    // A server that reclaims them: the stuck calls complete, then the stream drains.
+    let config = t
+        .server_config()
+        .instance_id("srv-B")
+        .claim_idle(Duration::from_millis(200))
+        .housekeeping_interval(Duration::from_millis(100))
+        .consumer_idle_limit(Duration::from_millis(500));
+    let (server, handled_b) = t.arith_server(config, 4).await;
+    for (i, call) in stuck.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap().unwrap().sum, i as f64);
+    }
+    wait_for("the command stream trimmed to nothing", WAIT, || {
+        let (mut raw, stream) = (raw.clone(), stream.clone());
+        async move {
+            redis::cmd("XLEN")
+                .arg(&stream)
+                .query_async::<u64>(&mut raw)
+                .await
+                .unwrap()
+                == 0
+        }
+    })
+    .await;
+    wait_for("the dead consumer removed", WAIT, || {
+        let (mut raw, stream) = (raw.clone(), stream.clone());
+        async move {
+            let v: redis::Value = redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(&stream)
+                .arg("arith")
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            !format!("{v:?}").contains("arith:dead")
+        }
+    })
+    .await;
+    figures(
+        "trimming under load",
+        made + 5,
+        made + 5,
+        0,
+        (handled.get() + handled_b.get()).saturating_sub(made + 5),
+    );
+    transport.stop().await;
+    server.stop().await;
+}

@@ -1,0 +1,15 @@
+//! The integration tests of clamator-rs against real redis-servers, one module per promise,
+//! so the test of a promise is found by its file name. One test binary: they share one
+//! build, and their tests run side by side instead of binary after binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod calls;
+mod dead_letters;
+mod deadlines;
+mod exactly_once;
+mod generated;
+mod housekeeping;
+mod load;
+mod reclaim;
+mod redis_outages;
+mod stop_drain;

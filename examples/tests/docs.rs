@@ -54,9 +54,10 @@ fn the_architecture_map_matches_the_tree() {
     let stale: Vec<&String> = named
         .iter()
         .filter(|n| {
-            !files
-                .iter()
-                .any(|(full, _)| full == *n || full.ends_with(&format!("/{n}")))
+            !root().join(n).is_file()
+                && !files
+                    .iter()
+                    .any(|(full, _)| full.ends_with(&format!("/{n}")))
         })
         .collect();
     assert!(

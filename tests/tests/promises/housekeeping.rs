@@ -265,3 +265,56 @@ async fn trimming_under_load_never_drops_an_unacknowledged_entry() {
     transport.stop().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_consumers_with_nothing_pending_are_removed_and_the_others_kept() {
+    let t = TestRedis::start();
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    create_group(&raw, &stream, "arith").await;
+    // Two servers that went away: one left nothing pending, the other died holding an entry
+    // (which a claim idle time of an hour keeps from being reclaimed during the test).
+    take_as_dead_consumer(&raw, &stream, "arith", "arith:gone", 1).await;
+    clamator_tests::xadd(&raw, &stream, &[("type", "rpc"), ("envelope", "{}")]).await;
+    take_as_dead_consumer(&raw, &stream, "arith", "arith:holding", 1).await;
+    let config = t
+        .server_config()
+        .instance_id("me")
+        .claim_idle(Duration::from_secs(3600))
+        .housekeeping_interval(Duration::from_millis(100))
+        .consumer_idle_limit(Duration::from_millis(300));
+    let (server, _) = t.arith_server(config, 1).await;
+    // The server's own consumer exists once it has read something; then it sits idle.
+    let transport = t.transport().await;
+    let sum = ArithClient::new(transport.clone())
+        .add(&AddParams { a: 1.0, b: 2.0 })
+        .await
+        .unwrap();
+    assert_eq!(sum.sum, 3.0);
+    let consumers = || {
+        let mut raw = raw.clone();
+        let stream = stream.clone();
+        async move {
+            let reply: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(&stream)
+                .arg("arith")
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            let mut names: Vec<String> = reply.consumers.into_iter().map(|c| c.name).collect();
+            names.sort();
+            names
+        }
+    };
+    wait_for("the idle consumer removed", WAIT, || async {
+        !consumers().await.contains(&"arith:gone".to_owned())
+    })
+    .await;
+    // The one with a pending entry stays (its entry would be lost to reclaim), and so does
+    // the server's own consumer, however long it waits on an empty stream.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(consumers().await, vec!["arith:holding", "arith:me"]);
+    transport.stop().await;
+    server.stop().await;
+}

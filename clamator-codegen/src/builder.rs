@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use quote::quote;
 
 use crate::emit::{self, docs_inner, Generated};
-use crate::{format, load, manifest, CodegenError};
+use crate::error::CodegenError;
+use crate::{format, load, manifest};
 
 /// One generated file.
 #[derive(Debug, Clone, PartialEq, Eq)]

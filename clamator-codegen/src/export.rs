@@ -25,7 +25,7 @@ use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{Map, Value};
 
-use crate::CodegenError;
+use crate::error::CodegenError;
 
 /// Builds a contract file from Rust types.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use proc_macro2::TokenStream;
 
-use crate::CodegenError;
+use crate::error::CodegenError;
 
 /// `header` (comment lines), a blank line, then `tokens` printed as a file. `origin` names
 /// the contract in the error should the tokens not parse (a bug in the emitters).

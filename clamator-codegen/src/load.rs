@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clamator_protocol::names;
 use serde_json::{Map, Value};
 
-use crate::CodegenError;
+use crate::error::CodegenError;
 
 /// One method of a contract, as written in the file.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,6 @@
 
 use heck::{ToPascalCase, ToShoutySnakeCase, ToSnakeCase};
 
-use crate::lower::Ty;
-
 const KEYWORDS: &[&str] = &[
     "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
     "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
@@ -97,22 +95,6 @@ fn pascal(s: &str, prefix: &str) -> String {
         out.push('_');
     }
     out
-}
-
-/// The variant name of an untagged union's alternative of type `ty`.
-pub(crate) fn variant_for_type(ty: &Ty) -> String {
-    match ty {
-        Ty::Bool => "Bool".into(),
-        Ty::Int => "Integer".into(),
-        Ty::Num => "Number".into(),
-        Ty::Str => "String".into(),
-        Ty::Unit => "Null".into(),
-        Ty::Any => "Any".into(),
-        Ty::JsonObject | Ty::Map(_) => "Object".into(),
-        Ty::Vec(_) => "Array".into(),
-        Ty::Option(t) => variant_for_type(t),
-        Ty::Named(n) => n.clone(),
-    }
 }
 
 #[cfg(test)]

@@ -21,11 +21,11 @@ use std::path::PathBuf;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
+use crate::error::CodegenError;
 use crate::load::ContractFile;
 use crate::lower::Lowerer;
 use crate::manifest::{inline_refs, js_stringify, schema_hash, MethodHashes};
 use crate::names::{const_ident, method_idents, module_ident, type_ident};
-use crate::CodegenError;
 
 /// What generating one contract produced.
 #[derive(Debug, Clone)]

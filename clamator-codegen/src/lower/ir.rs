@@ -134,3 +134,21 @@ impl Def {
         }
     }
 }
+
+impl Ty {
+    /// The variant name of an untagged union's alternative of this type.
+    pub(crate) fn variant_name(&self) -> String {
+        match self {
+            Self::Bool => "Bool".into(),
+            Self::Int => "Integer".into(),
+            Self::Num => "Number".into(),
+            Self::Str => "String".into(),
+            Self::Unit => "Null".into(),
+            Self::Any => "Any".into(),
+            Self::JsonObject | Self::Map(_) => "Object".into(),
+            Self::Vec(_) => "Array".into(),
+            Self::Option(t) => t.variant_name(),
+            Self::Named(n) => n.clone(),
+        }
+    }
+}

@@ -15,7 +15,7 @@
 //! | `{}` | `serde_json::Value` |
 //! | `$ref: "#/$defs/Name"` | the type `Name` |
 
-mod ir;
+pub(crate) mod ir;
 mod object;
 mod union;
 
@@ -27,9 +27,9 @@ use serde_json::{Map, Value};
 
 pub(crate) use ir::{Def, DefaultValue, Field, Ty};
 
+use crate::error::CodegenError;
 use crate::load::escape;
-use crate::names::{type_ident, variant_for_type};
-use crate::CodegenError;
+use crate::names::type_ident;
 
 const ANNOTATIONS: &[&str] = &[
     "$schema",
@@ -237,7 +237,7 @@ impl<'a> Lowerer<'a> {
                                 pointer,
                                 &format!("{hint}{}", t.to_pascal_case()),
                             )?;
-                            variants.push((variant_for_type(&ty), ty));
+                            variants.push((ty.variant_name(), ty));
                         }
                         let name = self.claim(hint);
                         self.out.push(Def::Untagged {

@@ -6,9 +6,9 @@ use heck::ToPascalCase;
 use serde_json::{Map, Value};
 
 use super::{doc_of, doc_of_map, Def, DefaultValue, Field, Lowerer, Ty};
+use crate::error::CodegenError;
 use crate::load::escape;
 use crate::names::field_ident;
-use crate::CodegenError;
 
 impl Lowerer<'_> {
     pub(super) fn lower_object(

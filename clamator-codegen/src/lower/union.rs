@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::object::is_optional_marker;
 use super::{Def, Lowerer, Ty};
-use crate::names::{variant_for_type, variant_ident};
-use crate::CodegenError;
+use crate::error::CodegenError;
+use crate::names::variant_ident;
 
 impl Lowerer<'_> {
     pub(super) fn lower_enum(
@@ -99,7 +99,7 @@ impl Lowerer<'_> {
                             &format!("{name}Variant{}", n + 1),
                         )?;
                         // `Shape::Variant2(ShapeVariant2)`, not `Shape::ShapeVariant2(…)`.
-                        let full = variant_for_type(&ty);
+                        let full = ty.variant_name();
                         let base = match full.strip_prefix(name.as_str()) {
                             Some(rest) if !rest.is_empty() => rest.to_owned(),
                             _ => full,

@@ -100,6 +100,12 @@ macro_rules! common_setters {
 /// How long an untouched reply stream lives by default: 10 minutes.
 pub const DEFAULT_REPLY_STREAM_TTL: Duration = Duration::from_secs(600);
 
+/// The hard cap on a reply stream's length by default: 100 000 replies.
+pub const DEFAULT_REPLY_STREAM_MAXLEN: usize = 100_000;
+
+/// How long replies are kept for their reader by default: 10 minutes.
+pub const DEFAULT_REPLY_RETENTION: Duration = Duration::from_secs(600);
+
 /// The largest envelope accepted by default: 1 MiB.
 pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 
@@ -111,7 +117,8 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// | [`redis_url`](Self::redis_url) | `$REDIS_URL`, else `redis://localhost:6379` | `redisUrl` |
 /// | [`instance_id`](Self::instance_id) | random UUID v4 | `instanceId` |
 /// | [`claim_idle`](Self::claim_idle) | 60 s (reclaim every `max(1 s, claim_idle / 4)`, leases renewed every third) | `consumerClaimIdleMs` |
-/// | [`reply_stream_maxlen`](Self::reply_stream_maxlen) | 1024 | `replyStreamMaxLen` |
+/// | [`reply_stream_maxlen`](Self::reply_stream_maxlen) | 100 000: a hard safety cap, far above any burst (clamator: 1024) | `replyStreamMaxLen` |
+/// | [`reply_retention`](Self::reply_retention) | 10 min: replies younger than this are never trimmed | — |
 /// | [`reply_stream_ttl`](Self::reply_stream_ttl) | 10 min | — |
 /// | [`shutdown_grace`](Self::shutdown_grace) | 5 s | `shutdownGraceMs` |
 /// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
@@ -138,6 +145,7 @@ pub struct ServerConfig {
     pub(crate) instance_id: String,
     pub(crate) claim_idle: Duration,
     pub(crate) reply_stream_maxlen: usize,
+    pub(crate) reply_retention: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) max_envelope_bytes: usize,
     pub(crate) max_deliveries: u64,
@@ -157,7 +165,8 @@ impl ServerConfig {
             key_prefix: key_prefix.into(),
             instance_id: uuid::Uuid::new_v4().to_string(),
             claim_idle: Duration::from_secs(60),
-            reply_stream_maxlen: 1024,
+            reply_stream_maxlen: DEFAULT_REPLY_STREAM_MAXLEN,
+            reply_retention: DEFAULT_REPLY_RETENTION,
             shutdown_grace: Duration::from_secs(5),
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             max_deliveries: 5,
@@ -241,10 +250,24 @@ impl ServerConfig {
         self
     }
 
-    /// The approximate cap (`MAXLEN ~`) applied to reply streams when replying. Default 1024.
+    /// The hard safety cap (`MAXLEN ~`) of a reply stream. Replies are bounded by age
+    /// ([`reply_retention`](Self::reply_retention)) and, for clamator-rs transports, by what
+    /// their reader has read; this cap only stops a stream whose reader never reads, so keep
+    /// it far above the replies one client can have in flight: a reply trimmed unread is a
+    /// call that times out after its handler ran. Default 100 000 (clamator's is 1024, which a
+    /// burst of replies to a slow reader exceeds).
     #[must_use]
     pub fn reply_stream_maxlen(mut self, maxlen: usize) -> Self {
         self.reply_stream_maxlen = maxlen;
+        self
+    }
+
+    /// How long a reply is kept for its reader at least: replies older than this are
+    /// trimmed (`XTRIM MINID ~`) when the server next writes to the stream. Keep it above the
+    /// longest call timeout of your clients. Default 10 min.
+    #[must_use]
+    pub fn reply_retention(mut self, retention: Duration) -> Self {
+        self.reply_retention = retention;
         self
     }
 

@@ -41,7 +41,7 @@
 //! | key | written by | read by |
 //! |---|---|---|
 //! | `<prefix>:cmds:<service>` | transports (`XADD`, no cap) | servers (`XREADGROUP`, group `<service>`, consumer `<service>:<instance>`) |
-//! | `<prefix>:replies:<transport instance>` | servers (`XADD MAXLEN ~ 1024`, `PEXPIRE`) | its transport (`XREAD` from `0`), deleted at stop |
+//! | `<prefix>:replies:<transport instance>` | servers (`XADD`, trimmed by age, `PEXPIRE`) | its transport (`XREAD` from `0`, trims what it read), deleted at stop |
 //! | `<prefix>:dlq:<service>` | servers (dead letters) | [`DeadLetters`] |
 //! | `<prefix>:idem:<service>:<key>` | servers (exactly-once records) | servers |
 //! | `<prefix>:lock:housekeeping:<service>` | servers (one housekeeper at a time) | servers |

@@ -22,7 +22,7 @@ use crate::config::TransportConfig;
 use crate::connection::{is_connection_error, Connector, BLOCK};
 use crate::keys;
 use crate::stream::commands::{self, RequestFields};
-use crate::stream::{fields, StreamEntry};
+use crate::stream::{fields, StreamEntry, StreamId};
 
 /// Replies read per `XREAD`.
 const REPLY_READ_COUNT: usize = 512;
@@ -154,6 +154,7 @@ impl RedisTransport {
         let health = Arc::new(Health::default());
         let reader = tokio::spawn(reply_loop(
             connector,
+            manager.clone(),
             reply_stream.clone(),
             Arc::clone(&pending),
             stop.clone(),
@@ -333,8 +334,10 @@ async fn keep_alive(
     }
 }
 
+/// Reads this transport's reply stream and completes waiting calls, until stopped.
 async fn reply_loop(
     connector: Connector,
+    manager: ConnectionManager,
     key: String,
     pending: Pending,
     stop: CancellationToken,
@@ -342,6 +345,7 @@ async fn reply_loop(
 ) {
     // From 0: replies written before this reader got going are never missed.
     let mut last_id = "0".to_owned();
+    let mut progress = ReadProgress::new();
     let mut conn: Option<MultiplexedConnection> = None;
     let mut backoff = Backoff::new();
     loop {
@@ -375,9 +379,13 @@ async fn reply_loop(
             Ok(entries) => {
                 backoff.reset();
                 health.up();
+                let read = entries.len();
                 for entry in entries {
                     deliver(&pending, &entry);
                     last_id = entry.id;
+                }
+                if progress.read(read) {
+                    trim_read(&manager, &key, &last_id).await;
                 }
             }
             Err(e) => {
@@ -393,6 +401,51 @@ async fn reply_loop(
                 }
             }
         }
+    }
+}
+
+/// When the reader trims what it has read from its stream: every [`TRIM_EVERY`] replies, or
+/// after a second with some read. Servers bound reply streams only by age (and a hard cap),
+/// so without this a busy transport's stream would hold minutes of replies.
+#[derive(Debug)]
+struct ReadProgress {
+    since_trim: usize,
+    last_trim: Instant,
+}
+
+/// Replies read between two trims at most.
+const TRIM_EVERY: usize = 256;
+
+impl ReadProgress {
+    fn new() -> Self {
+        Self {
+            since_trim: 0,
+            last_trim: Instant::now(),
+        }
+    }
+
+    /// Counts `n` replies read; true when it is time to trim.
+    fn read(&mut self, n: usize) -> bool {
+        self.since_trim += n;
+        let due = self.since_trim >= TRIM_EVERY
+            || (self.since_trim > 0 && self.last_trim.elapsed() >= Duration::from_secs(1));
+        if due {
+            self.since_trim = 0;
+            self.last_trim = Instant::now();
+        }
+        due
+    }
+}
+
+/// Removes every reply up to `last_read` from the stream: all of them have been read and
+/// handed to their calls (stream ids only grow, so nothing unread is below it).
+async fn trim_read(manager: &ConnectionManager, key: &str, last_read: &str) {
+    let Some(read) = StreamId::parse(last_read) else {
+        return;
+    };
+    let trimmed = commands::trim_below(&mut manager.clone(), key, &read.next().to_string()).await;
+    if let Err(e) = trimmed {
+        tracing::debug!(error = %e, "could not trim the replies already read");
     }
 }
 
@@ -432,5 +485,22 @@ fn deliver(pending: &Pending, entry: &StreamEntry) {
         None => {
             tracing::debug!(entry_id = %entry.id, rpc_id = %key, "reply for no waiting call (late, duplicate or foreign); dropped")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reader_trims_every_256_replies() {
+        let mut p = ReadProgress::new();
+        assert!(!p.read(0));
+        assert!(!p.read(255));
+        assert!(p.read(1));
+        assert!(!p.read(10));
+        p.last_trim -= Duration::from_secs(2);
+        assert!(p.read(1), "a second with something read");
+        assert!(!p.read(0));
     }
 }

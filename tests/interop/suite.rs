@@ -181,6 +181,8 @@ struct ServerOpts<'a> {
     instance: &'a str,
     claim_idle_ms: u64,
     faulty: bool,
+    /// Handlers at once (Rust servers only; clamator's serve one at a time).
+    concurrency: usize,
 }
 
 impl Default for ServerOpts<'_> {
@@ -189,6 +191,7 @@ impl Default for ServerOpts<'_> {
             instance: "srv-A",
             claim_idle_ms: 60_000,
             faulty: false,
+            concurrency: 1,
         }
     }
 }
@@ -206,7 +209,8 @@ impl Server {
                     "--instance-id",
                     opts.instance,
                 ])
-                .args(["--claim-idle-ms", &opts.claim_idle_ms.to_string()]);
+                .args(["--claim-idle-ms", &opts.claim_idle_ms.to_string()])
+                .args(["--concurrency", &opts.concurrency.to_string()]);
                 if opts.faulty {
                     cmd.arg("--faulty");
                 }
@@ -327,6 +331,11 @@ impl Drop for Server {
 
 /// Runs a client driver and returns its results.
 fn client(lang: Lang, url: &str, prefix: &str, input: Value) -> Vec<Value> {
+    client_results(lang, spawn_client(lang, url, prefix, input))
+}
+
+/// Starts a client driver with its input written; [`client_results`] collects what it prints.
+fn spawn_client(lang: Lang, url: &str, prefix: &str, input: Value) -> Child {
     let mut input = input;
     input["redisUrl"] = json!(url);
     input["keyPrefix"] = json!(prefix);
@@ -350,6 +359,12 @@ fn client(lang: Lang, url: &str, prefix: &str, input: Value) -> Vec<Value> {
         .unwrap()
         .write_all(input.to_string().as_bytes())
         .unwrap();
+    child
+}
+
+/// Waits (60 s at most) for a client driver started by [`spawn_client`] and returns its
+/// results.
+fn client_results(lang: Lang, mut child: Child) -> Vec<Value> {
     let mut stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -470,7 +485,7 @@ fn crash_recovery_with_the_first_server_killed() {
         let opts = |instance| ServerOpts {
             instance,
             claim_idle_ms: 200,
-            faulty: false,
+            ..ServerOpts::default()
         };
         let mut a = Server::start(s, &env.url(), prefix, opts("srv-A"));
         let b = Server::start(s, &env.url(), prefix, opts("srv-B"));
@@ -858,7 +873,7 @@ fn a_server_killed_mid_handler_is_reclaimed_by_the_other_language() {
         let opts = |instance| ServerOpts {
             instance,
             claim_idle_ms: 200,
-            faulty: false,
+            ..ServerOpts::default()
         };
         let mut first = Server::start(victim, &env.url(), &prefix, opts("victim"));
         let (url, p) = (env.url(), prefix.clone());
@@ -944,4 +959,87 @@ fn the_benchmark_runs_in_each_mode() {
         }
         assert!(figures["p50_us"].as_u64() <= figures["p99_us"].as_u64());
     }
+}
+
+#[test]
+fn a_backlog_answered_while_a_python_client_is_paused_reaches_it_whole() {
+    // The Python client queues its calls while no server runs, and is paused (SIGSTOP)
+    // while a Rust server answers them all; none of the replies may be trimmed before the
+    // client, resumed, reads them (clamator's `MAXLEN ~ 1024` keeps about a quarter).
+    const CALLS: usize = 4_000;
+    let env = Env::new();
+    let prefix = env.prefix("backlog", Lang::Rust, Lang::Python);
+    let stream = format!("{prefix}:cmds:arith");
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("arith")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query(&mut env.raw())
+        .unwrap();
+    let mut input = calls(json!([{"method": "arith.add", "params": {"a": 1, "b": 2}}]));
+    input["concurrent"] = json!(CALLS);
+    input["defaultTimeoutMs"] = json!(50_000);
+    let caller = spawn_client(Lang::Python, &env.url(), &prefix, input);
+    let pid = caller.id().to_string();
+    let group_state = |field: &str| -> i64 {
+        let info: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&stream)
+            .query(&mut env.raw())
+            .unwrap();
+        info.first()
+            .and_then(|g| g.get(field))
+            .and_then(|v| redis::from_redis_value_ref::<i64>(v).ok())
+            .unwrap_or(0)
+    };
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while !done() {
+            assert!(Instant::now() < deadline, "gave up waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait("every call queued", &|| {
+        redis::cmd("XLEN")
+            .arg(&stream)
+            .query::<usize>(&mut env.raw())
+            .unwrap()
+            == CALLS
+    });
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let opts = ServerOpts {
+        concurrency: 32,
+        ..ServerOpts::default()
+    };
+    let server = Server::start(Lang::Rust, &env.url(), &prefix, opts);
+    wait("every call answered and acknowledged", &|| {
+        group_state("entries-read") == CALLS as i64 && group_state("pending") == 0
+    });
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let r = client_results(Lang::Python, caller);
+    assert_eq!(r.len(), CALLS);
+    let lost = r.iter().filter(|x| x["ok"] != json!(true)).count();
+    eprintln!("backlog to a paused Python client: {CALLS} calls, {lost} lost");
+    assert_eq!(
+        lost,
+        0,
+        "first failure: {}",
+        r.iter()
+            .find(|x| x["ok"] != json!(true))
+            .unwrap_or(&Value::Null)
+    );
+    for x in &r {
+        assert_result(x, json!({"sum": 3}), "backlog add");
+    }
+    assert_eq!(server.stop(), CALLS as u64);
 }

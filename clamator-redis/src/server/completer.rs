@@ -16,12 +16,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::stream::commands;
+use crate::stream::commands::{self, ReplyLimits};
 
 /// At most this many replies or acks go out in one pipeline.
 const MAX_BATCH: usize = 256;
@@ -123,8 +122,7 @@ pub(crate) struct Completer {
 
 /// How the reply writer writes.
 pub(crate) struct WriterSettings {
-    pub(crate) reply_stream_maxlen: usize,
-    pub(crate) reply_stream_ttl: Duration,
+    pub(crate) limits: ReplyLimits,
     pub(crate) fault_abort_after_reply_once: Option<PathBuf>,
 }
 
@@ -192,26 +190,19 @@ async fn reply_writer(
     mut rx: mpsc::UnboundedReceiver<Queued>,
     acks: mpsc::UnboundedSender<Queued>,
 ) {
+    let script = redis::Script::new(commands::REPLY_SCRIPT);
+    // Loaded with the first batch, and again whenever Redis lost it (a restart).
+    let mut loaded = false;
     while let Some(batch) = next_batch(&mut rx).await {
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for reply in batch.iter().filter_map(|q| q.c.finish.reply()) {
-            commands::push_reply(
-                &mut pipe,
-                &reply.to,
-                settings.reply_stream_maxlen,
-                &reply.json,
-            );
+        let streams = replies_by_stream(&batch);
+        let mut written =
+            write_replies(&manager, &script, &settings, &batch, &streams, !loaded).await;
+        if written.as_ref().is_ok_and(|r| r.iter().any(is_noscript)) {
+            // Nothing of the batch was written: run it again with the script loaded.
+            written = write_replies(&manager, &script, &settings, &batch, &streams, true).await;
         }
-        // One TTL refresh per reply stream and batch: a stream re-created by a late reply
-        // after its client left still expires.
-        let streams = distinct_reply_streams(&batch);
-        for to in &streams {
-            commands::push_expire(&mut pipe, to, settings.reply_stream_ttl);
-        }
-        let written: redis::RedisResult<Vec<redis::RedisResult<redis::Value>>> =
-            pipe.query_async(&mut manager.clone()).await;
-        let results = match written {
+        loaded = written.is_ok();
+        let per_stream = match written {
             Ok(results) => results,
             Err(e) => {
                 for q in batch {
@@ -220,49 +211,150 @@ async fn reply_writer(
                 continue;
             }
         };
-        let mut results = results.into_iter();
-        for q in batch {
-            if q.c.finish.reply().is_none() {
-                // Only entries with a reply have a result; the others go straight on.
-                forward(q, &acks);
-                continue;
+        let mut outcomes: Vec<Option<Result<(), redis::RedisError>>> =
+            (0..batch.len()).map(|_| None).collect();
+        for ((to, members), result) in streams.iter().zip(reply_results(per_stream, &streams)) {
+            for (&i, outcome) in members.iter().zip(result) {
+                if let Err(e) = &outcome {
+                    if is_wrongtype(e) {
+                        tracing::error!(reply_stream = %to, error = %e, "reply-to names a key that is not a stream; the reply can never be written");
+                    }
+                }
+                if let Some(slot) = outcomes.get_mut(i) {
+                    *slot = Some(outcome);
+                }
             }
-            // A reply without a result counts as failed: never ack what may be unanswered.
-            match results.next() {
-                Some(Ok(_)) => {
+        }
+        for (q, outcome) in batch.into_iter().zip(outcomes) {
+            match outcome {
+                // No reply: straight on to the acker.
+                None => forward(q, &acks),
+                Some(Ok(())) => {
                     if let Some(marker) = &settings.fault_abort_after_reply_once {
                         fault_abort_after_reply(marker);
                     }
                     forward(q, &acks);
                 }
+                // A reply that can never be written (the key is not a stream): running the
+                // handler again would not change that, so the entry is acknowledged.
+                Some(Err(e)) if is_wrongtype(&e) => forward(q, &acks),
                 Some(Err(e)) => reply_failed(q, &e, &acks),
-                None => reply_failed(
-                    q,
-                    &redis::RedisError::from((
-                        redis::ErrorKind::Client,
-                        "pipeline returned fewer results than commands",
-                    )),
-                    &acks,
-                ),
-            }
-        }
-        for (to, result) in streams.iter().zip(results) {
-            if let Err(e) = result {
-                tracing::warn!(reply_stream = %to, error = %e, "could not set the reply stream's TTL");
             }
         }
     }
 }
 
-/// The reply streams of a batch, each once, in first-seen order.
-fn distinct_reply_streams(batch: &[Queued]) -> Vec<String> {
-    let mut streams: Vec<String> = Vec::new();
-    for reply in batch.iter().filter_map(|q| q.c.finish.reply()) {
-        if !streams.contains(&reply.to) {
-            streams.push(reply.to.clone());
+/// The replies of a batch grouped by reply stream, streams in first-seen order and replies
+/// in batch order: the indexes into the batch.
+fn replies_by_stream(batch: &[Queued]) -> Vec<(String, Vec<usize>)> {
+    let mut streams: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, q) in batch.iter().enumerate() {
+        let Some(reply) = q.c.finish.reply() else {
+            continue;
+        };
+        match streams.iter_mut().find(|(to, _)| *to == reply.to) {
+            Some((_, members)) => members.push(i),
+            None => streams.push((reply.to.clone(), vec![i])),
         }
     }
     streams
+}
+
+/// One pipeline: the script load when asked, then one reply-script call per reply stream.
+/// Returns one result per stream.
+async fn write_replies(
+    manager: &ConnectionManager,
+    script: &redis::Script,
+    settings: &WriterSettings,
+    batch: &[Queued],
+    streams: &[(String, Vec<usize>)],
+    load: bool,
+) -> redis::RedisResult<Vec<redis::RedisResult<redis::Value>>> {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    if load {
+        commands::push_load(&mut pipe, script);
+    }
+    for (to, members) in streams {
+        let jsons = members
+            .iter()
+            .filter_map(|&i| batch.get(i)?.c.finish.reply())
+            .map(|r| r.json.as_str());
+        commands::push_replies(&mut pipe, script, to, settings.limits, jsons);
+    }
+    let mut results: Vec<redis::RedisResult<redis::Value>> =
+        pipe.query_async(&mut manager.clone()).await?;
+    if load && !results.is_empty() {
+        results.remove(0).map(|_| ())?;
+    }
+    Ok(results)
+}
+
+fn is_wrongtype(e: &redis::RedisError) -> bool {
+    e.code() == Some("WRONGTYPE") || e.to_string().contains("WRONGTYPE")
+}
+
+fn is_noscript(r: &redis::RedisResult<redis::Value>) -> bool {
+    matches!(r, Err(e) if e.code() == Some("NOSCRIPT"))
+}
+
+/// Each stream's script result as one outcome per reply: a script error fails all of its
+/// replies; otherwise `1` is written and anything else is the error text of that `XADD`. A
+/// missing result counts as failed: never ack what may be unanswered.
+fn reply_results(
+    per_stream: Vec<redis::RedisResult<redis::Value>>,
+    streams: &[(String, Vec<usize>)],
+) -> Vec<Vec<Result<(), redis::RedisError>>> {
+    let mut per_stream = per_stream.into_iter();
+    streams
+        .iter()
+        .map(|(_, members)| {
+            let failed = |why: String| -> redis::RedisError {
+                redis::RedisError::from((redis::ErrorKind::Client, "reply not written", why))
+            };
+            match per_stream.next() {
+                Some(Ok(redis::Value::Array(items))) => {
+                    let mut items = items.into_iter();
+                    members
+                        .iter()
+                        .map(|_| match items.next() {
+                            Some(redis::Value::Int(1)) => Ok(()),
+                            Some(other) => Err(xadd_error(other)),
+                            None => Err(failed("the script returned too few results".into())),
+                        })
+                        .collect()
+                }
+                Some(Ok(other)) => members
+                    .iter()
+                    .map(|_| Err(failed(format!("unexpected script result {other:?}"))))
+                    .collect(),
+                Some(Err(e)) => members.iter().map(|_| Err(e.clone())).collect(),
+                None => members
+                    .iter()
+                    .map(|_| {
+                        Err(failed(
+                            "pipeline returned fewer results than commands".into(),
+                        ))
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The error a failed `XADD` inside the reply script reported, as text: its code first.
+fn xadd_error(v: redis::Value) -> redis::RedisError {
+    let text = match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        redis::Value::SimpleString(s) => s,
+        other => format!("{other:?}"),
+    };
+    let code = text.split_whitespace().next().unwrap_or("ERR").to_owned();
+    redis::RedisError::from((
+        redis::ErrorKind::Client,
+        "reply XADD failed",
+        format!("{code}: {text}"),
+    ))
 }
 
 fn forward(q: Queued, acks: &mpsc::UnboundedSender<Queued>) {
@@ -395,7 +487,7 @@ mod tests {
     }
 
     #[test]
-    fn each_reply_stream_is_refreshed_once_per_batch() {
+    fn replies_are_grouped_per_stream_in_batch_order() {
         let t = target("a");
         let batch: Vec<Queued> = [
             Finish::Reply(reply("r:1")),
@@ -407,7 +499,11 @@ mod tests {
         .enumerate()
         .map(|(i, f)| queued(&t, &format!("{i}-0"), f).0)
         .collect();
-        assert_eq!(distinct_reply_streams(&batch), vec!["r:1", "r:2"]);
+        let by_stream = replies_by_stream(&batch);
+        assert_eq!(
+            by_stream,
+            vec![("r:1".to_owned(), vec![0, 3]), ("r:2".to_owned(), vec![2])]
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::completer::{Completion, Finish, Reply};
 use super::exactly_once::{self, Claim, IdempotencyClaim};
 use super::runtime::{Counters, Held, ServerState, ServiceRuntime};
-use super::screen::{screen, Rejection, Rules};
-use crate::stream::{fields, StreamEntry};
+use super::screen::{screen, Rejection, RetireReason, Rules};
+use crate::stream::{commands, fields, StreamEntry};
 use crate::{dead_letters, deadline, keys};
 
 /// Hands held entries to their own tasks, each once a permit is free. With one permit
@@ -83,6 +83,12 @@ async fn handle(
             return;
         }
     };
+    if let Some(to) = reply_to.as_deref() {
+        if let Err(rejection) = check_reply_stream(&state, service, &entry, to).await {
+            retire(&state, &rt, &entry, None, rejection).await;
+            return;
+        }
+    }
     let (rpc_id, method) = match &envelope {
         Envelope::Request(r) => (r.id.key(), r.method.clone()),
         Envelope::Notification(n) => (String::new(), n.method.clone()),
@@ -157,6 +163,41 @@ async fn handle(
     // the exactly-once record is complete: a duplicate next in line must find it done.)
     drop(permit);
     waiting.outcome().await;
+}
+
+/// Refuses a `reply-to` that names an existing key of another type than a stream: its reply
+/// could never be written, so its handler must not run. Streams found fine are remembered;
+/// when Redis cannot tell now, the entry goes on (the reply script checks the type again).
+async fn check_reply_stream(
+    state: &ServerState,
+    service: &str,
+    entry: &StreamEntry,
+    to: &str,
+) -> Result<(), Rejection> {
+    if state.reply_streams.contains(to) {
+        return Ok(());
+    }
+    match commands::key_type(&mut state.manager.clone(), to).await {
+        Ok(kind) if kind == "stream" || kind == "none" => {
+            state.reply_streams.insert(to);
+            Ok(())
+        }
+        Ok(kind) => {
+            tracing::warn!(service, entry_id = %entry.id, reply_to = %to, kind, "refusing entry whose reply-to names a key that is not a stream; dead-lettered, no reply written");
+            Err(Rejection {
+                answer: false,
+                id: None,
+                reason: RetireReason::Malformed,
+                error: RpcError::invalid_request(format!(
+                    "reply-to names a {kind} key, not a stream"
+                )),
+            })
+        }
+        Err(e) => {
+            tracing::debug!(service, reply_to = %to, error = %e, "could not check the reply stream's type");
+            Ok(())
+        }
+    }
 }
 
 /// Completes an exactly-once request's record with its reply (or releases the claim when
@@ -364,7 +405,6 @@ fn dead_letter_message(error: &RpcError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::screen::RetireReason;
 
     #[test]
     fn dead_letters_record_the_reason_or_the_message() {

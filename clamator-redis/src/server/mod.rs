@@ -33,10 +33,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::completer::{Completer, WriterSettings};
-use self::runtime::{Counters, ServerState, ServiceRuntime};
+use self::runtime::{Counters, KnownReplyStreams, ServerState, ServiceRuntime};
 use crate::config::{ServerConfig, ServiceOptions};
 use crate::connection::{Connector, BLOCK};
 use crate::keys;
+use crate::stream::commands::ReplyLimits;
 
 /// What a server has done since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,8 +122,11 @@ impl ServerBuilder {
         let completer = Completer::start(
             manager.clone(),
             WriterSettings {
-                reply_stream_maxlen: self.config.reply_stream_maxlen,
-                reply_stream_ttl: self.config.reply_stream_ttl,
+                limits: ReplyLimits {
+                    maxlen: self.config.reply_stream_maxlen,
+                    retention: self.config.reply_retention,
+                    ttl: self.config.reply_stream_ttl,
+                },
                 fault_abort_after_reply_once: self.config.fault_abort_after_reply_once.clone(),
             },
         );
@@ -148,6 +152,7 @@ impl ServerBuilder {
             abort: CancellationToken::new(),
             tasks: TaskTracker::new(),
             counters: Counters::default(),
+            reply_streams: KnownReplyStreams::default(),
         });
         for rt in &services {
             groups::ensure_group(&state, rt, "$").await?;

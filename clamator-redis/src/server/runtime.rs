@@ -40,6 +40,33 @@ pub(crate) struct ServerState {
     pub(crate) counters: Counters,
     /// Writes replies and acks in batches.
     pub(crate) completer: Completer,
+    /// Reply streams seen to be streams (or not to exist yet).
+    pub(crate) reply_streams: KnownReplyStreams,
+}
+
+/// The reply streams this server has checked: a `reply-to` naming a key of another type is
+/// refused before its handler runs, and the check costs one `TYPE` per client, not per call.
+#[derive(Debug, Default)]
+pub(crate) struct KnownReplyStreams(Mutex<HashSet<String>>);
+
+impl KnownReplyStreams {
+    /// Streams remembered at most; beyond that the memory starts over.
+    const CAPACITY: usize = 10_000;
+
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(key)
+    }
+
+    pub(crate) fn insert(&self, key: &str) {
+        let mut known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if known.len() >= Self::CAPACITY {
+            known.clear();
+        }
+        known.insert(key.to_owned());
+    }
 }
 
 impl ServerState {

@@ -76,16 +76,22 @@ pub(crate) fn screen(
         return Err(malformed(false, None, error));
     };
     if let Some(to) = reply_to {
-        if !to.starts_with(rules.reply_prefix) || to.len() == rules.reply_prefix.len() {
+        let utf8 = entry
+            .field(fields::REPLY_TO)
+            .is_some_and(|raw| std::str::from_utf8(raw).is_ok());
+        if let Err(why) = check_reply_to(to, utf8, rules.reply_prefix) {
             tracing::warn!(
                 service,
                 entry_id,
                 reply_to = %to,
                 allowed = %rules.reply_prefix,
-                "refusing entry whose reply-to is outside the reply namespace; dead-lettered, no reply written"
+                why,
+                "refusing entry whose reply-to is not a reply stream; dead-lettered, no reply written"
             );
-            let error =
-                RpcError::invalid_request(format!("reply-to outside {}", rules.reply_prefix));
+            let error = RpcError::invalid_request(format!(
+                "reply-to is not a reply stream under {}: {why}",
+                rules.reply_prefix
+            ));
             return Err(malformed(false, None, error));
         }
     }
@@ -147,6 +153,29 @@ pub(crate) fn screen(
             let error = e.to_rpc_error();
             Err(malformed(true, e.id, error))
         }
+    }
+}
+
+/// The longest client instance id a `reply-to` may carry.
+const MAX_INSTANCE_ID_BYTES: usize = 256;
+
+/// A `reply-to` must be `<reply prefix><instance id>` with a plain instance id: not empty,
+/// no `:` (so it cannot reach into another namespace that happens to start with ours, such
+/// as another tenant's prefix `<prefix>:replies:b`), valid UTF-8, and of a sane length.
+fn check_reply_to(to: &str, utf8: bool, reply_prefix: &str) -> Result<(), &'static str> {
+    let Some(instance) = to.strip_prefix(reply_prefix) else {
+        return Err("outside the reply namespace");
+    };
+    if !utf8 {
+        Err("not valid UTF-8")
+    } else if instance.is_empty() {
+        Err("no instance id")
+    } else if instance.contains(':') {
+        Err("the instance id holds a ':'")
+    } else if instance.len() > MAX_INSTANCE_ID_BYTES {
+        Err("the instance id is too long")
+    } else {
+        Ok(())
     }
 }
 
@@ -218,7 +247,15 @@ mod tests {
 
     #[test]
     fn a_reply_to_outside_the_namespace_is_never_answered() {
-        for to in ["q:replies:c1", "p:replies:", "p:cmds:arith"] {
+        let long = format!("p:replies:{}", "x".repeat(300));
+        for to in [
+            "q:replies:c1",
+            "p:replies:",
+            "p:cmds:arith",
+            "p:replies:b:cmds:arith",
+            "p:replies:c1:",
+            long.as_str(),
+        ] {
             let r = refused(&[("envelope", REQUEST), ("reply-to", to)], None);
             assert_eq!(
                 (r.reason, r.answer),
@@ -227,6 +264,17 @@ mod tests {
             );
             assert!(r.id.is_none());
         }
+    }
+
+    #[test]
+    fn a_reply_to_that_is_not_utf8_is_refused() {
+        let mut e = entry(&[("envelope", REQUEST)], None);
+        e.fields
+            .push((b"reply-to".to_vec(), b"p:replies:c\xff".to_vec()));
+        let to = e.text("reply-to");
+        let r = *screen(RULES, "arith", &e, to.as_deref()).unwrap_err();
+        assert_eq!((r.reason, r.answer), (RetireReason::Malformed, false));
+        assert_eq!(check_reply_to("p:replies:c1", true, "p:replies:"), Ok(()));
     }
 
     #[test]

@@ -63,23 +63,73 @@ pub(crate) async fn add_request<C: ConnectionLike + Send>(
     cmd.exec_async(conn).await
 }
 
-/// Appends `XADD <reply stream> MAXLEN ~ <maxlen> * type rpc envelope <json>` to `pipe`.
-pub(crate) fn push_reply(pipe: &mut Pipeline, reply_stream: &str, maxlen: usize, json: &str) {
-    pipe.cmd("XADD")
-        .arg(reply_stream)
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(maxlen)
-        .arg("*")
-        .arg(f::TYPE)
-        .arg("rpc")
-        .arg(f::ENVELOPE)
-        .arg(json);
+/// Writes a batch of replies to one reply stream, in one script call (one key, so it runs
+/// on a cluster too): refuses a key of another type as a whole (`WRONGTYPE`), adds each reply
+/// (`XADD … MAXLEN ~ <cap>`), and only when at least one was written trims what is older than
+/// the retention (`XTRIM MINID ~`) and sets the stream's time to live. Returns, per reply,
+/// `1` or the error text of its `XADD`.
+pub(crate) const REPLY_SCRIPT: &str = r"
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'stream' and kind ~= 'none' then
+  return redis.error_reply('WRONGTYPE reply-to names a ' .. kind .. ' key, not a stream')
+end
+local out = {}
+local wrote = false
+for i = 4, #ARGV do
+  local r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', 'rpc', 'envelope', ARGV[i])
+  if type(r) == 'table' and r.err then
+    out[#out + 1] = r.err
+  else
+    out[#out + 1] = 1
+    wrote = true
+  end
+end
+if wrote then
+  redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return out
+";
+
+/// How reply streams are bounded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReplyLimits {
+    /// The hard cap on a reply stream's length (`MAXLEN ~`), far above any burst.
+    pub(crate) maxlen: usize,
+    /// Replies younger than this are never trimmed.
+    pub(crate) retention: Duration,
+    /// The time to live a written reply stream gets.
+    pub(crate) ttl: Duration,
 }
 
-/// Appends `PEXPIRE <key> <ttl>` to `pipe`: reply streams get a time to live.
-pub(crate) fn push_expire(pipe: &mut Pipeline, key: &str, ttl: Duration) {
-    pipe.cmd("PEXPIRE").arg(key).arg(millis(ttl));
+/// Appends the [`REPLY_SCRIPT`] call writing `replies` to `reply_stream` to `pipe`.
+pub(crate) fn push_replies<'a>(
+    pipe: &mut Pipeline,
+    script: &redis::Script,
+    reply_stream: &str,
+    limits: ReplyLimits,
+    replies: impl IntoIterator<Item = &'a str>,
+) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // Entry ids are Redis's clock in ms; ours may differ a little, which the retention (minutes,
+    // against call timeouts of seconds) absorbs.
+    let minid = millis(now.saturating_sub(limits.retention));
+    let mut invocation = script.key(reply_stream);
+    invocation
+        .arg(limits.maxlen)
+        .arg(format!("{minid}-0"))
+        .arg(millis(limits.ttl));
+    for json in replies {
+        invocation.arg(json);
+    }
+    pipe.invoke_script(&invocation);
+}
+
+/// Appends `SCRIPT LOAD` of `script` to `pipe`.
+pub(crate) fn push_load(pipe: &mut Pipeline, script: &redis::Script) {
+    pipe.load_script(script);
 }
 
 /// Appends `XACK <stream> <group> <ids…>` to `pipe`.
@@ -93,6 +143,14 @@ pub(crate) fn push_ack<'a>(
     for id in ids {
         cmd.arg(id);
     }
+}
+
+/// `TYPE <key>`: `stream`, `none`, `string`, …
+pub(crate) async fn key_type<C: ConnectionLike + Send>(
+    conn: &mut C,
+    key: &str,
+) -> RedisResult<String> {
+    redis::cmd("TYPE").arg(key).query_async(conn).await
 }
 
 /// `PEXPIRE <key> <ttl>`; false when the key does not exist.

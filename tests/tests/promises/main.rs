@@ -12,4 +12,5 @@ mod housekeeping;
 mod load;
 mod reclaim;
 mod redis_outages;
+mod reply_streams;
 mod stop_drain;

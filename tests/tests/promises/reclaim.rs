@@ -226,10 +226,14 @@ async fn a_reply_redis_refuses_leaves_its_entry_pending_while_the_rest_of_the_ba
     clamator_tests::create_group(&raw, &stream, "arith").await;
     let good = format!("{}:replies:good", t.prefix);
     let broken = format!("{}:replies:broken", t.prefix);
-    // A string where a reply stream should be: Redis refuses the XADD with WRONGTYPE.
-    let _: () = redis::cmd("SET")
+    // A reply stream whose last id is the largest there is: Redis refuses every further
+    // `XADD *` to it ("exhausted the last possible ID"), a refusal that, unlike a key of
+    // another type, a later attempt could get past.
+    let _: String = redis::cmd("XADD")
         .arg(&broken)
-        .arg("not a stream")
+        .arg("18446744073709551615-18446744073709551615")
+        .arg("type")
+        .arg("filler")
         .query_async(&mut raw)
         .await
         .unwrap();

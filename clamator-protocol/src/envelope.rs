@@ -322,7 +322,10 @@ fn split_method(full: &str) -> Result<(String, String), &'static str> {
 /// `"id"` inside `params` is not the request's), and only a plain string or an integer
 /// literal is taken; anything doubtful gives `None`.
 pub fn recover_id(bytes: &[u8]) -> Option<RpcId> {
-    let text = std::str::from_utf8(bytes).ok()?;
+    // Invalid UTF-8 elsewhere in the text (the very reason it did not parse, perhaps) must
+    // not hide a readable id: its caller is owed a -32700.
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.as_ref();
     let b = text.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
@@ -664,6 +667,11 @@ mod tests {
         assert_eq!(recover_id(br#"{"id" : 42, oops"#), Some(RpcId::from(42)));
         assert_eq!(recover_id(br#"{"params":{"x":1}"#), None);
         assert_eq!(recover_id(b"\xff\xfe"), None);
+        // A readable id survives invalid UTF-8 elsewhere.
+        assert_eq!(
+            recover_id(b"{\"jsonrpc\":\"2.0\",\"id\":\"r9\",\"params\":\"\xff\"}"),
+            Some(RpcId::from("r9"))
+        );
         assert_eq!(recover_id(br#"{"id":"unterminated"#), None);
         // Only the outermost object's id counts, and fractions are not truncated.
         assert_eq!(

@@ -2,7 +2,10 @@
 //! That means every malformed entry, and every request delivered more than `max_deliveries`
 //! times (a poison request that crashes its server each time). Each keeps its original
 //! fields, followed by `dlq-reason`, `dlq-deliveries`, `dlq-error`, `dlq-entry-id` and `dlq-at`
-//! (epoch ms). The stream is capped (`MAXLEN ~`). [`DeadLetters`] lists, replays and purges it.
+//! (epoch ms). A field over 64 KiB (an oversized envelope, say) keeps only its first 64 KiB,
+//! and `dlq-truncated` then lists `<field>=<original bytes>` for each such field, so one huge
+//! entry cannot cost Redis its size again. The stream is capped (`MAXLEN ~`).
+//! [`DeadLetters`] lists, replays and purges it.
 //!
 //! Writes happen in the order dead-letter, reply, ack: a crash in between leaves the entry
 //! pending, so it is dead-lettered again (a duplicate) rather than lost.
@@ -25,13 +28,20 @@ pub(crate) fn dead_lettered_error(reason: &str, deliveries: Option<u64>) -> RpcE
 }
 
 /// Fields we add to a dead letter; replay strips them.
-const OUR_FIELDS: [&str; 5] = [
+const OUR_FIELDS: [&str; 6] = [
     "dlq-reason",
     "dlq-deliveries",
     "dlq-error",
     "dlq-entry-id",
     "dlq-at",
+    TRUNCATED,
 ];
+
+/// Lists the fields kept only in part: `<field>=<original bytes>,…`.
+const TRUNCATED: &str = "dlq-truncated";
+
+/// The most of one field a dead letter keeps.
+const MAX_FIELD_BYTES: usize = 64 * 1024;
 
 /// Appends `entry` to the dead-letter stream of its service: its own fields, then ours.
 pub(crate) async fn write(
@@ -55,11 +65,19 @@ pub(crate) async fn write(
         ("dlq-entry-id", &entry.id),
         ("dlq-at", &at),
     ];
+    let truncated: Vec<String> = entry
+        .fields
+        .iter()
+        .filter(|(_, v)| v.len() > MAX_FIELD_BYTES)
+        .map(|(k, v)| format!("{}={}", String::from_utf8_lossy(k), v.len()))
+        .collect();
+    let truncated = truncated.join(",");
     let fields = entry
         .fields
         .iter()
-        .map(|(k, v)| (k.as_slice(), v.as_slice()))
-        .chain(ours.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())));
+        .map(|(k, v)| (k.as_slice(), v.get(..MAX_FIELD_BYTES).unwrap_or(v)))
+        .chain(ours.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
+        .chain((!truncated.is_empty()).then_some((TRUNCATED.as_bytes(), truncated.as_bytes())));
     commands::add_fields(&mut manager.clone(), dlq_key, Some(maxlen), fields)
         .await
         .map(|_| ())
@@ -83,6 +101,9 @@ pub struct DeadLetter {
     pub envelope: Option<String>,
     /// The original `reply-to` field, when it had one.
     pub reply_to: Option<String>,
+    /// True when a field was too large to keep whole (see the module docs); such a dead
+    /// letter cannot be replayed.
+    pub truncated: bool,
 }
 
 /// Lists, replays and purges dead letters.
@@ -134,7 +155,8 @@ impl DeadLetters {
     }
 
     /// Puts dead letter `id` of `service` back on the command stream (without our `dlq-*`
-    /// fields) and removes it from the dead-letter stream. Returns the new entry id.
+    /// fields) and removes it from the dead-letter stream. Returns the new entry id. Fails
+    /// for a dead letter kept only in part.
     pub async fn replay(&self, service: &str, id: &str) -> Result<String, Error> {
         let dlq = keys::dead_letter_stream(&self.prefix, service);
         let mut conn = self.manager.clone();
@@ -146,6 +168,11 @@ impl DeadLetters {
             .ok_or_else(|| {
                 Error::InvalidArgument(format!("no dead letter {id} for service {service}"))
             })?;
+        if let Some(which) = entry.text(TRUNCATED) {
+            return Err(Error::InvalidArgument(format!(
+                "dead letter {id} was kept only in part ({which}); it cannot be replayed"
+            )));
+        }
         let original = entry
             .fields
             .iter()
@@ -182,5 +209,6 @@ fn to_letter(e: &StreamEntry) -> DeadLetter {
         entry_id: text("dlq-entry-id").unwrap_or_default(),
         envelope: text(fields::ENVELOPE),
         reply_to: text(fields::REPLY_TO),
+        truncated: e.field(TRUNCATED).is_some(),
     }
 }

@@ -73,7 +73,7 @@
 //! | `server` | [`RedisServer`]: public face and stop; under it the consumer loop (`consume`), reclaim, lease renewal, housekeeping, the life of one entry (`entry`, `screen`, `exactly_once`), the runtime state and the completer (reply writer and acker) |
 //! | `stream` | every stream command the library sends, and the decoders of their replies |
 //! | `dead_letters` | [`DeadLetters`]: the dead-letter stream, written by servers, listed, replayed and purged by operators |
-//! | `connection`, `backoff`, `deadline` | connections (shared and dedicated), reconnect backoff, the `deadline` field |
+//! | `connection`, `backoff`, `deadline`, `log_limit` | connections (shared and dedicated), reconnect backoff, the `deadline` field, rate-limited logs of lasting failures |
 //!
 //! ## Features
 //!
@@ -87,6 +87,7 @@ mod dead_letters;
 mod deadline;
 pub mod keys;
 pub mod lock;
+mod log_limit;
 mod server;
 mod stream;
 mod transport;

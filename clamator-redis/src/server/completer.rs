@@ -20,6 +20,7 @@ use std::sync::Arc;
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::log_limit::LogLimit;
 use crate::stream::commands::{self, ReplyLimits};
 
 /// At most this many replies or acks go out in one pipeline.
@@ -372,7 +373,11 @@ fn reply_failed(q: Queued, e: &redis::RedisError, acks: &mpsc::UnboundedSender<Q
         forward(q, acks);
         return;
     }
-    tracing::error!(service = %c.target.service, method = %c.method, rpc_id = %c.rpc_id, entry_id = %c.entry_id, error = %e, "reply XADD failed; entry left pending");
+    // Under a lasting failure (Redis out of memory) every reply fails the same way.
+    static FAILURES: LogLimit = LogLimit::new(std::time::Duration::from_secs(10));
+    if let Some(held_back) = FAILURES.admit() {
+        tracing::error!(service = %c.target.service, method = %c.method, rpc_id = %c.rpc_id, entry_id = %c.entry_id, error = %e, held_back, "reply XADD failed; entry left pending");
+    }
     q.finish(Outcome::ReplyFailed);
 }
 

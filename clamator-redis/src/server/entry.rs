@@ -378,7 +378,9 @@ async fn retire(
     )
     .await;
     if let Err(e) = written {
-        tracing::error!(service = rt.name(), entry_id = %entry.id, error = %e, "dead-letter write failed; entry left pending");
+        if let Some(held_back) = state.dead_letter_failures.admit() {
+            tracing::error!(service = rt.name(), entry_id = %entry.id, error = %e, held_back, "dead-letter write failed; entry left pending");
+        }
         return;
     }
     let how = match (reply_to.filter(|_| answer), id.as_ref()) {

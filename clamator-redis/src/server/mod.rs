@@ -37,6 +37,10 @@ use self::runtime::{Counters, KnownReplyStreams, ServerState, ServiceRuntime};
 use crate::config::{ServerConfig, ServiceOptions};
 use crate::connection::{Connector, BLOCK};
 use crate::keys;
+use crate::log_limit::LogLimit;
+
+/// A lasting failure repeated for every entry is logged at most once per this period.
+const FAILURE_LOG_PERIOD: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::stream::commands::ReplyLimits;
 
 /// What a server has done since it started.
@@ -153,6 +157,7 @@ impl ServerBuilder {
             tasks: TaskTracker::new(),
             counters: Counters::default(),
             reply_streams: KnownReplyStreams::default(),
+            dead_letter_failures: LogLimit::new(FAILURE_LOG_PERIOD),
         });
         for rt in &services {
             groups::ensure_group(&state, rt, "$").await?;

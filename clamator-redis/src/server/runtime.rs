@@ -17,6 +17,7 @@ use super::screen::RetireReason;
 use crate::config::{ExactlyOnce, ServerConfig};
 use crate::connection::Connector;
 use crate::keys;
+use crate::log_limit::LogLimit;
 use crate::stream::commands::Consumer;
 use crate::stream::StreamEntry;
 
@@ -42,6 +43,8 @@ pub(crate) struct ServerState {
     pub(crate) completer: Completer,
     /// Reply streams seen to be streams (or not to exist yet).
     pub(crate) reply_streams: KnownReplyStreams,
+    /// Failed dead-letter writes, logged at most once per period.
+    pub(crate) dead_letter_failures: LogLimit,
 }
 
 /// The reply streams this server has checked: a `reply-to` naming a key of another type is

@@ -75,6 +75,29 @@ pub(crate) fn screen(
         let error = RpcError::invalid_request("entry has no envelope field");
         return Err(malformed(false, None, error));
     };
+    if let Some(field) = [fields::TYPE, fields::ENVELOPE, fields::REPLY_TO]
+        .into_iter()
+        .find(|f| {
+            entry
+                .fields
+                .iter()
+                .filter(|(k, _)| k == f.as_bytes())
+                .count()
+                > 1
+        })
+    {
+        // Peers would read different values (we take the first, Python's dict the last):
+        // which request this is cannot be told.
+        tracing::warn!(
+            service,
+            entry_id,
+            field,
+            "entry with a field given twice; dead-lettered"
+        );
+        let error =
+            RpcError::invalid_request(format!("entry has the {field} field more than once"));
+        return Err(malformed(false, None, error));
+    }
     if let Some(to) = reply_to {
         let utf8 = entry
             .field(fields::REPLY_TO)
@@ -95,6 +118,25 @@ pub(crate) fn screen(
             return Err(malformed(false, None, error));
         }
     }
+    if raw.len() > rules.max_envelope_bytes {
+        // Decided from the length alone: nothing of an oversized envelope is parsed, only
+        // its beginning scanned for the id (clamator writes `id` before `params`).
+        let id = recover_id(raw.get(..ID_SCAN_BYTES).unwrap_or(raw));
+        tracing::warn!(
+            service,
+            entry_id,
+            rpc_id = id.as_ref().map(RpcId::key),
+            bytes = raw.len(),
+            limit = rules.max_envelope_bytes,
+            "envelope over the size limit; refused"
+        );
+        let error = RpcError::invalid_request(format!(
+            "envelope of {} bytes exceeds the limit of {} bytes",
+            raw.len(),
+            rules.max_envelope_bytes
+        ));
+        return Err(malformed(true, id, error));
+    }
     let deliveries = entry.delivery_count.unwrap_or(1);
     if deliveries > rules.max_deliveries {
         // A poison request: every delivery so far ended without an ack (its server died).
@@ -113,23 +155,6 @@ pub(crate) fn screen(
             reason: RetireReason::MaxDeliveries,
             error: dead_lettered_error(RetireReason::MaxDeliveries.as_str(), Some(deliveries)),
         }));
-    }
-    if raw.len() > rules.max_envelope_bytes {
-        let id = probe_id(raw);
-        tracing::warn!(
-            service,
-            entry_id,
-            rpc_id = id.as_ref().map(RpcId::key),
-            bytes = raw.len(),
-            limit = rules.max_envelope_bytes,
-            "envelope over the size limit; refused"
-        );
-        let error = RpcError::invalid_request(format!(
-            "envelope of {} bytes exceeds the limit of {} bytes",
-            raw.len(),
-            rules.max_envelope_bytes
-        ));
-        return Err(malformed(true, id, error));
     }
     match parse_envelope(raw) {
         Ok(Envelope::Response(_)) => {
@@ -155,6 +180,9 @@ pub(crate) fn screen(
         }
     }
 }
+
+/// How much of an oversized envelope is scanned for its id.
+const ID_SCAN_BYTES: usize = 64 * 1024;
 
 /// The longest client instance id a `reply-to` may carry.
 const MAX_INSTANCE_ID_BYTES: usize = 256;
@@ -308,6 +336,41 @@ mod tests {
             reason.contains("exceeds the limit of 200 bytes"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn an_oversized_envelope_is_refused_before_parsing_even_when_poisoned() {
+        // Over the limit and past max_deliveries: the size decides, and the id still comes
+        // back from the beginning of the text although the rest is not JSON at all.
+        let big = format!(
+            r#"{{"jsonrpc":"2.0","id":"r3","method":"arith.add","params":{{"pad":"{}"#,
+            "x".repeat(300)
+        );
+        let r = refused(&[("envelope", &big), ("reply-to", "p:replies:c1")], Some(9));
+        assert_eq!((r.reason, r.answer), (RetireReason::Malformed, true));
+        assert_eq!(r.id.map(|id| id.key()), Some(RpcId::from("r3").key()));
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused_unanswered() {
+        for field in ["envelope", "reply-to", "type"] {
+            let r = refused(
+                &[
+                    ("type", "rpc"),
+                    ("envelope", REQUEST),
+                    ("reply-to", "p:replies:c1"),
+                    (field, if field == "envelope" { REQUEST } else { "x" }),
+                ],
+                None,
+            );
+            assert_eq!(
+                (r.reason, r.answer),
+                (RetireReason::Malformed, false),
+                "{field}"
+            );
+            let reason = r.error.data["reason"].as_str().unwrap_or_default();
+            assert!(reason.contains(field), "{reason}");
+        }
     }
 
     #[test]

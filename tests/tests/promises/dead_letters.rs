@@ -80,3 +80,130 @@ async fn dead_letters_can_be_listed_replayed_and_purged() {
     strict.transport.stop().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_envelope_is_answered_and_kept_only_in_part() {
+    let t = TestRedis::start();
+    let (server, handled) = t.arith_server(t.server_config(), 1).await;
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let reply_to = format!("{}:replies:big", t.prefix);
+    // 4 MiB, four times the limit, and not even valid JSON past its beginning.
+    let envelope = format!(
+        r#"{{"jsonrpc":"2.0","id":"huge","method":"arith.add","params":{{"pad":"{}"#,
+        "x".repeat(4 << 20)
+    );
+    xadd(
+        &raw,
+        &stream,
+        &[
+            ("type", "rpc"),
+            ("envelope", &envelope),
+            ("reply-to", &reply_to),
+        ],
+    )
+    .await;
+    let replies = || {
+        let (mut raw, reply_to) = (raw.clone(), reply_to.clone());
+        async move { clamator_tests::stream_envelopes(&mut raw, &reply_to).await }
+    };
+    wait_for("the refusal", WAIT, || async {
+        !replies().await.is_empty()
+    })
+    .await;
+    let reply = &replies().await[0];
+    assert_eq!(reply["id"], "huge");
+    assert_eq!(reply["error"]["code"], -32600);
+    wait_all_acked(&raw, &stream, "arith").await;
+    assert_eq!(handled.get(), 0);
+    let dlq = clamator_redis::DeadLetters::connect(&t.url(), &t.prefix)
+        .await
+        .unwrap();
+    let letters = dlq.list("arith", 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].truncated);
+    let kept = letters[0].envelope.as_deref().unwrap_or_default();
+    assert_eq!(
+        kept.len(),
+        64 * 1024,
+        "the dead letter keeps a bounded prefix"
+    );
+    assert!(envelope.starts_with(kept));
+    let err = dlq.replay("arith", &letters[0].id).await.unwrap_err();
+    assert!(err.is_invalid_argument(), "{err}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_peers_would_read_differently_are_dead_lettered() {
+    let t = TestRedis::start();
+    let (server, handled) = t.arith_server(t.server_config(), 1).await;
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let reply_to = format!("{}:replies:twice", t.prefix);
+    let first = r#"{"jsonrpc":"2.0","id":"a","method":"arith.add","params":{"a":1,"b":1}}"#;
+    let second = r#"{"jsonrpc":"2.0","id":"b","method":"arith.add","params":{"a":2,"b":2}}"#;
+    xadd(
+        &raw,
+        &stream,
+        &[
+            ("type", "rpc"),
+            ("envelope", first),
+            ("reply-to", &reply_to),
+            ("envelope", second),
+        ],
+    )
+    .await;
+    let dlq = clamator_redis::DeadLetters::connect(&t.url(), &t.prefix)
+        .await
+        .unwrap();
+    wait_for("the dead letter", WAIT, || async {
+        !dlq.list("arith", 10).await.unwrap().is_empty()
+    })
+    .await;
+    let letters = dlq.list("arith", 10).await.unwrap();
+    assert_eq!(letters[0].reason, "malformed");
+    assert!(
+        letters[0].error.contains("envelope field more than once"),
+        "{}",
+        letters[0].error
+    );
+    wait_all_acked(&raw, &stream, "arith").await;
+    assert_eq!(handled.get(), 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_utf8_envelope_with_a_readable_id_is_answered_with_a_parse_error() {
+    let t = TestRedis::start();
+    let (server, _) = t.arith_server(t.server_config(), 1).await;
+    let raw = t.raw().await;
+    let reply_to = format!("{}:replies:bytes", t.prefix);
+    let mut envelope =
+        br#"{"jsonrpc":"2.0","id":"bin","method":"arith.add","params":{"a":"#.to_vec();
+    envelope.extend_from_slice(b"\"\xff\xfe\",\"b\":1}}");
+    let _: String = redis::cmd("XADD")
+        .arg(t.cmds("arith"))
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(envelope)
+        .arg("reply-to")
+        .arg(&reply_to)
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    let replies = || {
+        let (mut raw, reply_to) = (raw.clone(), reply_to.clone());
+        async move { clamator_tests::stream_envelopes(&mut raw, &reply_to).await }
+    };
+    wait_for("the parse error", WAIT, || async {
+        !replies().await.is_empty()
+    })
+    .await;
+    let reply = &replies().await[0];
+    assert_eq!(reply["id"], "bin");
+    assert_eq!(reply["error"]["code"], -32700);
+    server.stop().await;
+}

@@ -21,3 +21,10 @@ pub const DEAD_LETTERED: i64 = -32050;
 /// An exactly-once request reused an idempotency key with different params; it was refused
 /// without running.
 pub const IDEMPOTENCY_KEY_REUSED: i64 = -32051;
+
+/// The request's deadline passed before or while its handler ran, or its handler ran past
+/// [`ServerConfig::max_handler_time`](crate::ServerConfig::max_handler_time): it was
+/// skipped or its handler cancelled. `data.reason` is `deadline` or `max-handler-time`. A
+/// clamator-rs caller has usually given up by then; the answer helps one whose clock is
+/// skewed.
+pub const DEADLINE_EXCEEDED: i64 = -32052;

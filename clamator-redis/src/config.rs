@@ -100,6 +100,9 @@ macro_rules! common_setters {
 /// How long an untouched reply stream lives by default: 10 minutes.
 pub const DEFAULT_REPLY_STREAM_TTL: Duration = Duration::from_secs(600);
 
+/// How long a handler without a deadline may run by default: 10 minutes.
+pub const DEFAULT_MAX_HANDLER_TIME: Duration = Duration::from_secs(600);
+
 /// The hard cap on a reply stream's length by default: 100 000 replies.
 pub const DEFAULT_REPLY_STREAM_MAXLEN: usize = 100_000;
 
@@ -127,6 +130,7 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// | [`housekeeping_interval`](Self::housekeeping_interval) | 30 s | — |
 /// | [`consumer_idle_limit`](Self::consumer_idle_limit) | 1 h | — |
 /// | [`idempotency_result_ttl`](Self::idempotency_result_ttl) | 24 h | — |
+/// | [`max_handler_time`](Self::max_handler_time) | 10 min, for requests without a deadline | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
 ///
@@ -154,6 +158,7 @@ pub struct ServerConfig {
     pub(crate) housekeeping_interval: Duration,
     pub(crate) consumer_idle_limit: Duration,
     pub(crate) idempotency_result_ttl: Duration,
+    pub(crate) max_handler_time: Option<Duration>,
     pub(crate) fault_abort_after_reply_once: Option<std::path::PathBuf>,
     pub(crate) connection: Connection,
 }
@@ -175,6 +180,7 @@ impl ServerConfig {
             housekeeping_interval: Duration::from_secs(30),
             consumer_idle_limit: Duration::from_secs(3600),
             idempotency_result_ttl: Duration::from_secs(24 * 3600),
+            max_handler_time: Some(DEFAULT_MAX_HANDLER_TIME),
             fault_abort_after_reply_once: None,
             connection: Connection::default(),
         }
@@ -209,6 +215,18 @@ impl ServerConfig {
     #[must_use]
     pub fn fault_abort_after_reply_once(mut self, marker: impl Into<std::path::PathBuf>) -> Self {
         self.fault_abort_after_reply_once = Some(marker.into());
+        self
+    }
+
+    /// How long a handler of a request or notification without a deadline (as clamator's
+    /// peers send them) may run before it is cancelled, its caller answered with
+    /// [`DEADLINE_EXCEEDED`](crate::codes::DEADLINE_EXCEEDED) and the entry acknowledged, so
+    /// one runaway handler cannot block an ordered service forever. Requests with a deadline
+    /// are cancelled at their deadline instead. `None` lets them run forever; methods can
+    /// opt out with [`ServiceOptions::never_cancel`]. Default 10 min.
+    #[must_use]
+    pub fn max_handler_time(mut self, limit: Option<Duration>) -> Self {
+        self.max_handler_time = limit;
         self
     }
 
@@ -292,6 +310,7 @@ impl ServerConfig {
 /// |---|---|
 /// | [`concurrency`](Self::concurrency) | 1: one request at a time, in stream order (clamator's invariant) |
 /// | [`exactly_once`](Self::exactly_once) / [`exactly_once_method`](Self::exactly_once_method) | off: at least once |
+/// | [`never_cancel`](Self::never_cancel) | none: every handler is cancelled at its call's deadline |
 ///
 /// ```
 /// use clamator_redis::ServiceOptions;
@@ -302,6 +321,7 @@ impl ServerConfig {
 pub struct ServiceOptions {
     pub(crate) concurrency: usize,
     pub(crate) exactly_once: ExactlyOnce,
+    pub(crate) never_cancel: std::collections::BTreeSet<String>,
 }
 
 /// Which requests of a service run exactly once.
@@ -335,6 +355,7 @@ impl ServiceOptions {
         Self {
             concurrency: 1,
             exactly_once: ExactlyOnce::Off,
+            never_cancel: std::collections::BTreeSet::new(),
         }
     }
 
@@ -371,6 +392,17 @@ impl ServiceOptions {
             }
             ExactlyOnce::Off => self.exactly_once = ExactlyOnce::Methods([method.into()].into()),
         }
+        self
+    }
+
+    /// Lets handlers of `method` run to completion even after their call's deadline passed
+    /// (or [`ServerConfig::max_handler_time`]), for work that must not stop half-way; call
+    /// it once per method. By default a handler whose caller has given up is cancelled (its
+    /// future dropped) and the caller answered with
+    /// [`DEADLINE_EXCEEDED`](crate::codes::DEADLINE_EXCEEDED).
+    #[must_use]
+    pub fn never_cancel(mut self, method: impl Into<String>) -> Self {
+        self.never_cancel.insert(method.into());
         self
     }
 }

@@ -66,7 +66,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`config`] | [`ServerConfig`], [`ServiceOptions`], [`TransportConfig`] and their defaults |
-//! | [`codes`] | the error codes this transport adds: -32050, -32051 |
+//! | [`codes`] | the error codes this transport adds: -32050, -32051, -32052 |
 //! | [`keys`] | key and name conventions |
 //! | [`lock`] | the one-holder lock housekeeping is elected with |
 //! | `transport` | [`RedisTransport`]: requests and the reply reader |

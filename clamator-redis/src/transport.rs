@@ -405,8 +405,9 @@ async fn reply_loop(
 }
 
 /// When the reader trims what it has read from its stream: every [`TRIM_EVERY`] replies, or
-/// after a second with some read. Servers bound reply streams only by age (and a hard cap),
-/// so without this a busy transport's stream would hold minutes of replies.
+/// [`TRIM_AFTER`] after the last trim with some read. Servers bound reply streams only by age
+/// (and a hard cap), so without this a busy transport's stream would hold minutes of
+/// replies; a quiet one holds a few.
 #[derive(Debug)]
 struct ReadProgress {
     since_trim: usize,
@@ -415,6 +416,9 @@ struct ReadProgress {
 
 /// Replies read between two trims at most.
 const TRIM_EVERY: usize = 256;
+
+/// The longest a quiet transport waits before trimming what it read.
+const TRIM_AFTER: Duration = Duration::from_secs(30);
 
 impl ReadProgress {
     fn new() -> Self {
@@ -428,7 +432,7 @@ impl ReadProgress {
     fn read(&mut self, n: usize) -> bool {
         self.since_trim += n;
         let due = self.since_trim >= TRIM_EVERY
-            || (self.since_trim > 0 && self.last_trim.elapsed() >= Duration::from_secs(1));
+            || (self.since_trim > 0 && self.last_trim.elapsed() >= TRIM_AFTER);
         if due {
             self.since_trim = 0;
             self.last_trim = Instant::now();
@@ -499,8 +503,8 @@ mod tests {
         assert!(!p.read(255));
         assert!(p.read(1));
         assert!(!p.read(10));
-        p.last_trim -= Duration::from_secs(2);
-        assert!(p.read(1), "a second with something read");
+        p.last_trim -= TRIM_AFTER;
+        assert!(p.read(1), "a quiet while with something read");
         assert!(!p.read(0));
     }
 }

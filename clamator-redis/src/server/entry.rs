@@ -3,7 +3,7 @@
 //! it to the dead-letter stream.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clamator_protocol::context::{self, CallContext};
 use clamator_protocol::envelope::{encode_error, parse_envelope};
@@ -95,13 +95,27 @@ async fn handle(
         Envelope::Response(_) => (String::new(), String::new()),
     };
     let deadline = entry.field(fields::DEADLINE).and_then(deadline::parse);
+    let request_id = match &envelope {
+        Envelope::Request(r) => Some(r.id.clone()),
+        _ => None,
+    };
     if deadline.is_some_and(|d| SystemTime::now() > d) {
         // The caller has given up; running the handler would be work nobody waits for.
         tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry.id, "request expired before it was handled; skipped");
         Counters::bump(&state.counters.expired);
-        finish(&state, &rt, entry.id.clone(), method, rpc_id, Finish::Ack).await;
+        let how = refusal(
+            reply_to,
+            request_id.as_ref(),
+            &deadline_exceeded(LimitKind::Deadline),
+        );
+        finish(&state, &rt, entry.id.clone(), method, rpc_id, how).await;
         return;
     }
+    let limit = if rt.cancellable(&method) {
+        handler_limit(deadline, state.config.max_handler_time)
+    } else {
+        None
+    };
     let claim = match &envelope {
         Envelope::Request(r) if rt.runs_exactly_once(&r.method) => {
             match exactly_once_gate(&state, &rt, &entry, r, reply_to.as_deref()).await {
@@ -121,7 +135,7 @@ async fn handle(
     // with large payloads, not keeping it through the handler and the reply saves a copy.
     let entry_id = entry.id.clone();
     drop(entry);
-    let reply = tokio::select! {
+    let reply_json = tokio::select! {
         () = state.abort.cancelled() => {
             tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry_id, "handler abandoned at shutdown; left unacknowledged");
             if let Some(claim) = &claim {
@@ -129,9 +143,28 @@ async fn handle(
             }
             return;
         }
-        r = context::scope(ctx, rt.service.dispatch(envelope)) => r,
+        kind = wait_for_limit(limit) => {
+            // Its caller has given up (or it ran past max_handler_time): drop the handler, so
+            // the next entry of an ordered service gets its turn, and say why.
+            tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry_id, reason = kind.as_str(), "handler cancelled");
+            Counters::bump(&state.counters.cancelled);
+            if let Some(claim) = &claim {
+                let _ = exactly_once::release(&state.manager, claim).await;
+            }
+            let how = refusal(reply_to, request_id.as_ref(), &deadline_exceeded(kind));
+            let waiting = state.completer.enqueue(Completion {
+                target: Arc::clone(&rt.target),
+                entry_id,
+                method,
+                rpc_id,
+                finish: how,
+            });
+            drop(permit);
+            waiting.outcome().await;
+            return;
+        }
+        r = context::scope(ctx, rt.service.dispatch(envelope)) => r.map(|r| r.to_json()),
     };
-    let reply_json = reply.map(|r| r.to_json());
     if let Some(claim) = &claim {
         if !store_for_redeliveries(
             &state,
@@ -197,6 +230,68 @@ async fn check_reply_stream(
             tracing::debug!(service, reply_to = %to, error = %e, "could not check the reply stream's type");
             Ok(())
         }
+    }
+}
+
+/// What stops a handler: its call's deadline, or the server's `max_handler_time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LimitKind {
+    Deadline,
+    MaxHandlerTime,
+}
+
+impl LimitKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Deadline => "deadline",
+            Self::MaxHandlerTime => "max-handler-time",
+        }
+    }
+}
+
+/// When a handler starting now must be cancelled: at its call's deadline when it has one,
+/// else after `max_handler_time`.
+fn handler_limit(
+    deadline: Option<SystemTime>,
+    max_handler_time: Option<Duration>,
+) -> Option<(Duration, LimitKind)> {
+    match deadline {
+        Some(d) => Some((
+            d.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+            LimitKind::Deadline,
+        )),
+        None => max_handler_time.map(|m| (m, LimitKind::MaxHandlerTime)),
+    }
+}
+
+/// Resolves when the limit is reached; never without one.
+async fn wait_for_limit(limit: Option<(Duration, LimitKind)>) -> LimitKind {
+    match limit {
+        Some((after, kind)) => {
+            tokio::time::sleep(after).await;
+            kind
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The answer to a request skipped or cancelled for its deadline.
+fn deadline_exceeded(kind: LimitKind) -> RpcError {
+    RpcError::new(crate::codes::DEADLINE_EXCEEDED, "Deadline exceeded")
+        .with_data(serde_json::json!({ "reason": kind.as_str() }))
+}
+
+/// Answers `error` to a request that names its reply stream, and acknowledges the entry
+/// whether or not the answer can be written (trying again would only refuse again); a
+/// notification is just acknowledged.
+fn refusal(reply_to: Option<String>, id: Option<&RpcId>, error: &RpcError) -> Finish {
+    match (reply_to, id) {
+        (Some(to), Some(id)) => Finish::ReplyBestEffort(Reply {
+            to,
+            json: encode_error(Some(id), error),
+        }),
+        _ => Finish::Ack,
     }
 }
 

@@ -57,6 +57,9 @@ pub struct ServerStats {
     pub malformed: u64,
     /// Entries moved to the dead-letter stream.
     pub dead_lettered: u64,
+    /// Handlers cancelled because their call's deadline passed or they ran past
+    /// `max_handler_time`.
+    pub cancelled: u64,
 }
 
 /// Builds a [`RedisServer`]: add services, then [`start`](Self::start).
@@ -137,14 +140,7 @@ impl ServerBuilder {
         let services: Vec<Arc<ServiceRuntime>> = self
             .services
             .into_iter()
-            .map(|(service, options)| {
-                Arc::new(ServiceRuntime::new(
-                    &self.config,
-                    service,
-                    options.concurrency,
-                    options.exactly_once,
-                ))
-            })
+            .map(|(service, options)| Arc::new(ServiceRuntime::new(&self.config, service, options)))
             .collect();
         let state = Arc::new(ServerState {
             completer,
@@ -256,6 +252,7 @@ impl RedisServer {
             reclaimed: c.reclaimed.load(Ordering::Relaxed),
             malformed: c.malformed.load(Ordering::Relaxed),
             dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+            cancelled: c.cancelled.load(Ordering::Relaxed),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The state a running server shares between its loops and entry tasks: the server-wide
 //! [`ServerState`] and, per service, a [`ServiceRuntime`].
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::completer::{AckTarget, Completer};
 use super::screen::RetireReason;
-use crate::config::{ExactlyOnce, ServerConfig};
+use crate::config::{ExactlyOnce, ServerConfig, ServiceOptions};
 use crate::connection::Connector;
 use crate::keys;
 use crate::log_limit::LogLimit;
@@ -90,6 +90,7 @@ pub(crate) struct Counters {
     pub(crate) reclaimed: AtomicU64,
     pub(crate) malformed: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
 }
 
 impl Counters {
@@ -127,6 +128,8 @@ pub(crate) struct ServiceRuntime {
     pub(crate) read_count: usize,
     /// Which requests run exactly once.
     exactly_once: ExactlyOnce,
+    /// Methods whose handlers are never cancelled.
+    never_cancel: BTreeSet<String>,
     /// Entries this server has taken and not finished: the reclaim loop must not claim
     /// them again from under their handler.
     held: Mutex<HashSet<String>>,
@@ -135,12 +138,12 @@ pub(crate) struct ServiceRuntime {
 }
 
 impl ServiceRuntime {
-    pub(crate) fn new(
-        config: &ServerConfig,
-        service: Service,
-        concurrency: usize,
-        exactly_once: ExactlyOnce,
-    ) -> Self {
+    pub(crate) fn new(config: &ServerConfig, service: Service, options: ServiceOptions) -> Self {
+        let ServiceOptions {
+            concurrency,
+            exactly_once,
+            never_cancel,
+        } = options;
         let prefix = &config.key_prefix;
         let read_count = concurrency.clamp(READ_COUNT.0, READ_COUNT.1);
         Self {
@@ -156,6 +159,7 @@ impl ServiceRuntime {
             unfinished: Arc::new(Semaphore::new(concurrency + 4 * read_count)),
             read_count,
             exactly_once,
+            never_cancel,
             held: Mutex::new(HashSet::new()),
             last_read: Mutex::new(None),
         }
@@ -173,6 +177,11 @@ impl ServiceRuntime {
             group: &self.target.group,
             name: &self.consumer,
         }
+    }
+
+    /// Whether handlers of `method` may be cancelled when their caller gave up.
+    pub(crate) fn cancellable(&self, method: &str) -> bool {
+        !self.never_cancel.contains(method)
     }
 
     /// Whether requests of `method` run exactly once.
@@ -270,7 +279,11 @@ mod tests {
     fn runtime(concurrency: usize, exactly_once: ExactlyOnce) -> ServiceRuntime {
         let config = ServerConfig::new("p").instance_id("i");
         let service = Service::builder("svc").build().unwrap();
-        ServiceRuntime::new(&config, service, concurrency, exactly_once)
+        let mut options = ServiceOptions::new()
+            .concurrency(concurrency)
+            .never_cancel("slow");
+        options.exactly_once = exactly_once;
+        ServiceRuntime::new(&config, service, options)
     }
 
     #[test]
@@ -295,6 +308,12 @@ mod tests {
         assert_eq!(rt.held_ids(), vec!["1-0", "2-0", "3-0"]);
         rt.release("2-0");
         assert_eq!(rt.held_ids(), vec!["1-0", "3-0"]);
+    }
+
+    #[test]
+    fn handlers_are_cancellable_unless_their_method_opted_out() {
+        let rt = runtime(1, ExactlyOnce::Off);
+        assert!(rt.cancellable("add") && !rt.cancellable("slow"));
     }
 
     #[test]

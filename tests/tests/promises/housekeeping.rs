@@ -15,8 +15,12 @@ use clamator_tests::{
 async fn an_abandoned_clients_reply_stream_expires() {
     let t = TestRedis::start();
     let ttl = Duration::from_millis(900);
+    // `slowAdd` runs on past its caller's deadline below, so that its reply comes late.
     let (server, _) = t
-        .arith_server(t.server_config().reply_stream_ttl(ttl), 1)
+        .arith_server_with(
+            t.server_config().reply_stream_ttl(ttl),
+            clamator_redis::ServiceOptions::new().never_cancel("slowAdd"),
+        )
         .await;
     let raw = t.raw().await;
     let exists = |key: String| {

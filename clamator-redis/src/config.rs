@@ -100,6 +100,9 @@ macro_rules! common_setters {
 /// How long an untouched reply stream lives by default: 10 minutes.
 pub const DEFAULT_REPLY_STREAM_TTL: Duration = Duration::from_secs(600);
 
+/// How far back a new consumer group starts by default: 60 seconds.
+pub const DEFAULT_MAX_REQUEST_AGE: Duration = Duration::from_secs(60);
+
 /// How long a handler without a deadline may run by default: 10 minutes.
 pub const DEFAULT_MAX_HANDLER_TIME: Duration = Duration::from_secs(600);
 
@@ -131,6 +134,7 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// | [`consumer_idle_limit`](Self::consumer_idle_limit) | 1 h | — |
 /// | [`idempotency_result_ttl`](Self::idempotency_result_ttl) | 24 h | — |
 /// | [`max_handler_time`](Self::max_handler_time) | 10 min, for requests without a deadline | — |
+/// | [`max_request_age`](Self::max_request_age) | 60 s: where a new or re-created consumer group starts | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
 ///
@@ -159,6 +163,7 @@ pub struct ServerConfig {
     pub(crate) consumer_idle_limit: Duration,
     pub(crate) idempotency_result_ttl: Duration,
     pub(crate) max_handler_time: Option<Duration>,
+    pub(crate) max_request_age: Duration,
     pub(crate) fault_abort_after_reply_once: Option<std::path::PathBuf>,
     pub(crate) connection: Connection,
 }
@@ -181,6 +186,7 @@ impl ServerConfig {
             consumer_idle_limit: Duration::from_secs(3600),
             idempotency_result_ttl: Duration::from_secs(24 * 3600),
             max_handler_time: Some(DEFAULT_MAX_HANDLER_TIME),
+            max_request_age: DEFAULT_MAX_REQUEST_AGE,
             fault_abort_after_reply_once: None,
             connection: Connection::default(),
         }
@@ -227,6 +233,19 @@ impl ServerConfig {
     #[must_use]
     pub fn max_handler_time(mut self, limit: Option<Duration>) -> Self {
         self.max_handler_time = limit;
+        self
+    }
+
+    /// How far back a consumer group this server creates starts: when a service's group is
+    /// missing (no server ever ran, or it was deleted, or Redis lost it), it is created at
+    /// the entry id of `now - max_request_age` (but never before the newest entry this server
+    /// read). So requests queued up to this long ago are served, and older ones, whose
+    /// callers have given up and which may have been answered already, are not run. Keep it
+    /// at least your callers' longest timeout; clamator starts a new group at `$` (only
+    /// requests sent after it exists). Default 60 s.
+    #[must_use]
+    pub fn max_request_age(mut self, age: Duration) -> Self {
+        self.max_request_age = age;
         self
     }
 

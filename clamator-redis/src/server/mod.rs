@@ -100,8 +100,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Connects, creates each service's consumer group (at `$`, with `MKSTREAM`, as clamator
-    /// does), and starts the loops. Fails when Redis is unreachable, when there are no
+    /// Connects, creates each service's consumer group where missing (with `MKSTREAM`,
+    /// starting [`max_request_age`](ServerConfig::max_request_age) ago, where clamator starts
+    /// at `$`), and starts the loops. Fails when Redis is unreachable, when there are no
     /// services, on a duplicate service, or on a concurrency of 0.
     pub async fn start(self) -> Result<RedisServer, Error> {
         if self.services.is_empty() {
@@ -156,7 +157,7 @@ impl ServerBuilder {
             dead_letter_failures: LogLimit::new(FAILURE_LOG_PERIOD),
         });
         for rt in &services {
-            groups::ensure_group(&state, rt, "$").await?;
+            groups::ensure_group(&state, rt).await?;
         }
         let loops = TaskTracker::new();
         for rt in &services {

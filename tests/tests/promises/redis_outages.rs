@@ -198,3 +198,102 @@ async fn redis_killed_and_restarted_with_aof_loses_no_accepted_request() {
     assert_eq!(tally.other.load(Ordering::SeqCst), 0);
     h.stop().await;
 }
+
+/// `XADD`s `n` `arith.add` requests with replies to `<prefix>:replies:probe`.
+async fn queue_adds(t: &TestRedis, n: usize) {
+    let raw = t.raw().await;
+    let probe = format!("{}:replies:probe", t.prefix);
+    for i in 0..n {
+        let envelope = format!(
+            r#"{{"jsonrpc":"2.0","id":"q{i}","method":"arith.add","params":{{"a":{i},"b":1}}}}"#
+        );
+        clamator_tests::xadd(
+            &raw,
+            &t.cmds("arith"),
+            &[
+                ("type", "rpc"),
+                ("envelope", &envelope),
+                ("reply-to", &probe),
+            ],
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_queued_before_any_server_ran_are_served() {
+    // No server ever ran, so there is no group yet: clamator would create it at `$` and
+    // never serve these.
+    let t = TestRedis::start();
+    queue_adds(&t, 20).await;
+    let (server, handled) = t.arith_server(t.server_config(), 1).await;
+    let raw = t.raw().await;
+    let probe = format!("{}:replies:probe", t.prefix);
+    wait_for("20 replies", WAIT, || {
+        let (mut raw, probe) = (raw.clone(), probe.clone());
+        async move {
+            clamator_tests::stream_envelopes(&mut raw, &probe)
+                .await
+                .len()
+                == 20
+        }
+    })
+    .await;
+    assert_eq!(handled.get(), 20);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_deleted_under_a_fresh_server_does_not_run_old_answered_requests_again() {
+    let t = TestRedis::start();
+    let raw = t.raw().await;
+    // Thirty requests answered by a first server, which then goes away.
+    let first = t.arith(t.server_config(), 1).await;
+    for i in 0..30 {
+        let r = first
+            .arith
+            .add(&AddParams {
+                a: f64::from(i),
+                b: 1.0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.sum, f64::from(i) + 1.0);
+    }
+    first.stop().await;
+    // Older than the next server's maximum request age.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let config = t.server_config().max_request_age(Duration::from_secs(1));
+    let second = t.arith(config, 1).await;
+    // The group vanishes under the fresh server, which has read nothing yet.
+    let _: () = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(t.cmds("arith"))
+        .arg("arith")
+        .query_async(&mut raw.clone())
+        .await
+        .map(|_: i64| ())
+        .unwrap();
+    wait_for("the group re-created", WAIT, || {
+        let mut raw = raw.clone();
+        let stream = t.cmds("arith");
+        async move {
+            let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(&stream)
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            !groups.groups.is_empty()
+        }
+    })
+    .await;
+    let r = second
+        .arith
+        .add(&AddParams { a: 2.0, b: 2.0 })
+        .await
+        .unwrap();
+    assert_eq!(r.sum, 4.0);
+    assert_eq!(second.handled.get(), 1, "answered requests ran again");
+    second.stop().await;
+}

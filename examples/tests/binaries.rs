@@ -321,3 +321,111 @@ fn exactly_once_a_crash_between_reply_and_ack_runs_the_handler_once() {
         "the handler ran again after the crash: {stderr}"
     );
 }
+
+/// The owner of the one pending entry of `<prefix>:cmds:arith`, if any.
+fn pending_owner(url: &str, prefix: &str) -> Option<String> {
+    let out = Command::new("redis-cli")
+        .args([
+            "-u",
+            url,
+            "XPENDING",
+            &format!("{prefix}:cmds:arith"),
+            "arith",
+            "-",
+            "+",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines().nth(1).map(str::to_owned)
+}
+
+#[test]
+fn a_paused_server_does_not_answer_what_another_server_reclaimed_meanwhile() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let prefix = "paused";
+    let start = |id: &str| {
+        start_server(
+            &url,
+            prefix,
+            &["--instance-id", id, "--claim-idle-ms", "1000"],
+        )
+        .0
+    };
+    let mut first = start("srv-A");
+    // A request without a deadline (as clamator's peers send them), taking 2.5 s.
+    let envelope = r#"{"jsonrpc":"2.0","id":"once","method":"arith.slowAdd","params":{"a":1,"b":2,"sleepMs":2500}}"#;
+    let added = Command::new("redis-cli")
+        .args([
+            "-u",
+            &url,
+            "XADD",
+            "paused:cmds:arith",
+            "*",
+            "type",
+            "rpc",
+            "envelope",
+            envelope,
+        ])
+        .args(["reply-to", "paused:replies:probe"])
+        .output()
+        .unwrap();
+    assert!(added.status.success());
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gave up waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for("srv-A to take the request", &|| {
+        pending_owner(&url, prefix).is_some_and(|o| o == "arith:srv-A")
+    });
+    // srv-A stops mid-handler (SIGSTOP); srv-B reclaims the entry past the claim idle time.
+    let pid = first.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut second = start("srv-B");
+    wait_for("srv-B to reclaim the request", &|| {
+        pending_owner(&url, prefix).is_some_and(|o| o == "arith:srv-B")
+    });
+    // srv-A resumes: its handler's sleep is long over, but the entry is no longer its own.
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let replies = || {
+        let out = Command::new("redis-cli")
+            .args(["-u", &url, "XLEN", "paused:replies:probe"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<usize>()
+            .unwrap_or(0)
+    };
+    wait_for("an answer", &|| replies() >= 1);
+    // Both drain and exit (srv-B's handler finishes within its grace period): whatever
+    // either would still write is written by then.
+    for server in [&mut first, &mut second] {
+        let pid = server.0.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        assert!(server.0.wait().unwrap().success());
+    }
+    assert_eq!(replies(), 1, "the request was answered twice");
+    // Acknowledged once, by srv-B; srv-A's lease renewal did not take it back.
+    assert_eq!(pending_owner(&url, prefix), None);
+}

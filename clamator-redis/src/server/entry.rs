@@ -125,6 +125,12 @@ async fn handle(
         }
         _ => None,
     };
+    if !still_owned(&state, &rt, &entry.id).await {
+        if let Some(claim) = &claim {
+            let _ = exactly_once::release(&state.manager, claim).await;
+        }
+        return;
+    }
     tracing::trace!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry.id, "dispatching");
     Counters::bump(&state.counters.handled);
     let ctx = CallContext {
@@ -165,6 +171,7 @@ async fn handle(
         }
         r = context::scope(ctx, rt.service.dispatch(envelope)) => r.map(|r| r.to_json()),
     };
+    let owned = still_owned(&state, &rt, &entry_id).await;
     if let Some(claim) = &claim {
         if !store_for_redeliveries(
             &state,
@@ -178,6 +185,10 @@ async fn handle(
         {
             return;
         }
+    }
+    if !owned {
+        // Its new owner answers it; a second answer would be a duplicate.
+        return;
     }
     let how = match reply_to.zip(reply_json) {
         Some((to, json)) => Finish::Reply(Reply { to, json }),
@@ -230,6 +241,38 @@ async fn check_reply_stream(
             tracing::debug!(service, reply_to = %to, error = %e, "could not check the reply stream's type");
             Ok(())
         }
+    }
+}
+
+/// Whether this server still owns a held entry. Normally it does (its leases are renewed
+/// every third of the claim idle time); only when they could not be renewed for longer than
+/// the claim idle time (the process was paused or starved) is Redis asked, and an entry
+/// another server reclaimed meanwhile is dropped: neither run nor answered here.
+async fn still_owned(state: &ServerState, rt: &ServiceRuntime, entry_id: &str) -> bool {
+    if rt.is_lost(entry_id) {
+        tracing::warn!(
+            service = rt.name(),
+            entry_id,
+            "entry taken over by another server; dropped"
+        );
+        return false;
+    }
+    if rt.since_renewal() <= state.config.claim_idle {
+        return true;
+    }
+    match commands::owns(&mut state.manager.clone(), rt.consumer(), entry_id).await {
+        Ok(true) => true,
+        Ok(false) => {
+            rt.mark_lost(entry_id);
+            tracing::warn!(
+                service = rt.name(),
+                entry_id,
+                "entry taken over by another server while this one was paused; dropped"
+            );
+            false
+        }
+        // Cannot tell now: go on, as before the pause.
+        Err(_) => true,
     }
 }
 

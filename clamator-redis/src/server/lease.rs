@@ -2,7 +2,9 @@
 //! for a permit or run. Every third of the claim idle time, `XCLAIM … 0 <ids> JUSTID` to
 //! itself resets their idle time without counting a delivery. A slow, healthy handler
 //! therefore never runs twice; the entries of a server that died stop being renewed and are
-//! reclaimed as usual.
+//! reclaimed as usual. Only entries still pending for this server are renewed: after a pause
+//! longer than the claim idle time another server may have reclaimed some, and those are
+//! marked lost (their tasks drop them) instead of being taken back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +44,13 @@ pub(crate) async fn lease_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime>)
             continue;
         }
         match commands::renew(&mut state.manager.clone(), rt.consumer(), &ids).await {
-            Ok(()) => tracing::trace!(service, held = ids.len(), "leases renewed"),
+            Ok(owned) => {
+                let lost = rt.renewed(&ids, &owned);
+                if lost > 0 {
+                    tracing::warn!(service, lost, "entries taken over by another server while this one could not renew them (paused?); they will be dropped, not run or answered");
+                }
+                tracing::trace!(service, held = owned.len(), "leases renewed");
+            }
             Err(e) => tracing::warn!(service, error = %e, "could not renew leases"),
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clamator_protocol::Service;
 use redis::aio::ConnectionManager;
@@ -135,6 +135,10 @@ pub(crate) struct ServiceRuntime {
     held: Mutex<HashSet<String>>,
     /// The newest entry the consumer loop read, where a vanished group is re-created.
     last_read: Mutex<Option<String>>,
+    /// When the leases of the held entries were last renewed (or the service started).
+    last_renewal: Mutex<Instant>,
+    /// Held entries another consumer took over while this server could not renew them.
+    lost: Mutex<HashSet<String>>,
 }
 
 impl ServiceRuntime {
@@ -162,6 +166,8 @@ impl ServiceRuntime {
             never_cancel,
             held: Mutex::new(HashSet::new()),
             last_read: Mutex::new(None),
+            last_renewal: Mutex::new(Instant::now()),
+            lost: Mutex::new(HashSet::new()),
         }
     }
 
@@ -204,6 +210,55 @@ impl ServiceRuntime {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(id);
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+
+    /// Records a lease renewal: `owned` are still this server's; the other `renewed` ids that
+    /// are still held were taken over by another consumer (those no longer held were just
+    /// finished and acknowledged). Returns how many were lost.
+    pub(crate) fn renewed(&self, renewed: &[String], owned: &[String]) -> usize {
+        *self
+            .last_renewal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = lost.len();
+        lost.extend(
+            renewed
+                .iter()
+                .filter(|id| held.contains(*id) && !owned.contains(id))
+                .cloned(),
+        );
+        lost.len() - before
+    }
+
+    /// How long ago the leases were last renewed. Longer than the claim idle time means
+    /// this process was paused or starved: another server may have reclaimed its entries.
+    pub(crate) fn since_renewal(&self) -> Duration {
+        self.last_renewal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed()
+    }
+
+    /// Marks `id` as taken over by another consumer.
+    pub(crate) fn mark_lost(&self, id: &str) {
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_owned());
+    }
+
+    /// Whether `id` was found taken over by another consumer.
+    pub(crate) fn is_lost(&self, id: &str) -> bool {
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
     }
 
     /// The ids of every held entry (for lease renewal), sorted so the order is stable.
@@ -314,6 +369,20 @@ mod tests {
     fn handlers_are_cancellable_unless_their_method_opted_out() {
         let rt = runtime(1, ExactlyOnce::Off);
         assert!(rt.cancellable("add") && !rt.cancellable("slow"));
+    }
+
+    #[test]
+    fn entries_another_consumer_took_are_lost_until_released() {
+        let rt = runtime(1, ExactlyOnce::Off);
+        rt.hold(vec![entry("1-0"), entry("2-0")]);
+        let mut renewed = rt.held_ids();
+        renewed.push("9-0".to_owned()); // finished meanwhile: not held, not lost
+        assert_eq!(rt.renewed(&renewed, &["1-0".to_owned()]), 1);
+        assert!(!rt.is_lost("9-0"));
+        assert!(!rt.is_lost("1-0") && rt.is_lost("2-0"));
+        assert!(rt.since_renewal() < Duration::from_secs(1));
+        rt.release("2-0");
+        assert!(!rt.is_lost("2-0"));
     }
 
     #[test]

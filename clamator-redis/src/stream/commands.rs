@@ -250,23 +250,55 @@ pub(crate) async fn autoclaim<C: ConnectionLike + Send>(
         .await
 }
 
-/// `XCLAIM <stream> <group> <consumer> 0 <ids…> JUSTID`: resets the idle time of entries
-/// this consumer holds without counting a delivery (lease renewal).
+/// Lease renewal in one script call (one key): of the given entries, those still pending for
+/// this consumer get their idle time reset (`XCLAIM … 0 <ids> JUSTID`, no delivery counted);
+/// the others, reclaimed by another consumer while this one could not renew (a paused
+/// process), are left alone, since a plain `XCLAIM` would take them back from under the server
+/// now running them. Returns the ids still owned.
+const RENEW_SCRIPT: &str = r"
+local owned = {}
+for i = 3, #ARGV do
+  local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if row[1] then
+    owned[#owned + 1] = ARGV[i]
+  end
+end
+if #owned > 0 then
+  local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], '0'}
+  for _, id in ipairs(owned) do
+    args[#args + 1] = id
+  end
+  args[#args + 1] = 'JUSTID'
+  redis.call(unpack(args))
+end
+return owned
+";
+
+/// Renews the lease of `ids` that this consumer still owns (see [`RENEW_SCRIPT`]); returns
+/// those ids.
 pub(crate) async fn renew<C: ConnectionLike + Send>(
     conn: &mut C,
     consumer: Consumer<'_>,
     ids: &[String],
-) -> RedisResult<()> {
-    redis::cmd("XCLAIM")
-        .arg(consumer.stream)
+) -> RedisResult<Vec<String>> {
+    redis::Script::new(RENEW_SCRIPT)
+        .key(consumer.stream)
         .arg(consumer.group)
         .arg(consumer.name)
-        .arg(0)
         .arg(ids)
-        .arg("JUSTID")
-        .query_async::<redis::Value>(conn)
+        .invoke_async(conn)
         .await
-        .map(|_| ())
+}
+
+/// Whether entry `id` is still pending for this consumer (`XPENDING … <id> <id> 1 <consumer>`).
+pub(crate) async fn owns<C: ConnectionLike + Send>(
+    conn: &mut C,
+    consumer: Consumer<'_>,
+    id: &str,
+) -> RedisResult<bool> {
+    pending_of(conn, consumer, id, id, 1)
+        .await
+        .map(|rows| !rows.is_empty())
 }
 
 /// `XPENDING <stream> <group> <first> <last> <count> <consumer>`: the pending entries of

@@ -277,7 +277,10 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
     let url = args.redis_url.clone().unwrap_or_default();
     let latencies = Arc::new(Mutex::new(Histogram::new()));
     let text = "x".repeat(args.payload_bytes.unwrap_or(0));
-    let per_caller = args.calls.div_ceil(args.concurrency.max(1));
+    // Exactly `--calls` in all: the first `calls % concurrency` callers make one more.
+    let callers = args.concurrency.max(1);
+    let calls_of =
+        |caller: usize| args.calls / callers + usize::from(caller < args.calls % callers);
     let started;
     if args.baseline {
         let client = baseline::Client::connect(&url, &args.key_prefix).await?;
@@ -288,12 +291,13 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         }
         started = Instant::now();
         let tasks: Vec<_> = (0..args.concurrency)
-            .map(|_| {
+            .map(|caller| {
                 let (client, latencies, text) =
                     (client.clone(), Arc::clone(&latencies), text.clone());
                 let payload = args.payload_bytes.is_some();
+                let calls = calls_of(caller);
                 tokio::spawn(async move {
-                    for i in 0..per_caller {
+                    for i in 0..calls {
                         let t = Instant::now();
                         let ok = if payload {
                             client.echo(&text).await
@@ -320,12 +324,13 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         client.add(&AddParams { a: 0.0, b: 0.0 }).await?;
         started = Instant::now();
         let tasks: Vec<_> = (0..args.concurrency)
-            .map(|_| {
+            .map(|caller| {
                 let (client, latencies, text) =
                     (client.clone(), Arc::clone(&latencies), text.clone());
                 let payload = args.payload_bytes.is_some();
+                let calls = calls_of(caller);
                 tokio::spawn(async move {
-                    for i in 0..per_caller {
+                    for i in 0..calls {
                         let t = Instant::now();
                         let ok = if payload {
                             client
@@ -364,7 +369,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
     let figures = json!({
         "mode": if args.baseline { "baseline" } else { "clamator-rs" },
         "calls": h.count,
-        "failed": (per_caller * args.concurrency).saturating_sub(h.count as usize),
+        "failed": args.calls.saturating_sub(h.count as usize),
         "concurrency": args.concurrency,
         "payload_bytes": args.payload_bytes,
         "server_concurrency": args.server_concurrency,
@@ -384,19 +389,23 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
 /// transport's memory rather than the benchmark's.
 #[derive(Clone)]
 struct Histogram {
-    /// `counts[us]` for latencies below [`Histogram::EXACT_US`]; longer ones count only in
-    /// `count` and `max_us`.
+    /// `counts[us]` for latencies below [`Histogram::EXACT_US`].
     counts: Vec<u32>,
+    /// `coarse[ms]` for longer ones, in milliseconds up to [`Histogram::COARSE_MS`]; beyond
+    /// that only `count` and `max_us` see them.
+    coarse: Vec<u32>,
     count: u64,
     max_us: u64,
 }
 
 impl Histogram {
     const EXACT_US: usize = 200_000;
+    const COARSE_MS: usize = 300_000;
 
     fn new() -> Self {
         Self {
             counts: vec![0; Self::EXACT_US],
+            coarse: vec![0; Self::COARSE_MS],
             count: 0,
             max_us: 0,
         }
@@ -404,25 +413,57 @@ impl Histogram {
 
     fn record(&mut self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        if let Some(c) = self.counts.get_mut(us as usize) {
+        let slot = match usize::try_from(us) {
+            Ok(us) if us < Self::EXACT_US => self.counts.get_mut(us),
+            Ok(us) => self.coarse.get_mut(us / 1000),
+            Err(_) => None,
+        };
+        if let Some(c) = slot {
             *c += 1;
         }
         self.count += 1;
         self.max_us = self.max_us.max(us);
     }
 
-    /// The latency below which a fraction `q` of the calls fall (the nearest rank);
-    /// `max_us` when that is beyond the exact range.
+    /// The latency below which a fraction `q` of the calls fall (the nearest rank): to the
+    /// microsecond below 200 ms, to the millisecond up to 300 s, `max_us` beyond.
     fn percentile(&self, q: f64) -> u64 {
         let rank = ((self.count as f64 * q) as u64).min(self.count.saturating_sub(1));
         let mut seen = 0u64;
-        for (us, c) in self.counts.iter().enumerate() {
+        let exact = self.counts.iter().enumerate().map(|(us, c)| (us as u64, c));
+        let coarse = self
+            .coarse
+            .iter()
+            .enumerate()
+            .skip(Self::EXACT_US / 1000)
+            .map(|(ms, c)| (ms as u64 * 1000, c));
+        for (us, c) in exact.chain(coarse) {
             seen += u64::from(*c);
             if seen > rank {
-                return us as u64;
+                return us.min(self.max_us);
             }
         }
         self.max_us
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_above_200_ms_are_not_the_maximum() {
+        let mut h = Histogram::new();
+        for ms in [100u64, 250, 400, 900, 5_000] {
+            for _ in 0..20 {
+                h.record(Duration::from_millis(ms));
+            }
+        }
+        assert_eq!(h.percentile(0.5), 400_000);
+        assert_eq!(h.percentile(0.7), 900_000);
+        assert_eq!(h.percentile(0.99), 5_000_000);
+        assert_eq!(h.max_us, 5_000_000);
+        assert_eq!(h.count, 100);
     }
 }
 

@@ -1,9 +1,11 @@
 //! Batched replies and acks: the tail of every handled request.
 //!
 //! A handler's reply goes to the *reply writer*, which sends everything that has piled up
-//! since its last round trip as one pipeline (`XADD` per reply, one `PEXPIRE` per reply
-//! stream). Each entry whose reply Redis accepted then goes to the *acker*, which
-//! acknowledges everything that has piled up as one `XACK` per service. So an entry is
+//! since its last round trip as one pipeline (an `XADD` per reply, capped far above any
+//! burst). Each entry whose reply Redis accepted then goes to the *acker*, which
+//! acknowledges everything that has piled up as one `XACK` per service and, in the same
+//! round trip, keeps each reply stream just written to: `XTRIM MINID ~` of replies older than
+//! the retention, and `PEXPIRE`. A key Redis refused a reply for gets neither. So an entry is
 //! acknowledged only after Redis confirmed its reply, as before, while a busy server makes
 //! two round trips per batch instead of two per request, and a handler's successor starts
 //! while its reply is still on the wire: the service's permit is released when the handler
@@ -105,6 +107,9 @@ impl Waiting {
 struct Queued {
     c: Completion,
     done: oneshot::Sender<Outcome>,
+    /// Set by the writer once Redis accepted the reply: the acker then keeps the reply
+    /// stream (age trim and TTL). Never for a stream that was not written to.
+    written: bool,
 }
 
 impl Queued {
@@ -133,13 +138,14 @@ impl Completer {
     pub(crate) fn start(manager: ConnectionManager, settings: WriterSettings) -> Self {
         let (replies, replies_rx) = mpsc::unbounded_channel();
         let (acks, acks_rx) = mpsc::unbounded_channel();
+        let settings_limits = settings.limits;
         tokio::spawn(reply_writer(
             manager.clone(),
             settings,
             replies_rx,
             acks.clone(),
         ));
-        tokio::spawn(acker(manager, acks_rx));
+        tokio::spawn(acker(manager, settings_limits, acks_rx));
         Self { replies, acks }
     }
 
@@ -155,6 +161,7 @@ impl Completer {
         match queue.send(Queued {
             c: completion,
             done,
+            written: false,
         }) {
             Ok(()) => Waiting(Some(rx)),
             Err(mpsc::error::SendError(q)) => {
@@ -191,19 +198,15 @@ async fn reply_writer(
     mut rx: mpsc::UnboundedReceiver<Queued>,
     acks: mpsc::UnboundedSender<Queued>,
 ) {
-    let script = redis::Script::new(commands::REPLY_SCRIPT);
-    // Loaded with the first batch, and again whenever Redis lost it (a restart).
-    let mut loaded = false;
     while let Some(batch) = next_batch(&mut rx).await {
-        let streams = replies_by_stream(&batch);
-        let mut written =
-            write_replies(&manager, &script, &settings, &batch, &streams, !loaded).await;
-        if written.as_ref().is_ok_and(|r| r.iter().any(is_noscript)) {
-            // Nothing of the batch was written: run it again with the script loaded.
-            written = write_replies(&manager, &script, &settings, &batch, &streams, true).await;
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for reply in batch.iter().filter_map(|q| q.c.finish.reply()) {
+            commands::push_reply(&mut pipe, &reply.to, settings.limits, &reply.json);
         }
-        loaded = written.is_ok();
-        let per_stream = match written {
+        let written: redis::RedisResult<Vec<redis::RedisResult<redis::Value>>> =
+            pipe.query_async(&mut manager.clone()).await;
+        let results = match written {
             Ok(results) => results,
             Err(e) => {
                 for q in batch {
@@ -212,150 +215,57 @@ async fn reply_writer(
                 continue;
             }
         };
-        let mut outcomes: Vec<Option<Result<(), redis::RedisError>>> =
-            (0..batch.len()).map(|_| None).collect();
-        for ((to, members), result) in streams.iter().zip(reply_results(per_stream, &streams)) {
-            for (&i, outcome) in members.iter().zip(result) {
-                if let Err(e) = &outcome {
-                    if is_wrongtype(e) {
-                        tracing::error!(reply_stream = %to, error = %e, "reply-to names a key that is not a stream; the reply can never be written");
-                    }
-                }
-                if let Some(slot) = outcomes.get_mut(i) {
-                    *slot = Some(outcome);
-                }
+        let mut results = results.into_iter();
+        for mut q in batch {
+            if q.c.finish.reply().is_none() {
+                // Only entries with a reply have a result; the others go straight on.
+                forward(q, &acks);
+                continue;
             }
-        }
-        for (q, outcome) in batch.into_iter().zip(outcomes) {
-            match outcome {
-                // No reply: straight on to the acker.
-                None => forward(q, &acks),
-                Some(Ok(())) => {
+            // A reply without a result counts as failed: never ack what may be unanswered.
+            match results.next() {
+                Some(Ok(_)) => {
                     if let Some(marker) = &settings.fault_abort_after_reply_once {
                         fault_abort_after_reply(marker);
                     }
+                    q.written = true;
                     forward(q, &acks);
                 }
                 // A reply that can never be written (the key is not a stream): running the
                 // handler again would not change that, so the entry is acknowledged.
-                Some(Err(e)) if is_wrongtype(&e) => forward(q, &acks),
+                Some(Err(e)) if is_wrongtype(&e) => {
+                    tracing::error!(reply_stream = %q.c.finish.reply().map_or("", |r| r.to.as_str()), error = %e, "reply-to names a key that is not a stream; the reply can never be written");
+                    forward(q, &acks);
+                }
                 Some(Err(e)) => reply_failed(q, &e, &acks),
+                None => reply_failed(
+                    q,
+                    &redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "pipeline returned fewer results than commands",
+                    )),
+                    &acks,
+                ),
             }
         }
     }
 }
 
-/// The replies of a batch grouped by reply stream, streams in first-seen order and replies
-/// in batch order: the indexes into the batch.
-fn replies_by_stream(batch: &[Queued]) -> Vec<(String, Vec<usize>)> {
-    let mut streams: Vec<(String, Vec<usize>)> = Vec::new();
-    for (i, q) in batch.iter().enumerate() {
-        let Some(reply) = q.c.finish.reply() else {
-            continue;
-        };
-        match streams.iter_mut().find(|(to, _)| *to == reply.to) {
-            Some((_, members)) => members.push(i),
-            None => streams.push((reply.to.clone(), vec![i])),
+/// The reply streams written to in a batch, each once, in first-seen order.
+fn written_streams(batch: &[(Arc<AckTarget>, Vec<Queued>)]) -> Vec<&str> {
+    let mut streams: Vec<&str> = Vec::new();
+    for q in batch.iter().flat_map(|(_, members)| members) {
+        if let (true, Some(reply)) = (q.written, q.c.finish.reply()) {
+            if !streams.contains(&reply.to.as_str()) {
+                streams.push(&reply.to);
+            }
         }
     }
     streams
-}
-
-/// One pipeline: the script load when asked, then one reply-script call per reply stream.
-/// Returns one result per stream.
-async fn write_replies(
-    manager: &ConnectionManager,
-    script: &redis::Script,
-    settings: &WriterSettings,
-    batch: &[Queued],
-    streams: &[(String, Vec<usize>)],
-    load: bool,
-) -> redis::RedisResult<Vec<redis::RedisResult<redis::Value>>> {
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
-    if load {
-        commands::push_load(&mut pipe, script);
-    }
-    for (to, members) in streams {
-        let jsons = members
-            .iter()
-            .filter_map(|&i| batch.get(i)?.c.finish.reply())
-            .map(|r| r.json.as_str());
-        commands::push_replies(&mut pipe, script, to, settings.limits, jsons);
-    }
-    let mut results: Vec<redis::RedisResult<redis::Value>> =
-        pipe.query_async(&mut manager.clone()).await?;
-    if load && !results.is_empty() {
-        results.remove(0).map(|_| ())?;
-    }
-    Ok(results)
 }
 
 fn is_wrongtype(e: &redis::RedisError) -> bool {
-    e.code() == Some("WRONGTYPE") || e.to_string().contains("WRONGTYPE")
-}
-
-fn is_noscript(r: &redis::RedisResult<redis::Value>) -> bool {
-    matches!(r, Err(e) if e.code() == Some("NOSCRIPT"))
-}
-
-/// Each stream's script result as one outcome per reply: a script error fails all of its
-/// replies; otherwise `1` is written and anything else is the error text of that `XADD`. A
-/// missing result counts as failed: never ack what may be unanswered.
-fn reply_results(
-    per_stream: Vec<redis::RedisResult<redis::Value>>,
-    streams: &[(String, Vec<usize>)],
-) -> Vec<Vec<Result<(), redis::RedisError>>> {
-    let mut per_stream = per_stream.into_iter();
-    streams
-        .iter()
-        .map(|(_, members)| {
-            let failed = |why: String| -> redis::RedisError {
-                redis::RedisError::from((redis::ErrorKind::Client, "reply not written", why))
-            };
-            match per_stream.next() {
-                Some(Ok(redis::Value::Array(items))) => {
-                    let mut items = items.into_iter();
-                    members
-                        .iter()
-                        .map(|_| match items.next() {
-                            Some(redis::Value::Int(1)) => Ok(()),
-                            Some(other) => Err(xadd_error(other)),
-                            None => Err(failed("the script returned too few results".into())),
-                        })
-                        .collect()
-                }
-                Some(Ok(other)) => members
-                    .iter()
-                    .map(|_| Err(failed(format!("unexpected script result {other:?}"))))
-                    .collect(),
-                Some(Err(e)) => members.iter().map(|_| Err(e.clone())).collect(),
-                None => members
-                    .iter()
-                    .map(|_| {
-                        Err(failed(
-                            "pipeline returned fewer results than commands".into(),
-                        ))
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
-/// The error a failed `XADD` inside the reply script reported, as text: its code first.
-fn xadd_error(v: redis::Value) -> redis::RedisError {
-    let text = match v {
-        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
-        redis::Value::SimpleString(s) => s,
-        other => format!("{other:?}"),
-    };
-    let code = text.split_whitespace().next().unwrap_or("ERR").to_owned();
-    redis::RedisError::from((
-        redis::ErrorKind::Client,
-        "reply XADD failed",
-        format!("{code}: {text}"),
-    ))
+    e.code() == Some("WRONGTYPE")
 }
 
 fn forward(q: Queued, acks: &mpsc::UnboundedSender<Queued>) {
@@ -381,7 +291,11 @@ fn reply_failed(q: Queued, e: &redis::RedisError, acks: &mpsc::UnboundedSender<Q
     q.finish(Outcome::ReplyFailed);
 }
 
-async fn acker(manager: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Queued>) {
+async fn acker(
+    manager: ConnectionManager,
+    limits: ReplyLimits,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+) {
     while let Some(batch) = next_batch(&mut rx).await {
         let groups = group_by_target(batch);
         let mut pipe = redis::pipe();
@@ -393,6 +307,10 @@ async fn acker(manager: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Queue
                 &target.group,
                 members.iter().map(|q| q.c.entry_id.as_str()),
             );
+        }
+        // Riding on this round trip: the upkeep of every reply stream just written to.
+        for to in written_streams(&groups) {
+            commands::push_upkeep(&mut pipe, to, limits);
         }
         let acked: redis::RedisResult<Vec<redis::RedisResult<i64>>> =
             pipe.query_async(&mut manager.clone()).await;
@@ -481,7 +399,14 @@ mod tests {
             rpc_id: String::new(),
             finish,
         };
-        (Queued { c, done }, rx)
+        (
+            Queued {
+                c,
+                done,
+                written: false,
+            },
+            rx,
+        )
     }
 
     fn reply(to: &str) -> Reply {
@@ -492,23 +417,27 @@ mod tests {
     }
 
     #[test]
-    fn replies_are_grouped_per_stream_in_batch_order() {
+    fn only_streams_just_written_to_are_kept_each_once() {
         let t = target("a");
+        let written = [true, false, false, true, true];
         let batch: Vec<Queued> = [
             Finish::Reply(reply("r:1")),
             Finish::Ack,
-            Finish::ReplyBestEffort(reply("r:2")),
+            Finish::Reply(reply("r:2")),
             Finish::Reply(reply("r:1")),
+            Finish::ReplyBestEffort(reply("r:3")),
         ]
         .into_iter()
+        .zip(written)
         .enumerate()
-        .map(|(i, f)| queued(&t, &format!("{i}-0"), f).0)
+        .map(|(i, (f, w))| {
+            let mut q = queued(&t, &format!("{i}-0"), f).0;
+            q.written = w;
+            q
+        })
         .collect();
-        let by_stream = replies_by_stream(&batch);
-        assert_eq!(
-            by_stream,
-            vec![("r:1".to_owned(), vec![0, 3]), ("r:2".to_owned(), vec![2])]
-        );
+        // r:2's reply failed: no TTL, no trim for a key that was not written to.
+        assert_eq!(written_streams(&group_by_target(batch)), vec!["r:1", "r:3"]);
     }
 
     #[test]

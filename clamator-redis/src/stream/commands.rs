@@ -63,34 +63,6 @@ pub(crate) async fn add_request<C: ConnectionLike + Send>(
     cmd.exec_async(conn).await
 }
 
-/// Writes a batch of replies to one reply stream, in one script call (one key, so it runs
-/// on a cluster too): refuses a key of another type as a whole (`WRONGTYPE`), adds each reply
-/// (`XADD … MAXLEN ~ <cap>`), and only when at least one was written trims what is older than
-/// the retention (`XTRIM MINID ~`) and sets the stream's time to live. Returns, per reply,
-/// `1` or the error text of its `XADD`.
-pub(crate) const REPLY_SCRIPT: &str = r"
-local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind ~= 'stream' and kind ~= 'none' then
-  return redis.error_reply('WRONGTYPE reply-to names a ' .. kind .. ' key, not a stream')
-end
-local out = {}
-local wrote = false
-for i = 4, #ARGV do
-  local r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', 'rpc', 'envelope', ARGV[i])
-  if type(r) == 'table' and r.err then
-    out[#out + 1] = r.err
-  else
-    out[#out + 1] = 1
-    wrote = true
-  end
-end
-if wrote then
-  redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-return out
-";
-
 /// How reply streams are bounded.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReplyLimits {
@@ -102,34 +74,39 @@ pub(crate) struct ReplyLimits {
     pub(crate) ttl: Duration,
 }
 
-/// Appends the [`REPLY_SCRIPT`] call writing `replies` to `reply_stream` to `pipe`.
-pub(crate) fn push_replies<'a>(
-    pipe: &mut Pipeline,
-    script: &redis::Script,
-    reply_stream: &str,
-    limits: ReplyLimits,
-    replies: impl IntoIterator<Item = &'a str>,
-) {
+/// Appends `XADD <reply stream> MAXLEN ~ <cap> * type rpc envelope <json>` to `pipe`: the
+/// entry clamator writes, under a cap far above any burst. On a key of another type Redis
+/// refuses it (`WRONGTYPE`) and writes nothing.
+pub(crate) fn push_reply(pipe: &mut Pipeline, reply_stream: &str, limits: ReplyLimits, json: &str) {
+    pipe.cmd("XADD")
+        .arg(reply_stream)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(limits.maxlen)
+        .arg("*")
+        .arg(f::TYPE)
+        .arg("rpc")
+        .arg(f::ENVELOPE)
+        .arg(json);
+}
+
+/// Appends the upkeep of a reply stream just written to: `XTRIM <stream> MINID ~ <now -
+/// retention>` (replies older than the retention go; entry ids are Redis's clock in ms,
+/// ours may differ a little, which a retention of minutes absorbs) and `PEXPIRE <stream>
+/// <ttl>` (so a stream whose client left expires).
+pub(crate) fn push_upkeep(pipe: &mut Pipeline, reply_stream: &str, limits: ReplyLimits) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    // Entry ids are Redis's clock in ms; ours may differ a little, which the retention (minutes,
-    // against call timeouts of seconds) absorbs.
     let minid = millis(now.saturating_sub(limits.retention));
-    let mut invocation = script.key(reply_stream);
-    invocation
-        .arg(limits.maxlen)
-        .arg(format!("{minid}-0"))
+    pipe.cmd("XTRIM")
+        .arg(reply_stream)
+        .arg("MINID")
+        .arg("~")
+        .arg(format!("{minid}-0"));
+    pipe.cmd("PEXPIRE")
+        .arg(reply_stream)
         .arg(millis(limits.ttl));
-    for json in replies {
-        invocation.arg(json);
-    }
-    pipe.invoke_script(&invocation);
-}
-
-/// Appends `SCRIPT LOAD` of `script` to `pipe`.
-pub(crate) fn push_load(pipe: &mut Pipeline, script: &redis::Script) {
-    pipe.load_script(script);
 }
 
 /// Appends `XACK <stream> <group> <ids…>` to `pipe`.

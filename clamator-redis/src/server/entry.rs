@@ -141,7 +141,7 @@ async fn handle(
     // with large payloads, not keeping it through the handler and the reply saves a copy.
     let entry_id = entry.id.clone();
     drop(entry);
-    let reply_json = tokio::select! {
+    let ran = tokio::select! {
         () = state.abort.cancelled() => {
             tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry_id, "handler abandoned at shutdown; left unacknowledged");
             if let Some(claim) = &claim {
@@ -149,50 +149,44 @@ async fn handle(
             }
             return;
         }
-        kind = wait_for_limit(limit) => {
-            // Its caller has given up (or it ran past max_handler_time): drop the handler, so
-            // the next entry of an ordered service gets its turn, and say why.
+        kind = wait_for_limit(limit) => Err(kind),
+        r = context::scope(ctx, rt.service.dispatch(envelope)) => Ok(r.map(|r| r.to_json())),
+    };
+    let how = match ran {
+        Err(kind) => {
+            // Its caller has given up (or it ran past max_handler_time): the handler is
+            // dropped, so the next entry of an ordered service gets its turn; say why.
             tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry_id, reason = kind.as_str(), "handler cancelled");
             Counters::bump(&state.counters.cancelled);
             if let Some(claim) = &claim {
                 let _ = exactly_once::release(&state.manager, claim).await;
             }
-            let how = refusal(reply_to, request_id.as_ref(), &deadline_exceeded(kind));
-            let waiting = state.completer.enqueue(Completion {
-                target: Arc::clone(&rt.target),
-                entry_id,
-                method,
-                rpc_id,
-                finish: how,
-            });
-            drop(permit);
-            waiting.outcome().await;
-            return;
+            refusal(reply_to, request_id.as_ref(), &deadline_exceeded(kind))
         }
-        r = context::scope(ctx, rt.service.dispatch(envelope)) => r.map(|r| r.to_json()),
-    };
-    let owned = still_owned(&state, &rt, &entry_id).await;
-    if let Some(claim) = &claim {
-        if !store_for_redeliveries(
-            &state,
-            service,
-            &rpc_id,
-            &entry_id,
-            claim,
-            reply_json.as_deref(),
-        )
-        .await
-        {
-            return;
+        Ok(reply_json) => {
+            let owned = still_owned(&state, &rt, &entry_id).await;
+            if let Some(claim) = &claim {
+                let stored = store_for_redeliveries(
+                    &state,
+                    service,
+                    &rpc_id,
+                    &entry_id,
+                    claim,
+                    reply_json.as_deref(),
+                );
+                if !stored.await {
+                    return;
+                }
+            }
+            if !owned {
+                // Its new owner answers it; a second answer would be a duplicate.
+                return;
+            }
+            match reply_to.zip(reply_json) {
+                Some((to, json)) => Finish::Reply(Reply { to, json }),
+                None => Finish::Ack,
+            }
         }
-    }
-    if !owned {
-        // Its new owner answers it; a second answer would be a duplicate.
-        return;
-    }
-    let how = match reply_to.zip(reply_json) {
-        Some((to, json)) => Finish::Reply(Reply { to, json }),
-        None => Finish::Ack,
     };
     // Queued before the permit goes, so with one permit replies are written in stream order.
     let waiting = state.completer.enqueue(Completion {

@@ -296,6 +296,27 @@ pub async fn take_as_dead_consumer(
         .unwrap()
 }
 
+/// `XADD`s `n` `arith.add` requests (ids `r0`…) that all name `reply_to`, in one pipeline.
+pub async fn queue_adds(conn: &MultiplexedConnection, stream: &str, reply_to: &str, n: usize) {
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        let envelope = format!(
+            r#"{{"jsonrpc":"2.0","id":"r{i}","method":"arith.add","params":{{"a":{i},"b":1}}}}"#
+        );
+        pipe.cmd("XADD")
+            .arg(stream)
+            .arg("*")
+            .arg("type")
+            .arg("rpc")
+            .arg("envelope")
+            .arg(envelope)
+            .arg("reply-to")
+            .arg(reply_to)
+            .ignore();
+    }
+    let () = pipe.query_async(&mut conn.clone()).await.unwrap();
+}
+
 /// `XADD <stream> * <field> <value> …`: writes an entry by hand, as a peer (or a broken
 /// one) would.
 pub async fn xadd(conn: &MultiplexedConnection, stream: &str, fields: &[(&str, &str)]) {

@@ -199,36 +199,15 @@ async fn redis_killed_and_restarted_with_aof_loses_no_accepted_request() {
     h.stop().await;
 }
 
-/// `XADD`s `n` `arith.add` requests with replies to `<prefix>:replies:probe`.
-async fn queue_adds(t: &TestRedis, n: usize) {
-    let raw = t.raw().await;
-    let probe = format!("{}:replies:probe", t.prefix);
-    for i in 0..n {
-        let envelope = format!(
-            r#"{{"jsonrpc":"2.0","id":"q{i}","method":"arith.add","params":{{"a":{i},"b":1}}}}"#
-        );
-        clamator_tests::xadd(
-            &raw,
-            &t.cmds("arith"),
-            &[
-                ("type", "rpc"),
-                ("envelope", &envelope),
-                ("reply-to", &probe),
-            ],
-        )
-        .await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_queued_before_any_server_ran_are_served() {
     // No server ever ran, so there is no group yet: clamator would create it at `$` and
     // never serve these.
     let t = TestRedis::start();
-    queue_adds(&t, 20).await;
+    let probe = format!("{}:replies:probe", t.prefix);
+    clamator_tests::queue_adds(&t.raw().await, &t.cmds("arith"), &probe, 20).await;
     let (server, handled) = t.arith_server(t.server_config(), 1).await;
     let raw = t.raw().await;
-    let probe = format!("{}:replies:probe", t.prefix);
     wait_for("20 replies", WAIT, || {
         let (mut raw, probe) = (raw.clone(), probe.clone());
         async move {

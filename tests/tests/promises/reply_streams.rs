@@ -4,29 +4,8 @@
 
 use clamator_examples::arith::AddParams;
 use clamator_redis::DeadLetters;
-use clamator_tests::{create_group, wait_all_acked, wait_for, TestRedis, WAIT};
+use clamator_tests::{create_group, queue_adds, wait_all_acked, wait_for, TestRedis, WAIT};
 use redis::aio::MultiplexedConnection;
-
-/// `XADD`s `n` `arith.add` requests (ids `r0`…) that all name `reply_to`, in one pipeline.
-async fn queue_requests(conn: &MultiplexedConnection, stream: &str, reply_to: &str, n: usize) {
-    let mut pipe = redis::pipe();
-    for i in 0..n {
-        let envelope = format!(
-            r#"{{"jsonrpc":"2.0","id":"r{i}","method":"arith.add","params":{{"a":{i},"b":1}}}}"#
-        );
-        pipe.cmd("XADD")
-            .arg(stream)
-            .arg("*")
-            .arg("type")
-            .arg("rpc")
-            .arg("envelope")
-            .arg(envelope)
-            .arg("reply-to")
-            .arg(reply_to)
-            .ignore();
-    }
-    let () = pipe.query_async(&mut conn.clone()).await.unwrap();
-}
 
 async fn xlen(conn: &MultiplexedConnection, key: &str) -> usize {
     redis::cmd("XLEN")
@@ -54,7 +33,7 @@ async fn a_backlog_of_replies_to_a_slow_reader_is_kept_whole() {
     let stream = t.cmds("arith");
     let reply_to = format!("{}:replies:slow-reader", t.prefix);
     create_group(&raw, &stream, "arith").await;
-    queue_requests(&raw, &stream, &reply_to, 3_000).await;
+    queue_adds(&raw, &stream, &reply_to, 3_000).await;
     let (server, handled) = t.arith_server(t.server_config(), 16).await;
     wait_for("every request handled", WAIT, || async {
         handled.get() == 3_000
@@ -125,7 +104,7 @@ async fn a_reply_to_reaching_into_another_namespace_is_refused_untouched() {
     create_group(&raw, &b_stream, "arith").await;
     let (server, handled) = t.arith_server(t.server_config(), 1).await;
     let stream = t.cmds("arith");
-    queue_requests(&raw, &stream, &b_stream, 1).await;
+    queue_adds(&raw, &stream, &b_stream, 1).await;
     wait_all_acked(&raw, &stream, "arith").await;
     let dlq = DeadLetters::connect(&t.url(), &t.prefix).await.unwrap();
     wait_for("the request dead-lettered", WAIT, || async {
@@ -163,7 +142,7 @@ async fn a_reply_to_naming_a_key_of_another_type_never_runs_the_handler_nor_expi
         .unwrap();
     let (server, handled) = t.arith_server(t.server_config(), 1).await;
     let stream = t.cmds("arith");
-    queue_requests(&raw, &stream, &victim, 1).await;
+    queue_adds(&raw, &stream, &victim, 1).await;
     wait_all_acked(&raw, &stream, "arith").await;
     let dlq = DeadLetters::connect(&t.url(), &t.prefix).await.unwrap();
     wait_for("the request dead-lettered", WAIT, || async {
@@ -205,7 +184,7 @@ async fn a_reply_stream_replaced_by_another_type_runs_the_handler_once_and_is_ac
     let to = format!("{}:replies:turncoat", t.prefix);
     let stream = t.cmds("arith");
     let (server, handled) = t.arith_server(t.server_config(), 1).await;
-    queue_requests(&raw, &stream, &to, 1).await;
+    queue_adds(&raw, &stream, &to, 1).await;
     wait_for("the first reply", WAIT, || async {
         xlen(&raw, &to).await == 1
     })
@@ -222,7 +201,7 @@ async fn a_reply_stream_replaced_by_another_type_runs_the_handler_once_and_is_ac
         .query_async(&mut raw.clone())
         .await
         .unwrap();
-    queue_requests(&raw, &stream, &to, 1).await;
+    queue_adds(&raw, &stream, &to, 1).await;
     wait_for("the second request handled", WAIT, || async {
         handled.get() == 2
     })

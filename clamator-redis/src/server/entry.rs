@@ -205,7 +205,8 @@ async fn handle(
 
 /// Refuses a `reply-to` that names an existing key of another type than a stream: its reply
 /// could never be written, so its handler must not run. Streams found fine are remembered;
-/// when Redis cannot tell now, the entry goes on (Redis refuses a reply to a key of another type anyway).
+/// when Redis cannot tell now, the entry goes on (a reply to a key of another type is
+/// refused by Redis anyway).
 async fn check_reply_stream(
     state: &ServerState,
     service: &str,

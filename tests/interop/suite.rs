@@ -488,12 +488,24 @@ fn crash_recovery_with_the_first_server_killed() {
             ..ServerOpts::default()
         };
         let mut a = Server::start(s, &env.url(), prefix, opts("srv-A"));
-        let b = Server::start(s, &env.url(), prefix, opts("srv-B"));
-        std::thread::sleep(Duration::from_millis(100));
+        // The call reaches srv-A, the only server, which dies holding it: only srv-B's
+        // reclaim loop can finish it.
+        let (url, p) = (env.url(), prefix.to_owned());
+        let call = std::thread::spawn(move || {
+            let mut input = calls(
+                json!([{"method": "arith.slowAdd", "params": {"a": 1, "b": 2, "sleepMs": 1000}}]),
+            );
+            input["defaultTimeoutMs"] = json!(20_000);
+            client(c, &url, &p, input)
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !env.pending_consumers(prefix).contains("arith:srv-A") {
+            assert!(Instant::now() < deadline, "srv-A never took the request");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         a.kill();
-        let mut input = calls(json!([{"method": "arith.add", "params": {"a": 1, "b": 2}}]));
-        input["defaultTimeoutMs"] = json!(5000);
-        let r = client(c, &env.url(), prefix, input);
+        let b = Server::start(s, &env.url(), prefix, opts("srv-B"));
+        let r = call.join().unwrap();
         assert_result(&r[0], json!({"sum": 3}), "add after srv-A died");
         assert_eq!(b.stop(), 1);
     });

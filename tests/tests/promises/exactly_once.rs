@@ -75,7 +75,16 @@ async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_ke
     );
     assert_eq!(h.handled.get(), 2, "a handler ran for a redelivery");
     wait_all_acked(&raw, &stream, "arith").await;
-    figures("exactly-once redelivery", 4, 4, 1, 0);
+    // Measured: requests written, replies, refusals among them, handler runs beyond the two
+    // distinct requests that ran.
+    let refused = replies.iter().filter(|r| r.get("error").is_some()).count() as u64;
+    figures(
+        "exactly-once redelivery",
+        4,
+        replies.len() as u64,
+        refused,
+        h.handled.get().saturating_sub(2),
+    );
 
     // Callers name calls with a key: the same key and params run once.
     let options = CallOptions::timeout(WAIT).with_idempotency_key("order-42");

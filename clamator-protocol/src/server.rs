@@ -190,7 +190,42 @@ fn decode<P: DeserializeOwned>(params: Value) -> Result<P, Vec<ValidationIssue>>
                 Segment::Enum { .. } | Segment::Unknown => {}
             }
         }
-        vec![ValidationIssue::new(pointer, e.inner().to_string())]
+        vec![ValidationIssue::new(
+            pointer,
+            plain_words(&e.inner().to_string()),
+        )]
+    })
+}
+
+/// serde's message with Rust type names (`expected i64`) said in the caller's terms: the
+/// caller wrote JSON, perhaps from Python or TypeScript.
+fn plain_words(message: &str) -> String {
+    const TYPES: [(&str, &str); 10] = [
+        ("expected i64", "expected an integer that fits in 64 bits"),
+        (
+            "expected u64",
+            "expected a non-negative integer that fits in 64 bits",
+        ),
+        ("expected i32", "expected an integer that fits in 32 bits"),
+        (
+            "expected u32",
+            "expected a non-negative integer that fits in 32 bits",
+        ),
+        ("expected i16", "expected an integer that fits in 16 bits"),
+        (
+            "expected u16",
+            "expected a non-negative integer that fits in 16 bits",
+        ),
+        ("expected i8", "expected an integer that fits in 8 bits"),
+        (
+            "expected u8",
+            "expected a non-negative integer that fits in 8 bits",
+        ),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+    ];
+    TYPES.iter().fold(message.to_owned(), |m, (rust, plain)| {
+        m.replace(rust, plain)
     })
 }
 
@@ -477,6 +512,21 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decoding_errors_do_not_name_rust_types() {
+        let issues = decode::<i64>(serde_json::json!(1e30)).unwrap_err();
+        assert!(!issues[0].message.contains("i64"), "{}", issues[0].message);
+        assert!(
+            issues[0].message.contains("64 bits"),
+            "{}",
+            issues[0].message
+        );
+        assert_eq!(
+            plain_words("invalid type: string \"x\", expected f64"),
+            "invalid type: string \"x\", expected a number"
+        );
+    }
+
     use super::*;
     use crate::envelope::{parse_envelope, Notification, Request};
     use crate::error::codes;

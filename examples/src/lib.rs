@@ -62,16 +62,46 @@ pub fn outcome_json(
     }
 }
 
-/// An error's message followed by its sources.
+/// An error's message followed by its sources, each said once: a source whose text its
+/// error already shows (redis-rs errors repeat their I/O cause in their own message) is not
+/// repeated.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
         source = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[test]
+    fn a_cause_is_said_once() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused (os error 111)",
+        );
+        let wrapped = clamator_protocol::Error::transport_with("cannot connect", io);
+        assert_eq!(
+            error_chain(&wrapped),
+            "transport error: cannot connect: refused (os error 111)"
+        );
+        let redis = redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        ));
+        let twice = clamator_protocol::Error::transport_with("cannot connect", redis);
+        let chain = error_chain(&twice);
+        assert_eq!(chain.matches("Connection refused").count(), 1, "{chain}");
+    }
 }
 
 /// Compiles the README's example, so it stays true.

@@ -35,7 +35,17 @@ fn start_server(
             .unwrap(),
     );
     let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "READY");
+    // Read on a thread, so a server that never gets ready fails the test instead of hanging
+    // it (the thread ends when the server is killed and its stdout closes).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let first = lines.next();
+        let _ = tx.send((first, lines));
+    });
+    let Ok((first, lines)) = rx.recv_timeout(std::time::Duration::from_secs(20)) else {
+        panic!("arith-server printed no READY within 20 s");
+    };
+    assert_eq!(first.unwrap().unwrap(), "READY");
     (child, lines)
 }
 

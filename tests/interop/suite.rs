@@ -174,6 +174,8 @@ struct Server {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<String>>,
+    /// The threads reading stdout and stderr; they end at the pipes' end of file.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 #[derive(Clone, Copy)]
@@ -243,7 +245,7 @@ impl Server {
         let (ready_tx, ready_rx) = mpsc::channel();
         let out = child.stdout.take().unwrap();
         let l = Arc::clone(&lines);
-        std::thread::spawn(move || {
+        let out_reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if line == "READY" {
                     let _ = ready_tx.send(());
@@ -253,7 +255,7 @@ impl Server {
         });
         let err = child.stderr.take().unwrap();
         let e = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let err_reader = std::thread::spawn(move || {
             let mut buf = String::new();
             let mut reader = BufReader::new(err);
             while reader.read_line(&mut buf).unwrap_or(0) > 0 {
@@ -265,6 +267,7 @@ impl Server {
             child,
             lines,
             stderr,
+            readers: vec![out_reader, err_reader],
         };
         if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
             panic!(
@@ -306,8 +309,11 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        // Let the reader thread take the last lines.
-        std::thread::sleep(Duration::from_millis(50));
+        // The process is gone, so its pipes are closed: the readers end once they have taken
+        // the last lines.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
         let stderr = self.stderr.lock().unwrap().clone();
         stderr
             .lines()

@@ -392,6 +392,27 @@ async fn malformed_entries_are_acked_answered_when_possible_and_the_server_keeps
     // Only the good request reached a handler; the spoofed ones never ran.
     assert_eq!(handled.get(), 1);
     wait_all_acked(&raw, &stream, "arith").await;
+    // Every refused entry is kept in the dead-letter stream, each with why: the nine
+    // before the good request, in order.
+    let dlq = clamator_redis::DeadLetters::connect(&t.url(), &t.prefix)
+        .await
+        .unwrap();
+    let letters = dlq.list("arith", 20).await.unwrap();
+    assert_eq!(letters.len(), cases.len() - 1);
+    assert!(letters.iter().all(|l| l.reason == "malformed"));
+    let errors: Vec<&str> = letters.iter().map(|l| l.error.as_str()).collect();
+    assert!(errors[5].contains("no envelope field"), "{}", errors[5]);
+    assert!(
+        errors[6].contains("outside the reply namespace"),
+        "{}",
+        errors[6]
+    );
+    assert!(errors[7].contains("no instance id"), "{}", errors[7]);
+    assert!(errors[8].contains("response envelope"), "{}", errors[8]);
+    assert_eq!(
+        letters[8].envelope.as_deref(),
+        Some(r#"{"jsonrpc":"2.0","id":"resp","result":1}"#)
+    );
     server.stop().await;
 }
 

@@ -167,6 +167,22 @@ async fn trimming_under_load_never_drops_an_unacknowledged_entry() {
     create_group(&raw, &stream, "arith").await;
     let transport = t.transport().await;
     let arith = ArithClient::new(transport.clone());
+    // Ten requests answered and acknowledged first: below every unacknowledged entry, so
+    // a trim that runs removes them, which shows it ran.
+    let (first, _) = t
+        .arith_server(t.server_config().instance_id("srv-0"), 1)
+        .await;
+    for i in 0..10 {
+        let r = arith
+            .add(&AddParams {
+                a: f64::from(i),
+                b: 0.0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.sum, f64::from(i));
+    }
+    first.stop().await;
     // Five requests taken by a consumer that then died: pending, unacknowledged.
     let stuck: Vec<_> = (0..5)
         .map(|i| {
@@ -184,7 +200,7 @@ async fn trimming_under_load_never_drops_an_unacknowledged_entry() {
             })
         })
         .collect();
-    wait_stream_len(&raw, &stream, 5).await;
+    wait_stream_len(&raw, &stream, 15).await;
     let _ = take_as_dead_consumer(&raw, &stream, "arith", "arith:dead", 5).await;
     let stuck_ids: Vec<String> = {
         let r: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
@@ -194,8 +210,9 @@ async fn trimming_under_load_never_drops_an_unacknowledged_entry() {
             .query_async(&mut raw.clone())
             .await
             .unwrap();
-        r.ids.into_iter().map(|e| e.id).collect()
+        r.ids.into_iter().skip(10).map(|e| e.id).collect()
     };
+    assert_eq!(stuck_ids.len(), 5);
     // A server trimming every 100 ms under load, far from reclaiming anything.
     let config = t
         .server_config()
@@ -215,7 +232,24 @@ async fn trimming_under_load_never_drops_an_unacknowledged_entry() {
         assert_eq!(r.sum, f64::from(round) + 1.0);
         made += 1;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A trim ran: the acknowledged entries below the stuck ones are gone.
+    wait_for("a trim below the unacknowledged entries", WAIT, || {
+        let (mut raw, stream) = (raw.clone(), stream.clone());
+        let oldest_stuck = stuck_ids[0].clone();
+        async move {
+            let r: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+                .arg(&stream)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            r.ids.first().is_some_and(|e| e.id == oldest_stuck)
+        }
+    })
+    .await;
     for id in &stuck_ids {
         let r: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
             .arg(&stream)

@@ -159,10 +159,11 @@ async fn a_slow_handler_longer_than_the_claim_idle_time_runs_exactly_once() {
     let config = t
         .server_config()
         .instance_id("srv-A")
-        .claim_idle(Duration::from_millis(300));
+        .claim_idle(Duration::from_millis(900));
     let (a, handled) = t.arith_server(config, 1).await;
     // Another server's reclaim, made relentless: every 100 ms it takes anything idle for
-    // 300 ms. Only lease renewal keeps the running handler's entry out of its hands.
+    // 900 ms. Only lease renewal (every 300 ms) keeps the running handler's entry out of
+    // its hands, with 600 ms to spare for a loaded machine.
     let raw = t.raw().await;
     let stop = Arc::new(AtomicBool::new(false));
     let thief = {
@@ -174,7 +175,7 @@ async fn a_slow_handler_longer_than_the_claim_idle_time_runs_exactly_once() {
                     .arg(&stream)
                     .arg("arith")
                     .arg("arith:thief")
-                    .arg(300)
+                    .arg(900)
                     .arg("0-0")
                     .arg("COUNT")
                     .arg(10)
@@ -197,7 +198,7 @@ async fn a_slow_handler_longer_than_the_claim_idle_time_runs_exactly_once() {
         .slow_add(&SlowAddParams {
             a: 1.0,
             b: 2.0,
-            sleep_ms: 2_000,
+            sleep_ms: 3_000,
         })
         .await
         .unwrap();

@@ -135,6 +135,18 @@ impl TestRedis {
             .unwrap()
     }
 
+    /// The dead letters of `service`, once there is at least one.
+    pub async fn dead_letters(&self, service: &str) -> Vec<clamator_redis::DeadLetter> {
+        let dlq = clamator_redis::DeadLetters::connect(&self.url(), &self.prefix)
+            .await
+            .unwrap();
+        wait_for(&format!("a dead letter of {service}"), WAIT, || async {
+            !dlq.list(service, 100).await.unwrap().is_empty()
+        })
+        .await;
+        dlq.list(service, 100).await.unwrap()
+    }
+
     /// `<prefix>:cmds:<service>`.
     pub fn cmds(&self, service: &str) -> String {
         clamator_redis::keys::command_stream(&self.prefix, service)
@@ -381,6 +393,18 @@ impl Tally {
             Err(e) if e.is_transport() => _ = self.transport.fetch_add(1, Ordering::SeqCst),
             Err(_) => _ = self.other.fetch_add(1, Ordering::SeqCst),
         }
+    }
+
+    /// Asserts that handlers ran again at most for the `in_flight` calls in flight at the
+    /// fault (their reply or ack was lost) plus the calls whose caller saw a transport error
+    /// although Redis kept the request.
+    pub fn assert_duplicates_at_most(&self, handler_runs: u64, in_flight: u64) {
+        let answered = self.answered.load(Ordering::SeqCst);
+        let transport = self.transport.load(Ordering::SeqCst);
+        assert!(
+            handler_runs.saturating_sub(answered) <= transport + in_flight,
+            "{handler_runs} handler runs for {answered} answered calls and {transport} transport errors"
+        );
     }
 
     /// Prints the figures: calls made, answered, failed (with the kind of error),

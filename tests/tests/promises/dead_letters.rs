@@ -154,14 +154,7 @@ async fn entries_peers_would_read_differently_are_dead_lettered() {
         ],
     )
     .await;
-    let dlq = clamator_redis::DeadLetters::connect(&t.url(), &t.prefix)
-        .await
-        .unwrap();
-    wait_for("the dead letter", WAIT, || async {
-        !dlq.list("arith", 10).await.unwrap().is_empty()
-    })
-    .await;
-    let letters = dlq.list("arith", 10).await.unwrap();
+    let letters = t.dead_letters("arith").await;
     assert_eq!(letters[0].reason, "malformed");
     assert!(
         letters[0].error.contains("envelope field more than once"),

@@ -3,7 +3,6 @@
 //! nothing but the caller's own reply stream.
 
 use clamator_examples::arith::AddParams;
-use clamator_redis::DeadLetters;
 use clamator_tests::{create_group, queue_adds, wait_all_acked, wait_for, TestRedis, WAIT};
 use redis::aio::MultiplexedConnection;
 
@@ -106,12 +105,7 @@ async fn a_reply_to_reaching_into_another_namespace_is_refused_untouched() {
     let stream = t.cmds("arith");
     queue_adds(&raw, &stream, &b_stream, 1).await;
     wait_all_acked(&raw, &stream, "arith").await;
-    let dlq = DeadLetters::connect(&t.url(), &t.prefix).await.unwrap();
-    wait_for("the request dead-lettered", WAIT, || async {
-        !dlq.list("arith", 10).await.unwrap().is_empty()
-    })
-    .await;
-    let letters = dlq.list("arith", 10).await.unwrap();
+    let letters = t.dead_letters("arith").await;
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].reason, "malformed");
     assert!(letters[0].error.contains("':'"), "{}", letters[0].error);
@@ -144,12 +138,7 @@ async fn a_reply_to_naming_a_key_of_another_type_never_runs_the_handler_nor_expi
     let stream = t.cmds("arith");
     queue_adds(&raw, &stream, &victim, 1).await;
     wait_all_acked(&raw, &stream, "arith").await;
-    let dlq = DeadLetters::connect(&t.url(), &t.prefix).await.unwrap();
-    wait_for("the request dead-lettered", WAIT, || async {
-        !dlq.list("arith", 10).await.unwrap().is_empty()
-    })
-    .await;
-    let letters = dlq.list("arith", 10).await.unwrap();
+    let letters = t.dead_letters("arith").await;
     assert!(
         letters[0].error.contains("string key"),
         "{}",

@@ -18,11 +18,15 @@ use crate::names;
 ///
 /// Correlation uses the id's text ([`RpcId::key`]), as clamator's `String(id)` does.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RpcId {
     /// A string id.
     Str(String),
     /// An integer id (held as a JSON number so `u64` and `i64` both round-trip).
     Int(Number),
+    /// An integer id beyond 64 bits, kept as its decimal text so that the reply echoes it
+    /// digit for digit, as a Python peer (whose integers have no bound) does.
+    BigInt(String),
 }
 
 impl RpcId {
@@ -36,6 +40,7 @@ impl RpcId {
         match self {
             Self::Str(s) => s.clone(),
             Self::Int(n) => n.to_string(),
+            Self::BigInt(text) => text.clone(),
         }
     }
 
@@ -55,6 +60,7 @@ impl fmt::Display for RpcId {
         match self {
             Self::Str(s) => f.write_str(s),
             Self::Int(n) => write!(f, "{n}"),
+            Self::BigInt(text) => f.write_str(text),
         }
     }
 }
@@ -82,6 +88,11 @@ impl Serialize for RpcId {
         match self {
             Self::Str(v) => s.serialize_str(v),
             Self::Int(n) => n.serialize(s),
+            // The digits were checked when the id was read, so they are a valid JSON number.
+            Self::BigInt(text) => match serde_json::value::RawValue::from_string(text.clone()) {
+                Ok(raw) => raw.serialize(s),
+                Err(_) => s.serialize_str(text),
+            },
         }
     }
 }
@@ -200,11 +211,28 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
         reason: e.to_string(),
         id: recover_id(bytes),
     })?;
-    parse_envelope_value(value)
+    // An integer id beyond 64 bits decodes as a float, losing digits; its text is still here.
+    let big_id = match value.get("id") {
+        Some(Value::Number(n)) if n.is_f64() => match recover_id(bytes) {
+            Some(RpcId::BigInt(text)) if text.parse::<f64>().ok() == n.as_f64() => {
+                Some(RpcId::BigInt(text))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    parse_object(value, big_id)
 }
 
 /// Parses one envelope from an already decoded JSON value.
+///
+/// An integer id beyond 64 bits has already lost digits in a [`Value`]; such an id is
+/// refused here, while [`parse_envelope`], which sees the text, keeps it exactly.
 pub fn parse_envelope_value(value: Value) -> Result<Envelope, EnvelopeError> {
+    parse_object(value, None)
+}
+
+fn parse_object(value: Value, big_id: Option<RpcId>) -> Result<Envelope, EnvelopeError> {
     let mut obj = match value {
         Value::Object(m) => m,
         Value::Array(_) => {
@@ -214,7 +242,7 @@ pub fn parse_envelope_value(value: Value) -> Result<Envelope, EnvelopeError> {
     };
     let id_value = obj.get("id").cloned().unwrap_or(Value::Null);
     let has_id = !id_value.is_null();
-    let recovered = RpcId::from_value(&id_value);
+    let recovered = big_id.or_else(|| RpcId::from_value(&id_value));
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(EnvelopeError::invalid(
             "jsonrpc must equal \"2.0\"",
@@ -377,7 +405,17 @@ fn id_literal(v: &str) -> Option<RpcId> {
     if matches!(v[end..].chars().next(), Some('.' | 'e' | 'E')) {
         return None;
     }
-    v[..end].parse::<i64>().ok().map(RpcId::from)
+    let digits = &v[..end];
+    if let Ok(n) = digits.parse::<i64>() {
+        return Some(RpcId::from(n));
+    }
+    if let Ok(n) = digits.parse::<u64>() {
+        return Some(RpcId::Int(n.into()));
+    }
+    // Past 64 bits: keep the text, if it is a JSON integer (no leading zeros, some digits).
+    let unsigned = digits.strip_prefix('-').unwrap_or(digits);
+    let json_integer = !unsigned.is_empty() && !unsigned.starts_with('0');
+    json_integer.then(|| RpcId::BigInt(digits.to_owned()))
 }
 
 /// Writes `"<service>.<method>"` without allocating the joined string first.
@@ -654,6 +692,45 @@ mod tests {
             outcome: Err(RpcError::new(1, "m")),
         };
         assert_eq!(parse(&err.to_json()).unwrap(), Envelope::Response(err));
+    }
+
+    #[test]
+    fn integer_ids_beyond_64_bits_are_echoed_digit_for_digit() {
+        let big = "123456789012345678901234567890";
+        for id in [big, "-98765432109876543210", "18446744073709551615"] {
+            let text = format!(r#"{{"jsonrpc":"2.0","method":"a.b","params":{{}},"id":{id}}}"#);
+            let Envelope::Request(req) = parse(&text).unwrap() else {
+                panic!("not a request")
+            };
+            assert_eq!(req.id.key(), id);
+            let reply = encode_success(&req.id, &json!(1)).unwrap();
+            assert_eq!(
+                reply,
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"result":1}}"#)
+            );
+        }
+        // A broken envelope with such an id is still answered with it.
+        let broken = format!(r#"{{"id":{big},"method":"#);
+        assert_eq!(
+            parse(&broken).unwrap_err().id,
+            Some(RpcId::BigInt(big.into()))
+        );
+        // Fractions and exponents are not ids, however long.
+        for id in [
+            "1234567890123456789012.5",
+            "1e30",
+            "12345678901234567890123e2",
+        ] {
+            let text = format!(r#"{{"jsonrpc":"2.0","method":"a.b","id":{id}}}"#);
+            assert_eq!(
+                parse(&text).unwrap_err().code,
+                codes::INVALID_REQUEST,
+                "{id}"
+            );
+        }
+        // With the id given twice, the text's id counts only when it is the one decoded.
+        let twice = format!(r#"{{"jsonrpc":"2.0","method":"a.b","id":{big},"id":1.5}}"#);
+        assert!(parse(&twice).is_err());
     }
 
     #[test]

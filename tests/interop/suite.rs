@@ -840,6 +840,30 @@ fn integer_ids_are_echoed_as_integers() {
             .unwrap_or_else(|| panic!("no reply to an integer id"));
         assert_eq!(reply["id"], json!(42), "{reply}");
         assert!(json_eq(&reply["result"], &json!({"sum": 5})), "{reply}");
+        // An id beyond 64 bits comes back digit for digit from both servers.
+        let big = "123456789012345678901234567890";
+        raw_request(
+            env,
+            prefix,
+            "arith",
+            &format!(
+                r#"{{"jsonrpc": "2.0", "method": "arith.add", "params": {{"a": 1, "b": 1}}, "id": {big}}}"#
+            ),
+        );
+        probe_replies(env, prefix, 2, Duration::from_secs(10));
+        let r: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(format!("{prefix}:replies:probe"))
+            .arg("-")
+            .arg("+")
+            .query(&mut env.raw())
+            .unwrap();
+        let text: String = r
+            .ids
+            .get(1)
+            .and_then(|e| e.get("envelope"))
+            .unwrap_or_default();
+        let compact: String = text.chars().filter(|c| *c != ' ').collect();
+        assert!(compact.contains(&format!(r#""id":{big}"#)), "{text}");
         server.stop();
     });
 }

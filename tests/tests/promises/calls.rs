@@ -429,6 +429,8 @@ async fn python_style_envelopes_are_accepted() {
         r#"{"jsonrpc": "2.0", "method": "arith.echoText", "params": {"text": "h\u00e9llo"}, "id": "u"}"#,
         r#"{"jsonrpc": "2.0", "method": "arith.do-thing", "params": {}, "id": "hyphen"}"#,
         r#"{"jsonrpc": "2.0", "method": "arith.echoText", "params": null, "id": "null-params"}"#,
+        // Python integers have no bound; such an id comes back digit for digit.
+        r#"{"jsonrpc": "2.0", "method": "arith.add", "params": {"a": 1, "b": 1}, "id": 123456789012345678901234567890}"#,
     ];
     for env in requests {
         xadd(
@@ -438,9 +440,9 @@ async fn python_style_envelopes_are_accepted() {
         )
         .await;
     }
-    wait_for("four replies", WAIT, || {
+    wait_for("five replies", WAIT, || {
         let (mut raw, probe) = (raw.clone(), probe.clone());
-        async move { stream_envelopes(&mut raw, &probe).await.len() == 4 }
+        async move { stream_envelopes(&mut raw, &probe).await.len() == 5 }
     })
     .await;
     let replies = stream_envelopes(&mut raw, &probe).await;
@@ -457,5 +459,17 @@ async fn python_style_envelopes_are_accepted() {
         .as_str()
         .unwrap()
         .contains("text"));
+    let last: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&probe)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let text: String = last.ids[4].get("envelope").unwrap();
+    assert_eq!(
+        text,
+        r#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"result":{"sum":2.0}}"#
+    );
     server.stop().await;
 }

@@ -68,7 +68,7 @@ impl Connector {
         ConnectionManager::new_with_config(self.client.clone(), config)
             .await
             .map_err(|e| {
-                Error::transport_with(
+                redis_failure(
                     format!("cannot connect to Redis at {}", self.display_url()),
                     e,
                 )
@@ -85,7 +85,7 @@ impl Connector {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| {
-                Error::transport_with(
+                redis_failure(
                     format!("cannot connect to Redis at {}", self.display_url()),
                     e,
                 )
@@ -109,6 +109,38 @@ pub(crate) fn is_connection_error(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error()
 }
 
+/// Our error for a failed Redis command or connection, with the redis-rs error as its cause.
+pub(crate) fn redis_failure(message: impl Into<String>, e: redis::RedisError) -> Error {
+    Error::transport_with(message, RedisCause(e))
+}
+
+/// A redis-rs error as a cause that says each thing once. redis-rs repeats its cause's text in
+/// its own message (`Connection refused (os error 111)`), and a server error is its own source
+/// (`"OOM": command not allowed …`), so a chain printer such as anyhow's `{:#}` would say the
+/// same words twice; this cause skips sources whose text it has already said.
+#[derive(Debug)]
+struct RedisCause(redis::RedisError);
+
+impl std::fmt::Display for RedisCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for RedisCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let said = self.0.to_string();
+        let mut source = std::error::Error::source(&self.0);
+        while let Some(s) = source {
+            if !said.contains(&s.to_string()) {
+                return Some(s);
+            }
+            source = s.source();
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +149,43 @@ mod tests {
     fn redacts_passwords() {
         assert_eq!(redact("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
         assert_eq!(redact("redis://h:1"), "redis://h:1");
+    }
+
+    /// Every message of an error's chain, the way anyhow's `{:#}` prints it.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut parts = vec![e.to_string()];
+        let mut source = e.source();
+        while let Some(s) = source {
+            parts.push(s.to_string());
+            source = s.source();
+        }
+        parts.join(": ")
+    }
+
+    #[tokio::test]
+    async fn a_redis_cause_is_said_once() {
+        // A port nothing listens on: bind one, then free it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+        let e = client
+            .get_multiplexed_async_connection()
+            .await
+            .err()
+            .unwrap();
+        let refused = e.to_string();
+        assert!(refused.contains("os error"), "{refused}");
+        // Without the wrapper, redis-rs's chain says it twice.
+        assert!(chain(&e).matches("os error").count() > 1, "{}", chain(&e));
+        let ours = redis_failure("cannot connect", e);
+        assert_eq!(
+            chain(&ours).matches("os error").count(),
+            1,
+            "{}",
+            chain(&ours)
+        );
     }
 }

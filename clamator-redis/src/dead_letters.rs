@@ -150,7 +150,9 @@ impl DeadLetters {
         let dlq = keys::dead_letter_stream(&self.prefix, service);
         let entries = commands::range(&mut self.manager.clone(), &dlq, "-", "+", Some(count))
             .await
-            .map_err(|e| Error::transport_with("XRANGE of the dead-letter stream failed", e))?;
+            .map_err(|e| {
+                crate::connection::redis_failure("XRANGE of the dead-letter stream failed", e)
+            })?;
         Ok(entries.iter().map(to_letter).collect())
     }
 
@@ -162,7 +164,9 @@ impl DeadLetters {
         let mut conn = self.manager.clone();
         let entry = commands::range(&mut conn, &dlq, id, id, None)
             .await
-            .map_err(|e| Error::transport_with("XRANGE of the dead-letter stream failed", e))?
+            .map_err(|e| {
+                crate::connection::redis_failure("XRANGE of the dead-letter stream failed", e)
+            })?
             .into_iter()
             .next()
             .ok_or_else(|| {
@@ -181,10 +185,14 @@ impl DeadLetters {
         let command_stream = keys::command_stream(&self.prefix, service);
         let new_id = commands::add_fields(&mut conn, &command_stream, None, original)
             .await
-            .map_err(|e| Error::transport_with("XADD of the replayed entry failed", e))?;
+            .map_err(|e| {
+                crate::connection::redis_failure("XADD of the replayed entry failed", e)
+            })?;
         commands::delete_entry(&mut conn, &dlq, id)
             .await
-            .map_err(|e| Error::transport_with("XDEL from the dead-letter stream failed", e))?;
+            .map_err(|e| {
+                crate::connection::redis_failure("XDEL from the dead-letter stream failed", e)
+            })?;
         Ok(new_id)
     }
 
@@ -193,7 +201,9 @@ impl DeadLetters {
         let dlq = keys::dead_letter_stream(&self.prefix, service);
         commands::length_and_delete(&mut self.manager.clone(), &dlq)
             .await
-            .map_err(|e| Error::transport_with("purging the dead-letter stream failed", e))
+            .map_err(|e| {
+                crate::connection::redis_failure("purging the dead-letter stream failed", e)
+            })
     }
 }
 

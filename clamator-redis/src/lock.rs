@@ -37,7 +37,9 @@ impl Lock {
             .arg(ttl.as_millis() as u64)
             .query_async(&mut manager.clone())
             .await
-            .map_err(|e| Error::transport_with(format!("SET NX of lock {key} failed"), e))?;
+            .map_err(|e| {
+                crate::connection::redis_failure(format!("SET NX of lock {key} failed"), e)
+            })?;
         Ok(set.map(|_| Self {
             manager: manager.clone(),
             key: key.to_owned(),
@@ -54,7 +56,9 @@ impl Lock {
             .arg(self.ttl.as_millis() as u64)
             .invoke_async(&mut self.manager.clone())
             .await
-            .map_err(|e| Error::transport_with(format!("extending lock {} failed", self.key), e))?;
+            .map_err(|e| {
+                crate::connection::redis_failure(format!("extending lock {} failed", self.key), e)
+            })?;
         if extended == 1 {
             Ok(())
         } else {
@@ -69,7 +73,9 @@ impl Lock {
             .arg(&self.token)
             .invoke_async(&mut self.manager.clone())
             .await
-            .map_err(|e| Error::transport_with(format!("releasing lock {} failed", self.key), e))?;
+            .map_err(|e| {
+                crate::connection::redis_failure(format!("releasing lock {} failed", self.key), e)
+            })?;
         if released == 1 {
             Ok(())
         } else {

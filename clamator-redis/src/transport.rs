@@ -224,7 +224,7 @@ impl RedisTransport {
                 if is_connection_error(&e) {
                     self.inner.health.down();
                 }
-                Err(Error::transport_with("xadd failed", e))
+                Err(crate::connection::redis_failure("xadd failed", e))
             }
         }
     }

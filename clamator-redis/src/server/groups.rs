@@ -49,7 +49,7 @@ pub(crate) async fn ensure_group(
     )
     .await
     .map_err(|e| {
-        Error::transport_with(
+        crate::connection::redis_failure(
             format!("XGROUP CREATE {} {} failed", target.stream, target.group),
             e,
         )

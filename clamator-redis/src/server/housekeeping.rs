@@ -73,7 +73,8 @@ fn idle_consumers<'a>(
 pub(crate) async fn run_once(state: &ServerState, rt: &ServiceRuntime) -> Result<(), Error> {
     let mut conn = state.manager.clone();
     let stream = &rt.target.stream;
-    let err = |what: &'static str| move |e: redis::RedisError| Error::transport_with(what, e);
+    let err =
+        |what: &'static str| move |e: redis::RedisError| crate::connection::redis_failure(what, e);
     let mut progress = Vec::new();
     for group in commands::groups(&mut conn, stream)
         .await

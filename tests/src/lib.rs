@@ -311,6 +311,13 @@ pub async fn take_as_dead_consumer(
 /// `XADD`s `n` `arith.add` requests (ids `r0`…) that all name `reply_to`, in one pipeline.
 pub async fn queue_adds(conn: &MultiplexedConnection, stream: &str, reply_to: &str, n: usize) {
     let mut pipe = redis::pipe();
+    add_requests(&mut pipe, stream, reply_to, n);
+    let () = pipe.query_async(&mut conn.clone()).await.unwrap();
+}
+
+/// Adds to `pipe` the `XADD`s of [`queue_adds`]: `n` `arith.add` requests with ids `r0…`,
+/// whose answers are `{"sum": i + 1}`.
+pub fn add_requests(pipe: &mut redis::Pipeline, stream: &str, reply_to: &str, n: usize) {
     for i in 0..n {
         let envelope = format!(
             r#"{{"jsonrpc":"2.0","id":"r{i}","method":"arith.add","params":{{"a":{i},"b":1}}}}"#
@@ -326,7 +333,6 @@ pub async fn queue_adds(conn: &MultiplexedConnection, stream: &str, reply_to: &s
             .arg(reply_to)
             .ignore();
     }
-    let () = pipe.query_async(&mut conn.clone()).await.unwrap();
 }
 
 /// `XADD <stream> * <field> <value> …`: writes an entry by hand, as a peer (or a broken

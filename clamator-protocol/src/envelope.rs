@@ -304,11 +304,7 @@ fn parse_object(value: Value, big_id: Option<RpcId>) -> Result<Envelope, Envelop
             let data = err.remove("data").unwrap_or(Value::Null);
             Ok(Envelope::Response(Response {
                 id: recovered,
-                outcome: Err(RpcError {
-                    code,
-                    message,
-                    data,
-                }),
+                outcome: Err(RpcError::new(code, message).with_data(data)),
             }))
         }
         _ => Err(EnvelopeError::invalid(

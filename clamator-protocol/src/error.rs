@@ -38,7 +38,27 @@ pub mod codes {
 ///     r#"{"code":-32000,"message":"division by zero","data":null}"#
 /// );
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// A handler can use `?` on any error: what is not an `RpcError` becomes `-32603 Internal
+/// error`. Its caller sees only that; the error itself goes to the server's log (an option
+/// of the server sends it to callers too, for development):
+///
+/// ```
+/// use clamator_protocol::RpcError;
+/// fn parse_quantity(text: &str) -> Result<u32, RpcError> {
+///     Ok(text.parse::<u32>()?)
+/// }
+/// let err = parse_quantity("many").unwrap_err();
+/// assert_eq!(err.code, -32603);
+/// assert_eq!(err.message, "Internal error");
+/// assert!(err.data.is_null());
+/// assert!(err.detail().unwrap().contains("invalid digit"));
+/// ```
+///
+/// That is why `RpcError` is not itself a [`std::error::Error`] (as `anyhow::Error` is not):
+/// a blanket conversion from every error would otherwise include itself. Callers meet it
+/// inside [`Error::Rpc`], which is one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RpcError {
     /// The error code; -32768..-32000 are reserved by JSON-RPC, see [`codes`].
     pub code: i64,
@@ -47,6 +67,40 @@ pub struct RpcError {
     /// Structured detail, `null` when there is none.
     #[serde(default)]
     pub data: Value,
+    /// What went wrong, for the server's log only: set when the error was converted from
+    /// another error or a panic, never sent unless the server is told to.
+    #[serde(skip)]
+    detail: Option<Box<str>>,
+}
+
+/// Two errors are equal when what goes on the wire is: the log-only detail is not compared.
+impl PartialEq for RpcError {
+    fn eq(&self, other: &Self) -> bool {
+        (self.code, &self.message, &self.data) == (other.code, &other.message, &other.data)
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for RpcError {
+    fn from(err: E) -> Self {
+        let name = std::any::type_name::<E>();
+        let short = name.rsplit("::").next().unwrap_or(name);
+        Self::hidden_internal(short, &error_chain(&err))
+    }
+}
+
+/// An error's message followed by those of its sources, each said once.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 impl RpcError {
@@ -56,7 +110,34 @@ impl RpcError {
             code,
             message: message.into(),
             data: Value::Null,
+            detail: None,
         }
+    }
+
+    /// `-32603 Internal error` whose cause (`name: message`) stays in the server's log: what
+    /// `?` on another error and a handler panic produce.
+    pub fn hidden_internal(name: &str, message: &str) -> Self {
+        let mut err = Self::new(codes::INTERNAL_ERROR, "Internal error");
+        err.detail = Some(format!("{name}: {message}").into());
+        err
+    }
+
+    /// The log-only cause of an error made by [`RpcError::hidden_internal`] (or by `?`), if
+    /// this is one.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    /// This error as it is sent when the server shows causes to callers (development): a
+    /// hidden internal error gets clamator's `{"name", "message"}` data back; others are
+    /// unchanged.
+    #[must_use]
+    pub fn with_detail_shown(mut self) -> Self {
+        if let Some(detail) = self.detail.take() {
+            let (name, message) = detail.split_once(": ").unwrap_or(("Error", &detail));
+            self.data = serde_json::json!({ "name": name, "message": message });
+        }
+        self
     }
 
     /// Returns this error with `data` attached.
@@ -127,8 +208,6 @@ impl fmt::Display for RpcError {
         Ok(())
     }
 }
-
-impl std::error::Error for RpcError {}
 
 /// One thing wrong with a value checked against a schema or a Rust type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

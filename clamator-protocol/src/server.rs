@@ -266,6 +266,7 @@ fn integralize(v: &mut Value) {
 pub struct Service {
     name: String,
     methods: BTreeMap<String, Method>,
+    show_error_details: bool,
 }
 
 /// Builds a [`Service`]; see [`Service::builder`].
@@ -333,6 +334,7 @@ impl ServiceBuilder {
         Ok(Service {
             name: self.name,
             methods: self.methods,
+            show_error_details: false,
         })
     }
 }
@@ -350,6 +352,16 @@ impl Service {
     /// The service name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether callers see the cause of an internal error: what a handler's `?` turned into
+    /// `-32603` and what a handler panicked with. Off by default: callers get `Internal error`
+    /// with `data: null` and the cause is logged (it may name files, hosts or queries); turn
+    /// it on in development to get clamator's `{"name", "message"}` data.
+    #[must_use]
+    pub fn show_error_details(mut self, show: bool) -> Self {
+        self.show_error_details = show;
+        self
     }
 
     /// The method called `name`.
@@ -431,18 +443,27 @@ impl Service {
                 RpcError::invalid_params(&issues)
             }
             Failure::Rpc(e) => {
-                if method.notification || id.is_none() {
+                if let Some(detail) = e.detail() {
+                    tracing::error!(service, method = method_name, rpc_id, error = detail, "RPC handler failed");
+                } else if method.notification || id.is_none() {
                     tracing::debug!(service, method = method_name, code = e.code, "notification handler returned an error");
                 }
                 e
             }
             Failure::Panicked(msg) => {
                 tracing::error!(service, method = method_name, rpc_id, panic = %msg, "RPC handler raised");
-                RpcError::internal_with("panic", msg)
+                RpcError::hidden_internal("panic", &msg)
             }
             Failure::InvalidResult(issues) => {
                 tracing::error!(service, method = method_name, rpc_id, ?issues, "RPC result validation failed");
                 RpcError::result_validation_failed(&issues)
+            }
+        });
+        let answer = answer.map_err(|e| {
+            if self.show_error_details {
+                e.with_detail_shown()
+            } else {
+                e
             }
         });
         // A request to a method declared as a notification runs but is not answered
@@ -555,6 +576,11 @@ mod tests {
             .method("fail", |_: Value| async move {
                 Err::<Value, _>(RpcError::new(-32001, "denied").with_data(json!({"why": "x"})))
             })
+            .method("parse", |p: Value| async move {
+                // `?` on any error: -32603 for the caller, the cause for the log.
+                let n: i64 = p["text"].as_str().unwrap_or_default().parse()?;
+                Ok(json!(n))
+            })
             .method("boom", |_: Value| async move {
                 if true {
                     panic!("boom");
@@ -621,9 +647,23 @@ mod tests {
             reply(&s, "fail", json!({})).await,
             r#"{"jsonrpc":"2.0","id":"i1","error":{"code":-32001,"message":"denied","data":{"why":"x"}}}"#
         );
-        let v: Value = serde_json::from_str(&reply(&s, "boom", json!({})).await).unwrap();
-        assert_eq!(v["error"]["message"], "Internal error");
-        assert_eq!(v["error"]["data"]["message"], "boom");
+        // A panic and an error passed up with `?` tell callers nothing but "Internal error"
+        // unless the service is told to show causes.
+        for (method, cause) in [("boom", "boom"), ("parse", "invalid digit")] {
+            let v: Value =
+                serde_json::from_str(&reply(&s, method, json!({"text": "x"})).await).unwrap();
+            assert_eq!(v["error"]["code"], codes::INTERNAL_ERROR);
+            assert_eq!(v["error"]["message"], "Internal error");
+            assert_eq!(v["error"]["data"], Value::Null, "{v}");
+            let shown = arith(Arc::new(AtomicUsize::new(0))).show_error_details(true);
+            let v: Value =
+                serde_json::from_str(&reply(&shown, method, json!({"text": "x"})).await).unwrap();
+            let message = v["error"]["data"]["message"].as_str().unwrap();
+            assert!(message.contains(cause), "{v}");
+        }
+        let v: Value =
+            serde_json::from_str(&reply(&s, "parse", json!({"text": "12"})).await).unwrap();
+        assert_eq!(v["result"], 12);
         let v: Value = serde_json::from_str(&reply(&s, "bad", json!({})).await).unwrap();
         assert_eq!(v["error"]["code"], codes::INTERNAL_ERROR);
         assert_eq!(v["error"]["message"], "Result validation failed");

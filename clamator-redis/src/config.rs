@@ -135,6 +135,7 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// | [`idempotency_result_ttl`](Self::idempotency_result_ttl) | 24 h | — |
 /// | [`max_handler_time`](Self::max_handler_time) | 10 min, for requests without a deadline | — |
 /// | [`max_request_age`](Self::max_request_age) | 60 s: where a new or re-created consumer group starts | — |
+/// | [`show_error_details`](Self::show_error_details) | off: a handler's `?` error or panic reaches callers as a bare `Internal error` | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
 ///
@@ -164,6 +165,7 @@ pub struct ServerConfig {
     pub(crate) idempotency_result_ttl: Duration,
     pub(crate) max_handler_time: Option<Duration>,
     pub(crate) max_request_age: Duration,
+    pub(crate) show_error_details: bool,
     pub(crate) fault_abort_after_reply_once: Option<std::path::PathBuf>,
     pub(crate) connection: Connection,
 }
@@ -187,6 +189,7 @@ impl ServerConfig {
             idempotency_result_ttl: Duration::from_secs(24 * 3600),
             max_handler_time: Some(DEFAULT_MAX_HANDLER_TIME),
             max_request_age: DEFAULT_MAX_REQUEST_AGE,
+            show_error_details: false,
             fault_abort_after_reply_once: None,
             connection: Connection::default(),
         }
@@ -233,6 +236,17 @@ impl ServerConfig {
     #[must_use]
     pub fn max_handler_time(mut self, limit: Option<Duration>) -> Self {
         self.max_handler_time = limit;
+        self
+    }
+
+    /// Whether callers see the cause of an internal error: an error a handler passed up with
+    /// `?` and a handler's panic message. Off by default: callers get `-32603 Internal error`
+    /// with `data: null` and the cause goes to the log (`tracing`, level error), as it may
+    /// name hosts, files or queries. Turn it on in development to get clamator's
+    /// `{"name", "message"}` data.
+    #[must_use]
+    pub fn show_error_details(mut self, show: bool) -> Self {
+        self.show_error_details = show;
         self
     }
 

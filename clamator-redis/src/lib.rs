@@ -85,6 +85,7 @@ pub mod config;
 mod connection;
 mod dead_letters;
 mod deadline;
+pub mod env;
 pub mod keys;
 pub mod lock;
 mod log_limit;

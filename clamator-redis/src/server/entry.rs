@@ -500,7 +500,6 @@ async fn retire(
         reason,
         error,
     } = rejection;
-    Counters::bump(state.counters.retired(reason));
     let written = dead_letters::write(
         &state.manager,
         &rt.dead_letters,
@@ -516,6 +515,7 @@ async fn retire(
         }
         return;
     }
+    state.counters.count_retired(reason);
     let how = match (reply_to.filter(|_| answer), id.as_ref()) {
         (Some(to), Some(id)) => Finish::ReplyBestEffort(Reply {
             to: to.to_owned(),

@@ -47,15 +47,17 @@ use crate::stream::commands::ReplyLimits;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerStats {
-    /// Requests and notifications handed to a handler.
+    /// Requests and notifications dispatched to their service: those whose params failed
+    /// validation (answered -32602 without running the handler) count here too.
     pub handled: u64,
     /// Requests skipped because their deadline had passed.
     pub expired: u64,
     /// Entries taken over from other consumers.
     pub reclaimed: u64,
-    /// Malformed or refused entries (acknowledged without running a handler).
+    /// Malformed or refused entries (dead-lettered without running a handler).
     pub malformed: u64,
-    /// Entries moved to the dead-letter stream.
+    /// Entries moved to the dead-letter stream, for any reason: malformed or refused ones,
+    /// and those delivered `max_deliveries` times.
     pub dead_lettered: u64,
     /// Handlers cancelled because their call's deadline passed or they ran past
     /// `max_handler_time`.
@@ -96,6 +98,11 @@ impl ServerBuilder {
     /// exactly once).
     #[must_use]
     pub fn service_with(mut self, service: Service, options: ServiceOptions) -> Self {
+        let service = if self.config.show_error_details {
+            service.show_error_details(true)
+        } else {
+            service
+        };
         self.services.push((service, options));
         self
     }
@@ -280,6 +287,59 @@ impl RedisServer {
         }
         tracing::info!(instance_id = %state.config.instance_id, drained, "clamator server stopped");
         StopReport { drained }
+    }
+
+    /// Serves until the process gets SIGINT (Ctrl-C) or SIGTERM, then [stops](Self::stop)
+    /// gracefully; a second signal during the drain abandons what is still running (left
+    /// unacknowledged, for another server to reclaim; the report then says not drained).
+    ///
+    /// The signal handlers are installed by this call, before the returned future is
+    /// awaited, so a signal that arrives in between (say, after a readiness line is
+    /// printed) is not lost:
+    ///
+    /// ```no_run
+    /// # async fn serve(service: clamator_protocol::Service) -> Result<(), clamator_protocol::Error> {
+    /// use clamator_redis::{RedisServer, ServerConfig};
+    /// let server = RedisServer::builder(ServerConfig::from_env()?)
+    ///     .service(service)
+    ///     .start()
+    ///     .await?;
+    /// let until_signal = server.run_until_signal()?;
+    /// println!("ready");
+    /// let report = until_signal.await;
+    /// println!("stopped; drained: {}", report.drained);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Fails only when the signal handlers cannot be installed.
+    #[cfg(unix)]
+    pub fn run_until_signal(
+        &self,
+    ) -> Result<impl std::future::Future<Output = StopReport> + '_, Error> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let install = |kind| {
+            signal(kind).map_err(|e| Error::transport_with("cannot install a signal handler", e))
+        };
+        let mut term = install(SignalKind::terminate())?;
+        let mut int = install(SignalKind::interrupt())?;
+        Ok(async move {
+            let which = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::info!(instance_id = %self.state.config.instance_id, signal = which, "stopping: draining in-flight work (a second signal aborts)");
+            let stop = self.stop();
+            tokio::pin!(stop);
+            tokio::select! {
+                report = &mut stop => report,
+                _ = async { tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} } } => {
+                    tracing::warn!(instance_id = %self.state.config.instance_id, "second signal: abandoning in-flight handlers unacknowledged");
+                    self.state.abort.cancel();
+                    stop.await;
+                    StopReport { drained: false }
+                }
+            }
+        })
     }
 
     async fn wait_for_loops(&self) {

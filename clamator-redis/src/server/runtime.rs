@@ -98,11 +98,12 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The counter an entry retired for `reason` counts in.
-    pub(crate) fn retired(&self, reason: RetireReason) -> &AtomicU64 {
-        match reason {
-            RetireReason::Malformed => &self.malformed,
-            RetireReason::MaxDeliveries => &self.dead_lettered,
+    /// Counts an entry written to the dead-letter stream for `reason`: every such entry is
+    /// dead-lettered, and a malformed one is malformed too.
+    pub(crate) fn count_retired(&self, reason: RetireReason) {
+        Self::bump(&self.dead_lettered);
+        if reason == RetireReason::Malformed {
+            Self::bump(&self.malformed);
         }
     }
 }
@@ -396,10 +397,10 @@ mod tests {
     #[test]
     fn retire_reasons_pick_their_counter() {
         let c = Counters::default();
-        Counters::bump(c.retired(RetireReason::Malformed));
-        Counters::bump(c.retired(RetireReason::MaxDeliveries));
-        Counters::bump(c.retired(RetireReason::MaxDeliveries));
+        c.count_retired(RetireReason::Malformed);
+        c.count_retired(RetireReason::MaxDeliveries);
+        c.count_retired(RetireReason::MaxDeliveries);
         assert_eq!(c.malformed.load(Ordering::Relaxed), 1);
-        assert_eq!(c.dead_lettered.load(Ordering::Relaxed), 2);
+        assert_eq!(c.dead_lettered.load(Ordering::Relaxed), 3);
     }
 }

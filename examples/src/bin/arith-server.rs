@@ -11,7 +11,6 @@ use std::time::Duration;
 use clamator_examples::arith::{self, Counter};
 use clamator_redis::{RedisServer, ServerConfig, ServiceOptions};
 use clap::Parser;
-use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Parser, Debug)]
 #[command(about = "Serve the arith and notifications services over Redis Streams")]
@@ -82,8 +81,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(id) = args.instance_id {
         config = config.instance_id(id);
     }
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let mut options = ServiceOptions::new().concurrency(args.concurrency);
     if args.exactly_once {
         options = options.exactly_once();
@@ -95,16 +92,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.service(arith::faulty_service(handled.clone())?);
     }
     let server = builder.start().await?;
+    let until_signal = server.run_until_signal()?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "READY")?;
         out.flush()?;
     }
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    server.stop().await;
+    until_signal.await;
     eprintln!("HANDLED:{}", handled.get());
     Ok(())
 }

@@ -413,6 +413,9 @@ async fn malformed_entries_are_acked_answered_when_possible_and_the_server_keeps
         letters[8].envelope.as_deref(),
         Some(r#"{"jsonrpc":"2.0","id":"resp","result":1}"#)
     );
+    // Each letter is counted as what it is: malformed, and dead-lettered.
+    let stats = server.stats();
+    assert_eq!((stats.malformed, stats.dead_lettered), (9, 9), "{stats:?}");
     server.stop().await;
 }
 

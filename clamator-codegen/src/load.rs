@@ -18,6 +18,8 @@ pub(crate) struct MethodDef {
     pub(crate) params: Value,
     /// The result schema, as written; `None` for notifications.
     pub(crate) result: Option<Value>,
+    /// The method's `description`, for the generated docs.
+    pub(crate) description: Option<String>,
 }
 
 /// A contract file.
@@ -159,6 +161,16 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
             )
         })?;
         let result = def.remove("result");
+        let description = match def.remove("description") {
+            None => None,
+            Some(Value::String(text)) => Some(text),
+            Some(_) => {
+                return Err(err(
+                    &format!("{at}/description"),
+                    "description must be a string".into(),
+                ))
+            }
+        };
         match (notification, &result) {
             (true, Some(_)) => {
                 return Err(err(
@@ -179,6 +191,7 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
             notification,
             params,
             result,
+            description,
         });
     }
     methods.sort_by(|a, b| crate::manifest::locale_cmp(&a.name, &b.name));

@@ -34,20 +34,43 @@ mod untagged_union;
 use serde_json::{from_value, json, to_value};
 
 #[test]
-fn objects_keep_wire_names_omit_unset_optionals_and_reject_unknown_keys() {
-    let p = objects::GetParams {
-        name: "a".into(),
-        age: 3,
-        nick_name: None,
-    };
+fn objects_keep_wire_names_omit_unset_optionals_and_ignore_unknown_keys() {
+    // `new` takes the required properties; optional ones start absent.
+    let p = objects::GetParams::new("a".into(), 3);
+    assert_eq!(
+        p,
+        objects::GetParams {
+            name: "a".into(),
+            age: 3,
+            nick_name: None,
+        }
+    );
     assert_eq!(to_value(&p).unwrap(), json!({"name": "a", "age": 3}));
     let back: objects::GetParams =
         from_value(json!({"name": "a", "age": 3, "nickName": null})).unwrap();
     assert_eq!(back.nick_name, None);
-    assert!(from_value::<objects::GetParams>(json!({"name": "a", "age": 3, "x": 1})).is_err());
-    // Without additionalProperties: false, unknown keys are ignored.
+    // Even under additionalProperties: false, decoding ignores unknown keys (a result that
+    // gained a field still decodes); the server's schema validation refuses them in params.
+    let wider: objects::GetParams = from_value(json!({"name": "a", "age": 3, "x": 1})).unwrap();
+    assert_eq!(wider, p);
     let r: objects::GetResult = from_value(json!({"ok": true, "extra": 1})).unwrap();
     assert!(r.ok);
+}
+
+#[test]
+fn structs_without_required_properties_have_a_default() {
+    let d = defaults::GetParams::default();
+    assert_eq!(d, from_value::<defaults::GetParams>(json!({})).unwrap());
+    assert_eq!(defaults::GetParams::new(), d);
+}
+
+#[test]
+fn untagged_alternatives_still_refuse_unknown_keys_to_tell_themselves_apart() {
+    let r: untagged_union::GetResult = from_value(json!({"ok": false, "error": "nope"})).unwrap();
+    assert!(matches!(r, untagged_union::GetResult::Variant2(_)), "{r:?}");
+    // Keys of both alternatives fit neither, rather than the first one silently.
+    let both = json!({"ok": true, "pid": 1, "error": "nope"});
+    assert!(from_value::<untagged_union::GetResult>(both).is_err());
 }
 
 #[test]

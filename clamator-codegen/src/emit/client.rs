@@ -37,8 +37,9 @@ pub(super) fn emit(service: &Service) -> TokenStream {
 fn method(service: &str, m: &Method) -> TokenStream {
     let (wire, ident, params) = (&m.wire, &m.ident, &m.params_ty);
     let Some(result) = &m.result_ty else {
-        let doc = docs(&format!(
-            "Sends the notification `{service}.{wire}`; returns once it is queued."
+        let doc = docs(&with_description(
+            format!("Sends the notification `{service}.{wire}`; returns once it is queued."),
+            m,
         ));
         return quote! {
             #doc
@@ -47,7 +48,7 @@ fn method(service: &str, m: &Method) -> TokenStream {
             }
         };
     };
-    let doc = docs(&format!("Calls `{service}.{wire}`."));
+    let doc = docs(&with_description(format!("Calls `{service}.{wire}`."), m));
     let with_doc = docs(&format!(
         "Calls `{service}.{wire}` with per-call options (a timeout)."
     ));
@@ -66,5 +67,13 @@ fn method(service: &str, m: &Method) -> TokenStream {
         ) -> Result<#result, __c::Error> {
             self.client.call_with(#service, #wire, params, options).await
         }
+    }
+}
+
+/// `first`, then the method's description from the contract as a paragraph of its own.
+pub(super) fn with_description(first: String, m: &Method) -> String {
+    match &m.doc {
+        Some(text) if !text.trim().is_empty() => format!("{first}\n\n{}", text.trim()),
+        _ => first,
     }
 }

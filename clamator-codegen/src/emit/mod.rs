@@ -77,6 +77,8 @@ pub(super) struct Method {
     pub(super) params: Schema,
     /// The result schema; `None` for notifications.
     pub(super) result: Option<Schema>,
+    /// The contract's `description` of the method.
+    pub(super) doc: Option<String>,
 }
 
 /// A params or result schema, `$ref`s inlined.
@@ -141,6 +143,7 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenErro
             result_ty: result_ty.as_deref().map(ident),
             params: schema(&m.params, "PARAMS"),
             result: m.result.as_ref().map(|r| schema(r, "RESULT")),
+            doc: m.description.clone(),
         });
     }
     let service = Service {

@@ -44,7 +44,10 @@ fn handler(service: &str, m: &Method) -> TokenStream {
         Some(result) => ("", quote!(#result)),
         None => ("the notification ", quote!(())),
     };
-    let doc = docs(&format!("Handles {what}`{service}.{}`.", m.wire));
+    let doc = docs(&super::client::with_description(
+        format!("Handles {what}`{service}.{}`.", m.wire),
+        m,
+    ));
     quote! {
         #doc
         fn #ident(

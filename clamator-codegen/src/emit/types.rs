@@ -1,7 +1,7 @@
 //! The types: params, results and the `$defs` they use, with serde attributes that keep
 //! the wire names, and the functions that supply defaults.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -15,12 +15,37 @@ const SERDE_CRATE: &str = "::clamator_protocol::__codegen::serde";
 
 /// Every type definition, in order. `root_docs` documents the params and result types whose
 /// schemas have no `description`.
+///
+/// Structs ignore unknown keys when decoding, so a client keeps working when a server adds a
+/// result field; params are still held to `additionalProperties: false` by the server's
+/// schema validation. Only the structs that are alternatives of an untagged union keep
+/// `deny_unknown_fields`: there, an unknown key is what tells one alternative from another.
 pub(super) fn emit(defs: &[Def], root_docs: &HashMap<String, String>) -> TokenStream {
-    let defs = defs.iter().map(|d| def(d, root_docs.get(d.name())));
+    let alternatives: HashSet<&str> = defs
+        .iter()
+        .filter_map(|d| match d {
+            Def::Untagged { variants, .. } => Some(variants),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|(_, ty)| named(ty))
+        .collect();
+    let defs = defs
+        .iter()
+        .map(|d| def(d, root_docs.get(d.name()), alternatives.contains(d.name())));
     quote!(#(#defs)*)
 }
 
-fn def(def: &Def, root_doc: Option<&String>) -> TokenStream {
+/// The generated type `ty` is, through any `Option`.
+fn named(ty: &Ty) -> Option<&str> {
+    match ty {
+        Ty::Named(n) => Some(n),
+        Ty::Option(t) => named(t),
+        _ => None,
+    }
+}
+
+fn def(def: &Def, root_doc: Option<&String>, union_alternative: bool) -> TokenStream {
     let doc_or = |doc: &Option<String>, fallback: String| {
         docs(&doc.clone().or(root_doc.cloned()).unwrap_or(fallback))
     };
@@ -33,8 +58,10 @@ fn def(def: &Def, root_doc: Option<&String>) -> TokenStream {
             extra,
         } => {
             let doc = doc_or(doc, format!("The `{name}` type."));
-            let serde = serde_attr(deny_unknown.then(|| quote!(deny_unknown_fields)));
+            let strict = *deny_unknown && union_alternative;
+            let serde = serde_attr(strict.then(|| quote!(deny_unknown_fields)));
             let ident = ident(name);
+            let constructors = constructors(name, fields, extra.is_some());
             let field_tokens = fields.iter().map(|f| field(name, f, quote!(pub)));
             let extra = extra.as_ref().map(|ty| {
                 let ty = rust_type(ty);
@@ -53,6 +80,7 @@ fn def(def: &Def, root_doc: Option<&String>) -> TokenStream {
                     #(#field_tokens)*
                     #extra
                 }
+                #constructors
                 #defaults
             }
         }
@@ -156,6 +184,69 @@ fn def(def: &Def, root_doc: Option<&String>) -> TokenStream {
                 pub type #ident = #ty;
             }
         }
+    }
+}
+
+/// `new` taking the required fields (the others start absent or at their default), and
+/// `Default` when no field is required: so a caller's code keeps compiling when a contract
+/// gains an optional property.
+fn constructors(owner: &str, fields: &[Field], extra: bool) -> TokenStream {
+    let ty = ident(owner);
+    let required: Vec<&Field> = fields.iter().filter(|f| !f.optional).collect();
+    let params = required.iter().map(|f| {
+        let (name, ty) = (ident(&f.ident), rust_type(&f.ty));
+        quote!(#name: #ty)
+    });
+    let inits = fields.iter().map(|f| {
+        let name = ident(&f.ident);
+        if !f.optional {
+            quote!(#name)
+        } else if f.default.is_some() {
+            let function = ident(&default_fn(owner, f));
+            quote!(#name: #function())
+        } else {
+            quote!(#name: None)
+        }
+    });
+    let extra = extra.then(|| quote!(additional_properties: __c::BTreeMap::new(),));
+    let names: Vec<String> = required.iter().map(|f| format!("`{}`", f.wire)).collect();
+    let doc = docs(
+        &match (required.is_empty(), required.len() == fields.len()) {
+            (true, _) => format!("Builds `{owner}` with every property absent or at its default."),
+            (false, true) => format!(
+                "Builds `{owner}` from its properties ({}).",
+                names.join(", ")
+            ),
+            (false, false) => format!(
+                "Builds `{owner}` from its required properties ({}); the others start absent or \
+             at their default.",
+                names.join(", ")
+            ),
+        },
+    );
+    // Clippy's limit; a contract decides how many required properties there are.
+    let allow = (required.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
+    let default = required.is_empty().then(|| {
+        quote! {
+            impl Default for #ty {
+                fn default() -> Self {
+                    Self::new()
+                }
+            }
+        }
+    });
+    quote! {
+        impl #ty {
+            #doc
+            #allow
+            pub fn new(#(#params),*) -> Self {
+                Self {
+                    #(#inits,)*
+                    #extra
+                }
+            }
+        }
+        #default
     }
 }
 

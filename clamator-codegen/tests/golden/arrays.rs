@@ -9,7 +9,7 @@ use ::clamator_protocol::__codegen as __c;
 
 /// The `GetParamsPointsItem` type.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParamsPointsItem {
     /// The `x` property.
     pub x: f64,
@@ -17,9 +17,16 @@ pub struct GetParamsPointsItem {
     pub y: f64,
 }
 
+impl GetParamsPointsItem {
+    /// Builds `GetParamsPointsItem` from its properties (`x`, `y`).
+    pub fn new(x: f64, y: f64) -> Self {
+        Self { x, y }
+    }
+}
+
 /// Params of `arrays.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParams {
     /// The `tags` property.
     pub tags: Vec<String>,
@@ -27,6 +34,17 @@ pub struct GetParams {
     pub points: Vec<GetParamsPointsItem>,
     /// The `anything` property.
     pub anything: Vec<__c::serde_json::Value>,
+}
+
+impl GetParams {
+    /// Builds `GetParams` from its properties (`tags`, `points`, `anything`).
+    pub fn new(
+        tags: Vec<String>,
+        points: Vec<GetParamsPointsItem>,
+        anything: Vec<__c::serde_json::Value>,
+    ) -> Self {
+        Self { tags, points, anything }
+    }
 }
 
 /// Result of `arrays.get`.

@@ -22,7 +22,7 @@ pub enum GetParamsSort {
 
 /// Params of `defaults.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParams {
     /// The `limit` property.
     #[serde(default = "default_get_params_limit")]
@@ -42,6 +42,26 @@ pub struct GetParams {
     /// The `list` property.
     #[serde(default = "default_get_params_list")]
     pub list: Vec<String>,
+}
+
+impl GetParams {
+    /// Builds `GetParams` with every property absent or at its default.
+    pub fn new() -> Self {
+        Self {
+            limit: default_get_params_limit(),
+            ratio: default_get_params_ratio(),
+            name: default_get_params_name(),
+            on: default_get_params_on(),
+            sort: default_get_params_sort(),
+            list: default_get_params_list(),
+        }
+    }
+}
+
+impl Default for GetParams {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 fn default_get_params_limit() -> i64 {
@@ -70,8 +90,21 @@ fn default_get_params_list() -> Vec<String> {
 
 /// Result of `defaults.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetResult {}
+
+impl GetResult {
+    /// Builds `GetResult` with every property absent or at its default.
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+
+impl Default for GetResult {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The params schema of `defaults.get` (`$ref`s inlined).
 pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"limit":{"type":"integer","default":10},"ratio":{"type":"number","default":0.5},"name":{"type":"string","default":"x"},"on":{"type":"boolean","default":true},"sort":{"type":"string","enum":["asc","desc"],"default":"desc"},"list":{"type":"array","items":{"type":"string"},"default":[]}},"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;

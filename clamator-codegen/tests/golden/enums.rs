@@ -25,7 +25,7 @@ pub enum GetParamsColor {
 
 /// Params of `enums.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParams {
     /// The `color` property.
     pub color: GetParamsColor,
@@ -33,10 +33,30 @@ pub struct GetParams {
     pub kind: String,
 }
 
+impl GetParams {
+    /// Builds `GetParams` from its properties (`color`, `kind`).
+    pub fn new(color: GetParamsColor, kind: String) -> Self {
+        Self { color, kind }
+    }
+}
+
 /// Result of `enums.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetResult {}
+
+impl GetResult {
+    /// Builds `GetResult` with every property absent or at its default.
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+
+impl Default for GetResult {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The params schema of `enums.get` (`$ref`s inlined).
 pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"color":{"type":"string","enum":["red","dark-blue","2nd"]},"kind":{"type":"string","const":"fixed"}},"required":["color","kind"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;

@@ -9,31 +9,52 @@ use ::clamator_protocol::__codegen as __c;
 
 /// The `GetParamsOuterInner` type.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParamsOuterInner {
     /// The `leaf` property.
     pub leaf: String,
 }
 
+impl GetParamsOuterInner {
+    /// Builds `GetParamsOuterInner` from its properties (`leaf`).
+    pub fn new(leaf: String) -> Self {
+        Self { leaf }
+    }
+}
+
 /// The `GetParamsOuter` type.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParamsOuter {
     /// The `inner` property.
     pub inner: GetParamsOuterInner,
 }
 
+impl GetParamsOuter {
+    /// Builds `GetParamsOuter` from its properties (`inner`).
+    pub fn new(inner: GetParamsOuterInner) -> Self {
+        Self { inner }
+    }
+}
+
 /// The `GetParamsListItem` type.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParamsListItem {
     /// The `v` property.
     pub v: f64,
 }
 
+impl GetParamsListItem {
+    /// Builds `GetParamsListItem` from its properties (`v`).
+    pub fn new(v: f64) -> Self {
+        Self { v }
+    }
+}
+
 /// Params of `nested.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParams {
     /// The `outer` property.
     pub outer: GetParamsOuter,
@@ -41,10 +62,30 @@ pub struct GetParams {
     pub list: Vec<GetParamsListItem>,
 }
 
+impl GetParams {
+    /// Builds `GetParams` from its properties (`outer`, `list`).
+    pub fn new(outer: GetParamsOuter, list: Vec<GetParamsListItem>) -> Self {
+        Self { outer, list }
+    }
+}
+
 /// Result of `nested.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetResult {}
+
+impl GetResult {
+    /// Builds `GetResult` with every property absent or at its default.
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+
+impl Default for GetResult {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The params schema of `nested.get` (`$ref`s inlined).
 pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"outer":{"type":"object","properties":{"inner":{"type":"object","properties":{"leaf":{"type":"string"}},"required":["leaf"],"additionalProperties":false}},"required":["inner"],"additionalProperties":false},"list":{"type":"array","items":{"type":"object","properties":{"v":{"type":"number"}},"required":["v"],"additionalProperties":false}}},"required":["outer","list"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;

@@ -9,7 +9,7 @@ use ::clamator_protocol::__codegen as __c;
 
 /// Params of `nullable.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParams {
     /// The `a` property.
     pub a: Option<f64>,
@@ -20,10 +20,30 @@ pub struct GetParams {
     pub c: Option<String>,
 }
 
+impl GetParams {
+    /// Builds `GetParams` from its required properties (`a`, `b`); the others start absent or at their default.
+    pub fn new(a: Option<f64>, b: Option<String>) -> Self {
+        Self { a, b, c: None }
+    }
+}
+
 /// Result of `nullable.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetResult {}
+
+impl GetResult {
+    /// Builds `GetResult` with every property absent or at its default.
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+
+impl Default for GetResult {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The params schema of `nullable.get` (`$ref`s inlined).
 pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"a":{"type":["number","null"]},"b":{"anyOf":[{"type":"string"},{"type":"null"}]},"c":{"anyOf":[{"anyOf":[{"not":{}},{"type":"string"}]},{"type":"null"}]}},"required":["a","b"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;

@@ -9,7 +9,7 @@ use ::clamator_protocol::__codegen as __c;
 
 /// Params of `objects.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParams {
     /// The `name` property.
     pub name: String,
@@ -20,6 +20,13 @@ pub struct GetParams {
     pub nick_name: Option<String>,
 }
 
+impl GetParams {
+    /// Builds `GetParams` from its required properties (`name`, `age`); the others start absent or at their default.
+    pub fn new(name: String, age: i64) -> Self {
+        Self { name, age, nick_name: None }
+    }
+}
+
 /// Result of `objects.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
 #[serde(crate = "::clamator_protocol::__codegen::serde")]
@@ -28,10 +35,30 @@ pub struct GetResult {
     pub ok: bool,
 }
 
+impl GetResult {
+    /// Builds `GetResult` from its properties (`ok`).
+    pub fn new(ok: bool) -> Self {
+        Self { ok }
+    }
+}
+
 /// Params of `objects.notify`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct NotifyParams {}
+
+impl NotifyParams {
+    /// Builds `NotifyParams` with every property absent or at its default.
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+
+impl Default for NotifyParams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The params schema of `objects.get` (`$ref`s inlined).
 pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"},"nickName":{"type":"string"}},"required":["name","age"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;

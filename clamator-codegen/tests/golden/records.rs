@@ -9,13 +9,23 @@ use ::clamator_protocol::__codegen as __c;
 
 /// Params of `records.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParams {
     /// The `counts` property.
     pub counts: __c::BTreeMap<String, i64>,
     /// The `anyObject` property.
     #[serde(rename = "anyObject")]
     pub any_object: __c::serde_json::Map<String, __c::serde_json::Value>,
+}
+
+impl GetParams {
+    /// Builds `GetParams` from its properties (`counts`, `anyObject`).
+    pub fn new(
+        counts: __c::BTreeMap<String, i64>,
+        any_object: __c::serde_json::Map<String, __c::serde_json::Value>,
+    ) -> Self {
+        Self { counts, any_object }
+    }
 }
 
 /// Result of `records.get`.
@@ -27,6 +37,16 @@ pub struct GetResult {
     /// Properties not listed in the schema.
     #[serde(flatten)]
     pub additional_properties: __c::BTreeMap<String, f64>,
+}
+
+impl GetResult {
+    /// Builds `GetResult` from its properties (`known`).
+    pub fn new(known: String) -> Self {
+        Self {
+            known,
+            additional_properties: __c::BTreeMap::new(),
+        }
+    }
 }
 
 /// The params schema of `records.get` (`$ref`s inlined).

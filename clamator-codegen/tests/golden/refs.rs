@@ -9,7 +9,7 @@ use ::clamator_protocol::__codegen as __c;
 
 /// The `Point` type.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct Point {
     /// The `x` property.
     pub x: f64,
@@ -17,12 +17,19 @@ pub struct Point {
     pub y: f64,
 }
 
+impl Point {
+    /// Builds `Point` from its properties (`x`, `y`).
+    pub fn new(x: f64, y: f64) -> Self {
+        Self { x, y }
+    }
+}
+
 /// A short label.
 pub type Label = String;
 
 /// Params of `refs.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParams {
     /// The `from` property.
     pub from: Point,
@@ -31,6 +38,13 @@ pub struct GetParams {
     /// The `label` property.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<Label>,
+}
+
+impl GetParams {
+    /// Builds `GetParams` from its required properties (`from`, `to`); the others start absent or at their default.
+    pub fn new(from: Point, to: Point) -> Self {
+        Self { from, to, label: None }
+    }
 }
 
 /// Result of `refs.get`.

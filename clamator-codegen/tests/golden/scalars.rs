@@ -9,7 +9,7 @@ use ::clamator_protocol::__codegen as __c;
 
 /// Params of `scalars.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParams {
     /// The `i` property.
     pub i: i64,
@@ -23,6 +23,20 @@ pub struct GetParams {
     pub z: (),
     /// The `any` property.
     pub any: __c::serde_json::Value,
+}
+
+impl GetParams {
+    /// Builds `GetParams` from its properties (`i`, `n`, `s`, `b`, `z`, `any`).
+    pub fn new(
+        i: i64,
+        n: f64,
+        s: String,
+        b: bool,
+        z: (),
+        any: __c::serde_json::Value,
+    ) -> Self {
+        Self { i, n, s, b, z, any }
+    }
 }
 
 /// Result of `scalars.get`.

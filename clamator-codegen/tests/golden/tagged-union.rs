@@ -9,8 +9,21 @@ use ::clamator_protocol::__codegen as __c;
 
 /// Params of `tagged-union.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParams {}
+
+impl GetParams {
+    /// Builds `GetParams` with every property absent or at its default.
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+
+impl Default for GetParams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Result of `tagged-union.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]

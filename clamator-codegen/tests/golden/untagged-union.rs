@@ -25,6 +25,13 @@ pub struct GetParamsValueVariant2 {
     pub n: f64,
 }
 
+impl GetParamsValueVariant2 {
+    /// Builds `GetParamsValueVariant2` from its properties (`n`).
+    pub fn new(n: f64) -> Self {
+        Self { n }
+    }
+}
+
 /// The `GetParamsValue` union (the first alternative that fits).
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
 #[serde(crate = "::clamator_protocol::__codegen::serde", untagged)]
@@ -37,12 +44,19 @@ pub enum GetParamsValue {
 
 /// Params of `untagged-union.get`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetParams {
     /// The `id` property.
     pub id: GetParamsId,
     /// The `value` property.
     pub value: GetParamsValue,
+}
+
+impl GetParams {
+    /// Builds `GetParams` from its properties (`id`, `value`).
+    pub fn new(id: GetParamsId, value: GetParamsValue) -> Self {
+        Self { id, value }
+    }
 }
 
 /// The `GetResultVariant1` type.
@@ -55,6 +69,13 @@ pub struct GetResultVariant1 {
     pub pid: f64,
 }
 
+impl GetResultVariant1 {
+    /// Builds `GetResultVariant1` from its properties (`ok`, `pid`).
+    pub fn new(ok: bool, pid: f64) -> Self {
+        Self { ok, pid }
+    }
+}
+
 /// The `GetResultVariant2` type.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
 #[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
@@ -63,6 +84,13 @@ pub struct GetResultVariant2 {
     pub ok: bool,
     /// The `error` property.
     pub error: String,
+}
+
+impl GetResultVariant2 {
+    /// Builds `GetResultVariant2` from its properties (`ok`, `error`).
+    pub fn new(ok: bool, error: String) -> Self {
+        Self { ok, error }
+    }
 }
 
 /// Result of `untagged-union.get`.

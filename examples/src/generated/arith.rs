@@ -9,7 +9,7 @@ use ::clamator_protocol::__codegen as __c;
 
 /// Params of `arith.add`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct AddParams {
     /// The `a` property.
     pub a: f64,
@@ -17,17 +17,31 @@ pub struct AddParams {
     pub b: f64,
 }
 
+impl AddParams {
+    /// Builds `AddParams` from its properties (`a`, `b`).
+    pub fn new(a: f64, b: f64) -> Self {
+        Self { a, b }
+    }
+}
+
 /// Result of `arith.add`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct AddResult {
     /// The `sum` property.
     pub sum: f64,
 }
 
+impl AddResult {
+    /// Builds `AddResult` from its properties (`sum`).
+    pub fn new(sum: f64) -> Self {
+        Self { sum }
+    }
+}
+
 /// Params of `arith.divide`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct DivideParams {
     /// The `a` property.
     pub a: f64,
@@ -35,33 +49,61 @@ pub struct DivideParams {
     pub b: f64,
 }
 
+impl DivideParams {
+    /// Builds `DivideParams` from its properties (`a`, `b`).
+    pub fn new(a: f64, b: f64) -> Self {
+        Self { a, b }
+    }
+}
+
 /// Result of `arith.divide`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct DivideResult {
     /// The `q` property.
     pub q: f64,
 }
 
+impl DivideResult {
+    /// Builds `DivideResult` from its properties (`q`).
+    pub fn new(q: f64) -> Self {
+        Self { q }
+    }
+}
+
 /// Params of `arith.echoText`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct EchoTextParams {
     /// The `text` property.
     pub text: String,
 }
 
+impl EchoTextParams {
+    /// Builds `EchoTextParams` from its properties (`text`).
+    pub fn new(text: String) -> Self {
+        Self { text }
+    }
+}
+
 /// Result of `arith.echoText`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct EchoTextResult {
     /// The `text` property.
     pub text: String,
 }
 
+impl EchoTextResult {
+    /// Builds `EchoTextResult` from its properties (`text`).
+    pub fn new(text: String) -> Self {
+        Self { text }
+    }
+}
+
 /// Params of `arith.slowAdd`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct SlowAddParams {
     /// The `a` property.
     pub a: f64,
@@ -72,12 +114,26 @@ pub struct SlowAddParams {
     pub sleep_ms: i64,
 }
 
+impl SlowAddParams {
+    /// Builds `SlowAddParams` from its properties (`a`, `b`, `sleepMs`).
+    pub fn new(a: f64, b: f64, sleep_ms: i64) -> Self {
+        Self { a, b, sleep_ms }
+    }
+}
+
 /// Result of `arith.slowAdd`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct SlowAddResult {
     /// The `sum` property.
     pub sum: f64,
+}
+
+impl SlowAddResult {
+    /// Builds `SlowAddResult` from its properties (`sum`).
+    pub fn new(sum: f64) -> Self {
+        Self { sum }
+    }
 }
 
 /// The params schema of `arith.add` (`$ref`s inlined).

@@ -22,12 +22,19 @@ pub enum Kind {
 
 /// The `ItemDimensions` type.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct ItemDimensions {
     /// The `width` property.
     pub width: f64,
     /// The `height` property.
     pub height: f64,
+}
+
+impl ItemDimensions {
+    /// Builds `ItemDimensions` from its properties (`width`, `height`).
+    pub fn new(width: f64, height: f64) -> Self {
+        Self { width, height }
+    }
 }
 
 /// The `ItemAttributesValue` union (the first alternative that fits).
@@ -44,7 +51,7 @@ pub enum ItemAttributesValue {
 
 /// An item in the inventory.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct Item {
     /// The `id` property.
     pub id: String,
@@ -62,9 +69,23 @@ pub struct Item {
     pub attributes: Option<__c::BTreeMap<String, ItemAttributesValue>>,
 }
 
+impl Item {
+    /// Builds `Item` from its required properties (`id`, `name`, `price`, `kind`); the others start absent or at their default.
+    pub fn new(id: String, name: String, price: f64, kind: Kind) -> Self {
+        Self {
+            id,
+            name,
+            price,
+            kind,
+            dimensions: None,
+            attributes: None,
+        }
+    }
+}
+
 /// Params of `inventory.addItem`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct AddItemParams {
     /// The `item` property.
     pub item: Item,
@@ -74,6 +95,17 @@ pub struct AddItemParams {
     /// The `dryRun` property.
     #[serde(rename = "dryRun", default = "default_add_item_params_dry_run")]
     pub dry_run: bool,
+}
+
+impl AddItemParams {
+    /// Builds `AddItemParams` from its required properties (`item`); the others start absent or at their default.
+    pub fn new(item: Item) -> Self {
+        Self {
+            item,
+            tags: None,
+            dry_run: default_add_item_params_dry_run(),
+        }
+    }
 }
 
 fn default_add_item_params_dry_run() -> bool {
@@ -121,20 +153,34 @@ pub enum AddItemResult {
 
 /// Params of `inventory.getItem`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetItemParams {
     /// The `id` property.
     pub id: String,
 }
 
+impl GetItemParams {
+    /// Builds `GetItemParams` from its properties (`id`).
+    pub fn new(id: String) -> Self {
+        Self { id }
+    }
+}
+
 /// Result of `inventory.getItem`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct GetItemResult {
     /// The `item` property.
     pub item: Option<Item>,
     /// The `stock` property.
     pub stock: __c::BTreeMap<String, i64>,
+}
+
+impl GetItemResult {
+    /// Builds `GetItemResult` from its properties (`item`, `stock`).
+    pub fn new(item: Option<Item>, stock: __c::BTreeMap<String, i64>) -> Self {
+        Self { item, stock }
+    }
 }
 
 /// The `ItemChangedParamsChange` union (the first alternative that fits).
@@ -149,7 +195,7 @@ pub enum ItemChangedParamsChange {
 
 /// Params of `inventory.itemChanged`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct ItemChangedParams {
     /// The `id` property.
     pub id: String,
@@ -160,6 +206,18 @@ pub struct ItemChangedParams {
     /// The `at` property.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
+}
+
+impl ItemChangedParams {
+    /// Builds `ItemChangedParams` from its required properties (`id`, `version`, `change`); the others start absent or at their default.
+    pub fn new(id: String, version: String, change: ItemChangedParamsChange) -> Self {
+        Self {
+            id,
+            version,
+            change,
+            at: None,
+        }
+    }
 }
 
 /// The `SearchParamsSort` values.
@@ -177,7 +235,7 @@ pub enum SearchParamsSort {
 
 /// The `SearchParamsFilters` type.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct SearchParamsFilters {
     /// The `minPrice` property.
     #[serde(rename = "minPrice", default, skip_serializing_if = "Option::is_none")]
@@ -190,9 +248,26 @@ pub struct SearchParamsFilters {
     pub kinds: Option<Vec<Kind>>,
 }
 
+impl SearchParamsFilters {
+    /// Builds `SearchParamsFilters` with every property absent or at its default.
+    pub fn new() -> Self {
+        Self {
+            min_price: None,
+            max_price: None,
+            kinds: None,
+        }
+    }
+}
+
+impl Default for SearchParamsFilters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Params of `inventory.search`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct SearchParams {
     /// The `query` property.
     pub query: String,
@@ -207,6 +282,18 @@ pub struct SearchParams {
     pub filters: Option<SearchParamsFilters>,
 }
 
+impl SearchParams {
+    /// Builds `SearchParams` from its required properties (`query`); the others start absent or at their default.
+    pub fn new(query: String) -> Self {
+        Self {
+            query,
+            limit: default_search_params_limit(),
+            sort: default_search_params_sort(),
+            filters: None,
+        }
+    }
+}
+
 fn default_search_params_limit() -> i64 {
     10
 }
@@ -217,7 +304,7 @@ fn default_search_params_sort() -> SearchParamsSort {
 
 /// Result of `inventory.search`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct SearchResult {
     /// The `items` property.
     pub items: Vec<Item>,
@@ -227,9 +314,16 @@ pub struct SearchResult {
     pub next: Option<String>,
 }
 
+impl SearchResult {
+    /// Builds `SearchResult` from its properties (`items`, `total`, `next`).
+    pub fn new(items: Vec<Item>, total: i64, next: Option<String>) -> Self {
+        Self { items, total, next }
+    }
+}
+
 /// Params of `inventory.setMetadata`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct SetMetadataParams {
     /// The `id` property.
     pub id: String,
@@ -240,10 +334,30 @@ pub struct SetMetadataParams {
     pub labels: Option<__c::BTreeMap<String, String>>,
 }
 
+impl SetMetadataParams {
+    /// Builds `SetMetadataParams` from its required properties (`id`, `metadata`); the others start absent or at their default.
+    pub fn new(id: String, metadata: __c::serde_json::Value) -> Self {
+        Self { id, metadata, labels: None }
+    }
+}
+
 /// Result of `inventory.setMetadata`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct SetMetadataResult {}
+
+impl SetMetadataResult {
+    /// Builds `SetMetadataResult` with every property absent or at its default.
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+
+impl Default for SetMetadataResult {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The params schema of `inventory.addItem` (`$ref`s inlined).
 pub const ADD_ITEM_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"item":{"type":"object","properties":{"id":{"type":"string"},"name":{"type":"string","minLength":1,"maxLength":80},"price":{"type":"number","minimum":0,"exclusiveMaximum":1000000},"kind":{"type":"string","enum":["physical","digital"]},"dimensions":{"type":"object","properties":{"width":{"type":"number"},"height":{"type":"number"}},"required":["width","height"],"additionalProperties":false},"attributes":{"type":"object","additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"}]}}},"required":["id","name","price","kind"],"additionalProperties":false,"description":"An item in the inventory."},"tags":{"type":"array","items":{"type":"string","minLength":1,"maxLength":32},"maxItems":10},"dryRun":{"type":"boolean","default":false}},"required":["item"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;

@@ -9,11 +9,24 @@ use ::clamator_protocol::__codegen as __c;
 
 /// Params of `notifications.ping`.
 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
-#[serde(crate = "::clamator_protocol::__codegen::serde", deny_unknown_fields)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
 pub struct PingParams {
     /// The `tag` property.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+}
+
+impl PingParams {
+    /// Builds `PingParams` with every property absent or at its default.
+    pub fn new() -> Self {
+        Self { tag: None }
+    }
+}
+
+impl Default for PingParams {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The params schema of `notifications.ping` (`$ref`s inlined).

@@ -23,13 +23,25 @@ pub(crate) struct Connector {
 impl Connector {
     pub(crate) fn new(settings: &Connection) -> Result<Self, Error> {
         let url = settings.resolved_url();
-        if url.starts_with("rediss://") {
+        let tls = url.starts_with("rediss://");
+        #[cfg(not(feature = "tls"))]
+        if tls || settings.tls_ca_cert.is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "{} needs TLS, and clamator-redis was built without its `tls` feature \
+                 (a default feature: do not turn default features off, or add \
+                 features = [\"tls\"])",
+                redact(&url)
+            )));
+        }
+        #[cfg(feature = "tls")]
+        if tls {
             // rustls needs a process-wide crypto provider; an application may already have
             // installed its own, which is fine.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
         let client = match &settings.tls_ca_cert {
-            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+            #[cfg(feature = "tls")]
+            Some(pem) if tls => redis::Client::build_with_tls(
                 url.as_str(),
                 redis::TlsCertificates {
                     client_tls: None,

@@ -21,9 +21,10 @@
 //! contracts/manifest.json [--check]`).
 //!
 //! The API: [`Builder`] (with [`Layout`] and [`OutputFile`]), [`compile_contracts`],
-//! [`generate_module`], [`export`] (contracts from Rust types) and [`CodegenError`].
+//! [`generate_module`], [`export`] (contracts from Rust types), [`breaking`] (is a contract
+//! change compatible with peers deployed from the old one?) and [`CodegenError`].
 //!
-//! Inside, a contract goes through these modules (all private):
+//! Inside, a contract goes through these modules (private but for `breaking`):
 //!
 //! | module | what it does |
 //! |---|---|
@@ -33,12 +34,14 @@
 //! | `emit` | one emitter per artifact (types, contract constant, client, service), as tokens |
 //! | `format` | prints tokens with `syn` + `prettyplease`, in-process, no rustfmt |
 //! | `manifest` | schema hashes and clamator's manifest |
+//! | `breaking` | old contracts against new: each change, breaking or not (`--breaking-against`) |
 //!
 //! Output is byte-for-byte the same on every machine, rustfmt installed or not. Generated
 //! files carry `#![cfg_attr(rustfmt, rustfmt::skip)]`, so `cargo fmt` leaves them as printed.
 
 use std::path::{Path, PathBuf};
 
+pub mod breaking;
 mod builder;
 mod emit;
 mod error;

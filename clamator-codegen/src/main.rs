@@ -1,10 +1,12 @@
-//! `clamator-codegen --src <dir> --out-rust <dir> [--manifest <file>] [--check]`
+//! `clamator-codegen --src <dir> --out-rust <dir> [--manifest <file>] [--check]`, or
+//! `clamator-codegen --src <dir> --breaking-against <old dir>` to check a change for
+//! compatibility (exit 0 compatible, 1 breaking, 2 unreadable input).
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clamator_codegen::Builder;
+use clamator_codegen::{breaking, Builder};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -13,7 +15,8 @@ use clap::Parser;
     about = "Generate typed Rust clients and service traits from clamator contract files"
 )]
 struct Args {
-    /// Directory of contract files (`<service>.json`).
+    /// Directory of contract files (`<service>.json`); with `--breaking-against`, also one
+    /// contract file.
     #[arg(long)]
     src: PathBuf,
     /// Directory to write Rust modules into (`<service>.rs` and `mod.rs`).
@@ -25,10 +28,19 @@ struct Args {
     /// Write nothing; exit 1, naming the files, if what is on disk is out of date.
     #[arg(long)]
     check: bool,
+    /// Compare `--src` with these old contracts (a directory, one contract file, or a
+    /// manifest, which tells less) and list what changed; exit 1 if anything breaks a peer
+    /// deployed from them, 2 if either side cannot be read. Writes nothing, so it takes no
+    /// other option.
+    #[arg(long, value_name = "OLD", conflicts_with_all = ["out_rust", "manifest", "check"])]
+    breaking_against: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(old) = &args.breaking_against {
+        return check_breaking(old, &args.src);
+    }
     let mut builder = Builder::new(&args.src);
     if let Some(dir) = &args.out_rust {
         builder = builder.out_rust(dir);
@@ -51,6 +63,36 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("clamator-codegen: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--breaking-against`: exit 2 (as clap does for bad usage) when input cannot be read, so
+/// CI can tell a broken contract from a breaking change.
+fn check_breaking(old: &Path, new: &Path) -> ExitCode {
+    if breaking::is_manifest(old) {
+        eprintln!(
+            "clamator-codegen: note: {} is a manifest, which holds only schema hashes: removed \
+             methods and services are found, but a changed schema cannot be classified and is \
+             treated as breaking; pass the old contracts directory for the full check",
+            old.display()
+        );
+    }
+    match breaking::breaking_changes(old, new) {
+        Ok(changes) => {
+            for change in &changes {
+                println!("{change}");
+            }
+            println!("{}", breaking::summary(&changes));
+            if changes.iter().any(|c| c.breaking) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("clamator-codegen: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -26,6 +26,7 @@ use heck::ToPascalCase;
 use serde_json::{Map, Value};
 
 pub(crate) use ir::{Def, DefaultValue, Field, Ty};
+pub(crate) use object::is_optional_marker;
 
 use crate::error::CodegenError;
 use crate::load::escape;

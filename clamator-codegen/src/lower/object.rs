@@ -188,7 +188,7 @@ impl Lowerer<'_> {
 }
 
 /// zod's `.optional()` marker: `{"not": {}}`.
-pub(super) fn is_optional_marker(v: &Value) -> bool {
+pub(crate) fn is_optional_marker(v: &Value) -> bool {
     v.get("not")
         .is_some_and(|n| n.as_object().is_some_and(Map::is_empty))
         && v.as_object().is_some_and(|o| o.len() == 1)

@@ -43,10 +43,8 @@ impl ServerConfig {
     fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let vars = Vars(&var);
         let mut config = Self::new(vars.required("CLAMATOR_PREFIX")?);
-        config.connection = common(&vars, config.connection)?;
-        if let Some(id) = vars.get("CLAMATOR_INSTANCE_ID") {
-            config.instance_id = id;
-        }
+        (config.connection, config.instance_id) =
+            common(&vars, config.connection, config.instance_id)?;
         if let Some(d) = vars.duration("CLAMATOR_CLAIM_IDLE")? {
             config = config.claim_idle(d);
         }
@@ -80,10 +78,8 @@ impl TransportConfig {
     fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let vars = Vars(&var);
         let mut config = Self::new(vars.required("CLAMATOR_PREFIX")?);
-        config.connection = common(&vars, config.connection)?;
-        if let Some(id) = vars.get("CLAMATOR_INSTANCE_ID") {
-            config.instance_id = id;
-        }
+        (config.connection, config.instance_id) =
+            common(&vars, config.connection, config.instance_id)?;
         if let Some(d) = vars.duration("CLAMATOR_TIMEOUT")? {
             config = config.default_timeout(d);
         }
@@ -91,11 +87,13 @@ impl TransportConfig {
     }
 }
 
-/// The connection knobs both configs share.
+/// The knobs both configs share: how to reach Redis, and the instance id.
 fn common(
     vars: &Vars<'_>,
     mut connection: crate::config::Connection,
-) -> Result<crate::config::Connection, Error> {
+    instance_id: String,
+) -> Result<(crate::config::Connection, String), Error> {
+    let instance_id = vars.get("CLAMATOR_INSTANCE_ID").unwrap_or(instance_id);
     if let Some(url) = vars.get("REDIS_URL") {
         connection.url = Some(url);
     }
@@ -111,7 +109,7 @@ fn common(
     if let Some(d) = vars.duration("CLAMATOR_RESPONSE_TIMEOUT")? {
         connection.response_timeout = d;
     }
-    Ok(connection)
+    Ok((connection, instance_id))
 }
 
 /// Variables looked up through a function, so tests need not touch the process's.

@@ -205,8 +205,12 @@ async fn client_timeout_against_a_slow_handler() {
         )
         .await
         .unwrap_err();
-    assert!(err.is_timeout(), "{err}");
-    assert!(err.to_string().contains("timeout"));
+    // The caller's timer, or, when the caller's task is scheduled late on a loaded machine,
+    // the server's answer for the passed deadline, which may reach it first.
+    assert!(
+        err.is_timeout() || err.code() == Some(clamator_redis::codes::DEADLINE_EXCEEDED),
+        "{err}"
+    );
     // The late reply arrives and is dropped; the next call gets its own reply.
     let r = h
         .arith

@@ -68,9 +68,17 @@ pub struct RpcError {
     #[serde(default)]
     pub data: Value,
     /// What went wrong, for the server's log only: set when the error was converted from
-    /// another error or a panic, never sent unless the server is told to.
+    /// another error or a panic, never sent unless the server is told to. Boxed: most
+    /// errors have none, and every `Result<_, Error>` carries the size of this type.
     #[serde(skip)]
-    detail: Option<Box<str>>,
+    hidden: Option<Box<Hidden>>,
+}
+
+/// The cause of a hidden internal error, in clamator's `{"name", "message"}` terms.
+#[derive(Debug, Clone)]
+struct Hidden {
+    name: String,
+    message: String,
 }
 
 /// Two errors are equal when what goes on the wire is: the log-only detail is not compared.
@@ -82,14 +90,26 @@ impl PartialEq for RpcError {
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for RpcError {
     fn from(err: E) -> Self {
-        let name = std::any::type_name::<E>();
-        let short = name.rsplit("::").next().unwrap_or(name);
-        Self::hidden_internal(short, &error_chain(&err))
+        Self::hidden_internal(short_type_name::<E>(), &error_chain(&err))
     }
 }
 
-/// An error's message followed by those of its sources, each said once.
-fn error_chain(err: &dyn std::error::Error) -> String {
+/// The last segment of a type's path: `ParseIntError`, not `core::num::error::ParseIntError`.
+fn short_type_name<E: ?Sized>() -> &'static str {
+    let name = std::any::type_name::<E>();
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+/// An error's message followed by those of its sources, each said once: a source whose text
+/// is already said (redis-rs errors repeat their I/O cause in their own message) is skipped.
+///
+/// ```
+/// use clamator_protocol::{error::error_chain, Error};
+/// let io = std::io::Error::other("refused");
+/// let err = Error::transport_with("cannot connect", io);
+/// assert_eq!(error_chain(&err), "transport error: cannot connect: refused");
+/// ```
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
@@ -110,7 +130,7 @@ impl RpcError {
             code,
             message: message.into(),
             data: Value::Null,
-            detail: None,
+            hidden: None,
         }
     }
 
@@ -118,14 +138,22 @@ impl RpcError {
     /// `?` on another error and a handler panic produce.
     pub fn hidden_internal(name: &str, message: &str) -> Self {
         let mut err = Self::new(codes::INTERNAL_ERROR, "Internal error");
-        err.detail = Some(format!("{name}: {message}").into());
+        err.hidden = Some(Box::new(Hidden {
+            name: name.to_owned(),
+            message: message.to_owned(),
+        }));
         err
     }
 
     /// The log-only cause of an error made by [`RpcError::hidden_internal`] (or by `?`), if
-    /// this is one.
+    /// this is one: its message (the error's type is [`detail_name`](Self::detail_name)).
     pub fn detail(&self) -> Option<&str> {
-        self.detail.as_deref()
+        self.hidden.as_ref().map(|h| h.message.as_str())
+    }
+
+    /// The name (type) of the log-only cause, when there is one: `ParseIntError`, `panic`.
+    pub fn detail_name(&self) -> Option<&str> {
+        self.hidden.as_ref().map(|h| h.name.as_str())
     }
 
     /// This error as it is sent when the server shows causes to callers (development): a
@@ -133,9 +161,8 @@ impl RpcError {
     /// unchanged.
     #[must_use]
     pub fn with_detail_shown(mut self) -> Self {
-        if let Some(detail) = self.detail.take() {
-            let (name, message) = detail.split_once(": ").unwrap_or(("Error", &detail));
-            self.data = serde_json::json!({ "name": name, "message": message });
+        if let Some(hidden) = self.hidden.take() {
+            self.data = serde_json::json!({ "name": hidden.name, "message": hidden.message });
         }
         self
     }
@@ -181,9 +208,7 @@ impl RpcError {
     /// assert_eq!(err.data["message"], "disk on fire");
     /// ```
     pub fn internal<E: std::error::Error + ?Sized>(err: &E) -> Self {
-        let name = std::any::type_name::<E>();
-        let short = name.rsplit("::").next().unwrap_or(name);
-        Self::internal_with(short, err.to_string())
+        Self::internal_with(short_type_name::<E>(), err.to_string())
     }
 
     /// `-32603 Internal error` with an explicit error name and message.

@@ -444,7 +444,8 @@ impl Service {
             }
             Failure::Rpc(e) => {
                 if let Some(detail) = e.detail() {
-                    tracing::error!(service, method = method_name, rpc_id, error = detail, "RPC handler failed");
+                    let error_type = e.detail_name().unwrap_or_default();
+                    tracing::error!(service, method = method_name, rpc_id, error_type, error = detail, "RPC handler failed");
                 } else if method.notification || id.is_none() {
                     tracing::debug!(service, method = method_name, code = e.code, "notification handler returned an error");
                 }

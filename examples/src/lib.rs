@@ -56,32 +56,17 @@ pub fn outcome_json(
             "ok": false, "kind": "rpc-error", "code": e.code, "message": e.message, "data": e.data
         }),
         Err(e @ (Error::Timeout { .. } | Error::Transport { .. })) => {
-            json!({"ok": false, "kind": "transport-error", "message": error_chain(&e)})
+            json!({"ok": false, "kind": "transport-error", "message": clamator_protocol::error::error_chain(&e)})
         }
-        Err(e) => json!({"ok": false, "kind": "unknown-error", "message": error_chain(&e)}),
-    }
-}
-
-/// An error's message followed by its sources, each said once: a source whose text its
-/// error already shows (redis-rs errors repeat their I/O cause in their own message) is not
-/// repeated.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
+        Err(e) => {
+            json!({"ok": false, "kind": "unknown-error", "message": clamator_protocol::error::error_chain(&e)})
         }
-        source = s.source();
     }
-    msg
 }
 
 #[cfg(test)]
 mod tests {
-    use super::error_chain;
+    use clamator_protocol::error::error_chain;
 
     #[test]
     fn a_cause_is_said_once() {

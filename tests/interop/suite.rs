@@ -485,6 +485,35 @@ fn hundred_concurrent_calls() {
     });
 }
 
+/// Has `caller` call `arith.slowAdd {1, 2}` (sleeping `sleep_ms`) on a thread of its own, and
+/// returns once the server instance `holder` holds the request, so that killing it leaves the
+/// request pending for another server's reclaim loop. Join the handle for the results.
+fn slow_call_held_by(
+    env: &Env,
+    caller: Lang,
+    prefix: &str,
+    holder: &str,
+    sleep_ms: u64,
+) -> std::thread::JoinHandle<Vec<Value>> {
+    let (url, p) = (env.url(), prefix.to_owned());
+    let call = std::thread::spawn(move || {
+        let mut input = calls(json!([
+            {"method": "arith.slowAdd", "params": {"a": 1, "b": 2, "sleepMs": sleep_ms}}
+        ]));
+        input["defaultTimeoutMs"] = json!(20_000);
+        client(caller, &url, &p, input)
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !env
+        .pending_consumers(prefix)
+        .contains(&format!("arith:{holder}"))
+    {
+        assert!(Instant::now() < deadline, "{holder} never took the request");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    call
+}
+
 #[test]
 fn crash_recovery_with_the_first_server_killed() {
     both_ways("crash-recovery", |env, prefix, s, c| {
@@ -496,19 +525,7 @@ fn crash_recovery_with_the_first_server_killed() {
         let mut a = Server::start(s, &env.url(), prefix, opts("srv-A"));
         // The call reaches srv-A, the only server, which dies holding it: only srv-B's
         // reclaim loop can finish it.
-        let (url, p) = (env.url(), prefix.to_owned());
-        let call = std::thread::spawn(move || {
-            let mut input = calls(
-                json!([{"method": "arith.slowAdd", "params": {"a": 1, "b": 2, "sleepMs": 1000}}]),
-            );
-            input["defaultTimeoutMs"] = json!(20_000);
-            client(c, &url, &p, input)
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !env.pending_consumers(prefix).contains("arith:srv-A") {
-            assert!(Instant::now() < deadline, "srv-A never took the request");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let call = slow_call_held_by(env, c, prefix, "srv-A", 1000);
         a.kill();
         let b = Server::start(s, &env.url(), prefix, opts("srv-B"));
         let r = call.join().unwrap();
@@ -918,23 +935,8 @@ fn a_server_killed_mid_handler_is_reclaimed_by_the_other_language() {
             ..ServerOpts::default()
         };
         let mut first = Server::start(victim, &env.url(), &prefix, opts("victim"));
-        let (url, p) = (env.url(), prefix.clone());
         // The survivor's language is also the caller's.
-        let call = std::thread::spawn(move || {
-            let mut input = calls(
-                json!([{"method": "arith.slowAdd", "params": {"a": 1, "b": 2, "sleepMs": 1500}}]),
-            );
-            input["defaultTimeoutMs"] = json!(20_000);
-            client(survivor, &url, &p, input)
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !env.pending_consumers(&prefix).contains("arith:victim") {
-            assert!(
-                Instant::now() < deadline,
-                "the victim never took the request"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let call = slow_call_held_by(&env, survivor, &prefix, "victim", 1500);
         first.kill();
         let second = Server::start(survivor, &env.url(), &prefix, opts("survivor"));
         let r = call.join().unwrap();

@@ -223,6 +223,31 @@ pub async fn stream_envelopes(
         .collect()
 }
 
+/// Waits until the stream `key` holds exactly `n` envelopes (panics after [`WAIT`]), and
+/// returns them, oldest first.
+pub async fn wait_for_envelopes(
+    conn: &MultiplexedConnection,
+    key: &str,
+    n: usize,
+) -> Vec<serde_json::Value> {
+    wait_for(&format!("{n} envelopes on {key}"), WAIT, || {
+        let mut conn = conn.clone();
+        async move { stream_envelopes(&mut conn, key).await.len() == n }
+    })
+    .await;
+    stream_envelopes(&mut conn.clone(), key).await
+}
+
+/// Asserts that a call whose deadline passed while its handler ran failed for that reason:
+/// by the caller's own timer, or by the server's -32052 answer when that reaches a caller
+/// scheduled late on a loaded machine.
+pub fn assert_deadline_passed(err: &Error) {
+    assert!(
+        err.is_timeout() || err.code() == Some(clamator_redis::codes::DEADLINE_EXCEEDED),
+        "{err}"
+    );
+}
+
 /// Polls `check` every 20 ms until it is true; panics with `what` after `limit`. A bounded
 /// wait for something that must happen, not a timing assertion.
 pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)

@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{docs, ident, Method, Service};
+use super::{docs, ident, with_description, Method, Service};
 
 pub(super) fn emit(service: &Service) -> TokenStream {
     let client = ident(&format!("{}Client", service.pascal));
@@ -67,13 +67,5 @@ fn method(service: &str, m: &Method) -> TokenStream {
         ) -> Result<#result, __c::Error> {
             self.client.call_with(#service, #wire, params, options).await
         }
-    }
-}
-
-/// `first`, then the method's description from the contract as a paragraph of its own.
-pub(super) fn with_description(first: String, m: &Method) -> String {
-    match &m.doc {
-        Some(text) if !text.trim().is_empty() => format!("{first}\n\n{}", text.trim()),
-        _ => first,
     }
 }

@@ -211,6 +211,14 @@ pub(super) fn docs(text: &str) -> TokenStream {
     quote!(#(#[doc = #lines])*)
 }
 
+/// `first`, then the method's description from the contract as a paragraph of its own.
+pub(super) fn with_description(first: String, m: &Method) -> String {
+    match &m.doc {
+        Some(text) if !text.trim().is_empty() => format!("{first}\n\n{}", text.trim()),
+        _ => first,
+    }
+}
+
 /// Inner `#![doc]` attributes, one per line of `text` (printed as `//!` lines).
 pub(crate) fn docs_inner(text: &str) -> TokenStream {
     let lines = doc_lines(text);

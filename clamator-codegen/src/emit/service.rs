@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{docs, ident, Method, Service};
+use super::{docs, ident, with_description, Method, Service};
 
 pub(super) fn emit(service: &Service) -> TokenStream {
     let name = &service.name;
@@ -44,7 +44,7 @@ fn handler(service: &str, m: &Method) -> TokenStream {
         Some(result) => ("", quote!(#result)),
         None => ("the notification ", quote!(())),
     };
-    let doc = docs(&super::client::with_description(
+    let doc = docs(&with_description(
         format!("Handles {what}`{service}.{}`.", m.wire),
         m,
     ));

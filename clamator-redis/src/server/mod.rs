@@ -320,19 +320,18 @@ impl RedisServer {
         let install = |kind| {
             signal(kind).map_err(|e| Error::transport_with("cannot install a signal handler", e))
         };
-        let mut term = install(SignalKind::terminate())?;
-        let mut int = install(SignalKind::interrupt())?;
+        let (mut term, mut int) = (
+            install(SignalKind::terminate())?,
+            install(SignalKind::interrupt())?,
+        );
         Ok(async move {
-            let which = tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            };
+            let which = next_signal(&mut term, &mut int).await;
             tracing::info!(instance_id = %self.state.config.instance_id, signal = which, "stopping: draining in-flight work (a second signal aborts)");
             let stop = self.stop();
             tokio::pin!(stop);
             tokio::select! {
                 report = &mut stop => report,
-                _ = async { tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} } } => {
+                _ = next_signal(&mut term, &mut int) => {
                     tracing::warn!(instance_id = %self.state.config.instance_id, "second signal: abandoning in-flight handlers unacknowledged");
                     self.state.abort.cancel();
                     stop.await;
@@ -346,6 +345,18 @@ impl RedisServer {
         self.loops.wait().await;
         self.state.tasks.close();
         self.state.tasks.wait().await;
+    }
+}
+
+/// The name of the next of the two signals a server stops on.
+#[cfg(unix)]
+async fn next_signal(
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) -> &'static str {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
     }
 }
 

@@ -6,7 +6,7 @@
 use clamator_examples::arith::AddParams;
 use clamator_protocol::CallOptions;
 use clamator_redis::ServiceOptions;
-use clamator_tests::{figures, stream_envelopes, wait_all_acked, wait_for, xadd, TestRedis, WAIT};
+use clamator_tests::{figures, wait_all_acked, xadd, TestRedis, WAIT};
 
 /// Writes a request by hand (as a peer, or a redelivery, would), with an optional
 /// idempotency key.
@@ -56,13 +56,7 @@ async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_ke
         Some("k"),
     )
     .await;
-    wait_for("four replies", WAIT, || {
-        let (mut raw, probe) = (raw.clone(), probe.clone());
-        async move { stream_envelopes(&mut raw, &probe).await.len() == 4 }
-    })
-    .await;
-    let mut conn = raw.clone();
-    let replies = stream_envelopes(&mut conn, &probe).await;
+    let replies = clamator_tests::wait_for_envelopes(&raw, &probe, 4).await;
     assert_eq!(
         replies[0], replies[1],
         "the redelivery was not answered from the record"
@@ -123,11 +117,7 @@ async fn exactly_once_can_be_chosen_per_method() {
         xadd_request(&raw, &stream, env, &probe, None).await;
         xadd_request(&raw, &stream, env, &probe, None).await;
     }
-    wait_for("four replies", WAIT, || {
-        let (mut raw, probe) = (raw.clone(), probe.clone());
-        async move { stream_envelopes(&mut raw, &probe).await.len() == 4 }
-    })
-    .await;
+    clamator_tests::wait_for_envelopes(&raw, &probe, 4).await;
     // add ran once (its redelivery answered from the record); echoText ran twice.
     assert_eq!(handled.get(), 3);
     server.stop().await;

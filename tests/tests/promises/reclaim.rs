@@ -10,8 +10,8 @@ use std::time::Duration;
 use clamator_examples::arith::{AddParams, ArithClient, SlowAddParams};
 use clamator_protocol::CallOptions;
 use clamator_tests::{
-    create_group, figures, finish, load, pending_count, stream_envelopes, take_as_dead_consumer,
-    wait_all_acked, wait_for, wait_stream_len, xadd, Tally, TestRedis, WAIT,
+    create_group, figures, finish, load, pending_count, take_as_dead_consumer, wait_all_acked,
+    wait_for, wait_stream_len, xadd, Tally, TestRedis, WAIT,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,11 +251,7 @@ async fn a_reply_redis_refuses_leaves_its_entry_pending_while_the_rest_of_the_ba
         .await;
     }
     let (server, handled) = t.arith_server(t.server_config(), 4).await;
-    wait_for("19 replies", WAIT, || {
-        let (mut raw, good) = (raw.clone(), good.clone());
-        async move { stream_envelopes(&mut raw, &good).await.len() == 19 }
-    })
-    .await;
+    clamator_tests::wait_for_envelopes(&raw, &good, 19).await;
     wait_for("the other 19 acked", WAIT, || {
         let (mut raw, stream) = (raw.clone(), stream.clone());
         async move { clamator_tests::pending_count(&mut raw, &stream, "arith").await == 1 }

@@ -149,16 +149,7 @@ async fn flushall_under_load() {
         || async { tally.answered.load(Ordering::SeqCst) >= after_flush + 50 },
     )
     .await;
-    wait_for("the 20 queued with the flush answered", WAIT, || {
-        let (mut raw, probe) = (raw.clone(), probe.clone());
-        async move {
-            clamator_tests::stream_envelopes(&mut raw, &probe)
-                .await
-                .len()
-                == 20
-        }
-    })
-    .await;
+    clamator_tests::wait_for_envelopes(&raw, &probe, 20).await;
     finish(&stop, workers).await;
     tally.print("FLUSHALL under load", h.handled.get() - 20);
     // Only calls whose requests FLUSHALL erased can fail, and they fail with a clear error.
@@ -225,16 +216,7 @@ async fn requests_queued_before_any_server_ran_are_served() {
     clamator_tests::queue_adds(&t.raw().await, &t.cmds("arith"), &probe, 20).await;
     let (server, handled) = t.arith_server(t.server_config(), 1).await;
     let raw = t.raw().await;
-    wait_for("20 replies", WAIT, || {
-        let (mut raw, probe) = (raw.clone(), probe.clone());
-        async move {
-            clamator_tests::stream_envelopes(&mut raw, &probe)
-                .await
-                .len()
-                == 20
-        }
-    })
-    .await;
+    clamator_tests::wait_for_envelopes(&raw, &probe, 20).await;
     assert_eq!(handled.get(), 20);
     server.stop().await;
 }

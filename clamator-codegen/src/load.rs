@@ -203,6 +203,14 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
     })
 }
 
+/// The `$defs` entry a `$ref` names: `Point` for `#/$defs/Point` (or draft-07's
+/// `#/definitions/Point`); `None` for any other reference.
+pub(crate) fn def_name(reference: &str) -> Option<&str> {
+    reference
+        .strip_prefix("#/$defs/")
+        .or_else(|| reference.strip_prefix("#/definitions/"))
+}
+
 /// Escapes a key for a JSON Pointer (RFC 6901).
 pub(crate) fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")

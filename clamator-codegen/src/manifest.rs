@@ -138,10 +138,11 @@ fn inline(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
     }
     match schema {
         Value::Object(map) => {
-            if let Some(target) = map.get("$ref").and_then(Value::as_str).and_then(|r| {
-                r.strip_prefix("#/$defs/")
-                    .or_else(|| r.strip_prefix("#/definitions/"))
-            }) {
+            if let Some(target) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(crate::load::def_name)
+            {
                 if let Some(def) = defs.get(target) {
                     return inline(def, defs, depth + 1);
                 }

@@ -836,10 +836,10 @@ fn resolve<'v>(
 ) -> (&'v Value, Option<&'v str>) {
     let mut via = None;
     for _ in 0..MAX_DEPTH {
-        let target = schema.get("$ref").and_then(Value::as_str).and_then(|r| {
-            r.strip_prefix("#/$defs/")
-                .or_else(|| r.strip_prefix("#/definitions/"))
-        });
+        let target = schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(crate::load::def_name);
         match target.and_then(|t| defs.get(t).map(|d| (t, d))) {
             Some((name, def)) => {
                 schema = def;

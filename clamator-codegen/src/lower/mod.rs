@@ -29,6 +29,7 @@ pub(crate) use ir::{Def, DefaultValue, Field, Ty};
 pub(crate) use object::is_optional_marker;
 
 use crate::error::CodegenError;
+use crate::load::def_name;
 use crate::load::escape;
 use crate::names::type_ident;
 
@@ -350,10 +351,6 @@ impl<'a> Lowerer<'a> {
     }
 }
 
-fn def_name(r: &str) -> Option<&str> {
-    r.strip_prefix("#/$defs/")
-        .or_else(|| r.strip_prefix("#/definitions/"))
-}
 fn doc_of(schema: &Value) -> Option<String> {
     schema
         .get("description")

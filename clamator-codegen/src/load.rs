@@ -20,6 +20,24 @@ pub(crate) struct MethodDef {
     pub(crate) result: Option<Value>,
     /// The method's `description`, for the generated docs.
     pub(crate) description: Option<String>,
+    /// The names of the service's declared errors this method may answer with.
+    pub(crate) errors: Vec<String>,
+}
+
+/// An application error a service declares: what its handlers may answer with besides a
+/// result, as a JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ErrorDef {
+    /// `OutOfStock`: the variant of the generated error enum.
+    pub(crate) name: String,
+    /// The JSON-RPC code, outside -32768..-32000.
+    pub(crate) code: i64,
+    /// The error object's `message`; the name when the contract gives none.
+    pub(crate) message: String,
+    /// The contract's `description`, for the generated docs.
+    pub(crate) description: Option<String>,
+    /// The schema of the error object's `data`; `None`: no data (`null`).
+    pub(crate) data: Option<Value>,
 }
 
 /// A contract file.
@@ -33,6 +51,8 @@ pub(crate) struct ContractFile {
     pub(crate) methods: Vec<MethodDef>,
     /// Shared schemas, `#/$defs/<Name>`.
     pub(crate) defs: Map<String, Value>,
+    /// Declared application errors, in file order.
+    pub(crate) errors: Vec<ErrorDef>,
 }
 
 /// Reads every `*.json` file of `dir` (not recursive; `manifest.json` excepted), sorted by
@@ -87,11 +107,11 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
     for key in root.keys() {
         if !matches!(
             key.as_str(),
-            "service" | "methods" | "$defs" | "$schema" | "description" | "title"
+            "service" | "methods" | "errors" | "$defs" | "$schema" | "description" | "title"
         ) {
             return Err(err(
                 &format!("/{}", escape(key)),
-                format!("unknown key \"{key}\" (expected service, methods, $defs)"),
+                format!("unknown key \"{key}\" (expected service, methods, errors, $defs)"),
             ));
         }
     }
@@ -110,6 +130,11 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
         None => Map::new(),
         Some(Value::Object(d)) => d,
         Some(_) => return Err(err("/$defs", "$defs must be an object".into())),
+    };
+    let errors = match root.remove("errors") {
+        None => Vec::new(),
+        Some(Value::Object(e)) => load_errors(e, &err)?,
+        Some(_) => return Err(err("/errors", "errors must be an object".into())),
     };
     let methods_value = match root.remove("methods") {
         Some(Value::Object(m)) => m,
@@ -136,11 +161,14 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
         for key in def.keys() {
             if !matches!(
                 key.as_str(),
-                "params" | "result" | "notification" | "description"
+                "params" | "result" | "notification" | "description" | "errors"
             ) {
                 return Err(err(
                     &format!("{at}/{}", escape(key)),
-                    format!("unknown key \"{key}\" (expected params, result, notification)"),
+                    format!(
+                        "unknown key \"{key}\" (expected params, result, notification, \
+                         description, errors)"
+                    ),
                 ));
             }
         }
@@ -171,6 +199,38 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
                 ))
             }
         };
+        let method_errors = match def.remove("errors") {
+            None => Vec::new(),
+            Some(Value::Array(names)) => {
+                let mut list = Vec::new();
+                for (i, n) in names.iter().enumerate() {
+                    let at = format!("{at}/errors/{i}");
+                    let Some(n) = n.as_str() else {
+                        return Err(err(&at, "an error is named by a string".into()));
+                    };
+                    if !errors.iter().any(|e| e.name == n) {
+                        return Err(err(
+                            &at,
+                            format!("\"{n}\" is not declared in the service's errors"),
+                        ));
+                    }
+                    list.push(n.to_owned());
+                }
+                list
+            }
+            Some(_) => {
+                return Err(err(
+                    &format!("{at}/errors"),
+                    "errors must be a list of names declared in the service's errors".into(),
+                ))
+            }
+        };
+        if notification && !method_errors.is_empty() {
+            return Err(err(
+                &format!("{at}/errors"),
+                format!("notification \"{name}\" is never answered, so it has no errors"),
+            ));
+        }
         match (notification, &result) {
             (true, Some(_)) => {
                 return Err(err(
@@ -192,6 +252,7 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
             params,
             result,
             description,
+            errors: method_errors,
         });
     }
     methods.sort_by(|a, b| crate::manifest::locale_cmp(&a.name, &b.name));
@@ -200,7 +261,72 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
         service,
         methods,
         defs,
+        errors,
     })
+}
+
+/// The service's `errors`: `{"<Name>": {"code", "message"?, "description"?, "data"?}}`.
+fn load_errors(
+    errors: Map<String, Value>,
+    err: &impl Fn(&str, String) -> CodegenError,
+) -> Result<Vec<ErrorDef>, CodegenError> {
+    let mut out: Vec<ErrorDef> = Vec::new();
+    for (name, def) in errors {
+        let at = format!("/errors/{}", escape(&name));
+        if !crate::names::is_type_name(&name) {
+            return Err(err(
+                &at,
+                format!("invalid error name \"{name}\" (must match ^[A-Z][A-Za-z0-9]*$)"),
+            ));
+        }
+        let Value::Object(mut def) = def else {
+            return Err(err(&at, "an error must be an object".into()));
+        };
+        if let Some(key) = def
+            .keys()
+            .find(|k| !matches!(k.as_str(), "code" | "message" | "description" | "data"))
+        {
+            return Err(err(
+                &format!("{at}/{}", escape(key)),
+                format!("unknown key \"{key}\" (expected code, message, description, data)"),
+            ));
+        }
+        let code = def
+            .get("code")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| err(&format!("{at}/code"), "code must be an integer".into()))?;
+        if (-32768..=-32000).contains(&code) {
+            return Err(err(
+                &format!("{at}/code"),
+                format!("code {code} is in -32768..-32000, which JSON-RPC reserves"),
+            ));
+        }
+        if let Some(other) = out.iter().find(|e| e.code == code) {
+            return Err(err(
+                &format!("{at}/code"),
+                format!("code {code} is already the code of {}", other.name),
+            ));
+        }
+        let mut text = |key: &str| match def.remove(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(err(
+                &format!("{at}/{key}"),
+                format!("{key} must be a string"),
+            )),
+        };
+        let message = text("message")?.unwrap_or_else(|| name.clone());
+        let description = text("description")?;
+        let data = def.remove("data");
+        out.push(ErrorDef {
+            name,
+            code,
+            message,
+            description,
+            data,
+        });
+    }
+    Ok(out)
 }
 
 /// The `$defs` entry a `$ref` names: `Point` for `#/$defs/Point` (or draft-07's

@@ -72,6 +72,15 @@ pub(crate) fn const_ident(s: &str) -> String {
     out
 }
 
+/// True for a name that is a Rust type or variant name as it is: `^[A-Z][A-Za-z0-9]*$`, and
+/// not `Self`.
+pub(crate) fn is_type_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_alphanumeric())
+        && s != "Self"
+}
+
 /// A PascalCase type name.
 pub(crate) fn type_ident(s: &str) -> String {
     pascal(s, "T")

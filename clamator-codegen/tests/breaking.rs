@@ -45,6 +45,17 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     ("defs-restructured", &[]),
     (
+        "errors-changed",
+        &[
+            "ok svc /errors/Fresh: new error",
+            "ok svc /errors/Gone: error removed (old callers just never see it)",
+            "BREAKING svc /errors/Limited/data/properties/limit: type widened from integer to number",
+            "BREAKING svc /errors/Moved/code: code changed from 1001 to 2001 (old callers no longer recognise the error)",
+            "ok svc /errors/Plain/data: data added",
+            "BREAKING svc /errors/Tagged/data: data removed (old callers expect it)",
+        ],
+    ),
+    (
         "method-removed",
         &[
             "BREAKING svc.gone: method removed",

@@ -177,6 +177,42 @@ fn broken_contracts_name_the_file_the_pointer_and_the_reason() {
             "/extra",
             "unknown key",
         ),
+        // Declared application errors.
+        (
+            r#"{"service":"a","errors":{"Nope":{"code":-32001}},"methods":{}}"#,
+            "/errors/Nope/code",
+            "JSON-RPC reserves",
+        ),
+        (
+            r#"{"service":"a","errors":{"A":{"code":1},"B":{"code":1}},"methods":{}}"#,
+            "/errors/B/code",
+            "already the code of A",
+        ),
+        (
+            r#"{"service":"a","errors":{"notPascal":{"code":1}},"methods":{}}"#,
+            "/errors/notPascal",
+            "invalid error name",
+        ),
+        (
+            r#"{"service":"a","errors":{"A":{"code":"1"}},"methods":{}}"#,
+            "/errors/A/code",
+            "code must be an integer",
+        ),
+        (
+            r#"{"service":"a","errors":{"A":{"code":1,"status":2}},"methods":{}}"#,
+            "/errors/A/status",
+            "unknown key",
+        ),
+        (
+            r#"{"service":"a","errors":{"A":{"code":1}},"methods":{"get":{"params":{},"result":{},"errors":["B"]}}}"#,
+            "/methods/get/errors/0",
+            "not declared",
+        ),
+        (
+            r#"{"service":"a","errors":{"A":{"code":1}},"methods":{"ping":{"params":{},"notification":true,"errors":["A"]}}}"#,
+            "/methods/ping/errors",
+            "has no errors",
+        ),
     ] {
         let (message, path) = error_of(contract);
         assert!(message.starts_with(&format!("{path}: at ")), "{message}");

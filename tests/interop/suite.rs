@@ -22,6 +22,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use clamator_examples::generated::inventory as inv;
 use clamator_examples::local_redis::RedisProcess;
 use serde_json::{json, Value};
 
@@ -1086,4 +1087,94 @@ fn a_backlog_answered_while_a_python_client_is_paused_reaches_it_whole() {
         assert_result(x, json!({"sum": 3}), "backlog add");
     }
     assert_eq!(server.stop(), CALLS as u64);
+}
+
+// ---- declared application errors ---------------------------------------------------------
+
+/// An inventory whose only working method is `reserve`: enough to answer with the errors its
+/// contract declares.
+struct Shelf;
+
+impl clamator_examples::generated::inventory::InventoryService for Shelf {
+    async fn add_item(
+        &self,
+        _: inv::AddItemParams,
+    ) -> Result<inv::AddItemResult, clamator_protocol::RpcError> {
+        Err(clamator_protocol::RpcError::method_not_found())
+    }
+
+    async fn get_item(
+        &self,
+        _: inv::GetItemParams,
+    ) -> Result<inv::GetItemResult, clamator_protocol::RpcError> {
+        Err(clamator_protocol::RpcError::method_not_found())
+    }
+
+    async fn item_changed(
+        &self,
+        _: inv::ItemChangedParams,
+    ) -> Result<(), clamator_protocol::RpcError> {
+        Ok(())
+    }
+
+    async fn reserve(
+        &self,
+        p: inv::ReserveParams,
+    ) -> Result<inv::ReserveResult, clamator_protocol::RpcError> {
+        if p.id != "lamp-1" {
+            return Err(inv::InventoryError::ItemNotFound.into());
+        }
+        if p.quantity > 3 {
+            return Err(inv::InventoryError::OutOfStock(inv::OutOfStockData::new(3)).into());
+        }
+        Ok(inv::ReserveResult::new(3 - p.quantity))
+    }
+
+    async fn search(
+        &self,
+        _: inv::SearchParams,
+    ) -> Result<inv::SearchResult, clamator_protocol::RpcError> {
+        Err(clamator_protocol::RpcError::method_not_found())
+    }
+
+    async fn set_metadata(
+        &self,
+        _: inv::SetMetadataParams,
+    ) -> Result<inv::SetMetadataResult, clamator_protocol::RpcError> {
+        Err(clamator_protocol::RpcError::method_not_found())
+    }
+}
+
+#[test]
+fn declared_errors_reach_a_python_caller_as_json_rpc_errors() {
+    let env = Env::new();
+    let prefix = env.prefix("declared-errors", Lang::Rust, Lang::Python);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(async {
+            clamator_redis::RedisServer::builder(
+                clamator_redis::ServerConfig::new(&prefix).redis_url(env.url()),
+            )
+            .service(inv::inventory_service(Shelf)?)
+            .start()
+            .await
+        })
+        .unwrap();
+    let r = client(
+        Lang::Python,
+        &env.url(),
+        &prefix,
+        calls(json!([
+            {"method": "inventory.reserve", "params": {"id": "lamp-1", "quantity": 2}},
+            {"method": "inventory.reserve", "params": {"id": "lamp-1", "quantity": 5}},
+            {"method": "inventory.reserve", "params": {"id": "nope", "quantity": 1}},
+        ])),
+    );
+    assert_result(&r[0], json!({"remaining": 1}), "reserve in stock");
+    assert_rpc_error(&r[1], 4009, "not enough stock", "reserve too many");
+    assert_eq!(r[1]["data"], json!({"available": 3}), "{}", r[1]);
+    assert_rpc_error(&r[2], 4004, "item not found", "reserve an unknown item");
+    assert_eq!(r[2]["data"], Value::Null, "{}", r[2]);
+    rt.block_on(server.stop());
+    env.clean(&prefix);
 }

@@ -180,6 +180,8 @@ struct Service {
     methods: Vec<Method>,
     /// `None` from a manifest.
     defs: Option<Map<String, Value>>,
+    /// Declared application errors; `None` from a manifest.
+    errors: Option<Vec<load::ErrorDef>>,
 }
 
 struct Method {
@@ -224,6 +226,7 @@ impl Side {
                 name: contract.service,
                 methods,
                 defs: Some(contract.defs),
+                errors: Some(contract.errors),
             });
         }
         Ok(Self {
@@ -282,6 +285,7 @@ fn compare_service(old: &Service, new: &Service, out: &mut Vec<Change>) {
             None => out.push(whole(service, Some(&n.name), "new method", false)),
         }
     }
+    compare_errors(old, new, out);
     for o in &old.methods {
         if !new.methods.iter().any(|n| n.name == o.name) {
             let what = if o.notification {
@@ -290,6 +294,59 @@ fn compare_service(old: &Service, new: &Service, out: &mut Vec<Change>) {
                 "method removed"
             };
             out.push(whole(service, Some(&o.name), what, true));
+        }
+    }
+}
+
+/// The declared application errors, from the callers' side: old callers recognise an error
+/// by its code and decode its `data` as the old schema says (as they decode a result).
+fn compare_errors(old: &Service, new: &Service, out: &mut Vec<Change>) {
+    let (Some(old_errors), Some(new_errors), Some(od), Some(nd)) =
+        (&old.errors, &new.errors, &old.defs, &new.defs)
+    else {
+        return;
+    };
+    let change = |name: &str, location: &str, description: String, breaking| Change {
+        service: new.name.clone(),
+        method: None,
+        part: None,
+        location: format!("/errors/{}{location}", escape(name)),
+        description,
+        breaking,
+    };
+    for n in new_errors {
+        let Some(o) = old_errors.iter().find(|o| o.name == n.name) else {
+            out.push(change(&n.name, "", "new error".into(), false));
+            continue;
+        };
+        if o.code != n.code {
+            let what = format!(
+                "code changed from {} to {} (old callers no longer recognise the error)",
+                o.code, n.code
+            );
+            out.push(change(&n.name, "/code", what, true));
+        }
+        match (&o.data, &n.data) {
+            (Some(os), Some(ns)) => {
+                for f in schema::compare(Part::Result, (os, od), (ns, nd)) {
+                    let at = format!("/data{}", f.pointer);
+                    out.push(change(&n.name, &at, f.description, f.breaking));
+                }
+            }
+            (None, Some(_)) => out.push(change(&n.name, "/data", "data added".into(), false)),
+            (Some(_), None) => out.push(change(
+                &n.name,
+                "/data",
+                "data removed (old callers expect it)".into(),
+                true,
+            )),
+            (None, None) => {}
+        }
+    }
+    for o in old_errors {
+        if !new_errors.iter().any(|n| n.name == o.name) {
+            let what = "error removed (old callers just never see it)".to_owned();
+            out.push(change(&o.name, "", what, false));
         }
     }
 }
@@ -419,6 +476,7 @@ fn read_manifest(path: &Path) -> Result<Option<Vec<Service>>, CodegenError> {
             name: service.clone(),
             methods: list,
             defs: None,
+            errors: None,
         });
     }
     Ok(Some(services))

@@ -11,7 +11,7 @@ pub(super) fn emit(service: &Service) -> TokenStream {
         "Typed client of the `{}` service, over any transport.",
         service.name
     ));
-    let methods = service.methods.iter().map(|m| method(&service.name, m));
+    let methods = service.methods.iter().map(|m| method(service, m));
     quote! {
         #doc
         #[derive(Debug, Clone)]
@@ -34,12 +34,14 @@ pub(super) fn emit(service: &Service) -> TokenStream {
 }
 
 /// A notification's `fn`, or a call's `fn` and its `_with` variant.
-fn method(service: &str, m: &Method) -> TokenStream {
+fn method(svc: &Service, m: &Method) -> TokenStream {
+    let service = svc.name.as_str();
     let (wire, ident, params) = (&m.wire, &m.ident, &m.params_ty);
     let Some(result) = &m.result_ty else {
         let doc = docs(&with_description(
             format!("Sends the notification `{service}.{wire}`; returns once it is queued."),
             m,
+            svc,
         ));
         return quote! {
             #doc
@@ -48,7 +50,11 @@ fn method(service: &str, m: &Method) -> TokenStream {
             }
         };
     };
-    let doc = docs(&with_description(format!("Calls `{service}.{wire}`."), m));
+    let doc = docs(&with_description(
+        format!("Calls `{service}.{wire}`."),
+        m,
+        svc,
+    ));
     let with_doc = docs(&format!(
         "Calls `{service}.{wire}` with per-call options (a timeout)."
     ));

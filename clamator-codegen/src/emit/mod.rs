@@ -6,12 +6,14 @@
 //! | [`contract`] | the schema constants and the `<SERVICE>_CONTRACT` constant |
 //! | [`client`] | `<Service>Client` |
 //! | [`service`] | the `<Service>Service` trait and the `<service>_service` mount function |
+//! | [`errors`] | `<Service>Error`, the application errors the contract declares |
 //!
 //! [`generate`] lowers the schemas, works out every name, schema and hash once (a
 //! [`Service`]), and hands that to the emitters; [`crate::format`] prints the result.
 
 mod client;
 mod contract;
+mod errors;
 mod service;
 mod types;
 
@@ -79,6 +81,22 @@ pub(super) struct Method {
     pub(super) result: Option<Schema>,
     /// The contract's `description` of the method.
     pub(super) doc: Option<String>,
+    /// The variants of `<Service>Error` it may answer with.
+    pub(super) errors: Vec<String>,
+}
+
+/// One declared application error: a variant of `<Service>Error`.
+pub(super) struct AppError {
+    /// `OutOfStock`.
+    pub(super) name: String,
+    /// The JSON-RPC code.
+    pub(super) code: i64,
+    /// The error object's `message`.
+    pub(super) message: String,
+    /// The contract's description.
+    pub(super) doc: Option<String>,
+    /// The type of its `data`, when it has some.
+    pub(super) data_ty: Option<Ident>,
 }
 
 /// A params or result schema, `$ref`s inlined.
@@ -101,6 +119,8 @@ pub(super) struct Service {
     pub(super) module: String,
     /// Methods in contract order.
     pub(super) methods: Vec<Method>,
+    /// Declared application errors, in contract order.
+    pub(super) errors: Vec<AppError>,
 }
 
 /// Generates the module of one contract.
@@ -108,6 +128,28 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenErro
     let mut lowerer = Lowerer::new(&contract.path, &contract.defs);
     let mut methods = Vec::new();
     let mut root_docs = HashMap::new();
+    let mut errors = Vec::new();
+    for e in &contract.errors {
+        let data_ty = match &e.data {
+            Some(schema) => {
+                let at = format!("/errors/{}/data", e.name);
+                let name = lowerer.lower_root(schema, &at, &format!("{}Data", e.name))?;
+                root_docs.insert(
+                    name.clone(),
+                    format!("The `data` of the `{}` error ({}).", e.name, e.code),
+                );
+                Some(ident(&name))
+            }
+            None => None,
+        };
+        errors.push(AppError {
+            name: e.name.clone(),
+            code: e.code,
+            message: e.message.clone(),
+            doc: e.description.clone(),
+            data_ty,
+        });
+    }
     for m in &contract.methods {
         let base = upper_first(&m.name);
         let at = format!("/methods/{}", m.name);
@@ -144,6 +186,7 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenErro
             params: schema(&m.params, "PARAMS"),
             result: m.result.as_ref().map(|r| schema(r, "RESULT")),
             doc: m.description.clone(),
+            errors: m.errors.clone(),
         });
     }
     let service = Service {
@@ -151,6 +194,7 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenErro
         pascal: type_ident(&contract.service),
         module: contract.service.replace('-', "_"),
         methods,
+        errors,
     };
     let file_name = contract
         .path
@@ -168,6 +212,7 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenErro
     let contract_consts = contract::emit(&service);
     let client = client::emit(&service);
     let server = service::emit(&service);
+    let app_errors = errors::emit(&service);
     let tokens = quote! {
         #module_doc
         #![cfg_attr(rustfmt, rustfmt::skip)]
@@ -178,6 +223,7 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenErro
         #contract_consts
         #client
         #server
+        #app_errors
     };
     Ok(Generated {
         module: service.module,
@@ -211,12 +257,23 @@ pub(super) fn docs(text: &str) -> TokenStream {
     quote!(#(#[doc = #lines])*)
 }
 
-/// `first`, then the method's description from the contract as a paragraph of its own.
-pub(super) fn with_description(first: String, m: &Method) -> String {
-    match &m.doc {
-        Some(text) if !text.trim().is_empty() => format!("{first}\n\n{}", text.trim()),
-        _ => first,
+/// `first`, then the method's description from the contract and the declared errors it may
+/// answer with, each as a paragraph of its own.
+pub(super) fn with_description(first: String, m: &Method, service: &Service) -> String {
+    let mut text = first;
+    if let Some(doc) = m.doc.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        text = format!("{text}\n\n{doc}");
     }
+    if !m.errors.is_empty() {
+        let enum_name = format!("{}Error", service.pascal);
+        let list: Vec<String> = m
+            .errors
+            .iter()
+            .map(|e| format!("[`{enum_name}::{e}`]"))
+            .collect();
+        text = format!("{text}\n\nMay answer with {}.", list.join(", "));
+    }
+    text
 }
 
 /// Inner `#![doc]` attributes, one per line of `text` (printed as `//!` lines).

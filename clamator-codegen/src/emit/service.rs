@@ -13,7 +13,7 @@ pub(super) fn emit(service: &Service) -> TokenStream {
     let trait_doc = docs(&format!(
         "The `{name}` service: implement it, then serve it with [`{mount}`]."
     ));
-    let handlers = service.methods.iter().map(|m| handler(name, m));
+    let handlers = service.methods.iter().map(|m| handler(service, m));
     let mount_doc = docs(&format!(
         "Builds the `{name}` service on `implementation`, with params and results validated\n\
          against the contract's schemas (-32602 / -32603 when they do not conform)."
@@ -38,7 +38,8 @@ pub(super) fn emit(service: &Service) -> TokenStream {
 }
 
 /// The trait's method for `m`.
-fn handler(service: &str, m: &Method) -> TokenStream {
+fn handler(svc: &Service, m: &Method) -> TokenStream {
+    let service = svc.name.as_str();
     let (ident, params) = (&m.ident, &m.params_ty);
     let (what, result) = match &m.result_ty {
         Some(result) => ("", quote!(#result)),
@@ -47,6 +48,7 @@ fn handler(service: &str, m: &Method) -> TokenStream {
     let doc = docs(&with_description(
         format!("Handles {what}`{service}.{}`.", m.wire),
         m,
+        svc,
     ));
     quote! {
         #doc

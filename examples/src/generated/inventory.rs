@@ -7,6 +7,21 @@
 
 use ::clamator_protocol::__codegen as __c;
 
+/// The `data` of the `OutOfStock` error (4009).
+#[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
+pub struct OutOfStockData {
+    /// The `available` property.
+    pub available: i64,
+}
+
+impl OutOfStockData {
+    /// Builds `OutOfStockData` from its properties (`available`).
+    pub fn new(available: i64) -> Self {
+        Self { available }
+    }
+}
+
 /// The `Kind` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[derive(__c::serde::Serialize, __c::serde::Deserialize)]
@@ -220,6 +235,38 @@ impl ItemChangedParams {
     }
 }
 
+/// Params of `inventory.reserve`.
+#[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
+pub struct ReserveParams {
+    /// The `id` property.
+    pub id: String,
+    /// The `quantity` property.
+    pub quantity: i64,
+}
+
+impl ReserveParams {
+    /// Builds `ReserveParams` from its properties (`id`, `quantity`).
+    pub fn new(id: String, quantity: i64) -> Self {
+        Self { id, quantity }
+    }
+}
+
+/// Result of `inventory.reserve`.
+#[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
+#[serde(crate = "::clamator_protocol::__codegen::serde")]
+pub struct ReserveResult {
+    /// The `remaining` property.
+    pub remaining: i64,
+}
+
+impl ReserveResult {
+    /// Builds `ReserveResult` from its properties (`remaining`).
+    pub fn new(remaining: i64) -> Self {
+        Self { remaining }
+    }
+}
+
 /// The `SearchParamsSort` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[derive(__c::serde::Serialize, __c::serde::Deserialize)]
@@ -374,6 +421,12 @@ pub const GET_ITEM_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{"item
 /// The params schema of `inventory.itemChanged` (`$ref`s inlined).
 pub const ITEM_CHANGED_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"id":{"type":"string"},"version":{"type":"string","const":"v1"},"change":{"anyOf":[{"type":"string"},{"type":"number"}]},"at":{"type":"string","format":"date-time"}},"required":["id","version","change"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
+/// The params schema of `inventory.reserve` (`$ref`s inlined).
+pub const RESERVE_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"id":{"type":"string","minLength":1},"quantity":{"type":"integer","minimum":1}},"required":["id","quantity"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+
+/// The result schema of `inventory.reserve` (`$ref`s inlined).
+pub const RESERVE_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{"remaining":{"type":"integer","minimum":0}},"required":["remaining"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+
 /// The params schema of `inventory.search` (`$ref`s inlined).
 pub const SEARCH_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"query":{"type":"string"},"limit":{"type":"integer","minimum":1,"maximum":100,"default":10},"sort":{"type":"string","enum":["asc","desc"],"default":"asc"},"filters":{"type":"object","properties":{"minPrice":{"type":"number","minimum":0},"maxPrice":{"type":"number"},"kinds":{"type":"array","items":{"type":"string","enum":["physical","digital"]}}},"additionalProperties":false}},"required":["query"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
@@ -417,6 +470,16 @@ pub const INVENTORY_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             result_schema: None,
             params_hash: "1c289af9eee2b950d06928ffadee50d514206d91c5cfb43fe404e5514861fb37",
             result_hash: None,
+        },
+        __c::MethodInfo {
+            name: "reserve",
+            notification: false,
+            params_schema: RESERVE_PARAMS_SCHEMA,
+            result_schema: Some(RESERVE_RESULT_SCHEMA),
+            params_hash: "6d305fbd6de83f069a62545ad280610048fc2893b024afae3ef0a2fa505fb77f",
+            result_hash: Some(
+                "73e06904632a15bc8339d3f8ffc0640853c3d718e11d5cae8f33d87ee575f6b1",
+            ),
         },
         __c::MethodInfo {
             name: "search",
@@ -496,6 +559,27 @@ impl InventoryClient {
         self.client.notify("inventory", "itemChanged", params).await
     }
 
+    /// Calls `inventory.reserve`.
+    ///
+    /// Reserves units of an item for an order.
+    ///
+    /// May answer with [`InventoryError::ItemNotFound`], [`InventoryError::OutOfStock`].
+    pub async fn reserve(
+        &self,
+        params: &ReserveParams,
+    ) -> Result<ReserveResult, __c::Error> {
+        self.client.call("inventory", "reserve", params).await
+    }
+
+    /// Calls `inventory.reserve` with per-call options (a timeout).
+    pub async fn reserve_with(
+        &self,
+        params: &ReserveParams,
+        options: __c::CallOptions,
+    ) -> Result<ReserveResult, __c::Error> {
+        self.client.call_with("inventory", "reserve", params, options).await
+    }
+
     /// Calls `inventory.search`.
     pub async fn search(
         &self,
@@ -551,6 +635,16 @@ pub trait InventoryService: Send + Sync + 'static {
         params: ItemChangedParams,
     ) -> impl __c::Future<Output = Result<(), __c::RpcError>> + Send;
 
+    /// Handles `inventory.reserve`.
+    ///
+    /// Reserves units of an item for an order.
+    ///
+    /// May answer with [`InventoryError::ItemNotFound`], [`InventoryError::OutOfStock`].
+    fn reserve(
+        &self,
+        params: ReserveParams,
+    ) -> impl __c::Future<Output = Result<ReserveResult, __c::RpcError>> + Send;
+
     /// Handles `inventory.search`.
     fn search(
         &self,
@@ -591,6 +685,13 @@ pub fn inventory_service<S: InventoryService>(
             async move { s.item_changed(params).await }
         }
     };
+    let reserve_handler = {
+        let s = __c::Arc::clone(&implementation);
+        move |params: ReserveParams| {
+            let s = __c::Arc::clone(&s);
+            async move { s.reserve(params).await }
+        }
+    };
     let search_handler = {
         let s = __c::Arc::clone(&implementation);
         move |params: SearchParams| {
@@ -624,6 +725,12 @@ pub fn inventory_service<S: InventoryService>(
                 .params_validator(__c::params_validator(ITEM_CHANGED_PARAMS_SCHEMA)?),
         )
         .add(
+            "reserve",
+            __c::Method::new(reserve_handler)
+                .params_validator(__c::params_validator(RESERVE_PARAMS_SCHEMA)?)
+                .result_validator(__c::validator(RESERVE_RESULT_SCHEMA)?),
+        )
+        .add(
             "search",
             __c::Method::new(search_handler)
                 .params_validator(__c::params_validator(SEARCH_PARAMS_SCHEMA)?)
@@ -636,4 +743,74 @@ pub fn inventory_service<S: InventoryService>(
                 .result_validator(__c::validator(SET_METADATA_RESULT_SCHEMA)?),
         )
         .build()
+}
+
+/// The errors the `inventory` service declares, besides its results. A handler returns one with
+/// `Err(e.into())` (or `?`); a caller reads it back with [`InventoryError::from_error`]. Other
+/// errors pass through as plain `RpcError`s.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InventoryError {
+    /// `4004` "item not found".
+    ItemNotFound,
+    /// `4009` "not enough stock".
+    ///
+    /// Fewer units are left than were asked for.
+    OutOfStock(OutOfStockData),
+}
+
+impl InventoryError {
+    /// The error's JSON-RPC code.
+    pub fn code(&self) -> i64 {
+        match self {
+            Self::ItemNotFound => 4004,
+            Self::OutOfStock(_) => 4009,
+        }
+    }
+
+    /// The error object's `message`.
+    pub fn message(&self) -> &'static str {
+        match self {
+            Self::ItemNotFound => "item not found",
+            Self::OutOfStock(_) => "not enough stock",
+        }
+    }
+
+    /// The declared error `e` is, if it is one: `None` for another code, or for data
+    /// that does not fit the declared schema.
+    pub fn from_rpc(e: &__c::RpcError) -> Option<Self> {
+        match e.code {
+            4004 => Some(Self::ItemNotFound),
+            4009 => {
+                __c::serde_json::from_value(e.data.clone()).ok().map(Self::OutOfStock)
+            }
+            _ => None,
+        }
+    }
+
+    /// The declared error a call failed with, if it failed with one.
+    pub fn from_error(e: &__c::Error) -> Option<Self> {
+        match e {
+            __c::Error::Rpc(rpc) => Self::from_rpc(rpc),
+            _ => None,
+        }
+    }
+}
+
+impl ::std::fmt::Display for InventoryError {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        write!(f, "{} (code {})", self.message(), self.code())
+    }
+}
+
+impl From<InventoryError> for __c::RpcError {
+    fn from(e: InventoryError) -> Self {
+        let (code, message) = (e.code(), e.message());
+        match e {
+            InventoryError::ItemNotFound => __c::RpcError::new(code, message),
+            InventoryError::OutOfStock(data) => {
+                __c::RpcError::new(code, message)
+                    .with_data(__c::serde_json::to_value(data).unwrap_or_default())
+            }
+        }
+    }
 }

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use clamator_examples::generated::inventory::{
     self as inv, AddItemParams, AddItemResult, AddItemResultRejectedReason, GetItemParams,
-    InventoryClient, InventoryService, Item, ItemAttributesValue, ItemChangedParams,
-    ItemChangedParamsChange, ItemDimensions, Kind, SearchParams, SearchParamsFilters,
-    SearchParamsSort, SetMetadataParams,
+    InventoryClient, InventoryError, InventoryService, Item, ItemAttributesValue,
+    ItemChangedParams, ItemChangedParamsChange, ItemDimensions, Kind, OutOfStockData,
+    ReserveParams, ReserveResult, SearchParams, SearchParamsFilters, SearchParamsSort,
+    SetMetadataParams,
 };
 use clamator_protocol::{codes, Client, ClientTransport, MemoryTransport, Router, RpcError};
 use clamator_redis::RedisServer;
@@ -88,6 +89,23 @@ impl InventoryService for Inventory {
     async fn item_changed(&self, p: ItemChangedParams) -> Result<(), RpcError> {
         self.changes.lock().unwrap().push(p);
         Ok(())
+    }
+
+    async fn reserve(&self, p: ReserveParams) -> Result<ReserveResult, RpcError> {
+        // `?` on a declared error answers with its own code and data.
+        let available = self.stock_of(&p.id)?;
+        if p.quantity > available {
+            return Err(InventoryError::OutOfStock(OutOfStockData::new(available)).into());
+        }
+        Ok(ReserveResult::new(available - p.quantity))
+    }
+}
+
+impl Inventory {
+    /// Every known item has three units.
+    fn stock_of(&self, id: &str) -> Result<i64, InventoryError> {
+        let known = self.items.lock().unwrap().iter().any(|i| i.id == id);
+        known.then_some(3).ok_or(InventoryError::ItemNotFound)
     }
 }
 
@@ -263,6 +281,38 @@ async fn exercise(client: Client, service: &Inventory) {
         .await
         .unwrap_err();
     assert_eq!(err.as_rpc().unwrap().data["errors"][0]["path"], "/limit");
+
+    // Declared errors come back typed; on the wire they are plain JSON-RPC error objects.
+    let reserve = |id: &str, quantity| ReserveParams::new(id.into(), quantity);
+    assert_eq!(
+        inventory
+            .reserve(&reserve("lamp-1", 2))
+            .await
+            .unwrap()
+            .remaining,
+        1
+    );
+    let err = inventory.reserve(&reserve("lamp-1", 5)).await.unwrap_err();
+    assert_eq!(
+        InventoryError::from_error(&err),
+        Some(InventoryError::OutOfStock(OutOfStockData::new(3)))
+    );
+    let rpc = err.as_rpc().unwrap();
+    assert_eq!(
+        (rpc.code, rpc.message.as_str(), &rpc.data),
+        (4009, "not enough stock", &json!({"available": 3}))
+    );
+    let err = inventory.reserve(&reserve("nope", 1)).await.unwrap_err();
+    assert_eq!(
+        InventoryError::from_error(&err),
+        Some(InventoryError::ItemNotFound)
+    );
+    assert_eq!(err.as_rpc().unwrap().data, Value::Null);
+    // Any other error is not one of them.
+    assert_eq!(
+        InventoryError::from_rpc(&RpcError::new(4004 + 1, "x")),
+        None
+    );
 
     // Invalid result: -32603 "Result validation failed" naming the path.
     let err = client

@@ -450,6 +450,7 @@ impl ServiceOptions {
 /// | [`default_timeout`](Self::default_timeout) | 30 s | `defaultTimeoutMs` |
 /// | [`reply_stream_ttl`](Self::reply_stream_ttl) | 10 min, refreshed every third | — |
 /// | [`unreachable_limit`](Self::unreachable_limit) | 5 s, then calls fail fast | — |
+/// | [`fail_fast_without_server`](Self::fail_fast_without_server) | off: a call to a service without a consumer group waits | — |
 /// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
@@ -461,6 +462,7 @@ pub struct TransportConfig {
     pub(crate) max_envelope_bytes: usize,
     pub(crate) reply_stream_ttl: Duration,
     pub(crate) unreachable_limit: Duration,
+    pub(crate) fail_fast_without_server: bool,
     pub(crate) connection: Connection,
 }
 
@@ -474,6 +476,7 @@ impl TransportConfig {
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             reply_stream_ttl: DEFAULT_REPLY_STREAM_TTL,
             unreachable_limit: Duration::from_secs(5),
+            fail_fast_without_server: false,
             connection: Connection::default(),
         }
     }
@@ -493,6 +496,18 @@ impl TransportConfig {
     #[must_use]
     pub fn reply_stream_ttl(mut self, ttl: Duration) -> Self {
         self.reply_stream_ttl = ttl;
+        self
+    }
+
+    /// Fail a call (or notification) at once, with a transport error and nothing sent, when
+    /// its service has no consumer group: no server of it ever started under this prefix,
+    /// or Redis lost its data. Off by default, as in clamator: then such a call waits in the
+    /// stream, and a server that starts within
+    /// [`ServerConfig::max_request_age`](crate::ServerConfig::max_request_age) serves it (or
+    /// the call times out). The check costs one `XINFO GROUPS` per service every 5 s.
+    #[must_use]
+    pub fn fail_fast_without_server(mut self, fail_fast: bool) -> Self {
+        self.fail_fast_without_server = fail_fast;
         self
     }
 

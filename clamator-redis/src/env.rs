@@ -14,6 +14,7 @@
 //! | `CLAMATOR_MAX_HANDLER_TIME` | [`max_handler_time`](ServerConfig::max_handler_time) (`none`: no limit) | server |
 //! | `CLAMATOR_SHOW_ERROR_DETAILS` | [`show_error_details`](ServerConfig::show_error_details) (`true` / `false`) | server |
 //! | `CLAMATOR_TIMEOUT` | [`default_timeout`](TransportConfig::default_timeout) | transport |
+//! | `CLAMATOR_FAIL_FAST_WITHOUT_SERVER` | [`fail_fast_without_server`](TransportConfig::fail_fast_without_server) (`true` / `false`) | transport |
 //!
 //! Durations are a number and a unit: `250ms`, `30s`, `5m`, `1h`. An unset or empty variable
 //! keeps the default; a value that does not parse is an error naming the variable.
@@ -82,6 +83,11 @@ impl TransportConfig {
             common(&vars, config.connection, config.instance_id)?;
         if let Some(d) = vars.duration("CLAMATOR_TIMEOUT")? {
             config = config.default_timeout(d);
+        }
+        let fail_fast =
+            vars.parsed::<bool>("CLAMATOR_FAIL_FAST_WITHOUT_SERVER", "true or false")?;
+        if let Some(fail_fast) = fail_fast {
+            config = config.fail_fast_without_server(fail_fast);
         }
         Ok(config)
     }
@@ -244,8 +250,10 @@ mod tests {
             ("CLAMATOR_PREFIX", "shop"),
             ("CLAMATOR_TIMEOUT", "5s"),
             ("CLAMATOR_RESPONSE_TIMEOUT", "750ms"),
+            ("CLAMATOR_FAIL_FAST_WITHOUT_SERVER", "true"),
         ]))
         .unwrap();
+        assert!(config.fail_fast_without_server);
         assert_eq!(config.key_prefix(), "shop");
         assert_eq!(config.default_timeout, Duration::from_secs(5));
         assert_eq!(

@@ -89,6 +89,7 @@ pub mod env;
 pub mod keys;
 pub mod lock;
 mod log_limit;
+mod served;
 mod server;
 mod stream;
 mod transport;

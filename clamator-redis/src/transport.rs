@@ -21,6 +21,7 @@ use crate::backoff::Backoff;
 use crate::config::TransportConfig;
 use crate::connection::{is_connection_error, Connector, BLOCK};
 use crate::keys;
+use crate::served::Served;
 use crate::stream::commands::{self, RequestFields};
 use crate::stream::{fields, StreamEntry, StreamId};
 
@@ -50,6 +51,8 @@ struct Inner {
     reader: Mutex<Option<JoinHandle<()>>>,
     stop: CancellationToken,
     health: Arc<Health>,
+    /// Services seen served, for [`TransportConfig::fail_fast_without_server`].
+    served: Served,
     /// Stops the reply reader when the last handle goes away without `stop`.
     _reader_guard: DropGuard,
 }
@@ -175,6 +178,7 @@ impl RedisTransport {
                 stopped: AtomicBool::new(false),
                 reader: Mutex::new(Some(reader)),
                 health,
+                served: Served::default(),
                 _reader_guard: stop.clone().drop_guard(),
                 stop,
             }),
@@ -215,6 +219,12 @@ impl RedisTransport {
             idempotency_key: options.and_then(|o| o.idempotency_key.as_deref()),
         };
         let stream = keys::command_stream(&self.inner.config.key_prefix, service);
+        if self.inner.config.fail_fast_without_server {
+            self.inner
+                .served
+                .check(&self.inner.manager, &stream, service)
+                .await?;
+        }
         match commands::add_request(&mut self.inner.manager.clone(), &stream, fields).await {
             Ok(()) => {
                 self.inner.health.up();

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use clamator_examples::arith::{
-    AddParams, AddResult, DivideResult, EchoTextParams, PingParams, SlowAddParams,
+    AddParams, AddResult, ArithClient, DivideResult, EchoTextParams, PingParams, SlowAddParams,
 };
-use clamator_protocol::{codes, CallOptions};
+use clamator_protocol::{codes, CallOptions, Client};
 use clamator_redis::RedisServer;
 use clamator_tests::{
     pending_count, stream_envelopes, wait_all_acked, wait_for, xadd, TestRedis, WAIT,
@@ -468,5 +468,46 @@ async fn python_style_envelopes_are_accepted() {
         text,
         r#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"result":{"sum":2.0}}"#
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transport_told_to_fail_fast_refuses_calls_to_a_service_nobody_serves() {
+    let t = TestRedis::start();
+    let transport = t
+        .transport_with(t.transport_config().fail_fast_without_server(true))
+        .await;
+    let arith = ArithClient::new(transport.clone());
+    let err = arith
+        .add_with(&AddParams::new(1.0, 2.0), CallOptions::timeout(WAIT))
+        .await
+        .unwrap_err();
+    assert!(err.is_transport(), "{err}");
+    assert!(
+        err.to_string().contains("no server serves \"arith\""),
+        "{err}"
+    );
+    let client = Client::new(transport.clone());
+    let err = client
+        .notify("arith", "add", &json!({"a": 1, "b": 2}))
+        .await
+        .unwrap_err();
+    assert!(err.is_transport(), "{err}");
+    // Nothing was sent: the command stream was never created.
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(t.cmds("arith"))
+        .query_async(&mut t.raw().await)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
+    // Once a server serves it, calls go through.
+    let (server, handled) = t.arith_server(t.server_config(), 1).await;
+    let r = arith
+        .add_with(&AddParams::new(1.0, 2.0), CallOptions::timeout(WAIT))
+        .await
+        .unwrap();
+    assert_eq!(r.sum, 3.0);
+    assert_eq!(handled.get(), 1);
+    transport.stop().await;
     server.stop().await;
 }

@@ -14,6 +14,8 @@ mod arrays;
 mod defaults;
 #[path = "golden/enums.rs"]
 mod enums;
+#[path = "golden/named.rs"]
+mod named;
 #[path = "golden/nested.rs"]
 mod nested;
 #[path = "golden/nullable.rs"]
@@ -143,4 +145,18 @@ fn clients_take_a_transport_or_a_client() {
     let transport = || MemoryTransport::new(Router::new());
     let _from_transport = objects::ObjectsClient::new(transport());
     let _from_client = objects::ObjectsClient::new(Client::new(transport()));
+}
+
+#[test]
+fn titles_name_types_and_identical_inline_enums_are_one_type() {
+    let p = named::PlaceParams::new(
+        named::Address::new("Lyon".into()),
+        named::PlaceParamsStatus::Open,
+    );
+    // The result's two `status`-like enums are the params' one: the same type, assignable.
+    let r = named::PlaceResult::new(p.status, p.status, named::PlaceResultOther::Closed);
+    assert_eq!(
+        to_value(&r).unwrap(),
+        json!({"status": "open", "previous": "open", "other": "closed"})
+    );
 }

@@ -2,7 +2,7 @@
 //!
 //! | JSON Schema | Rust |
 //! |---|---|
-//! | `{"type":"object","properties":…}` | a struct (`deny_unknown_fields` with `additionalProperties: false`) |
+//! | `{"type":"object","properties":…}` | a struct (unknown keys ignored; `deny_unknown_fields` only for an untagged union's alternatives) |
 //! | `{"type":"object","additionalProperties":T}` | `BTreeMap<String, T>` |
 //! | `{"type":"object"}` | `serde_json::Map<String, Value>` |
 //! | `{"type":[T,"null"]}`, `anyOf` with `{"type":"null"}` | `Option<T>` |
@@ -145,6 +145,13 @@ impl<'a> Lowerer<'a> {
         if let Some(r) = obj.get("$ref") {
             return self.lower_ref(r, pointer);
         }
+        // A `title` names the type, where one is made (objects, enums, unions).
+        let titled = obj
+            .get("title")
+            .and_then(Value::as_str)
+            .map(type_ident)
+            .filter(|t| crate::names::is_type_name(t));
+        let hint = titled.as_deref().unwrap_or(hint);
         for key in obj.keys() {
             let known = ANNOTATIONS.contains(&key.as_str())
                 || ASSERTIONS.contains(&key.as_str())

@@ -38,6 +38,17 @@ impl Lowerer<'_> {
         if variants.is_empty() {
             return Err(self.err(pointer, "an enum needs at least one value"));
         }
+        // The same values written inline in several places (zod-to-json-schema inlines a
+        // shared `z.enum`) make one type, named after where it was met first.
+        let same = self.out.iter().find_map(|d| match d {
+            Def::StrEnum {
+                name, variants: v, ..
+            } if *v == variants => Some(name.clone()),
+            _ => None,
+        });
+        if let Some(name) = same {
+            return Ok(Ty::Named(name));
+        }
         let name = self.claim(hint);
         self.out.push(Def::StrEnum {
             name: name.clone(),

@@ -186,6 +186,9 @@ struct ServerOpts<'a> {
     faulty: bool,
     /// Handlers at once (Rust servers only; clamator's serve one at a time).
     concurrency: usize,
+    /// Python servers only: `arith.add` answers with one more field than the contract the
+    /// Rust side was generated from (a newer server).
+    newer_add: bool,
 }
 
 impl Default for ServerOpts<'_> {
@@ -195,6 +198,7 @@ impl Default for ServerOpts<'_> {
             claim_idle_ms: 60_000,
             faulty: false,
             concurrency: 1,
+            newer_add: false,
         }
     }
 }
@@ -217,6 +221,7 @@ impl Server {
                 if opts.faulty {
                     cmd.arg("--faulty");
                 }
+                assert!(!opts.newer_add, "newer_add is for Python servers");
                 cmd.stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
@@ -234,6 +239,7 @@ impl Server {
                 let config = json!({
                     "redisUrl": url, "keyPrefix": prefix, "instanceId": opts.instance,
                     "consumerClaimIdleMs": opts.claim_idle_ms, "faulty": opts.faulty,
+                    "newerAdd": opts.newer_add,
                 });
                 let mut stdin = child.stdin.take().unwrap();
                 stdin.write_all(config.to_string().as_bytes()).unwrap();
@@ -1176,5 +1182,69 @@ fn declared_errors_reach_a_python_caller_as_json_rpc_errors() {
     assert_rpc_error(&r[2], 4004, "item not found", "reserve an unknown item");
     assert_eq!(r[2]["data"], Value::Null, "{}", r[2]);
     rt.block_on(server.stop());
+    env.clean(&prefix);
+}
+
+// ---- contract evolution --------------------------------------------------------------------
+
+#[test]
+fn a_result_field_added_by_a_newer_python_server_does_not_break_a_rust_client() {
+    use clamator_examples::generated::arith::{AddParams, ArithClient};
+    let env = Env::new();
+    let prefix = env.prefix("newer-result", Lang::Python, Lang::Rust);
+    let server = Server::start(
+        Lang::Python,
+        &env.url(),
+        &prefix,
+        ServerOpts {
+            newer_add: true,
+            ..ServerOpts::default()
+        },
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sum = rt.block_on(async {
+        let transport = clamator_redis::RedisTransport::connect(
+            clamator_redis::TransportConfig::new(&prefix).redis_url(env.url()),
+        )
+        .await
+        .unwrap();
+        // The raw reply carries the new field; the generated type ignores it.
+        let raw = clamator_protocol::Client::new(transport.clone())
+            .call::<_, Value>("arith", "add", &json!({"a": 2, "b": 3}))
+            .await
+            .unwrap();
+        assert_eq!(raw["estimatedDelivery"], "2026-12-01", "{raw}");
+        let typed = ArithClient::new(transport.clone())
+            .add(&AddParams::new(2.0, 3.0))
+            .await;
+        transport.stop().await;
+        typed.unwrap().sum
+    });
+    assert_eq!(sum, 5.0);
+    assert_eq!(server.stop(), 2);
+    env.clean(&prefix);
+}
+
+#[test]
+fn a_param_an_older_python_server_does_not_know_is_refused_with_invalid_params() {
+    let env = Env::new();
+    let prefix = env.prefix("newer-param", Lang::Python, Lang::Rust);
+    let server = Server::start(Lang::Python, &env.url(), &prefix, ServerOpts::default());
+    let r = client(
+        Lang::Rust,
+        &env.url(),
+        &prefix,
+        calls(json!([
+            {"method": "arith.add", "params": {"a": 1, "b": 2, "note": "gift wrap"}}
+        ])),
+    );
+    assert_rpc_error(
+        &r[0],
+        -32602,
+        "invalid params",
+        "a param the server does not know",
+    );
+    // The handler never ran.
+    assert_eq!(server.stop(), 0);
     env.clean(&prefix);
 }

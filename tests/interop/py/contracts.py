@@ -78,6 +78,24 @@ ARITH_METHODS = {
 
 arith_contract = Contract(service="arith", methods=ARITH_METHODS)
 
+
+class AddResultWithDelivery(AddResult):
+    """A newer `add` result: one more (optional) field than older clients were built with."""
+
+    estimated_delivery: Optional[str] = Field(None, alias="estimatedDelivery")
+
+
+# The same service after an additive change: `add` answers with one more field.
+newer_arith_contract = Contract(
+    service="arith",
+    methods={
+        **ARITH_METHODS,
+        "add": MethodEntry(
+            params_model=AddParams, result_model=AddResultWithDelivery, handler_attr="add_newer"
+        ),
+    },
+)
+
 # ------------------------------------------------------------------- notifications
 
 
@@ -97,6 +115,7 @@ __all__ = [
     "AddParams", "AddResult", "SlowAddParams", "SlowAddResult",
     "DivideParams", "DivideResult", "EchoTextParams", "EchoTextResult",
     "PingParams", "arith_contract", "notifications_contract",
+    "AddResultWithDelivery", "newer_arith_contract",
 ]
 
 

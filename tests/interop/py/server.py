@@ -2,7 +2,8 @@
 
 Protocol (see README.md):
   stdin  : ONE JSON object {"redisUrl", "keyPrefix", "instanceId"?, "consumerClaimIdleMs"?,
-           "faulty"?: true (also serve faulty.badResult, whose result breaks its schema)}
+           "faulty"?: true (also serve faulty.badResult, whose result breaks its schema),
+           "newerAdd"?: true (arith.add answers with an extra field, estimatedDelivery)}
            (extra keys such as "contract"/"generatedDir" from the original runner are ignored)
   stdout : "READY" once the server has started; one line {"pinged": <tag>} per ping handled
   stderr : "HANDLED:<n>" on SIGTERM/SIGINT (n = handler invocations, incl. notifications)
@@ -26,6 +27,7 @@ from driver_io import read_json_object, run_driver  # noqa: E402
 from contracts import (  # noqa: E402
     AddParams,
     AddResult,
+    AddResultWithDelivery,
     DivideParams,
     DivideResult,
     EchoTextParams,
@@ -35,6 +37,7 @@ from contracts import (  # noqa: E402
     SlowAddResult,
     arith_contract,
     faulty_contract,
+    newer_arith_contract,
     notifications_contract,
 )
 
@@ -55,6 +58,10 @@ class ArithService:
     async def add(self, params: AddParams) -> AddResult:
         self._counter.n += 1
         return AddResult(sum=params.a + params.b)
+
+    async def add_newer(self, params: AddParams) -> AddResultWithDelivery:
+        self._counter.n += 1
+        return AddResultWithDelivery(sum=params.a + params.b, estimatedDelivery="2026-12-01")
 
     async def slow_add(self, params: SlowAddParams) -> SlowAddResult:
         self._counter.n += 1
@@ -109,7 +116,10 @@ async def main() -> int:
         instance_id=cfg.get("instanceId"),
         consumer_claim_idle_ms=int(cfg.get("consumerClaimIdleMs") or 60_000),
     )
-    server.register_service(arith_contract, ArithService(counter))
+    # "newerAdd": serve the arith contract after an additive change (add answers with one
+    # more field), as a server deployed before its clients were rebuilt would.
+    contract = newer_arith_contract if cfg.get("newerAdd") else arith_contract
+    server.register_service(contract, ArithService(counter))
     server.register_service(notifications_contract, NotificationsService(counter))
     if cfg.get("faulty"):
         server.register_service(faulty_contract, FaultyService(counter))

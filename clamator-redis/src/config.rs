@@ -6,10 +6,56 @@ use std::time::Duration;
 /// The Redis URL used when neither the config nor `REDIS_URL` gives one.
 pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
 
+/// How Redis is deployed, which decides how the URL is read and how connections follow
+/// topology changes. The wire and the key names are the same in every mode.
+///
+/// ```
+/// use clamator_redis::{Deployment, ServerConfig, TransportConfig};
+/// // Redis Cluster: the URL lists seed nodes; the rest of the cluster is discovered.
+/// let server = ServerConfig::new("app")
+///     .redis_url("redis://10.0.0.1:7000,10.0.0.2:7000")
+///     .deployment(Deployment::Cluster);
+/// // Sentinel: the URL lists sentinels; connections go to the master they name.
+/// let client = TransportConfig::new("app")
+///     .redis_url("redis://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379")
+///     .deployment(Deployment::sentinel("mymaster"));
+/// assert_eq!(client.deployment_mode(), &Deployment::sentinel("mymaster"));
+/// # let _ = server;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Deployment {
+    /// One Redis server (or a managed endpoint that looks like one) at the URL. The default.
+    #[default]
+    Standalone,
+    /// Redis Cluster (or Valkey cluster mode). The URL is a comma-separated list of seed
+    /// nodes (`redis://a:7000,b:7000`; a node without a scheme takes the first one's scheme
+    /// and credentials). Commands go to the shard that owns their key; MOVED, ASK, TRYAGAIN
+    /// and CLUSTERDOWN are followed with retries within the response timeout.
+    Cluster,
+    /// Redis Sentinel. The URL is a comma-separated list of sentinels; connections go to the
+    /// current master of `master`, and move to the new one after a failover. The credentials
+    /// and TLS of the URL are used for the sentinels and for the master.
+    Sentinel {
+        /// The master's name, as configured in the sentinels (`sentinel monitor <name> …`).
+        master: String,
+    },
+}
+
+impl Deployment {
+    /// Sentinel mode for the master named `master`.
+    pub fn sentinel(master: impl Into<String>) -> Self {
+        Self::Sentinel {
+            master: master.into(),
+        }
+    }
+}
+
 /// How to reach Redis; shared by [`ServerConfig`] and [`TransportConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Connection {
     pub(crate) url: Option<String>,
+    pub(crate) deployment: Deployment,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
     pub(crate) tls_ca_cert: Option<Vec<u8>>,
@@ -19,6 +65,7 @@ impl Default for Connection {
     fn default() -> Self {
         Self {
             url: None,
+            deployment: Deployment::Standalone,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
             tls_ca_cert: None,
@@ -44,6 +91,20 @@ macro_rules! common_setters {
         pub fn redis_url(mut self, url: impl Into<String>) -> Self {
             self.connection.url = Some(url.into());
             self
+        }
+
+        /// How Redis is deployed: [`Deployment::Standalone`] (the default),
+        /// [`Deployment::Cluster`] or [`Deployment::Sentinel`]. In the last two,
+        /// [`redis_url`](Self::redis_url) is a comma-separated list of nodes.
+        #[must_use]
+        pub fn deployment(mut self, deployment: crate::config::Deployment) -> Self {
+            self.connection.deployment = deployment;
+            self
+        }
+
+        /// The deployment mode this config will connect in.
+        pub fn deployment_mode(&self) -> &crate::config::Deployment {
+            &self.connection.deployment
         }
 
         /// How long to wait for a TCP (and TLS) connection. Default 5 s.
@@ -136,6 +197,7 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// | [`max_handler_time`](Self::max_handler_time) | 10 min, for requests without a deadline | — |
 /// | [`max_request_age`](Self::max_request_age) | 60 s: where a new or re-created consumer group starts | — |
 /// | [`show_error_details`](Self::show_error_details) | off: a handler's `?` error or panic reaches callers as a bare `Internal error` | — |
+/// | [`deployment`](Self::deployment) | [`Deployment::Standalone`] | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
 ///
@@ -452,6 +514,7 @@ impl ServiceOptions {
 /// | [`unreachable_limit`](Self::unreachable_limit) | 5 s, then calls fail fast | — |
 /// | [`fail_fast_without_server`](Self::fail_fast_without_server) | off: a call to a service without a consumer group waits | — |
 /// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
+/// | [`deployment`](Self::deployment) | [`Deployment::Standalone`] | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
 #[derive(Debug, Clone, PartialEq, Eq)]

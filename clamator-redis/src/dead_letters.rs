@@ -12,8 +12,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::connection::RedisConn;
 use clamator_protocol::{Error, RpcError};
-use redis::aio::ConnectionManager;
 
 use crate::codes::DEAD_LETTERED;
 use crate::connection::Connector;
@@ -45,7 +45,7 @@ const MAX_FIELD_BYTES: usize = 64 * 1024;
 
 /// Appends `entry` to the dead-letter stream of its service: its own fields, then ours.
 pub(crate) async fn write(
-    manager: &ConnectionManager,
+    manager: &RedisConn,
     dlq_key: &str,
     maxlen: usize,
     entry: &StreamEntry,
@@ -119,7 +119,7 @@ pub struct DeadLetter {
 /// ```
 #[derive(Clone)]
 pub struct DeadLetters {
-    manager: ConnectionManager,
+    manager: RedisConn,
     prefix: String,
 }
 
@@ -138,7 +138,7 @@ impl DeadLetters {
             url: Some(redis_url.to_owned()),
             ..Default::default()
         };
-        let manager = Connector::new(&config)?.manager().await?;
+        let manager = Connector::new(&config)?.shared().await?;
         Ok(Self {
             manager,
             prefix: prefix.to_owned(),

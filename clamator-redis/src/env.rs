@@ -7,6 +7,8 @@
 //! | `REDIS_URL` | [`redis_url`](ServerConfig::redis_url) | both |
 //! | `CLAMATOR_INSTANCE_ID` | [`instance_id`](ServerConfig::instance_id) | both |
 //! | `CLAMATOR_TLS_CA_CERT` | [`tls_ca_cert`](ServerConfig::tls_ca_cert), a path to a PEM file | both |
+//! | `CLAMATOR_REDIS_CLUSTER` | [`Deployment::Cluster`](crate::Deployment::Cluster) when `true` | both |
+//! | `CLAMATOR_SENTINEL_MASTER` | [`Deployment::Sentinel`](crate::Deployment::Sentinel) with this master name | both |
 //! | `CLAMATOR_CONNECT_TIMEOUT`, `CLAMATOR_RESPONSE_TIMEOUT` | [`connect_timeout`](ServerConfig::connect_timeout), [`response_timeout`](ServerConfig::response_timeout) | both |
 //! | `CLAMATOR_CLAIM_IDLE` | [`claim_idle`](ServerConfig::claim_idle) | server |
 //! | `CLAMATOR_SHUTDOWN_GRACE` | [`shutdown_grace`](ServerConfig::shutdown_grace) | server |
@@ -108,6 +110,18 @@ fn common(
             Error::InvalidArgument(format!("CLAMATOR_TLS_CA_CERT: cannot read {path}: {e}"))
         })?;
         connection.tls_ca_cert = Some(pem);
+    }
+    let cluster = vars.parsed::<bool>("CLAMATOR_REDIS_CLUSTER", "true or false")?;
+    match (cluster, vars.get("CLAMATOR_SENTINEL_MASTER")) {
+        (Some(true), Some(_)) => {
+            return Err(Error::InvalidArgument(
+                "CLAMATOR_REDIS_CLUSTER and CLAMATOR_SENTINEL_MASTER are both set; choose one"
+                    .to_owned(),
+            ))
+        }
+        (Some(true), None) => connection.deployment = crate::config::Deployment::Cluster,
+        (_, Some(master)) => connection.deployment = crate::config::Deployment::sentinel(master),
+        _ => {}
     }
     if let Some(d) = vars.duration("CLAMATOR_CONNECT_TIMEOUT")? {
         connection.connect_timeout = d;
@@ -226,6 +240,32 @@ mod tests {
         assert!(config.show_error_details);
         // Empty is unset: the default stands.
         assert_eq!(config.max_deliveries, 5);
+    }
+
+    #[test]
+    fn the_deployment_mode_from_variables() {
+        let cluster = TransportConfig::from_vars(vars(&[
+            ("CLAMATOR_PREFIX", "p"),
+            ("CLAMATOR_REDIS_CLUSTER", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(cluster.deployment_mode(), &crate::Deployment::Cluster);
+        let sentinel = ServerConfig::from_vars(vars(&[
+            ("CLAMATOR_PREFIX", "p"),
+            ("CLAMATOR_SENTINEL_MASTER", "main"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            sentinel.deployment_mode(),
+            &crate::Deployment::sentinel("main")
+        );
+        let both = ServerConfig::from_vars(vars(&[
+            ("CLAMATOR_PREFIX", "p"),
+            ("CLAMATOR_REDIS_CLUSTER", "true"),
+            ("CLAMATOR_SENTINEL_MASTER", "main"),
+        ]))
+        .unwrap_err();
+        assert!(both.to_string().contains("choose one"), "{both}");
     }
 
     #[test]

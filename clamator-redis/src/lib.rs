@@ -95,8 +95,8 @@ mod stream;
 mod transport;
 
 pub use config::{
-    ServerConfig, ServiceOptions, TransportConfig, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL,
-    DEFAULT_REPLY_STREAM_TTL,
+    Deployment, ServerConfig, ServiceOptions, TransportConfig, DEFAULT_MAX_ENVELOPE_BYTES,
+    DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_TTL,
 };
 pub use dead_letters::{DeadLetter, DeadLetters};
 pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport};

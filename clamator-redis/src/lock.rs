@@ -5,29 +5,27 @@
 use std::time::Duration;
 
 use clamator_protocol::Error;
-use redis::aio::ConnectionManager;
+use redis::aio::ConnectionLike;
 
 /// Extends the lock only if the caller still holds it.
 const EXTEND: &str = r"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 /// Releases the lock only if the caller still holds it.
 const RELEASE: &str = r"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
-/// A held lock. Dropping it without [`release`](Self::release) lets it expire.
+/// A held lock over connection `C` (any redis-rs async connection, such as a
+/// `ConnectionManager` or a cluster connection). Dropping it without
+/// [`release`](Self::release) lets it expire.
 #[derive(Debug)]
-pub struct Lock {
-    manager: ConnectionManager,
+pub struct Lock<C> {
+    manager: C,
     key: String,
     token: String,
     ttl: Duration,
 }
 
-impl Lock {
+impl<C: ConnectionLike + Clone + Send + Sync> Lock<C> {
     /// Tries once to take `key` for `ttl`; `None` when someone else holds it.
-    pub async fn try_acquire(
-        manager: &ConnectionManager,
-        key: &str,
-        ttl: Duration,
-    ) -> Result<Option<Self>, Error> {
+    pub async fn try_acquire(manager: &C, key: &str, ttl: Duration) -> Result<Option<Self>, Error> {
         let token = uuid::Uuid::new_v4().to_string();
         let set: Option<String> = redis::cmd("SET")
             .arg(key)

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::connection::RedisConn;
 use clamator_protocol::Error;
-use redis::aio::ConnectionManager;
 
 use crate::stream::commands;
 
@@ -32,7 +32,7 @@ impl Served {
     /// does not (nothing is sent then).
     pub(crate) async fn check(
         &self,
-        manager: &ConnectionManager,
+        manager: &RedisConn,
         stream: &str,
         service: &str,
     ) -> Result<(), Error> {

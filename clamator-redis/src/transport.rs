@@ -8,18 +8,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::connection::RedisConn;
 use clamator_protocol::envelope::parse_envelope;
 use clamator_protocol::{
     BoxFuture, CallOptions, ClientTransport, Envelope, Error, Response, RpcId,
 };
-use redis::aio::{ConnectionManager, MultiplexedConnection};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::backoff::Backoff;
 use crate::config::TransportConfig;
-use crate::connection::{is_connection_error, Connector, BLOCK};
+use crate::connection::{is_connection_error, needs_new_connection, Connector, BLOCK};
 use crate::keys;
 use crate::served::Served;
 use crate::stream::commands::{self, RequestFields};
@@ -44,7 +44,7 @@ fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, PendingTable> {
 
 struct Inner {
     config: TransportConfig,
-    manager: ConnectionManager,
+    manager: RedisConn,
     reply_stream: String,
     pending: Pending,
     stopped: AtomicBool,
@@ -150,7 +150,7 @@ impl RedisTransport {
     /// Connects and starts the reply reader. Fails when Redis is unreachable.
     pub async fn connect(config: TransportConfig) -> Result<Self, Error> {
         let connector = Connector::new(&config.connection)?;
-        let manager = connector.manager().await?;
+        let manager = connector.shared().await?;
         let reply_stream = keys::reply_stream(&config.key_prefix, &config.instance_id);
         let pending: Pending = Arc::default();
         let stop = CancellationToken::new();
@@ -324,12 +324,7 @@ impl ClientTransport for RedisTransport {
 
 /// Refreshes the reply stream's time to live every third of it while the client runs, so
 /// the stream of a client that vanished without `stop` expires on its own.
-async fn keep_alive(
-    manager: ConnectionManager,
-    key: String,
-    ttl: Duration,
-    stop: CancellationToken,
-) {
+async fn keep_alive(manager: RedisConn, key: String, ttl: Duration, stop: CancellationToken) {
     loop {
         // PEXPIRE does nothing to a key that does not exist yet; servers set the TTL when
         // they create the stream with a reply.
@@ -347,7 +342,7 @@ async fn keep_alive(
 /// Reads this transport's reply stream and completes waiting calls, until stopped.
 async fn reply_loop(
     connector: Connector,
-    manager: ConnectionManager,
+    manager: RedisConn,
     key: String,
     pending: Pending,
     stop: CancellationToken,
@@ -356,7 +351,7 @@ async fn reply_loop(
     // From 0: replies written before this reader got going are never missed.
     let mut last_id = "0".to_owned();
     let mut progress = ReadProgress::new();
-    let mut conn: Option<MultiplexedConnection> = None;
+    let mut conn: Option<RedisConn> = None;
     let mut backoff = Backoff::new();
     loop {
         let c = match &mut conn {
@@ -400,8 +395,10 @@ async fn reply_loop(
             }
             Err(e) => {
                 if is_connection_error(&e) {
-                    conn = None;
                     health.down();
+                }
+                if needs_new_connection(&e) {
+                    conn = None;
                 }
                 let delay = backoff.next_delay();
                 tracing::error!(error = %e, ?delay, "redis reply loop error");
@@ -453,7 +450,7 @@ impl ReadProgress {
 
 /// Removes every reply up to `last_read` from the stream: all of them have been read and
 /// handed to their calls (stream ids only grow, so nothing unread is below it).
-async fn trim_read(manager: &ConnectionManager, key: &str, last_read: &str) {
+async fn trim_read(manager: &RedisConn, key: &str, last_read: &str) {
     let Some(read) = StreamId::parse(last_read) else {
         return;
     };

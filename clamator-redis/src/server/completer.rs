@@ -19,7 +19,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
+use crate::connection::RedisConn;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::log_limit::LogLimit;
@@ -135,7 +135,7 @@ pub(crate) struct WriterSettings {
 impl Completer {
     /// Starts the writer and the acker. They end once every `Completer` clone is dropped
     /// and what was sent before has been written.
-    pub(crate) fn start(manager: ConnectionManager, settings: WriterSettings) -> Self {
+    pub(crate) fn start(manager: RedisConn, settings: WriterSettings) -> Self {
         let (replies, replies_rx) = mpsc::unbounded_channel();
         let (acks, acks_rx) = mpsc::unbounded_channel();
         let settings_limits = settings.limits;
@@ -193,7 +193,7 @@ async fn next_batch(rx: &mut mpsc::UnboundedReceiver<Queued>) -> Option<Vec<Queu
 }
 
 async fn reply_writer(
-    manager: ConnectionManager,
+    manager: RedisConn,
     settings: WriterSettings,
     mut rx: mpsc::UnboundedReceiver<Queued>,
     acks: mpsc::UnboundedSender<Queued>,
@@ -291,11 +291,7 @@ fn reply_failed(q: Queued, e: &redis::RedisError, acks: &mpsc::UnboundedSender<Q
     q.finish(Outcome::ReplyFailed);
 }
 
-async fn acker(
-    manager: ConnectionManager,
-    limits: ReplyLimits,
-    mut rx: mpsc::UnboundedReceiver<Queued>,
-) {
+async fn acker(manager: RedisConn, limits: ReplyLimits, mut rx: mpsc::UnboundedReceiver<Queued>) {
     while let Some(batch) = next_batch(&mut rx).await {
         let groups = group_by_target(batch);
         let mut pipe = redis::pipe();

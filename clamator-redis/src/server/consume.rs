@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use redis::aio::MultiplexedConnection;
+use crate::connection::RedisConn;
 
 use super::entry::submit_all;
 use super::groups::recreate_group;
 use super::runtime::{ServerState, ServiceRuntime};
 use crate::backoff::Backoff;
-use crate::connection::{is_connection_error, BLOCK};
+use crate::connection::{needs_new_connection, BLOCK};
 use crate::stream::commands;
 
 /// Reads until the server stops. A read in progress is never dropped: a read cut short
@@ -17,7 +17,7 @@ use crate::stream::commands;
 /// reclaimed.
 pub(crate) async fn consume_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime>) {
     let service = rt.name();
-    let mut conn: Option<MultiplexedConnection> = None;
+    let mut conn: Option<RedisConn> = None;
     let mut backoff = Backoff::new();
     while !state.stopping.is_cancelled() {
         let c = match &mut conn {
@@ -52,7 +52,9 @@ pub(crate) async fn consume_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
                 }
             }
             Err(e) => {
-                if is_connection_error(&e) {
+                // A broken connection, or the slot moved / the master changed (`UNBLOCKED`,
+                // `READONLY`, `MOVED`): read again on a new connection, after a pause.
+                if needs_new_connection(&e) {
                     conn = None;
                 }
                 let delay = backoff.next_delay();

@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
+use crate::connection::RedisConn;
 use clamator_protocol::RpcError;
-use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 
 /// A record's key and the token that proves this delivery owns it.
@@ -85,7 +85,7 @@ pub(crate) fn payload_hash(method: &str, params: &serde_json::Value) -> String {
 }
 
 pub(crate) async fn claim(
-    manager: &ConnectionManager,
+    manager: &RedisConn,
     key: &str,
     hash: &str,
     claim_ttl: Duration,
@@ -111,7 +111,7 @@ pub(crate) async fn claim(
 
 /// Stores the reply; false when the claim was lost (expired and taken by another delivery).
 pub(crate) async fn complete(
-    manager: &ConnectionManager,
+    manager: &RedisConn,
     claim: &IdempotencyClaim,
     reply: &str,
     result_ttl: Duration,
@@ -128,7 +128,7 @@ pub(crate) async fn complete(
 
 /// Gives a claim back, so a later delivery may run the request.
 pub(crate) async fn release(
-    manager: &ConnectionManager,
+    manager: &RedisConn,
     claim: &IdempotencyClaim,
 ) -> redis::RedisResult<()> {
     redis::Script::new(RELEASE)

@@ -133,7 +133,7 @@ impl ServerBuilder {
             }
         }
         let connector = Connector::new(&self.config.connection)?;
-        let manager = connector.manager().await?;
+        let manager = connector.shared().await?;
         let completer = Completer::start(
             manager.clone(),
             WriterSettings {

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::connection::RedisConn;
 use clamator_protocol::Service;
-use redis::aio::ConnectionManager;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -29,7 +29,7 @@ pub(crate) struct ServerState {
     pub(crate) config: ServerConfig,
     pub(crate) connector: Connector,
     /// The shared connection for every non-blocking command.
-    pub(crate) manager: ConnectionManager,
+    pub(crate) manager: RedisConn,
     /// `<prefix>:replies:`, the only namespace this server writes replies into.
     pub(crate) reply_prefix: String,
     /// Cancelled by `stop`: read nothing more.

@@ -1,0 +1,527 @@
+//! Opening connections: one shared connection for ordinary commands, and dedicated ones for
+//! blocking reads, which would otherwise stall every command queued behind them on a
+//! multiplexed connection. The same [`RedisConn`] type serves every deployment mode, so the
+//! rest of the crate does not know whether it talks to one Redis, a cluster or the master a
+//! sentinel names.
+
+mod cluster;
+mod sentinel;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clamator_protocol::Error;
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
+
+use crate::config::{Connection, Deployment};
+use sentinel::Failover;
+
+/// How long blocking reads (`XREADGROUP`, `XREAD`) wait in Redis: 1 s, as in clamator.
+pub(crate) const BLOCK: Duration = Duration::from_secs(1);
+
+/// Opens connections for one config.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    target: Target,
+    url: String,
+    settings: Connection,
+}
+
+#[derive(Clone)]
+enum Target {
+    Standalone(redis::Client),
+    Cluster {
+        /// For non-blocking commands: every request, retries included, within the response
+        /// timeout (redis-rs would otherwise retry for a long time, and fail-fast would not
+        /// hold).
+        shared: ClusterClient,
+        /// For blocking reads: each node's response timeout covers the `BLOCK` time.
+        blocking: ClusterClient,
+    },
+    Sentinel(Arc<Failover>),
+}
+
+impl Connector {
+    pub(crate) fn new(settings: &Connection) -> Result<Self, Error> {
+        let (url, deployment) = deployment_of(&settings.resolved_url(), &settings.deployment)?;
+        let nodes = node_urls(&url);
+        let tls = nodes.iter().any(|n| n.starts_with("rediss://"));
+        #[cfg(not(feature = "tls"))]
+        if tls || settings.tls_ca_cert.is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "{} needs TLS, and clamator-redis was built without its `tls` feature \
+                 (a default feature: do not turn default features off, or add \
+                 features = [\"tls\"])",
+                redact(&url)
+            )));
+        }
+        #[cfg(feature = "tls")]
+        if tls {
+            // rustls needs a process-wide crypto provider; an application may already have
+            // installed its own, which is fine.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        if settings.tls_ca_cert.is_some() && !tls {
+            return Err(Error::InvalidArgument(format!(
+                "a TLS CA certificate was given but the Redis URL {} is not rediss://",
+                redact(&url)
+            )));
+        }
+        let invalid = |e: redis::RedisError| {
+            Error::InvalidArgument(format!("invalid Redis URL {}: {e}", redact(&url)))
+        };
+        let target = match &deployment {
+            Deployment::Standalone => {
+                if nodes.len() > 1 {
+                    return Err(Error::InvalidArgument(format!(
+                        "the Redis URL {} lists {} nodes; a list needs the cluster or sentinel \
+                         deployment mode",
+                        redact(&url),
+                        nodes.len()
+                    )));
+                }
+                Target::Standalone(standalone_client(&url, settings).map_err(invalid)?)
+            }
+            Deployment::Cluster => Target::Cluster {
+                shared: cluster_client(&nodes, settings, settings.response_timeout)
+                    .map_err(invalid)?,
+                blocking: cluster_client(&nodes, settings, BLOCK + settings.response_timeout)
+                    .map_err(invalid)?,
+            },
+            Deployment::Sentinel { master } => Target::Sentinel(Arc::new(
+                Failover::new(&nodes, master, settings).map_err(invalid)?,
+            )),
+        };
+        let mut settings = settings.clone();
+        settings.deployment = deployment;
+        Ok(Self {
+            target,
+            url,
+            settings,
+        })
+    }
+
+    /// The URL with any password hidden, for messages.
+    pub(crate) fn display_url(&self) -> String {
+        redact(&self.url)
+    }
+
+    fn cannot_connect(&self, e: redis::RedisError) -> Error {
+        let mode = match &self.settings.deployment {
+            Deployment::Standalone => String::new(),
+            Deployment::Cluster => " (cluster)".to_owned(),
+            Deployment::Sentinel { master } => format!(" (sentinel, master \"{master}\")"),
+        };
+        redis_failure(
+            format!("cannot connect to Redis at {}{mode}", self.display_url()),
+            e,
+        )
+    }
+
+    /// The shared connection. Fails when Redis cannot be reached now.
+    pub(crate) async fn shared(&self) -> Result<RedisConn, Error> {
+        match &self.target {
+            Target::Standalone(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.settings.connect_timeout))
+                    .set_response_timeout(Some(self.settings.response_timeout))
+                    .set_min_delay(Duration::from_millis(100))
+                    .set_max_delay(crate::backoff::MAX_DELAY)
+                    .set_number_of_retries(3);
+                ConnectionManager::new_with_config(client.clone(), config)
+                    .await
+                    .map(RedisConn::Manager)
+                    .map_err(|e| self.cannot_connect(e))
+            }
+            Target::Cluster { shared, .. } => shared
+                .get_async_connection()
+                .await
+                .map(RedisConn::Cluster)
+                .map_err(|e| self.cannot_connect(e)),
+            Target::Sentinel(failover) => {
+                // Connect now, so a wrong address fails at start as in the other modes.
+                failover
+                    .connect()
+                    .await
+                    .map_err(|e| self.cannot_connect(e))?;
+                Ok(RedisConn::Sentinel(Arc::clone(failover)))
+            }
+        }
+    }
+
+    /// A connection of its own for one blocking read loop; its response timeout covers the
+    /// `BLOCK` time plus the usual response timeout. The loop replaces it after an error
+    /// [`needs_new_connection`] names.
+    pub(crate) async fn dedicated(&self) -> Result<RedisConn, Error> {
+        let config = self.blocking_config();
+        match &self.target {
+            Target::Standalone(client) => client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .map(RedisConn::Multiplexed),
+            Target::Cluster { blocking, .. } => blocking
+                .get_async_connection()
+                .await
+                .map(RedisConn::Cluster),
+            Target::Sentinel(failover) => failover
+                .dedicated(&config)
+                .await
+                .map(RedisConn::Multiplexed),
+        }
+        .map_err(|e| self.cannot_connect(e))
+    }
+
+    fn blocking_config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.settings.connect_timeout))
+            .set_response_timeout(Some(BLOCK + self.settings.response_timeout))
+    }
+}
+
+/// The deployment a URL names by its scheme, `redis+cluster://a:7000,b:7000` or
+/// `redis+sentinel://a:26379,b:26379/mymaster` (and `rediss+…` for TLS), with the URL in
+/// plain `redis://` form; else the configured one.
+fn deployment_of(url: &str, configured: &Deployment) -> Result<(String, Deployment), Error> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok((url.to_owned(), configured.clone()));
+    };
+    let (base, named) = match scheme.split_once('+') {
+        Some((base @ ("redis" | "rediss"), "cluster")) => (base, Deployment::Cluster),
+        Some((base @ ("redis" | "rediss"), "sentinel")) => {
+            let Some((nodes, master)) = rest.rsplit_once('/').filter(|(_, m)| !m.is_empty()) else {
+                return Err(Error::InvalidArgument(format!(
+                    "the sentinel URL {} names no master: write \
+                     redis+sentinel://host:26379,host2:26379/<master name>",
+                    redact(url)
+                )));
+            };
+            return named_or_conflict(
+                format!("{base}://{nodes}"),
+                Deployment::sentinel(master),
+                configured,
+                url,
+            );
+        }
+        _ => return Ok((url.to_owned(), configured.clone())),
+    };
+    named_or_conflict(format!("{base}://{rest}"), named, configured, url)
+}
+
+fn named_or_conflict(
+    url: String,
+    named: Deployment,
+    configured: &Deployment,
+    original: &str,
+) -> Result<(String, Deployment), Error> {
+    if *configured != Deployment::Standalone && *configured != named {
+        return Err(Error::InvalidArgument(format!(
+            "the Redis URL {} says {named:?} but the config says {configured:?}",
+            redact(original)
+        )));
+    }
+    Ok((url, named))
+}
+
+/// The nodes of a URL list: `redis://a:1,b:2` → `redis://a:1`, `redis://b:2`. A node without
+/// a scheme takes the first node's scheme and credentials.
+fn node_urls(url: &str) -> Vec<String> {
+    let mut parts = url.split(',').map(str::trim).filter(|p| !p.is_empty());
+    let Some(first) = parts.next() else {
+        return vec![url.to_owned()];
+    };
+    let (scheme, auth) = match first.split_once("://") {
+        Some((scheme, rest)) => (scheme, rest.rsplit_once('@').map(|(auth, _)| auth)),
+        None => ("redis", None),
+    };
+    let mut nodes = vec![first.to_owned()];
+    for p in parts {
+        if p.contains("://") {
+            nodes.push(p.to_owned());
+        } else {
+            match auth {
+                Some(auth) => nodes.push(format!("{scheme}://{auth}@{p}")),
+                None => nodes.push(format!("{scheme}://{p}")),
+            }
+        }
+    }
+    nodes
+}
+
+fn tls_certificates(settings: &Connection) -> Option<redis::TlsCertificates> {
+    #[cfg(feature = "tls")]
+    if let Some(pem) = &settings.tls_ca_cert {
+        return Some(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.clone()),
+        });
+    }
+    let _ = settings;
+    None
+}
+
+fn standalone_client(url: &str, settings: &Connection) -> redis::RedisResult<redis::Client> {
+    match tls_certificates(settings) {
+        #[cfg(feature = "tls")]
+        Some(certs) => redis::Client::build_with_tls(url, certs),
+        _ => redis::Client::open(url),
+    }
+}
+
+fn cluster_client(
+    nodes: &[String],
+    settings: &Connection,
+    response_timeout: Duration,
+) -> redis::RedisResult<ClusterClient> {
+    let infos = nodes
+        .iter()
+        .map(|n| n.as_str().into_connection_info())
+        .collect::<redis::RedisResult<Vec<_>>>()?;
+    #[allow(unused_mut)]
+    let mut builder = ClusterClientBuilder::new(infos)
+        .connection_timeout(settings.connect_timeout)
+        .response_timeout(response_timeout)
+        // Retries (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, a node reconnecting) stay within one
+        // response timeout overall, plus the connect time of one new node, so a call fails
+        // fast instead of hanging through a long outage; our loops retry on their own.
+        .overall_response_timeout(Some(response_timeout + settings.connect_timeout))
+        .retries(8)
+        .min_retry_wait(20)
+        .max_retry_wait(500);
+    #[cfg(feature = "tls")]
+    if let Some(certs) = tls_certificates(settings) {
+        builder = builder.certs(certs);
+    }
+    builder.build()
+}
+
+/// A connection of any deployment mode; cheap to clone (clones share the connection).
+#[derive(Clone)]
+pub(crate) enum RedisConn {
+    /// Standalone, shared: reconnects on its own.
+    Manager(ConnectionManager),
+    /// Standalone or the sentinel's current master, dedicated to one blocking loop.
+    Multiplexed(MultiplexedConnection),
+    /// Redis Cluster: follows the slot map; pipelines are split by slot.
+    Cluster(ClusterConnection),
+    /// Sentinel, shared: moves to the new master after a failover.
+    Sentinel(Arc<Failover>),
+}
+
+impl std::fmt::Debug for RedisConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Manager(_) => "RedisConn::Standalone",
+            Self::Multiplexed(_) => "RedisConn::Dedicated",
+            Self::Cluster(_) => "RedisConn::Cluster",
+            Self::Sentinel(_) => "RedisConn::Sentinel",
+        })
+    }
+}
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Manager(c) => c.req_packed_command(cmd),
+            Self::Multiplexed(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Sentinel(f) => Box::pin(f.command(cmd)),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Manager(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Multiplexed(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => Box::pin(cluster::pipeline(c, pipeline, offset, count)),
+            Self::Sentinel(f) => Box::pin(f.pipeline(pipeline, offset, count)),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Manager(c) => c.get_db(),
+            Self::Multiplexed(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+            Self::Sentinel(_) => 0,
+        }
+    }
+}
+
+/// Errors after which a connection should be replaced (and, in cluster and sentinel mode,
+/// the topology looked up again) before the next read: a broken connection, and the answers
+/// Redis gives while a slot moves or a master changes. `UNBLOCKED` is what a blocked
+/// `XREADGROUP` gets when its slot moved away or its master became a replica.
+pub(crate) fn needs_new_connection(e: &redis::RedisError) -> bool {
+    is_connection_error(e) || is_topology_change(e.code())
+}
+
+/// Error codes Redis answers while a slot moves, a failover runs, or a node is starting.
+pub(crate) fn is_topology_change(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "UNBLOCKED"
+                | "READONLY"
+                | "MOVED"
+                | "ASK"
+                | "TRYAGAIN"
+                | "CLUSTERDOWN"
+                | "LOADING"
+                | "MASTERDOWN"
+        )
+    )
+}
+
+fn redact(url: &str) -> String {
+    // scheme://user:password@host → scheme://user:***@host
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((auth, host)) = rest.rsplit_once('@') {
+            let user = auth.split(':').next().unwrap_or("");
+            return format!("{scheme}://{user}:***@{host}");
+        }
+    }
+    url.to_owned()
+}
+
+/// True for errors that mean the connection itself is unusable and must be replaced.
+pub(crate) fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error()
+}
+
+/// Our error for a failed Redis command or connection, with the redis-rs error as its cause.
+pub(crate) fn redis_failure(message: impl Into<String>, e: redis::RedisError) -> Error {
+    Error::transport_with(message, RedisCause(e))
+}
+
+/// A redis-rs error as a cause that says each thing once. redis-rs repeats its cause's text in
+/// its own message (`Connection refused (os error 111)`), and a server error is its own source
+/// (`"OOM": command not allowed …`), so a chain printer such as anyhow's `{:#}` would say the
+/// same words twice; this cause skips sources whose text it has already said.
+#[derive(Debug)]
+struct RedisCause(redis::RedisError);
+
+impl std::fmt::Display for RedisCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for RedisCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let said = self.0.to_string();
+        let mut source = std::error::Error::source(&self.0);
+        while let Some(s) = source {
+            if !said.contains(&s.to_string()) {
+                return Some(s);
+            }
+            source = s.source();
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_lists_inherit_the_first_scheme_and_credentials() {
+        assert_eq!(
+            node_urls("rediss://u:p@a:1, b:2,redis://c:3"),
+            ["rediss://u:p@a:1", "rediss://u:p@b:2", "redis://c:3"]
+        );
+        assert_eq!(node_urls("redis://a:1"), ["redis://a:1"]);
+    }
+
+    #[test]
+    fn the_url_scheme_can_name_the_deployment() {
+        let standalone = Deployment::Standalone;
+        assert_eq!(
+            deployment_of("redis+cluster://a:1,b:2", &standalone).unwrap(),
+            ("redis://a:1,b:2".to_owned(), Deployment::Cluster)
+        );
+        assert_eq!(
+            deployment_of("rediss+sentinel://u:p@a:1,b:2/main", &standalone).unwrap(),
+            (
+                "rediss://u:p@a:1,b:2".to_owned(),
+                Deployment::sentinel("main")
+            )
+        );
+        assert_eq!(
+            deployment_of("redis://a:1", &Deployment::Cluster).unwrap(),
+            ("redis://a:1".to_owned(), Deployment::Cluster)
+        );
+        let no_master = deployment_of("redis+sentinel://a:1", &standalone).unwrap_err();
+        assert!(
+            no_master.to_string().contains("names no master"),
+            "{no_master}"
+        );
+        let conflict =
+            deployment_of("redis+cluster://a:1", &Deployment::sentinel("m")).unwrap_err();
+        assert!(conflict.to_string().contains("config says"), "{conflict}");
+    }
+
+    #[test]
+    fn a_node_list_needs_a_mode() {
+        let settings = Connection {
+            url: Some("redis://a:1,b:2".to_owned()),
+            ..Connection::default()
+        };
+        let e = Connector::new(&settings).err().unwrap();
+        assert!(e.to_string().contains("lists 2 nodes"), "{e}");
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(redact("redis://h:1"), "redis://h:1");
+    }
+
+    /// Every message of an error's chain, the way anyhow's `{:#}` prints it.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut parts = vec![e.to_string()];
+        let mut source = e.source();
+        while let Some(s) = source {
+            parts.push(s.to_string());
+            source = s.source();
+        }
+        parts.join(": ")
+    }
+
+    #[tokio::test]
+    async fn a_redis_cause_is_said_once() {
+        // A port nothing listens on: bind one, then free it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+        let e = client
+            .get_multiplexed_async_connection()
+            .await
+            .err()
+            .unwrap();
+        let refused = e.to_string();
+        assert!(refused.contains("os error"), "{refused}");
+        // Without the wrapper, redis-rs's chain says it twice.
+        assert!(chain(&e).matches("os error").count() > 1, "{}", chain(&e));
+        let ours = redis_failure("cannot connect", e);
+        assert_eq!(
+            chain(&ours).matches("os error").count(),
+            1,
+            "{}",
+            chain(&ours)
+        );
+    }
+}

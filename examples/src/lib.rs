@@ -24,6 +24,7 @@
 
 pub mod arith;
 pub mod generated;
+pub mod local_cluster;
 pub mod local_redis;
 
 /// Logs to stderr for the example programs: `RUST_LOG` when set, else `default` (an

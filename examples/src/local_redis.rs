@@ -15,6 +15,29 @@ pub struct RedisProcess {
     dir: PathBuf,
     args: Vec<String>,
     tls: bool,
+    /// A cluster node's bus port (`--cluster-port`), chosen free like the port.
+    bus_port: Option<u16>,
+    /// A config file given first on the command line (sentinels need a writable one).
+    config_file: Option<PathBuf>,
+}
+
+/// The server binary the tests and examples start: `$CLAMATOR_TEST_SERVER` (such as
+/// `valkey-server`), else `redis-server`.
+pub fn server_binary() -> String {
+    std::env::var("CLAMATOR_TEST_SERVER")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "redis-server".to_owned())
+}
+
+/// The command-line client that goes with [`server_binary`]: `valkey-cli` beside
+/// `valkey-server`, else `redis-cli`.
+pub fn cli_binary() -> String {
+    let server = server_binary();
+    match server.strip_suffix("-server") {
+        Some(base) => format!("{base}-cli"),
+        None => "redis-cli".to_owned(),
+    }
 }
 
 impl RedisProcess {
@@ -33,6 +56,67 @@ impl RedisProcess {
             dir,
             args: args.iter().map(|s| (*s).to_owned()).collect(),
             tls: false,
+            bus_port: None,
+            config_file: None,
+        };
+        process.start_on_free_port()?;
+        Ok(process)
+    }
+
+    /// Starts a Redis Cluster node (`--cluster-enabled yes`, its bus on a free port of its
+    /// own) with these extra arguments; it joins a cluster when one is created over it.
+    pub fn start_cluster_node(args: &[&str]) -> io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("clamator-redis-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let mut all = vec![
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+        ];
+        all.extend_from_slice(args);
+        let mut process = Self {
+            child: None,
+            port: 0,
+            dir,
+            args: all.iter().map(|s| (*s).to_owned()).collect(),
+            tls: false,
+            bus_port: Some(0),
+            config_file: None,
+        };
+        process.start_on_free_port()?;
+        Ok(process)
+    }
+
+    /// Starts a sentinel watching the master `name` at `127.0.0.1:master_port` (quorum
+    /// `quorum`), which declares a silent master down after `down_after`.
+    pub fn start_sentinel(
+        name: &str,
+        master_port: u16,
+        quorum: u32,
+        down_after: Duration,
+    ) -> io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("clamator-redis-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "sentinel monitor {name} 127.0.0.1 {master_port} {quorum}\n\
+                 sentinel down-after-milliseconds {name} {}\n\
+                 sentinel failover-timeout {name} 10000\n\
+                 sentinel parallel-syncs {name} 1\n",
+                down_after.as_millis()
+            ),
+        )?;
+        let mut process = Self {
+            child: None,
+            port: 0,
+            dir,
+            args: vec!["--sentinel".to_owned()],
+            tls: false,
+            bus_port: None,
+            config_file: Some(conf),
         };
         process.start_on_free_port()?;
         Ok(process)
@@ -66,6 +150,8 @@ impl RedisProcess {
             dir,
             args,
             tls: true,
+            bus_port: None,
+            config_file: None,
         };
         process.start_on_free_port()?;
         Ok(process)
@@ -81,6 +167,9 @@ impl RedisProcess {
         // A port found free can be taken before redis binds it; try a few.
         for _ in 0..5 {
             self.port = free_port()?;
+            if self.bus_port.is_some() {
+                self.bus_port = Some(free_port()?);
+            }
             match self.spawn() {
                 Ok(()) => return Ok(()),
                 Err(e) => last = Some(e),
@@ -90,7 +179,14 @@ impl RedisProcess {
     }
 
     fn spawn(&mut self) -> io::Result<()> {
-        let mut cmd = Command::new("redis-server");
+        let binary = server_binary();
+        let mut cmd = Command::new(&binary);
+        if let Some(conf) = &self.config_file {
+            cmd.arg(conf);
+        }
+        if let Some(bus) = self.bus_port {
+            cmd.arg("--cluster-port").arg(bus.to_string());
+        }
         if self.tls {
             cmd.args(["--port", "0", "--tls-port"]);
         } else {
@@ -112,7 +208,7 @@ impl RedisProcess {
             if e.kind() == io::ErrorKind::NotFound {
                 io::Error::new(
                     e.kind(),
-                    "redis-server not found on PATH; install it (Debian/Ubuntu: apt-get install redis-server)",
+                    format!("{binary} not found on PATH; install it (Debian/Ubuntu: apt-get install {binary})"),
                 )
             } else {
                 e
@@ -126,7 +222,7 @@ impl RedisProcess {
             }
             if let Some(status) = child.try_wait()? {
                 return Err(io::Error::other(format!(
-                    "redis-server exited with {status} (log: {})",
+                    "{binary} exited with {status} (log: {})",
                     self.dir.join("redis.log").display()
                 )));
             }
@@ -168,6 +264,35 @@ impl RedisProcess {
     /// Its working directory (where AOF and RDB files go).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Pauses it with SIGSTOP, as a stalled machine would look: connections stay open and
+    /// nothing answers.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Resumes it after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    #[allow(unsafe_code)]
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
+            let Ok(pid) = libc::pid_t::try_from(child.id()) else {
+                return;
+            };
+            // SAFETY: kill(2) on our own child's pid; no memory is touched.
+            unsafe {
+                libc::kill(pid, signal);
+            }
+        }
+    }
+
+    /// Whether it is running (not killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Kills it with SIGKILL, as a crash would.

@@ -6,6 +6,7 @@
 mod calls;
 mod dead_letters;
 mod deadlines;
+mod deployments;
 mod evolution;
 mod exactly_once;
 mod generated;

@@ -1,0 +1,301 @@
+//! Beyond one Redis: a local Redis Cluster serves calls, notifications, reclaim, dead
+//! letters and exactly-once for services on different shards; a slot moved to another
+//! master under load loses and duplicates nothing; a killed master's replica takes over
+//! (cluster and Sentinel) and calls resume.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clamator_examples::arith::{self, AddParams, ArithClient, Counter, PingParams};
+use clamator_protocol::{CallOptions, Client};
+use clamator_redis::{RedisServer, RedisTransport, ServerConfig, ServiceOptions};
+use clamator_tests::cluster::{TestCluster, TestSentinel};
+use clamator_tests::{
+    create_group, finish, load, pending_count, report, take_as_dead_consumer, wait_all_acked,
+    wait_for, wait_stream_len, xadd, Tally, WAIT,
+};
+
+async fn arith_server(config: ServerConfig, options: ServiceOptions) -> (RedisServer, Counter) {
+    let handled = Counter::default();
+    let server = RedisServer::builder(config)
+        .service_with(arith::arith_service(handled.clone()).unwrap(), options)
+        .service(arith::notifications_service(handled.clone(), |_| {}).unwrap())
+        .start()
+        .await
+        .expect("start server");
+    (server, handled)
+}
+
+/// Calls `add` until one succeeds (or `limit` passes); how long that took.
+async fn first_answer_after(arith: &ArithClient, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let r = arith
+            .add_with(
+                &AddParams { a: 1.0, b: 1.0 },
+                CallOptions::timeout(Duration::from_secs(2)),
+            )
+            .await;
+        match r {
+            Ok(r) => {
+                assert_eq!(r.sum, 2.0);
+                return start.elapsed();
+            }
+            Err(e) => {
+                assert!(e.is_transport() || e.is_timeout(), "{e}");
+                assert!(start.elapsed() < limit, "calls did not resume: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_serves_every_promise_for_services_on_different_shards() {
+    let t = TestCluster::start(3, 0);
+    let raw = t.raw().await;
+    assert_ne!(
+        t.cluster.master_of(&t.cmds("arith")).unwrap(),
+        t.cluster.master_of(&t.cmds("notifications")).unwrap()
+    );
+
+    // Reclaim: a consumer takes a request and dies before the first server starts.
+    let stream = t.cmds("arith");
+    create_group(&raw, &stream, "arith").await;
+    let early = RedisTransport::connect(t.transport_config()).await.unwrap();
+    let early_call = {
+        let arith = ArithClient::new(early.clone());
+        tokio::spawn(async move {
+            arith
+                .add_with(&AddParams { a: 5.0, b: 5.0 }, CallOptions::timeout(WAIT))
+                .await
+        })
+    };
+    wait_stream_len(&raw, &stream, 1).await;
+    let _ = take_as_dead_consumer(&raw, &stream, "arith", "arith:dead", 1).await;
+    assert_eq!(pending_count(&mut raw.clone(), &stream, "arith").await, 1);
+
+    let config = t.server_config().claim_idle(Duration::from_millis(300));
+    let (server, handled) =
+        arith_server(config, ServiceOptions::new().concurrency(8).exactly_once()).await;
+    assert_eq!(early_call.await.unwrap().unwrap().sum, 10.0);
+
+    // Calls from several transports (reply streams on several shards) and notifications.
+    let transports: Vec<RedisTransport> = futures_util::future::join_all(
+        (0..3).map(|_| RedisTransport::connect(t.transport_config())),
+    )
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    let calls = transports.iter().enumerate().flat_map(|(n, tr)| {
+        let arith = ArithClient::new(tr.clone());
+        (0..30).map(move |i| {
+            let arith = arith.clone();
+            async move {
+                let r = arith
+                    .add_with(
+                        &AddParams {
+                            a: f64::from(i),
+                            b: n as f64,
+                        },
+                        CallOptions::timeout(WAIT),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(r.sum, f64::from(i) + n as f64);
+            }
+        })
+    });
+    futures_util::future::join_all(calls).await;
+    let client = Client::new(transports[0].clone());
+    let before = handled.get();
+    for _ in 0..5 {
+        client
+            .notify("notifications", "ping", &PingParams { tag: None })
+            .await
+            .unwrap();
+    }
+    wait_for("5 notifications handled", WAIT, || async {
+        handled.get() == before + 5
+    })
+    .await;
+
+    // Exactly-once: one key, three calls, one handler run.
+    let before = handled.get();
+    let arith = ArithClient::new(transports[1].clone());
+    let options = CallOptions::timeout(WAIT).with_idempotency_key("order-7");
+    for _ in 0..3 {
+        let r = arith
+            .add_with(&AddParams { a: 3.0, b: 4.0 }, options.clone())
+            .await
+            .unwrap();
+        assert_eq!(r.sum, 7.0);
+    }
+    assert_eq!(handled.get(), before + 1, "an idempotency key ran twice");
+
+    // Dead letters: a malformed entry lands in the dead-letter stream, on its own shard.
+    xadd(&raw, &stream, &[("type", "rpc"), ("envelope", "not json")]).await;
+    let dlq = clamator_redis::DeadLetters::connect(
+        &format!(
+            "redis+cluster://{}",
+            t.cluster.url().replace("redis://", "")
+        ),
+        &t.prefix,
+    )
+    .await
+    .unwrap();
+    wait_for("a dead letter", WAIT, || async {
+        !dlq.list("arith", 10).await.unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(dlq.list("arith", 10).await.unwrap()[0].reason, "malformed");
+    wait_all_acked(&raw, &stream, "arith").await;
+
+    for tr in transports.iter().chain([&early]) {
+        tr.stop().await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_moved_to_another_master_under_load_loses_and_duplicates_nothing() {
+    let t = TestCluster::start(3, 0);
+    let (server, handled) = arith_server(
+        t.server_config().claim_idle(Duration::from_secs(1)),
+        ServiceOptions::new().concurrency(16).exactly_once(),
+    )
+    .await;
+    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
+    let client = Client::new(transport.clone());
+    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
+    let workers = load(&client, &tally, &stop, 16, 2, WAIT);
+    wait_for("load under way", WAIT, || async {
+        tally.answered.load(Ordering::SeqCst) >= 200
+    })
+    .await;
+
+    let stream = t.cmds("arith");
+    let from = t.cluster.master_of(&stream).unwrap();
+    let to = *t
+        .cluster
+        .masters()
+        .iter()
+        .find(|&&m| m != from)
+        .expect("another master");
+    let moving = Instant::now();
+    t.cluster.migrate_slot_of(&stream, from, to).unwrap();
+    let moved_in = moving.elapsed();
+    assert_eq!(t.cluster.master_of(&stream).unwrap(), to);
+    let at_move = tally.answered.load(Ordering::SeqCst);
+    wait_for("calls answered after the move", WAIT, || async {
+        tally.answered.load(Ordering::SeqCst) >= at_move + 200
+    })
+    .await;
+    finish(&stop, workers).await;
+
+    let raw = t.raw().await;
+    wait_all_acked(&raw, &stream, "arith").await;
+    tally.print(
+        &format!("slot migration under load (moved in {moved_in:?})"),
+        handled.get(),
+    );
+    assert_eq!(
+        tally.made.load(Ordering::SeqCst),
+        tally.answered.load(Ordering::SeqCst),
+        "a call failed while its slot moved"
+    );
+    // Exactly-once is on, and no request was lost: one handler run per call.
+    assert_eq!(handled.get(), tally.answered.load(Ordering::SeqCst));
+    transport.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_cluster_master_fails_over_and_calls_resume() {
+    let mut t = TestCluster::start(3, 1);
+    let (server, handled) = arith_server(
+        t.server_config().claim_idle(Duration::from_secs(1)),
+        ServiceOptions::new().concurrency(16),
+    )
+    .await;
+    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
+    let client = Client::new(transport.clone());
+    let arith = ArithClient::new(transport.clone());
+    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
+    let workers = load(&client, &tally, &stop, 8, 2, Duration::from_secs(5));
+    wait_for("load under way", WAIT, || async {
+        tally.answered.load(Ordering::SeqCst) >= 200
+    })
+    .await;
+
+    let stream = t.cmds("arith");
+    let dead = t.cluster.master_of(&stream).unwrap();
+    let killed = Instant::now();
+    t.cluster.nodes[dead].kill();
+    let promoted = t
+        .cluster
+        .wait_failover(&stream, dead, Duration::from_secs(30))
+        .unwrap();
+    let failover = killed.elapsed();
+    assert_ne!(promoted, dead);
+    let resumed = first_answer_after(&arith, Duration::from_secs(30)).await + failover;
+    let at_resume = tally.answered.load(Ordering::SeqCst);
+    wait_for("calls answered after the failover", WAIT, || async {
+        tally.answered.load(Ordering::SeqCst) >= at_resume + 100
+    })
+    .await;
+    finish(&stop, workers).await;
+    report(&format!(
+        "cluster master killed: replica promoted after {failover:?}, calls answered again after {resumed:?}"
+    ));
+    tally.print("cluster master killed under load", handled.get());
+    // Every call ended: answered, or failed with a clear error (no call hangs, and none
+    // got another's answer: Tally checks each sum).
+    assert!(tally.answered.load(Ordering::SeqCst) >= at_resume + 100);
+    assert_eq!(tally.other.load(Ordering::SeqCst), 0);
+    transport.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_moves_servers_and_clients_to_the_new_master() {
+    let mut t = TestSentinel::start(Duration::from_millis(1000));
+    let (server, handled) = arith_server(
+        t.server_config().claim_idle(Duration::from_secs(1)),
+        ServiceOptions::new().concurrency(16),
+    )
+    .await;
+    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
+    let client = Client::new(transport.clone());
+    let arith = ArithClient::new(transport.clone());
+    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
+    let workers = load(&client, &tally, &stop, 8, 2, Duration::from_secs(5));
+    wait_for("load under way", WAIT, || async {
+        tally.answered.load(Ordering::SeqCst) >= 200
+    })
+    .await;
+
+    let old = t.group.master_port().unwrap();
+    assert_eq!(old, t.group.servers[0].port());
+    let killed = Instant::now();
+    t.group.servers[0].kill();
+    let new = t.group.wait_failover(old, Duration::from_secs(30)).unwrap();
+    let failover = killed.elapsed();
+    assert_eq!(new, t.group.servers[1].port());
+    let resumed = first_answer_after(&arith, Duration::from_secs(30)).await + failover;
+    let at_resume = tally.answered.load(Ordering::SeqCst);
+    wait_for("calls answered after the failover", WAIT, || async {
+        tally.answered.load(Ordering::SeqCst) >= at_resume + 100
+    })
+    .await;
+    finish(&stop, workers).await;
+    report(&format!(
+        "sentinel master killed: replica promoted after {failover:?}, calls answered again after {resumed:?}"
+    ));
+    tally.print("sentinel master killed under load", handled.get());
+    assert_eq!(tally.other.load(Ordering::SeqCst), 0);
+    transport.stop().await;
+    server.stop().await;
+}

@@ -94,3 +94,49 @@ mod tests {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeExample;
+
+/// The deployment-mode flags every example program takes beside `--redis-url`.
+///
+/// ```
+/// use clap::Parser;
+/// use clamator_examples::DeploymentArgs;
+/// use clamator_redis::Deployment;
+///
+/// #[derive(Parser)]
+/// struct Args {
+///     #[command(flatten)]
+///     deployment: DeploymentArgs,
+/// }
+/// let args = Args::parse_from(["prog", "--sentinel-master", "main"]);
+/// assert_eq!(args.deployment.deployment(), Deployment::sentinel("main"));
+/// ```
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DeploymentArgs {
+    /// Redis Cluster: `--redis-url` is a comma-separated list of seed nodes.
+    #[arg(long, global = true, conflicts_with = "sentinel_master")]
+    pub cluster: bool,
+    /// Sentinel: `--redis-url` is a comma-separated list of sentinels, and connections go
+    /// to the master they name NAME.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub sentinel_master: Option<String>,
+}
+
+impl DeploymentArgs {
+    /// The deployment mode the flags name (standalone without either).
+    pub fn deployment(&self) -> clamator_redis::Deployment {
+        match (&self.sentinel_master, self.cluster) {
+            (Some(master), _) => clamator_redis::Deployment::sentinel(master),
+            (None, true) => clamator_redis::Deployment::Cluster,
+            (None, false) => clamator_redis::Deployment::Standalone,
+        }
+    }
+
+    /// The same flags as command-line arguments, for a child process.
+    pub fn to_args(&self) -> Vec<String> {
+        match (&self.sentinel_master, self.cluster) {
+            (Some(master), _) => vec!["--sentinel-master".to_owned(), master.clone()],
+            (None, true) => vec!["--cluster".to_owned()],
+            (None, false) => Vec::new(),
+        }
+    }
+}

@@ -290,6 +290,11 @@ impl RedisProcess {
         }
     }
 
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether it is running (not killed).
     pub fn is_running(&self) -> bool {
         self.child.is_some()

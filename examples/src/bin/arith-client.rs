@@ -17,9 +17,11 @@ use serde_json::Value;
 #[derive(Parser, Debug)]
 #[command(about = "Call a clamator service over Redis Streams")]
 struct Args {
-    /// Redis URL.
+    /// Redis URL (with `--cluster` or `--sentinel-master`, a comma-separated list of nodes).
     #[arg(long, env = "REDIS_URL", default_value = clamator_redis::DEFAULT_REDIS_URL)]
     redis_url: String,
+    #[command(flatten)]
+    deployment: clamator_examples::DeploymentArgs,
     /// Key prefix shared with the servers.
     #[arg(long)]
     key_prefix: String,
@@ -56,6 +58,7 @@ async fn main() -> ExitCode {
     };
     let config = TransportConfig::new(&args.key_prefix)
         .redis_url(&args.redis_url)
+        .deployment(args.deployment.deployment())
         .default_timeout(Duration::from_millis(args.timeout_ms));
     let line = match RedisTransport::connect(config).await {
         Err(e) => clamator_examples::outcome_json(Err(e)),

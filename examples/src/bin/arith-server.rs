@@ -15,9 +15,11 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "Serve the arith and notifications services over Redis Streams")]
 struct Args {
-    /// Redis URL.
+    /// Redis URL (with `--cluster` or `--sentinel-master`, a comma-separated list of nodes).
     #[arg(long, env = "REDIS_URL", default_value = clamator_redis::DEFAULT_REDIS_URL)]
     redis_url: String,
+    #[command(flatten)]
+    deployment: clamator_examples::DeploymentArgs,
     /// Key prefix shared with the clients.
     #[arg(long)]
     key_prefix: String,
@@ -72,6 +74,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let mut config = ServerConfig::new(args.key_prefix)
         .redis_url(args.redis_url)
+        .deployment(args.deployment.deployment())
         .claim_idle(Duration::from_millis(args.claim_idle_ms))
         .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms))
         .max_deliveries(args.max_deliveries);

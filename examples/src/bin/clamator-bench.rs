@@ -5,7 +5,13 @@
 //! ```sh
 //! cargo run --release -p clamator-examples --bin clamator-bench -- --concurrency 64 --calls 20000
 //! cargo run --release -p clamator-examples --bin clamator-bench -- --concurrency 64 --calls 20000 --baseline
+//! # On a private 3-master Redis Cluster, 3 services (one per shard), each with its own
+//! # server and client processes:
+//! cargo run --release -p clamator-examples --bin clamator-bench -- --cluster --services 3 --concurrency 64 --calls 20000
 //! ```
+//!
+//! With `--services N` the figures are per service and summed; `redis_cpu_s` is the CPU
+//! time of each private redis-server over the timed part (from `/proc`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
@@ -15,7 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clamator_examples::arith::{self, AddParams, ArithClient, EchoTextParams};
+use clamator_examples::local_cluster::RedisCluster;
 use clamator_examples::local_redis::RedisProcess;
+use clamator_examples::DeploymentArgs;
 use clamator_redis::{RedisServer, RedisTransport, ServerConfig, ServiceOptions, TransportConfig};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -31,9 +39,20 @@ struct Args {
 
 #[derive(clap::Args, Debug, Clone)]
 struct BenchArgs {
-    /// Redis to use (default: a private redis-server on a free port).
+    /// Redis to use (default: a private redis-server on a free port, or with `--cluster` a
+    /// private cluster of `--cluster-masters` masters). With `--cluster` or
+    /// `--sentinel-master`, a comma-separated list of nodes.
     #[arg(long, global = true)]
     redis_url: Option<String>,
+    #[command(flatten)]
+    deployment: DeploymentArgs,
+    /// Masters of the private cluster `--cluster` starts without `--redis-url`.
+    #[arg(long, default_value_t = 3, global = true)]
+    cluster_masters: usize,
+    /// Services measured at once, each with its own server and client process and its own
+    /// command stream (on a private cluster, on different masters where there are enough).
+    #[arg(long, default_value_t = 1, global = true)]
+    services: usize,
     /// Callers in flight at once.
     #[arg(long, default_value_t = 1, global = true)]
     concurrency: usize,
@@ -107,26 +126,58 @@ fn main() -> ExitCode {
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Starts Redis if needed, the server process, then the client process; prints one line.
+/// The Redis a run uses: given, or private (one server or a cluster).
+enum Private {
+    None,
+    Single(RedisProcess),
+    Cluster(RedisCluster),
+}
+
+impl Private {
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Self::None => Vec::new(),
+            Self::Single(p) => p.pid().into_iter().collect(),
+            Self::Cluster(c) => c.nodes.iter().filter_map(RedisProcess::pid).collect(),
+        }
+    }
+}
+
+/// Starts Redis if needed, the server processes, then the client processes; prints one line.
 fn orchestrate(args: BenchArgs) -> BoxResult<()> {
-    let private = match &args.redis_url {
-        Some(_) => None,
-        None => Some(RedisProcess::start()?),
+    let deployment = args.deployment.deployment();
+    if args.baseline && deployment != clamator_redis::Deployment::Standalone {
+        return Err(
+            "--baseline talks to one Redis only; drop --cluster / --sentinel-master".into(),
+        );
+    }
+    let private = match (&args.redis_url, &deployment) {
+        (Some(_), _) => Private::None,
+        (None, clamator_redis::Deployment::Cluster) => {
+            Private::Cluster(RedisCluster::start(args.cluster_masters.max(1), 0)?)
+        }
+        (None, clamator_redis::Deployment::Standalone) => Private::Single(RedisProcess::start()?),
+        (None, _) => return Err("--sentinel-master needs --redis-url (the sentinels)".into()),
     };
-    let url = args
-        .redis_url
-        .clone()
-        .or_else(|| private.as_ref().map(RedisProcess::url))
-        .unwrap_or_default();
-    let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let url = match (&args.redis_url, &private) {
+        (Some(url), _) => url.clone(),
+        (None, Private::Single(p)) => p.url(),
+        (None, Private::Cluster(c)) => c.url(),
+        (None, Private::None) => String::new(),
+    };
+    let prefixes = service_prefixes(args.services.max(1), &private);
     if args.peer_python {
-        return python_peer(&args, &url, &prefix);
+        if args.services > 1 || deployment != clamator_redis::Deployment::Standalone {
+            return Err("--peer-python measures one service on one Redis".into());
+        }
+        return python_peer(&args, &url, &prefixes[0]);
     }
     let exe = std::env::current_exe()?;
-    let common = |role: &str| {
+    let common = |role: &str, prefix: &str| {
         let mut c = Command::new(&exe);
         c.arg(role)
-            .args(["--redis-url", &url, "--key-prefix", &prefix])
+            .args(["--redis-url", &url, "--key-prefix", prefix])
+            .args(args.deployment.to_args())
             .args([
                 "--concurrency",
                 &args.concurrency.to_string(),
@@ -143,28 +194,119 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         }
         c
     };
-    let mut server = common("serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut lines = BufReader::new(server.stdout.take().ok_or("no server stdout")?).lines();
-    if lines.next().transpose()?.as_deref() != Some("READY") {
-        return Err("the server did not start".into());
+    let mut servers = Vec::new();
+    for prefix in &prefixes {
+        let mut server = common("serve", prefix)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut lines = BufReader::new(server.stdout.take().ok_or("no server stdout")?).lines();
+        if lines.next().transpose()?.as_deref() != Some("READY") {
+            return Err("the server did not start".into());
+        }
+        servers.push(server);
     }
-    let out = common("call").output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "the client failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
+    let redis_cpu_before: Vec<f64> = private.pids().into_iter().map(cpu_seconds).collect();
+    let clients = prefixes
+        .iter()
+        .map(|prefix| {
+            common("call", prefix)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut all = Vec::new();
+    for client in clients {
+        let out = client.wait_with_output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "the client failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        all.push(serde_json::from_slice::<Value>(&out.stdout)?);
     }
-    let mut figures: Value = serde_json::from_slice(&out.stdout)?;
-    figures["server_peak_rss_kib"] = json!(peak_rss_kib(server.id()));
-    drop(server.stdin.take()); // the server stops when its stdin closes
-    server.wait()?;
+    let redis_cpu: Vec<f64> = private
+        .pids()
+        .into_iter()
+        .map(cpu_seconds)
+        .zip(&redis_cpu_before)
+        .map(|(after, before)| ((after - before) * 100.0).round() / 100.0)
+        .collect();
+    for (figures, mut server) in all.iter_mut().zip(servers) {
+        figures["server_peak_rss_kib"] = json!(peak_rss_kib(server.id()));
+        drop(server.stdin.take()); // the server stops when its stdin closes
+        server.wait()?;
+    }
+    let mut figures = if all.len() == 1 {
+        all.remove(0)
+    } else {
+        let sum = |k: &str| all.iter().filter_map(|f| f[k].as_f64()).sum::<f64>();
+        json!({
+            "mode": all[0]["mode"],
+            "services": all.len(),
+            "calls": sum("calls"),
+            "failed": sum("failed"),
+            "calls_per_sec": sum("calls_per_sec"),
+            "per_service": all,
+        })
+    };
+    figures["deployment"] = json!(match &deployment {
+        clamator_redis::Deployment::Cluster => "cluster",
+        clamator_redis::Deployment::Sentinel { .. } => "sentinel",
+        _ => "standalone",
+    });
+    if !redis_cpu.is_empty() {
+        figures["redis_cpu_s"] = json!(redis_cpu);
+    }
     println!("{figures}");
     Ok(())
+}
+
+/// One key prefix per service; on a private cluster, chosen so that the command streams
+/// land on different masters while there are masters left.
+fn service_prefixes(n: usize, private: &Private) -> Vec<String> {
+    let fresh = || format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let Private::Cluster(cluster) = private else {
+        return (0..n).map(|_| fresh()).collect();
+    };
+    let masters = cluster.masters().len().max(1);
+    let mut taken = Vec::new();
+    let mut prefixes = Vec::new();
+    while prefixes.len() < n {
+        let prefix = fresh();
+        let owner = cluster.master_of(&clamator_redis::keys::command_stream(&prefix, "arith"));
+        match owner {
+            Ok(owner) if taken.contains(&owner) && taken.len() < masters => continue,
+            Ok(owner) => taken.push(owner),
+            Err(_) => {}
+        }
+        prefixes.push(prefix);
+    }
+    prefixes
+}
+
+/// User plus system CPU time of a process so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) in parentheses; utime and stime
+    // are the 14th and 15th fields, in clock ticks.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Linux reports them in USER_HZ: 100 on x86-64 and arm64.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Runs the Python peer's server and benchmark client (`tests/interop/py/`) and prints
@@ -253,13 +395,17 @@ async fn serve(args: BenchArgs) -> BoxResult<()> {
         task.abort();
         return Ok(());
     }
-    let server = RedisServer::builder(ServerConfig::new(&args.key_prefix).redis_url(url))
-        .service_with(
-            arith::arith_service(Default::default())?,
-            ServiceOptions::new().concurrency(args.server_concurrency),
-        )
-        .start()
-        .await?;
+    let server = RedisServer::builder(
+        ServerConfig::new(&args.key_prefix)
+            .redis_url(url)
+            .deployment(args.deployment.deployment()),
+    )
+    .service_with(
+        arith::arith_service(Default::default())?,
+        ServiceOptions::new().concurrency(args.server_concurrency),
+    )
+    .start()
+    .await?;
     ready()?;
     stop.await?;
     server.stop().await;
@@ -318,8 +464,12 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
             t.await?;
         }
     } else {
-        let redis =
-            RedisTransport::connect(TransportConfig::new(&args.key_prefix).redis_url(&url)).await?;
+        let redis = RedisTransport::connect(
+            TransportConfig::new(&args.key_prefix)
+                .redis_url(&url)
+                .deployment(args.deployment.deployment()),
+        )
+        .await?;
         let client = ArithClient::new(redis.clone());
         client.add(&AddParams { a: 0.0, b: 0.0 }).await?;
         started = Instant::now();

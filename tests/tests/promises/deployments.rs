@@ -217,7 +217,9 @@ async fn a_killed_cluster_master_fails_over_and_calls_resume() {
     let mut t = TestCluster::start(3, 1);
     let (server, handled) = arith_server(
         t.server_config().claim_idle(Duration::from_secs(1)),
-        ServiceOptions::new().concurrency(16),
+        // Exactly-once runs scripts on every call: they keep working on the promoted
+        // replica (NOSCRIPT → loaded again).
+        ServiceOptions::new().concurrency(16).exactly_once(),
     )
     .await;
     let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
@@ -264,7 +266,9 @@ async fn a_sentinel_failover_moves_servers_and_clients_to_the_new_master() {
     let mut t = TestSentinel::start(Duration::from_millis(1000));
     let (server, handled) = arith_server(
         t.server_config().claim_idle(Duration::from_secs(1)),
-        ServiceOptions::new().concurrency(16),
+        // Exactly-once runs scripts on every call: they keep working on the promoted
+        // replica (NOSCRIPT → loaded again).
+        ServiceOptions::new().concurrency(16).exactly_once(),
     )
     .await;
     let transport = RedisTransport::connect(t.transport_config()).await.unwrap();

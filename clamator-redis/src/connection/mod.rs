@@ -357,6 +357,81 @@ impl ConnectionLike for RedisConn {
     }
 }
 
+/// The server a connection reached, from `HELLO` (Redis 6+, Valkey): its product and
+/// version, so newer commands can be used where they exist while Redis 7.0 stays the
+/// baseline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServerInfo {
+    /// `redis` or `valkey`.
+    pub(crate) product: String,
+    /// `major.minor.patch`.
+    pub(crate) version: (u32, u32, u32),
+}
+
+impl ServerInfo {
+    /// Whether `XINFO CONSUMERS` reports `inactive` (Redis 7.2+, every Valkey): the time
+    /// since a consumer last tried to read, which tells a live idle consumer from a dead one.
+    #[allow(dead_code)] // room for the checks that will use it
+    pub(crate) fn reports_consumer_inactivity(&self) -> bool {
+        self.product == "valkey" || self.version >= (7, 2, 0)
+    }
+
+    /// Asks `conn` with `HELLO` (RESP2 answers a flat list of names and values).
+    pub(crate) async fn detect(conn: &mut RedisConn) -> redis::RedisResult<Self> {
+        let hello: Value = redis::cmd("HELLO").query_async(conn).await?;
+        Ok(Self::from_hello(&hello))
+    }
+
+    fn from_hello(hello: &Value) -> Self {
+        let text = |v: &Value| match v {
+            Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::SimpleString(s) => s.clone(),
+            _ => String::new(),
+        };
+        let mut info = Self {
+            product: "redis".to_owned(),
+            version: (0, 0, 0),
+        };
+        let pairs: Vec<(String, &Value)> = match hello {
+            Value::Array(items) => items
+                .chunks(2)
+                .filter_map(|p| match p {
+                    [k, v] => Some((text(k), v)),
+                    _ => None,
+                })
+                .collect(),
+            Value::Map(items) => items.iter().map(|(k, v)| (text(k), v)).collect(),
+            _ => Vec::new(),
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "server" => info.product = text(value).to_ascii_lowercase(),
+                "version" => {
+                    let mut parts = text(value)
+                        .split('.')
+                        .map(|p| p.parse::<u32>().unwrap_or(0))
+                        .collect::<Vec<_>>()
+                        .into_iter();
+                    info.version = (
+                        parts.next().unwrap_or(0),
+                        parts.next().unwrap_or(0),
+                        parts.next().unwrap_or(0),
+                    );
+                }
+                _ => {}
+            }
+        }
+        info
+    }
+}
+
+impl std::fmt::Display for ServerInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (a, b, c) = self.version;
+        write!(f, "{} {a}.{b}.{c}", self.product)
+    }
+}
+
 /// Errors after which a connection should be replaced (and, in cluster and sentinel mode,
 /// the topology looked up again) before the next read: a broken connection, and the answers
 /// Redis gives while a slot moves or a master changes. `UNBLOCKED` is what a blocked
@@ -433,6 +508,30 @@ impl std::error::Error for RedisCause {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hello_tells_the_product_and_version() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let hello = Value::Array(vec![
+            bulk("server"),
+            bulk("valkey"),
+            bulk("version"),
+            bulk("8.0.1"),
+            bulk("proto"),
+            Value::Int(2),
+        ]);
+        let info = ServerInfo::from_hello(&hello);
+        assert_eq!(info.to_string(), "valkey 8.0.1");
+        assert!(info.reports_consumer_inactivity());
+        let old = ServerInfo::from_hello(&Value::Array(vec![
+            bulk("server"),
+            bulk("redis"),
+            bulk("version"),
+            bulk("7.0.15"),
+        ]));
+        assert_eq!(old.version, (7, 0, 15));
+        assert!(!old.reports_consumer_inactivity());
+    }
 
     #[test]
     fn node_lists_inherit_the_first_scheme_and_credentials() {

@@ -177,10 +177,17 @@ impl ServerBuilder {
             ));
         }
         loops.close();
+        // Which server this is only decides what newer commands could be used; a server
+        // that does not answer HELLO is served as the Redis 7.0 baseline.
+        let server = match crate::connection::ServerInfo::detect(&mut state.manager.clone()).await {
+            Ok(info) => info.to_string(),
+            Err(e) => format!("unknown ({e})"),
+        };
         tracing::info!(
             instance_id = %state.config.instance_id,
             services = ?services.iter().map(|r| r.name()).collect::<Vec<_>>(),
             redis = %state.connector.display_url(),
+            %server,
             "clamator server started"
         );
         Ok(RedisServer {

@@ -406,6 +406,7 @@ impl ServerConfig {
 /// | [`concurrency`](Self::concurrency) | 1: one request at a time, in stream order (clamator's invariant) |
 /// | [`exactly_once`](Self::exactly_once) / [`exactly_once_method`](Self::exactly_once_method) | off: at least once |
 /// | [`never_cancel`](Self::never_cancel) | none: every handler is cancelled at its call's deadline |
+/// | [`partitions`](Self::partitions) | 1: the clamator-compatible command stream only |
 ///
 /// ```
 /// use clamator_redis::ServiceOptions;
@@ -415,6 +416,7 @@ impl ServerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceOptions {
     pub(crate) concurrency: usize,
+    pub(crate) partitions: usize,
     pub(crate) exactly_once: ExactlyOnce,
     pub(crate) never_cancel: std::collections::BTreeSet<String>,
 }
@@ -449,6 +451,7 @@ impl ServiceOptions {
     pub fn new() -> Self {
         Self {
             concurrency: 1,
+            partitions: 1,
             exactly_once: ExactlyOnce::Off,
             never_cancel: std::collections::BTreeSet::new(),
         }
@@ -462,6 +465,22 @@ impl ServiceOptions {
     #[must_use]
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n;
+        self
+    }
+
+    /// Reads the service's requests from `n` command streams, its *partitions*: partition 0
+    /// is the clamator-compatible `<prefix>:cmds:<service>` (Python and TypeScript callers
+    /// keep working), partition `i` is `<prefix>:cmds:<service>:<i>`, which hashes to
+    /// another slot, so on Redis Cluster a hot service spreads over shards. Clients that
+    /// know (see [`TransportConfig::partitions`]) spread their requests over the same `n`.
+    /// Each partition is read by a loop of its own and has its own
+    /// [`concurrency`](Self::concurrency); ordering, reclaim, dead letters and exactly-once
+    /// hold per partition. Every server of the service must use the same `n`, or requests
+    /// on the partitions some servers do not read wait for the others. Must be at least 1.
+    /// Default 1.
+    #[must_use]
+    pub fn partitions(mut self, n: usize) -> Self {
+        self.partitions = n;
         self
     }
 
@@ -514,6 +533,7 @@ impl ServiceOptions {
 /// | [`unreachable_limit`](Self::unreachable_limit) | 5 s, then calls fail fast | — |
 /// | [`fail_fast_without_server`](Self::fail_fast_without_server) | off: a call to a service without a consumer group waits | — |
 /// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
+/// | [`partitions`](Self::partitions) | 1 per service: its clamator-compatible command stream | — |
 /// | [`deployment`](Self::deployment) | [`Deployment::Standalone`] | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
@@ -526,6 +546,7 @@ pub struct TransportConfig {
     pub(crate) reply_stream_ttl: Duration,
     pub(crate) unreachable_limit: Duration,
     pub(crate) fail_fast_without_server: bool,
+    pub(crate) partitions: std::collections::BTreeMap<String, usize>,
     pub(crate) connection: Connection,
 }
 
@@ -540,11 +561,28 @@ impl TransportConfig {
             reply_stream_ttl: DEFAULT_REPLY_STREAM_TTL,
             unreachable_limit: Duration::from_secs(5),
             fail_fast_without_server: false,
+            partitions: std::collections::BTreeMap::new(),
             connection: Connection::default(),
         }
     }
 
     common_setters!();
+
+    /// Spreads requests to `service` over its `n` command streams, in turn, as its servers
+    /// read them with [`ServiceOptions::partitions`] (`n` must match theirs). Partition 0 is
+    /// the clamator-compatible stream; with `n` = 1 (the default) only it is used. An
+    /// `n` of 0 counts as 1.
+    ///
+    /// ```
+    /// use clamator_redis::TransportConfig;
+    /// let config = TransportConfig::new("shop").partitions("orders", 4);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn partitions(mut self, service: impl Into<String>, n: usize) -> Self {
+        self.partitions.insert(service.into(), n.max(1));
+        self
+    }
 
     /// Once Redis has been unreachable this long, calls fail at once with a transport error
     /// instead of each waiting out its timeout, until the connection is back. Default 5 s.

@@ -13,6 +13,22 @@ pub fn command_stream(prefix: &str, service: &str) -> String {
     format!("{prefix}:cmds:{service}")
 }
 
+/// Partition `partition` of a service's command stream: partition 0 is
+/// [`command_stream`] itself, partition `i` is `<prefix>:cmds:<service>:<i>` (ours; a
+/// service name has no `:`, so it names no other service's stream).
+///
+/// ```
+/// use clamator_redis::keys;
+/// assert_eq!(keys::command_stream_partition("app", "engine", 0), "app:cmds:engine");
+/// assert_eq!(keys::command_stream_partition("app", "engine", 3), "app:cmds:engine:3");
+/// ```
+pub fn command_stream_partition(prefix: &str, service: &str, partition: usize) -> String {
+    match partition {
+        0 => command_stream(prefix, service),
+        i => format!("{prefix}:cmds:{service}:{i}"),
+    }
+}
+
 /// The reply stream of a client instance: `<prefix>:replies:<instance>`.
 pub fn reply_stream(prefix: &str, instance_id: &str) -> String {
     format!("{}{instance_id}", reply_stream_prefix(prefix))

@@ -53,8 +53,33 @@ struct Inner {
     health: Arc<Health>,
     /// Services seen served, for [`TransportConfig::fail_fast_without_server`].
     served: Served,
+    /// Turns through the partitions of partitioned services.
+    next_partition: std::sync::atomic::AtomicUsize,
     /// Stops the reply reader when the last handle goes away without `stop`.
     _reader_guard: DropGuard,
+}
+
+impl Inner {
+    /// The partition a request to `service` goes to: 0 unless the service is partitioned;
+    /// then the same one for the same idempotency key (a retry queues behind its first
+    /// attempt), else the next in turn.
+    fn partition_for(&self, service: &str, idempotency_key: Option<&str>) -> usize {
+        let n = match self.config.partitions.get(service) {
+            Some(&n) if n > 1 => n,
+            _ => return 0,
+        };
+        match idempotency_key {
+            Some(key) => {
+                // FNV-1a: stable across processes and releases, unlike the std hasher.
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                for b in key.bytes() {
+                    h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                }
+                (h % n as u64) as usize
+            }
+            None => self.next_partition.fetch_add(1, Ordering::Relaxed) % n,
+        }
+    }
 }
 
 /// Since when Redis has been unreachable, as seen by the reply reader and by failed sends.
@@ -179,6 +204,7 @@ impl RedisTransport {
                 reader: Mutex::new(Some(reader)),
                 health,
                 served: Served::default(),
+                next_partition: std::sync::atomic::AtomicUsize::new(0),
                 _reader_guard: stop.clone().drop_guard(),
                 stop,
             }),
@@ -218,14 +244,36 @@ impl RedisTransport {
                 .and_then(crate::deadline::from_now),
             idempotency_key: options.and_then(|o| o.idempotency_key.as_deref()),
         };
-        let stream = keys::command_stream(&self.inner.config.key_prefix, service);
+        let stream = keys::command_stream_partition(
+            &self.inner.config.key_prefix,
+            service,
+            self.inner.partition_for(service, fields.idempotency_key),
+        );
         if self.inner.config.fail_fast_without_server {
             self.inner
                 .served
                 .check(&self.inner.manager, &stream, service)
                 .await?;
         }
-        match commands::add_request(&mut self.inner.manager.clone(), &stream, fields).await {
+        let mut added =
+            commands::add_request(&mut self.inner.manager.clone(), &stream, fields).await;
+        // A slot on the move or a failover in progress (ASK, MOVED, TRYAGAIN, READONLY,
+        // CLUSTERDOWN, LOADING): Redis did not run the XADD, so sending it again cannot
+        // duplicate the request. A few quick tries ride out the switch.
+        let mut delay = Duration::from_millis(10);
+        for _ in 0..TOPOLOGY_RETRIES {
+            match &added {
+                Err(e) if crate::connection::is_topology_change(e.code()) => {
+                    tracing::debug!(error = %e, ?delay, "request XADD met a topology change; sending it again");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    added = commands::add_request(&mut self.inner.manager.clone(), &stream, fields)
+                        .await;
+                }
+                _ => break,
+            }
+        }
+        match added {
             Ok(()) => {
                 self.inner.health.up();
                 Ok(())
@@ -401,7 +449,11 @@ async fn reply_loop(
                     conn = None;
                 }
                 let delay = backoff.next_delay();
-                tracing::error!(error = %e, ?delay, "redis reply loop error");
+                if crate::connection::is_topology_change(e.code()) {
+                    tracing::info!(error = %e, ?delay, "redis topology changed; reading replies again on a new connection");
+                } else {
+                    tracing::error!(error = %e, ?delay, "redis reply loop error");
+                }
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(delay) => {}
@@ -410,6 +462,10 @@ async fn reply_loop(
         }
     }
 }
+
+/// How often a request's XADD is sent again after an answer saying the topology is
+/// changing (10 ms, doubling: 630 ms in all).
+const TOPOLOGY_RETRIES: usize = 6;
 
 /// When the reader trims what it has read from its stream: every [`TRIM_EVERY`] replies, or
 /// [`TRIM_AFTER`] after the last trim with some read. Servers bound reply streams only by age

@@ -166,6 +166,37 @@ impl RedisCluster {
         Ok(())
     }
 
+    /// The index of a replica of master `master`.
+    pub fn replica_of(&self, master: usize) -> io::Result<usize> {
+        let nodes = self.cluster_nodes()?;
+        let port = self.nodes[master].port();
+        let id = nodes
+            .iter()
+            .find(|n| n.port == port)
+            .map(|n| n.id.clone())
+            .ok_or_else(|| io::Error::other("master not in CLUSTER NODES"))?;
+        let replica = nodes
+            .iter()
+            .find(|n| n.master_id.as_deref() == Some(id.as_str()))
+            .ok_or_else(|| io::Error::other("the master has no replica"))?;
+        self.index_of(replica.port)
+    }
+
+    /// A planned failover: node `replica` takes over from its master with
+    /// `CLUSTER FAILOVER` (the master pauses writes until the replica caught up, so nothing
+    /// acknowledged is lost); waits until it serves the slot of `key`.
+    pub fn manual_failover(&self, replica: usize, key: &str, limit: Duration) -> io::Result<()> {
+        cli(self.nodes[replica].port(), &["CLUSTER", "FAILOVER"])?;
+        let deadline = Instant::now() + limit;
+        while self.master_of(key).ok() != Some(replica) {
+            if Instant::now() > deadline {
+                return Err(io::Error::other("the manual failover did not finish"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
     /// Waits until a replica has taken over the slots of killed master `dead`.
     pub fn wait_failover(&self, key: &str, dead: usize, limit: Duration) -> io::Result<usize> {
         let deadline = Instant::now() + limit;
@@ -264,6 +295,16 @@ impl SentinelGroup {
         Err(io::Error::other("no sentinel names a master"))
     }
 
+    /// Asks the first sentinel for a failover now (`SENTINEL FAILOVER`): the old master
+    /// stays up and becomes a replica.
+    pub fn force_failover(&self) -> io::Result<()> {
+        cli(
+            self.sentinels[0].port(),
+            &["SENTINEL", "FAILOVER", &self.name],
+        )
+        .map(|_| ())
+    }
+
     /// Waits until the sentinels name a master other than `old_port` and it says it is one.
     pub fn wait_failover(&self, old_port: u16, limit: Duration) -> io::Result<u16> {
         let deadline = Instant::now() + limit;
@@ -284,6 +325,9 @@ impl SentinelGroup {
 /// One line of `CLUSTER NODES`: `<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch>
 /// <link> <slot ranges…>`.
 struct NodeLine {
+    id: String,
+    /// The master's id, for a replica.
+    master_id: Option<String>,
     port: u16,
     master: bool,
     slots: Vec<std::ops::RangeInclusive<u16>>,
@@ -316,6 +360,11 @@ impl NodeLine {
             })
             .collect();
         Some(Self {
+            id: (*fields.first()?).to_owned(),
+            master_id: fields
+                .get(3)
+                .filter(|m| **m != "-")
+                .map(|m| (*m).to_owned()),
             port,
             master,
             slots,

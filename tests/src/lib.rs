@@ -435,6 +435,8 @@ pub struct Tally {
     pub transport: AtomicU64,
     /// Calls that failed otherwise.
     pub other: AtomicU64,
+    /// What the failed calls said (each error chain's text, counted; a few kinds at most).
+    pub errors: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Tally {
@@ -447,10 +449,22 @@ impl Tally {
                 assert_eq!(v.sum, want, "a call got another call's answer");
                 self.answered.fetch_add(1, Ordering::SeqCst);
             }
-            Err(e) if e.is_timeout() => _ = self.timeouts.fetch_add(1, Ordering::SeqCst),
+            Err(e) if { self.note(e) } && e.is_timeout() => {
+                _ = self.timeouts.fetch_add(1, Ordering::SeqCst)
+            }
             Err(e) if e.is_transport() => _ = self.transport.fetch_add(1, Ordering::SeqCst),
             Err(_) => _ = self.other.fetch_add(1, Ordering::SeqCst),
         }
+    }
+
+    /// Counts `e`'s text among [`errors`](Self::errors); always true (a guard's helper).
+    fn note(&self, e: &Error) -> bool {
+        let text = clamator_protocol::error::error_chain(e);
+        let mut errors = self.errors.lock().unwrap();
+        if errors.len() < 8 || errors.contains_key(&text) {
+            *errors.entry(text).or_default() += 1;
+        }
+        true
     }
 
     /// Asserts that handlers ran again at most for the `in_flight` calls in flight at the
@@ -466,7 +480,8 @@ impl Tally {
     }
 
     /// Prints the figures: calls made, answered, failed (with the kind of error),
-    /// duplicated (handler runs beyond one per answered call).
+    /// duplicated (handler runs beyond one per answered call), then what the failed calls
+    /// said.
     pub fn print(&self, test: &str, handler_runs: u64) {
         let g = |a: &AtomicU64| a.load(Ordering::SeqCst);
         let (made, answered) = (g(&self.made), g(&self.answered));
@@ -478,6 +493,10 @@ impl Tally {
             g(&self.other),
             handler_runs.saturating_sub(answered),
         ));
+        let errors = self.errors.lock().unwrap();
+        for (text, n) in errors.iter() {
+            report(&format!("{test}: {n} × {text}"));
+        }
     }
 }
 

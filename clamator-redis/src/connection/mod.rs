@@ -171,7 +171,7 @@ impl Connector {
             Target::Sentinel(failover) => failover
                 .dedicated(&config)
                 .await
-                .map(RedisConn::Multiplexed),
+                .map(|d| RedisConn::SentinelDedicated(d, Arc::clone(failover))),
         }
         .map_err(|e| self.cannot_connect(e))
     }
@@ -304,12 +304,14 @@ fn cluster_client(
 pub(crate) enum RedisConn {
     /// Standalone, shared: reconnects on its own.
     Manager(ConnectionManager),
-    /// Standalone or the sentinel's current master, dedicated to one blocking loop.
+    /// Standalone, dedicated to one blocking loop.
     Multiplexed(MultiplexedConnection),
     /// Redis Cluster: follows the slot map; pipelines are split by slot.
     Cluster(ClusterConnection),
     /// Sentinel, shared: moves to the new master after a failover.
     Sentinel(Arc<Failover>),
+    /// Sentinel, dedicated to one blocking loop: fails once the master changed.
+    SentinelDedicated(sentinel::Dedicated, Arc<Failover>),
 }
 
 impl std::fmt::Debug for RedisConn {
@@ -319,6 +321,7 @@ impl std::fmt::Debug for RedisConn {
             Self::Multiplexed(_) => "RedisConn::Dedicated",
             Self::Cluster(_) => "RedisConn::Cluster",
             Self::Sentinel(_) => "RedisConn::Sentinel",
+            Self::SentinelDedicated(..) => "RedisConn::SentinelDedicated",
         })
     }
 }
@@ -330,6 +333,7 @@ impl ConnectionLike for RedisConn {
             Self::Multiplexed(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
             Self::Sentinel(f) => Box::pin(f.command(cmd)),
+            Self::SentinelDedicated(d, f) => Box::pin(d.command(f, cmd)),
         }
     }
 
@@ -344,6 +348,7 @@ impl ConnectionLike for RedisConn {
             Self::Multiplexed(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => Box::pin(cluster::pipeline(c, pipeline, offset, count)),
             Self::Sentinel(f) => Box::pin(f.pipeline(pipeline, offset, count)),
+            Self::SentinelDedicated(d, _) => Box::pin(d.pipeline(pipeline, offset, count)),
         }
     }
 
@@ -352,7 +357,7 @@ impl ConnectionLike for RedisConn {
             Self::Manager(c) => c.get_db(),
             Self::Multiplexed(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
-            Self::Sentinel(_) => 0,
+            Self::Sentinel(_) | Self::SentinelDedicated(..) => 0,
         }
     }
 }

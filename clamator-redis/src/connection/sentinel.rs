@@ -1,10 +1,15 @@
 //! Sentinel mode: a shared connection that follows the master. The sentinels are asked for
-//! the master's address when a connection is needed; after a connection error, or an answer
-//! saying the node is no longer the master (`READONLY`, after a failover demoted it), the
-//! connection is dropped and the next command asks again.
+//! the master's address when a connection is needed, and again at most every
+//! [`RECHECK`] while commands flow: a failover can leave the old master up and accepting
+//! writes until the sentinels reconfigure it, seconds later, so waiting for an error is not
+//! enough. After a connection error, or an answer saying the node is no longer the master
+//! (`READONLY`), the connection is dropped and the next command asks again. Connections of
+//! blocking loops remember which master they were opened to and fail their next command
+//! (so the loop reconnects) once the shared connection has moved on.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
@@ -12,12 +17,57 @@ use redis::{AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisResul
 
 use crate::config::Connection;
 
+/// How often, at most, the sentinels are asked whether the master is still the same.
+pub(crate) const RECHECK: Duration = Duration::from_secs(1);
+
 /// The shared connection of sentinel mode.
 pub(crate) struct Failover {
     sentinels: tokio::sync::Mutex<SentinelClient>,
+    /// The master's name, for messages.
+    master: String,
     config: AsyncConnectionConfig,
-    current: Mutex<Option<(u64, MultiplexedConnection)>>,
+    current: Mutex<Option<Current>>,
     generation: AtomicU64,
+}
+
+/// The connection to the master the sentinels named last.
+#[derive(Clone)]
+struct Current {
+    /// Counts masters (and reconnections): a blocking loop's connection opened under an
+    /// older generation is retired.
+    generation: u64,
+    client: redis::Client,
+    conn: MultiplexedConnection,
+    checked: Instant,
+}
+
+/// A blocking loop's connection to the master of one generation.
+#[derive(Clone)]
+pub(crate) struct Dedicated {
+    conn: MultiplexedConnection,
+    generation: u64,
+}
+
+impl Dedicated {
+    /// Runs `cmd` unless the master changed since this connection was opened; then a
+    /// `READONLY` error, so the loop reconnects to the new one.
+    pub(super) async fn command(&mut self, failover: &Failover, cmd: &Cmd) -> RedisResult<Value> {
+        if failover.current_generation().await != Some(self.generation) {
+            return redis::parse_redis_value(
+                b"-READONLY the sentinels name another master now; reconnecting\r\n",
+            );
+        }
+        self.conn.req_packed_command(cmd).await
+    }
+
+    pub(super) async fn pipeline(
+        &mut self,
+        pipeline: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        self.conn.req_packed_commands(pipeline, offset, count).await
+    }
 }
 
 impl Failover {
@@ -60,6 +110,7 @@ impl Failover {
         }
         Ok(Self {
             sentinels: tokio::sync::Mutex::new(builder.build()?),
+            master: master.to_owned(),
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(settings.connect_timeout))
                 .set_response_timeout(Some(settings.response_timeout)),
@@ -68,16 +119,47 @@ impl Failover {
         })
     }
 
-    fn cached(&self) -> Option<(u64, MultiplexedConnection)> {
+    fn cached(&self) -> Option<Current> {
         self.current
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    /// The connection to the current master, asking the sentinels when there is none.
-    pub(super) async fn connect(&self) -> RedisResult<(u64, MultiplexedConnection)> {
+    fn store(&self, current: Current) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(current);
+    }
+
+    /// The generation of the current master, asking the sentinels again when due.
+    async fn current_generation(&self) -> Option<u64> {
+        self.current().await.ok().map(|c| c.generation)
+    }
+
+    /// The connection to the current master: the cached one, re-checked with the sentinels
+    /// at most every [`RECHECK`] (by one caller; the others go on meanwhile), or a new one.
+    async fn current(&self) -> RedisResult<Current> {
         if let Some(c) = self.cached() {
+            if c.checked.elapsed() < RECHECK {
+                return Ok(c);
+            }
+            let Ok(mut sentinels) = self.sentinels.try_lock() else {
+                return Ok(c);
+            };
+            let named = sentinels.async_get_client().await;
+            let mut c = c;
+            c.checked = Instant::now();
+            match named {
+                Ok(client) if !same_node(&client, &c.client) => {
+                    tracing::warn!(
+                        old = %c.client.get_connection_info().addr(),
+                        new = %client.get_connection_info().addr(),
+                        "the sentinels name a new master; moving to it"
+                    );
+                    return self.open(client).await;
+                }
+                // The same master, or no answer (keep what works; ask again later).
+                _ => self.store(c.clone()),
+            }
             return Ok(c);
         }
         // One lookup at a time; whoever waited finds the connection the first one made.
@@ -85,37 +167,77 @@ impl Failover {
         if let Some(c) = self.cached() {
             return Ok(c);
         }
-        let conn = sentinels
-            .get_async_connection_with_config(&self.config)
+        let client = sentinels
+            .async_get_client()
+            .await
+            .map_err(|e| self.no_master(e))?;
+        drop(sentinels);
+        self.open(client).await
+    }
+
+    async fn open(&self, client: redis::Client) -> RedisResult<Current> {
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&self.config)
             .await?;
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        *current = Some((generation, conn.clone()));
-        Ok((generation, conn))
+        let current = Current {
+            generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
+            client,
+            conn,
+            checked: Instant::now(),
+        };
+        self.store(current.clone());
+        Ok(current)
+    }
+
+    /// redis-rs says "master name not found" both when no sentinel knows the name and when
+    /// the master they name does not answer as one (mid-failover); say which could be.
+    fn no_master(&self, e: redis::RedisError) -> redis::RedisError {
+        if e.kind() != redis::ErrorKind::MasterNameNotFoundBySentinel {
+            return e;
+        }
+        redis::RedisError::from((
+            e.kind(),
+            "no master reachable through the sentinels",
+            format!(
+                "no sentinel names a master \"{}\" that answers as one: the name is unknown \
+                 to them, or a failover is under way",
+                self.master
+            ),
+        ))
+    }
+
+    /// Connects now (at start, so a wrong address fails there).
+    pub(super) async fn connect(&self) -> RedisResult<()> {
+        self.current().await.map(|_| ())
     }
 
     /// A new connection to the current master, for one blocking loop.
-    pub(super) async fn dedicated(
-        &self,
-        config: &AsyncConnectionConfig,
-    ) -> RedisResult<MultiplexedConnection> {
-        self.sentinels
-            .lock()
-            .await
-            .get_async_connection_with_config(config)
-            .await
+    pub(super) async fn dedicated(&self, config: &AsyncConnectionConfig) -> RedisResult<Dedicated> {
+        let current = self.current().await?;
+        let conn = current
+            .client
+            .get_multiplexed_async_connection_with_config(config)
+            .await?;
+        Ok(Dedicated {
+            conn,
+            generation: current.generation,
+        })
     }
 
     /// Forgets connection `generation` (unless a newer one replaced it already).
     fn forget(&self, generation: u64) {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if current.as_ref().is_some_and(|(g, _)| *g == generation) {
+        if current.as_ref().is_some_and(|c| c.generation == generation) {
             *current = None;
         }
     }
 
     pub(super) async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
-        let (generation, mut conn) = self.connect().await?;
+        let Current {
+            generation,
+            mut conn,
+            ..
+        } = self.current().await?;
         let answer = conn.req_packed_command(cmd).await;
         match &answer {
             Err(e) if super::needs_new_connection(e) => self.forget(generation),
@@ -133,7 +255,11 @@ impl Failover {
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
-        let (generation, mut conn) = self.connect().await?;
+        let Current {
+            generation,
+            mut conn,
+            ..
+        } = self.current().await?;
         let answer = conn.req_packed_commands(pipeline, offset, count).await;
         let demoted = match &answer {
             Err(e) => super::needs_new_connection(e),
@@ -146,4 +272,8 @@ impl Failover {
         }
         answer
     }
+}
+
+fn same_node(a: &redis::Client, b: &redis::Client) -> bool {
+    a.get_connection_info().addr().to_string() == b.get_connection_info().addr().to_string()
 }

@@ -9,7 +9,7 @@ use super::entry::submit_all;
 use super::groups::recreate_group;
 use super::runtime::{ServerState, ServiceRuntime};
 use crate::backoff::Backoff;
-use crate::connection::{needs_new_connection, BLOCK};
+use crate::connection::{is_topology_change, needs_new_connection, BLOCK};
 use crate::stream::commands;
 
 /// Reads until the server stops. A read in progress is never dropped: a read cut short
@@ -58,7 +58,11 @@ pub(crate) async fn consume_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
                     conn = None;
                 }
                 let delay = backoff.next_delay();
-                tracing::error!(service, error = %e, ?delay, "redis consumer loop error");
+                if is_topology_change(e.code()) {
+                    tracing::info!(service, error = %e, ?delay, "redis topology changed; reading again on a new connection");
+                } else {
+                    tracing::error!(service, error = %e, ?delay, "redis consumer loop error");
+                }
                 state.pause(delay).await;
             }
         }

@@ -17,7 +17,12 @@ use crate::stream::{commands, StreamId};
 pub(crate) async fn housekeeping_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime>) {
     let service = rt.name();
     let every = state.config.housekeeping_interval;
-    let key = crate::keys::lock_key(&state.config.key_prefix, &format!("housekeeping:{service}"));
+    // One lock per command stream: the partitions of a service are kept apart.
+    let name = match rt.partition {
+        0 => format!("housekeeping:{service}"),
+        i => format!("housekeeping:{service}:{i}"),
+    };
+    let key = crate::keys::lock_key(&state.config.key_prefix, &name);
     while state.pause(every).await {
         let ttl = every.saturating_mul(3).max(Duration::from_secs(1));
         let lock = match Lock::try_acquire(&state.manager, &key, ttl).await {

@@ -125,6 +125,12 @@ impl ServerBuilder {
                     s.name()
                 )));
             }
+            if options.partitions == 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "partitions of service \"{}\" must be at least 1",
+                    s.name()
+                )));
+            }
             if options.concurrency == 0 {
                 return Err(Error::InvalidArgument(format!(
                     "concurrency of service \"{}\" must be at least 1",
@@ -148,7 +154,19 @@ impl ServerBuilder {
         let services: Vec<Arc<ServiceRuntime>> = self
             .services
             .into_iter()
-            .map(|(service, options)| Arc::new(ServiceRuntime::new(&self.config, service, options)))
+            .flat_map(|(service, options)| {
+                let service = Arc::new(service);
+                (0..options.partitions)
+                    .map(|partition| {
+                        Arc::new(ServiceRuntime::new(
+                            &self.config,
+                            Arc::clone(&service),
+                            &options,
+                            partition,
+                        ))
+                    })
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let state = Arc::new(ServerState {
             completer,

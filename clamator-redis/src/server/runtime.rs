@@ -110,7 +110,11 @@ impl Counters {
 
 /// What one service runs with.
 pub(crate) struct ServiceRuntime {
+    /// Shared by the runtimes of every partition of the service.
     pub(crate) service: Arc<Service>,
+    /// Which partition of the service's command stream this runtime reads (0: the
+    /// clamator-compatible one).
+    pub(crate) partition: usize,
     /// The command stream and group, which is all the completer needs to acknowledge.
     pub(crate) target: Arc<AckTarget>,
     /// This server's consumer name in the group.
@@ -143,23 +147,31 @@ pub(crate) struct ServiceRuntime {
 }
 
 impl ServiceRuntime {
-    pub(crate) fn new(config: &ServerConfig, service: Service, options: ServiceOptions) -> Self {
+    /// The runtime of partition `partition` of `service` (0 when it is not partitioned).
+    pub(crate) fn new(
+        config: &ServerConfig,
+        service: Arc<Service>,
+        options: &ServiceOptions,
+        partition: usize,
+    ) -> Self {
         let ServiceOptions {
             concurrency,
             exactly_once,
             never_cancel,
-        } = options;
+            partitions: _,
+        } = options.clone();
         let prefix = &config.key_prefix;
         let read_count = concurrency.clamp(READ_COUNT.0, READ_COUNT.1);
         Self {
             target: Arc::new(AckTarget {
                 service: service.name().to_owned(),
-                stream: keys::command_stream(prefix, service.name()),
+                stream: keys::command_stream_partition(prefix, service.name(), partition),
                 group: keys::consumer_group_name(service.name()),
             }),
             consumer: keys::consumer_name(service.name(), &config.instance_id),
             dead_letters: keys::dead_letter_stream(prefix, service.name()),
-            service: Arc::new(service),
+            partition,
+            service,
             permits: Arc::new(Semaphore::new(concurrency)),
             unfinished: Arc::new(Semaphore::new(concurrency + 4 * read_count)),
             read_count,
@@ -339,7 +351,7 @@ mod tests {
             .concurrency(concurrency)
             .never_cancel("slow");
         options.exactly_once = exactly_once;
-        ServiceRuntime::new(&config, service, options)
+        ServiceRuntime::new(&config, Arc::new(service), &options, 0)
     }
 
     #[test]

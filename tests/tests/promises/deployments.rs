@@ -184,10 +184,14 @@ async fn a_slot_moved_to_another_master_under_load_loses_and_duplicates_nothing(
         .iter()
         .find(|&&m| m != from)
         .expect("another master");
+    // There and back and there again: three moves, each with its ASK and MOVED window.
     let moving = Instant::now();
-    t.cluster.migrate_slot_of(&stream, from, to).unwrap();
+    for (a, b) in [(from, to), (to, from), (from, to)] {
+        t.cluster.migrate_slot_of(&stream, a, b).unwrap();
+        assert_eq!(t.cluster.master_of(&stream).unwrap(), b);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let moved_in = moving.elapsed();
-    assert_eq!(t.cluster.master_of(&stream).unwrap(), to);
     let at_move = tally.answered.load(Ordering::SeqCst);
     wait_for("calls answered after the move", WAIT, || async {
         tally.answered.load(Ordering::SeqCst) >= at_move + 200
@@ -198,7 +202,7 @@ async fn a_slot_moved_to_another_master_under_load_loses_and_duplicates_nothing(
     let raw = t.raw().await;
     wait_all_acked(&raw, &stream, "arith").await;
     tally.print(
-        &format!("slot migration under load (moved in {moved_in:?})"),
+        &format!("slot migration under load (moved 3 times in {moved_in:?})"),
         handled.get(),
     );
     assert_eq!(
@@ -302,4 +306,221 @@ async fn a_sentinel_failover_moves_servers_and_clients_to_the_new_master() {
     assert_eq!(tally.other.load(Ordering::SeqCst), 0);
     transport.stop().await;
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_cluster_failover_under_load_loses_nothing() {
+    let t = TestCluster::start(3, 1);
+    let (server, handled) = arith_server(
+        t.server_config().claim_idle(Duration::from_secs(1)),
+        ServiceOptions::new().concurrency(16).exactly_once(),
+    )
+    .await;
+    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
+    let client = Client::new(transport.clone());
+    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
+    let workers = load(&client, &tally, &stop, 8, 2, WAIT);
+    wait_for("load under way", WAIT, || async {
+        tally.answered.load(Ordering::SeqCst) >= 200
+    })
+    .await;
+
+    // The old master stays up and becomes a replica: its blocked XREADGROUP is answered
+    // UNBLOCKED, its writes MOVED.
+    let stream = t.cmds("arith");
+    let master = t.cluster.master_of(&stream).unwrap();
+    let replica = t.cluster.replica_of(master).unwrap();
+    t.cluster
+        .manual_failover(replica, &stream, Duration::from_secs(20))
+        .unwrap();
+    let at_switch = tally.answered.load(Ordering::SeqCst);
+    wait_for("calls answered after the switch", WAIT, || async {
+        tally.answered.load(Ordering::SeqCst) >= at_switch + 200
+    })
+    .await;
+    finish(&stop, workers).await;
+    tally.print("planned cluster failover under load", handled.get());
+    // Nothing acknowledged was lost (no call timed out), nothing ran twice.
+    assert_eq!(tally.timeouts.load(Ordering::SeqCst), 0);
+    assert_eq!(tally.other.load(Ordering::SeqCst), 0);
+    assert_eq!(handled.get(), tally.answered.load(Ordering::SeqCst));
+    transport.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_sentinel_failover_moves_everyone_off_the_demoted_master() {
+    let t = TestSentinel::start(Duration::from_millis(1000));
+    // A master name the sentinels do not know fails at once, saying so.
+    let unknown = RedisTransport::connect(
+        t.transport_config()
+            .deployment(clamator_redis::Deployment::sentinel("nope")),
+    )
+    .await
+    .unwrap_err();
+    let said = clamator_protocol::error::error_chain(&unknown);
+    assert!(said.contains("master \"nope\""), "{said}");
+    let (server, handled) = arith_server(
+        t.server_config().claim_idle(Duration::from_secs(1)),
+        ServiceOptions::new().concurrency(16),
+    )
+    .await;
+    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
+    let client = Client::new(transport.clone());
+    let arith = ArithClient::new(transport.clone());
+    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
+    let workers = load(&client, &tally, &stop, 8, 2, Duration::from_secs(5));
+    wait_for("load under way", WAIT, || async {
+        tally.answered.load(Ordering::SeqCst) >= 200
+    })
+    .await;
+
+    // The old master stays up as a replica: connections to it get READONLY (and blocked
+    // reads UNBLOCKED) until they move to the new master.
+    let old = t.group.master_port().unwrap();
+    t.group.force_failover().unwrap();
+    let new = t.group.wait_failover(old, Duration::from_secs(30)).unwrap();
+    assert_ne!(new, old);
+    first_answer_after(&arith, Duration::from_secs(30)).await;
+    let at_switch = tally.answered.load(Ordering::SeqCst);
+    wait_for("calls answered after the switch", WAIT, || async {
+        tally.answered.load(Ordering::SeqCst) >= at_switch + 200
+    })
+    .await;
+    finish(&stop, workers).await;
+    tally.print("forced sentinel failover under load", handled.get());
+    assert_eq!(tally.other.load(Ordering::SeqCst), 0);
+    // Everything the server reads now comes from the new master: a call made now is
+    // answered, and nothing is left pending there.
+    assert_eq!(
+        arith
+            .add_with(&AddParams { a: 2.0, b: 2.0 }, CallOptions::timeout(WAIT))
+            .await
+            .unwrap()
+            .sum,
+        4.0
+    );
+    let mut raw = redis::Client::open(format!("redis://127.0.0.1:{new}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    wait_all_acked(
+        &raw,
+        &clamator_redis::keys::command_stream(&t.prefix, "arith"),
+        "arith",
+    )
+    .await;
+    assert_eq!(
+        pending_count(
+            &mut raw,
+            &clamator_redis::keys::command_stream(&t.prefix, "arith"),
+            "arith"
+        )
+        .await,
+        0
+    );
+    transport.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_service_answers_every_call_with_a_server_killed_mid_way() {
+    let t = TestCluster::start(3, 0);
+    let partitions = 4;
+    let streams: Vec<String> = (0..partitions)
+        .map(|i| clamator_redis::keys::command_stream_partition(&t.prefix, "arith", i))
+        .collect();
+    let shards: std::collections::BTreeSet<usize> = streams
+        .iter()
+        .map(|s| t.cluster.master_of(s).unwrap())
+        .collect();
+    let options = ServiceOptions::new().concurrency(4).partitions(partitions);
+    let config = |id: &str| {
+        t.server_config()
+            .instance_id(id)
+            .claim_idle(Duration::from_millis(300))
+    };
+    let (a, runs_a) = arith_server(config("srv-A"), options.clone()).await;
+    let (b, runs_b) = arith_server(config("srv-B"), options).await;
+    // A partition-aware client, and one that knows only the clamator-compatible stream
+    // (as a Python or TypeScript peer does).
+    let aware = RedisTransport::connect(t.transport_config().partitions("arith", partitions))
+        .await
+        .unwrap();
+    let plain = RedisTransport::connect(t.transport_config()).await.unwrap();
+    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
+    let mut workers = load(&Client::new(aware.clone()), &tally, &stop, 8, 5, WAIT);
+    workers.extend(load(&Client::new(plain.clone()), &tally, &stop, 2, 5, WAIT));
+    wait_for("srv-A busy", WAIT, || async { runs_a.get() >= 60 }).await;
+    // The crash: srv-A vanishes with work in flight on every partition.
+    drop(a);
+    let at_crash = runs_b.get();
+    wait_for("srv-B carries on", WAIT, || async {
+        runs_b.get() >= at_crash + 150
+    })
+    .await;
+    finish(&stop, workers).await;
+    tally.print(
+        &format!(
+            "partitioned service (4 partitions on {} shards), a server crashed",
+            shards.len()
+        ),
+        runs_a.get() + runs_b.get(),
+    );
+    assert_eq!(
+        tally.answered.load(Ordering::SeqCst),
+        tally.made.load(Ordering::SeqCst),
+        "calls were lost or failed"
+    );
+    let raw = t.raw().await;
+    for stream in &streams {
+        // Every partition was used, and everything on it is acknowledged.
+        let len: usize = redis::cmd("XLEN")
+            .arg(stream)
+            .query_async(&mut raw.clone())
+            .await
+            .unwrap();
+        assert!(len > 0, "{stream} was never written to");
+        wait_all_acked(&raw, stream, "arith").await;
+    }
+    aware.stop().await;
+    plain.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mode_that_does_not_match_the_redis_fails_at_start_with_a_clear_error() {
+    let t = clamator_tests::TestRedis::start();
+    let cluster = RedisTransport::connect(
+        t.transport_config()
+            .deployment(clamator_redis::Deployment::Cluster),
+    )
+    .await
+    .unwrap_err();
+    let said = clamator_protocol::error::error_chain(&cluster);
+    assert!(said.contains("(cluster)"), "{said}");
+    assert!(cluster.is_transport(), "{said}");
+
+    let sentinel = RedisServer::builder(
+        t.server_config()
+            .deployment(clamator_redis::Deployment::sentinel("main")),
+    )
+    .service(arith::arith_service(Counter::default()).unwrap())
+    .start()
+    .await
+    .err()
+    .expect("a plain Redis is no sentinel");
+    let said = clamator_protocol::error::error_chain(&sentinel);
+    assert!(said.contains("sentinel, master \"main\""), "{said}");
+
+    // A node list without a mode is refused before anything is sent.
+    let list = RedisTransport::connect(t.transport_config().redis_url(format!(
+        "{},{}",
+        t.url(),
+        t.url()
+    )))
+    .await
+    .unwrap_err();
+    assert!(list.is_invalid_argument(), "{list}");
 }

@@ -64,21 +64,26 @@ impl Inner {
     /// then the same one for the same idempotency key (a retry queues behind its first
     /// attempt), else the next in turn.
     fn partition_for(&self, service: &str, idempotency_key: Option<&str>) -> usize {
-        let n = match self.config.partitions.get(service) {
-            Some(&n) if n > 1 => n,
-            _ => return 0,
-        };
-        match idempotency_key {
-            Some(key) => {
-                // FNV-1a: stable across processes and releases, unlike the std hasher.
-                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-                for b in key.bytes() {
-                    h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-                }
-                (h % n as u64) as usize
+        let n = self.config.partitions.get(service).copied().unwrap_or(1);
+        partition_of(n, idempotency_key, &self.next_partition)
+    }
+}
+
+/// Partition 0 of 1; of `n`, the one `key` hashes to, else the next of `turn`.
+fn partition_of(n: usize, key: Option<&str>, turn: &std::sync::atomic::AtomicUsize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    match key {
+        Some(key) => {
+            // FNV-1a: stable across processes and releases, unlike the std hasher.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in key.bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
             }
-            None => self.next_partition.fetch_add(1, Ordering::Relaxed) % n,
+            (h % n as u64) as usize
         }
+        None => turn.fetch_add(1, Ordering::Relaxed) % n,
     }
 }
 
@@ -558,6 +563,21 @@ fn deliver(pending: &Pending, entry: &StreamEntry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_take_turns_over_partitions_and_a_key_keeps_its_own() {
+        let turn = std::sync::atomic::AtomicUsize::new(0);
+        assert_eq!(partition_of(1, None, &turn), 0);
+        assert_eq!(partition_of(1, Some("k"), &turn), 0);
+        let turns: Vec<usize> = (0..8).map(|_| partition_of(4, None, &turn)).collect();
+        assert_eq!(turns, [0, 1, 2, 3, 0, 1, 2, 3]);
+        let keyed = partition_of(4, Some("order-42"), &turn);
+        assert!((0..8).all(|_| partition_of(4, Some("order-42"), &turn) == keyed));
+        let spread: std::collections::BTreeSet<usize> = (0..64)
+            .map(|i| partition_of(4, Some(&format!("order-{i}")), &turn))
+            .collect();
+        assert_eq!(spread.len(), 4, "keys land on every partition");
+    }
 
     #[test]
     fn the_reader_trims_every_256_replies() {

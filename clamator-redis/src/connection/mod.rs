@@ -32,18 +32,24 @@ pub(crate) struct Connector {
     settings: Connection,
 }
 
+// One per server or transport, built once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Target {
     Standalone(redis::Client),
-    Cluster {
-        /// For non-blocking commands: every request, retries included, within the response
-        /// timeout (redis-rs would otherwise retry for a long time, and fail-fast would not
-        /// hold).
-        shared: ClusterClient,
-        /// For blocking reads: each node's response timeout covers the `BLOCK` time.
-        blocking: ClusterClient,
-    },
+    Cluster(Box<ClusterClients>),
     Sentinel(Arc<Failover>),
+}
+
+/// The two cluster clients of a config.
+#[derive(Clone)]
+struct ClusterClients {
+    /// For non-blocking commands: every request, retries included, within the response
+    /// timeout (redis-rs would otherwise retry for a long time, and fail-fast would not
+    /// hold).
+    shared: ClusterClient,
+    /// For blocking reads: each node's response timeout covers the `BLOCK` time.
+    blocking: ClusterClient,
 }
 
 impl Connector {
@@ -87,12 +93,12 @@ impl Connector {
                 }
                 Target::Standalone(standalone_client(&url, settings).map_err(invalid)?)
             }
-            Deployment::Cluster => Target::Cluster {
+            Deployment::Cluster => Target::Cluster(Box::new(ClusterClients {
                 shared: cluster_client(&nodes, settings, settings.response_timeout)
                     .map_err(invalid)?,
                 blocking: cluster_client(&nodes, settings, BLOCK + settings.response_timeout)
                     .map_err(invalid)?,
-            },
+            })),
             Deployment::Sentinel { master } => Target::Sentinel(Arc::new(
                 Failover::new(&nodes, master, settings).map_err(invalid)?,
             )),
@@ -138,7 +144,8 @@ impl Connector {
                     .map(RedisConn::Manager)
                     .map_err(|e| self.cannot_connect(e))
             }
-            Target::Cluster { shared, .. } => shared
+            Target::Cluster(clients) => clients
+                .shared
                 .get_async_connection()
                 .await
                 .map(RedisConn::Cluster)
@@ -164,7 +171,8 @@ impl Connector {
                 .get_multiplexed_async_connection_with_config(&config)
                 .await
                 .map(RedisConn::Multiplexed),
-            Target::Cluster { blocking, .. } => blocking
+            Target::Cluster(clients) => clients
+                .blocking
                 .get_async_connection()
                 .await
                 .map(RedisConn::Cluster),

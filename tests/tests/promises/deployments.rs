@@ -502,17 +502,31 @@ async fn a_mode_that_does_not_match_the_redis_fails_at_start_with_a_clear_error(
     assert!(said.contains("(cluster)"), "{said}");
     assert!(cluster.is_transport(), "{said}");
 
-    let sentinel = RedisServer::builder(
+    let Err(sentinel) = RedisServer::builder(
         t.server_config()
             .deployment(clamator_redis::Deployment::sentinel("main")),
     )
     .service(arith::arith_service(Counter::default()).unwrap())
     .start()
     .await
-    .err()
-    .expect("a plain Redis is no sentinel");
+    else {
+        panic!("a plain Redis is no sentinel");
+    };
     let said = clamator_protocol::error::error_chain(&sentinel);
     assert!(said.contains("sentinel, master \"main\""), "{said}");
+
+    // Zero partitions is refused before anything is sent.
+    let Err(zero) = RedisServer::builder(t.server_config())
+        .service_with(
+            arith::arith_service(Counter::default()).unwrap(),
+            ServiceOptions::new().partitions(0),
+        )
+        .start()
+        .await
+    else {
+        panic!("zero partitions");
+    };
+    assert!(zero.to_string().contains("partitions"), "{zero}");
 
     // A node list without a mode is refused before anything is sent.
     let list = RedisTransport::connect(t.transport_config().redis_url(format!(

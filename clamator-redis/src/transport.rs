@@ -53,8 +53,8 @@ struct Inner {
     health: Arc<Health>,
     /// Services seen served, for [`TransportConfig::fail_fast_without_server`].
     served: Served,
-    /// Turns through the partitions of partitioned services.
-    next_partition: std::sync::atomic::AtomicUsize,
+    /// Turns through the partitions of each partitioned service.
+    next_partition: std::collections::BTreeMap<String, std::sync::atomic::AtomicUsize>,
     /// Stops the reply reader when the last handle goes away without `stop`.
     _reader_guard: DropGuard,
 }
@@ -64,8 +64,13 @@ impl Inner {
     /// then the same one for the same idempotency key (a retry queues behind its first
     /// attempt), else the next in turn.
     fn partition_for(&self, service: &str, idempotency_key: Option<&str>) -> usize {
-        let n = self.config.partitions.get(service).copied().unwrap_or(1);
-        partition_of(n, idempotency_key, &self.next_partition)
+        match (
+            self.config.partitions.get(service),
+            self.next_partition.get(service),
+        ) {
+            (Some(&n), Some(turn)) => partition_of(n, idempotency_key, turn),
+            _ => 0,
+        }
     }
 }
 
@@ -201,6 +206,11 @@ impl RedisTransport {
         ));
         Ok(Self {
             inner: Arc::new(Inner {
+                next_partition: config
+                    .partitions
+                    .keys()
+                    .map(|service| (service.clone(), std::sync::atomic::AtomicUsize::new(0)))
+                    .collect(),
                 config,
                 manager,
                 reply_stream,
@@ -209,7 +219,6 @@ impl RedisTransport {
                 reader: Mutex::new(Some(reader)),
                 health,
                 served: Served::default(),
-                next_partition: std::sync::atomic::AtomicUsize::new(0),
                 _reader_guard: stop.clone().drop_guard(),
                 stop,
             }),
@@ -452,6 +461,10 @@ async fn reply_loop(
                 }
                 if needs_new_connection(&e) {
                     conn = None;
+                }
+                if crate::connection::is_topology_change(e.code()) {
+                    // A switch, not an outage: look again soon, whatever came before.
+                    backoff.reset();
                 }
                 let delay = backoff.next_delay();
                 if crate::connection::is_topology_change(e.code()) {

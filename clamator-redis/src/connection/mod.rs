@@ -260,24 +260,24 @@ fn node_urls(url: &str) -> Vec<String> {
     nodes
 }
 
+#[cfg(feature = "tls")]
 fn tls_certificates(settings: &Connection) -> Option<redis::TlsCertificates> {
-    #[cfg(feature = "tls")]
-    if let Some(pem) = &settings.tls_ca_cert {
-        return Some(redis::TlsCertificates {
+    settings
+        .tls_ca_cert
+        .as_ref()
+        .map(|pem| redis::TlsCertificates {
             client_tls: None,
             root_cert: Some(pem.clone()),
-        });
-    }
-    let _ = settings;
-    None
+        })
 }
 
 fn standalone_client(url: &str, settings: &Connection) -> redis::RedisResult<redis::Client> {
-    match tls_certificates(settings) {
-        #[cfg(feature = "tls")]
-        Some(certs) => redis::Client::build_with_tls(url, certs),
-        _ => redis::Client::open(url),
+    #[cfg(feature = "tls")]
+    if let Some(certs) = tls_certificates(settings) {
+        return redis::Client::build_with_tls(url, certs);
     }
+    let _ = settings;
+    redis::Client::open(url)
 }
 
 fn cluster_client(

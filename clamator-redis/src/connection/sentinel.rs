@@ -20,14 +20,55 @@ use crate::config::Connection;
 /// How often, at most, the sentinels are asked whether the master is still the same.
 pub(crate) const RECHECK: Duration = Duration::from_secs(1);
 
+/// How long a failed lookup answers for itself: callers waiting meanwhile share it instead
+/// of each asking the sentinels again.
+const FAILED_LOOKUP_HOLDS: Duration = Duration::from_millis(200);
+
+/// The longest the once-a-second question may hold up the command that asks it.
+const RECHECK_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The shared connection of sentinel mode.
 pub(crate) struct Failover {
-    sentinels: tokio::sync::Mutex<SentinelClient>,
+    /// Lookups, one at a time.
+    lookup: tokio::sync::Mutex<Lookup>,
     /// The master's name, for messages.
     master: String,
     config: AsyncConnectionConfig,
     current: Mutex<Option<Current>>,
     generation: AtomicU64,
+}
+
+/// What asks the sentinels.
+struct Lookup {
+    sentinels: SentinelClient,
+    /// A connection to one sentinel, for `SENTINEL GET-MASTER-ADDR-BY-NAME`.
+    asker: Option<MultiplexedConnection>,
+    /// When the last full lookup failed.
+    failed_at: Option<Instant>,
+}
+
+impl Lookup {
+    /// The `host:port` the sentinels name as master now; `None` when none answers.
+    async fn named_master(&mut self, master: &str) -> Option<String> {
+        if self.asker.is_none() {
+            let client = self.sentinels.async_get_sentinel_client().await.ok()?;
+            self.asker = client.get_multiplexed_async_connection().await.ok();
+        }
+        let asker = self.asker.as_mut()?;
+        let named: RedisResult<Option<(String, u16)>> = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(master)
+            .query_async(asker)
+            .await;
+        match named {
+            Ok(named) => named.map(|(host, port)| format!("{host}:{port}")),
+            Err(_) => {
+                // Another sentinel next time.
+                self.asker = None;
+                None
+            }
+        }
+    }
 }
 
 /// The connection to the master the sentinels named last.
@@ -37,6 +78,8 @@ struct Current {
     /// older generation is retired.
     generation: u64,
     client: redis::Client,
+    /// The master's `host:port`, as the sentinels name it.
+    addr: String,
     conn: MultiplexedConnection,
     checked: Instant,
 }
@@ -109,7 +152,11 @@ impl Failover {
             }
         }
         Ok(Self {
-            sentinels: tokio::sync::Mutex::new(builder.build()?),
+            lookup: tokio::sync::Mutex::new(Lookup {
+                sentinels: builder.build()?,
+                asker: None,
+                failed_at: None,
+            }),
             master: master.to_owned(),
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(settings.connect_timeout))
@@ -142,45 +189,78 @@ impl Failover {
             if c.checked.elapsed() < RECHECK {
                 return Ok(c);
             }
-            let Ok(mut sentinels) = self.sentinels.try_lock() else {
+            let Ok(mut lookup) = self.lookup.try_lock() else {
                 return Ok(c);
             };
-            let named = sentinels.async_get_client().await;
-            let mut c = c;
-            c.checked = Instant::now();
+            self.mark_checked(c.generation);
+            let named = tokio::time::timeout(RECHECK_TIMEOUT, lookup.named_master(&self.master))
+                .await
+                .ok()
+                .flatten();
             match named {
-                Ok(client) if !same_node(&client, &c.client) => {
-                    tracing::warn!(
-                        old = %c.client.get_connection_info().addr(),
-                        new = %client.get_connection_info().addr(),
-                        "the sentinels name a new master; moving to it"
-                    );
-                    return self.open(client).await;
+                Some(addr) if addr != c.addr => {
+                    tracing::warn!(old = %c.addr, new = %addr, "the sentinels name a new master; moving to it");
+                    return match self.open(&mut lookup).await {
+                        Ok(new) => Ok(new),
+                        Err(e) => {
+                            // Keep what works until the new master answers; ask again later.
+                            tracing::warn!(error = %e, "cannot reach the new master yet");
+                            Ok(c)
+                        }
+                    };
                 }
                 // The same master, or no answer (keep what works; ask again later).
-                _ => self.store(c.clone()),
+                _ => return Ok(c),
             }
-            return Ok(c);
         }
-        // One lookup at a time; whoever waited finds the connection the first one made.
-        let mut sentinels = self.sentinels.lock().await;
+        // One lookup at a time; whoever waited finds the connection the first one made, or
+        // the failure it met.
+        let mut lookup = self.lookup.lock().await;
         if let Some(c) = self.cached() {
             return Ok(c);
         }
-        let client = sentinels
+        if lookup
+            .failed_at
+            .is_some_and(|at| at.elapsed() < FAILED_LOOKUP_HOLDS)
+        {
+            return Err(self.no_master(redis::RedisError::from((
+                redis::ErrorKind::MasterNameNotFoundBySentinel,
+                "lookup failed a moment ago",
+            ))));
+        }
+        match self.open(&mut lookup).await {
+            Ok(c) => {
+                lookup.failed_at = None;
+                Ok(c)
+            }
+            Err(e) => {
+                lookup.failed_at = Some(Instant::now());
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a recheck of connection `generation`, if it is still the current one.
+    fn mark_checked(&self, generation: u64) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = current.as_mut().filter(|c| c.generation == generation) {
+            c.checked = Instant::now();
+        }
+    }
+
+    /// Asks the sentinels for the master (redis-rs checks its role) and connects to it.
+    async fn open(&self, lookup: &mut Lookup) -> RedisResult<Current> {
+        let client = lookup
+            .sentinels
             .async_get_client()
             .await
             .map_err(|e| self.no_master(e))?;
-        drop(sentinels);
-        self.open(client).await
-    }
-
-    async fn open(&self, client: redis::Client) -> RedisResult<Current> {
         let conn = client
             .get_multiplexed_async_connection_with_config(&self.config)
             .await?;
         let current = Current {
             generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
+            addr: client.get_connection_info().addr().to_string(),
             client,
             conn,
             checked: Instant::now(),
@@ -240,10 +320,8 @@ impl Failover {
         } = self.current().await?;
         let answer = conn.req_packed_command(cmd).await;
         match &answer {
-            Err(e) if super::needs_new_connection(e) => self.forget(generation),
-            Ok(Value::ServerError(e)) if super::is_topology_change(Some(e.code())) => {
-                self.forget(generation);
-            }
+            Err(e) if demoted(e) => self.forget(generation),
+            Ok(Value::ServerError(e)) if e.code() == "READONLY" => self.forget(generation),
             _ => {}
         }
         answer
@@ -274,6 +352,9 @@ impl Failover {
     }
 }
 
-fn same_node(a: &redis::Client, b: &redis::Client) -> bool {
-    a.get_connection_info().addr().to_string() == b.get_connection_info().addr().to_string()
+/// A broken connection, or a node that is no longer the master: look the master up again.
+/// (Other answers, such as `LOADING`, keep the connection: a new lookup would find the same
+/// node.)
+fn demoted(e: &redis::RedisError) -> bool {
+    super::is_connection_error(e) || e.code() == Some("READONLY")
 }

@@ -57,6 +57,10 @@ pub(crate) async fn consume_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
                 if needs_new_connection(&e) {
                     conn = None;
                 }
+                if is_topology_change(e.code()) {
+                    // A switch, not an outage: look again soon, whatever came before.
+                    backoff.reset();
+                }
                 let delay = backoff.next_delay();
                 if is_topology_change(e.code()) {
                     tracing::info!(service, error = %e, ?delay, "redis topology changed; reading again on a new connection");

@@ -1012,6 +1012,34 @@ fn the_benchmark_runs_in_each_mode() {
     }
 }
 
+/// `clamator-bench --cluster --services 2 --partitions 2` starts its own cluster, runs two
+/// services over two partitions each, sums them, and reports each redis-server's CPU.
+#[test]
+fn the_benchmark_runs_on_a_cluster_with_services_and_partitions() {
+    let out = Command::new(env!("CARGO_BIN_EXE_clamator-bench"))
+        .args(["--cluster", "--cluster-masters", "3", "--services", "2"])
+        .args(["--partitions", "2", "--concurrency", "4", "--calls", "40"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figures: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(figures["deployment"], "cluster", "{figures}");
+    assert_eq!(figures["services"], 2, "{figures}");
+    assert_eq!(figures["calls"], 80.0, "{figures}");
+    assert_eq!(figures["failed"], 0.0, "{figures}");
+    let per_service = figures["per_service"].as_array().unwrap();
+    assert!(
+        per_service.iter().all(|s| s["partitions"] == 2),
+        "{figures}"
+    );
+    let cpu = figures["redis_cpu_s"].as_array().unwrap();
+    assert_eq!(cpu.len(), 3, "{figures}");
+}
+
 #[test]
 fn a_backlog_answered_while_a_python_client_is_paused_reaches_it_whole() {
     // The Python client queues its calls while no server runs, and is paused (SIGSTOP)
@@ -1247,4 +1275,37 @@ fn a_param_an_older_python_server_does_not_know_is_refused_with_invalid_params()
     // The handler never ran.
     assert_eq!(server.stop(), 0);
     env.clean(&prefix);
+}
+
+/// On a Sentinel deployment, Rust peers in sentinel mode (`redis+sentinel://…/<master>`)
+/// and Python peers pointed at the master share services both ways: the mode changes how
+/// Rust connects, not a byte on the wire.
+#[test]
+fn peers_share_services_on_a_sentinel_deployment() {
+    let group =
+        clamator_examples::local_cluster::SentinelGroup::start("interop", Duration::from_secs(5))
+            .unwrap();
+    let sentinels = group.url().replace("redis://", "");
+    let rust_url = format!("redis+sentinel://{sentinels}/interop");
+    let python_url = format!("redis://127.0.0.1:{}", group.master_port().unwrap());
+    let url_of = |lang: Lang| match lang {
+        Lang::Rust => rust_url.clone(),
+        Lang::Python => python_url.clone(),
+    };
+    for (s, c) in DIRECTIONS {
+        let prefix = format!("sentinel-{}-{}", c.tag(), s.tag());
+        let server = Server::start(s, &url_of(s), &prefix, ServerOpts::default());
+        let r = client(
+            c,
+            &url_of(c),
+            &prefix,
+            calls(json!([
+                {"method": "arith.add", "params": {"a": 2, "b": 3}},
+                {"method": "arith.echoText", "params": {"text": "über"}},
+            ])),
+        );
+        assert_result(&r[0], json!({"sum": 5}), "add");
+        assert_result(&r[1], json!({"text": "über"}), "echoText");
+        assert_eq!(server.stop(), 2);
+    }
 }

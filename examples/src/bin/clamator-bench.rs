@@ -8,6 +8,8 @@
 //! # On a private 3-master Redis Cluster, 3 services (one per shard), each with its own
 //! # server and client processes:
 //! cargo run --release -p clamator-examples --bin clamator-bench -- --cluster --services 3 --concurrency 64 --calls 20000
+//! # One service over 3 partitions (command streams on different slots):
+//! cargo run --release -p clamator-examples --bin clamator-bench -- --cluster --partitions 3 --concurrency 64 --calls 20000
 //! ```
 //!
 //! With `--services N` the figures are per service and summed; `redis_cpu_s` is the CPU
@@ -53,6 +55,10 @@ struct BenchArgs {
     /// command stream (on a private cluster, on different masters where there are enough).
     #[arg(long, default_value_t = 1, global = true)]
     services: usize,
+    /// Command streams per service (`ServiceOptions::partitions` on the server,
+    /// `TransportConfig::partitions` on the client).
+    #[arg(long, default_value_t = 1, global = true)]
+    partitions: usize,
     /// Callers in flight at once.
     #[arg(long, default_value_t = 1, global = true)]
     concurrency: usize,
@@ -146,6 +152,9 @@ impl Private {
 /// Starts Redis if needed, the server processes, then the client processes; prints one line.
 fn orchestrate(args: BenchArgs) -> BoxResult<()> {
     let deployment = args.deployment.deployment();
+    if args.baseline && args.partitions > 1 {
+        return Err("--baseline has one command stream; drop --partitions".into());
+    }
     if args.baseline && deployment != clamator_redis::Deployment::Standalone {
         return Err(
             "--baseline talks to one Redis only; drop --cluster / --sentinel-master".into(),
@@ -185,7 +194,8 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
                 &args.calls.to_string(),
             ])
             .args(["--server-concurrency", &args.server_concurrency.to_string()])
-            .args(["--worker-threads", &args.worker_threads.to_string()]);
+            .args(["--worker-threads", &args.worker_threads.to_string()])
+            .args(["--partitions", &args.partitions.to_string()]);
         if let Some(p) = args.payload_bytes {
             c.args(["--payload-bytes", &p.to_string()]);
         }
@@ -246,6 +256,7 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         let sum = |k: &str| all.iter().filter_map(|f| f[k].as_f64()).sum::<f64>();
         json!({
             "mode": all[0]["mode"],
+            "partitions": args.partitions,
             "services": all.len(),
             "calls": sum("calls"),
             "failed": sum("failed"),
@@ -523,6 +534,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         "concurrency": args.concurrency,
         "payload_bytes": args.payload_bytes,
         "server_concurrency": args.server_concurrency,
+        "partitions": args.partitions,
         "seconds": (seconds * 1000.0).round() / 1000.0,
         "calls_per_sec": (h.count as f64 / seconds).round(),
         "p50_us": h.percentile(0.50),

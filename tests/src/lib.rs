@@ -106,14 +106,7 @@ impl TestRedis {
         config: ServerConfig,
         options: ServiceOptions,
     ) -> (RedisServer, Counter) {
-        let handled = Counter::default();
-        let server = RedisServer::builder(config)
-            .service_with(arith::arith_service(handled.clone()).unwrap(), options)
-            .service(arith::notifications_service(handled.clone(), |_| {}).unwrap())
-            .start()
-            .await
-            .expect("start server");
-        (server, handled)
+        start_arith_server(config, options).await
     }
 
     /// A connected transport with the default config.
@@ -524,11 +517,101 @@ pub fn load(
                         .call_with("arith", "slowAdd", &params, CallOptions::timeout(timeout))
                         .await;
                     tally.record(&r, f64::from(w) + i);
+                    if r.is_err() {
+                        // As a sane caller would: a call that failed fast (Redis away) is
+                        // not retried in a busy loop.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                     i += 1.0;
                 }
             })
         })
         .collect()
+}
+
+/// Starts a server with the arith service (`options`) and the notifications service (pings
+/// discarded); `handled` counts the runs of both.
+pub async fn start_arith_server(
+    config: ServerConfig,
+    options: ServiceOptions,
+) -> (RedisServer, Counter) {
+    let handled = Counter::default();
+    let server = RedisServer::builder(config)
+        .service_with(arith::arith_service(handled.clone()).unwrap(), options)
+        .service(arith::notifications_service(handled.clone(), |_| {}).unwrap())
+        .start()
+        .await
+        .expect("start server");
+    (server, handled)
+}
+
+/// An arith server, a transport, and a [`load`] of `slowAdd` (2 ms) calls running through
+/// it: the setup of the fault tests that break something mid-traffic.
+pub struct UnderLoad {
+    /// The server.
+    pub server: RedisServer,
+    /// Its handler runs.
+    pub handled: Counter,
+    /// The callers' transport.
+    pub transport: RedisTransport,
+    /// A generated client over `transport`, for single calls beside the load.
+    pub arith: ArithClient,
+    /// What the load's calls came to.
+    pub tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl UnderLoad {
+    /// Starts it all, with `workers` callers each waiting up to `timeout` per call, and
+    /// returns once 200 calls were answered.
+    pub async fn start(
+        server: ServerConfig,
+        options: ServiceOptions,
+        transport: TransportConfig,
+        workers: u32,
+        timeout: Duration,
+    ) -> Self {
+        let (server, handled) = start_arith_server(server, options).await;
+        let transport = RedisTransport::connect(transport)
+            .await
+            .expect("connect transport");
+        let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
+        let client = Client::new(transport.clone());
+        let workers = load(&client, &tally, &stop, workers, 2, timeout);
+        let loaded = Self {
+            server,
+            handled,
+            arith: ArithClient::new(transport.clone()),
+            transport,
+            tally,
+            stop,
+            workers,
+        };
+        loaded.answers(200).await;
+        loaded
+    }
+
+    /// Waits until `more` calls more than now were answered.
+    pub async fn answers(&self, more: u64) {
+        let now = self.tally.answered.load(Ordering::SeqCst);
+        wait_for(&format!("{more} more calls answered"), WAIT, || async {
+            self.tally.answered.load(Ordering::SeqCst) >= now + more
+        })
+        .await;
+    }
+
+    /// Stops the callers and prints the figures as `test`'s.
+    pub async fn finish(&mut self, test: &str) {
+        finish(&self.stop, std::mem::take(&mut self.workers)).await;
+        self.tally.print(test, self.handled.get());
+    }
+
+    /// Stops the transport, then the server.
+    pub async fn stop(self) {
+        self.transport.stop().await;
+        self.server.stop().await;
+    }
 }
 
 /// Sets `stop` and waits for the [`load`] workers to end.

@@ -1,7 +1,9 @@
 //! Beyond one Redis: a local Redis Cluster serves calls, notifications, reclaim, dead
 //! letters and exactly-once for services on different shards; a slot moved to another
 //! master under load loses and duplicates nothing; a killed master's replica takes over
-//! (cluster and Sentinel) and calls resume.
+//! (cluster and Sentinel) and calls resume; planned and forced failovers with the old master
+//! still up lose nothing; a partitioned service survives a crashed server; a mode that does
+//! not match the Redis fails at start.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,23 +11,12 @@ use std::time::{Duration, Instant};
 
 use clamator_examples::arith::{self, AddParams, ArithClient, Counter, PingParams};
 use clamator_protocol::{CallOptions, Client};
-use clamator_redis::{RedisServer, RedisTransport, ServerConfig, ServiceOptions};
+use clamator_redis::{RedisServer, RedisTransport, ServiceOptions};
 use clamator_tests::cluster::{TestCluster, TestSentinel};
 use clamator_tests::{
-    create_group, finish, load, pending_count, report, take_as_dead_consumer, wait_all_acked,
-    wait_for, wait_stream_len, xadd, Tally, WAIT,
+    create_group, finish, load, pending_count, report, start_arith_server, take_as_dead_consumer,
+    wait_all_acked, wait_for, wait_stream_len, xadd, Tally, UnderLoad, WAIT,
 };
-
-async fn arith_server(config: ServerConfig, options: ServiceOptions) -> (RedisServer, Counter) {
-    let handled = Counter::default();
-    let server = RedisServer::builder(config)
-        .service_with(arith::arith_service(handled.clone()).unwrap(), options)
-        .service(arith::notifications_service(handled.clone(), |_| {}).unwrap())
-        .start()
-        .await
-        .expect("start server");
-    (server, handled)
-}
 
 /// Calls `add` until one succeeds (or `limit` passes); how long that took.
 async fn first_answer_after(arith: &ArithClient, limit: Duration) -> Duration {
@@ -78,7 +69,7 @@ async fn a_cluster_serves_every_promise_for_services_on_different_shards() {
 
     let config = t.server_config().claim_idle(Duration::from_millis(300));
     let (server, handled) =
-        arith_server(config, ServiceOptions::new().concurrency(8).exactly_once()).await;
+        start_arith_server(config, ServiceOptions::new().concurrency(8).exactly_once()).await;
     assert_eq!(early_call.await.unwrap().unwrap().sum, 10.0);
 
     // Calls from several transports (reply streams on several shards) and notifications.
@@ -162,20 +153,14 @@ async fn a_cluster_serves_every_promise_for_services_on_different_shards() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_moved_to_another_master_under_load_loses_and_duplicates_nothing() {
     let t = TestCluster::start(3, 0);
-    let (server, handled) = arith_server(
+    let mut l = UnderLoad::start(
         t.server_config().claim_idle(Duration::from_secs(1)),
         ServiceOptions::new().concurrency(16).exactly_once(),
+        t.transport_config(),
+        16,
+        WAIT,
     )
     .await;
-    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
-    let client = Client::new(transport.clone());
-    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
-    let workers = load(&client, &tally, &stop, 16, 2, WAIT);
-    wait_for("load under way", WAIT, || async {
-        tally.answered.load(Ordering::SeqCst) >= 200
-    })
-    .await;
-
     let stream = t.cmds("arith");
     let from = t.cluster.master_of(&stream).unwrap();
     let to = *t
@@ -192,50 +177,36 @@ async fn a_slot_moved_to_another_master_under_load_loses_and_duplicates_nothing(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let moved_in = moving.elapsed();
-    let at_move = tally.answered.load(Ordering::SeqCst);
-    wait_for("calls answered after the move", WAIT, || async {
-        tally.answered.load(Ordering::SeqCst) >= at_move + 200
-    })
+    l.answers(200).await;
+    l.finish(&format!(
+        "slot migration under load (moved 3 times in {moved_in:?})"
+    ))
     .await;
-    finish(&stop, workers).await;
-
-    let raw = t.raw().await;
-    wait_all_acked(&raw, &stream, "arith").await;
-    tally.print(
-        &format!("slot migration under load (moved 3 times in {moved_in:?})"),
-        handled.get(),
-    );
+    wait_all_acked(&t.raw().await, &stream, "arith").await;
+    let answered = l.tally.answered.load(Ordering::SeqCst);
     assert_eq!(
-        tally.made.load(Ordering::SeqCst),
-        tally.answered.load(Ordering::SeqCst),
+        l.tally.made.load(Ordering::SeqCst),
+        answered,
         "a call failed while its slot moved"
     );
     // Exactly-once is on, and no request was lost: one handler run per call.
-    assert_eq!(handled.get(), tally.answered.load(Ordering::SeqCst));
-    transport.stop().await;
-    server.stop().await;
+    assert_eq!(l.handled.get(), answered);
+    l.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_cluster_master_fails_over_and_calls_resume() {
     let mut t = TestCluster::start(3, 1);
-    let (server, handled) = arith_server(
+    let mut l = UnderLoad::start(
         t.server_config().claim_idle(Duration::from_secs(1)),
         // Exactly-once runs scripts on every call: they keep working on the promoted
         // replica (NOSCRIPT → loaded again).
         ServiceOptions::new().concurrency(16).exactly_once(),
+        t.transport_config(),
+        8,
+        Duration::from_secs(5),
     )
     .await;
-    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
-    let client = Client::new(transport.clone());
-    let arith = ArithClient::new(transport.clone());
-    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
-    let workers = load(&client, &tally, &stop, 8, 2, Duration::from_secs(5));
-    wait_for("load under way", WAIT, || async {
-        tally.answered.load(Ordering::SeqCst) >= 200
-    })
-    .await;
-
     let stream = t.cmds("arith");
     let dead = t.cluster.master_of(&stream).unwrap();
     let killed = Instant::now();
@@ -246,45 +217,29 @@ async fn a_killed_cluster_master_fails_over_and_calls_resume() {
         .unwrap();
     let failover = killed.elapsed();
     assert_ne!(promoted, dead);
-    let resumed = first_answer_after(&arith, Duration::from_secs(30)).await + failover;
-    let at_resume = tally.answered.load(Ordering::SeqCst);
-    wait_for("calls answered after the failover", WAIT, || async {
-        tally.answered.load(Ordering::SeqCst) >= at_resume + 100
-    })
-    .await;
-    finish(&stop, workers).await;
+    let resumed = first_answer_after(&l.arith, Duration::from_secs(30)).await + failover;
+    l.answers(100).await;
     report(&format!(
         "cluster master killed: replica promoted after {failover:?}, calls answered again after {resumed:?}"
     ));
-    tally.print("cluster master killed under load", handled.get());
+    l.finish("cluster master killed under load").await;
     // Every call ended: answered, or failed with a clear error (no call hangs, and none
     // got another's answer: Tally checks each sum).
-    assert!(tally.answered.load(Ordering::SeqCst) >= at_resume + 100);
-    assert_eq!(tally.other.load(Ordering::SeqCst), 0);
-    transport.stop().await;
-    server.stop().await;
+    assert_eq!(l.tally.other.load(Ordering::SeqCst), 0);
+    l.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sentinel_failover_moves_servers_and_clients_to_the_new_master() {
     let mut t = TestSentinel::start(Duration::from_millis(1000));
-    let (server, handled) = arith_server(
+    let mut l = UnderLoad::start(
         t.server_config().claim_idle(Duration::from_secs(1)),
-        // Exactly-once runs scripts on every call: they keep working on the promoted
-        // replica (NOSCRIPT → loaded again).
         ServiceOptions::new().concurrency(16).exactly_once(),
+        t.transport_config(),
+        8,
+        Duration::from_secs(5),
     )
     .await;
-    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
-    let client = Client::new(transport.clone());
-    let arith = ArithClient::new(transport.clone());
-    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
-    let workers = load(&client, &tally, &stop, 8, 2, Duration::from_secs(5));
-    wait_for("load under way", WAIT, || async {
-        tally.answered.load(Ordering::SeqCst) >= 200
-    })
-    .await;
-
     let old = t.group.master_port().unwrap();
     assert_eq!(old, t.group.servers[0].port());
     let killed = Instant::now();
@@ -292,39 +247,27 @@ async fn a_sentinel_failover_moves_servers_and_clients_to_the_new_master() {
     let new = t.group.wait_failover(old, Duration::from_secs(30)).unwrap();
     let failover = killed.elapsed();
     assert_eq!(new, t.group.servers[1].port());
-    let resumed = first_answer_after(&arith, Duration::from_secs(30)).await + failover;
-    let at_resume = tally.answered.load(Ordering::SeqCst);
-    wait_for("calls answered after the failover", WAIT, || async {
-        tally.answered.load(Ordering::SeqCst) >= at_resume + 100
-    })
-    .await;
-    finish(&stop, workers).await;
+    let resumed = first_answer_after(&l.arith, Duration::from_secs(30)).await + failover;
+    l.answers(100).await;
     report(&format!(
         "sentinel master killed: replica promoted after {failover:?}, calls answered again after {resumed:?}"
     ));
-    tally.print("sentinel master killed under load", handled.get());
-    assert_eq!(tally.other.load(Ordering::SeqCst), 0);
-    transport.stop().await;
-    server.stop().await;
+    l.finish("sentinel master killed under load").await;
+    assert_eq!(l.tally.other.load(Ordering::SeqCst), 0);
+    l.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planned_cluster_failover_under_load_loses_nothing() {
     let t = TestCluster::start(3, 1);
-    let (server, handled) = arith_server(
+    let mut l = UnderLoad::start(
         t.server_config().claim_idle(Duration::from_secs(1)),
         ServiceOptions::new().concurrency(16).exactly_once(),
+        t.transport_config(),
+        8,
+        WAIT,
     )
     .await;
-    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
-    let client = Client::new(transport.clone());
-    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
-    let workers = load(&client, &tally, &stop, 8, 2, WAIT);
-    wait_for("load under way", WAIT, || async {
-        tally.answered.load(Ordering::SeqCst) >= 200
-    })
-    .await;
-
     // The old master stays up and becomes a replica: its blocked XREADGROUP is answered
     // UNBLOCKED, its writes MOVED.
     let stream = t.cmds("arith");
@@ -333,19 +276,13 @@ async fn a_planned_cluster_failover_under_load_loses_nothing() {
     t.cluster
         .manual_failover(replica, &stream, Duration::from_secs(20))
         .unwrap();
-    let at_switch = tally.answered.load(Ordering::SeqCst);
-    wait_for("calls answered after the switch", WAIT, || async {
-        tally.answered.load(Ordering::SeqCst) >= at_switch + 200
-    })
-    .await;
-    finish(&stop, workers).await;
-    tally.print("planned cluster failover under load", handled.get());
+    l.answers(200).await;
+    l.finish("planned cluster failover under load").await;
     // Nothing acknowledged was lost (no call timed out), nothing ran twice.
-    assert_eq!(tally.timeouts.load(Ordering::SeqCst), 0);
-    assert_eq!(tally.other.load(Ordering::SeqCst), 0);
-    assert_eq!(handled.get(), tally.answered.load(Ordering::SeqCst));
-    transport.stop().await;
-    server.stop().await;
+    assert_eq!(l.tally.timeouts.load(Ordering::SeqCst), 0);
+    assert_eq!(l.tally.other.load(Ordering::SeqCst), 0);
+    assert_eq!(l.handled.get(), l.tally.answered.load(Ordering::SeqCst));
+    l.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,68 +297,41 @@ async fn a_forced_sentinel_failover_moves_everyone_off_the_demoted_master() {
     .unwrap_err();
     let said = clamator_protocol::error::error_chain(&unknown);
     assert!(said.contains("master \"nope\""), "{said}");
-    let (server, handled) = arith_server(
+
+    let mut l = UnderLoad::start(
         t.server_config().claim_idle(Duration::from_secs(1)),
         ServiceOptions::new().concurrency(16),
+        t.transport_config(),
+        8,
+        Duration::from_secs(5),
     )
     .await;
-    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
-    let client = Client::new(transport.clone());
-    let arith = ArithClient::new(transport.clone());
-    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
-    let workers = load(&client, &tally, &stop, 8, 2, Duration::from_secs(5));
-    wait_for("load under way", WAIT, || async {
-        tally.answered.load(Ordering::SeqCst) >= 200
-    })
-    .await;
-
-    // The old master stays up as a replica: connections to it get READONLY (and blocked
-    // reads UNBLOCKED) until they move to the new master.
+    // The old master stays up and keeps accepting writes until the sentinels demote it:
+    // connections must move to the new master by asking the sentinels, not by an error.
     let old = t.group.master_port().unwrap();
     t.group.force_failover().unwrap();
     let new = t.group.wait_failover(old, Duration::from_secs(30)).unwrap();
     assert_ne!(new, old);
-    first_answer_after(&arith, Duration::from_secs(30)).await;
-    let at_switch = tally.answered.load(Ordering::SeqCst);
-    wait_for("calls answered after the switch", WAIT, || async {
-        tally.answered.load(Ordering::SeqCst) >= at_switch + 200
-    })
-    .await;
-    finish(&stop, workers).await;
-    tally.print("forced sentinel failover under load", handled.get());
-    assert_eq!(tally.other.load(Ordering::SeqCst), 0);
+    first_answer_after(&l.arith, Duration::from_secs(30)).await;
+    l.answers(200).await;
+    l.finish("forced sentinel failover under load").await;
+    assert_eq!(l.tally.other.load(Ordering::SeqCst), 0);
     // Everything the server reads now comes from the new master: a call made now is
     // answered, and nothing is left pending there.
-    assert_eq!(
-        arith
-            .add_with(&AddParams { a: 2.0, b: 2.0 }, CallOptions::timeout(WAIT))
-            .await
-            .unwrap()
-            .sum,
-        4.0
-    );
-    let mut raw = redis::Client::open(format!("redis://127.0.0.1:{new}"))
+    let r = l
+        .arith
+        .add_with(&AddParams { a: 2.0, b: 2.0 }, CallOptions::timeout(WAIT))
+        .await
+        .unwrap();
+    assert_eq!(r.sum, 4.0);
+    let raw = redis::Client::open(format!("redis://127.0.0.1:{new}"))
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    wait_all_acked(
-        &raw,
-        &clamator_redis::keys::command_stream(&t.prefix, "arith"),
-        "arith",
-    )
-    .await;
-    assert_eq!(
-        pending_count(
-            &mut raw,
-            &clamator_redis::keys::command_stream(&t.prefix, "arith"),
-            "arith"
-        )
-        .await,
-        0
-    );
-    transport.stop().await;
-    server.stop().await;
+    let stream = clamator_redis::keys::command_stream(&t.prefix, "arith");
+    wait_all_acked(&raw, &stream, "arith").await;
+    l.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -441,8 +351,8 @@ async fn a_partitioned_service_answers_every_call_with_a_server_killed_mid_way()
             .instance_id(id)
             .claim_idle(Duration::from_millis(300))
     };
-    let (a, runs_a) = arith_server(config("srv-A"), options.clone()).await;
-    let (b, runs_b) = arith_server(config("srv-B"), options).await;
+    let (a, runs_a) = start_arith_server(config("srv-A"), options.clone()).await;
+    let (b, runs_b) = start_arith_server(config("srv-B"), options).await;
     // A partition-aware client, and one that knows only the clamator-compatible stream
     // (as a Python or TypeScript peer does).
     let aware = RedisTransport::connect(t.transport_config().partitions("arith", partitions))

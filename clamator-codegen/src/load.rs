@@ -73,7 +73,7 @@ pub(crate) fn load_dir(dir: &Path) -> Result<Vec<ContractFile>, CodegenError> {
         .iter()
         .map(|p| load_file(p))
         .collect::<Result<Vec<_>, _>>()?;
-    contracts.sort_by(|a, b| crate::manifest::locale_cmp(&a.service, &b.service));
+    contracts.sort_by(|a, b| crate::names::locale_cmp(&a.service, &b.service));
     for pair in contracts.windows(2) {
         if pair[0].service == pair[1].service {
             return Err(CodegenError::contract(
@@ -255,7 +255,7 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
             errors: method_errors,
         });
     }
-    methods.sort_by(|a, b| crate::manifest::locale_cmp(&a.name, &b.name));
+    methods.sort_by(|a, b| crate::names::locale_cmp(&a.name, &b.name));
     Ok(ContractFile {
         path: path.to_owned(),
         service,

@@ -1,7 +1,7 @@
 //! Schema hashes and the manifest, in clamator's format (SHA-256 of the compact schema JSON,
 //! key order kept).
 
-use std::cmp::Ordering;
+use crate::names::locale_cmp;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -60,29 +60,6 @@ fn write_js(value: &Value, out: &mut String) {
         },
         other => out.push_str(&other.to_string()),
     }
-}
-
-/// Orders names the way JavaScript's `localeCompare` does for clamator's names (ICU root
-/// collation): letters compare case-insensitively first, `_` before `-` before digits before
-/// letters, shorter prefixes first, and on a full tie lowercase before uppercase.
-pub(crate) fn locale_cmp(a: &str, b: &str) -> Ordering {
-    fn primary(c: char) -> (u8, char) {
-        match c {
-            '_' => (0, c),
-            '-' => (1, c),
-            '0'..='9' => (2, c),
-            c if c.is_alphabetic() => (3, c.to_ascii_lowercase()),
-            c => (4, c),
-        }
-    }
-    let pa = a.chars().map(primary);
-    let pb = b.chars().map(primary);
-    pa.cmp(pb).then_with(|| {
-        // Tertiary: lowercase sorts before uppercase.
-        let ta = a.chars().map(|c| c.is_uppercase());
-        let tb = b.chars().map(|c| c.is_uppercase());
-        ta.cmp(tb)
-    })
 }
 
 /// One method's hashes.

@@ -106,6 +106,29 @@ fn pascal(s: &str, prefix: &str) -> String {
     out
 }
 
+/// Orders names the way JavaScript's `localeCompare` does for clamator's names (ICU root
+/// collation): letters compare case-insensitively first, `_` before `-` before digits before
+/// letters, shorter prefixes first, and on a full tie lowercase before uppercase.
+pub(crate) fn locale_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn primary(c: char) -> (u8, char) {
+        match c {
+            '_' => (0, c),
+            '-' => (1, c),
+            '0'..='9' => (2, c),
+            c if c.is_alphabetic() => (3, c.to_ascii_lowercase()),
+            c => (4, c),
+        }
+    }
+    let pa = a.chars().map(primary);
+    let pb = b.chars().map(primary);
+    pa.cmp(pb).then_with(|| {
+        // Tertiary: lowercase sorts before uppercase.
+        let ta = a.chars().map(|c| c.is_uppercase());
+        let tb = b.chars().map(|c| c.is_uppercase());
+        ta.cmp(tb)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,7 +49,8 @@ use crate::emit;
 use crate::error::CodegenError;
 use crate::load;
 use crate::load::escape;
-use crate::manifest::{locale_cmp, MethodHashes};
+use crate::manifest::MethodHashes;
+use crate::names::locale_cmp;
 
 /// Which schema of a method a change is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

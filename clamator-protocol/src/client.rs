@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use tracing::field::Empty;
+use tracing::Instrument as _;
 
 use crate::envelope::{encode_notification, encode_request, RpcId};
 use crate::error::Error;
@@ -127,14 +129,23 @@ impl Client {
             timeout: Some(timeout),
             ..options
         };
-        let reply =
-            tokio::time::timeout(timeout, self.transport.send(service, &id, envelope, &send))
-                .await
-                .map_err(|_| Error::Timeout {
-                    method: format!("{service}.{method}"),
-                    timeout,
-                })??;
-        reply.outcome.map_err(Error::Rpc)
+        let span = call_span(service, method, Some(&id));
+        let called = async {
+            let reply =
+                tokio::time::timeout(timeout, self.transport.send(service, &id, envelope, &send))
+                    .await
+                    .map_err(|_| Error::Timeout {
+                        method: format!("{service}.{method}"),
+                        timeout,
+                    })??;
+            reply.outcome.map_err(Error::Rpc)
+        }
+        .instrument(span.clone())
+        .await;
+        if let Err(e) = &called {
+            record_error(&span, e);
+        }
+        called
     }
 
     /// Sends a notification to `service.method`; resolves once the transport queued it.
@@ -145,7 +156,53 @@ impl Client {
         check_names(service, method)?;
         let envelope = encode_notification(service, method, params)
             .map_err(|e| Error::InvalidArgument(format!("params do not serialize: {e}")))?;
-        self.transport.notify(service, envelope).await
+        let span = call_span(service, method, None);
+        let sent = self
+            .transport
+            .notify(service, envelope)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &sent {
+            record_error(&span, e);
+        }
+        sent
+    }
+}
+
+/// The client span of one call (or notification, without an id), named `<service>/<method>`
+/// with the OpenTelemetry RPC attributes. Transports run inside it, so what they log and
+/// the trace context they carry belong to the call.
+fn call_span(service: &str, method: &str, id: Option<&RpcId>) -> tracing::Span {
+    tracing::info_span!(
+        "rpc.client",
+        otel.name = %format_args!("{service}/{method}"),
+        otel.kind = "client",
+        rpc.system.name = "jsonrpc",
+        rpc.service = service,
+        rpc.method = method,
+        jsonrpc.request.id = id.map(|id| tracing::field::display(id.key())),
+        clamator.notification = id.is_none(),
+        jsonrpc.error.code = Empty,
+        error.type = Empty,
+    )
+}
+
+/// Records on a call's span how it failed.
+pub(crate) fn record_error(span: &tracing::Span, e: &Error) {
+    span.record("error.type", error_type(e));
+    if let Some(code) = e.code() {
+        span.record("jsonrpc.error.code", code);
+    }
+}
+
+/// The `error.type` of a failed call: the JSON-RPC code for remote errors, else the kind.
+pub(crate) fn error_type(e: &Error) -> &'static str {
+    match e {
+        Error::Rpc(_) => "rpc_error",
+        Error::Timeout { .. } => "timeout",
+        Error::Transport { .. } => "transport",
+        Error::Protocol { .. } => "protocol",
+        Error::InvalidArgument(_) => "invalid_argument",
     }
 }
 

@@ -9,12 +9,14 @@ use clamator_protocol::context::{self, CallContext};
 use clamator_protocol::envelope::{encode_error, parse_envelope};
 use clamator_protocol::{Envelope, Request, RpcError, RpcId};
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::field::Empty;
+use tracing::Instrument as _;
 
 use super::completer::{Completion, Finish, Reply};
 use super::exactly_once::{self, Claim, IdempotencyClaim};
 use super::runtime::{Counters, Held, ServerState, ServiceRuntime};
 use super::screen::{screen, Rejection, RetireReason, Rules};
-use crate::stream::{commands, fields, StreamEntry};
+use crate::stream::{commands, fields, StreamEntry, StreamId};
 use crate::{dead_letters, deadline, keys};
 
 /// Hands held entries to their own tasks, each once a permit is free. With one permit
@@ -61,8 +63,60 @@ pub(crate) async fn submit_all(
     }
 }
 
-/// Handles one entry end to end: checks, dispatch, reply, ack.
+/// Handles one entry end to end, inside its server span.
 async fn handle(
+    state: Arc<ServerState>,
+    rt: Arc<ServiceRuntime>,
+    entry: StreamEntry,
+    permit: OwnedSemaphorePermit,
+    held: Held,
+) {
+    let span = server_span(rt.name(), &entry);
+    handle_entry(state, rt, entry, permit, held)
+        .instrument(span)
+        .await;
+}
+
+/// The server span of one entry, `<service>/<method>` once the envelope is read, with the
+/// OpenTelemetry RPC attributes, the entry id, its delivery count, and how long it waited
+/// in the stream (from the entry id's time to now).
+fn server_span(service: &str, entry: &StreamEntry) -> tracing::Span {
+    let waited_ms = StreamId::parse(&entry.id).map(|id| {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        now.saturating_sub(id.ms)
+    });
+    tracing::info_span!(
+        "rpc.server",
+        otel.name = service,
+        otel.kind = "server",
+        rpc.system.name = "jsonrpc",
+        rpc.service = service,
+        rpc.method = Empty,
+        jsonrpc.request.id = Empty,
+        messaging.message.id = %entry.id,
+        clamator.delivery_count = entry.delivery_count,
+        clamator.queue_wait_ms = waited_ms,
+        clamator.outcome = Empty,
+        jsonrpc.error.code = Empty,
+        error.type = Empty,
+    )
+}
+
+/// Records on the current server span how the entry ended: `outcome` (`ok`, `error`,
+/// `expired`, `cancelled`, `dead-lettered`, `replayed`, …) and, for an error answer, its code.
+fn record_outcome(outcome: &'static str, code: Option<i64>) {
+    let span = tracing::Span::current();
+    span.record("clamator.outcome", outcome);
+    if let Some(code) = code {
+        span.record("jsonrpc.error.code", code);
+        span.record("error.type", "rpc_error");
+    }
+}
+
+/// Handles one entry end to end: checks, dispatch, reply, ack.
+async fn handle_entry(
     state: Arc<ServerState>,
     rt: Arc<ServiceRuntime>,
     entry: StreamEntry,
@@ -94,6 +148,14 @@ async fn handle(
         Envelope::Notification(n) => (String::new(), n.method.clone()),
         Envelope::Response(_) => (String::new(), String::new()),
     };
+    {
+        let span = tracing::Span::current();
+        span.record("otel.name", format!("{service}/{method}"));
+        span.record("rpc.method", method.as_str());
+        if !rpc_id.is_empty() {
+            span.record("jsonrpc.request.id", rpc_id.as_str());
+        }
+    }
     let deadline = entry.field(fields::DEADLINE).and_then(deadline::parse);
     let request_id = match &envelope {
         Envelope::Request(r) => Some(r.id.clone()),
@@ -102,6 +164,7 @@ async fn handle(
     if deadline.is_some_and(|d| SystemTime::now() > d) {
         // The caller has given up; running the handler would be work nobody waits for.
         tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry.id, "request expired before it was handled; skipped");
+        record_outcome("expired", Some(crate::codes::DEADLINE_EXCEEDED));
         Counters::bump(&state.counters.expired);
         let how = refusal(
             reply_to,
@@ -150,13 +213,21 @@ async fn handle(
             return;
         }
         kind = wait_for_limit(limit) => Err(kind),
-        r = context::scope(ctx, rt.service.dispatch(envelope)) => Ok(r.map(|r| r.to_json())),
+        r = context::scope(ctx, rt.service.dispatch(envelope))
+            .instrument(tracing::info_span!("rpc.handler", rpc.method = %method)) => Ok(r.map(|r| {
+            match &r.outcome {
+                Ok(_) => record_outcome("ok", None),
+                Err(e) => record_outcome("error", Some(e.code)),
+            }
+            r.to_json()
+        })),
     };
     let how = match ran {
         Err(kind) => {
             // Its caller has given up (or it ran past max_handler_time): the handler is
             // dropped, so the next entry of an ordered service gets its turn; say why.
             tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry_id, reason = kind.as_str(), "handler cancelled");
+            record_outcome("cancelled", Some(crate::codes::DEADLINE_EXCEEDED));
             Counters::bump(&state.counters.cancelled);
             if let Some(claim) = &claim {
                 let _ = exactly_once::release(&state.manager, claim).await;
@@ -200,7 +271,10 @@ async fn handle(
     // in stream order, while this one's reply and ack are written behind it. (Not before
     // the exactly-once record is complete: a duplicate next in line must find it done.)
     drop(permit);
-    waiting.outcome().await;
+    waiting
+        .outcome()
+        .instrument(tracing::info_span!("rpc.reply"))
+        .await;
 }
 
 /// Refuses a `reply-to` that names an existing key of another type than a stream: its reply
@@ -416,6 +490,7 @@ async fn exactly_once_gate(
             // Ran before (a crash came between its reply and its ack, or the caller reused
             // its key): answer with the stored reply, under this request's id.
             tracing::info!(service, entry_id = %entry.id, rpc_id = %request.id, "already completed; answering from the idempotency record");
+            record_outcome("replayed", None);
             let json = match parse_envelope(stored.as_bytes()) {
                 Ok(Envelope::Response(mut r)) => {
                     r.id = Some(request.id.clone());
@@ -430,10 +505,12 @@ async fn exactly_once_gate(
             // Another delivery holds the claim; it acknowledges. If its owner died, the
             // claim expires and a later delivery runs the request.
             tracing::info!(service, entry_id = %entry.id, rpc_id = %request.id, "in progress elsewhere; left to its owner");
+            record_outcome("left-to-owner", None);
             Gate::Finished
         }
         Ok(Claim::Mismatch) => {
             tracing::warn!(service, entry_id = %entry.id, rpc_id = %request.id, "idempotency key reused with a different payload; refused");
+            record_outcome("refused", Some(crate::codes::IDEMPOTENCY_KEY_REUSED));
             let json = encode_error(Some(&request.id), &exactly_once::key_reused_error());
             // Refused for good: a redelivery would only be refused again, so ack regardless.
             let mut refusal = answer(json);
@@ -500,6 +577,7 @@ async fn retire(
         reason,
         error,
     } = rejection;
+    record_outcome("dead-lettered", answer.then_some(error.code));
     let written = dead_letters::write(
         &state.manager,
         &rt.dead_letters,

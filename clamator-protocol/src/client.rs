@@ -130,6 +130,8 @@ impl Client {
             ..options
         };
         let span = call_span(service, method, Some(&id));
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
         let called = async {
             let reply =
                 tokio::time::timeout(timeout, self.transport.send(service, &id, envelope, &send))
@@ -145,6 +147,8 @@ impl Client {
         if let Err(e) = &called {
             record_error(&span, e);
         }
+        #[cfg(feature = "metrics")]
+        call_metrics::call(service, method, started, called.as_ref().err());
         called
     }
 
@@ -165,6 +169,8 @@ impl Client {
         if let Err(e) = &sent {
             record_error(&span, e);
         }
+        #[cfg(feature = "metrics")]
+        call_metrics::notification(service, method, sent.as_ref().err());
         sent
     }
 }
@@ -219,6 +225,42 @@ fn check_names(service: &str, method: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// The client's metrics (feature `metrics`); labels are the caller's own service and method
+/// names and a fixed set of outcomes, so their number stays bounded.
+#[cfg(feature = "metrics")]
+mod call_metrics {
+    use super::{error_type, Error};
+
+    fn outcome(e: Option<&Error>) -> &'static str {
+        e.map_or("ok", error_type)
+    }
+
+    pub(super) fn call(
+        service: &str,
+        method: &str,
+        started: std::time::Instant,
+        e: Option<&Error>,
+    ) {
+        let labels = [
+            ("service", service.to_owned()),
+            ("method", method.to_owned()),
+            ("outcome", outcome(e).to_owned()),
+        ];
+        metrics::counter!("clamator_client_calls_total", &labels).increment(1);
+        metrics::histogram!("clamator_client_call_duration_seconds", &labels)
+            .record(started.elapsed().as_secs_f64());
+    }
+
+    pub(super) fn notification(service: &str, method: &str, e: Option<&Error>) {
+        let labels = [
+            ("service", service.to_owned()),
+            ("method", method.to_owned()),
+            ("outcome", outcome(e).to_owned()),
+        ];
+        metrics::counter!("clamator_client_notifications_total", &labels).increment(1);
+    }
 }
 
 #[cfg(test)]

@@ -86,6 +86,7 @@ mod connection;
 mod dead_letters;
 mod deadline;
 pub mod env;
+mod instruments;
 pub mod keys;
 pub mod lock;
 mod log_limit;

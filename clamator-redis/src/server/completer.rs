@@ -283,6 +283,7 @@ fn reply_failed(q: Queued, e: &redis::RedisError, acks: &mpsc::UnboundedSender<Q
         forward(q, acks);
         return;
     }
+    crate::instruments::reply_write_failed(&c.target.service);
     // Under a lasting failure (Redis out of memory) every reply fails the same way.
     static FAILURES: LogLimit = LogLimit::new(std::time::Duration::from_secs(10));
     if let Some(held_back) = FAILURES.admit() {

@@ -35,6 +35,7 @@ pub(crate) async fn consume_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
         match commands::read_group(c, rt.consumer(), rt.read_count, BLOCK).await {
             Ok(entries) => {
                 backoff.reset();
+                crate::instruments::entries_read(service, entries.len());
                 if let Some(last) = entries.last() {
                     rt.set_last_read(&last.id);
                 }

@@ -72,6 +72,9 @@ async fn handle(
     held: Held,
 ) {
     let span = server_span(rt.name(), &entry);
+    if entry.delivery_count.is_some_and(|n| n > 1) {
+        crate::instruments::redelivered(rt.name());
+    }
     handle_entry(state, rt, entry, permit, held)
         .instrument(span)
         .await;
@@ -87,6 +90,9 @@ fn server_span(service: &str, entry: &StreamEntry) -> tracing::Span {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         now.saturating_sub(id.ms)
     });
+    if let Some(ms) = waited_ms {
+        crate::instruments::queue_wait(service, Duration::from_millis(ms));
+    }
     tracing::info_span!(
         "rpc.server",
         otel.name = service,
@@ -105,13 +111,25 @@ fn server_span(service: &str, entry: &StreamEntry) -> tracing::Span {
 }
 
 /// Records on the current server span how the entry ended: `outcome` (`ok`, `error`,
-/// `expired`, `cancelled`, `dead-lettered`, `replayed`, …) and, for an error answer, its code.
-fn record_outcome(outcome: &'static str, code: Option<i64>) {
+/// `expired`, `cancelled`, `dead-lettered`, `replayed`, …) and, for an error answer, its code;
+/// and counts it (with the `metrics` feature) under the method, if the service has it.
+fn record_outcome(rt: &ServiceRuntime, method: &str, outcome: &'static str, code: Option<i64>) {
+    crate::instruments::finished(rt.name(), method_label(rt, method), outcome);
     let span = tracing::Span::current();
     span.record("clamator.outcome", outcome);
     if let Some(code) = code {
         span.record("jsonrpc.error.code", code);
         span.record("error.type", "rpc_error");
+    }
+}
+
+/// A method name for a metric label: one the service has, else `unknown` (names come from
+/// the wire; a label per name a caller invents would grow without bound).
+fn method_label<'a>(rt: &ServiceRuntime, method: &'a str) -> &'a str {
+    if rt.service.method(method).is_some() {
+        method
+    } else {
+        "unknown"
     }
 }
 
@@ -164,7 +182,12 @@ async fn handle_entry(
     if deadline.is_some_and(|d| SystemTime::now() > d) {
         // The caller has given up; running the handler would be work nobody waits for.
         tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry.id, "request expired before it was handled; skipped");
-        record_outcome("expired", Some(crate::codes::DEADLINE_EXCEEDED));
+        record_outcome(
+            &rt,
+            &method,
+            "expired",
+            Some(crate::codes::DEADLINE_EXCEEDED),
+        );
         Counters::bump(&state.counters.expired);
         let how = refusal(
             reply_to,
@@ -213,21 +236,39 @@ async fn handle_entry(
             return;
         }
         kind = wait_for_limit(limit) => Err(kind),
-        r = context::scope(ctx, rt.service.dispatch(envelope))
-            .instrument(tracing::info_span!("rpc.handler", rpc.method = %method)) => Ok(r.map(|r| {
-            match &r.outcome {
-                Ok(_) => record_outcome("ok", None),
-                Err(e) => record_outcome("error", Some(e.code)),
+        r = async {
+            let _in_flight = crate::instruments::InFlight::start(service);
+            let started = std::time::Instant::now();
+            let r = context::scope(ctx, rt.service.dispatch(envelope)).await;
+            crate::instruments::handler_time(service, method_label(&rt, &method), started.elapsed());
+            r
+        }
+        .instrument(tracing::info_span!("rpc.handler", rpc.method = %method)) => Ok(match r {
+            Some(r) => {
+                match &r.outcome {
+                    Ok(_) => record_outcome(&rt, &method, "ok", None),
+                    Err(e) => record_outcome(&rt, &method, "error", Some(e.code)),
+                }
+                Some(r.to_json())
             }
-            r.to_json()
-        })),
+            // A notification: no answer to tell ok from error.
+            None => {
+                record_outcome(&rt, &method, "ok", None);
+                None
+            }
+        }),
     };
     let how = match ran {
         Err(kind) => {
             // Its caller has given up (or it ran past max_handler_time): the handler is
             // dropped, so the next entry of an ordered service gets its turn; say why.
             tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry_id, reason = kind.as_str(), "handler cancelled");
-            record_outcome("cancelled", Some(crate::codes::DEADLINE_EXCEEDED));
+            record_outcome(
+                &rt,
+                &method,
+                "cancelled",
+                Some(crate::codes::DEADLINE_EXCEEDED),
+            );
             Counters::bump(&state.counters.cancelled);
             if let Some(claim) = &claim {
                 let _ = exactly_once::release(&state.manager, claim).await;
@@ -490,7 +531,7 @@ async fn exactly_once_gate(
             // Ran before (a crash came between its reply and its ack, or the caller reused
             // its key): answer with the stored reply, under this request's id.
             tracing::info!(service, entry_id = %entry.id, rpc_id = %request.id, "already completed; answering from the idempotency record");
-            record_outcome("replayed", None);
+            record_outcome(rt, &request.method, "replayed", None);
             let json = match parse_envelope(stored.as_bytes()) {
                 Ok(Envelope::Response(mut r)) => {
                     r.id = Some(request.id.clone());
@@ -505,12 +546,17 @@ async fn exactly_once_gate(
             // Another delivery holds the claim; it acknowledges. If its owner died, the
             // claim expires and a later delivery runs the request.
             tracing::info!(service, entry_id = %entry.id, rpc_id = %request.id, "in progress elsewhere; left to its owner");
-            record_outcome("left-to-owner", None);
+            record_outcome(rt, &request.method, "left-to-owner", None);
             Gate::Finished
         }
         Ok(Claim::Mismatch) => {
             tracing::warn!(service, entry_id = %entry.id, rpc_id = %request.id, "idempotency key reused with a different payload; refused");
-            record_outcome("refused", Some(crate::codes::IDEMPOTENCY_KEY_REUSED));
+            record_outcome(
+                rt,
+                &request.method,
+                "refused",
+                Some(crate::codes::IDEMPOTENCY_KEY_REUSED),
+            );
             let json = encode_error(Some(&request.id), &exactly_once::key_reused_error());
             // Refused for good: a redelivery would only be refused again, so ack regardless.
             let mut refusal = answer(json);
@@ -577,7 +623,7 @@ async fn retire(
         reason,
         error,
     } = rejection;
-    record_outcome("dead-lettered", answer.then_some(error.code));
+    record_outcome(rt, "", "dead-lettered", answer.then_some(error.code));
     let written = dead_letters::write(
         &state.manager,
         &rt.dead_letters,

@@ -74,13 +74,15 @@ fn idle_consumers<'a>(
         .filter(move |c| c.pending == 0 && c.idle as u128 > limit && c.name != me)
 }
 
-/// One round: trim, then drop idle consumers.
+/// One round: sample the queue's gauges (with the `metrics` feature), trim, then drop idle
+/// consumers.
 pub(crate) async fn run_once(state: &ServerState, rt: &ServiceRuntime) -> Result<(), Error> {
     let mut conn = state.manager.clone();
     let stream = &rt.target.stream;
     let err =
         |what: &'static str| move |e: redis::RedisError| crate::connection::redis_failure(what, e);
     let mut progress = Vec::new();
+    let mut gauges = crate::instruments::QueueGauges::default();
     for group in commands::groups(&mut conn, stream)
         .await
         .map_err(err("XINFO GROUPS failed"))?
@@ -93,11 +95,28 @@ pub(crate) async fn run_once(state: &ServerState, rt: &ServiceRuntime) -> Result
             .await
             .map_err(err("XPENDING failed"))?
             .and_then(|id| StreamId::parse(&id));
+        if group.name == rt.target.group {
+            gauges.pending = group.pending as u64;
+            gauges.lag = group.lag.map(|l| l as u64);
+            gauges.oldest_pending = oldest_pending.map(|id| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                Duration::from_millis(now.saturating_sub(id.ms))
+            });
+        }
         progress.push(GroupProgress {
             last_delivered,
             oldest_pending,
         });
     }
+    gauges.stream_length = commands::length(&mut conn, stream)
+        .await
+        .map_err(err("XLEN failed"))?;
+    gauges.dead_letters = commands::length(&mut conn, &rt.dead_letters)
+        .await
+        .map_err(err("XLEN failed"))?;
+    crate::instruments::sampled(rt.name(), gauges);
     if let Some(floor) = trim_floor(&progress) {
         let trimmed = commands::trim_below(&mut conn, stream, &floor.to_string())
             .await

@@ -49,6 +49,7 @@ pub(crate) async fn reclaim_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
             // Entries this server already holds (a batch waiting for permits, a handler
             // running longer than the claim idle time) are not run a second time.
             let mut claimed = rt.hold(reply.claimed);
+            crate::instruments::reclaimed(service, claimed.len());
             read_delivery_counts(&state, &rt, &mut claimed).await;
             for entry in &claimed {
                 tracing::info!(service, entry_id = %entry.id, "reclaimed a pending entry");

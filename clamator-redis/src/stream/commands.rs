@@ -329,6 +329,14 @@ pub(crate) async fn groups<C: ConnectionLike + Send>(
         .map(|r| r.groups)
 }
 
+/// `XLEN <stream>` (0 for a stream that does not exist).
+pub(crate) async fn length<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+) -> RedisResult<u64> {
+    redis::cmd("XLEN").arg(stream).query_async(conn).await
+}
+
 /// `XINFO CONSUMERS <stream> <group>`.
 pub(crate) async fn consumers<C: ConnectionLike + Send>(
     conn: &mut C,

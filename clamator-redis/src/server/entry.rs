@@ -166,8 +166,9 @@ async fn handle_entry(
         Envelope::Notification(n) => (String::new(), n.method.clone()),
         Envelope::Response(_) => (String::new(), String::new()),
     };
-    {
-        let span = tracing::Span::current();
+    let span = tracing::Span::current();
+    // Nothing to format when no subscriber wants the span.
+    if !span.is_disabled() {
         span.record("otel.name", format!("{service}/{method}"));
         span.record("rpc.method", method.as_str());
         if !rpc_id.is_empty() {

@@ -93,6 +93,7 @@ mod log_limit;
 mod served;
 mod server;
 mod stream;
+mod trace_context;
 mod transport;
 
 pub use config::{

@@ -250,7 +250,10 @@ impl RedisTransport {
         envelope: &str,
         options: Option<&CallOptions>,
     ) -> Result<(), Error> {
+        let trace = crate::trace_context::current();
         let fields = RequestFields {
+            traceparent: trace.as_ref().map(|(parent, _)| parent.as_str()),
+            tracestate: trace.as_ref().and_then(|(_, state)| state.as_deref()),
             envelope,
             reply_to: options.map(|_| self.inner.reply_stream.as_str()),
             deadline: options

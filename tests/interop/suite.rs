@@ -1309,3 +1309,40 @@ fn peers_share_services_on_a_sentinel_deployment() {
         assert_eq!(server.stop(), 2);
     }
 }
+
+/// A request carrying our trace-context fields (`traceparent`, `tracestate`, written after
+/// clamator's by clients with the `opentelemetry` feature) is served by both servers as any
+/// other: the Python peer ignores fields it does not know.
+#[test]
+fn trace_context_fields_are_ignored_by_peers_that_do_not_know_them() {
+    let env = Env::new();
+    for s in [Lang::Rust, Lang::Python] {
+        let prefix = format!("trace-{}", s.tag());
+        let server = Server::start(s, &env.url(), &prefix, ServerOpts::default());
+        let _: String = redis::cmd("XADD")
+            .arg(format!("{prefix}:cmds:arith"))
+            .arg("*")
+            .arg("type")
+            .arg("rpc")
+            .arg("envelope")
+            .arg(r#"{"jsonrpc":"2.0","id":"t1","method":"arith.add","params":{"a":2,"b":5}}"#)
+            .arg("reply-to")
+            .arg(format!("{prefix}:replies:probe"))
+            .arg("traceparent")
+            .arg("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .arg("tracestate")
+            .arg("congo=t61rcWkgMzE")
+            .query(&mut env.raw())
+            .unwrap();
+        let replies = probe_replies(&env, &prefix, 1, Duration::from_secs(10));
+        assert_eq!(replies.len(), 1, "{s:?} server: {replies:?}");
+        assert_eq!(replies[0]["id"], "t1");
+        assert!(
+            json_eq(&replies[0]["result"], &json!({"sum": 7})),
+            "{:?}",
+            replies[0]
+        );
+        assert_eq!(server.stop(), 1);
+        env.clean(&prefix);
+    }
+}

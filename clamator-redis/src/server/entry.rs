@@ -72,6 +72,11 @@ async fn handle(
     held: Held,
 ) {
     let span = server_span(rt.name(), &entry);
+    crate::trace_context::continue_from(
+        &span,
+        entry.text(fields::TRACEPARENT).as_deref(),
+        entry.text(fields::TRACESTATE).as_deref(),
+    );
     if entry.delivery_count.is_some_and(|n| n > 1) {
         crate::instruments::redelivered(rt.name());
     }
@@ -169,7 +174,9 @@ async fn handle_entry(
     let span = tracing::Span::current();
     // Nothing to format when no subscriber wants the span.
     if !span.is_disabled() {
-        span.record("otel.name", format!("{service}/{method}"));
+        let name = format!("{service}/{method}");
+        crate::trace_context::rename(&span, &name);
+        span.record("otel.name", name);
         span.record("rpc.method", method.as_str());
         if !rpc_id.is_empty() {
             span.record("jsonrpc.request.id", rpc_id.as_str());

@@ -34,10 +34,13 @@ pub(crate) struct RequestFields<'a> {
     /// Epoch milliseconds after which the caller no longer waits.
     pub(crate) deadline: Option<u64>,
     pub(crate) idempotency_key: Option<&'a str>,
+    /// W3C `traceparent` and `tracestate`, when the call's span has a trace context.
+    pub(crate) traceparent: Option<&'a str>,
+    pub(crate) tracestate: Option<&'a str>,
 }
 
 /// `XADD <stream> * type rpc envelope <json> [reply-to <stream>] [deadline <ms>]
-/// [idempotency-key <key>]`: clamator's fields in clamator's order, then ours (clamator
+/// [idempotency-key <key>] [traceparent <w3c> [tracestate <w3c>]]`: clamator's fields in clamator's order, then ours (clamator
 /// peers ignore fields they do not know).
 pub(crate) async fn add_request<C: ConnectionLike + Send>(
     conn: &mut C,
@@ -59,6 +62,12 @@ pub(crate) async fn add_request<C: ConnectionLike + Send>(
     }
     if let Some(key) = fields.idempotency_key {
         cmd.arg(f::IDEMPOTENCY_KEY).arg(key);
+    }
+    if let Some(parent) = fields.traceparent {
+        cmd.arg(f::TRACEPARENT).arg(parent);
+    }
+    if let Some(state) = fields.tracestate {
+        cmd.arg(f::TRACESTATE).arg(state);
     }
     cmd.exec_async(conn).await
 }

@@ -22,6 +22,10 @@ pub(crate) mod fields {
     pub(crate) const DEADLINE: &str = "deadline";
     /// The caller's idempotency key, for servers running exactly-once.
     pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
+    /// The caller's W3C trace context (feature `opentelemetry`).
+    pub(crate) const TRACEPARENT: &str = "traceparent";
+    /// The vendor part of the caller's W3C trace context, when there is one.
+    pub(crate) const TRACESTATE: &str = "tracestate";
 }
 
 /// One stream entry: its id and its fields in order.

@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use clamator_examples::arith::{AddParams, DivideParams};
+use clamator_protocol::CallOptions;
 use clamator_tests::{TestRedis, WAIT};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -142,4 +145,117 @@ async fn calls_are_client_and_server_spans_with_rpc_attributes() {
     let failed_server = &spans.named("rpc.server", "arith/divide")[0];
     assert_eq!(f(failed_server, "clamator.outcome"), "error");
     assert_eq!(f(failed_server, "jsonrpc.error.code"), "-32000");
+}
+
+/// With the `opentelemetry` feature and an OpenTelemetry layer installed, a call is one trace
+/// across the Redis hop: the server span's parent is the client span (through the
+/// `traceparent` stream field), a redelivery after a reclaim joins the same trace, and an
+/// entry without trace fields (as the Python and TypeScript peers write) is a root span.
+#[tokio::test(flavor = "current_thread")]
+async fn one_call_is_one_trace_across_redis() {
+    use opentelemetry::trace::{SpanId, SpanKind, TracerProvider as _};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("clamator-tests"));
+    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+
+    let t = TestRedis::start();
+    let h = t.arith(t.server_config(), 1).await;
+    h.arith.add(&AddParams { a: 1.0, b: 2.0 }).await.unwrap();
+    // The server span ends once the reply is acknowledged, just after the caller has it.
+    let finished = |kind: SpanKind, name: &str| {
+        exporter
+            .get_finished_spans()
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.span_kind == kind && s.name == name)
+            .collect::<Vec<_>>()
+    };
+    clamator_tests::wait_for("the server span", WAIT, || {
+        let done = !finished(SpanKind::Server, "arith/add").is_empty();
+        async move { done }
+    })
+    .await;
+    let client = finished(SpanKind::Client, "arith/add").remove(0);
+    let server = finished(SpanKind::Server, "arith/add").remove(0);
+    assert_eq!(
+        server.span_context.trace_id(),
+        client.span_context.trace_id()
+    );
+    assert_eq!(server.parent_span_id, client.span_context.span_id());
+
+    // An entry without trace fields starts a trace of its own.
+    let raw = t.raw().await;
+    let envelope = r#"{"jsonrpc":"2.0","method":"notifications.ping","params":{}}"#;
+    clamator_tests::xadd(
+        &raw,
+        &t.cmds("notifications"),
+        &[("type", "rpc"), ("envelope", envelope)],
+    )
+    .await;
+    clamator_tests::wait_for("the ping's server span", WAIT, || {
+        let done = !finished(SpanKind::Server, "notifications/ping").is_empty();
+        async move { done }
+    })
+    .await;
+    let ping = finished(SpanKind::Server, "notifications/ping").remove(0);
+    assert_eq!(ping.parent_span_id, SpanId::INVALID);
+    assert_ne!(ping.span_context.trace_id(), client.span_context.trace_id());
+
+    // A request a dying consumer took is reclaimed; its second delivery joins its trace.
+    h.server.stop().await;
+    let stream = t.cmds("arith");
+    let call = {
+        let arith = h.arith.clone();
+        tokio::spawn(async move {
+            arith
+                .add_with(&AddParams { a: 2.0, b: 2.0 }, CallOptions::timeout(WAIT))
+                .await
+        })
+    };
+    clamator_tests::wait_for(
+        "the request taken by a consumer that dies",
+        WAIT,
+        || async {
+            let taken =
+                clamator_tests::take_as_dead_consumer(&raw, &stream, "arith", "arith:dead", 10)
+                    .await;
+            matches!(taken, redis::Value::Array(ref streams) if !streams.is_empty())
+        },
+    )
+    .await;
+    let config = t.server_config().claim_idle(Duration::from_millis(200));
+    let (server, _) = t.arith_server(config, 1).await;
+    assert_eq!(call.await.unwrap().unwrap().sum, 4.0);
+    clamator_tests::wait_for("the reclaimed request's server span", WAIT, || {
+        let done = finished(SpanKind::Server, "arith/add").len() == 2;
+        async move { done }
+    })
+    .await;
+    let second_client = finished(SpanKind::Client, "arith/add")
+        .into_iter()
+        .find(|s| s.span_context.trace_id() != client.span_context.trace_id())
+        .expect("the second call's client span");
+    let reclaimed = finished(SpanKind::Server, "arith/add")
+        .into_iter()
+        .find(|s| s.span_context.trace_id() == second_client.span_context.trace_id())
+        .expect("the reclaimed delivery in the caller's trace");
+    assert_eq!(
+        reclaimed.parent_span_id,
+        second_client.span_context.span_id()
+    );
+    assert!(
+        reclaimed
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "clamator.delivery_count" && kv.value.as_str() == "2"),
+        "{:?}",
+        reclaimed.attributes
+    );
+    h.transport.stop().await;
+    server.stop().await;
 }

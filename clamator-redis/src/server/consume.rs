@@ -1,6 +1,7 @@
 //! The consumer loop: one per service, reading new entries with a blocking `XREADGROUP` on
 //! a connection of its own and handing them to [entry tasks](super::entry).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::connection::RedisConn;
@@ -25,6 +26,7 @@ pub(crate) async fn consume_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
             None => match state.connector.dedicated().await {
                 Ok(c) => conn.insert(c),
                 Err(e) => {
+                    rt.reading.store(false, Ordering::Relaxed);
                     let delay = backoff.next_delay();
                     tracing::error!(service, error = %e, ?delay, "redis consumer loop cannot connect; retrying");
                     state.pause(delay).await;
@@ -35,6 +37,7 @@ pub(crate) async fn consume_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
         match commands::read_group(c, rt.consumer(), rt.read_count, BLOCK).await {
             Ok(entries) => {
                 backoff.reset();
+                rt.reading.store(true, Ordering::Relaxed);
                 crate::instruments::entries_read(service, entries.len());
                 if let Some(last) = entries.last() {
                     rt.set_last_read(&last.id);
@@ -53,6 +56,7 @@ pub(crate) async fn consume_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
                 }
             }
             Err(e) => {
+                rt.reading.store(false, Ordering::Relaxed);
                 // A broken connection, or the slot moved / the master changed (`UNBLOCKED`,
                 // `READONLY`, `MOVED`): read again on a new connection, after a pause.
                 if needs_new_connection(&e) {

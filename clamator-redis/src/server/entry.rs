@@ -12,7 +12,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::field::Empty;
 use tracing::Instrument as _;
 
-use super::completer::{Completion, Finish, Reply};
+use super::completer::{Completion, Finish, Outcome, Reply};
 use super::exactly_once::{self, Claim, IdempotencyClaim};
 use super::runtime::{Counters, Held, ServerState, ServiceRuntime};
 use super::screen::{screen, Rejection, RetireReason, Rules};
@@ -125,6 +125,22 @@ fn record_outcome(rt: &ServiceRuntime, method: &str, outcome: &'static str, code
     if let Some(code) = code {
         span.record("jsonrpc.error.code", code);
         span.record("error.type", "rpc_error");
+    }
+}
+
+/// Counts a running handler in [`ServerStats::in_flight`](crate::ServerStats::in_flight).
+struct InFlightCount<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> InFlightCount<'a> {
+    fn start(counter: &'a std::sync::atomic::AtomicU64) -> Self {
+        Counters::bump(counter);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlightCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -246,6 +262,7 @@ async fn handle_entry(
         kind = wait_for_limit(limit) => Err(kind),
         r = async {
             let _in_flight = crate::instruments::InFlight::start(service);
+            let _counted = InFlightCount::start(&state.counters.in_flight);
             let started = std::time::Instant::now();
             let r = context::scope(ctx, rt.service.dispatch(envelope)).await;
             crate::instruments::handler_time(service, method_label(&rt, &method), started.elapsed());
@@ -320,10 +337,13 @@ async fn handle_entry(
     // in stream order, while this one's reply and ack are written behind it. (Not before
     // the exactly-once record is complete: a duplicate next in line must find it done.)
     drop(permit);
-    waiting
+    let outcome = waiting
         .outcome()
         .instrument(tracing::info_span!("rpc.reply"))
         .await;
+    if outcome == Outcome::ReplyFailed {
+        Counters::bump(&state.counters.reply_write_failures);
+    }
 }
 
 /// Refuses a `reply-to` that names an existing key of another type than a stream: its reply
@@ -540,6 +560,7 @@ async fn exactly_once_gate(
             // its key): answer with the stored reply, under this request's id.
             tracing::info!(service, entry_id = %entry.id, rpc_id = %request.id, "already completed; answering from the idempotency record");
             record_outcome(rt, &request.method, "replayed", None);
+            Counters::bump(&state.counters.replayed);
             let json = match parse_envelope(stored.as_bytes()) {
                 Ok(Envelope::Response(mut r)) => {
                     r.id = Some(request.id.clone());

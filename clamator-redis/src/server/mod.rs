@@ -62,6 +62,12 @@ pub struct ServerStats {
     /// Handlers cancelled because their call's deadline passed or they ran past
     /// `max_handler_time`.
     pub cancelled: u64,
+    /// Exactly-once requests answered from their stored reply instead of running again.
+    pub replayed: u64,
+    /// Replies Redis refused to store (the entry stays pending and runs again).
+    pub reply_write_failures: u64,
+    /// Handlers running now.
+    pub in_flight: u64,
 }
 
 /// Builds a [`RedisServer`]: add services, then [`start`](Self::start).
@@ -183,6 +189,7 @@ impl ServerBuilder {
         });
         for rt in &services {
             groups::ensure_group(&state, rt).await?;
+            rt.reading.store(true, Ordering::Relaxed);
         }
         let loops = TaskTracker::new();
         for rt in &services {
@@ -286,7 +293,28 @@ impl RedisServer {
             malformed: c.malformed.load(Ordering::Relaxed),
             dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
             cancelled: c.cancelled.load(Ordering::Relaxed),
+            replayed: c.replayed.load(Ordering::Relaxed),
+            reply_write_failures: c.reply_write_failures.load(Ordering::Relaxed),
+            in_flight: c.in_flight.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether this server is serving: not stopping, and the last read of every service's
+    /// consumer loop (each partition's) reached Redis. False while Redis is unreachable or a
+    /// failover is under way; true again once the loops read again. Meant for a readiness
+    /// endpoint (Kubernetes `readinessProbe` and the like).
+    ///
+    /// ```no_run
+    /// # async fn f(server: clamator_redis::RedisServer) {
+    /// let status = if server.is_ready() { 200 } else { 503 };
+    /// # let _ = status; }
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        !self.state.stopping.is_cancelled()
+            && self
+                .services
+                .iter()
+                .all(|rt| rt.reading.load(Ordering::Relaxed))
     }
 
     /// Stops gracefully: reads nothing more (a blocking read in progress returns within its

@@ -91,6 +91,9 @@ pub(crate) struct Counters {
     pub(crate) malformed: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
     pub(crate) cancelled: AtomicU64,
+    pub(crate) replayed: AtomicU64,
+    pub(crate) reply_write_failures: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
 }
 
 impl Counters {
@@ -144,6 +147,9 @@ pub(crate) struct ServiceRuntime {
     last_renewal: Mutex<Instant>,
     /// Held entries another consumer took over while this server could not renew them.
     lost: Mutex<HashSet<String>>,
+    /// Whether the consumer loop's last read reached Redis (set at start once the group is
+    /// there), for [`RedisServer::is_ready`](crate::RedisServer::is_ready).
+    pub(crate) reading: std::sync::atomic::AtomicBool,
 }
 
 impl ServiceRuntime {
@@ -181,6 +187,7 @@ impl ServiceRuntime {
             last_read: Mutex::new(None),
             last_renewal: Mutex::new(Instant::now()),
             lost: Mutex::new(HashSet::new()),
+            reading: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -95,6 +95,9 @@ async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_ke
         3,
         "the same idempotency key ran more than once"
     );
+    // The two repeats were answered from the record, and say so in the stats.
+    assert!(h.server.stats().replayed >= 2, "{:?}", h.server.stats());
+    assert_eq!(h.server.stats().in_flight, 0);
     h.stop().await;
 }
 

@@ -275,3 +275,28 @@ async fn a_group_deleted_under_a_fresh_server_does_not_run_old_answered_requests
     assert_eq!(second.handled.get(), 1, "answered requests ran again");
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_redis_going_away_and_coming_back() {
+    let mut t = TestRedis::start();
+    let h = t.arith(t.server_config(), 1).await;
+    assert!(h.server.is_ready(), "ready once started");
+    t.process.kill();
+    wait_for("not ready while Redis is down", WAIT, || async {
+        !h.server.is_ready()
+    })
+    .await;
+    t.process.restart().unwrap();
+    wait_for("ready again", Duration::from_secs(40), || async {
+        h.server.is_ready()
+    })
+    .await;
+    let r = h
+        .arith
+        .add_with(&AddParams { a: 1.0, b: 1.0 }, CallOptions::timeout(WAIT))
+        .await
+        .unwrap();
+    assert_eq!(r.sum, 2.0);
+    h.stop().await;
+    assert!(!h.server.is_ready(), "a stopped server is not ready");
+}

@@ -26,6 +26,7 @@ pub mod arith;
 pub mod generated;
 pub mod local_cluster;
 pub mod local_redis;
+pub mod observability;
 
 /// Logs to stderr for the example programs: `RUST_LOG` when set, else `default` (an
 /// `EnvFilter` directive such as `"warn"`); colours only on a terminal.

@@ -449,3 +449,17 @@ fn a_paused_server_does_not_answer_what_another_server_reclaimed_meanwhile() {
     // Acknowledged once, by srv-B; srv-A's lease renewal did not take it back.
     assert_eq!(pending_owner(&url, prefix), None);
 }
+
+/// Without the `observability` feature the observability flags are refused with a usage
+/// error that says how to get them, rather than silently ignored.
+#[cfg(not(feature = "observability"))]
+#[test]
+fn observability_flags_without_the_feature_say_how_to_get_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_arith-server"))
+        .args(["--key-prefix", "x", "--metrics-addr", "127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("--features observability"), "{said}");
+}

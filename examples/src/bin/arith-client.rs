@@ -22,6 +22,8 @@ struct Args {
     redis_url: String,
     #[command(flatten)]
     deployment: clamator_examples::DeploymentArgs,
+    #[command(flatten)]
+    observability: clamator_examples::observability::ObservabilityArgs,
     /// Key prefix shared with the servers.
     #[arg(long)]
     key_prefix: String,
@@ -40,8 +42,15 @@ struct Args {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    clamator_examples::init_tracing("warn");
     let args = Args::parse();
+    let _telemetry =
+        match clamator_examples::observability::init("arith-client", "warn", &args.observability) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("arith-client: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let Some((service, method)) = args.method.split_once('.') else {
         eprintln!(
             "arith-client: method must be <service>.<method>, got {:?}",

@@ -20,6 +20,8 @@ struct Args {
     redis_url: String,
     #[command(flatten)]
     deployment: clamator_examples::DeploymentArgs,
+    #[command(flatten)]
+    observability: clamator_examples::observability::ObservabilityArgs,
     /// Key prefix shared with the clients.
     #[arg(long)]
     key_prefix: String,
@@ -52,8 +54,15 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    clamator_examples::init_tracing("warn");
     let args = Args::parse();
+    let _telemetry =
+        match clamator_examples::observability::init("arith-server", "warn", &args.observability) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("arith-server: {e}");
+                return ExitCode::from(2);
+            }
+        };
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -55,6 +55,11 @@ struct BenchArgs {
     /// command stream (on a private cluster, on different masters where there are enough).
     #[arg(long, default_value_t = 1, global = true)]
     services: usize,
+    /// Measure with observability on (feature `observability`): an OpenTelemetry layer that
+    /// records every span (exporting nowhere) and a Prometheus metrics recorder, in the server
+    /// and client processes.
+    #[arg(long, global = true)]
+    observe: bool,
     /// Command streams per service (`ServiceOptions::partitions` on the server,
     /// `TransportConfig::partitions` on the client).
     #[arg(long, default_value_t = 1, global = true)]
@@ -101,8 +106,14 @@ enum Role {
 }
 
 fn main() -> ExitCode {
-    clamator_examples::init_tracing("error");
     let args = Args::parse();
+    let _telemetry = match observe(args.bench.observe) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("clamator-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match args.bench.worker_threads {
         0 => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -128,6 +139,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs errors only; with `--observe`, spans and metrics are recorded as a traced and
+/// measured application would.
+fn observe(on: bool) -> Result<clamator_examples::observability::Telemetry, String> {
+    if !on {
+        clamator_examples::init_tracing("error");
+        return Ok(Default::default());
+    }
+    if !cfg!(feature = "observability") {
+        return Err("--observe needs the `observability` feature".to_owned());
+    }
+    let telemetry = clamator_examples::observability::init(
+        "clamator-bench",
+        "error",
+        &clamator_examples::observability::ObservabilityArgs::default(),
+    )?;
+    #[cfg(feature = "observability")]
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    Ok(telemetry)
 }
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -196,6 +229,9 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
             .args(["--server-concurrency", &args.server_concurrency.to_string()])
             .args(["--worker-threads", &args.worker_threads.to_string()])
             .args(["--partitions", &args.partitions.to_string()]);
+        if args.observe {
+            c.arg("--observe");
+        }
         if let Some(p) = args.payload_bytes {
             c.args(["--payload-bytes", &p.to_string()]);
         }

@@ -1,0 +1,97 @@
+//! Logs, traces and metrics for the example programs: what an operator would copy. Logs go
+//! to stderr (`RUST_LOG`); with the `observability` feature, `--otlp-endpoint` exports traces
+//! over OTLP/HTTP and `--metrics-addr` serves Prometheus text on `/metrics`.
+
+use tracing_subscriber::prelude::*;
+
+/// The observability flags of the example programs.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ObservabilityArgs {
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics (needs the `observability`
+    /// feature).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Export traces over OTLP/HTTP to URL, e.g. http://127.0.0.1:4318/v1/traces (needs the
+    /// `observability` feature).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+}
+
+/// Keeps the trace exporter running; flushes it when dropped.
+#[derive(Default)]
+pub struct Telemetry {
+    #[cfg(feature = "observability")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        #[cfg(feature = "observability")]
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs logging (`RUST_LOG`, else `default_filter`) and, with the feature, an
+/// OpenTelemetry layer (always, so calls carry a trace context; exporting when
+/// `--otlp-endpoint` is given) and the Prometheus exporter (`--metrics-addr`). Call it from
+/// within the tokio runtime.
+pub fn init(
+    service_name: &str,
+    default_filter: &str,
+    args: &ObservabilityArgs,
+) -> Result<Telemetry, String> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    #[cfg(not(feature = "observability"))]
+    {
+        let _ = service_name;
+        if args.metrics_addr.is_some() || args.otlp_endpoint.is_some() {
+            return Err(
+                "--metrics-addr and --otlp-endpoint need the `observability` feature: \
+                        cargo run -p clamator-examples --features observability --bin …"
+                    .to_owned(),
+            );
+        }
+        tracing_subscriber::registry().with(filter).with(fmt).init();
+        Ok(Telemetry::default())
+    }
+    #[cfg(feature = "observability")]
+    {
+        use opentelemetry::trace::TracerProvider as _;
+        let mut builder = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(service_name.to_owned())
+                .build(),
+        );
+        if let Some(endpoint) = &args.otlp_endpoint {
+            use opentelemetry_otlp::WithExportConfig as _;
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(endpoint.clone())
+                .build()
+                .map_err(|e| format!("--otlp-endpoint {endpoint}: {e}"))?;
+            builder = builder.with_batch_exporter(exporter);
+        }
+        let provider = builder.build();
+        // The OpenTelemetry layer sees every span, whatever RUST_LOG keeps for the log.
+        let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("clamator-examples"));
+        tracing_subscriber::registry()
+            .with(otel)
+            .with(fmt.with_filter(filter))
+            .init();
+        if let Some(addr) = args.metrics_addr {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .with_http_listener(addr)
+                .install()
+                .map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
+        }
+        Ok(Telemetry {
+            provider: Some(provider),
+        })
+    }
+}

@@ -79,7 +79,13 @@ pub fn init(
         }
         let provider = builder.build();
         // The OpenTelemetry layer sees every span, whatever RUST_LOG keeps for the log.
-        let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("clamator-examples"));
+        // Lean: no busy/idle timing (an `Instant::now` at every poll of every span), no
+        // thread or source-location attributes; the span's own fields say what matters.
+        let otel = tracing_opentelemetry::layer()
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
+            .with_tracer(provider.tracer("clamator-examples"));
         tracing_subscriber::registry()
             .with(otel)
             .with(fmt.with_filter(filter))

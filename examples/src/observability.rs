@@ -78,14 +78,17 @@ pub fn init(
             builder = builder.with_batch_exporter(exporter);
         }
         let provider = builder.build();
-        // The OpenTelemetry layer sees every span, whatever RUST_LOG keeps for the log.
+        // The OpenTelemetry layer sees every span (they are at INFO) whatever RUST_LOG keeps
+        // for the log, and no debug or trace events: those would become span events, and
+        // enabling them globally would make every `trace!` in a hot path cost.
         // Lean: no busy/idle timing (an `Instant::now` at every poll of every span), no
         // thread or source-location attributes; the span's own fields say what matters.
         let otel = tracing_opentelemetry::layer()
             .with_tracked_inactivity(false)
             .with_threads(false)
             .with_location(false)
-            .with_tracer(provider.tracer("clamator-examples"));
+            .with_tracer(provider.tracer("clamator-examples"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
         tracing_subscriber::registry()
             .with(otel)
             .with(fmt.with_filter(filter))

@@ -12,11 +12,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::connection::RedisConn;
 use clamator_protocol::{Error, RpcError};
 
 use crate::codes::DEAD_LETTERED;
-use crate::connection::Connector;
+use crate::connection::{Connector, RedisConn};
 use crate::keys;
 use crate::stream::commands;
 use crate::stream::{fields, StreamEntry};

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::connection::RedisConn;
 use clamator_protocol::Error;
 
+use crate::connection::RedisConn;
 use crate::stream::commands;
 
 /// How long a service seen served is taken to stay so without asking again: a group goes

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::connection::RedisConn;
 use clamator_protocol::envelope::parse_envelope;
 use clamator_protocol::{
     BoxFuture, CallOptions, ClientTransport, Envelope, Error, Response, RpcId,
@@ -19,7 +18,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::backoff::Backoff;
 use crate::config::TransportConfig;
-use crate::connection::{is_connection_error, needs_new_connection, Connector, BLOCK};
+use crate::connection::{is_connection_error, needs_new_connection, Connector, RedisConn, BLOCK};
 use crate::keys;
 use crate::served::Served;
 use crate::stream::commands::{self, RequestFields};

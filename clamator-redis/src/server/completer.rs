@@ -19,9 +19,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::connection::RedisConn;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::connection::RedisConn;
 use crate::log_limit::LogLimit;
 use crate::stream::commands::{self, ReplyLimits};
 

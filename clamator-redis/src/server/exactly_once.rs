@@ -11,9 +11,10 @@
 
 use std::time::Duration;
 
-use crate::connection::RedisConn;
 use clamator_protocol::RpcError;
 use sha2::{Digest, Sha256};
+
+use crate::connection::RedisConn;
 
 /// A record's key and the token that proves this delivery owns it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::connection::RedisConn;
 use clamator_protocol::Service;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -15,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::completer::{AckTarget, Completer};
 use super::screen::RetireReason;
 use crate::config::{ExactlyOnce, ServerConfig, ServiceOptions};
-use crate::connection::Connector;
+use crate::connection::{Connector, RedisConn};
 use crate::keys;
 use crate::log_limit::LogLimit;
 use crate::stream::commands::Consumer;

@@ -12,7 +12,6 @@ mod exactly_once;
 mod generated;
 mod housekeeping;
 mod load;
-mod observability;
 mod reclaim;
 mod redis_outages;
 mod reply_streams;

@@ -1,7 +1,12 @@
-//! Observability: every call is a client span and a server span named `<service>/<method>`
-//! with the OpenTelemetry RPC attributes; the server span says how long the entry waited in
-//! the stream, ran in its handler and took to answer, and how it ended; failures carry their
-//! code.
+//! Spans: every call is a client span and a server span named `<service>/<method>` with the
+//! OpenTelemetry RPC attributes; the server span says how long the entry waited in the
+//! stream, ran in its handler and took to answer, and how it ended; failures carry their
+//! code; with the `opentelemetry` feature a call is one trace across the Redis hop.
+//!
+//! A test binary of its own, its tests one at a time: each installs a subscriber for its
+//! thread, and `tracing` caches per call site whether anyone listens, a cache that tests
+//! starting and stopping subscribers on other threads at the same moment can leave stale.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -73,10 +78,14 @@ impl Spans {
     }
 }
 
+/// One test at a time in this binary.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 // One thread, so every task of the server and the transport runs under this test's
 // subscriber (a thread's default).
 #[tokio::test(flavor = "current_thread")]
 async fn calls_are_client_and_server_spans_with_rpc_attributes() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let spans = Spans::default();
     let _default =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
@@ -147,6 +156,7 @@ async fn calls_are_client_and_server_spans_with_rpc_attributes() {
 /// entry without trace fields (as the Python and TypeScript peers write) is a root span.
 #[tokio::test(flavor = "current_thread")]
 async fn one_call_is_one_trace_across_redis() {
+    let _one = ONE_AT_A_TIME.lock().await;
     use opentelemetry::trace::{SpanId, SpanKind, TracerProvider as _};
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 

@@ -476,8 +476,8 @@ impl ServiceOptions {
     /// Each partition is read by a loop of its own and has its own
     /// [`concurrency`](Self::concurrency); ordering, reclaim, dead letters and exactly-once
     /// hold per partition. Every server of the service must use the same `n`, or requests
-    /// on the partitions some servers do not read wait for the others. Must be at least 1.
-    /// Default 1.
+    /// on the partitions some servers do not read wait for the others. Must be 1 to
+    /// [`MAX_PARTITIONS`](crate::MAX_PARTITIONS) (256). Default 1.
     #[must_use]
     pub fn partitions(mut self, n: usize) -> Self {
         self.partitions = n;

@@ -101,5 +101,5 @@ pub use config::{
     DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_TTL,
 };
 pub use dead_letters::{DeadLetter, DeadLetters};
-pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport};
+pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport, MAX_PARTITIONS};
 pub use transport::RedisTransport;

@@ -87,7 +87,10 @@ fn parse(traceparent: &str, tracestate: Option<&str>) -> Option<opentelemetry::t
     let trace_id = TraceId::from_hex(trace).ok()?;
     let span_id = SpanId::from_hex(span).ok()?;
     let flags = TraceFlags::new(u8::from_str_radix(flags, 16).ok()? & 1);
+    // W3C caps tracestate at 512 characters; a longer one (from a broken or hostile
+    // writer) is dropped rather than parsed, and the trace goes on without it.
     let state = tracestate
+        .filter(|s| s.len() <= 512)
         .and_then(|s| s.parse::<TraceState>().ok())
         .unwrap_or_default();
     let sc = SpanContext::new(trace_id, span_id, flags, true, state);
@@ -112,6 +115,17 @@ mod tests {
         assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
         assert!(sc.is_sampled() && sc.is_remote());
         assert_eq!(sc.trace_state().header(), "congo=t61rcWkgMzE");
+        let long = format!("k={}", "v".repeat(600));
+        let sc = parse(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            Some(&long),
+        )
+        .unwrap();
+        assert_eq!(
+            sc.trace_state().header(),
+            "",
+            "an oversized tracestate is dropped"
+        );
         for bad in [
             "",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",

@@ -43,6 +43,10 @@ use crate::log_limit::LogLimit;
 const FAILURE_LOG_PERIOD: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::stream::commands::ReplyLimits;
 
+/// The most partitions a service may have: each is a consumer loop, a reclaim loop and a
+/// blocking connection per server, so far more would cost more than it spreads.
+pub const MAX_PARTITIONS: usize = 256;
+
 /// What a server has done since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -131,10 +135,11 @@ impl ServerBuilder {
                     s.name()
                 )));
             }
-            if options.partitions == 0 {
+            if !(1..=MAX_PARTITIONS).contains(&options.partitions) {
                 return Err(Error::InvalidArgument(format!(
-                    "partitions of service \"{}\" must be at least 1",
-                    s.name()
+                    "partitions of service \"{}\" must be 1 to {MAX_PARTITIONS}, not {}",
+                    s.name(),
+                    options.partitions
                 )));
             }
             if options.concurrency == 0 {

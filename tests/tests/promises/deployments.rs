@@ -437,6 +437,17 @@ async fn a_mode_that_does_not_match_the_redis_fails_at_start_with_a_clear_error(
         panic!("zero partitions");
     };
     assert!(zero.to_string().contains("partitions"), "{zero}");
+    let Err(many) = RedisServer::builder(t.server_config())
+        .service_with(
+            arith::arith_service(Counter::default()).unwrap(),
+            ServiceOptions::new().partitions(clamator_redis::MAX_PARTITIONS + 1),
+        )
+        .start()
+        .await
+    else {
+        panic!("too many partitions");
+    };
+    assert!(many.to_string().contains("must be 1 to 256"), "{many}");
 
     // A node list without a mode is refused before anything is sent.
     let list = RedisTransport::connect(t.transport_config().redis_url(format!(

@@ -63,7 +63,7 @@ impl Lookup {
         match named {
             Ok(named) => named.map(|(host, port)| format!("{host}:{port}")),
             Err(_) => {
-                // Another sentinel next time.
+                // Look for a sentinel that answers, on a new connection, next time.
                 self.asker = None;
                 None
             }
@@ -193,10 +193,20 @@ impl Failover {
                 return Ok(c);
             };
             self.mark_checked(c.generation);
-            let named = tokio::time::timeout(RECHECK_TIMEOUT, lookup.named_master(&self.master))
-                .await
-                .ok()
-                .flatten();
+            let named = match tokio::time::timeout(
+                RECHECK_TIMEOUT,
+                lookup.named_master(&self.master),
+            )
+            .await
+            {
+                Ok(named) => named,
+                Err(_) => {
+                    // A sentinel that does not answer (paused, cut off): a new connection
+                    // next time, not this one again.
+                    lookup.asker = None;
+                    None
+                }
+            };
             match named {
                 Some(addr) if addr != c.addr => {
                     tracing::warn!(old = %c.addr, new = %addr, "the sentinels name a new master; moving to it");

@@ -282,7 +282,11 @@ impl SentinelGroup {
 
     /// The port the sentinels name as master now.
     pub fn master_port(&self) -> io::Result<u16> {
-        for s in self.sentinels.iter().filter(|s| s.is_running()) {
+        for s in self
+            .sentinels
+            .iter()
+            .filter(|s| s.is_running() && !s.is_paused())
+        {
             if let Ok(addr) = cli(
                 s.port(),
                 &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", &self.name],
@@ -372,13 +376,30 @@ impl NodeLine {
     }
 }
 
-/// Runs one command through the command-line client; its output, or an error with it.
+/// Runs one command through the command-line client; its output, or an error with it. A
+/// node that does not answer within 5 s (paused, say) is an error, not a hang.
 pub fn cli(port: u16, args: &[&str]) -> io::Result<String> {
-    let out = Command::new(cli_binary())
+    let mut child = Command::new(cli_binary())
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
         .stdin(std::process::Stdio::null())
-        .output()?;
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other(format!(
+                "{} {}: no answer from port {port} within 5 s",
+                cli_binary(),
+                args.join(" ")
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child.wait_with_output()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() || text.starts_with("ERR") || text.starts_with("(error)") {
         return Err(io::Error::other(format!(

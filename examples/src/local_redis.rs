@@ -19,6 +19,8 @@ pub struct RedisProcess {
     bus_port: Option<u16>,
     /// A config file given first on the command line (sentinels need a writable one).
     config_file: Option<PathBuf>,
+    /// Stopped with SIGSTOP and not resumed yet.
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// The server binary the tests and examples start: `$CLAMATOR_TEST_SERVER` (such as
@@ -58,6 +60,7 @@ impl RedisProcess {
             tls: false,
             bus_port: None,
             config_file: None,
+            paused: Default::default(),
         };
         process.start_on_free_port()?;
         Ok(process)
@@ -83,6 +86,7 @@ impl RedisProcess {
             tls: false,
             bus_port: Some(0),
             config_file: None,
+            paused: Default::default(),
         };
         process.start_on_free_port()?;
         Ok(process)
@@ -117,6 +121,7 @@ impl RedisProcess {
             tls: false,
             bus_port: None,
             config_file: Some(conf),
+            paused: Default::default(),
         };
         process.start_on_free_port()?;
         Ok(process)
@@ -152,6 +157,7 @@ impl RedisProcess {
             tls: true,
             bus_port: None,
             config_file: None,
+            paused: Default::default(),
         };
         process.start_on_free_port()?;
         Ok(process)
@@ -270,11 +276,19 @@ impl RedisProcess {
     /// nothing answers.
     pub fn pause(&self) {
         self.signal(libc::SIGSTOP);
+        self.paused.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Resumes it after [`pause`](Self::pause).
     pub fn resume(&self) {
         self.signal(libc::SIGCONT);
+        self.paused
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether it is paused ([`pause`](Self::pause)d and not resumed).
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     #[allow(unsafe_code)]

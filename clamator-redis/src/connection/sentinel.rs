@@ -41,33 +41,55 @@ pub(crate) struct Failover {
 /// What asks the sentinels.
 struct Lookup {
     sentinels: SentinelClient,
-    /// A connection to one sentinel, for `SENTINEL GET-MASTER-ADDR-BY-NAME`.
-    asker: Option<MultiplexedConnection>,
+    /// Every sentinel, for the once-a-second question.
+    nodes: Vec<redis::ConnectionInfo>,
+    /// The sentinel that answered last, and a connection to it.
+    asker: Option<(usize, MultiplexedConnection)>,
     /// When the last full lookup failed.
     failed_at: Option<Instant>,
 }
 
+/// How long one sentinel may take to answer the once-a-second question before the next is
+/// asked (a paused sentinel accepts connections and never answers).
+const ASK_ONE: Duration = Duration::from_millis(150);
+
 impl Lookup {
-    /// The `host:port` the sentinels name as master now; `None` when none answers.
+    /// The `host:port` the sentinels name as master now, from the first sentinel that
+    /// answers (the one that answered last, first); `None` when none does.
     async fn named_master(&mut self, master: &str) -> Option<String> {
-        if self.asker.is_none() {
-            let client = self.sentinels.async_get_sentinel_client().await.ok()?;
-            self.asker = client.get_multiplexed_async_connection().await.ok();
-        }
-        let asker = self.asker.as_mut()?;
-        let named: RedisResult<Option<(String, u16)>> = redis::cmd("SENTINEL")
-            .arg("GET-MASTER-ADDR-BY-NAME")
-            .arg(master)
-            .query_async(asker)
-            .await;
-        match named {
-            Ok(named) => named.map(|(host, port)| format!("{host}:{port}")),
-            Err(_) => {
-                // Look for a sentinel that answers, on a new connection, next time.
-                self.asker = None;
-                None
+        let start = self.asker.as_ref().map_or(0, |(i, _)| *i);
+        for step in 0..self.nodes.len() {
+            let i = (start + step) % self.nodes.len();
+            let conn = match self.asker.take() {
+                Some((at, conn)) if at == i => conn,
+                _ => {
+                    let config = AsyncConnectionConfig::new()
+                        .set_connection_timeout(Some(ASK_ONE))
+                        .set_response_timeout(Some(ASK_ONE));
+                    let Ok(client) = redis::Client::open(self.nodes[i].clone()) else {
+                        continue;
+                    };
+                    match client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
+                    {
+                        Ok(conn) => conn,
+                        Err(_) => continue,
+                    }
+                }
+            };
+            let mut asking = conn.clone();
+            let named: RedisResult<Option<(String, u16)>> = redis::cmd("SENTINEL")
+                .arg("GET-MASTER-ADDR-BY-NAME")
+                .arg(master)
+                .query_async(&mut asking)
+                .await;
+            if let Ok(named) = named {
+                self.asker = Some((i, conn));
+                return named.map(|(host, port)| format!("{host}:{port}"));
             }
         }
+        None
     }
 }
 
@@ -119,7 +141,7 @@ impl Failover {
             .iter()
             .map(|n| n.as_str().into_connection_info())
             .collect::<RedisResult<Vec<_>>>()?;
-        let addrs = infos.iter().map(|i| i.addr().clone());
+        let addrs: Vec<_> = infos.iter().map(|i| i.addr().clone()).collect();
         #[allow(unused_mut)]
         let mut builder = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?;
         if let Some(first) = infos.first() {
@@ -154,6 +176,7 @@ impl Failover {
         Ok(Self {
             lookup: tokio::sync::Mutex::new(Lookup {
                 sentinels: builder.build()?,
+                nodes: infos,
                 asker: None,
                 failed_at: None,
             }),

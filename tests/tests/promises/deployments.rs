@@ -459,3 +459,30 @@ async fn a_mode_that_does_not_match_the_redis_fails_at_start_with_a_clear_error(
     .unwrap_err();
     assert!(list.is_invalid_argument(), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_sentinel_neither_stalls_calls_nor_hides_a_failover() {
+    let mut t = TestSentinel::start(Duration::from_millis(1000));
+    let l = UnderLoad::start(
+        t.server_config().claim_idle(Duration::from_secs(1)),
+        ServiceOptions::new().concurrency(16),
+        t.transport_config(),
+        8,
+        Duration::from_secs(15),
+    )
+    .await;
+    // The sentinel every lookup asked first stops answering (SIGSTOP): the once-a-second
+    // question times out and calls go on against the master they know.
+    t.group.sentinels[0].pause();
+    l.answers(200).await;
+    // Then the master dies; the two other sentinels still make a quorum and fail over, and
+    // everyone finds the new master through them.
+    let old = t.group.servers[0].port();
+    let killed = Instant::now();
+    t.group.servers[0].kill();
+    let new = t.group.wait_failover(old, Duration::from_secs(30)).unwrap();
+    assert_eq!(new, t.group.servers[1].port());
+    let failover = killed.elapsed();
+    t.group.sentinels[0].resume();
+    resumes_after_failover(l, "sentinel master killed with a sentinel paused", failover).await;
+}

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clamator_examples::arith::{self, AddResult, ArithClient, Counter, SlowAddParams};
+use clamator_examples::arith::{
+    self, AddResult, ArithClient, Counter, SlowAddParams, SlowAddResult,
+};
 use clamator_examples::local_redis::RedisProcess;
 use clamator_protocol::{CallOptions, Client, Error};
 use clamator_redis::{
@@ -527,6 +529,25 @@ pub fn load(
             })
         })
         .collect()
+}
+
+/// Calls `slowAdd` (`a + b` after `sleep_ms`) in a task of its own, waiting up to [`WAIT`]:
+/// a call that holds a handler while the test does something else.
+pub fn spawn_slow_add(
+    arith: &ArithClient,
+    a: f64,
+    b: f64,
+    sleep_ms: i64,
+) -> tokio::task::JoinHandle<Result<SlowAddResult, Error>> {
+    let arith = arith.clone();
+    tokio::spawn(async move {
+        arith
+            .slow_add_with(
+                &SlowAddParams { a, b, sleep_ms },
+                CallOptions::timeout(WAIT),
+            )
+            .await
+    })
 }
 
 /// Starts a server with the arith service (`options`) and the notifications service (pings

@@ -188,21 +188,7 @@ async fn counters_histograms_and_gauges_move_as_documented() {
     // A backlog: slow requests queued faster than one handler at a time serves them; the
     // housekeeping loop's gauges show them pending.
     let slow_calls: Vec<_> = (0..8)
-        .map(|_| {
-            let arith = h.arith.clone();
-            tokio::spawn(async move {
-                arith
-                    .slow_add_with(
-                        &SlowAddParams {
-                            a: 1.0,
-                            b: 1.0,
-                            sleep_ms: 300,
-                        },
-                        CallOptions::timeout(WAIT),
-                    )
-                    .await
-            })
-        })
+        .map(|_| clamator_tests::spawn_slow_add(&h.arith, 1.0, 1.0, 300))
         .collect();
     wait_for("the backlog in the gauges", WAIT, || {
         m.take();

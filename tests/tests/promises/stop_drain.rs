@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_examples::arith::SlowAddParams;
-use clamator_protocol::CallOptions;
 use clamator_tests::{
     finish, load, pending_count, wait_all_acked, wait_for, Tally, TestRedis, WAIT,
 };
@@ -45,21 +44,7 @@ async fn stop_never_acknowledges_unfinished_work() {
         .instance_id("srv-A")
         .shutdown_grace(Duration::from_millis(100));
     let first = t.arith(config, 1).await;
-    let call = {
-        let arith = first.arith.clone();
-        tokio::spawn(async move {
-            arith
-                .slow_add_with(
-                    &SlowAddParams {
-                        a: 1.0,
-                        b: 2.0,
-                        sleep_ms: 1_500,
-                    },
-                    CallOptions::timeout(WAIT),
-                )
-                .await
-        })
-    };
+    let call = clamator_tests::spawn_slow_add(&first.arith, 1.0, 2.0, 1_500);
     wait_for("handler started", WAIT, || async {
         first.handled.get() == 1
     })

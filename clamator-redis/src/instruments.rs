@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use clamator_protocol::Service;
+
 /// What the sampling of one service's streams found (by the housekeeping loop).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct QueueGauges {
@@ -17,7 +19,7 @@ pub(crate) struct QueueGauges {
 
 #[cfg(feature = "metrics")]
 mod on {
-    use super::{Duration, QueueGauges};
+    use super::{Duration, QueueGauges, Service};
 
     fn service(s: &str) -> [(&'static str, String); 1] {
         [("service", s.to_owned())]
@@ -40,17 +42,30 @@ mod on {
             .record(waited.as_secs_f64());
     }
 
-    pub(crate) fn finished(s: &str, method: &str, outcome: &'static str) {
+    /// A method name for a label: one the service has, else `unknown` (names come from the
+    /// wire; a label per name a caller invents would grow without bound).
+    fn method_label<'a>(s: &Service, method: &'a str) -> &'a str {
+        if s.method(method).is_some() {
+            method
+        } else {
+            "unknown"
+        }
+    }
+
+    pub(crate) fn finished(s: &Service, method: &str, outcome: &'static str) {
         let labels = [
-            ("service", s.to_owned()),
-            ("method", method.to_owned()),
+            ("service", s.name().to_owned()),
+            ("method", method_label(s, method).to_owned()),
             ("outcome", outcome.to_owned()),
         ];
         metrics::counter!("clamator_server_requests_total", &labels).increment(1);
     }
 
-    pub(crate) fn handler_time(s: &str, method: &str, took: Duration) {
-        let labels = [("service", s.to_owned()), ("method", method.to_owned())];
+    pub(crate) fn handler_time(s: &Service, method: &str, took: Duration) {
+        let labels = [
+            ("service", s.name().to_owned()),
+            ("method", method_label(s, method).to_owned()),
+        ];
         metrics::histogram!("clamator_server_handler_duration_seconds", &labels)
             .record(took.as_secs_f64());
     }
@@ -78,14 +93,14 @@ mod on {
 
 #[cfg(not(feature = "metrics"))]
 mod on {
-    use super::{Duration, QueueGauges};
+    use super::{Duration, QueueGauges, Service};
 
     pub(crate) fn entries_read(_: &str, _: usize) {}
     pub(crate) fn reclaimed(_: &str, _: usize) {}
     pub(crate) fn redelivered(_: &str) {}
     pub(crate) fn queue_wait(_: &str, _: Duration) {}
-    pub(crate) fn finished(_: &str, _: &str, _: &'static str) {}
-    pub(crate) fn handler_time(_: &str, _: &str, _: Duration) {}
+    pub(crate) fn finished(_: &Service, _: &str, _: &'static str) {}
+    pub(crate) fn handler_time(_: &Service, _: &str, _: Duration) {}
     pub(crate) fn in_flight(_: &str, _: f64) {}
     pub(crate) fn reply_write_failed(_: &str) {}
     pub(crate) fn sampled(_: &str, _: QueueGauges) {}

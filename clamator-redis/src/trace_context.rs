@@ -4,6 +4,10 @@
 //! one trace across processes and languages. Without the feature, nothing is written and
 //! incoming fields are ignored; peers that do not know the fields ignore them too.
 
+#[cfg(feature = "opentelemetry")]
+use crate::stream::fields;
+use crate::stream::StreamEntry;
+
 /// The current span's trace context as `(traceparent, tracestate)`, when it has one.
 #[cfg(feature = "opentelemetry")]
 pub(crate) fn current() -> Option<(String, Option<String>)> {
@@ -31,17 +35,16 @@ pub(crate) fn current() -> Option<(String, Option<String>)> {
     None
 }
 
-/// Makes the context in `traceparent` / `tracestate` the remote parent of `span`. A missing
-/// or malformed `traceparent` (a peer without tracing, a broken one) leaves `span` a root.
+/// Makes the context in the entry's `traceparent` / `tracestate` fields the remote parent of
+/// `span`. A missing or malformed `traceparent` (a peer without tracing, a broken one)
+/// leaves `span` a root.
 #[cfg(feature = "opentelemetry")]
-pub(crate) fn continue_from(
-    span: &tracing::Span,
-    traceparent: Option<&str>,
-    tracestate: Option<&str>,
-) {
+pub(crate) fn continue_from(span: &tracing::Span, entry: &StreamEntry) {
     use opentelemetry::trace::TraceContextExt as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let Some(sc) = traceparent.and_then(|p| parse(p, tracestate)) else {
+    let traceparent = entry.text(fields::TRACEPARENT);
+    let tracestate = entry.text(fields::TRACESTATE);
+    let Some(sc) = traceparent.and_then(|p| parse(&p, tracestate.as_deref())) else {
         return;
     };
     let cx = opentelemetry::Context::new().with_remote_span_context(sc);
@@ -49,8 +52,9 @@ pub(crate) fn continue_from(
     let _ = span.set_parent(cx);
 }
 
+/// Without the feature the fields are not even looked up.
 #[cfg(not(feature = "opentelemetry"))]
-pub(crate) fn continue_from(_: &tracing::Span, _: Option<&str>, _: Option<&str>) {}
+pub(crate) fn continue_from(_: &tracing::Span, _: &StreamEntry) {}
 
 /// Renames `span` for OpenTelemetry after it started: the server span is named
 /// `<service>/<method>` once the envelope is read, and `tracing-opentelemetry` takes a later

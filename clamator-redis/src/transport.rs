@@ -52,8 +52,8 @@ struct Inner {
     health: Arc<Health>,
     /// Services seen served, for [`TransportConfig::fail_fast_without_server`].
     served: Served,
-    /// Turns through the partitions of each partitioned service.
-    next_partition: std::collections::BTreeMap<String, std::sync::atomic::AtomicUsize>,
+    /// Each partitioned service's number of partitions, and whose turn is next.
+    partitions: std::collections::BTreeMap<String, (usize, std::sync::atomic::AtomicUsize)>,
     /// Stops the reply reader when the last handle goes away without `stop`.
     _reader_guard: DropGuard,
 }
@@ -63,13 +63,9 @@ impl Inner {
     /// then the same one for the same idempotency key (a retry queues behind its first
     /// attempt), else the next in turn.
     fn partition_for(&self, service: &str, idempotency_key: Option<&str>) -> usize {
-        match (
-            self.config.partitions.get(service),
-            self.next_partition.get(service),
-        ) {
-            (Some(&n), Some(turn)) => partition_of(n, idempotency_key, turn),
-            _ => 0,
-        }
+        self.partitions
+            .get(service)
+            .map_or(0, |(n, turn)| partition_of(*n, idempotency_key, turn))
     }
 }
 
@@ -205,10 +201,12 @@ impl RedisTransport {
         ));
         Ok(Self {
             inner: Arc::new(Inner {
-                next_partition: config
+                partitions: config
                     .partitions
-                    .keys()
-                    .map(|service| (service.clone(), std::sync::atomic::AtomicUsize::new(0)))
+                    .iter()
+                    .map(|(service, &n)| {
+                        (service.clone(), (n, std::sync::atomic::AtomicUsize::new(0)))
+                    })
                     .collect(),
                 config,
                 manager,

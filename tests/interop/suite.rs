@@ -745,17 +745,30 @@ fn numbers_written_as_floats() {
 
 /// XADDs a raw request envelope to `service` with replies to `<prefix>:replies:probe`.
 fn raw_request(env: &Env, prefix: &str, service: &str, envelope: &str) {
-    let _: String = redis::cmd("XADD")
-        .arg(format!("{prefix}:cmds:{service}"))
+    raw_request_with(env, prefix, service, envelope, &[]);
+}
+
+/// [`raw_request`] with `extra` fields after clamator's.
+fn raw_request_with(
+    env: &Env,
+    prefix: &str,
+    service: &str,
+    envelope: &str,
+    extra: &[(&str, &str)],
+) {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(format!("{prefix}:cmds:{service}"))
         .arg("*")
         .arg("type")
         .arg("rpc")
         .arg("envelope")
         .arg(envelope)
         .arg("reply-to")
-        .arg(format!("{prefix}:replies:probe"))
-        .query(&mut env.raw())
-        .unwrap();
+        .arg(format!("{prefix}:replies:probe"));
+    for (k, v) in extra {
+        cmd.arg(*k).arg(*v);
+    }
+    let _: String = cmd.query(&mut env.raw()).unwrap();
 }
 
 /// The replies on `<prefix>:replies:probe`, waiting up to `wait` for `want` of them.
@@ -1319,21 +1332,19 @@ fn trace_context_fields_are_ignored_by_peers_that_do_not_know_them() {
     for s in [Lang::Rust, Lang::Python] {
         let prefix = format!("trace-{}", s.tag());
         let server = Server::start(s, &env.url(), &prefix, ServerOpts::default());
-        let _: String = redis::cmd("XADD")
-            .arg(format!("{prefix}:cmds:arith"))
-            .arg("*")
-            .arg("type")
-            .arg("rpc")
-            .arg("envelope")
-            .arg(r#"{"jsonrpc":"2.0","id":"t1","method":"arith.add","params":{"a":2,"b":5}}"#)
-            .arg("reply-to")
-            .arg(format!("{prefix}:replies:probe"))
-            .arg("traceparent")
-            .arg("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-            .arg("tracestate")
-            .arg("congo=t61rcWkgMzE")
-            .query(&mut env.raw())
-            .unwrap();
+        raw_request_with(
+            &env,
+            &prefix,
+            "arith",
+            r#"{"jsonrpc":"2.0","id":"t1","method":"arith.add","params":{"a":2,"b":5}}"#,
+            &[
+                (
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                ),
+                ("tracestate", "congo=t61rcWkgMzE"),
+            ],
+        );
         let replies = probe_replies(&env, &prefix, 1, Duration::from_secs(10));
         assert_eq!(replies.len(), 1, "{s:?} server: {replies:?}");
         assert_eq!(replies[0]["id"], "t1");

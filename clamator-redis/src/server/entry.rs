@@ -72,11 +72,7 @@ async fn handle(
     held: Held,
 ) {
     let span = server_span(rt.name(), &entry);
-    crate::trace_context::continue_from(
-        &span,
-        entry.text(fields::TRACEPARENT).as_deref(),
-        entry.text(fields::TRACESTATE).as_deref(),
-    );
+    crate::trace_context::continue_from(&span, &entry);
     if entry.delivery_count.is_some_and(|n| n > 1) {
         crate::instruments::redelivered(rt.name());
     }
@@ -121,7 +117,7 @@ fn server_span(service: &str, entry: &StreamEntry) -> tracing::Span {
 /// `expired`, `cancelled`, `dead-lettered`, `replayed`, …) and, for an error answer, its code;
 /// and counts it (with the `metrics` feature) under the method, if the service has it.
 fn record_outcome(rt: &ServiceRuntime, method: &str, outcome: &'static str, code: Option<i64>) {
-    crate::instruments::finished(rt.name(), method_label(rt, method), outcome);
+    crate::instruments::finished(&rt.service, method, outcome);
     let span = tracing::Span::current();
     span.record("clamator.outcome", outcome);
     if let Some(code) = code {
@@ -153,16 +149,6 @@ impl<'a> InFlightCount<'a> {
 impl Drop for InFlightCount<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// A method name for a metric label: one the service has, else `unknown` (names come from
-/// the wire; a label per name a caller invents would grow without bound).
-fn method_label<'a>(rt: &ServiceRuntime, method: &'a str) -> &'a str {
-    if rt.service.method(method).is_some() {
-        method
-    } else {
-        "unknown"
     }
 }
 
@@ -278,7 +264,7 @@ async fn handle_entry(
             let started = std::time::Instant::now();
             let r = context::scope(ctx, rt.service.dispatch(envelope)).await;
             let took = started.elapsed();
-            crate::instruments::handler_time(service, method_label(&rt, &method), took);
+            crate::instruments::handler_time(&rt.service, &method, took);
             record_millis("clamator.handler_ms", took);
             r
         } => Ok(match r {

@@ -91,15 +91,30 @@ fn partition_of(n: usize, key: Option<&str>, turn: &std::sync::atomic::AtomicUsi
 #[derive(Debug, Default)]
 struct Health {
     down_since: Mutex<Option<Instant>>,
+    /// A connection broke somewhere in this transport since the shared connection last
+    /// worked. When Redis goes away, the reply reader's blocking read breaks at once, but the
+    /// shared connection only finds out when something is sent on it: the first request
+    /// after Redis is back would fail with a broken pipe. So the next request pings first,
+    /// and a ping, unlike a request, can be sent twice without harm.
+    suspect: AtomicBool,
 }
 
 impl Health {
     fn down(&self) {
+        self.suspect.store(true, Ordering::Relaxed);
         let mut d = self
             .down_since
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         d.get_or_insert_with(Instant::now);
+    }
+
+    fn is_suspect(&self) -> bool {
+        self.suspect.load(Ordering::Relaxed)
+    }
+
+    fn shared_works(&self) {
+        self.suspect.store(false, Ordering::Relaxed);
     }
 
     fn up(&self) {
@@ -263,6 +278,9 @@ impl RedisTransport {
             service,
             self.inner.partition_for(service, fields.idempotency_key),
         );
+        if self.inner.health.is_suspect() {
+            self.revive_shared().await?;
+        }
         if self.inner.config.fail_fast_without_server {
             self.inner
                 .served
@@ -290,6 +308,7 @@ impl RedisTransport {
         match added {
             Ok(()) => {
                 self.inner.health.up();
+                self.inner.health.shared_works();
                 Ok(())
             }
             Err(e) => {
@@ -299,6 +318,31 @@ impl RedisTransport {
                 Err(crate::connection::redis_failure("xadd failed", e))
             }
         }
+    }
+
+    /// Makes sure the shared connection works before a request goes out on it, after a
+    /// connection broke somewhere in this transport. On a stale connection the first ping
+    /// fails and redis-rs starts reconnecting; if that attempt already failed while Redis was
+    /// away, the second ping gets its error and starts another; the last waits for the new
+    /// connection.
+    async fn revive_shared(&self) -> Result<(), Error> {
+        let mut conn = self.inner.manager.clone();
+        let mut failure = None;
+        for _ in 0..3 {
+            match redis::cmd("PING").query_async::<()>(&mut conn).await {
+                Err(e) if is_connection_error(&e) => failure = Some(e),
+                // Any answer from Redis, even an error, shows the connection carries commands.
+                _ => {
+                    self.inner.health.shared_works();
+                    return Ok(());
+                }
+            }
+        }
+        self.inner.health.down();
+        Err(match failure {
+            Some(e) => crate::connection::redis_failure("redis unreachable", e),
+            None => Error::transport("redis unreachable"),
+        })
     }
 
     fn check_running(&self, envelope: &str) -> Result<(), Error> {

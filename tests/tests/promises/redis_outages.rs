@@ -281,6 +281,10 @@ async fn readiness_follows_redis_going_away_and_coming_back() {
     let mut t = TestRedis::start();
     let h = t.arith(t.server_config(), 1).await;
     assert!(h.server.is_ready(), "ready once started");
+    // A call first, so the client's connections are up when Redis goes: the first call
+    // after the restart then meets a connection broken under it, not a fresh one.
+    let r = h.arith.add(&AddParams { a: 1.0, b: 2.0 }).await.unwrap();
+    assert_eq!(r.sum, 3.0);
     t.process.kill();
     wait_for("not ready while Redis is down", WAIT, || async {
         !h.server.is_ready()

@@ -27,6 +27,7 @@ pub mod generated;
 pub mod local_cluster;
 pub mod local_redis;
 pub mod observability;
+pub mod python_peer;
 
 /// Logs to stderr for the example programs: `RUST_LOG` when set, else `default` (an
 /// `EnvFilter` directive such as `"warn"`); colours only on a terminal.

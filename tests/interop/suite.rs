@@ -19,7 +19,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clamator_examples::generated::inventory as inv;
@@ -35,54 +35,7 @@ fn root() -> PathBuf {
 
 /// The venv's python, created and filled from `requirements.txt` on first use.
 fn python() -> PathBuf {
-    static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    VENV.get_or_init(ensure_venv)
-        .clone()
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn ensure_venv() -> Result<PathBuf, String> {
-    let venv = root().join("target/interop-venv");
-    let py = venv.join("bin/python");
-    let requirements = root().join("tests/interop/py/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements)
-        .map_err(|e| format!("{}: {e}", requirements.display()))?;
-    let marker = venv.join("installed-requirements.txt");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) && py.exists() {
-        return Ok(py);
-    }
-    let run = |cmd: &mut Command, what: &str| -> Result<(), String> {
-        let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    };
-    if !py.exists() {
-        run(
-            Command::new("python3").arg("-m").arg("venv").arg(&venv),
-            "python3 -m venv (Debian/Ubuntu: apt-get install python3-venv)",
-        )?;
-    }
-    run(
-        Command::new(&py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements),
-        "pip install of the pinned Python clamator packages",
-    )?;
-    std::fs::write(&marker, wanted).map_err(|e| e.to_string())?;
-    Ok(py)
+    clamator_examples::python_peer::python().unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

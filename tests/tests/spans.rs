@@ -16,6 +16,8 @@ use std::time::Duration;
 use clamator_examples::arith::{AddParams, DivideParams};
 use clamator_protocol::CallOptions;
 use clamator_tests::{TestRedis, WAIT};
+use opentelemetry::trace::{SpanId, SpanKind, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::Subscriber;
@@ -150,6 +152,28 @@ async fn calls_are_client_and_server_spans_with_rpc_attributes() {
     assert_eq!(f(failed_server, "jsonrpc.error.code"), "-32000");
 }
 
+/// An in-memory OpenTelemetry exporter behind a `tracing-opentelemetry` layer, the default
+/// subscriber of this thread while the guard lives.
+fn otel_exporter() -> (InMemorySpanExporter, tracing::subscriber::DefaultGuard) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("clamator-tests"));
+    let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    (exporter, guard)
+}
+
+/// The finished spans of a kind and name.
+fn finished(exporter: &InMemorySpanExporter, kind: SpanKind, name: &str) -> Vec<SpanData> {
+    exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.span_kind == kind && s.name == name)
+        .collect()
+}
+
 /// With the `opentelemetry` feature and an OpenTelemetry layer installed, a call is one trace
 /// across the Redis hop: the server span's parent is the client span (through the
 /// `traceparent` stream field), a redelivery after a reclaim joins the same trace, and an
@@ -157,28 +181,12 @@ async fn calls_are_client_and_server_spans_with_rpc_attributes() {
 #[tokio::test(flavor = "current_thread")]
 async fn one_call_is_one_trace_across_redis() {
     let _one = ONE_AT_A_TIME.lock().await;
-    use opentelemetry::trace::{SpanId, SpanKind, TracerProvider as _};
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("clamator-tests"));
-    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
-
+    let (exporter, _default) = otel_exporter();
     let t = TestRedis::start();
     let h = t.arith(t.server_config(), 1).await;
     h.arith.add(&AddParams { a: 1.0, b: 2.0 }).await.unwrap();
     // The server span ends once the reply is acknowledged, just after the caller has it.
-    let finished = |kind: SpanKind, name: &str| {
-        exporter
-            .get_finished_spans()
-            .unwrap()
-            .into_iter()
-            .filter(|s| s.span_kind == kind && s.name == name)
-            .collect::<Vec<_>>()
-    };
+    let finished = |kind: SpanKind, name: &str| finished(&exporter, kind, name);
     clamator_tests::wait_for("the server span", WAIT, || {
         let done = !finished(SpanKind::Server, "arith/add").is_empty();
         async move { done }
@@ -261,5 +269,75 @@ async fn one_call_is_one_trace_across_redis() {
         reclaimed.attributes
     );
     h.transport.stop().await;
+    server.stop().await;
+}
+
+/// A request from the published Python client carries no trace fields: a Rust server serves
+/// it and starts a trace of its own, a root server span with the RPC attributes.
+#[tokio::test(flavor = "current_thread")]
+async fn a_python_callers_request_is_a_root_server_span() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (exporter, _default) = otel_exporter();
+    let t = TestRedis::start();
+    let (server, _) = t.arith_server(t.server_config(), 1).await;
+    let input = serde_json::json!({
+        "redisUrl": t.url(),
+        "keyPrefix": t.prefix,
+        "calls": [{"method": "arith.add", "params": {"a": 2, "b": 5}}],
+    })
+    .to_string();
+    // The Python client blocks this thread's runtime no longer than its own run.
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let python = clamator_examples::python_peer::python().unwrap();
+        let mut child = std::process::Command::new(python)
+            .arg(clamator_examples::python_peer::driver("client.py"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        results["results"][0]["result"]["sum"],
+        serde_json::json!(7.0),
+        "{results}"
+    );
+    clamator_tests::wait_for("the server span", WAIT, || {
+        let done = !finished(&exporter, SpanKind::Server, "arith/add").is_empty();
+        async move { done }
+    })
+    .await;
+    let span = finished(&exporter, SpanKind::Server, "arith/add").remove(0);
+    assert_eq!(span.parent_span_id, SpanId::INVALID, "a root span");
+    let attribute = |key: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.as_str().into_owned())
+    };
+    assert_eq!(attribute("rpc.service").as_deref(), Some("arith"));
+    assert_eq!(attribute("rpc.method").as_deref(), Some("add"));
+    assert!(
+        attribute("jsonrpc.request.id").is_some_and(|id| !id.is_empty()),
+        "{:?}",
+        span.attributes
+    );
     server.stop().await;
 }

@@ -364,7 +364,7 @@ fn python_peer(args: &BenchArgs, url: &str, prefix: &str) -> BoxResult<()> {
     let python = args
         .python
         .clone()
-        .unwrap_or_else(|| root.join("target/interop-venv/bin/python"));
+        .unwrap_or_else(clamator_examples::python_peer::venv_python);
     if !python.exists() {
         return Err(format!(
             "no Python peer at {}: run `cargo test -p clamator-examples --test interop` once \

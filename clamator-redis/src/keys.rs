@@ -64,3 +64,10 @@ pub fn lock_key(prefix: &str, name: &str) -> String {
 pub fn idempotency_key(prefix: &str, service: &str, key: &str) -> String {
     format!("{prefix}:idem:{service}:{key}")
 }
+
+/// Where servers publish the contract of a service they serve: `<prefix>:contracts:<service>`
+/// (ours; clamator has none), a string holding a JSON document with the contract's methods,
+/// schemas and hashes. Written only by servers, at start.
+pub fn contract_key(prefix: &str, service: &str) -> String {
+    format!("{prefix}:contracts:{service}")
+}

@@ -56,19 +56,6 @@ pub(crate) fn continue_from(span: &tracing::Span, entry: &StreamEntry) {
 #[cfg(not(feature = "opentelemetry"))]
 pub(crate) fn continue_from(_: &tracing::Span, _: &StreamEntry) {}
 
-/// Renames `span` for OpenTelemetry after it started: the server span is named
-/// `<service>/<method>` once the envelope is read, and `tracing-opentelemetry` takes a later
-/// `otel.name` only before a span starts.
-#[cfg(feature = "opentelemetry")]
-pub(crate) fn rename(span: &tracing::Span, name: &str) {
-    use opentelemetry::trace::TraceContextExt as _;
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    span.context().span().update_name(name.to_owned());
-}
-
-#[cfg(not(feature = "opentelemetry"))]
-pub(crate) fn rename(_: &tracing::Span, _: &str) {}
-
 /// `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`, as W3C Trace Context defines it
 /// (a later version's extra fields are ignored, as the spec asks).
 #[cfg(feature = "opentelemetry")]

@@ -82,9 +82,13 @@ pub fn init(
         // for the log, and no debug or trace events: those would become span events, and
         // enabling them globally would make every `trace!` in a hot path cost.
         // Lean: no busy/idle timing (an `Instant::now` at every poll of every span), no
-        // thread or source-location attributes; the span's own fields say what matters.
+        // thread or source-location attributes (the span's own fields say what matters), and
+        // no OpenTelemetry context made current at every poll of every span: clamator
+        // carries the trace context from the `tracing` span itself, and only code that asks
+        // `opentelemetry::Context::current()` (other OpenTelemetry instrumentation) needs it.
         let otel = tracing_opentelemetry::layer()
             .with_tracked_inactivity(false)
+            .with_context_activation(false)
             .with_threads(false)
             .with_location(false)
             .with_tracer(provider.tracer("clamator-examples"))

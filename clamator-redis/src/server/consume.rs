@@ -38,7 +38,7 @@ pub(crate) async fn consume_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
             Ok(entries) => {
                 backoff.reset();
                 rt.reading.store(true, Ordering::Relaxed);
-                crate::instruments::entries_read(service, entries.len());
+                rt.metrics.entries_read(entries.len());
                 if let Some(last) = entries.last() {
                     rt.set_last_read(&last.id);
                 }

@@ -71,20 +71,44 @@ async fn handle(
     permit: OwnedSemaphorePermit,
     held: Held,
 ) {
-    let span = server_span(rt.name(), &entry);
+    // Screened before the span starts, so the span is born with its name, method and id:
+    // recording them afterwards would cost a round through every tracing layer each.
+    let reply_to = entry.text(fields::REPLY_TO);
+    let rules = Rules {
+        reply_prefix: &state.reply_prefix,
+        max_deliveries: state.config.max_deliveries,
+        max_envelope_bytes: state.config.max_envelope_bytes,
+    };
+    let screened = screen(rules, rt.name(), &entry, reply_to.as_deref());
+    let span = server_span(&rt, &entry, screened.as_ref().ok());
     crate::trace_context::continue_from(&span, &entry);
     if entry.delivery_count.is_some_and(|n| n > 1) {
         crate::instruments::redelivered(rt.name());
     }
-    handle_entry(state, rt, entry, permit, held)
+    let screened = Screened {
+        reply_to,
+        envelope: screened,
+    };
+    handle_entry(state, rt, entry, screened, permit, held)
         .instrument(span)
         .await;
 }
 
-/// The server span of one entry, `<service>/<method>` once the envelope is read, with the
-/// OpenTelemetry RPC attributes, the entry id, its delivery count, and how long it waited
-/// in the stream (from the entry id's time to now).
-fn server_span(service: &str, entry: &StreamEntry) -> tracing::Span {
+/// An entry's envelope as screening left it, with the reply stream it names.
+struct Screened {
+    reply_to: Option<String>,
+    envelope: Result<Envelope, Box<Rejection>>,
+}
+
+/// The server span of one entry, `<service>/<method>` (the service alone when the envelope
+/// could not be read), with the OpenTelemetry RPC attributes, the entry id, its delivery
+/// count, and how long it waited in the stream (from the entry id's time to now).
+fn server_span(
+    rt: &ServiceRuntime,
+    entry: &StreamEntry,
+    envelope: Option<&Envelope>,
+) -> tracing::Span {
+    let service = rt.name();
     let waited_ms = StreamId::parse(&entry.id).map(|id| {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -92,19 +116,26 @@ fn server_span(service: &str, entry: &StreamEntry) -> tracing::Span {
         now.saturating_sub(id.ms)
     });
     if let Some(ms) = waited_ms {
-        crate::instruments::queue_wait(service, Duration::from_millis(ms));
+        rt.metrics.queue_wait(Duration::from_millis(ms));
     }
+    let (method, rpc_id) = match envelope {
+        Some(Envelope::Request(r)) => (Some(r.method.as_str()), Some(r.id.key())),
+        Some(Envelope::Notification(n)) => (Some(n.method.as_str()), None),
+        Some(Envelope::Response(_)) | None => (None, None),
+    };
+    // `service/method`, formatted only if a layer records it.
+    let (slash, name) = method.map_or(("", ""), |m| ("/", m));
     tracing::info_span!(
         "rpc.server",
-        otel.name = service,
+        otel.name = %format_args!("{service}{slash}{name}"),
         otel.kind = "server",
         rpc.system.name = "jsonrpc",
         rpc.service = service,
-        rpc.method = Empty,
-        jsonrpc.request.id = Empty,
-        messaging.message.id = %entry.id,
-        clamator.delivery_count = entry.delivery_count,
-        clamator.queue_wait_ms = waited_ms,
+        rpc.method = method,
+        jsonrpc.request.id = rpc_id,
+        messaging.message.id = entry.id.as_str(),
+        clamator.delivery_count = entry.delivery_count.map(as_i64),
+        clamator.queue_wait_ms = waited_ms.map(as_i64),
         clamator.handler_ms = Empty,
         clamator.reply_ms = Empty,
         clamator.outcome = Empty,
@@ -113,11 +144,17 @@ fn server_span(service: &str, entry: &StreamEntry) -> tracing::Span {
     )
 }
 
+/// A count as a span field: OpenTelemetry attributes are signed, and `tracing-opentelemetry`
+/// formats an unsigned value as text.
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Records on the current server span how the entry ended: `outcome` (`ok`, `error`,
 /// `expired`, `cancelled`, `dead-lettered`, `replayed`, …) and, for an error answer, its code;
 /// and counts it (with the `metrics` feature) under the method, if the service has it.
 fn record_outcome(rt: &ServiceRuntime, method: &str, outcome: &'static str, code: Option<i64>) {
-    crate::instruments::finished(&rt.service, method, outcome);
+    rt.metrics.finished(method, outcome);
     let span = tracing::Span::current();
     span.record("clamator.outcome", outcome);
     if let Some(code) = code {
@@ -157,17 +194,13 @@ async fn handle_entry(
     state: Arc<ServerState>,
     rt: Arc<ServiceRuntime>,
     entry: StreamEntry,
+    screened: Screened,
     permit: OwnedSemaphorePermit,
     _held: Held,
 ) {
     let service = rt.name();
-    let reply_to = entry.text(fields::REPLY_TO);
-    let rules = Rules {
-        reply_prefix: &state.reply_prefix,
-        max_deliveries: state.config.max_deliveries,
-        max_envelope_bytes: state.config.max_envelope_bytes,
-    };
-    let envelope = match screen(rules, service, &entry, reply_to.as_deref()) {
+    let Screened { reply_to, envelope } = screened;
+    let envelope = match envelope {
         Ok(envelope) => envelope,
         Err(rejection) => {
             retire(&state, &rt, &entry, reply_to.as_deref(), *rejection).await;
@@ -185,17 +218,6 @@ async fn handle_entry(
         Envelope::Notification(n) => (String::new(), n.method.clone()),
         Envelope::Response(_) => (String::new(), String::new()),
     };
-    let span = tracing::Span::current();
-    // Nothing to format when no subscriber wants the span.
-    if !span.is_disabled() {
-        let name = format!("{service}/{method}");
-        crate::trace_context::rename(&span, &name);
-        span.record("otel.name", name);
-        span.record("rpc.method", method.as_str());
-        if !rpc_id.is_empty() {
-            span.record("jsonrpc.request.id", rpc_id.as_str());
-        }
-    }
     let deadline = entry.field(fields::DEADLINE).and_then(deadline::parse);
     let request_id = match &envelope {
         Envelope::Request(r) => Some(r.id.clone()),
@@ -259,12 +281,12 @@ async fn handle_entry(
         }
         kind = wait_for_limit(limit) => Err(kind),
         r = async {
-            let _in_flight = crate::instruments::InFlight::start(service);
+            let _in_flight = crate::instruments::InFlight::start(&rt.metrics);
             let _counted = InFlightCount::start(&state.counters.in_flight);
             let started = std::time::Instant::now();
             let r = context::scope(ctx, rt.service.dispatch(envelope)).await;
             let took = started.elapsed();
-            crate::instruments::handler_time(&rt.service, &method, took);
+            rt.metrics.handler_time(&method, took);
             record_millis("clamator.handler_ms", took);
             r
         } => Ok(match r {

@@ -133,6 +133,8 @@ pub(crate) struct ServiceRuntime {
     /// `COUNT` of the consumer loop's reads: the concurrency, within [`READ_COUNT`], so a
     /// busy concurrent service fills its permits in one round trip.
     pub(crate) read_count: usize,
+    /// The service's metric handles (nothing without the `metrics` feature).
+    pub(crate) metrics: crate::instruments::ServiceMetrics,
     /// Which requests run exactly once.
     exactly_once: ExactlyOnce,
     /// Methods whose handlers are never cancelled.
@@ -176,6 +178,7 @@ impl ServiceRuntime {
             consumer: keys::consumer_name(service.name(), &config.instance_id),
             dead_letters: keys::dead_letter_stream(prefix, service.name()),
             partition,
+            metrics: crate::instruments::ServiceMetrics::new(&service),
             service,
             permits: Arc::new(Semaphore::new(concurrency)),
             unfinished: Arc::new(Semaphore::new(concurrency + 4 * read_count)),

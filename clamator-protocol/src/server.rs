@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::contract::{ContractDescriptor, MethodDescriptor};
+use crate::contract::{ContractDescriptor, ContractInfo, MethodDescriptor};
 use crate::envelope::{Envelope, Response, RpcId};
 use crate::error::{Error, RpcError, ValidationIssue};
 use crate::names;
@@ -267,6 +267,7 @@ pub struct Service {
     name: String,
     methods: BTreeMap<String, Method>,
     show_error_details: bool,
+    contract: Option<&'static ContractInfo>,
 }
 
 /// Builds a [`Service`]; see [`Service::builder`].
@@ -275,6 +276,7 @@ pub struct ServiceBuilder {
     name: String,
     methods: BTreeMap<String, Method>,
     errors: Vec<String>,
+    contract: Option<&'static ContractInfo>,
 }
 
 impl ServiceBuilder {
@@ -316,9 +318,35 @@ impl ServiceBuilder {
         self
     }
 
-    /// Finishes the service; fails on an invalid service or method name or a duplicate method.
+    /// Declares the contract this service implements (generated code passes its
+    /// `<SERVICE>_CONTRACT`), so a server can publish it for tools and clients to read.
+    /// [`build`](Self::build) checks that it names this service and the same methods.
+    #[must_use]
+    pub fn contract(mut self, contract: &'static ContractInfo) -> Self {
+        self.contract = Some(contract);
+        self
+    }
+
+    /// Finishes the service; fails on an invalid service or method name, a duplicate method,
+    /// or a [`contract`](Self::contract) of another service or with other methods.
     pub fn build(self) -> Result<Service, Error> {
         let mut errors = self.errors;
+        if let Some(contract) = self.contract {
+            let declared: Vec<&str> = contract.methods.iter().map(|m| m.name).collect();
+            let served: Vec<&str> = self.methods.keys().map(String::as_str).collect();
+            let mut sorted = declared.clone();
+            sorted.sort_unstable();
+            if contract.service != self.name {
+                errors.push(format!(
+                    "the contract is of service \"{}\", not \"{}\"",
+                    contract.service, self.name
+                ));
+            } else if sorted != served {
+                errors.push(format!(
+                    "the contract declares methods {declared:?} but the service has {served:?}"
+                ));
+            }
+        }
         if !names::is_valid_service(&self.name) {
             errors.insert(
                 0,
@@ -335,6 +363,7 @@ impl ServiceBuilder {
             name: self.name,
             methods: self.methods,
             show_error_details: false,
+            contract: self.contract,
         })
     }
 }
@@ -346,7 +375,13 @@ impl Service {
             name: name.to_owned(),
             methods: BTreeMap::new(),
             errors: Vec::new(),
+            contract: None,
         }
+    }
+
+    /// The contract this service declared with [`ServiceBuilder::contract`], if any.
+    pub fn contract(&self) -> Option<&'static ContractInfo> {
+        self.contract
     }
 
     /// The service name.
@@ -702,6 +737,45 @@ mod tests {
         r.add(Service::builder("a").build().unwrap()).unwrap();
         let e = r.add(Service::builder("a").build().unwrap()).unwrap_err();
         assert!(e.to_string().contains("already registered"));
+    }
+
+    #[test]
+    fn a_declared_contract_must_name_the_service_and_its_methods() {
+        use crate::contract::MethodInfo;
+        static ECHO: ContractInfo = ContractInfo {
+            service: "echo",
+            methods: &[MethodInfo {
+                name: "say",
+                notification: false,
+                params_schema: "{}",
+                result_schema: Some("{}"),
+                params_hash: "aa",
+                result_hash: Some("bb"),
+            }],
+        };
+        let say = || Method::new(|p: Value| async move { Ok::<_, RpcError>(p) });
+        let s = Service::builder("echo")
+            .add("say", say())
+            .contract(&ECHO)
+            .build()
+            .unwrap();
+        assert_eq!(s.contract(), Some(&ECHO));
+        let e = Service::builder("other")
+            .add("say", say())
+            .contract(&ECHO)
+            .build()
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("contract is of service \"echo\""),
+            "{e}"
+        );
+        let e = Service::builder("echo")
+            .add("say", say())
+            .add("shout", say())
+            .contract(&ECHO)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("declares methods"), "{e}");
     }
 
     #[tokio::test]

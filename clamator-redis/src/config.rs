@@ -197,6 +197,7 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// | [`max_handler_time`](Self::max_handler_time) | 10 min, for requests without a deadline | — |
 /// | [`max_request_age`](Self::max_request_age) | 60 s: where a new or re-created consumer group starts | — |
 /// | [`show_error_details`](Self::show_error_details) | off: a handler's `?` error or panic reaches callers as a bare `Internal error` | — |
+/// | [`publish_contracts`](Self::publish_contracts) | on: each service's contract is written to `<prefix>:contracts:<service>` at start | — |
 /// | [`deployment`](Self::deployment) | [`Deployment::Standalone`] | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
@@ -228,6 +229,7 @@ pub struct ServerConfig {
     pub(crate) max_handler_time: Option<Duration>,
     pub(crate) max_request_age: Duration,
     pub(crate) show_error_details: bool,
+    pub(crate) publish_contracts: bool,
     pub(crate) fault_abort_after_reply_once: Option<std::path::PathBuf>,
     pub(crate) connection: Connection,
 }
@@ -252,6 +254,7 @@ impl ServerConfig {
             max_handler_time: Some(DEFAULT_MAX_HANDLER_TIME),
             max_request_age: DEFAULT_MAX_REQUEST_AGE,
             show_error_details: false,
+            publish_contracts: true,
             fault_abort_after_reply_once: None,
             connection: Connection::default(),
         }
@@ -265,6 +268,17 @@ impl ServerConfig {
     #[must_use]
     pub fn housekeeping_interval(mut self, every: Duration) -> Self {
         self.housekeeping_interval = every;
+        self
+    }
+
+    /// Whether the server writes, at start, the contract of each service that declares one
+    /// (generated services do) to [`keys::contract_key`](crate::keys::contract_key), for the
+    /// `clamator` tool and for clients that [check for drift](TransportConfig::expect_contract).
+    /// A write that fails (an ACL without that key, say) is logged and serving goes on.
+    /// Default on.
+    #[must_use]
+    pub fn publish_contracts(mut self, publish: bool) -> Self {
+        self.publish_contracts = publish;
         self
     }
 
@@ -534,6 +548,7 @@ impl ServiceOptions {
 /// | [`fail_fast_without_server`](Self::fail_fast_without_server) | off: a call to a service without a consumer group waits | — |
 /// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
 /// | [`partitions`](Self::partitions) | 1 per service: its clamator-compatible command stream | — |
+/// | [`expect_contract`](Self::expect_contract) / [`refuse_contract_drift`](Self::refuse_contract_drift) | no contracts checked / drift is a warning | — |
 /// | [`deployment`](Self::deployment) | [`Deployment::Standalone`] | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
@@ -547,6 +562,8 @@ pub struct TransportConfig {
     pub(crate) unreachable_limit: Duration,
     pub(crate) fail_fast_without_server: bool,
     pub(crate) partitions: std::collections::BTreeMap<String, usize>,
+    pub(crate) expected_contracts: Vec<&'static clamator_protocol::ContractInfo>,
+    pub(crate) refuse_contract_drift: bool,
     pub(crate) connection: Connection,
 }
 
@@ -562,6 +579,8 @@ impl TransportConfig {
             unreachable_limit: Duration::from_secs(5),
             fail_fast_without_server: false,
             partitions: std::collections::BTreeMap::new(),
+            expected_contracts: Vec::new(),
+            refuse_contract_drift: false,
             connection: Connection::default(),
         }
     }
@@ -609,6 +628,34 @@ impl TransportConfig {
     #[must_use]
     pub fn fail_fast_without_server(mut self, fail_fast: bool) -> Self {
         self.fail_fast_without_server = fail_fast;
+        self
+    }
+
+    /// Checks at connect that the contract this client was generated from (its
+    /// `<SERVICE>_CONTRACT`) matches the one its servers published: a method the server lacks
+    /// or a params or result schema hash that differs is drift, logged as a warning (or
+    /// refused, with [`refuse_contract_drift`](Self::refuse_contract_drift)). No published
+    /// contract (no server started yet, or one that does not publish) is not drift. May be
+    /// called for several contracts.
+    ///
+    /// ```
+    /// use clamator_redis::TransportConfig;
+    /// # static ARITH_CONTRACT: clamator_protocol::ContractInfo =
+    /// #     clamator_protocol::ContractInfo { service: "arith", methods: &[] };
+    /// let config = TransportConfig::new("shop").expect_contract(&ARITH_CONTRACT);
+    /// ```
+    #[must_use]
+    pub fn expect_contract(mut self, contract: &'static clamator_protocol::ContractInfo) -> Self {
+        self.expected_contracts.push(contract);
+        self
+    }
+
+    /// Makes [`RedisTransport::connect`](crate::RedisTransport::connect) fail, with an error
+    /// listing the differences, when an [expected contract](Self::expect_contract) drifted
+    /// from the published one, instead of logging a warning. Default off.
+    #[must_use]
+    pub fn refuse_contract_drift(mut self, refuse: bool) -> Self {
+        self.refuse_contract_drift = refuse;
         self
     }
 

@@ -83,6 +83,7 @@ mod backoff;
 pub mod codes;
 pub mod config;
 mod connection;
+mod contracts;
 mod dead_letters;
 mod deadline;
 pub mod env;

@@ -192,10 +192,13 @@ impl std::fmt::Debug for RedisTransport {
 }
 
 impl RedisTransport {
-    /// Connects and starts the reply reader. Fails when Redis is unreachable.
+    /// Connects, checks the [expected contracts](TransportConfig::expect_contract), and
+    /// starts the reply reader. Fails when Redis is unreachable, or on contract drift with
+    /// [`refuse_contract_drift`](TransportConfig::refuse_contract_drift).
     pub async fn connect(config: TransportConfig) -> Result<Self, Error> {
         let connector = Connector::new(&config.connection)?;
         let manager = connector.shared().await?;
+        check_contracts(&manager, &config).await?;
         let reply_stream = keys::reply_stream(&config.key_prefix, &config.instance_id);
         let pending: Pending = Arc::default();
         let stop = CancellationToken::new();
@@ -426,6 +429,27 @@ impl ClientTransport for RedisTransport {
     fn default_timeout(&self) -> Option<Duration> {
         Some(self.inner.config.default_timeout)
     }
+}
+
+/// Compares each expected contract with the published one: drift is a warning, or an
+/// error with [`refuse_contract_drift`](TransportConfig::refuse_contract_drift).
+async fn check_contracts(manager: &RedisConn, config: &TransportConfig) -> Result<(), Error> {
+    for contract in &config.expected_contracts {
+        let drift = crate::contracts::drift(manager, &config.key_prefix, contract).await?;
+        if drift.is_empty() {
+            continue;
+        }
+        let listed = drift.join("; ");
+        if config.refuse_contract_drift {
+            return Err(Error::protocol(format!(
+                "the {} contract this client was generated from differs from the one its servers \
+                 published: {listed}",
+                contract.service
+            )));
+        }
+        tracing::warn!(service = contract.service, drift = %listed, "this client's contract differs from the one its servers published");
+    }
+    Ok(())
 }
 
 /// Refreshes the reply stream's time to live every third of it while the client runs, so

@@ -20,6 +20,10 @@ pub(super) fn emit(service: &Service) -> TokenStream {
     ));
     let handlers_bound = service.methods.iter().map(bind_handler);
     let methods = service.methods.iter().map(add_method);
+    let contract = ident(&format!(
+        "{}_CONTRACT",
+        crate::names::const_ident(&service.name)
+    ));
     quote! {
         #trait_doc
         pub trait #service_trait: Send + Sync + 'static {
@@ -32,6 +36,7 @@ pub(super) fn emit(service: &Service) -> TokenStream {
             #(#handlers_bound)*
             __c::Service::builder(#name)
                 #(#methods)*
+                .contract(&#contract)
                 .build()
         }
     }

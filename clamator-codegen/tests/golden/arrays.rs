@@ -130,5 +130,6 @@ pub fn arrays_service<S: ArraysService>(
                 .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
         )
+        .contract(&ARRAYS_CONTRACT)
         .build()
 }

@@ -186,5 +186,6 @@ pub fn defaults_service<S: DefaultsService>(
                 .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
         )
+        .contract(&DEFAULTS_CONTRACT)
         .build()
 }

@@ -138,5 +138,6 @@ pub fn enums_service<S: EnumsService>(
                 .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
         )
+        .contract(&ENUMS_CONTRACT)
         .build()
 }

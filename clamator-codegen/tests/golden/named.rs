@@ -168,5 +168,6 @@ pub fn named_service<S: NamedService>(
                 .params_validator(__c::params_validator(PLACE_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(PLACE_RESULT_SCHEMA)?),
         )
+        .contract(&NAMED_CONTRACT)
         .build()
 }

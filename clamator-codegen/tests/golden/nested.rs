@@ -167,5 +167,6 @@ pub fn nested_service<S: NestedService>(
                 .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
         )
+        .contract(&NESTED_CONTRACT)
         .build()
 }

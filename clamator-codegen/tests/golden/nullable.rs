@@ -125,5 +125,6 @@ pub fn nullable_service<S: NullableService>(
                 .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
         )
+        .contract(&NULLABLE_CONTRACT)
         .build()
 }

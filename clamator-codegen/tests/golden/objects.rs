@@ -174,5 +174,6 @@ pub fn objects_service<S: ObjectsService>(
             __c::Method::notification(notify_handler)
                 .params_validator(__c::params_validator(NOTIFY_PARAMS_SCHEMA)?),
         )
+        .contract(&OBJECTS_CONTRACT)
         .build()
 }

@@ -129,5 +129,6 @@ pub fn records_service<S: RecordsService>(
                 .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
         )
+        .contract(&RECORDS_CONTRACT)
         .build()
 }

@@ -130,5 +130,6 @@ pub fn refs_service<S: RefsService>(
                 .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
         )
+        .contract(&REFS_CONTRACT)
         .build()
 }

@@ -122,5 +122,6 @@ pub fn scalars_service<S: ScalarsService>(
                 .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
         )
+        .contract(&SCALARS_CONTRACT)
         .build()
 }

@@ -128,5 +128,6 @@ pub fn tagged_union_service<S: TaggedUnionService>(
                 .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
         )
+        .contract(&TAGGED_UNION_CONTRACT)
         .build()
 }

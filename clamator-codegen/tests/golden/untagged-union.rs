@@ -183,5 +183,6 @@ pub fn untagged_union_service<S: UntaggedUnionService>(
                 .params_validator(__c::params_validator(GET_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(GET_RESULT_SCHEMA)?),
         )
+        .contract(&UNTAGGED_UNION_CONTRACT)
         .build()
 }

@@ -196,6 +196,15 @@ impl ServerBuilder {
             groups::ensure_group(&state, rt).await?;
             rt.reading.store(true, Ordering::Relaxed);
         }
+        if state.config.publish_contracts {
+            let served = services.iter().filter(|rt| rt.partition == 0);
+            crate::contracts::publish(
+                &state.manager,
+                &state.config.key_prefix,
+                served.map(|rt| &*rt.service),
+            )
+            .await;
+        }
         let loops = TaskTracker::new();
         for rt in &services {
             loops.spawn(consume::consume_loop(Arc::clone(&state), Arc::clone(rt)));

@@ -372,5 +372,6 @@ pub fn arith_service<S: ArithService>(
                 .params_validator(__c::params_validator(SLOW_ADD_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(SLOW_ADD_RESULT_SCHEMA)?),
         )
+        .contract(&ARITH_CONTRACT)
         .build()
 }

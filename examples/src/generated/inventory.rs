@@ -742,6 +742,7 @@ pub fn inventory_service<S: InventoryService>(
                 .params_validator(__c::params_validator(SET_METADATA_PARAMS_SCHEMA)?)
                 .result_validator(__c::validator(SET_METADATA_RESULT_SCHEMA)?),
         )
+        .contract(&INVENTORY_CONTRACT)
         .build()
 }
 

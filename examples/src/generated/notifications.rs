@@ -94,5 +94,6 @@ pub fn notifications_service<S: NotificationsService>(
             __c::Method::notification(ping_handler)
                 .params_validator(__c::params_validator(PING_PARAMS_SCHEMA)?),
         )
+        .contract(&NOTIFICATIONS_CONTRACT)
         .build()
 }

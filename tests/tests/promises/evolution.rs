@@ -49,3 +49,101 @@ async fn a_param_an_older_server_does_not_know_is_refused_with_invalid_params() 
     );
     server.stop().await;
 }
+
+/// A server publishes the contract of each generated service it serves, for the `clamator`
+/// tool and for clients that check for drift; `publish_contracts(false)` turns it off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_publish_their_contracts() {
+    use clamator_examples::generated::arith::ARITH_CONTRACT;
+    let t = TestRedis::start();
+    let key = clamator_redis::keys::contract_key(&t.prefix, "arith");
+    let raw = t.raw().await;
+    let (quiet, _) = t
+        .arith_server(t.server_config().publish_contracts(false), 1)
+        .await;
+    let none: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    assert_eq!(none, None, "publish_contracts(false) writes nothing");
+    quiet.stop().await;
+
+    let h = t.arith(t.server_config(), 1).await;
+    let doc: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(doc["service"], "arith");
+    let methods = doc["methods"].as_array().unwrap();
+    assert_eq!(methods.len(), ARITH_CONTRACT.methods.len());
+    for m in ARITH_CONTRACT.methods {
+        let published = methods.iter().find(|p| p["name"] == m.name).unwrap();
+        assert_eq!(published["paramsHash"], m.params_hash);
+        assert_eq!(published["resultHash"], json!(m.result_hash));
+        let schema: Value = serde_json::from_str(m.params_schema).unwrap();
+        assert_eq!(published["paramsSchema"], schema);
+    }
+    assert!(doc["publishedAt"].as_u64().unwrap() > 0);
+    h.stop().await;
+}
+
+/// A client checks the contract it was generated from against the published one: a match
+/// connects; drift is a warning by default and an error naming the method with
+/// `refuse_contract_drift`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_find_contract_drift_at_connect() {
+    use clamator_examples::generated::arith::ARITH_CONTRACT;
+    let t = TestRedis::start();
+    let h = t.arith(t.server_config(), 1).await;
+    let expecting = || {
+        t.transport_config()
+            .expect_contract(&ARITH_CONTRACT)
+            .refuse_contract_drift(true)
+    };
+    let matching = clamator_redis::RedisTransport::connect(expecting())
+        .await
+        .unwrap();
+    let r = ArithClient::new(matching.clone())
+        .add(&AddParams::new(1.0, 1.0))
+        .await
+        .unwrap();
+    assert_eq!(r.sum, 2.0);
+    matching.stop().await;
+
+    // A server deployed from a newer contract changed `divide`'s result schema.
+    let key = clamator_redis::keys::contract_key(&t.prefix, "arith");
+    let raw = t.raw().await;
+    let doc: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    let divide = ARITH_CONTRACT.method("divide").unwrap();
+    let changed = doc.replace(divide.result_hash.unwrap(), &"0".repeat(64));
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(changed)
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    let err = clamator_redis::RedisTransport::connect(expecting())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("arith.divide: result schema differs"),
+        "{text}"
+    );
+    assert!(!text.contains("arith.add"), "{text}");
+    // Without refusing, the same drift is a warning and the client works.
+    let warned = clamator_redis::RedisTransport::connect(
+        t.transport_config().expect_contract(&ARITH_CONTRACT),
+    )
+    .await
+    .unwrap();
+    warned.stop().await;
+    h.stop().await;
+}

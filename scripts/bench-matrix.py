@@ -57,6 +57,13 @@ def run(bench: str, mode: str, callers: int, sc: int, payload: int | None, runs:
     return median
 
 
+def cpu(r: dict) -> str:
+    c = r.get("cpu_s_per_10k_calls")
+    if not c:
+        return "?"
+    return f"{c['client']:.2f} / {c['server']:.2f} / {c['redis']:.2f} = {c['total']:.2f}"
+
+
 def mib(kib: int | None) -> str:
     return "?" if kib is None else f"{kib / 1024:.1f}"
 
@@ -69,8 +76,10 @@ def main() -> int:
     a = p.parse_args()
     print("| callers | server concurrency | payload | clamator-rs calls/s | baseline calls/s "
           "| Python peer calls/s | ÷ baseline | × Python | clamator-rs p50 / p99 µs "
-          "| baseline p50 / p99 µs | Python p50 / p99 µs | peak RSS client / server MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| baseline p50 / p99 µs | Python p50 / p99 µs | peak RSS client / server MiB "
+          "| CPU s per 10k calls, clamator-rs (client / server / Redis = total) "
+          "| … baseline | … Python |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for callers, sc, payload in CASES:
         ours = run(a.bench, "clamator", callers, sc, payload, a.runs)
         base = run(a.bench, "baseline", callers, sc, payload, a.runs)
@@ -86,7 +95,8 @@ def main() -> int:
             f"| {ours['calls_per_sec']:,.0f} | {base['calls_per_sec']:,.0f} | {py_rate} "
             f"| {100 * ours['calls_per_sec'] / base['calls_per_sec']:.0f} % | {times_py} "
             f"| {ours['p50_us']} / {ours['p99_us']} | {base['p50_us']} / {base['p99_us']} "
-            f"| {py_lat} | {mib(ours['client_peak_rss_kib'])} / {mib(ours['server_peak_rss_kib'])} |",
+            f"| {py_lat} | {mib(ours['client_peak_rss_kib'])} / {mib(ours['server_peak_rss_kib'])} "
+            f"| {cpu(ours)} | {cpu(base)} | {cpu(py) if py else '–'} |",
             flush=True,
         )
     return 0

@@ -975,6 +975,14 @@ fn the_benchmark_runs_in_each_mode() {
             );
         }
         assert!(figures["p50_us"].as_u64() <= figures["p99_us"].as_u64());
+        // CPU per call is measured in every mode (40 calls may take under a clock tick).
+        let cpu = &figures["cpu_s_per_10k_calls"];
+        for part in ["client", "server", "redis", "total"] {
+            assert!(
+                cpu[part].as_f64().is_some_and(|v| v >= 0.0),
+                "{mode:?}: cpu_s_per_10k_calls.{part} missing in {figures}"
+            );
+        }
     }
 }
 

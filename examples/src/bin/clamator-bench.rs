@@ -12,8 +12,13 @@
 //! cargo run --release -p clamator-examples --bin clamator-bench -- --cluster --partitions 3 --concurrency 64 --calls 20000
 //! ```
 //!
-//! With `--services N` the figures are per service and summed; `redis_cpu_s` is the CPU
-//! time of each private redis-server over the timed part (from `/proc`).
+//! With `--services N` the figures are per service and summed. CPU seconds (user + system,
+//! from `/proc`) are measured in every mode over the timed part: `client_cpu_s` by the client
+//! process itself, `server_cpu_s` of the server process from just before the clients start
+//! to just after they finish (their connect and warm-up call included), `redis_cpu_s` of each
+//! private redis-server over the same span, and `cpu_s_per_10k_calls` puts them per 10,000
+//! calls (client, server, Redis, total): on a CPU-bound machine that figure, not calls/s,
+//! compares across machines and systems. Clock ticks are 10 ms, so short runs are coarse.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
@@ -212,7 +217,7 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         if args.services > 1 || deployment != clamator_redis::Deployment::Standalone {
             return Err("--peer-python measures one service on one Redis".into());
         }
-        return python_peer(&args, &url, &prefixes[0]);
+        return python_peer(&args, &url, &prefixes[0], &private.pids());
     }
     let exe = std::env::current_exe()?;
     let common = |role: &str, prefix: &str| {
@@ -253,6 +258,7 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         servers.push(server);
     }
     let redis_cpu_before: Vec<f64> = private.pids().into_iter().map(cpu_seconds).collect();
+    let server_cpu_before: Vec<f64> = servers.iter().map(|s| cpu_seconds(s.id())).collect();
     let clients = prefixes
         .iter()
         .map(|prefix| {
@@ -279,10 +285,11 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         .into_iter()
         .map(cpu_seconds)
         .zip(&redis_cpu_before)
-        .map(|(after, before)| ((after - before) * 100.0).round() / 100.0)
+        .map(|(after, before)| round2(after - before))
         .collect();
-    for (figures, mut server) in all.iter_mut().zip(servers) {
+    for ((figures, mut server), before) in all.iter_mut().zip(servers).zip(server_cpu_before) {
         figures["server_peak_rss_kib"] = json!(peak_rss_kib(server.id()));
+        figures["server_cpu_s"] = json!(round2(cpu_seconds(server.id()) - before));
         drop(server.stdin.take()); // the server stops when its stdin closes
         server.wait()?;
     }
@@ -297,6 +304,8 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
             "calls": sum("calls"),
             "failed": sum("failed"),
             "calls_per_sec": sum("calls_per_sec"),
+            "client_cpu_s": round2(sum("client_cpu_s")),
+            "server_cpu_s": round2(sum("server_cpu_s")),
             "per_service": all,
         })
     };
@@ -308,8 +317,32 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
     if !redis_cpu.is_empty() {
         figures["redis_cpu_s"] = json!(redis_cpu);
     }
+    per_10k(&mut figures, redis_cpu.iter().sum());
     println!("{figures}");
     Ok(())
+}
+
+/// Adds `cpu_s_per_10k_calls`: the CPU seconds each process (client, server, Redis, and all
+/// together) spent over the timed part, per 10,000 calls. On a CPU-bound machine this, not
+/// calls/s, is what compares across machines and systems.
+fn per_10k(figures: &mut Value, redis_cpu: f64) {
+    let calls = figures["calls"].as_f64().unwrap_or(0.0);
+    if calls <= 0.0 {
+        return;
+    }
+    let per = |cpu: f64| (cpu * 10_000.0 / calls * 100.0).round() / 100.0;
+    let client = figures["client_cpu_s"].as_f64().unwrap_or(0.0);
+    let server = figures["server_cpu_s"].as_f64().unwrap_or(0.0);
+    figures["cpu_s_per_10k_calls"] = json!({
+        "client": per(client),
+        "server": per(server),
+        "redis": per(redis_cpu),
+        "total": per(client + server + redis_cpu),
+    });
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 /// One key prefix per service; on a private cluster, chosen so that the command streams
@@ -358,7 +391,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// Runs the Python peer's server and benchmark client (`tests/interop/py/`) and prints
 /// their figures in the same shape as ours.
-fn python_peer(args: &BenchArgs, url: &str, prefix: &str) -> BoxResult<()> {
+fn python_peer(args: &BenchArgs, url: &str, prefix: &str, redis_pids: &[u32]) -> BoxResult<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let drivers = root.join("tests/interop/py");
     let python = args
@@ -386,6 +419,8 @@ fn python_peer(args: &BenchArgs, url: &str, prefix: &str) -> BoxResult<()> {
         let _ = server.kill();
         return Err("the Python server did not start".into());
     }
+    let redis_before: f64 = redis_pids.iter().copied().map(cpu_seconds).sum();
+    let server_before = cpu_seconds(server.id());
     let mut client = Command::new(&python)
         .arg(drivers.join("bench_client.py"))
         .stdin(Stdio::piped())
@@ -401,6 +436,8 @@ fn python_peer(args: &BenchArgs, url: &str, prefix: &str) -> BoxResult<()> {
     writeln!(client.stdin.take().ok_or("no client stdin")?, "{request}")?;
     let out = client.wait_with_output()?;
     let server_rss = peak_rss_kib(server.id());
+    let server_cpu = cpu_seconds(server.id()) - server_before;
+    let redis_cpu = redis_pids.iter().copied().map(cpu_seconds).sum::<f64>() - redis_before;
     let _ = server.kill();
     let _ = server.wait();
     if !out.status.success() {
@@ -412,6 +449,11 @@ fn python_peer(args: &BenchArgs, url: &str, prefix: &str) -> BoxResult<()> {
     figures["payload_bytes"] = json!(args.payload_bytes);
     figures["server_concurrency"] = json!(1);
     figures["server_peak_rss_kib"] = json!(server_rss);
+    figures["server_cpu_s"] = json!(round2(server_cpu));
+    if !redis_pids.is_empty() {
+        figures["redis_cpu_s"] = json!([round2(redis_cpu)]);
+    }
+    per_10k(&mut figures, redis_cpu);
     println!("{figures}");
     Ok(())
 }
@@ -432,11 +474,21 @@ async fn serve(args: BenchArgs) -> BoxResult<()> {
         let _ = std::io::stdin().read_line(&mut sink);
     });
     if args.baseline {
+        // READY only once the consumer group exists: a call that lands before it would
+        // never be delivered.
+        let (started, up) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(baseline::serve(
             url,
             args.key_prefix.clone(),
             args.server_concurrency,
+            started,
         ));
+        if up.await.is_err() {
+            return match task.await {
+                Ok(Err(e)) => Err(format!("the baseline server did not start: {e}").into()),
+                _ => Err("the baseline server did not start".into()),
+            };
+        }
         ready()?;
         stop.await?;
         task.abort();
@@ -475,6 +527,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
     let calls_of =
         |caller: usize| args.calls / callers + usize::from(caller < args.calls % callers);
     let started;
+    let cpu_started;
     if args.baseline {
         let client = baseline::Client::connect(&url, &args.key_prefix).await?;
         // One untimed call (as the Python peer's bench client makes), so the first
@@ -483,6 +536,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
             return Err("the warm-up call failed".into());
         }
         started = Instant::now();
+        cpu_started = cpu_seconds(std::process::id());
         let tasks: Vec<_> = (0..args.concurrency)
             .map(|caller| {
                 let (client, latencies, text) =
@@ -520,6 +574,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         let client = ArithClient::new(redis.clone());
         client.add(&AddParams { a: 0.0, b: 0.0 }).await?;
         started = Instant::now();
+        cpu_started = cpu_seconds(std::process::id());
         let tasks: Vec<_> = (0..args.concurrency)
             .map(|caller| {
                 let (client, latencies, text) =
@@ -559,6 +614,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         redis.stop().await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let client_cpu = cpu_seconds(std::process::id()) - cpu_started;
     let h = latencies
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -578,6 +634,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         "p99_us": h.percentile(0.99),
         "max_us": h.max_us,
         "client_peak_rss_kib": peak_rss_kib(std::process::id()),
+        "client_cpu_s": round2(client_cpu),
     });
     println!("{figures}");
     Ok(())
@@ -723,7 +780,13 @@ mod baseline {
             .await?)
     }
 
-    pub(super) async fn serve(url: String, prefix: String, concurrency: usize) -> BoxResult<()> {
+    /// Serves until aborted; `started` fires once the consumer group exists.
+    pub(super) async fn serve(
+        url: String,
+        prefix: String,
+        concurrency: usize,
+        started: oneshot::Sender<()>,
+    ) -> BoxResult<()> {
         let client = redis::Client::open(url.as_str())?;
         let manager = ConnectionManager::new(client.clone()).await?;
         let mut reader = blocking_connection(&client).await?;
@@ -736,6 +799,7 @@ mod baseline {
             .arg("MKSTREAM")
             .query_async(&mut manager.clone())
             .await;
+        let _ = started.send(());
         let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         // The same batching as clamator-rs: one pipeline of reply XADDs per batch, then
         // one XACK for the entries whose reply was written; permits end with the handler.

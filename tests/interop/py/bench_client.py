@@ -73,8 +73,10 @@ async def main() -> int:
         # One untimed call, so the first measured call does not pay for connecting.
         await client.call("arith", method, params)
         began = time.perf_counter()
+        cpu_began = time.process_time()
         await asyncio.gather(*(caller() for _ in range(concurrency)))
         seconds = time.perf_counter() - began
+        cpu = time.process_time() - cpu_began
     finally:
         await client.stop()
         await redis.aclose()
@@ -91,6 +93,7 @@ async def main() -> int:
         "p99_us": percentile(latencies, 0.99),
         "max_us": latencies[-1] if latencies else 0,
         "client_peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "client_cpu_s": round(cpu, 3),
     }
     sys.stdout.write(json.dumps(figures) + "\n")
     sys.stdout.flush()

@@ -1,0 +1,406 @@
+//! `clamator acl <service>… --role server|client`: the `ACL SETUSER` line of a
+//! least-privilege Redis user for a clamator server or client of these services: the keys
+//! it touches and exactly the commands clamator-redis (and redis-rs under it) sends there.
+//!
+//! On Redis 7 each group of keys is a selector of its own, `(<keys> <commands>)`, so a
+//! command is allowed only on the keys that need it (a server may `XADD` to reply streams
+//! but not read them); read-only and write-only keys get `%R~` / `%W~`. Redis 6 has neither:
+//! there the keys and commands are one flat list.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::error::CliError;
+use crate::output;
+use crate::target::glob_escape;
+use crate::Ctx;
+
+/// Which side of clamator the user runs.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A `RedisServer` serving the services.
+    Server,
+    /// A `RedisTransport` calling the services.
+    Client,
+}
+
+/// Arguments of `clamator acl`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// The services the user serves or calls.
+    #[arg(required = true, value_name = "SERVICE")]
+    services: Vec<String>,
+    /// Server or client.
+    #[arg(long, value_enum)]
+    role: Role,
+    /// The user's name (default: `<first service>-<role>`).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// The user's password (without it the line sets none: add `>password` before use).
+    #[arg(long, value_name = "PASSWORD")]
+    password: Option<String>,
+    /// Client: the instance id its transport uses (`TransportConfig::instance_id`,
+    /// `CLAMATOR_INSTANCE_ID`), whose reply stream is the only one it may read. A glob
+    /// pattern: `orders-*` lets each process take its own id under it. Default: the user's
+    /// name.
+    #[arg(long, value_name = "ID")]
+    instance_id: Option<String>,
+    /// Client: the transport runs with `fail_fast_without_server`, which asks
+    /// `XINFO GROUPS` of command streams.
+    #[arg(long)]
+    fail_fast: bool,
+    /// The Redis version the line is for: 7.2 and up (and Valkey) take `CLIENT SETINFO`,
+    /// 7.0 selectors and `%R~` / `%W~`, 6.2 neither.
+    #[arg(long, default_value = "7.2", value_name = "MAJOR.MINOR", value_parser = parse_version)]
+    redis_version: (u32, u32),
+}
+
+fn parse_version(text: &str) -> Result<(u32, u32), String> {
+    let mut parts = text.split('.');
+    let major = parts.next().and_then(|p| p.parse().ok());
+    let minor = parts.next().map_or(Some(0), |p| p.parse().ok());
+    match (major, minor) {
+        (Some(major), Some(minor)) if major >= 6 => Ok((major, minor)),
+        (Some(_), Some(_)) => Err("clamator needs Redis 6.2 or newer".into()),
+        _ => Err(format!("{text:?} is not a version such as 7.2")),
+    }
+}
+
+/// Keys of one kind and the commands allowed on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Grant {
+    /// What these keys are, for people.
+    what: &'static str,
+    /// `R`, `W` or `RW`: how the commands use the keys.
+    access: &'static str,
+    /// Key patterns, glob-escaped where they are names.
+    keys: Vec<String>,
+    /// Commands, lower case, `command|subcommand` for one subcommand.
+    commands: Vec<&'static str>,
+}
+
+/// The commands without keys each connection of the role may send, and the grants.
+fn grants(
+    role: Role,
+    prefix: &str,
+    services: &[String],
+    instance: &str,
+    fail_fast: bool,
+    version: (u32, u32),
+    cluster: bool,
+) -> (Vec<&'static str>, Vec<Grant>) {
+    let p = glob_escape(prefix);
+    let each = |f: &dyn Fn(&str) -> Vec<String>| -> Vec<String> {
+        services.iter().flat_map(|s| f(&glob_escape(s))).collect()
+    };
+    // PING: a client checks a connection that broke before its next request; HELLO: a
+    // server asks which Redis it reached; CLIENT SETINFO: redis-rs names its library on
+    // every new connection (Redis 7.2+).
+    let mut keyless = vec!["ping", "hello"];
+    if version >= (7, 2) {
+        keyless.push("client|setinfo");
+    }
+    if cluster {
+        // redis-rs's cluster client reads the slot map and follows ASK redirects.
+        keyless.extend(["cluster|slots", "asking"]);
+    }
+    let command_streams = each(&|s| vec![format!("{p}:cmds:{s}"), format!("{p}:cmds:{s}:*")]);
+    let grants = match role {
+        Role::Client => {
+            keyless.sort_unstable();
+            let mut requests = Grant {
+                what: "command streams: requests and notifications (XADD)",
+                access: "W",
+                keys: command_streams,
+                commands: vec!["xadd"],
+            };
+            if fail_fast {
+                requests.access = "RW";
+                requests.what = "command streams: requests, and whether a group serves them";
+                requests.commands.push("xinfo|groups");
+            }
+            vec![
+                requests,
+                Grant {
+                    what: "its own reply stream: read, trimmed, kept alive, deleted at stop",
+                    access: "RW",
+                    keys: vec![format!("{p}:replies:{instance}")],
+                    commands: vec!["xread", "xtrim", "pexpire", "del"],
+                },
+                Grant {
+                    what: "published contracts: read (a transport expecting a contract \
+                           compares it; clamator call checks params)",
+                    access: "R",
+                    keys: each(&|s| vec![format!("{p}:contracts:{s}")]),
+                    commands: vec!["get"],
+                },
+            ]
+        }
+        Role::Server => {
+            // Scripts are sent as EVALSHA, loaded with SCRIPT LOAD when Redis lacks them.
+            keyless.push("script|load");
+            keyless.sort_unstable();
+            vec![
+                Grant {
+                    what: "command streams: read in the group, acknowledged, reclaimed, leases \
+                           renewed (a script of XPENDING and XCLAIM), trimmed, idle consumers \
+                           removed",
+                    access: "RW",
+                    keys: command_streams,
+                    commands: vec![
+                        "xreadgroup",
+                        "xack",
+                        "xautoclaim",
+                        "xclaim",
+                        "xpending",
+                        "xinfo|groups",
+                        "xinfo|consumers",
+                        "xlen",
+                        "xtrim",
+                        "xgroup|create",
+                        "xgroup|delconsumer",
+                        "evalsha",
+                    ],
+                },
+                Grant {
+                    what: "callers' reply streams: replies written, trimmed by age, given a \
+                           time to live; TYPE refuses a reply-to that is not a stream. Never \
+                           read.",
+                    access: "W",
+                    keys: vec![format!("{p}:replies:*")],
+                    commands: vec!["xadd", "xtrim", "pexpire", "type"],
+                },
+                Grant {
+                    what: "dead-letter streams: written, their length sampled",
+                    access: "W",
+                    keys: each(&|s| vec![format!("{p}:dlq:{s}")]),
+                    commands: vec!["xadd", "xlen"],
+                },
+                Grant {
+                    what: "exactly-once records (claim, complete and release scripts)",
+                    access: "RW",
+                    keys: each(&|s| vec![format!("{p}:idem:{s}:*")]),
+                    commands: vec!["evalsha", "hget", "hset", "pexpire", "del"],
+                },
+                Grant {
+                    what: "the housekeeping lock (SET NX PX, extend and release scripts)",
+                    access: "RW",
+                    keys: each(&|s| vec![format!("{p}:lock:housekeeping:{s}")]),
+                    commands: vec!["set", "evalsha", "get", "pexpire", "del"],
+                },
+                Grant {
+                    what: "the published contract (SET at start)",
+                    access: "W",
+                    keys: each(&|s| vec![format!("{p}:contracts:{s}")]),
+                    commands: vec!["set"],
+                },
+            ]
+        }
+    };
+    (keyless, grants)
+}
+
+/// The rules after `ACL SETUSER <name>`.
+fn rules(
+    password: Option<&str>,
+    keyless: &[&str],
+    grants: &[Grant],
+    version: (u32, u32),
+) -> Vec<String> {
+    let mut out = vec!["reset".to_owned(), "on".to_owned()];
+    if let Some(pw) = password {
+        out.push(format!(">{pw}"));
+    }
+    out.push("resetchannels".to_owned());
+    out.extend(keyless.iter().map(|c| format!("+{c}")));
+    if version >= (7, 0) {
+        for g in grants {
+            let marker = match g.access {
+                "R" => "%R~",
+                "W" => "%W~",
+                _ => "~",
+            };
+            let mut parts: Vec<String> = g.keys.iter().map(|k| format!("{marker}{k}")).collect();
+            parts.extend(g.commands.iter().map(|c| format!("+{c}")));
+            out.push(format!("({})", parts.join(" ")));
+        }
+    } else {
+        let keys: BTreeSet<&String> = grants.iter().flat_map(|g| &g.keys).collect();
+        let commands: BTreeSet<&str> = grants
+            .iter()
+            .flat_map(|g| g.commands.iter().copied())
+            .filter(|c| !keyless.contains(c))
+            .collect();
+        out.extend(keys.iter().map(|k| format!("~{k}")));
+        out.extend(commands.iter().map(|c| format!("+{c}")));
+    }
+    out
+}
+
+/// An argument as redis-cli reads it: quoted when it holds a space, a quote or a backslash.
+fn quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && !arg.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
+    {
+        return arg.to_owned();
+    }
+    let mut out = String::from("\"");
+    for c in arg.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Runs `clamator acl`.
+pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
+    for s in &args.services {
+        if !clamator_protocol::names::is_valid_service(s) {
+            return Err(CliError::Usage(format!(
+                "invalid service name {s:?} (it must match ^[a-z][a-z0-9-]*$)"
+            )));
+        }
+    }
+    let prefix = ctx.prefix()?;
+    let role_name = match args.role {
+        Role::Server => "server",
+        Role::Client => "client",
+    };
+    let first = args.services.first().map_or("clamator", String::as_str);
+    let user = args
+        .user
+        .clone()
+        .unwrap_or_else(|| format!("{first}-{role_name}"));
+    if user.is_empty() || user.contains(|c: char| c.is_whitespace()) {
+        return Err(CliError::Usage(format!(
+            "{user:?} is not a user name for ACL SETUSER"
+        )));
+    }
+    if args.role == Role::Server && (args.instance_id.is_some() || args.fail_fast) {
+        return Err(CliError::Usage(
+            "--instance-id and --fail-fast are for --role client".into(),
+        ));
+    }
+    let instance = args.instance_id.clone().unwrap_or_else(|| user.clone());
+    if instance.is_empty() || instance.contains(':') {
+        return Err(CliError::Usage(format!(
+            "the instance id {instance:?} must be non-empty and free of ':' (servers refuse \
+             such reply streams)"
+        )));
+    }
+    let (keyless, granted) = grants(
+        args.role,
+        prefix,
+        &args.services,
+        &instance,
+        args.fail_fast,
+        args.redis_version,
+        ctx.cluster,
+    );
+    let rules = rules(
+        args.password.as_deref(),
+        &keyless,
+        &granted,
+        args.redis_version,
+    );
+    let line = std::iter::once("ACL".to_owned())
+        .chain(std::iter::once("SETUSER".to_owned()))
+        .chain(std::iter::once(user.clone()))
+        .chain(rules.iter().cloned())
+        .map(|a| quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if ctx.json {
+        output::json(&json!({
+            "user": user,
+            "role": role_name,
+            "prefix": prefix,
+            "services": args.services,
+            "instanceId": (args.role == Role::Client).then_some(&instance),
+            "redisVersion": format!("{}.{}", args.redis_version.0, args.redis_version.1),
+            "rules": rules,
+            "command": line,
+            "grants": granted.iter().map(|g| json!({
+                "what": g.what,
+                "access": g.access,
+                "keys": g.keys,
+                "commands": g.commands,
+            })).collect::<Vec<_>>(),
+            "keylessCommands": keyless,
+        }));
+    } else {
+        output::line(&format!(
+            "# {role_name} of {} under prefix \"{prefix}\", Redis {}.{}",
+            args.services.join(", "),
+            args.redis_version.0,
+            args.redis_version.1
+        ));
+        for g in &granted {
+            output::line(&format!("#   {}: {}", g.keys.join(" "), g.what));
+        }
+        if args.role == Role::Client {
+            let which = if instance.contains(['*', '?', '[']) {
+                format!("an instance id matching {instance}, its own in each process")
+            } else {
+                format!("instance id {instance} (one process at a time)")
+            };
+            output::line(&format!(
+                "# The client's transport must use {which}: TransportConfig::instance_id, \
+                 CLAMATOR_INSTANCE_ID."
+            ));
+        }
+        output::line(&line);
+    }
+    if args.password.is_none() {
+        output::note("clamator: no --password given: the user has none; add >PASSWORD before use");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_7_gets_selectors_and_redis_6_a_flat_list() {
+        let services = vec!["arith".to_owned()];
+        let (keyless, granted) = grants(Role::Client, "p", &services, "c1", false, (7, 2), false);
+        let seven = rules(Some("pw"), &keyless, &granted, (7, 2));
+        assert_eq!(
+            seven,
+            [
+                "reset",
+                "on",
+                ">pw",
+                "resetchannels",
+                "+client|setinfo",
+                "+hello",
+                "+ping",
+                "(%W~p:cmds:arith %W~p:cmds:arith:* +xadd)",
+                "(~p:replies:c1 +xread +xtrim +pexpire +del)",
+                "(%R~p:contracts:arith +get)",
+            ]
+        );
+        let (keyless, granted) = grants(Role::Client, "p", &services, "c1", false, (6, 2), false);
+        let six = rules(None, &keyless, &granted, (6, 2));
+        assert!(six.contains(&"~p:replies:c1".to_owned()), "{six:?}");
+        assert!(!six.iter().any(|r| r.starts_with('(') || r.contains('%')));
+        assert!(!six.contains(&"+client|setinfo".to_owned()));
+    }
+
+    #[test]
+    fn names_in_patterns_are_escaped_and_lines_quoted() {
+        let services = vec!["arith".to_owned()];
+        let (_, granted) = grants(Role::Server, "a*b", &services, "", false, (7, 0), true);
+        assert_eq!(granted[0].keys[0], "a\\*b:cmds:arith");
+        assert_eq!(quote("(~a +b)"), "\"(~a +b)\"");
+        assert_eq!(quote("+xadd"), "+xadd");
+        assert_eq!(quote("a\"b"), "\"a\\\"b\"");
+        assert_eq!(parse_version("7"), Ok((7, 0)));
+        assert!(parse_version("5.0").is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! `clamator pending <service>`: the entries delivered to the service's consumers and not
+//! acknowledged yet (`XPENDING`, extended form), each with its consumer, idle time and
+//! delivery count, and the method and JSON-RPC id its envelope names (`XRANGE` of its id).
+
+use std::time::Duration;
+
+use clamator_protocol::envelope::parse_envelope;
+use clamator_protocol::{Envelope, RpcId};
+use clamator_redis::keys;
+use redis::Value;
+use serde_json::{json, Value as Json};
+
+use crate::error::CliError;
+use crate::output::{self, Table};
+use crate::streams::{self, field};
+use crate::Ctx;
+
+/// Arguments of `clamator pending`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// The service.
+    service: String,
+    /// At most this many entries per command stream, oldest first.
+    #[arg(long, default_value_t = 100)]
+    count: usize,
+    /// Only entries idle at least this long: `30s`, `500ms`, …
+    #[arg(long, value_parser = output::parse_duration)]
+    min_idle: Option<Duration>,
+    /// Only entries of this consumer.
+    #[arg(long)]
+    consumer: Option<String>,
+}
+
+/// One row of `XPENDING <key> <group> [IDLE ms] - + <count> [consumer]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PendingRow {
+    id: String,
+    consumer: String,
+    idle_ms: u64,
+    deliveries: u64,
+}
+
+/// Runs `clamator pending`.
+pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
+    let service = args.service.as_str();
+    if !clamator_protocol::names::is_valid_service(service) {
+        return Err(CliError::Usage(format!(
+            "invalid service name {service:?} (it must match ^[a-z][a-z0-9-]*$)"
+        )));
+    }
+    let prefix = ctx.prefix()?;
+    let mut conn = ctx.connect().await?;
+    let streams = streams::service_streams(&mut conn, prefix, service).await?;
+    if streams.is_empty() {
+        return Err(CliError::Remote(format!(
+            "no command stream for service \"{service}\" under prefix \"{prefix}\" (no key {})",
+            keys::command_stream(prefix, service)
+        )));
+    }
+    let group = keys::consumer_group_name(service);
+    let mut rows_json = Vec::new();
+    for stream in &streams {
+        let mut cmd = redis::cmd("XPENDING");
+        cmd.arg(&stream.key).arg(&group);
+        if let Some(idle) = args.min_idle {
+            cmd.arg("IDLE")
+                .arg(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX));
+        }
+        cmd.arg("-").arg("+").arg(args.count.max(1));
+        if let Some(consumer) = &args.consumer {
+            cmd.arg(consumer);
+        }
+        let reply: Option<Value> = conn.query_unless(&cmd, &["NOGROUP"]).await?;
+        let rows = parse_pending(reply.unwrap_or(Value::Nil));
+        if rows.is_empty() {
+            continue;
+        }
+        // Each entry's envelope, in one round trip (one key, so one slot in a cluster).
+        let mut pipe = redis::pipe();
+        for row in &rows {
+            pipe.cmd("XRANGE")
+                .arg(&stream.key)
+                .arg(&row.id)
+                .arg(&row.id);
+        }
+        let ranges: Vec<Value> = pipe.query_async(&mut conn).await.map_err(CliError::from)?;
+        for (row, range) in rows.iter().zip(ranges) {
+            let entry = streams::entries(range).into_iter().next();
+            let (method, rpc_id, reply_to) = match &entry {
+                Some((_, fields)) => {
+                    let (method, rpc_id) = describe_envelope(field(fields, "envelope"));
+                    (method, rpc_id, field(fields, "reply-to").map(str::to_owned))
+                }
+                None => (None, Json::Null, None),
+            };
+            rows_json.push(json!({
+                "stream": stream.key,
+                "partition": stream.partition,
+                "entryId": row.id,
+                "consumer": row.consumer,
+                "idleMs": row.idle_ms,
+                "deliveries": row.deliveries,
+                "method": method,
+                "rpcId": rpc_id,
+                "replyTo": reply_to,
+                "entryFound": entry.is_some(),
+            }));
+        }
+    }
+    if ctx.json {
+        output::json(&json!({ "service": service, "group": group, "entries": rows_json }));
+        return Ok(());
+    }
+    if rows_json.is_empty() {
+        output::line(&format!("nothing pending for {service}"));
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        "ENTRY",
+        "CONSUMER",
+        "IDLE",
+        "DELIVERIES",
+        "METHOD",
+        "RPC ID",
+    ]);
+    for r in &rows_json {
+        let text = |v: &Json| match v {
+            Json::Null => "-".to_owned(),
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        table.row(vec![
+            text(&r["entryId"]),
+            text(&r["consumer"]),
+            r["idleMs"].as_u64().map_or("-".to_owned(), output::millis),
+            text(&r["deliveries"]),
+            if r["entryFound"] == json!(false) {
+                "(entry gone)".to_owned()
+            } else {
+                text(&r["method"])
+            },
+            text(&r["rpcId"]),
+        ]);
+    }
+    table.print();
+    Ok(())
+}
+
+/// The rows of an extended `XPENDING` reply: `[[id, consumer, idle, deliveries], …]`.
+fn parse_pending(reply: Value) -> Vec<PendingRow> {
+    let Value::Array(items) = reply else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let Value::Array(parts) = item else {
+                return None;
+            };
+            let num = |i: usize| streams::int(parts.get(i)).map(i64::unsigned_abs);
+            Some(PendingRow {
+                id: parts.first().and_then(streams::text)?,
+                consumer: parts.get(1).and_then(streams::text)?,
+                idle_ms: num(2).unwrap_or(0),
+                deliveries: num(3).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// The `service.method` and the JSON-RPC id an envelope names: parsed as servers parse it,
+/// else read from whatever JSON there is.
+pub(crate) fn describe_envelope(envelope: Option<&str>) -> (Option<String>, Json) {
+    let Some(text) = envelope else {
+        return (None, Json::Null);
+    };
+    match parse_envelope(text.as_bytes()) {
+        Ok(Envelope::Request(r)) => (Some(format!("{}.{}", r.service, r.method)), id_json(&r.id)),
+        Ok(Envelope::Notification(n)) => (Some(format!("{}.{}", n.service, n.method)), Json::Null),
+        _ => {
+            let raw: Json = serde_json::from_str(text).unwrap_or(Json::Null);
+            (
+                raw.get("method").and_then(Json::as_str).map(str::to_owned),
+                raw.get("id").cloned().unwrap_or(Json::Null),
+            )
+        }
+    }
+}
+
+/// An id as JSON, its type kept: a string, or a number.
+pub(crate) fn id_json(id: &RpcId) -> Json {
+    match id {
+        RpcId::Str(s) => Json::String(s.clone()),
+        RpcId::Int(n) => Json::Number(n.clone()),
+        other => Json::String(other.key()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_rows_and_envelopes_read() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let rows = parse_pending(Value::Array(vec![Value::Array(vec![
+            bulk("1-0"),
+            bulk("arith:a"),
+            Value::Int(1500),
+            Value::Int(2),
+        ])]));
+        assert_eq!(
+            rows,
+            [PendingRow {
+                id: "1-0".into(),
+                consumer: "arith:a".into(),
+                idle_ms: 1500,
+                deliveries: 2
+            }]
+        );
+        let (method, id) = describe_envelope(Some(
+            r#"{"jsonrpc":"2.0","id":"x1","method":"arith.add","params":{}}"#,
+        ));
+        assert_eq!(method.as_deref(), Some("arith.add"));
+        assert_eq!(id, json!("x1"));
+        let (method, id) = describe_envelope(Some("not json"));
+        assert_eq!((method, id), (None, Json::Null));
+    }
+}

@@ -1,0 +1,135 @@
+//! `clamator pending`: entries delivered and not acknowledged, with their consumer, idle
+//! time, delivery count, and the method and id their envelope names.
+
+use std::time::Duration;
+
+use clamator_examples::local_redis::RedisProcess;
+use serde_json::{json, Value};
+
+use crate::{clamator, redis_conn};
+
+async fn add(conn: &mut redis::aio::MultiplexedConnection, envelope: &str) -> String {
+    redis::cmd("XADD")
+        .arg("p1:cmds:inv")
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(envelope)
+        .arg("reply-to")
+        .arg("p1:replies:caller")
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+async fn read_as(conn: &mut redis::aio::MultiplexedConnection, consumer: &str) {
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("inv")
+        .arg(consumer)
+        .arg("COUNT")
+        .arg(10)
+        .arg("STREAMS")
+        .arg("p1:cmds:inv")
+        .arg(">")
+        .query_async(conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_shows_consumer_idle_deliveries_method_and_id() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let mut conn = redis_conn(&redis).await;
+    // A server that read entries and died: nothing acknowledges them.
+    let first = add(
+        &mut conn,
+        r#"{"jsonrpc":"2.0","id":"req-1","method":"inv.reserve","params":{"sku":"a"}}"#,
+    )
+    .await;
+    let second = add(
+        &mut conn,
+        r#"{"jsonrpc":"2.0","id":42,"method":"inv.release","params":{}}"#,
+    )
+    .await;
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("p1:cmds:inv")
+        .arg("inv")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    read_as(&mut conn, "inv:dead-worker").await;
+    // Delivered twice: claimed once more by the same consumer.
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg("p1:cmds:inv")
+        .arg("inv")
+        .arg("inv:dead-worker")
+        .arg(0)
+        .arg(&first)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A third entry, fresh, for another consumer; then deleted from the stream.
+    let third = add(&mut conn, "not json").await;
+    read_as(&mut conn, "inv:other").await;
+    let _: i64 = redis::cmd("XDEL")
+        .arg("p1:cmds:inv")
+        .arg(&third)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let out = clamator(&url, "p1", &["pending", "inv", "--json"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc = out.json();
+    assert_eq!(doc["group"], "inv");
+    let entries = doc["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{doc}");
+    assert_eq!(entries[0]["entryId"], first);
+    assert_eq!(entries[0]["consumer"], "inv:dead-worker");
+    assert_eq!(entries[0]["deliveries"], 2);
+    assert_eq!(entries[0]["method"], "inv.reserve");
+    assert_eq!(entries[0]["rpcId"], "req-1");
+    assert_eq!(entries[0]["replyTo"], "p1:replies:caller");
+    assert_eq!(entries[1]["entryId"], second);
+    assert_eq!(entries[1]["rpcId"], json!(42), "integer ids stay numbers");
+    assert_eq!(entries[1]["method"], "inv.release");
+    assert!(entries[1]["idleMs"].as_u64().unwrap() >= 250, "{doc}");
+    assert_eq!(entries[2]["entryId"], third);
+    assert_eq!(entries[2]["entryFound"], false);
+    assert_eq!(entries[2]["method"], Value::Null);
+
+    // Filters: idle at least 250 ms, one consumer.
+    let idle = clamator(
+        &url,
+        "p1",
+        &["pending", "inv", "--min-idle", "250ms", "--json"],
+    )
+    .await;
+    let ids: Vec<String> = idle.json()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entryId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, [first.clone(), second.clone()]);
+    let one = clamator(
+        &url,
+        "p1",
+        &["pending", "inv", "--consumer", "inv:other", "--json"],
+    )
+    .await;
+    assert_eq!(one.json()["entries"].as_array().unwrap().len(), 1);
+
+    let table = clamator(&url, "p1", &["pending", "inv"]).await;
+    assert_eq!(table.code, 0, "{table:?}");
+    assert!(table.stdout.contains("inv.reserve") && table.stdout.contains("(entry gone)"));
+
+    let unknown = clamator(&url, "p1", &["pending", "nosuch", "--json"]).await;
+    assert_eq!(unknown.code, 1, "{unknown:?}");
+}

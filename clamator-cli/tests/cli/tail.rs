@@ -1,0 +1,140 @@
+//! `clamator tail`: requests and their replies as they pass, with latency and outcome, and
+//! nothing changed for the servers: no consumer group, no consumer, no acknowledgement.
+
+use std::time::Duration;
+
+use clamator_examples::local_redis::RedisProcess;
+use clamator_protocol::{CallOptions, Client};
+use clamator_redis::{RedisTransport, TransportConfig};
+use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt as _;
+
+use crate::{clamator, command, redis_conn, serve};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_shows_requests_and_replies_without_touching_the_group() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let server = serve(&redis, "w1", "srv", 1, |_| {}).await;
+    let mut conn = redis_conn(&redis).await;
+    // Traffic from before the tail started is not shown.
+    let old = clamator(&url, "w1", &["call", "arith.add", r#"{"a":100,"b":1}"#]).await;
+    assert_eq!(old.code, 0, "{old:?}");
+
+    let mut child = command(&url, "w1", &["tail", "arith", "--count", "4", "--json"])
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(ready.contains("tailing arith"), "{ready}");
+
+    let transport = RedisTransport::connect(TransportConfig::new("w1").redis_url(&url))
+        .await
+        .unwrap();
+    let client = Client::new(transport.clone());
+    let sum: Value = client
+        .call("arith", "slowAdd", &json!({"a": 1, "b": 2, "sleepMs": 150}))
+        .await
+        .unwrap();
+    assert_eq!(sum["sum"], 3.0);
+    let refused = client
+        .call_value(
+            "arith",
+            "divide",
+            &json!({"a": 1, "b": 0}),
+            CallOptions::timeout(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(-32000));
+    // A short-lived caller: the CLI deletes its reply stream as soon as it has its reply.
+    let quick = clamator(&url, "w1", &["call", "arith.echoText", r#"{"text":"hi"}"#]).await;
+    assert_eq!(quick.code, 0, "{quick:?}");
+    let _: String = redis::cmd("XADD")
+        .arg("w1:cmds:arith")
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg("garbage")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("tail did not stop after --count events")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let events: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 4, "{events:?}");
+    let slow = &events[0];
+    assert_eq!(slow["method"], "arith.slowAdd");
+    assert_eq!(slow["kind"], "request");
+    assert_eq!(slow["params"], json!({"a": 1, "b": 2, "sleepMs": 150}));
+    assert_eq!(slow["outcome"], "ok");
+    assert_eq!(slow["result"]["sum"], 3.0);
+    assert!(slow["latencyMs"].as_u64().unwrap() >= 150, "{slow}");
+    assert_eq!(slow["replyTo"], transport.reply_stream());
+    assert!(slow["rpcId"].is_string());
+    let divide = &events[1];
+    assert_eq!(divide["outcome"], "error");
+    assert_eq!(divide["error"]["code"], -32000);
+    let echo = &events[2];
+    assert_eq!(echo["method"], "arith.echoText");
+    assert_eq!(echo["outcome"], "ok", "{echo}");
+    assert_eq!(echo["result"]["text"], "hi");
+    assert_eq!(events[3]["outcome"], "malformed");
+
+    // Read-only: the group has only the server's consumer, and every entry the server
+    // read was acknowledged by it alone.
+    let groups: Vec<Value> = clamator(&url, "w1", &["services", "--json"]).await.json()["services"]
+        [0]["streams"][0]["groups"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    let consumers: Vec<&str> = groups[0]["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(consumers, ["arith:srv"]);
+
+    // --no-params leaves params and results out.
+    let mut child = command(
+        &url,
+        "w1",
+        &["tail", "arith", "--count", "1", "--no-params", "--json"],
+    )
+    .spawn()
+    .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stderr.next_line()).await;
+    let _: Value = client
+        .call("arith", "add", &json!({"a": 5, "b": 5}))
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["outcome"], "ok");
+    assert!(
+        event.get("params").is_none() && event.get("result").is_none(),
+        "{event}"
+    );
+
+    transport.stop().await;
+    server.stop().await;
+}

@@ -80,23 +80,41 @@ pub(crate) async fn publish<'a>(
     }
 }
 
+/// The most of a published contract a client reads: real contracts are kilobytes; a key
+/// overwritten with something huge must not stall or bloat a connecting client.
+const MAX_DOCUMENT_BYTES: usize = 4 << 20;
+
 /// How the published contract of a service differs from the one a client was generated
-/// from: one line per difference. Empty when they match or when none is published.
+/// from: one line per difference. Empty when they match or when none is published. Fails
+/// only when Redis cannot be asked (unreachable, or an ACL without read access to the key).
 pub(crate) async fn drift(
     conn: &RedisConn,
     prefix: &str,
     expected: &ContractInfo,
 ) -> Result<Vec<String>, Error> {
     let key = keys::contract_key(prefix, expected.service);
-    let published: Option<String> = redis::cmd("GET")
+    let read: Result<Option<Vec<u8>>, _> = redis::cmd("GETRANGE")
         .arg(&key)
+        .arg(0)
+        .arg(MAX_DOCUMENT_BYTES)
         .query_async(&mut conn.clone())
-        .await
-        .map_err(|e| redis_failure(format!("cannot read {key}"), e))?;
-    let Some(published) = published else {
-        return Ok(Vec::new());
+        .await;
+    let published = match read {
+        Ok(Some(bytes)) if bytes.is_empty() => return Ok(Vec::new()),
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) if e.code() == Some("WRONGTYPE") => {
+            return Ok(vec![format!("{key} is not a string")]);
+        }
+        Err(e) => return Err(redis_failure(format!("cannot read {key}"), e)),
     };
-    Ok(differences(expected, &published))
+    if published.len() > MAX_DOCUMENT_BYTES {
+        return Ok(vec![format!(
+            "{key} holds more than {} MiB, not a contract",
+            MAX_DOCUMENT_BYTES >> 20
+        )]);
+    }
+    Ok(differences(expected, &String::from_utf8_lossy(&published)))
 }
 
 fn differences(expected: &ContractInfo, published: &str) -> Vec<String> {

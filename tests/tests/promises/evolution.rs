@@ -145,5 +145,35 @@ async fn clients_find_contract_drift_at_connect() {
     .await
     .unwrap();
     warned.stop().await;
+
+    // Whatever else the key holds is drift too, named, and never read past 4 MiB.
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("x".repeat(5 << 20))
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    let text = clamator_redis::RedisTransport::connect(expecting())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("holds more than 4 MiB"), "{text}");
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("a")
+        .arg("b")
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    let text = clamator_redis::RedisTransport::connect(expecting())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("is not a string"), "{text}");
     h.stop().await;
 }

@@ -107,9 +107,21 @@ impl CliError {
         json!({ "error": error })
     }
 
-    /// A library error met while calling `service.method`.
+    /// A library error met while calling `service.method`. A server's `-32052 Deadline
+    /// exceeded` for the call's own deadline is the same timeout the client would have met
+    /// a moment later (the two race at the deadline), so it exits 3 as well.
     pub(crate) fn from_call(service: &str, method: &str, e: Error) -> Self {
         match e {
+            Error::Rpc(rpc)
+                if rpc.code == clamator_redis::codes::DEADLINE_EXCEEDED
+                    && rpc.data.get("reason").and_then(Value::as_str) == Some("deadline") =>
+            {
+                Self::Timeout(format!(
+                    "call timeout: {service}.{method} passed its deadline (the server answered \
+                     {} {})",
+                    rpc.code, rpc.message
+                ))
+            }
             Error::Rpc(rpc) => Self::Rpc(Box::new(RpcFailure {
                 service: service.to_owned(),
                 method: method.to_owned(),
@@ -155,6 +167,15 @@ mod tests {
         );
         assert_eq!(rpc.exit_code(), 1);
         assert_eq!(rpc.to_json()["error"]["code"], -32000);
+        let late = CliError::from_call(
+            "arith",
+            "slowAdd",
+            Error::Rpc(
+                clamator_protocol::RpcError::new(-32052, "Deadline exceeded")
+                    .with_data(json!({"reason": "deadline"})),
+            ),
+        );
+        assert_eq!(late.exit_code(), 3);
         let timeout = CliError::from(Error::Timeout {
             method: "a.b".into(),
             timeout: std::time::Duration::from_millis(5),

@@ -57,7 +57,14 @@ struct Global {
     /// Redis URL: `redis://[user:pass@]host:port`, `rediss://` for TLS; with `--cluster` or
     /// `--sentinel-master`, a comma-separated list of nodes; or `redis+cluster://…`,
     /// `redis+sentinel://…/<master>`.
-    #[arg(long, global = true, env = "REDIS_URL", default_value = DEFAULT_REDIS_URL)]
+    #[arg(
+        long,
+        global = true,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        default_value = DEFAULT_REDIS_URL,
+        help_heading = "Global options"
+    )]
     redis_url: String,
     /// Redis Cluster: `--redis-url` lists seed nodes.
     #[arg(
@@ -84,7 +91,7 @@ struct Global {
     )]
     prefix: Option<String>,
     /// Print one JSON document (stable camelCase field names) instead of tables.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
 }
 

@@ -333,14 +333,15 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
             "keylessCommands": keyless,
         }));
     } else {
-        output::line(&format!(
+        // What each pattern is for goes to stderr, so stdout pipes into redis-cli as it is.
+        output::note(&format!(
             "# {role_name} of {} under prefix \"{prefix}\", Redis {}.{}",
             args.services.join(", "),
             args.redis_version.0,
             args.redis_version.1
         ));
         for g in &granted {
-            output::line(&format!("#   {}: {}", g.keys.join(" "), g.what));
+            output::note(&format!("#   {}: {}", g.keys.join(" "), g.what));
         }
         if args.role == Role::Client {
             let which = if instance.contains(['*', '?', '[']) {
@@ -348,7 +349,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
             } else {
                 format!("instance id {instance} (one process at a time)")
             };
-            output::line(&format!(
+            output::note(&format!(
                 "# The client's transport must use {which}: TransportConfig::instance_id, \
                  CLAMATOR_INSTANCE_ID."
             ));

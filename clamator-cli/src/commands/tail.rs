@@ -6,8 +6,9 @@
 //! changes nothing for servers or callers. Reply streams are found through the requests'
 //! `reply-to` field and read from the request's time on. On a standalone Redis one blocking
 //! `XREAD` covers every stream, so a reply is seen even when its caller deletes its stream
-//! right after reading it; on a cluster each stream is polled on its own (20 ms apart when
-//! idle), which can miss the reply of a caller that leaves at once.
+//! right after reading it; on a cluster each stream is polled on its own (every 2 ms while
+//! replies are awaited, 20 ms otherwise), which can miss the reply of a caller that deletes
+//! its reply stream at once (a one-shot `clamator call`); long-lived callers keep theirs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -120,7 +121,9 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         }
         tail.expire();
         if !got && matches!(conn, Conn::Cluster(_)) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Polling: quickly while replies are awaited, gently otherwise.
+            let pause = if tail.waiting.is_empty() { 20 } else { 2 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
         }
     }
 }

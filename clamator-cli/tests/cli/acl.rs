@@ -125,7 +125,7 @@ async fn acl_users_serve_and_call_and_nothing_more() {
     create_user(&mut admin, &server_doc).await;
     create_user(&mut admin, &client_doc).await;
 
-    // The line without --json pastes into redis-cli as it is.
+    // Without --json, stdout is the one line, and it pipes into redis-cli as it is.
     let printed = clamator(
         &url,
         "a1",
@@ -144,7 +144,9 @@ async fn acl_users_serve_and_call_and_nothing_more() {
     )
     .await;
     assert_eq!(printed.code, 0, "{printed:?}");
-    let line = printed.stdout.lines().last().unwrap().to_owned();
+    assert_eq!(printed.stdout.lines().count(), 1, "{printed:?}");
+    assert!(printed.stderr.contains("# client of arith"), "{printed:?}");
+    let line = printed.stdout.trim_end().to_owned();
     assert!(line.starts_with("ACL SETUSER pasted "), "{line}");
     let mut cli = std::process::Command::new(cli_binary())
         .args(["-p", &port.to_string()])

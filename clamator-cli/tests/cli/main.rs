@@ -5,6 +5,7 @@
 
 mod acl;
 mod call;
+mod deployments;
 mod describe;
 mod dlq;
 mod pending;

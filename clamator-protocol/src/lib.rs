@@ -74,5 +74,5 @@ pub use envelope::{Envelope, EnvelopeError, Notification, Request, Response, Rpc
 pub use error::{codes, BoxError, Error, RpcError, ValidationIssue};
 pub use memory::MemoryTransport;
 pub use schema::{SchemaError, SchemaValidator};
-pub use server::{BoxFuture, Method, Router, Service, ServiceBuilder, Validator};
+pub use server::{BoxFuture, EventOutcome, Method, Router, Service, ServiceBuilder, Validator};
 pub use transport::{CallOptions, ClientTransport};

@@ -436,6 +436,34 @@ impl Service {
         })
     }
 
+    /// Handles one event: a notification to `method` with `params`, run the way
+    /// [`dispatch`](Self::dispatch) runs it, but saying how it went, so an event subscriber
+    /// can acknowledge what it does not handle, dead-letter an invalid payload and retry a
+    /// failing handler.
+    pub async fn handle_event(&self, method: &str, params: Value) -> EventOutcome {
+        let Some(m) = self.methods.get(method) else {
+            return EventOutcome::Unknown;
+        };
+        if let Some(v) = &m.params_validator {
+            if let Err(issues) = v.validate(&params) {
+                return EventOutcome::Invalid(RpcError::invalid_params(&issues));
+            }
+        }
+        match (m.handler)(params).await {
+            Ok(_) => EventOutcome::Handled,
+            Err(Failure::InvalidParams(issues)) => {
+                EventOutcome::Invalid(RpcError::invalid_params(&issues))
+            }
+            Err(Failure::Rpc(e)) => EventOutcome::Failed(e),
+            Err(Failure::Panicked(msg)) => {
+                EventOutcome::Failed(RpcError::hidden_internal("panic", &msg))
+            }
+            Err(Failure::InvalidResult(issues)) => {
+                EventOutcome::Failed(RpcError::result_validation_failed(&issues))
+            }
+        }
+    }
+
     /// Runs one call; `None` means "no reply" (notification, or request to a notification).
     async fn run(
         &self,
@@ -509,6 +537,19 @@ impl Service {
         }
         id.map(|_| answer)
     }
+}
+
+/// How one event went ([`Service::handle_event`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventOutcome {
+    /// Its handler ran and succeeded.
+    Handled,
+    /// The service has no handler for it (a subscriber takes only the events it wants).
+    Unknown,
+    /// Its payload does not match the event's schema; the handler did not run.
+    Invalid(RpcError),
+    /// Its handler failed (an error, or a panic).
+    Failed(RpcError),
 }
 
 /// A set of services, keyed by name: what a server serves.

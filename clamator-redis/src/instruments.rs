@@ -19,8 +19,9 @@ pub(crate) struct QueueGauges {
 
 /// The fixed outcomes of a server request (`clamator.outcome`).
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-const OUTCOMES: [&str; 8] = [
+const OUTCOMES: [&str; 9] = [
     "ok",
+    "ignored",
     "error",
     "expired",
     "cancelled",

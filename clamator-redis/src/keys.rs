@@ -71,3 +71,9 @@ pub fn idempotency_key(prefix: &str, service: &str, key: &str) -> String {
 pub fn contract_key(prefix: &str, service: &str) -> String {
     format!("{prefix}:contracts:{service}")
 }
+
+/// The event stream of a publishing service: `<prefix>:events:<service>` (ours; clamator has
+/// none). Each subscribing service reads it through a consumer group named after itself.
+pub fn event_stream(prefix: &str, service: &str) -> String {
+    format!("{prefix}:events:{service}")
+}

@@ -87,6 +87,7 @@ mod contracts;
 mod dead_letters;
 mod deadline;
 pub mod env;
+pub mod events;
 mod instruments;
 pub mod keys;
 pub mod lock;

@@ -323,6 +323,93 @@ impl RedisTransport {
         }
     }
 
+    /// Publishes event `event` of service `publisher` with `payload` to
+    /// `<prefix>:events:<publisher>`, for every subscribing service (see [`crate::events`]).
+    /// Resolves to the event's entry id once Redis has it. Generated publishers validate the
+    /// payload against the event's schema first; this raw form does not.
+    pub async fn publish_event<P>(
+        &self,
+        publisher: &str,
+        event: &str,
+        payload: &P,
+    ) -> Result<String, Error>
+    where
+        P: serde::Serialize + ?Sized,
+    {
+        if self.inner.stopped.load(Ordering::SeqCst) {
+            return Err(Error::transport("transport has been stopped"));
+        }
+        if !clamator_protocol::names::is_valid_service(publisher)
+            || !clamator_protocol::names::is_acceptable_method(event)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "invalid event name \"{publisher}.{event}\""
+            )));
+        }
+        let envelope = clamator_protocol::envelope::encode_notification(publisher, event, payload)
+            .map_err(|e| Error::InvalidArgument(format!("payload does not serialize: {e}")))?;
+        if envelope.len() > self.inner.config.max_envelope_bytes {
+            return Err(Error::InvalidArgument(format!(
+                "event envelope of {} bytes exceeds the limit of {} bytes",
+                envelope.len(),
+                self.inner.config.max_envelope_bytes
+            )));
+        }
+        if self.inner.health.is_suspect() {
+            self.revive_shared().await?;
+        }
+        let trace = crate::trace_context::current();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let stream = keys::event_stream(&self.inner.config.key_prefix, publisher);
+        let added = commands::add_event(
+            &mut self.inner.manager.clone(),
+            &stream,
+            &envelope,
+            now,
+            trace.as_ref().map(|(p, s)| (p.as_str(), s.as_deref())),
+        )
+        .await;
+        match added {
+            Ok(id) => {
+                self.inner.health.shared_works();
+                Ok(id)
+            }
+            Err(e) => {
+                if is_connection_error(&e) {
+                    self.inner.health.down();
+                }
+                Err(crate::connection::redis_failure("event XADD failed", e))
+            }
+        }
+    }
+
+    /// Moves subscriber group `subscriber` of `publisher`'s events back (or forward) to
+    /// `to`: it is delivered every event published from then on again, for a replay. Events
+    /// it has pending stay pending. Fails when the group does not exist.
+    pub async fn rewind_subscriber(
+        &self,
+        publisher: &str,
+        subscriber: &str,
+        to: std::time::SystemTime,
+    ) -> Result<(), Error> {
+        let stream = keys::event_stream(&self.inner.config.key_prefix, publisher);
+        redis::cmd("XGROUP")
+            .arg("SETID")
+            .arg(&stream)
+            .arg(subscriber)
+            .arg(crate::events::before(to))
+            .query_async::<()>(&mut self.inner.manager.clone())
+            .await
+            .map_err(|e| {
+                crate::connection::redis_failure(
+                    format!("cannot rewind subscriber {subscriber} of {stream}"),
+                    e,
+                )
+            })
+    }
+
     /// Makes sure the shared connection works before a request goes out on it, after a
     /// connection broke somewhere in this transport. On a stale connection the first ping
     /// fails and redis-rs starts reconnecting; if that attempt already failed while Redis was

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use clamator_protocol::context::{self, CallContext};
 use clamator_protocol::envelope::{encode_error, parse_envelope};
-use clamator_protocol::{Envelope, Request, RpcError, RpcId};
+use clamator_protocol::{Envelope, EventOutcome, Request, RpcError, RpcId};
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::field::Empty;
 use tracing::Instrument as _;
@@ -218,6 +218,12 @@ async fn handle_entry(
         Envelope::Notification(n) => (String::new(), n.method.clone()),
         Envelope::Response(_) => (String::new(), String::new()),
     };
+    if let Some(events) = &rt.events {
+        let retry = events.retry;
+        handle_event(&state, &rt, entry, envelope, retry).await;
+        drop(permit);
+        return;
+    }
     let deadline = entry.field(fields::DEADLINE).and_then(deadline::parse);
     let request_id = match &envelope {
         Envelope::Request(r) => Some(r.id.clone()),
@@ -363,6 +369,119 @@ async fn handle_entry(
     record_millis("clamator.reply_ms", replying.elapsed());
     if outcome == Outcome::ReplyFailed {
         Counters::bump(&state.counters.reply_write_failures);
+    }
+}
+
+/// Handles one event of a subscription: runs its handler, and on failure runs it again after
+/// the configured delays, holding the event (and, with one permit, the events behind it, so
+/// publish order is kept) until it succeeds, or dead-letters it after `max_deliveries`
+/// attempts. An event the subscriber has no handler for is acknowledged; an invalid payload
+/// is dead-lettered without running anything.
+async fn handle_event(
+    state: &ServerState,
+    rt: &ServiceRuntime,
+    entry: StreamEntry,
+    envelope: Envelope,
+    retry: crate::events::RetryDelays,
+) {
+    let service = rt.name();
+    let dead_letter = |reason, error: RpcError| Rejection {
+        answer: false,
+        id: None,
+        reason,
+        error,
+    };
+    let Envelope::Notification(n) = envelope else {
+        tracing::warn!(service, entry_id = %entry.id, "event entry without a notification envelope; dead-lettered");
+        let error = RpcError::invalid_request("an event must be a notification");
+        retire(
+            state,
+            rt,
+            &entry,
+            None,
+            dead_letter(RetireReason::Malformed, error),
+        )
+        .await;
+        return;
+    };
+    // Deliveries before this one did not complete: count them as failed attempts.
+    let mut failures = entry.delivery_count.unwrap_or(1).saturating_sub(1);
+    loop {
+        if !still_owned(state, rt, &entry.id).await {
+            return;
+        }
+        Counters::bump(&state.counters.handled);
+        let ctx = CallContext {
+            deadline: None,
+            delivery_count: Some(failures + 1),
+        };
+        let outcome = tokio::select! {
+            () = state.abort.cancelled() => {
+                tracing::warn!(service, method = %n.method, entry_id = %entry.id, "event handler abandoned at shutdown; left unacknowledged");
+                return;
+            }
+            outcome = async {
+                let _in_flight = crate::instruments::InFlight::start(&rt.metrics);
+                let _counted = InFlightCount::start(&state.counters.in_flight);
+                let started = std::time::Instant::now();
+                let outcome = context::scope(ctx, rt.service.handle_event(&n.method, n.params.clone())).await;
+                rt.metrics.handler_time(&n.method, started.elapsed());
+                record_millis("clamator.handler_ms", started.elapsed());
+                outcome
+            } => outcome,
+        };
+        let error = match outcome {
+            EventOutcome::Handled | EventOutcome::Unknown => {
+                let outcome = if matches!(outcome, EventOutcome::Handled) {
+                    "ok"
+                } else {
+                    "ignored"
+                };
+                record_outcome(rt, &n.method, outcome, None);
+                finish(
+                    state,
+                    rt,
+                    entry.id.clone(),
+                    n.method.clone(),
+                    String::new(),
+                    Finish::Ack,
+                )
+                .await;
+                return;
+            }
+            EventOutcome::Invalid(e) => {
+                tracing::warn!(service, method = %n.method, entry_id = %entry.id, error = %e.message, "event payload does not match its schema; dead-lettered");
+                retire(
+                    state,
+                    rt,
+                    &entry,
+                    None,
+                    dead_letter(RetireReason::InvalidPayload, e),
+                )
+                .await;
+                return;
+            }
+            EventOutcome::Failed(e) => e,
+        };
+        failures += 1;
+        if failures >= state.config.max_deliveries {
+            tracing::warn!(service, method = %n.method, entry_id = %entry.id, attempts = failures, error = %error.message, "event handler kept failing; dead-lettered");
+            retire(
+                state,
+                rt,
+                &entry,
+                None,
+                dead_letter(RetireReason::HandlerFailed, error),
+            )
+            .await;
+            return;
+        }
+        let delay = retry.after(failures);
+        tracing::info!(service, method = %n.method, entry_id = %entry.id, attempt = failures, ?delay, error = %error.message, "event handler failed; retrying");
+        // At stop, the event stays pending for another instance to take.
+        if !state.pause(delay).await {
+            return;
+        }
     }
 }
 
@@ -703,11 +822,15 @@ async fn retire(
 /// What the dead-letter stream records as the error: the reason in `data` when there is
 /// one (a dead-lettered request), else the message.
 fn dead_letter_message(error: &RpcError) -> String {
-    error
-        .data
-        .get("reason")
-        .and_then(|r| r.as_str())
-        .map_or_else(|| error.message.clone(), str::to_owned)
+    if let Some(reason) = error.data.get("reason").and_then(|r| r.as_str()) {
+        return reason.to_owned();
+    }
+    // What else the error carries (an invalid payload's issues, with their JSON Pointers)
+    // is what an operator needs to fix the publisher.
+    match &error.data {
+        serde_json::Value::Null => error.message.clone(),
+        data => format!("{}: {data}", error.message),
+    }
 }
 
 #[cfg(test)]
@@ -723,5 +846,11 @@ mod tests {
         assert_eq!(dead_letter_message(&bad), "entry has no envelope field");
         let plain = RpcError::new(-32000, "boom");
         assert_eq!(dead_letter_message(&plain), "boom");
+        let detailed =
+            RpcError::new(-32602, "Invalid params").with_data(serde_json::json!([{"path": "/n"}]));
+        assert_eq!(
+            dead_letter_message(&detailed),
+            r#"Invalid params: [{"path":"/n"}]"#
+        );
     }
 }

@@ -28,24 +28,30 @@ pub(crate) fn start_point(
     }
 }
 
-/// Creates the service's group (and its stream) at the [start point](start_point); an
-/// existing group is left as it is.
+/// Creates the service's group (and its stream) at the [start point](start_point), or a
+/// subscriber's where its subscription says; an existing group is left as it is.
 pub(crate) async fn ensure_group(
     state: &ServerState,
     rt: &ServiceRuntime,
-) -> Result<StreamId, Error> {
+) -> Result<String, Error> {
     let target = &rt.target;
     let last_read = rt.last_read();
-    let start = start_point(
-        SystemTime::now(),
-        state.config.max_request_age,
-        last_read.as_deref(),
-    );
+    let start = match &rt.events {
+        // A subscriber's group starts where it was configured to, or (re-created after it
+        // vanished) just after what this instance read.
+        Some(events) => last_read.unwrap_or_else(|| events.start_at.group_start()),
+        None => start_point(
+            SystemTime::now(),
+            state.config.max_request_age,
+            last_read.as_deref(),
+        )
+        .to_string(),
+    };
     commands::create_group(
         &mut state.manager.clone(),
         &target.stream,
         &target.group,
-        &start.to_string(),
+        &start,
     )
     .await
     .map_err(|e| {

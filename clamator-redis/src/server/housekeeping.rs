@@ -18,9 +18,12 @@ pub(crate) async fn housekeeping_loop(state: Arc<ServerState>, rt: Arc<ServiceRu
     let service = rt.name();
     let every = state.config.housekeeping_interval;
     // One lock per command stream: the partitions of a service are kept apart.
-    let name = match rt.partition {
-        0 => format!("housekeeping:{service}"),
-        i => format!("housekeeping:{service}:{i}"),
+    let name = match (&rt.events, rt.partition) {
+        // One per subscriber group of an event stream: each removes its own idle consumers
+        // (and trims below every group's floor).
+        (Some(events), _) => format!("housekeeping:{}:events:{service}", events.subscriber),
+        (None, 0) => format!("housekeeping:{service}"),
+        (None, i) => format!("housekeeping:{service}:{i}"),
     };
     let key = crate::keys::lock_key(&state.config.key_prefix, &name);
     while state.pause(every).await {

@@ -13,6 +13,7 @@
 //! Imports run one way: this file → the loops → [`entry`] → [`screen`] /
 //! [`exactly_once`] → [`runtime`] → [`completer`].
 
+mod broadcast;
 mod completer;
 mod consume;
 mod entry;
@@ -78,6 +79,8 @@ pub struct ServerStats {
 pub struct ServerBuilder {
     config: ServerConfig,
     services: Vec<(Service, ServiceOptions)>,
+    subscriptions: Vec<(String, Service, crate::events::SubscriptionOptions)>,
+    broadcasts: Vec<Service>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -90,6 +93,22 @@ impl std::fmt::Debug for ServerBuilder {
                     .services
                     .iter()
                     .map(|(s, o)| (s.name(), o))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "subscriptions",
+                &self
+                    .subscriptions
+                    .iter()
+                    .map(|(sub, s, o)| (sub, s.name(), o))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "broadcasts",
+                &self
+                    .broadcasts
+                    .iter()
+                    .map(Service::name)
                     .collect::<Vec<_>>(),
             )
             .finish()
@@ -117,15 +136,62 @@ impl ServerBuilder {
         self
     }
 
+    /// Subscribes service `subscriber` to the events of the publisher `events` is named
+    /// after: `events` holds one notification handler per event it wants (generated
+    /// subscribers build it); the others are acknowledged unhandled. Each event is handled
+    /// by one instance of `subscriber` (at least once), with the server's reclaim, leases
+    /// and drain, retries with backoff, and the dead-letter stream
+    /// `<prefix>:dlq:<subscriber>` for invalid payloads and events that failed
+    /// `max_deliveries` times. See [`crate::events`].
+    #[must_use]
+    pub fn subscribe(
+        mut self,
+        subscriber: &str,
+        events: Service,
+        options: crate::events::SubscriptionOptions,
+    ) -> Self {
+        self.subscriptions
+            .push((subscriber.to_owned(), events, options));
+        self
+    }
+
+    /// Every instance sees every event of the publisher `events` is named after, published
+    /// while it runs (for cache invalidation, config reloads): no group, no acks, nothing
+    /// retried or reclaimed — at most once. See [`crate::events`].
+    #[must_use]
+    pub fn broadcast(mut self, events: Service) -> Self {
+        self.broadcasts.push(events);
+        self
+    }
+
     /// Connects, creates each service's consumer group where missing (with `MKSTREAM`,
     /// starting [`max_request_age`](ServerConfig::max_request_age) ago, where clamator starts
     /// at `$`), and starts the loops. Fails when Redis is unreachable, when there are no
     /// services, on a duplicate service, or on a concurrency of 0.
     pub async fn start(self) -> Result<RedisServer, Error> {
-        if self.services.is_empty() {
+        if self.services.is_empty() && self.subscriptions.is_empty() && self.broadcasts.is_empty() {
             return Err(Error::InvalidArgument(
-                "a server needs at least one service".into(),
+                "a server needs at least one service, subscription or broadcast".into(),
             ));
+        }
+        let mut subscribed = HashSet::new();
+        for (subscriber, events, options) in &self.subscriptions {
+            if !clamator_protocol::names::is_valid_service(subscriber) {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid subscriber name \"{subscriber}\" (must match ^[a-z][a-z0-9-]*$)"
+                )));
+            }
+            if !subscribed.insert((subscriber.clone(), events.name().to_owned())) {
+                return Err(Error::InvalidArgument(format!(
+                    "\"{subscriber}\" subscribed twice to the events of \"{}\"",
+                    events.name()
+                )));
+            }
+            if options.concurrency == 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "concurrency of subscriber \"{subscriber}\" must be at least 1"
+                )));
+            }
         }
         let mut seen = HashSet::new();
         for (s, options) in &self.services {
@@ -178,7 +244,20 @@ impl ServerBuilder {
                     })
                     .collect::<Vec<_>>()
             })
+            .chain(
+                self.subscriptions
+                    .iter()
+                    .map(|(subscriber, events, options)| {
+                        Arc::new(ServiceRuntime::subscription(
+                            &self.config,
+                            Arc::new(events.clone()),
+                            subscriber,
+                            options,
+                        ))
+                    }),
+            )
             .collect();
+        let broadcasts: Vec<Arc<Service>> = self.broadcasts.into_iter().map(Arc::new).collect();
         let state = Arc::new(ServerState {
             completer,
             reply_prefix: keys::reply_stream_prefix(&self.config.key_prefix),
@@ -214,6 +293,9 @@ impl ServerBuilder {
                 Arc::clone(&state),
                 Arc::clone(rt),
             ));
+        }
+        for events in broadcasts {
+            loops.spawn(broadcast::broadcast_loop(Arc::clone(&state), events));
         }
         loops.close();
         // Which server this is only decides what newer commands could be used; a server
@@ -289,6 +371,8 @@ impl RedisServer {
         ServerBuilder {
             config,
             services: Vec::new(),
+            subscriptions: Vec::new(),
+            broadcasts: Vec::new(),
         }
     }
 

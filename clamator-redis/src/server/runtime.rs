@@ -110,6 +110,17 @@ impl Counters {
     }
 }
 
+/// What a subscription adds to a runtime.
+#[derive(Debug)]
+pub(crate) struct EventSettings {
+    /// The subscribing service: the group's name.
+    pub(crate) subscriber: String,
+    /// Where its group starts when created.
+    pub(crate) start_at: crate::events::StartAt,
+    /// The delays between attempts of a failing handler.
+    pub(crate) retry: crate::events::RetryDelays,
+}
+
 /// What one service runs with.
 pub(crate) struct ServiceRuntime {
     /// Shared by the runtimes of every partition of the service.
@@ -135,6 +146,9 @@ pub(crate) struct ServiceRuntime {
     pub(crate) read_count: usize,
     /// The service's metric handles (nothing without the `metrics` feature).
     pub(crate) metrics: crate::instruments::ServiceMetrics,
+    /// Set when this runtime is a subscription to a publisher's events rather than a
+    /// service's command stream.
+    pub(crate) events: Option<EventSettings>,
     /// Which requests run exactly once.
     exactly_once: ExactlyOnce,
     /// Methods whose handlers are never cancelled.
@@ -179,6 +193,7 @@ impl ServiceRuntime {
             dead_letters: keys::dead_letter_stream(prefix, service.name()),
             partition,
             metrics: crate::instruments::ServiceMetrics::new(&service),
+            events: None,
             service,
             permits: Arc::new(Semaphore::new(concurrency)),
             unfinished: Arc::new(Semaphore::new(concurrency + 4 * read_count)),
@@ -191,6 +206,37 @@ impl ServiceRuntime {
             lost: Mutex::new(HashSet::new()),
             reading: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The runtime of subscriber service `subscriber` taking the events of the publisher
+    /// `events` is named after: the publisher's event stream, read through a group named
+    /// after the subscriber; failures dead-lettered to the subscriber's dead-letter stream.
+    pub(crate) fn subscription(
+        config: &ServerConfig,
+        events: Arc<Service>,
+        subscriber: &str,
+        options: &crate::events::SubscriptionOptions,
+    ) -> Self {
+        let mut rt = Self::new(
+            config,
+            events,
+            &ServiceOptions::new().concurrency(options.concurrency),
+            0,
+        );
+        let prefix = &config.key_prefix;
+        rt.target = Arc::new(AckTarget {
+            service: rt.service.name().to_owned(),
+            stream: keys::event_stream(prefix, rt.service.name()),
+            group: subscriber.to_owned(),
+        });
+        rt.consumer = keys::consumer_name(subscriber, &config.instance_id);
+        rt.dead_letters = keys::dead_letter_stream(prefix, subscriber);
+        rt.events = Some(EventSettings {
+            subscriber: subscriber.to_owned(),
+            start_at: options.start_at,
+            retry: options.retry,
+        });
+        rt
     }
 
     /// The service's name.

@@ -16,6 +16,10 @@ pub(crate) enum RetireReason {
     Malformed,
     /// A poison request: delivered more than `max_deliveries` times without completing.
     MaxDeliveries,
+    /// An event whose payload does not match the event's schema.
+    InvalidPayload,
+    /// An event whose handler failed `max_deliveries` times.
+    HandlerFailed,
 }
 
 impl RetireReason {
@@ -24,6 +28,8 @@ impl RetireReason {
         match self {
             Self::Malformed => "malformed",
             Self::MaxDeliveries => "max-deliveries",
+            Self::InvalidPayload => "invalid-payload",
+            Self::HandlerFailed => "handler-failed",
         }
     }
 }

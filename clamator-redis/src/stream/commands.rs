@@ -72,6 +72,53 @@ pub(crate) async fn add_request<C: ConnectionLike + Send>(
     cmd.exec_async(conn).await
 }
 
+/// `XADD <stream> * type event envelope <notification> published_at <ms> [traceparent …]`:
+/// one event; returns its entry id.
+pub(crate) async fn add_event<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    envelope: &str,
+    published_at: u64,
+    trace: Option<(&str, Option<&str>)>,
+) -> RedisResult<String> {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream)
+        .arg("*")
+        .arg(f::TYPE)
+        .arg("event")
+        .arg(f::ENVELOPE)
+        .arg(envelope)
+        .arg(f::PUBLISHED_AT)
+        .arg(published_at);
+    if let Some((parent, state)) = trace {
+        cmd.arg(f::TRACEPARENT).arg(parent);
+        if let Some(state) = state {
+            cmd.arg(f::TRACESTATE).arg(state);
+        }
+    }
+    cmd.query_async(conn).await
+}
+
+/// The id of a stream's newest entry (`XREVRANGE … + - COUNT 1`), `0-0` when it is empty or
+/// missing: where a reader that wants only what comes next starts.
+pub(crate) async fn last_id<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+) -> RedisResult<String> {
+    let newest: Vec<(String, Vec<(String, redis::Value)>)> = redis::cmd("XREVRANGE")
+        .arg(stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(conn)
+        .await?;
+    Ok(newest
+        .into_iter()
+        .next()
+        .map_or_else(|| "0-0".to_owned(), |(id, _)| id))
+}
+
 /// How reply streams are bounded.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReplyLimits {

@@ -26,6 +26,8 @@ pub(crate) mod fields {
     pub(crate) const TRACEPARENT: &str = "traceparent";
     /// The vendor part of the caller's W3C trace context, when there is one.
     pub(crate) const TRACESTATE: &str = "tracestate";
+    /// An event's publish time, epoch milliseconds (event streams only).
+    pub(crate) const PUBLISHED_AT: &str = "published_at";
 }
 
 /// One stream entry: its id and its fields in order.

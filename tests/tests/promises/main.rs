@@ -7,6 +7,7 @@ mod calls;
 mod dead_letters;
 mod deadlines;
 mod deployments;
+mod events;
 mod evolution;
 mod exactly_once;
 mod generated;

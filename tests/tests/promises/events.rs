@@ -1,0 +1,440 @@
+//! Typed events: a publisher's events reach every subscribing service once per service,
+//! spread over its instances; a subscriber takes only the events it handles and acknowledges
+//! the rest; failing handlers are retried after the configured delays, then dead-lettered;
+//! invalid payloads never reach a handler; publish order is kept by default; new groups
+//! start where configured and can be rewound; broadcast reaches every instance.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use clamator_protocol::{RpcError, Service};
+use clamator_redis::events::{RetryDelays, StartAt, SubscriptionOptions};
+use clamator_redis::{RedisServer, RedisTransport};
+use clamator_tests::{wait_for, TestRedis, WAIT};
+use serde_json::{json, Value};
+
+/// What each handler saw: (subscriber instance, event, payload `n`).
+type Seen = Arc<Mutex<Vec<(String, String, u64)>>>;
+
+/// `orders` events as `instance` of a subscriber handles them: `orderPlaced` and, when
+/// `all`, `orderShipped` too (never `orderCancelled`).
+fn orders_events(instance: &str, seen: &Seen, all: bool) -> Service {
+    let record = |event: &'static str| {
+        let (instance, seen) = (instance.to_owned(), Arc::clone(seen));
+        move |p: Value| {
+            let (instance, seen) = (instance.clone(), Arc::clone(&seen));
+            async move {
+                let n = p["n"].as_u64().unwrap_or(u64::MAX);
+                seen.lock().unwrap().push((instance, event.to_owned(), n));
+                Ok::<_, RpcError>(())
+            }
+        }
+    };
+    let b = Service::builder("orders").notification("orderPlaced", record("orderPlaced"));
+    let b = if all {
+        b.notification("orderShipped", record("orderShipped"))
+    } else {
+        b
+    };
+    b.build().unwrap()
+}
+
+async fn subscriber(
+    t: &TestRedis,
+    name: &str,
+    events: Service,
+    options: SubscriptionOptions,
+) -> RedisServer {
+    RedisServer::builder(t.server_config())
+        .subscribe(name, events, options)
+        .start()
+        .await
+        .unwrap()
+}
+
+async fn publish_n(transport: &RedisTransport, event: &str, from: u64, to: u64) {
+    for n in from..to {
+        transport
+            .publish_event("orders", event, &json!({ "n": n }))
+            .await
+            .unwrap();
+    }
+}
+
+async fn pending(t: &TestRedis, group: &str) -> u64 {
+    let stream = clamator_redis::keys::event_stream(&t.prefix, "orders");
+    clamator_tests::pending_count(&mut t.raw().await, &stream, group).await as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscribing_service_gets_each_event_once_and_only_what_it_handles() {
+    let t = TestRedis::start();
+    let seen: Seen = Arc::default();
+    let mut servers = Vec::new();
+    for i in 0..2 {
+        let billing = orders_events(&format!("billing-{i}"), &seen, true);
+        servers.push(subscriber(&t, "billing", billing, SubscriptionOptions::new()).await);
+        // `shipping` handles `orderPlaced` only.
+        let shipping = orders_events(&format!("shipping-{i}"), &seen, false);
+        servers.push(subscriber(&t, "shipping", shipping, SubscriptionOptions::new()).await);
+    }
+    let transport = t.transport().await;
+    let publisher = {
+        let transport = transport.clone();
+        tokio::spawn(async move {
+            publish_n(&transport, "orderPlaced", 0, 150).await;
+            publish_n(&transport, "orderShipped", 0, 50).await;
+            publish_n(&transport, "orderCancelled", 0, 50).await;
+        })
+    };
+    publisher.await.unwrap();
+    let count = |prefix: &str, event: &str| {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(i, e, _)| i.starts_with(prefix) && e == event)
+            .count()
+    };
+    wait_for("every event handled by both services", WAIT, || {
+        let done = count("billing", "orderPlaced") >= 150
+            && count("billing", "orderShipped") >= 50
+            && count("shipping", "orderPlaced") >= 150;
+        async move { done }
+    })
+    .await;
+    wait_for("nothing left pending", WAIT, || async {
+        pending(&t, "billing").await == 0 && pending(&t, "shipping").await == 0
+    })
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    let mut per: HashMap<(&str, &str, u64), usize> = HashMap::new();
+    for (instance, event, n) in &seen {
+        let service = if instance.starts_with("billing") {
+            "billing"
+        } else {
+            "shipping"
+        };
+        *per.entry((service, event.as_str(), *n)).or_default() += 1;
+    }
+    assert!(
+        per.values().all(|&c| c == 1),
+        "an event handled twice by one service"
+    );
+    assert_eq!(count("billing", "orderPlaced"), 150);
+    assert_eq!(count("billing", "orderShipped"), 50);
+    assert_eq!(count("shipping", "orderPlaced"), 150);
+    assert_eq!(
+        count("shipping", "orderShipped"),
+        0,
+        "shipping does not handle it"
+    );
+    assert_eq!(seen.iter().filter(|s| s.1 == "orderCancelled").count(), 0);
+    // Both instances of each service took part.
+    for instance in ["billing-0", "billing-1", "shipping-0", "shipping-1"] {
+        assert!(
+            seen.iter().any(|(i, _, _)| i == instance),
+            "{instance} handled nothing"
+        );
+    }
+    for s in servers {
+        s.stop().await;
+    }
+    transport.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_handlers_are_retried_after_their_delays_then_dead_lettered() {
+    let t = TestRedis::start();
+    let attempts: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let events = {
+        let attempts = Arc::clone(&attempts);
+        Service::builder("orders")
+            .notification("orderPlaced", move |p: Value| {
+                let attempts = Arc::clone(&attempts);
+                async move {
+                    let n = p["n"].as_u64().unwrap_or(0);
+                    let mut a = attempts.lock().unwrap();
+                    a.push((n, Instant::now()));
+                    let tries = a.iter().filter(|(m, _)| *m == n).count();
+                    // Event 1 fails twice, then succeeds; event 2 always fails.
+                    if (n == 1 && tries <= 2) || n == 2 {
+                        Err(RpcError::new(-32000, format!("attempt {tries} failed")))
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let delays = RetryDelays::new(Duration::from_millis(200), 2, Duration::from_secs(5));
+    let server = RedisServer::builder(t.server_config().max_deliveries(3))
+        .subscribe("billing", events, SubscriptionOptions::new().retry(delays))
+        .start()
+        .await
+        .unwrap();
+    let transport = t.transport().await;
+    publish_n(&transport, "orderPlaced", 1, 3).await;
+    wait_for("event 2 dead-lettered", WAIT, || async {
+        !t.dead_letters("billing").await.is_empty()
+    })
+    .await;
+    let attempts = attempts.lock().unwrap().clone();
+    let of = |n: u64| -> Vec<Instant> {
+        attempts
+            .iter()
+            .filter(|(m, _)| *m == n)
+            .map(|(_, at)| *at)
+            .collect()
+    };
+    let one = of(1);
+    assert_eq!(one.len(), 3, "failed twice, then handled once");
+    let gaps: Vec<Duration> = one.windows(2).map(|w| w[1] - w[0]).collect();
+    // 200 ms, then 400 ms: kept, not rounded to a reclaim interval.
+    assert!(
+        gaps[0] >= Duration::from_millis(200) && gaps[0] < Duration::from_millis(800),
+        "{gaps:?}"
+    );
+    assert!(
+        gaps[1] >= Duration::from_millis(400) && gaps[1] < Duration::from_millis(1000),
+        "{gaps:?}"
+    );
+    assert_eq!(
+        of(2).len(),
+        3,
+        "max_deliveries attempts, then dead-lettered"
+    );
+    let dead = t.dead_letters("billing").await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].reason, "handler-failed");
+    assert!(dead[0].error.contains("attempt 3 failed"), "{dead:?}");
+    assert!(dead[0]
+        .envelope
+        .as_deref()
+        .unwrap_or("")
+        .contains("\"n\":2"));
+    wait_for("nothing pending", WAIT, || async {
+        pending(&t, "billing").await == 0
+    })
+    .await;
+    server.stop().await;
+    transport.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_payload_is_dead_lettered_without_running_the_handler() {
+    let t = TestRedis::start();
+    let ran = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let events = {
+        let ran = Arc::clone(&ran);
+        Service::builder("orders")
+            .add(
+                "orderPlaced",
+                clamator_protocol::Method::notification(move |_: Value| {
+                    let ran = Arc::clone(&ran);
+                    async move {
+                        ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Ok::<_, RpcError>(())
+                    }
+                })
+                .params_validator(
+                    clamator_protocol::__codegen::params_validator(
+                        r#"{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}"#,
+                    )
+                    .unwrap(),
+                ),
+            )
+            .build()
+            .unwrap()
+    };
+    let server = subscriber(&t, "billing", events, SubscriptionOptions::new()).await;
+    let transport = t.transport().await;
+    transport
+        .publish_event("orders", "orderPlaced", &json!({"n": "seven"}))
+        .await
+        .unwrap();
+    transport
+        .publish_event("orders", "orderPlaced", &json!({"n": 7}))
+        .await
+        .unwrap();
+    wait_for("the valid event handled", WAIT, || async {
+        ran.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+    let dead = t.dead_letters("billing").await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].reason, "invalid-payload");
+    assert!(dead[0].error.contains("/n"), "names the field: {dead:?}");
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
+    server.stop().await;
+    transport.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_handled_in_publish_order() {
+    let t = TestRedis::start();
+    let seen: Seen = Arc::default();
+    let server = subscriber(
+        &t,
+        "billing",
+        orders_events("b", &seen, true),
+        SubscriptionOptions::new(),
+    )
+    .await;
+    let transport = t.transport().await;
+    publish_n(&transport, "orderPlaced", 0, 300).await;
+    wait_for("all handled", WAIT, || {
+        let done = seen.lock().unwrap().len() == 300;
+        async move { done }
+    })
+    .await;
+    let order: Vec<u64> = seen.lock().unwrap().iter().map(|s| s.2).collect();
+    assert_eq!(order, (0..300).collect::<Vec<_>>());
+    server.stop().await;
+    transport.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_subscribers_start_where_configured_and_can_be_rewound() {
+    let t = TestRedis::start();
+    let transport = t.transport().await;
+    let began = SystemTime::now();
+    publish_n(&transport, "orderPlaced", 0, 500).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let middle = SystemTime::now();
+    publish_n(&transport, "orderPlaced", 500, 1000).await;
+    let seen: Seen = Arc::default();
+    let mut servers = Vec::new();
+    for (name, start) in [
+        ("now", StartAt::Now),
+        ("oldest", StartAt::Oldest),
+        ("middle", StartAt::Time(middle)),
+    ] {
+        let options = SubscriptionOptions::new().start_at(start);
+        servers.push(subscriber(&t, name, orders_events(name, &seen, true), options).await);
+    }
+    publish_n(&transport, "orderPlaced", 1000, 1010).await;
+    let of = |name: &str| -> Vec<u64> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.0 == name)
+            .map(|s| s.2)
+            .collect()
+    };
+    wait_for("every subscriber caught up", WAIT, || {
+        let done = of("now").len() == 10 && of("oldest").len() == 1010 && of("middle").len() == 510;
+        async move { done }
+    })
+    .await;
+    assert_eq!(of("now"), (1000..1010).collect::<Vec<_>>());
+    assert_eq!(of("middle"), (500..1010).collect::<Vec<_>>());
+    // A replay: `now` goes back to the beginning.
+    transport
+        .rewind_subscriber("orders", "now", began)
+        .await
+        .unwrap();
+    publish_n(&transport, "orderPlaced", 1010, 1011).await;
+    wait_for("the rewound subscriber replayed", WAIT, || {
+        let done = of("now").len() == 10 + 1011;
+        async move { done }
+    })
+    .await;
+    assert!(transport
+        .rewind_subscriber("orders", "nobody", began)
+        .await
+        .is_err());
+    for s in servers {
+        s.stop().await;
+    }
+    transport.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_instances_events_are_reclaimed_by_its_sibling() {
+    let t = TestRedis::start();
+    let seen: Seen = Arc::default();
+    let config = || t.server_config().claim_idle(Duration::from_millis(500));
+    // The first instance takes events and dies holding them (dropped without a stop: its
+    // handlers never finish).
+    let stuck = Service::builder("orders")
+        .notification("orderPlaced", |_: Value| async {
+            std::future::pending::<()>().await;
+            Ok::<_, RpcError>(())
+        })
+        .build()
+        .unwrap();
+    let dying = RedisServer::builder(config())
+        .subscribe("billing", stuck, SubscriptionOptions::new().concurrency(8))
+        .start()
+        .await
+        .unwrap();
+    let transport = t.transport().await;
+    publish_n(&transport, "orderPlaced", 0, 20).await;
+    wait_for("the dying instance holds events", WAIT, || async {
+        pending(&t, "billing").await > 0
+    })
+    .await;
+    drop(dying);
+    let sibling = RedisServer::builder(config())
+        .subscribe(
+            "billing",
+            orders_events("sibling", &seen, true),
+            SubscriptionOptions::new(),
+        )
+        .start()
+        .await
+        .unwrap();
+    wait_for("every event handled by the sibling", WAIT, || {
+        let done = seen.lock().unwrap().len() >= 20;
+        async move { done }
+    })
+    .await;
+    let mut got: Vec<u64> = seen.lock().unwrap().iter().map(|s| s.2).collect();
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got, (0..20).collect::<Vec<_>>(), "nothing lost");
+    sibling.stop().await;
+    transport.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_reaches_every_instance() {
+    let t = TestRedis::start();
+    let seen: Seen = Arc::default();
+    let mut servers = Vec::new();
+    for i in 0..3 {
+        servers.push(
+            RedisServer::builder(t.server_config())
+                .broadcast(orders_events(&format!("cache-{i}"), &seen, true))
+                .start()
+                .await
+                .unwrap(),
+        );
+    }
+    // Each reader finds the stream's end before it blocks; give them a moment to get there.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let transport = t.transport().await;
+    publish_n(&transport, "orderPlaced", 0, 50).await;
+    wait_for("every instance saw every event", WAIT, || {
+        let done = seen.lock().unwrap().len() == 150;
+        async move { done }
+    })
+    .await;
+    for i in 0..3 {
+        let mut got: Vec<u64> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.0 == format!("cache-{i}"))
+            .map(|s| s.2)
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..50).collect::<Vec<_>>(), "cache-{i}");
+    }
+    for s in servers {
+        s.stop().await;
+    }
+    transport.stop().await;
+}

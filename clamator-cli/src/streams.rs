@@ -71,8 +71,8 @@ pub(crate) async fn service_streams(
     let mut streams = Vec::new();
     // The stream itself, then its partitions: `<base>:*` cannot match another service,
     // whose name would have to contain a `:`.
-    let exists: bool = conn.query(redis::cmd("EXISTS").arg(&base)).await?;
-    if exists {
+    let kind: String = conn.query(redis::cmd("TYPE").arg(&base)).await?;
+    if kind == "stream" {
         streams.push(CommandStream {
             partition: 0,
             key: base.clone(),

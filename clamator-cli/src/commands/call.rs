@@ -171,18 +171,24 @@ fn read_params(arg: Option<&str>) -> Result<Value, CliError> {
         .map_err(|e| CliError::Usage(format!("params from {from} are not JSON: {e}")))
 }
 
-/// The contract `service` published, if it did and this user may read it.
+/// The contract `service` published, if it did, this user may read it, and it reads.
 async fn published(ctx: &Ctx, service: &str) -> Result<Option<Contract>, CliError> {
     let mut conn = ctx.connect().await?;
+    let unchecked = |why: &dyn std::fmt::Display| {
+        output::note(&format!("clamator: params not checked: {why}"));
+        Ok(None)
+    };
     match fetch_published(&mut conn, ctx.prefix()?, service).await {
-        Ok(Some((doc, key))) => Ok(Some(Contract::from_published(&doc, &key)?)),
+        Ok(Some((doc, key))) => match Contract::from_published(&doc, &key) {
+            Ok(contract) => Ok(Some(contract)),
+            // The publisher's fault: the server checks params anyway.
+            Err(e) => unchecked(&e),
+        },
         Ok(None) => Ok(None),
-        // A least-privilege client user may not read contracts: call unchecked.
-        Err(CliError::Transport(e)) if e.contains("NOPERM") => {
-            output::note(&format!(
-                "clamator: params not checked: cannot read the published contract ({e})"
-            ));
-            Ok(None)
+        Err(CliError::Remote(e)) => unchecked(&e),
+        // A user that may not read contracts (or a key of another type): call unchecked.
+        Err(CliError::Transport(e)) if e.contains("NOPERM") || e.contains("WRONGTYPE") => {
+            unchecked(&format!("cannot read the published contract ({e})"))
         }
         Err(e) => Err(e),
     }

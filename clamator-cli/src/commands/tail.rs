@@ -5,10 +5,11 @@
 //! Read-only: plain `XREAD`, never `XREADGROUP`, `XACK` or a consumer group, so tailing
 //! changes nothing for servers or callers. Reply streams are found through the requests'
 //! `reply-to` field and read from the request's time on. On a standalone Redis one blocking
-//! `XREAD` covers every stream, so a reply is seen even when its caller deletes its stream
-//! right after reading it; on a cluster each stream is polled on its own (every 2 ms while
-//! replies are awaited, 20 ms otherwise), which can miss the reply of a caller that deletes
-//! its reply stream at once (a one-shot `clamator call`); long-lived callers keep theirs.
+//! `XREAD` covers every stream; on a cluster each stream is polled on its own (every 2 ms
+//! while replies are awaited, 20 ms otherwise). Either way a caller that deletes its reply
+//! stream as soon as it has read its reply (a one-shot `clamator call`) can take it away
+//! before tail reads it: that request then shows as `noReply`. Long-lived callers keep
+//! their reply streams.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

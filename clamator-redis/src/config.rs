@@ -197,6 +197,7 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// | [`max_handler_time`](Self::max_handler_time) | 10 min, for requests without a deadline | — |
 /// | [`max_request_age`](Self::max_request_age) | 60 s: where a new or re-created consumer group starts | — |
 /// | [`show_error_details`](Self::show_error_details) | off: a handler's `?` error or panic reaches callers as a bare `Internal error` | — |
+/// | [`event_stream_maxlen`](Self::event_stream_maxlen) | 1 000 000: an event stream's hard cap | — |
 /// | [`publish_contracts`](Self::publish_contracts) | on: each service's contract is written to `<prefix>:contracts:<service>` at start | — |
 /// | [`deployment`](Self::deployment) | [`Deployment::Standalone`] | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
@@ -230,6 +231,7 @@ pub struct ServerConfig {
     pub(crate) max_request_age: Duration,
     pub(crate) show_error_details: bool,
     pub(crate) publish_contracts: bool,
+    pub(crate) event_stream_maxlen: usize,
     pub(crate) fault_abort_after_reply_once: Option<std::path::PathBuf>,
     pub(crate) connection: Connection,
 }
@@ -255,6 +257,7 @@ impl ServerConfig {
             max_request_age: DEFAULT_MAX_REQUEST_AGE,
             show_error_details: false,
             publish_contracts: true,
+            event_stream_maxlen: 1_000_000,
             fault_abort_after_reply_once: None,
             connection: Connection::default(),
         }
@@ -268,6 +271,17 @@ impl ServerConfig {
     #[must_use]
     pub fn housekeeping_interval(mut self, every: Duration) -> Self {
         self.housekeeping_interval = every;
+        self
+    }
+
+    /// The hard cap of the event streams this server subscribes to: housekeeping trims an
+    /// event stream only below what every subscriber group has received and acknowledged,
+    /// unless it is longer than this (a subscriber gone for good must not fill Redis); then
+    /// it is cut to this length, and the events a group had not received are logged and
+    /// counted as lost for it (`clamator_events_lost_total`). Default 1 000 000.
+    #[must_use]
+    pub fn event_stream_maxlen(mut self, cap: usize) -> Self {
+        self.event_stream_maxlen = cap.max(1);
         self
     }
 

@@ -152,6 +152,14 @@ mod on {
         metrics::counter!("clamator_server_reply_write_failures_total", &service(s)).increment(1);
     }
 
+    pub(crate) fn events_lost(publisher: &str, subscriber: &str, n: u64) {
+        let labels = [
+            ("service", publisher.to_owned()),
+            ("subscriber", subscriber.to_owned()),
+        ];
+        metrics::counter!("clamator_events_lost_total", &labels).increment(n);
+    }
+
     pub(crate) fn sampled(s: &str, g: QueueGauges) {
         let l = service(s);
         metrics::gauge!("clamator_stream_length", &l).set(g.stream_length as f64);
@@ -186,6 +194,7 @@ mod on {
     pub(crate) fn reclaimed(_: &str, _: usize) {}
     pub(crate) fn redelivered(_: &str) {}
     pub(crate) fn reply_write_failed(_: &str) {}
+    pub(crate) fn events_lost(_: &str, _: &str, _: u64) {}
     pub(crate) fn sampled(_: &str, _: QueueGauges) {}
 }
 

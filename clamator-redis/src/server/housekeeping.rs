@@ -86,10 +86,10 @@ pub(crate) async fn run_once(state: &ServerState, rt: &ServiceRuntime) -> Result
         |what: &'static str| move |e: redis::RedisError| crate::connection::redis_failure(what, e);
     let mut progress = Vec::new();
     let mut gauges = crate::instruments::QueueGauges::default();
-    for group in commands::groups(&mut conn, stream)
+    let groups = commands::groups(&mut conn, stream)
         .await
-        .map_err(err("XINFO GROUPS failed"))?
-    {
+        .map_err(err("XINFO GROUPS failed"))?;
+    for group in groups {
         let Some(last_delivered) = StreamId::parse(&group.last_delivered_id) else {
             // A group we cannot read: trim nothing.
             return Ok(());
@@ -128,6 +128,13 @@ pub(crate) async fn run_once(state: &ServerState, rt: &ServiceRuntime) -> Result
             tracing::debug!(service = rt.name(), trimmed, below = %floor, "command stream trimmed");
         }
     }
+    if rt.events.is_some() {
+        let lost = enforce_cap(&mut conn, rt, state.config.event_stream_maxlen).await?;
+        state
+            .counters
+            .events_lost
+            .fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
+    }
     let consumers = commands::consumers(&mut conn, stream, &rt.target.group)
         .await
         .map_err(err("XINFO CONSUMERS failed"))?;
@@ -140,6 +147,65 @@ pub(crate) async fn run_once(state: &ServerState, rt: &ServiceRuntime) -> Result
         tracing::info!(service = rt.name(), consumer = %c.name, idle_ms = c.idle, "removed an idle consumer");
     }
     Ok(())
+}
+
+/// Trims an event stream past its groups' floor when it is longer than `cap`: a subscriber
+/// that is gone or stuck must not fill Redis. The trimmed events a group had not read yet
+/// are lost to it: logged and counted per group, from Redis's logical counters (entries ever
+/// added to the stream, entries read by the group), where Redis keeps them (7.0 and later).
+async fn enforce_cap(
+    conn: &mut crate::connection::RedisConn,
+    rt: &ServiceRuntime,
+    cap: usize,
+) -> Result<u64, Error> {
+    let stream = &rt.target.stream;
+    let err =
+        |what: &'static str| move |e: redis::RedisError| crate::connection::redis_failure(what, e);
+    let length = commands::length(conn, stream)
+        .await
+        .map_err(err("XLEN failed"))?;
+    if usize::try_from(length).unwrap_or(usize::MAX) <= cap {
+        return Ok(0);
+    }
+    // One snapshot of the stream's and the groups' counters, then the cut; what is
+    // published in between only lands after the cut.
+    let snapshot = commands::progress_snapshot(conn, stream)
+        .await
+        .map_err(err("XINFO failed"))?;
+    let trimmed = commands::trim_to(conn, stream, cap)
+        .await
+        .map_err(err("XTRIM failed"))?;
+    let mut all_lost = 0;
+    for group in &snapshot.groups {
+        // A group that never read has no read counter, but its lag says where it is.
+        let read = group.entries_read.or_else(|| {
+            let lag = group.lag?;
+            usize::try_from(snapshot.added?).ok()?.checked_sub(lag)
+        });
+        match snapshot.added.zip(read) {
+            Some((added, read)) => {
+                let lost = lost_to(added, snapshot.length, trimmed as u64, read as u64);
+                if lost > 0 {
+                    tracing::warn!(service = rt.name(), stream = %stream, subscriber = %group.name, lost, cap, "event stream over its cap: events the subscriber had not read were trimmed");
+                    crate::instruments::events_lost(rt.name(), &group.name, lost);
+                    all_lost += lost;
+                }
+            }
+            None => {
+                tracing::warn!(service = rt.name(), stream = %stream, subscriber = %group.name, trimmed, cap, "event stream over its cap: trimmed past a subscriber whose progress Redis cannot tell");
+            }
+        }
+    }
+    Ok(all_lost)
+}
+
+/// How many of the `trimmed` oldest of `length` entries a group that has read `read` of the
+/// `added` entries ever added had not read. Entries are numbered 1..=added; the stream held
+/// `added - length + 1 ..= added` and lost the first `trimmed` of them.
+fn lost_to(added: u64, length: u64, trimmed: u64, read: u64) -> u64 {
+    let first_before = added.saturating_sub(length);
+    let first_after = first_before + trimmed;
+    first_after.saturating_sub(read.max(first_before))
 }
 
 #[cfg(test)]
@@ -171,6 +237,15 @@ mod tests {
         };
         assert_eq!(trim_floor(&[behind, fresh]), Some(id("0-1")));
         assert_eq!(trim_floor(&[]), None);
+    }
+
+    #[test]
+    fn lost_events_are_the_trimmed_ones_a_group_had_not_read() {
+        // 500 added, 200 held (301..=500), 100 trimmed (301..=400).
+        assert_eq!(lost_to(500, 200, 100, 500), 0, "read everything");
+        assert_eq!(lost_to(500, 200, 100, 350), 50, "read up to 350");
+        assert_eq!(lost_to(500, 200, 100, 0), 100, "read nothing");
+        assert_eq!(lost_to(500, 200, 100, 450), 0);
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub struct ServerStats {
     pub reply_write_failures: u64,
     /// Handlers running now.
     pub in_flight: u64,
+    /// Events trimmed from an event stream over its cap before a subscriber group had
+    /// received them (counted by this server's housekeeping, for every group of the stream).
+    pub events_lost: u64,
 }
 
 /// Builds a [`RedisServer`]: add services, then [`start`](Self::start).
@@ -393,6 +396,7 @@ impl RedisServer {
             cancelled: c.cancelled.load(Ordering::Relaxed),
             replayed: c.replayed.load(Ordering::Relaxed),
             reply_write_failures: c.reply_write_failures.load(Ordering::Relaxed),
+            events_lost: c.events_lost.load(Ordering::Relaxed),
             in_flight: c.in_flight.load(Ordering::Relaxed),
         }
     }

@@ -92,6 +92,7 @@ pub(crate) struct Counters {
     pub(crate) cancelled: AtomicU64,
     pub(crate) replayed: AtomicU64,
     pub(crate) reply_write_failures: AtomicU64,
+    pub(crate) events_lost: AtomicU64,
     pub(crate) in_flight: AtomicU64,
 }
 

@@ -421,6 +421,60 @@ pub(crate) async fn trim_below<C: ConnectionLike + Send>(
         .await
 }
 
+/// A stream's length, how many entries it was ever given (`entries-added`, Redis 7.0 and
+/// later), and its groups, read at one instant (`MULTI`).
+pub(crate) struct ProgressSnapshot {
+    pub(crate) length: u64,
+    pub(crate) added: Option<u64>,
+    pub(crate) groups: Vec<StreamInfoGroup>,
+}
+
+/// `MULTI; XLEN; XINFO STREAM; XINFO GROUPS; EXEC` on one stream.
+pub(crate) async fn progress_snapshot<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+) -> RedisResult<ProgressSnapshot> {
+    let (length, info, groups): (
+        u64,
+        std::collections::HashMap<String, redis::Value>,
+        StreamInfoGroupsReply,
+    ) = redis::pipe()
+        .atomic()
+        .cmd("XLEN")
+        .arg(stream)
+        .cmd("XINFO")
+        .arg("STREAM")
+        .arg(stream)
+        .cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(conn)
+        .await?;
+    let added = match info.get("entries-added") {
+        Some(redis::Value::Int(n)) => u64::try_from(*n).ok(),
+        _ => None,
+    };
+    Ok(ProgressSnapshot {
+        length,
+        added,
+        groups: groups.groups,
+    })
+}
+
+/// `XTRIM <stream> MAXLEN <cap>` (exact): the hard cap of an event stream.
+pub(crate) async fn trim_to<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    cap: usize,
+) -> RedisResult<usize> {
+    redis::cmd("XTRIM")
+        .arg(stream)
+        .arg("MAXLEN")
+        .arg(cap)
+        .query_async(conn)
+        .await
+}
+
 /// `XGROUP CREATE <stream> <group> <start> MKSTREAM`; an existing group (`BUSYGROUP`) is
 /// success.
 pub(crate) async fn create_group<C: ConnectionLike + Send>(

@@ -438,3 +438,62 @@ async fn broadcast_reaches_every_instance() {
     }
     transport.stop().await;
 }
+
+/// Retention: with every subscriber live, nothing is trimmed before it is acknowledged; a
+/// stopped subscriber holds the stream back only up to the hard cap, past which the events
+/// it never received are counted as lost for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_stay_under_their_cap_and_count_what_a_stopped_subscriber_lost() {
+    let t = TestRedis::start();
+    let seen: Seen = Arc::default();
+    let config = || {
+        t.server_config()
+            .housekeeping_interval(Duration::from_millis(100))
+            .event_stream_maxlen(100)
+    };
+    // `audit` subscribes once, then stops: its group stays, receiving nothing.
+    let audit = RedisServer::builder(config())
+        .subscribe(
+            "audit",
+            orders_events("audit", &seen, true),
+            SubscriptionOptions::new(),
+        )
+        .start()
+        .await
+        .unwrap();
+    audit.stop().await;
+    let billing = RedisServer::builder(config())
+        .subscribe(
+            "billing",
+            orders_events("billing", &seen, true),
+            SubscriptionOptions::new(),
+        )
+        .start()
+        .await
+        .unwrap();
+    let transport = t.transport().await;
+    publish_n(&transport, "orderPlaced", 0, 400).await;
+    let stream = clamator_redis::keys::event_stream(&t.prefix, "orders");
+    let raw = t.raw().await;
+    wait_for("billing handled everything", WAIT, || {
+        let done = seen.lock().unwrap().len() == 400;
+        async move { done }
+    })
+    .await;
+    wait_for("the stream cut to its cap", WAIT, || async {
+        let len: u64 = redis::cmd("XLEN")
+            .arg(&stream)
+            .query_async(&mut raw.clone())
+            .await
+            .unwrap();
+        len <= 100
+    })
+    .await;
+    wait_for("audit's lost events counted", WAIT, || async {
+        billing.stats().events_lost == 300
+    })
+    .await;
+    assert!(seen.lock().unwrap().iter().all(|s| s.0 == "billing"));
+    billing.stop().await;
+    transport.stop().await;
+}

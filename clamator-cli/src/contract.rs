@@ -172,18 +172,36 @@ impl Contract {
     }
 }
 
-/// The contract document published for `service`, if any: `GET <prefix>:contracts:<service>`.
+/// The most of a published contract read: what clamator-redis's drift check reads too.
+const MAX_DOCUMENT_BYTES: usize = 4 << 20;
+
+/// The contract document published for `service`, if any: `GETRANGE
+/// <prefix>:contracts:<service> 0 <4 MiB>` (bounded, as clamator-redis reads it).
 pub(crate) async fn fetch_published(
     conn: &mut Conn,
     prefix: &str,
     service: &str,
 ) -> Result<Option<(Value, String)>, CliError> {
     let key = clamator_redis::keys::contract_key(prefix, service);
-    let text: Option<String> = conn.query(redis::cmd("GET").arg(&key)).await?;
-    let Some(text) = text else {
+    let bytes: Vec<u8> = conn
+        .query(
+            redis::cmd("GETRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(MAX_DOCUMENT_BYTES),
+        )
+        .await?;
+    // A missing key reads as empty.
+    if bytes.is_empty() {
         return Ok(None);
-    };
-    let value: Value = serde_json::from_str(&text).map_err(|e| {
+    }
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(CliError::Remote(format!(
+            "{key} holds more than {} MiB: not a contract",
+            MAX_DOCUMENT_BYTES >> 20
+        )));
+    }
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
         CliError::Remote(format!(
             "the contract published at {key} is not valid JSON: {e}"
         ))

@@ -129,11 +129,11 @@ fn grants(
                     commands: vec!["xread", "xtrim", "pexpire", "del"],
                 },
                 Grant {
-                    what: "published contracts: read (a transport expecting a contract \
-                           compares it; clamator call checks params)",
+                    what: "published contracts: read, bounded (a transport expecting a \
+                           contract compares it; clamator call checks params)",
                     access: "R",
                     keys: each(&|s| vec![format!("{p}:contracts:{s}")]),
-                    commands: vec!["get"],
+                    commands: vec!["getrange"],
                 },
             ]
         }
@@ -383,7 +383,7 @@ mod tests {
                 "+ping",
                 "(%W~p:cmds:arith %W~p:cmds:arith:* +xadd)",
                 "(~p:replies:c1 +xread +xtrim +pexpire +del)",
-                "(%R~p:contracts:arith +get)",
+                "(%R~p:contracts:arith +getrange)",
             ]
         );
         let (keyless, granted) = grants(Role::Client, "p", &services, "c1", false, (6, 2), false);

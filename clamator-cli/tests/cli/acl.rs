@@ -193,10 +193,14 @@ async fn acl_users_serve_and_call_and_nothing_more() {
     .start()
     .await
     .unwrap();
+    // The client checks at connect that the published contract is the one it was generated
+    // from, refusing drift (and so failing if it could not read the contract).
     let transport = RedisTransport::connect(
         TransportConfig::new("a1")
             .redis_url(format!("redis://cli:cli-pw@127.0.0.1:{port}"))
-            .instance_id("cli-1"),
+            .instance_id("cli-1")
+            .expect_contract(&clamator_examples::generated::arith::ARITH_CONTRACT)
+            .refuse_contract_drift(true),
     )
     .await
     .unwrap();
@@ -322,6 +326,7 @@ async fn acl_users_serve_and_call_and_nothing_more() {
             ">",
         ],
         &["SET", "a1:contracts:arith", "{}"],
+        &["GET", "a1:contracts:arith"],
         &["DEL", "a1:dlq:arith"],
     ] {
         assert!(

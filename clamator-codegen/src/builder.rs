@@ -6,7 +6,7 @@ use quote::quote;
 
 use crate::emit::{self, docs_inner, Generated};
 use crate::error::CodegenError;
-use crate::{format, load, manifest};
+use crate::{emit_py, format, load, manifest};
 
 /// One generated file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,7 @@ pub enum Layout {
 pub struct Builder {
     src: PathBuf,
     out_rust: Option<PathBuf>,
+    out_py: Option<PathBuf>,
     manifest: Option<PathBuf>,
     layout: Layout,
 }
@@ -51,6 +52,7 @@ impl Builder {
         Self {
             src: src.into(),
             out_rust: None,
+            out_py: None,
             manifest: None,
             layout: Layout::Modules,
         }
@@ -60,6 +62,14 @@ impl Builder {
     #[must_use]
     pub fn out_rust(mut self, dir: impl Into<PathBuf>) -> Self {
         self.out_rust = Some(dir.into());
+        self
+    }
+
+    /// Writes Python into `dir`: one module per contract, `<service>.py` (hyphens →
+    /// underscores), for the published Python clamator packages.
+    #[must_use]
+    pub fn out_py(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_py = Some(dir.into());
         self
     }
 
@@ -103,6 +113,15 @@ impl Builder {
                     path: dir.join("clamator_contracts.rs"),
                     contents: self.single_file(&generated)?,
                 }),
+            }
+        }
+        if let Some(dir) = &self.out_py {
+            for c in &contracts {
+                let module = emit_py::generate(c)?;
+                files.push(OutputFile {
+                    path: dir.join(format!("{}.py", module.module)),
+                    contents: module.contents,
+                });
             }
         }
         if let Some(path) = &self.manifest {

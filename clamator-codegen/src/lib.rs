@@ -44,6 +44,7 @@ use std::path::{Path, PathBuf};
 pub mod breaking;
 mod builder;
 mod emit;
+mod emit_py;
 mod error;
 pub mod export;
 mod format;
@@ -51,6 +52,7 @@ mod load;
 mod lower;
 mod manifest;
 mod names;
+mod peer;
 
 pub use builder::{Builder, Layout, OutputFile};
 pub use error::CodegenError;
@@ -60,6 +62,13 @@ pub use error::CodegenError;
 pub fn generate_module(path: impl AsRef<Path>) -> Result<String, CodegenError> {
     let contract = load::load_file(path.as_ref())?;
     emit::generate(&contract)?.module_file()
+}
+
+/// Generates the Python module of one contract file: what `--out-py` writes as
+/// `<service>.py` (hyphens → underscores), for the published Python clamator packages.
+pub fn generate_python_module(path: impl AsRef<Path>) -> Result<String, CodegenError> {
+    let contract = load::load_file(path.as_ref())?;
+    Ok(emit_py::generate(&contract)?.contents)
 }
 
 /// For `build.rs`: generates `$OUT_DIR/clamator_contracts.rs` from the contracts in `src`

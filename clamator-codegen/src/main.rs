@@ -1,4 +1,5 @@
-//! `clamator-codegen --src <dir> --out-rust <dir> [--manifest <file>] [--check]`, or
+//! `clamator-codegen --src <dir> [--out-rust <dir>] [--out-py <dir>] [--out-ts <dir>]
+//! [--manifest <file>] [--check]`, or
 //! `clamator-codegen --src <dir> --breaking-against <old dir>` to check a change for
 //! compatibility (exit 0 compatible, 1 breaking, 2 unreadable input).
 #![allow(clippy::print_stderr, clippy::print_stdout)]
@@ -12,7 +13,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "Generate typed Rust clients and service traits from clamator contract files"
+    about = "Generate typed Rust, Python and TypeScript clients and services from clamator contract files"
 )]
 struct Args {
     /// Directory of contract files (`<service>.json`); with `--breaking-against`, also one
@@ -22,6 +23,10 @@ struct Args {
     /// Directory to write Rust modules into (`<service>.rs` and `mod.rs`).
     #[arg(long)]
     out_rust: Option<PathBuf>,
+    /// Directory to write Python modules into (`<service>.py`, for the Python clamator
+    /// packages).
+    #[arg(long)]
+    out_py: Option<PathBuf>,
     /// Write clamator's manifest of schema hashes here.
     #[arg(long)]
     manifest: Option<PathBuf>,
@@ -32,7 +37,7 @@ struct Args {
     /// manifest, which tells less) and list what changed; exit 1 if anything breaks a peer
     /// deployed from them, 2 if either side cannot be read. Writes nothing, so it takes no
     /// other option.
-    #[arg(long, value_name = "OLD", conflicts_with_all = ["out_rust", "manifest", "check"])]
+    #[arg(long, value_name = "OLD", conflicts_with_all = ["out_rust", "out_py", "manifest", "check"])]
     breaking_against: Option<PathBuf>,
 }
 
@@ -44,6 +49,9 @@ fn main() -> ExitCode {
     let mut builder = Builder::new(&args.src);
     if let Some(dir) = &args.out_rust {
         builder = builder.out_rust(dir);
+    }
+    if let Some(dir) = &args.out_py {
+        builder = builder.out_py(dir);
     }
     if let Some(path) = &args.manifest {
         builder = builder.manifest(path);

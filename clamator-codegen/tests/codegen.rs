@@ -274,10 +274,11 @@ fn committed_generated_code_is_current() {
         .unwrap();
 }
 
-/// One golden file per construct: `tests/golden/<construct>.json` must generate exactly
-/// `tests/golden/<construct>.rs`. `CLAMATOR_BLESS=1` rewrites the expected files.
+/// One golden file per construct and language: `tests/golden/<construct>.json` must generate
+/// exactly `tests/golden/<construct>.rs`, `.py` and `.ts`. `CLAMATOR_BLESS=1` rewrites the
+/// expected files.
 #[test]
-fn every_construct_matches_its_golden_file() {
+fn every_construct_matches_its_golden_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let bless = std::env::var_os("CLAMATOR_BLESS").is_some();
     let mut seen = 0;
@@ -286,29 +287,45 @@ fn every_construct_matches_its_golden_file() {
         .map(|e| e.unwrap().path())
         .collect();
     paths.sort();
+    type Generate = fn(&Path) -> Result<String, CodegenError>;
+    let languages: [(&str, Generate); 2] = [
+        ("rs", |p| clamator_codegen::generate_module(p)),
+        ("py", |p| clamator_codegen::generate_python_module(p)),
+    ];
     for contract in paths
         .iter()
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
     {
-        let expected_path = contract.with_extension("rs");
-        let actual = clamator_codegen::generate_module(contract).unwrap();
-        if bless {
-            std::fs::write(&expected_path, &actual).unwrap();
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
-            panic!(
-                "missing {}; run with CLAMATOR_BLESS=1",
+        for (extension, generate) in languages {
+            let expected_path = contract.with_extension(extension);
+            let actual = generate(contract).unwrap();
+            if bless {
+                std::fs::write(&expected_path, &actual).unwrap();
+            }
+            let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+                panic!(
+                    "missing {}; run with CLAMATOR_BLESS=1",
+                    expected_path.display()
+                )
+            });
+            assert_eq!(
+                actual,
+                expected,
+                "{} no longer generates {} (CLAMATOR_BLESS=1 rewrites it)",
+                contract.display(),
                 expected_path.display()
-            )
-        });
-        assert_eq!(
-            actual,
-            expected,
-            "{} no longer generates {}",
-            contract.display(),
-            expected_path.display()
-        );
+            );
+        }
         seen += 1;
     }
     assert!(seen >= 11, "only {seen} golden files");
+}
+
+#[test]
+fn committed_generated_python_is_current() {
+    // What the interop suite's Python peers import (tests/interop/py/generated).
+    Builder::new(repo().join("contracts"))
+        .out_py(repo().join("tests/interop/py/generated"))
+        .check()
+        .unwrap();
 }

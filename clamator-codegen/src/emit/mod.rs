@@ -25,7 +25,7 @@ use quote::quote;
 
 use crate::error::CodegenError;
 use crate::load::ContractFile;
-use crate::lower::Lowerer;
+use crate::lower::lower_contract;
 use crate::manifest::{inline_refs, js_stringify, schema_hash, MethodHashes};
 use crate::names::{const_ident, method_idents, module_ident, type_ident};
 
@@ -125,45 +125,29 @@ pub(super) struct Service {
 
 /// Generates the module of one contract.
 pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenError> {
-    let mut lowerer = Lowerer::new(&contract.path, &contract.defs);
+    let lowered = lower_contract(contract)?;
     let mut methods = Vec::new();
     let mut root_docs = HashMap::new();
     let mut errors = Vec::new();
-    for e in &contract.errors {
-        let data_ty = match &e.data {
-            Some(schema) => {
-                let at = format!("/errors/{}/data", e.name);
-                let name = lowerer.lower_root(schema, &at, &format!("{}Data", e.name))?;
-                root_docs.insert(
-                    name.clone(),
-                    format!("The `data` of the `{}` error ({}).", e.name, e.code),
-                );
-                Some(ident(&name))
-            }
-            None => None,
-        };
+    for (e, data) in contract.errors.iter().zip(&lowered.error_data) {
+        if let Some(name) = data {
+            root_docs.insert(
+                name.clone(),
+                format!("The `data` of the `{}` error ({}).", e.name, e.code),
+            );
+        }
         errors.push(AppError {
             name: e.name.clone(),
             code: e.code,
             message: e.message.clone(),
             doc: e.description.clone(),
-            data_ty,
+            data_ty: data.as_deref().map(ident),
         });
     }
-    for m in &contract.methods {
-        let base = upper_first(&m.name);
-        let at = format!("/methods/{}", m.name);
-        let params_ty =
-            lowerer.lower_root(&m.params, &format!("{at}/params"), &format!("{base}Params"))?;
-        let result_ty = match &m.result {
-            Some(r) => {
-                Some(lowerer.lower_root(r, &format!("{at}/result"), &format!("{base}Result"))?)
-            }
-            None => None,
-        };
+    for (m, (params_ty, result_ty)) in contract.methods.iter().zip(&lowered.methods) {
         let what = format!("`{}.{}`", contract.service, m.name);
         root_docs.insert(params_ty.clone(), format!("Params of {what}."));
-        if let Some(r) = &result_ty {
+        if let Some(r) = result_ty {
             root_docs.insert(r.clone(), format!("Result of {what}."));
         }
         let prefix = const_ident(&m.name);
@@ -181,7 +165,7 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenErro
             ident: ident(&method_ident),
             with_ident: ident(&with_ident),
             notification: m.notification,
-            params_ty: ident(&params_ty),
+            params_ty: ident(params_ty),
             result_ty: result_ty.as_deref().map(ident),
             params: schema(&m.params, "PARAMS"),
             result: m.result.as_ref().map(|r| schema(r, "RESULT")),
@@ -208,7 +192,7 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenErro
         pascal = service.pascal,
         module = service.module,
     ));
-    let types = types::emit(&lowerer.out, &root_docs);
+    let types = types::emit(&lowered.defs, &root_docs);
     let contract_consts = contract::emit(&service);
     let client = client::emit(&service);
     let server = service::emit(&service);
@@ -289,12 +273,4 @@ fn doc_lines(text: &str) -> Vec<String> {
             line => format!(" {line}"),
         })
         .collect()
-}
-
-fn upper_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
 }

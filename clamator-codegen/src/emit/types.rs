@@ -40,7 +40,7 @@ pub(super) fn emit(defs: &[Def], root_docs: &HashMap<String, String>) -> TokenSt
 fn named(ty: &Ty) -> Option<&str> {
     match ty {
         Ty::Named(n) => Some(n),
-        Ty::Option(t) => named(t),
+        Ty::Option(t) | Ty::Checked(t, _) => named(t),
         _ => None,
     }
 }
@@ -120,7 +120,8 @@ fn def(def: &Def, root_doc: Option<&String>, union_alternative: bool) -> TokenSt
             let doc = doc_or(doc, format!("The `{name}` union, told apart by `{tag}`."));
             let serde = serde_attr(Some(quote!(tag = #tag)));
             let ident = ident(name);
-            let variant_tokens = variants.iter().map(|(value, variant, fields)| {
+            let variant_tokens = variants.iter().map(|v| {
+                let (value, variant, fields) = (&v.value, &v.ident, &v.fields);
                 let doc = docs(&format!("`{tag}: {value:?}`."));
                 let owner = format!("{name}{variant}");
                 let fields = fields.iter().map(|f| field(&owner, f, quote!()));
@@ -135,7 +136,7 @@ fn def(def: &Def, root_doc: Option<&String>, union_alternative: bool) -> TokenSt
             });
             let defaults = variants
                 .iter()
-                .map(|(_, variant, fields)| default_fns(&format!("{name}{variant}"), fields));
+                .map(|v| default_fns(&format!("{name}{}", v.ident), &v.fields));
             quote! {
                 #doc
                 #[derive(Debug, Clone, PartialEq, __c::serde::Serialize, __c::serde::Deserialize)]
@@ -364,6 +365,7 @@ fn rust_type(ty: &Ty) -> TokenStream {
             let n = ident(n);
             quote!(#n)
         }
+        Ty::Checked(t, _) => rust_type(t),
     }
 }
 
@@ -381,5 +383,6 @@ fn type_text(ty: &Ty) -> String {
         Ty::Map(t) => format!("__c::BTreeMap<String, {}>", type_text(t)),
         Ty::Option(t) => format!("Option<{}>", type_text(t)),
         Ty::Named(n) => n.clone(),
+        Ty::Checked(t, _) => type_text(t),
     }
 }

@@ -25,6 +25,43 @@ pub(crate) enum Ty {
     Option(Box<Ty>),
     /// A generated type.
     Named(String),
+    /// `T` with the schema's assertions beyond its type (bounds, lengths, `pattern`,
+    /// `format`, `const`). Rust leaves them to schema validation and prints `T`; the Python
+    /// and TypeScript emitters carry them over. Never wraps an `Option` or a `Named` type.
+    Checked(Box<Ty>, Box<Checks>),
+}
+
+/// The assertions of one schema beyond its type, as written (numbers keep their JSON form,
+/// so `1000000` prints as it was written).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Checks {
+    /// `const`: the only value allowed (a scalar).
+    pub(crate) constant: Option<serde_json::Value>,
+    /// `minimum`.
+    pub(crate) minimum: Option<serde_json::Number>,
+    /// `maximum`.
+    pub(crate) maximum: Option<serde_json::Number>,
+    /// `exclusiveMinimum` (draft 7: a number).
+    pub(crate) exclusive_minimum: Option<serde_json::Number>,
+    /// `exclusiveMaximum` (draft 7: a number).
+    pub(crate) exclusive_maximum: Option<serde_json::Number>,
+    /// `multipleOf`.
+    pub(crate) multiple_of: Option<serde_json::Number>,
+    /// `minLength` of a string, `minItems` of an array.
+    pub(crate) min_len: Option<u64>,
+    /// `maxLength` of a string, `maxItems` of an array.
+    pub(crate) max_len: Option<u64>,
+    /// `pattern` (ECMA-262, unanchored).
+    pub(crate) pattern: Option<String>,
+    /// `format`.
+    pub(crate) format: Option<String>,
+}
+
+impl Checks {
+    /// True when there is nothing to check.
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// The `default` of an optional property.
@@ -60,10 +97,25 @@ pub(crate) struct Field {
     pub(crate) ty: Ty,
     /// True when the key may be absent (then `ty` is an `Option`, or `default` is set).
     pub(crate) optional: bool,
+    /// True when the schema allows `null` (an optional field's `Option` alone does not say).
+    pub(crate) nullable: bool,
     /// The value of an absent key, for optional fields with a `default`.
     pub(crate) default: Option<DefaultValue>,
     /// The schema's description.
     pub(crate) doc: Option<String>,
+}
+
+/// One branch of a [`Def::Tagged`] union.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TaggedVariant {
+    /// The tag's value in this branch.
+    pub(crate) value: String,
+    /// The variant's identifier: `Circle` for `circle`.
+    pub(crate) ident: String,
+    /// The branch's fields, the tag left out.
+    pub(crate) fields: Vec<Field>,
+    /// The branch says `additionalProperties: false`.
+    pub(crate) deny_unknown: bool,
 }
 
 /// A generated type definition.
@@ -99,8 +151,8 @@ pub(crate) enum Def {
         doc: Option<String>,
         /// The discriminator property.
         tag: String,
-        /// (tag value, variant ident, fields without the tag).
-        variants: Vec<(String, String, Vec<Field>)>,
+        /// One per branch.
+        variants: Vec<TaggedVariant>,
     },
     /// An untagged union.
     Untagged {
@@ -149,6 +201,15 @@ impl Ty {
             Self::Vec(_) => "Array".into(),
             Self::Option(t) => t.variant_name(),
             Self::Named(n) => n.clone(),
+            Self::Checked(t, _) => t.variant_name(),
+        }
+    }
+
+    /// The type without its [`Checks`].
+    pub(crate) fn base(&self) -> &Ty {
+        match self {
+            Self::Checked(t, _) => t.base(),
+            other => other,
         }
     }
 }

@@ -25,7 +25,7 @@ use std::path::Path;
 use heck::ToPascalCase;
 use serde_json::{Map, Value};
 
-pub(crate) use ir::{Def, DefaultValue, Field, Ty};
+pub(crate) use ir::{Checks, Def, DefaultValue, Field, TaggedVariant, Ty};
 pub(crate) use object::is_optional_marker;
 
 use crate::error::CodegenError;
@@ -60,6 +60,64 @@ const ASSERTIONS: &[&str] = &[
     "minProperties",
     "maxProperties",
 ];
+
+/// The types of one contract, and which of them each method and declared error uses: what
+/// every language's emitter starts from.
+pub(crate) struct LoweredContract {
+    /// Type definitions, each after the types it uses.
+    pub(crate) defs: Vec<Def>,
+    /// Per method, in the contract's order: its params type and its result type (`None` for
+    /// a notification).
+    pub(crate) methods: Vec<(String, Option<String>)>,
+    /// Per declared error, in the contract's order: the type of its `data`, if it has one.
+    pub(crate) error_data: Vec<Option<String>>,
+}
+
+/// Lowers every schema of `contract`: errors' data first, then each method's params and
+/// result, `<Method>Params` / `<Method>Result` (and `<Error>Data`) naming the roots.
+pub(crate) fn lower_contract(
+    contract: &crate::load::ContractFile,
+) -> Result<LoweredContract, CodegenError> {
+    let mut lowerer = Lowerer::new(&contract.path, &contract.defs);
+    let mut error_data = Vec::new();
+    for e in &contract.errors {
+        error_data.push(match &e.data {
+            Some(schema) => {
+                let at = format!("/errors/{}/data", e.name);
+                Some(lowerer.lower_root(schema, &at, &format!("{}Data", e.name))?)
+            }
+            None => None,
+        });
+    }
+    let mut methods = Vec::new();
+    for m in &contract.methods {
+        let base = upper_first(&m.name);
+        let at = format!("/methods/{}", m.name);
+        let params =
+            lowerer.lower_root(&m.params, &format!("{at}/params"), &format!("{base}Params"))?;
+        let result = match &m.result {
+            Some(r) => {
+                Some(lowerer.lower_root(r, &format!("{at}/result"), &format!("{base}Result"))?)
+            }
+            None => None,
+        };
+        methods.push((params, result));
+    }
+    Ok(LoweredContract {
+        defs: lowerer.out,
+        methods,
+        error_data,
+    })
+}
+
+/// `s` with its first letter upper-cased: `echoText` → `EchoText`.
+pub(crate) fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
 
 /// Lowers the schemas of one contract into type definitions.
 pub(crate) struct Lowerer<'a> {
@@ -194,7 +252,7 @@ impl<'a> Lowerer<'a> {
             return self.lower_enum(values, &format!("{pointer}/enum"), hint, doc_of(schema));
         }
         if let Some(c) = obj.get("const") {
-            return Ok(match c {
+            let ty = match c {
                 Value::String(_) => Ty::Str,
                 Value::Bool(_) => Ty::Bool,
                 Value::Number(n) if n.is_f64() => Ty::Num,
@@ -206,7 +264,8 @@ impl<'a> Lowerer<'a> {
                         "only scalar const values are supported",
                     ))
                 }
-            });
+            };
+            return Ok(checked(ty, obj));
         }
         match obj.get("type") {
             None => {
@@ -257,7 +316,7 @@ impl<'a> Lowerer<'a> {
                         Ty::Named(name)
                     }
                 };
-                Ok(if nullable && inner != Ty::Unit {
+                Ok(if nullable && *inner.base() != Ty::Unit {
                     Ty::Option(Box::new(inner))
                 } else {
                     inner
@@ -271,6 +330,22 @@ impl<'a> Lowerer<'a> {
     }
 
     fn lower_typed(
+        &mut self,
+        t: &str,
+        obj: &Map<String, Value>,
+        pointer: &str,
+        hint: &str,
+    ) -> Result<Ty, CodegenError> {
+        let ty = self.lower_typed_bare(t, obj, pointer, hint)?;
+        // Objects with properties are types of their own; their `minProperties` and
+        // `maxProperties` stay with schema validation.
+        Ok(match ty {
+            Ty::Named(_) => ty,
+            other => checked(other, obj),
+        })
+    }
+
+    fn lower_typed_bare(
         &mut self,
         t: &str,
         obj: &Map<String, Value>,
@@ -355,6 +430,33 @@ impl<'a> Lowerer<'a> {
         };
         self.def_names.insert(target.to_owned(), named.clone());
         Ok(Ty::Named(named))
+    }
+}
+
+/// `ty` with the assertions of `obj` (and its `const`), when it has any.
+fn checked(ty: Ty, obj: &Map<String, Value>) -> Ty {
+    let number = |key: &str| match obj.get(key) {
+        Some(Value::Number(n)) => Some(n.clone()),
+        _ => None,
+    };
+    let length = |a: &str, b: &str| obj.get(a).or_else(|| obj.get(b)).and_then(Value::as_u64);
+    let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_owned);
+    let checks = Checks {
+        constant: obj.get("const").cloned(),
+        minimum: number("minimum"),
+        maximum: number("maximum"),
+        exclusive_minimum: number("exclusiveMinimum"),
+        exclusive_maximum: number("exclusiveMaximum"),
+        multiple_of: number("multipleOf"),
+        min_len: length("minLength", "minItems"),
+        max_len: length("maxLength", "maxItems"),
+        pattern: text("pattern"),
+        format: text("format"),
+    };
+    if checks.is_empty() {
+        ty
+    } else {
+        Ty::Checked(Box::new(ty), Box::new(checks))
     }
 }
 

@@ -117,7 +117,8 @@ impl Lowerer<'_> {
                 Some(d) if optional => Some(self.default_expr(d, &ty, &format!("{at}/default"))?),
                 _ => None,
             };
-            let ty = if optional && default.is_none() && !matches!(ty, Ty::Option(_)) {
+            let nullable = matches!(ty, Ty::Option(_));
+            let ty = if optional && default.is_none() && !nullable {
                 Ty::Option(Box::new(ty))
             } else {
                 ty
@@ -134,6 +135,7 @@ impl Lowerer<'_> {
                 ident,
                 ty,
                 optional,
+                nullable,
                 default,
                 doc: doc_of(&schema),
             });
@@ -147,7 +149,7 @@ impl Lowerer<'_> {
         ty: &Ty,
         pointer: &str,
     ) -> Result<DefaultValue, CodegenError> {
-        Ok(match (ty, value) {
+        Ok(match (ty.base(), value) {
             (Ty::Str, Value::String(s)) => DefaultValue::Str(s.clone()),
             (Ty::Bool, Value::Bool(b)) => DefaultValue::Bool(*b),
             (Ty::Int, Value::Number(n)) if n.is_i64() => {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::object::is_optional_marker;
-use super::{Def, Lowerer, Ty};
+use super::{Def, Lowerer, TaggedVariant, Ty};
 use crate::error::CodegenError;
 use crate::names::variant_ident;
 
@@ -202,7 +202,13 @@ impl Lowerer<'_> {
                 &format!("{name}{ident}"),
                 Some(&tag),
             )?;
-            variants.push((value, ident, fields));
+            let deny_unknown = b.get("additionalProperties") == Some(&Value::Bool(false));
+            variants.push(TaggedVariant {
+                value,
+                ident,
+                fields,
+                deny_unknown,
+            });
         }
         self.out.push(Def::Tagged {
             name: name.clone(),

@@ -1,11 +1,17 @@
 //! The newcomers' map, `docs/architecture.md`, names the library's files as they are: every
-//! file it names exists, and every source file of the three library crates is on it.
+//! file it names exists, and every source file of the three library crates and the CLI is on
+//! it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const CRATES: [&str; 3] = ["clamator-protocol", "clamator-redis", "clamator-codegen"];
+const CRATES: [&str; 4] = [
+    "clamator-protocol",
+    "clamator-redis",
+    "clamator-codegen",
+    "clamator-cli",
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -103,11 +103,13 @@ impl RetryDelays {
 /// | [`concurrency`](Self::concurrency) | 1: events handled one at a time, in publish order |
 /// | [`start_at`](Self::start_at) | [`StartAt::Now`] |
 /// | [`retry`](Self::retry) | [`RetryDelays::default`]: 1 s, doubling, at most 1 min |
+/// | [`exactly_once`](Self::exactly_once) | off: at least once |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionOptions {
     pub(crate) concurrency: usize,
     pub(crate) start_at: StartAt,
     pub(crate) retry: RetryDelays,
+    pub(crate) exactly_once: bool,
 }
 
 impl Default for SubscriptionOptions {
@@ -123,6 +125,7 @@ impl SubscriptionOptions {
             concurrency: 1,
             start_at: StartAt::Now,
             retry: RetryDelays::default(),
+            exactly_once: false,
         }
     }
 
@@ -144,6 +147,17 @@ impl SubscriptionOptions {
     #[must_use]
     pub fn retry(mut self, delays: RetryDelays) -> Self {
         self.retry = delays;
+        self
+    }
+
+    /// Handles each event at most once per subscriber, through an idempotency record
+    /// (`<prefix>:idem:<subscriber>:event:<publisher>:<entry id>`, kept
+    /// [`idempotency_result_ttl`](crate::ServerConfig::idempotency_result_ttl)): an event
+    /// redelivered after its handler succeeded (its instance died before the ack) is
+    /// acknowledged without running again. Costs two script calls per event.
+    #[must_use]
+    pub fn exactly_once(mut self, on: bool) -> Self {
+        self.exactly_once = on;
         self
     }
 }

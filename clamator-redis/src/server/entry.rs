@@ -219,8 +219,8 @@ async fn handle_entry(
         Envelope::Response(_) => (String::new(), String::new()),
     };
     if let Some(events) = &rt.events {
-        let retry = events.retry;
-        handle_event(&state, &rt, entry, envelope, retry).await;
+        let (retry, once) = (events.retry, events.exactly_once);
+        handle_event(&state, &rt, entry, envelope, retry, once).await;
         drop(permit);
         return;
     }
@@ -383,6 +383,7 @@ async fn handle_event(
     entry: StreamEntry,
     envelope: Envelope,
     retry: crate::events::RetryDelays,
+    exactly_once: bool,
 ) {
     let service = rt.name();
     let dead_letter = |reason, error: RpcError| Rejection {
@@ -410,6 +411,23 @@ async fn handle_event(
         if !still_owned(state, rt, &entry.id).await {
             return;
         }
+        let claim = if exactly_once {
+            match event_claim(state, rt, &entry, &n).await {
+                Some(EventClaim::Run(claim)) => Some(claim),
+                Some(EventClaim::Done) => {
+                    record_outcome(rt, &n.method, "replayed", None);
+                    Counters::bump(&state.counters.replayed);
+                    let (id, method) = (entry.id.clone(), n.method.clone());
+                    finish(state, rt, id, method, String::new(), Finish::Ack).await;
+                    return;
+                }
+                // Running elsewhere, or Redis could not tell: left to its owner or to a
+                // later delivery.
+                None => return,
+            }
+        } else {
+            None
+        };
         Counters::bump(&state.counters.handled);
         let ctx = CallContext {
             deadline: None,
@@ -432,6 +450,16 @@ async fn handle_event(
         };
         let error = match outcome {
             EventOutcome::Handled | EventOutcome::Unknown => {
+                if let Some(claim) = &claim {
+                    let ttl = state.config.idempotency_result_ttl;
+                    let completed = exactly_once::complete(&state.manager, claim, "", ttl).await;
+                    if !matches!(completed, Ok(true)) {
+                        // The record was lost (it expired and another delivery took it):
+                        // that delivery acknowledges.
+                        tracing::warn!(service, entry_id = %entry.id, "exactly-once record lost while the event ran; left to its other delivery");
+                        return;
+                    }
+                }
                 let outcome = if matches!(outcome, EventOutcome::Handled) {
                     "ok"
                 } else {
@@ -450,6 +478,9 @@ async fn handle_event(
                 return;
             }
             EventOutcome::Invalid(e) => {
+                if let Some(claim) = &claim {
+                    let _ = exactly_once::release(&state.manager, claim).await;
+                }
                 tracing::warn!(service, method = %n.method, entry_id = %entry.id, error = %e.message, "event payload does not match its schema; dead-lettered");
                 retire(
                     state,
@@ -463,6 +494,10 @@ async fn handle_event(
             }
             EventOutcome::Failed(e) => e,
         };
+        if let Some(claim) = &claim {
+            // A later attempt (here, or elsewhere if this instance dies) claims it again.
+            let _ = exactly_once::release(&state.manager, claim).await;
+        }
         failures += 1;
         if failures >= state.config.max_deliveries {
             tracing::warn!(service, method = %n.method, entry_id = %entry.id, attempts = failures, error = %error.message, "event handler kept failing; dead-lettered");
@@ -481,6 +516,42 @@ async fn handle_event(
         // At stop, the event stays pending for another instance to take.
         if !state.pause(delay).await {
             return;
+        }
+    }
+}
+
+/// What an exactly-once subscriber's record says of an event.
+enum EventClaim {
+    /// Ours to run.
+    Run(IdempotencyClaim),
+    /// Handled before: acknowledge it.
+    Done,
+}
+
+/// Claims an event's exactly-once record; `None` when another delivery runs it now or Redis
+/// could not be asked.
+async fn event_claim(
+    state: &ServerState,
+    rt: &ServiceRuntime,
+    entry: &StreamEntry,
+    n: &clamator_protocol::Notification,
+) -> Option<EventClaim> {
+    let subscriber = rt.events.as_ref().map_or("", |e| e.subscriber.as_str());
+    let key = keys::idempotency_key(
+        &state.config.key_prefix,
+        subscriber,
+        &format!("event:{}:{}", rt.name(), entry.id),
+    );
+    let hash = exactly_once::payload_hash(&n.method, &n.params);
+    let claim_ttl = state.config.claim_idle.saturating_mul(2);
+    match exactly_once::claim(&state.manager, &key, &hash, claim_ttl).await {
+        Ok(Claim::Claimed(claim)) => Some(EventClaim::Run(claim)),
+        // One entry id is one event: a different payload under it cannot happen.
+        Ok(Claim::Done(_) | Claim::Mismatch) => Some(EventClaim::Done),
+        Ok(Claim::Running) => None,
+        Err(e) => {
+            tracing::warn!(service = rt.name(), entry_id = %entry.id, error = %e, "exactly-once record unavailable; event left pending");
+            None
         }
     }
 }

@@ -120,6 +120,8 @@ pub(crate) struct EventSettings {
     pub(crate) start_at: crate::events::StartAt,
     /// The delays between attempts of a failing handler.
     pub(crate) retry: crate::events::RetryDelays,
+    /// Whether each event runs at most once for this subscriber.
+    pub(crate) exactly_once: bool,
 }
 
 /// What one service runs with.
@@ -236,6 +238,7 @@ impl ServiceRuntime {
             subscriber: subscriber.to_owned(),
             start_at: options.start_at,
             retry: options.retry,
+            exactly_once: options.exactly_once,
         });
         rt
     }

@@ -497,3 +497,56 @@ async fn event_streams_stay_under_their_cap_and_count_what_a_stopped_subscriber_
     billing.stop().await;
     transport.stop().await;
 }
+
+/// With `exactly_once`, an event delivered again after it was handled (here by a rewind; in
+/// production by an instance that died between its handler and its ack) is acknowledged
+/// without running again; without it, it runs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_subscribers_do_not_run_an_event_twice() {
+    let t = TestRedis::start();
+    let seen: Seen = Arc::default();
+    let once = subscriber(
+        &t,
+        "once",
+        orders_events("once", &seen, true),
+        SubscriptionOptions::new().exactly_once(true),
+    )
+    .await;
+    let twice = subscriber(
+        &t,
+        "twice",
+        orders_events("twice", &seen, true),
+        SubscriptionOptions::new(),
+    )
+    .await;
+    let transport = t.transport().await;
+    let began = SystemTime::now();
+    publish_n(&transport, "orderPlaced", 0, 5).await;
+    let of = |name: &str| seen.lock().unwrap().iter().filter(|s| s.0 == name).count();
+    wait_for("both handled all", WAIT, || {
+        let done = of("once") == 5 && of("twice") == 5;
+        async move { done }
+    })
+    .await;
+    for group in ["once", "twice"] {
+        transport
+            .rewind_subscriber("orders", group, began)
+            .await
+            .unwrap();
+    }
+    publish_n(&transport, "orderPlaced", 5, 6).await;
+    wait_for("the replay went through", WAIT, || {
+        let done = of("once") == 6 && of("twice") == 11;
+        async move { done }
+    })
+    .await;
+    wait_for("nothing pending", WAIT, || async {
+        pending(&t, "once").await == 0
+    })
+    .await;
+    assert_eq!(once.stats().replayed, 5, "{:?}", once.stats());
+    assert_eq!(of("once"), 6);
+    once.stop().await;
+    twice.stop().await;
+    transport.stop().await;
+}

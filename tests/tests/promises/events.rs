@@ -550,3 +550,69 @@ async fn exactly_once_subscribers_do_not_run_an_event_twice() {
     twice.stop().await;
     transport.stop().await;
 }
+
+/// On a Redis Cluster, events fan out the same way, and the event stream's housekeeping
+/// (its snapshot in one `MULTI` on the stream's slot, the cut to the cap past a stopped
+/// subscriber) works there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_fan_out_on_a_redis_cluster() {
+    let t = clamator_tests::cluster::TestCluster::start(3, 0);
+    let seen: Seen = Arc::default();
+    let config = || {
+        t.server_config()
+            .housekeeping_interval(Duration::from_millis(100))
+            .event_stream_maxlen(50)
+    };
+    // `audit` subscribes, then stops: past the cap, what it never read is lost to it.
+    RedisServer::builder(config())
+        .subscribe(
+            "audit",
+            orders_events("audit", &seen, true),
+            SubscriptionOptions::new(),
+        )
+        .start()
+        .await
+        .unwrap()
+        .stop()
+        .await;
+    let mut servers = Vec::new();
+    for name in ["billing", "shipping"] {
+        servers.push(
+            RedisServer::builder(config())
+                .subscribe(
+                    name,
+                    orders_events(name, &seen, true),
+                    SubscriptionOptions::new(),
+                )
+                .start()
+                .await
+                .unwrap(),
+        );
+    }
+    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
+    publish_n(&transport, "orderPlaced", 0, 200).await;
+    wait_for("both services handled every event", WAIT, || {
+        let done = seen.lock().unwrap().len() == 400;
+        async move { done }
+    })
+    .await;
+    wait_for("the stream cut to its cap", WAIT, || async {
+        let len: u64 = redis::cmd("XLEN")
+            .arg(clamator_redis::keys::event_stream(&t.prefix, "orders"))
+            .query_async(&mut t.raw().await)
+            .await
+            .unwrap();
+        len <= 50
+    })
+    .await;
+    // Each cut is counted by the server that made it: together, what audit lost.
+    wait_for("audit's lost events counted", WAIT, || {
+        let lost: u64 = servers.iter().map(|s| s.stats().events_lost).sum();
+        async move { lost == 150 }
+    })
+    .await;
+    for s in servers {
+        s.stop().await;
+    }
+    transport.stop().await;
+}

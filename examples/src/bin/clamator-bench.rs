@@ -10,6 +10,8 @@
 //! cargo run --release -p clamator-examples --bin clamator-bench -- --cluster --services 3 --concurrency 64 --calls 20000
 //! # One service over 3 partitions (command streams on different slots):
 //! cargo run --release -p clamator-examples --bin clamator-bench -- --cluster --partitions 3 --concurrency 64 --calls 20000
+//! # Events: 20,000 published by 64 publishers, to 3 subscriber services (one process each):
+//! cargo run --release -p clamator-examples --bin clamator-bench -- --events 3 --concurrency 64 --calls 20000
 //! ```
 //!
 //! With `--services N` the figures are per service and summed. CPU seconds (user + system,
@@ -100,6 +102,14 @@ struct BenchArgs {
     /// Key prefix (set by the orchestrator for its children).
     #[arg(long, default_value = "bench", global = true)]
     key_prefix: String,
+    /// Measure events instead of calls: publish `--calls` events (`--concurrency`
+    /// publishers at once) to this many subscriber services, each in its own process, and
+    /// report publishes/s and the time from publish to handler per subscriber.
+    #[arg(long, default_value_t = 0, global = true)]
+    events: usize,
+    /// The subscriber group of a `serve --events` process (set by the orchestrator).
+    #[arg(long, global = true, hide = true)]
+    subscriber: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,6 +143,12 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let result = match args.role {
+        Some(Role::Serve) if args.bench.events > 0 => {
+            runtime.block_on(events_bench::serve(args.bench))
+        }
+        Some(Role::Call) if args.bench.events > 0 => {
+            runtime.block_on(events_bench::publish(args.bench))
+        }
         Some(Role::Serve) => runtime.block_on(serve(args.bench)),
         Some(Role::Call) => runtime.block_on(call(args.bench)),
         None => orchestrate(args.bench),
@@ -213,6 +229,16 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         (None, Private::None) => String::new(),
     };
     let prefixes = service_prefixes(args.services.max(1), &private);
+    if args.events > 0 {
+        if args.baseline || args.peer_python || args.services > 1 || args.partitions > 1 {
+            return Err(
+                "--events measures clamator-rs events alone; drop --baseline, --peer-python, \
+                 --services and --partitions"
+                    .into(),
+            );
+        }
+        return events_bench::orchestrate(&args, &url, &prefixes[0], &private.pids());
+    }
     if args.peer_python {
         if args.services > 1 || deployment != clamator_redis::Deployment::Standalone {
             return Err("--peer-python measures one service on one Redis".into());
@@ -723,6 +749,210 @@ mod tests {
 }
 
 /// The same exchange written directly against redis-rs: what the machine allows.
+/// `--events N`: one publisher process, N subscriber processes (one subscriber service
+/// each), one private Redis; publishes/s and publish-to-handler latency per subscriber.
+mod events_bench {
+    use super::*;
+    use clamator_protocol::{RpcError, Service};
+    use clamator_redis::events::SubscriptionOptions;
+
+    fn now_us() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// Starts the subscribers, then the publisher; prints one line.
+    pub(super) fn orchestrate(
+        args: &BenchArgs,
+        url: &str,
+        prefix: &str,
+        redis_pids: &[u32],
+    ) -> BoxResult<()> {
+        let exe = std::env::current_exe()?;
+        let common = |role: &str| {
+            let mut c = Command::new(&exe);
+            c.arg(role)
+                .args(["--redis-url", url, "--key-prefix", prefix])
+                .args(["--events", &args.events.to_string()])
+                .args(["--calls", &args.calls.to_string()])
+                .args(["--concurrency", &args.concurrency.to_string()])
+                .args(["--worker-threads", &args.worker_threads.to_string()]);
+            if args.observe {
+                c.arg("--observe");
+            }
+            c
+        };
+        let mut subscribers = Vec::new();
+        for i in 0..args.events {
+            let mut child = common("serve")
+                .args(["--subscriber", &format!("sub-{i}")])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()?;
+            let mut lines =
+                BufReader::new(child.stdout.take().ok_or("no subscriber stdout")?).lines();
+            if lines.next().transpose()?.as_deref() != Some("READY") {
+                let _ = child.kill();
+                return Err("a subscriber did not start".into());
+            }
+            subscribers.push((child, lines));
+        }
+        let redis_before: f64 = redis_pids.iter().copied().map(cpu_seconds).sum();
+        let subs_before: Vec<f64> = subscribers
+            .iter()
+            .map(|(c, _)| cpu_seconds(c.id()))
+            .collect();
+        let out = common("call").stdout(Stdio::piped()).output()?;
+        if !out.status.success() {
+            return Err("the publisher failed".into());
+        }
+        let mut figures: Value = serde_json::from_slice(&out.stdout)?;
+        let mut per = Vec::new();
+        let mut server_cpu = 0.0;
+        for ((mut child, mut lines), before) in subscribers.into_iter().zip(subs_before) {
+            // Each prints its figures once it has handled every event.
+            let line = lines
+                .next()
+                .transpose()?
+                .ok_or("a subscriber ended early")?;
+            server_cpu += cpu_seconds(child.id()) - before;
+            per.push(serde_json::from_str::<Value>(&line)?);
+            drop(child.stdin.take());
+            child.wait()?;
+        }
+        let redis_cpu = redis_pids.iter().copied().map(cpu_seconds).sum::<f64>() - redis_before;
+        figures["subscribers"] = json!(args.events);
+        figures["server_cpu_s"] = json!(round2(server_cpu));
+        if !redis_pids.is_empty() {
+            figures["redis_cpu_s"] = json!([round2(redis_cpu)]);
+        }
+        figures["per_subscriber"] = json!(per);
+        per_10k(&mut figures, redis_cpu);
+        println!("{figures}");
+        Ok(())
+    }
+
+    /// A subscriber: handles `--calls` events, prints its figures, runs until stdin closes.
+    pub(super) async fn serve(args: BenchArgs) -> BoxResult<()> {
+        let url = args.redis_url.clone().unwrap_or_default();
+        let group = args
+            .subscriber
+            .clone()
+            .unwrap_or_else(|| "sub-0".to_owned());
+        let expected = args.calls as u64;
+        let (done, finished) = tokio::sync::oneshot::channel::<Value>();
+        let state = Arc::new(Mutex::new((Histogram::new(), None::<Instant>, Some(done))));
+        let handler = {
+            let state = Arc::clone(&state);
+            move |p: Value| {
+                let state = Arc::clone(&state);
+                async move {
+                    let sent = p["sentUs"].as_u64().unwrap_or(0);
+                    let waited = Duration::from_micros(now_us().saturating_sub(sent));
+                    let mut s = state
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let first = *s.1.get_or_insert_with(Instant::now);
+                    s.0.record(waited);
+                    if s.0.count == expected {
+                        let seconds = first.elapsed().as_secs_f64().max(1e-6);
+                        let figures = json!({
+                            "subscriber": true,
+                            "delivered": s.0.count,
+                            "delivered_per_sec": (s.0.count as f64 / seconds).round(),
+                            "e2e_p50_us": s.0.percentile(0.50),
+                            "e2e_p99_us": s.0.percentile(0.99),
+                            "e2e_max_us": s.0.max_us,
+                        });
+                        if let Some(done) = s.2.take() {
+                            let _ = done.send(figures);
+                        }
+                    }
+                    Ok::<_, RpcError>(())
+                }
+            }
+        };
+        let events = Service::builder("bench")
+            .notification("tick", handler)
+            .build()?;
+        let server = RedisServer::builder(ServerConfig::new(&args.key_prefix).redis_url(url))
+            .subscribe(&group, events, SubscriptionOptions::new())
+            .start()
+            .await?;
+        ready()?;
+        let figures = finished.await?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{figures}")?;
+            out.flush()?;
+        }
+        tokio::task::spawn_blocking(|| {
+            let mut sink = String::new();
+            let _ = std::io::stdin().read_line(&mut sink);
+        })
+        .await?;
+        server.stop().await;
+        Ok(())
+    }
+
+    /// The publisher: `--calls` events from `--concurrency` tasks.
+    pub(super) async fn publish(args: BenchArgs) -> BoxResult<()> {
+        let url = args.redis_url.clone().unwrap_or_default();
+        let transport =
+            RedisTransport::connect(TransportConfig::new(&args.key_prefix).redis_url(&url)).await?;
+        let latencies = Arc::new(Mutex::new(Histogram::new()));
+        let publishers = args.concurrency.max(1);
+        let started = Instant::now();
+        let cpu_started = cpu_seconds(std::process::id());
+        let tasks: Vec<_> = (0..publishers)
+            .map(|p| {
+                let (transport, latencies) = (transport.clone(), Arc::clone(&latencies));
+                let n = args.calls / publishers + usize::from(p < args.calls % publishers);
+                tokio::spawn(async move {
+                    for _ in 0..n {
+                        let t = Instant::now();
+                        let sent = transport
+                            .publish_event("bench", "tick", &json!({ "sentUs": now_us() }))
+                            .await;
+                        if sent.is_ok() {
+                            latencies
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .record(t.elapsed());
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await?;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let client_cpu = cpu_seconds(std::process::id()) - cpu_started;
+        transport.stop().await;
+        let h = latencies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        println!(
+            "{}",
+            json!({
+                "mode": "events",
+                "calls": h.count,
+                "failed": args.calls.saturating_sub(h.count as usize),
+                "concurrency": args.concurrency,
+                "seconds": (seconds * 1000.0).round() / 1000.0,
+                "publish_per_sec": (h.count as f64 / seconds).round(),
+                "publish_p50_us": h.percentile(0.50),
+                "publish_p99_us": h.percentile(0.99),
+                "client_cpu_s": round2(client_cpu),
+            })
+        );
+        Ok(())
+    }
+}
+
 mod baseline {
     use super::*;
     use redis::aio::{ConnectionManager, MultiplexedConnection};

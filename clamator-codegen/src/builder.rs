@@ -6,7 +6,7 @@ use quote::quote;
 
 use crate::emit::{self, docs_inner, Generated};
 use crate::error::CodegenError;
-use crate::{emit_py, format, load, manifest};
+use crate::{emit_py, emit_ts, format, load, manifest};
 
 /// One generated file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,7 @@ pub struct Builder {
     src: PathBuf,
     out_rust: Option<PathBuf>,
     out_py: Option<PathBuf>,
+    out_ts: Option<PathBuf>,
     manifest: Option<PathBuf>,
     layout: Layout,
 }
@@ -53,6 +54,7 @@ impl Builder {
             src: src.into(),
             out_rust: None,
             out_py: None,
+            out_ts: None,
             manifest: None,
             layout: Layout::Modules,
         }
@@ -70,6 +72,14 @@ impl Builder {
     #[must_use]
     pub fn out_py(mut self, dir: impl Into<PathBuf>) -> Self {
         self.out_py = Some(dir.into());
+        self
+    }
+
+    /// Writes TypeScript into `dir`: one module per contract, `<service>.ts`, with Zod
+    /// schemas, their types, the client class and the service interface.
+    #[must_use]
+    pub fn out_ts(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_ts = Some(dir.into());
         self
     }
 
@@ -120,6 +130,15 @@ impl Builder {
                 let module = emit_py::generate(c)?;
                 files.push(OutputFile {
                     path: dir.join(format!("{}.py", module.module)),
+                    contents: module.contents,
+                });
+            }
+        }
+        if let Some(dir) = &self.out_ts {
+            for c in &contracts {
+                let module = emit_ts::generate(c)?;
+                files.push(OutputFile {
+                    path: dir.join(format!("{}.ts", module.module)),
                     contents: module.contents,
                 });
             }

@@ -45,6 +45,7 @@ pub mod breaking;
 mod builder;
 mod emit;
 mod emit_py;
+mod emit_ts;
 mod error;
 pub mod export;
 mod format;
@@ -69,6 +70,13 @@ pub fn generate_module(path: impl AsRef<Path>) -> Result<String, CodegenError> {
 pub fn generate_python_module(path: impl AsRef<Path>) -> Result<String, CodegenError> {
     let contract = load::load_file(path.as_ref())?;
     Ok(emit_py::generate(&contract)?.contents)
+}
+
+/// Generates the TypeScript module of one contract file: what `--out-ts` writes as
+/// `<service>.ts`: Zod schemas and types, the client class and the service interface.
+pub fn generate_typescript_module(path: impl AsRef<Path>) -> Result<String, CodegenError> {
+    let contract = load::load_file(path.as_ref())?;
+    Ok(emit_ts::generate(&contract)?.contents)
 }
 
 /// For `build.rs`: generates `$OUT_DIR/clamator_contracts.rs` from the contracts in `src`

@@ -27,6 +27,10 @@ struct Args {
     /// packages).
     #[arg(long)]
     out_py: Option<PathBuf>,
+    /// Directory to write TypeScript modules into (`<service>.ts`: Zod schemas, the client
+    /// class and the service interface).
+    #[arg(long)]
+    out_ts: Option<PathBuf>,
     /// Write clamator's manifest of schema hashes here.
     #[arg(long)]
     manifest: Option<PathBuf>,
@@ -37,7 +41,7 @@ struct Args {
     /// manifest, which tells less) and list what changed; exit 1 if anything breaks a peer
     /// deployed from them, 2 if either side cannot be read. Writes nothing, so it takes no
     /// other option.
-    #[arg(long, value_name = "OLD", conflicts_with_all = ["out_rust", "out_py", "manifest", "check"])]
+    #[arg(long, value_name = "OLD", conflicts_with_all = ["out_rust", "out_py", "out_ts", "manifest", "check"])]
     breaking_against: Option<PathBuf>,
 }
 
@@ -52,6 +56,9 @@ fn main() -> ExitCode {
     }
     if let Some(dir) = &args.out_py {
         builder = builder.out_py(dir);
+    }
+    if let Some(dir) = &args.out_ts {
+        builder = builder.out_ts(dir);
     }
     if let Some(path) = &args.manifest {
         builder = builder.manifest(path);

@@ -234,20 +234,31 @@ fn check_finds_drift_and_names_the_files() {
     std::fs::copy(repo().join("contracts/arith.json"), src.join("arith.json")).unwrap();
     let builder = Builder::new(&src)
         .out_rust(&out)
+        .out_py(out.join("py"))
+        .out_ts(out.join("ts"))
         .manifest(out.join("manifest.json"));
     assert!(
         matches!(builder.check(), Err(CodegenError::Drift { .. })),
         "empty output dir passed the check"
     );
     let written = builder.write().unwrap();
-    assert_eq!(written.len(), 3);
+    assert_eq!(written.len(), 5, "{written:?}");
     builder.check().unwrap();
     // Writing again changes nothing.
     assert!(builder.write().unwrap().is_empty());
-    std::fs::write(out.join("arith.rs"), "// edited by hand\n").unwrap();
-    match builder.check() {
-        Err(CodegenError::Drift { files }) => assert_eq!(files, vec![out.join("arith.rs")]),
-        other => panic!("expected drift, got {other:?}"),
+    // `--check` covers every output.
+    for edited in [
+        out.join("arith.rs"),
+        out.join("py/arith.py"),
+        out.join("ts/arith.ts"),
+    ] {
+        let kept = std::fs::read_to_string(&edited).unwrap();
+        std::fs::write(&edited, "// edited by hand\n").unwrap();
+        match builder.check() {
+            Err(CodegenError::Drift { files }) => assert_eq!(files, vec![edited.clone()]),
+            other => panic!("expected drift, got {other:?}"),
+        }
+        std::fs::write(&edited, kept).unwrap();
     }
 }
 
@@ -288,9 +299,10 @@ fn every_construct_matches_its_golden_files() {
         .collect();
     paths.sort();
     type Generate = fn(&Path) -> Result<String, CodegenError>;
-    let languages: [(&str, Generate); 2] = [
+    let languages: [(&str, Generate); 3] = [
         ("rs", |p| clamator_codegen::generate_module(p)),
         ("py", |p| clamator_codegen::generate_python_module(p)),
+        ("ts", |p| clamator_codegen::generate_typescript_module(p)),
     ];
     for contract in paths
         .iter()

@@ -3,8 +3,11 @@
 //! Turns clamator contract files (`contracts/<service>.json`: a service, its methods' params
 //! and result JSON Schemas, shared `$defs`) into typed Rust: param/result types, a
 //! `<Service>Client`, a `<Service>Service` trait, a function that mounts an implementation
-//! on a server, and a contract constant with schemas and hashes. Also writes clamator's
-//! manifest of schema hashes. Use it from `build.rs`, as prost-build / tonic-build are used:
+//! on a server, and a contract constant with schemas and hashes. The same contracts also give
+//! Python (pydantic models, a client, an abstract service and the `Contract` the published
+//! Python clamator serves) and TypeScript (Zod schemas and types, a client class, a service
+//! interface), with the names clamator's own generator uses. Also writes clamator's manifest
+//! of schema hashes. Use it from `build.rs`, as prost-build / tonic-build are used:
 //!
 //! ```no_run
 //! // build.rs
@@ -17,27 +20,32 @@
 //! ```
 //!
 //! or, to commit the generated code, with [`Builder`] or the `clamator-codegen` command
-//! (`clamator-codegen --src contracts --out-rust src/generated --manifest
-//! contracts/manifest.json [--check]`).
+//! (`clamator-codegen --src contracts --out-rust src/generated [--out-py DIR] [--out-ts DIR]
+//! --manifest contracts/manifest.json [--check]`).
 //!
 //! The API: [`Builder`] (with [`Layout`] and [`OutputFile`]), [`compile_contracts`],
-//! [`generate_module`], [`export`] (contracts from Rust types), [`breaking`] (is a contract
-//! change compatible with peers deployed from the old one?) and [`CodegenError`].
+//! [`generate_module`], [`generate_python_module`], [`generate_typescript_module`], [`export`]
+//! (contracts from Rust types), [`breaking`] (is a contract change compatible with peers
+//! deployed from the old one?) and [`CodegenError`].
 //!
 //! Inside, a contract goes through these modules (private but for `breaking`):
 //!
 //! | module | what it does |
 //! |---|---|
 //! | `load` | reads and checks contract files |
-//! | `lower` | JSON Schemas → the IR of Rust types (the mapping table is in `docs/contracts.md`) |
+//! | `lower` | JSON Schemas → the IR of types, constraints kept (the mapping tables are in `docs/contracts.md`) |
 //! | `names` | contract names → Rust identifiers |
 //! | `emit` | one emitter per artifact (types, contract constant, client, service), as tokens |
 //! | `format` | prints tokens with `syn` + `prettyplease`, in-process, no rustfmt |
+//! | `peer` | the contract as clamator names it in Python and TypeScript, shared by the two below |
+//! | `emit_py` | the Python module: pydantic models, client, abstract service, `METHODS` |
+//! | `emit_ts` | the TypeScript module: Zod schemas, contract object, client class, service interface |
 //! | `manifest` | schema hashes and clamator's manifest |
 //! | `breaking` | old contracts against new: each change, breaking or not (`--breaking-against`) |
 //!
 //! Output is byte-for-byte the same on every machine, rustfmt installed or not. Generated
-//! files carry `#![cfg_attr(rustfmt, rustfmt::skip)]`, so `cargo fmt` leaves them as printed.
+//! Rust files carry `#![cfg_attr(rustfmt, rustfmt::skip)]`, so `cargo fmt` leaves them as
+//! printed; Python and TypeScript are written as text, no formatter involved.
 
 use std::path::{Path, PathBuf};
 

@@ -16,6 +16,8 @@ mod defaults;
 mod enums;
 #[path = "golden/named.rs"]
 mod named;
+#[path = "golden/names.rs"]
+mod names;
 #[path = "golden/nested.rs"]
 mod nested;
 #[path = "golden/nullable.rs"]

@@ -37,6 +37,19 @@ pub(super) fn emit(peer: &PeerContract, out: &mut Src, imports: &mut Imports) {
     }
 }
 
+/// What a model class is made of.
+#[derive(Clone, Copy)]
+struct Shape<'a> {
+    /// The properties, in schema order.
+    fields: &'a [Field],
+    /// `additionalProperties: false`.
+    deny_unknown: bool,
+    /// `additionalProperties: <schema>`: the type of the other keys' values.
+    extra: Option<&'a Ty>,
+    /// A tagged union's branch: the tag property and its value, written first.
+    tag: Option<(&'a str, &'a str)>,
+}
+
 struct Ctx<'a> {
     peer: &'a PeerContract,
     imports: &'a mut Imports,
@@ -131,15 +144,13 @@ impl Ctx<'_> {
                 extra,
                 ..
             } => {
-                self.model(
-                    name,
-                    doc.as_deref(),
+                let shape = Shape {
                     fields,
-                    *deny_unknown,
-                    extra.as_ref(),
-                    None,
-                    out,
-                );
+                    deny_unknown: *deny_unknown,
+                    extra: extra.as_ref(),
+                    tag: None,
+                };
+                self.model(name, doc.as_deref(), &shape, out);
                 return;
             }
             Def::StrEnum { variants, .. } => {
@@ -192,16 +203,13 @@ impl Ctx<'_> {
                 n += 1;
             }
             let doc = format!("`{tag}: {}` of `{name}`.", quoted(&v.value));
-            let tag_field = (tag, v.value.as_str());
-            self.model(
-                &class,
-                Some(&doc),
-                &v.fields,
-                v.deny_unknown,
-                None,
-                Some(tag_field),
-                out,
-            );
+            let shape = Shape {
+                fields: &v.fields,
+                deny_unknown: v.deny_unknown,
+                extra: None,
+                tag: Some((tag, v.value.as_str())),
+            };
+            self.model(&class, Some(&doc), &shape, out);
             classes.push(class);
         }
         self.imports.typing("Annotated");
@@ -215,17 +223,13 @@ impl Ctx<'_> {
 
     /// A model class: `extra` per `additionalProperties`, then the tag (of a tagged union's
     /// branch), then the fields.
-    #[allow(clippy::too_many_arguments)]
-    fn model(
-        &mut self,
-        name: &str,
-        doc: Option<&str>,
-        fields: &[Field],
-        deny_unknown: bool,
-        extra: Option<&Ty>,
-        tag: Option<(&str, &str)>,
-        out: &mut Src,
-    ) {
+    fn model(&mut self, name: &str, doc: Option<&str>, shape: &Shape<'_>, out: &mut Src) {
+        let Shape {
+            fields,
+            deny_unknown,
+            extra,
+            tag,
+        } = *shape;
         out.gap();
         out.line(0, &format!("class {name}(_Model):"));
         let mut body = Src::default();

@@ -13,7 +13,7 @@ pub use crate::client::Client;
 pub use crate::contract::{ContractInfo, MethodInfo};
 pub use crate::error::{Error, RpcError};
 pub use crate::schema::SchemaValidator;
-pub use crate::server::{Method, Service};
+pub use crate::server::{BoxFuture, Method, Service};
 pub use crate::transport::CallOptions;
 
 /// Compiles one of the generated schema constants, for results: strict.
@@ -26,4 +26,133 @@ pub fn validator(schema: &'static str) -> Result<SchemaValidator, Error> {
 /// optional properties (Python clamator proxies send unset optional fields as `null`).
 pub fn params_validator(schema: &'static str) -> Result<SchemaValidator, Error> {
     validator(schema).map(SchemaValidator::accepting_null_for_optional)
+}
+
+/// One event of a contract: what generated code lists in `<SERVICE>_EVENTS`. Kept apart from
+/// [`ContractInfo`] so contracts without events, and the code generated from them, stay as
+/// they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventInfo {
+    /// The wire name: the notification is `<service>.<name>`.
+    pub name: &'static str,
+    /// The payload schema (JSON, `$ref`s inlined).
+    pub payload_schema: &'static str,
+    /// SHA-256 (lowercase hex) of the payload schema, as in the manifest's `events`.
+    pub payload_hash: &'static str,
+}
+
+/// Where a generated `<Service>Events` publishes: `clamator_redis::RedisTransport` (onto the
+/// service's event stream) and [`MemoryTransport`](crate::MemoryTransport) (to the
+/// in-process service named after the publisher) implement it. Object-safe, so a publisher
+/// holds any of them.
+pub trait EventPublisher: Send + Sync + 'static {
+    /// Publishes `payload` as the event `event` of `publisher`; resolves with the event's id
+    /// (the stream entry id over Redis).
+    fn publish<'a>(
+        &'a self,
+        publisher: &'a str,
+        event: &'a str,
+        payload: serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, Error>>;
+}
+
+impl<T: EventPublisher + ?Sized> EventPublisher for Arc<T> {
+    fn publish<'a>(
+        &'a self,
+        publisher: &'a str,
+        event: &'a str,
+        payload: serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        (**self).publish(publisher, event, payload)
+    }
+}
+
+/// In-process: the event is dispatched, as a notification, to the router's service named
+/// after the publisher (a subscriber built by a generated `<service>_subscriber`). There is
+/// no stream, so the id is empty.
+impl EventPublisher for crate::MemoryTransport {
+    fn publish<'a>(
+        &'a self,
+        publisher: &'a str,
+        event: &'a str,
+        payload: serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(async move {
+            let envelope = crate::envelope::encode_notification(publisher, event, &payload)
+                .map_err(|e| Error::InvalidArgument(format!("payload does not serialize: {e}")))?;
+            crate::ClientTransport::notify(self, publisher, envelope).await?;
+            Ok(String::new())
+        })
+    }
+}
+
+/// The core of a generated `<Service>Events`: the service's events, their payload
+/// validators compiled once, and where to publish.
+#[derive(Clone)]
+pub struct Events {
+    service: &'static str,
+    validators: Arc<BTreeMap<&'static str, SchemaValidator>>,
+    publisher: Arc<dyn EventPublisher>,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events")
+            .field("service", &self.service)
+            .field("events", &self.validators.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Events {
+    /// Compiles the payload schemas of `events`, the events of `service`.
+    pub fn new(
+        service: &'static str,
+        events: &'static [EventInfo],
+        publisher: impl EventPublisher,
+    ) -> Result<Self, Error> {
+        let mut validators = BTreeMap::new();
+        for e in events {
+            validators.insert(e.name, validator(e.payload_schema)?);
+        }
+        Ok(Self {
+            service,
+            validators: Arc::new(validators),
+            publisher: Arc::new(publisher),
+        })
+    }
+
+    /// Checks `payload` against the schema of `event`, then publishes it. A payload that does
+    /// not conform (a typed payload can still break a `minimum` or a `pattern`) is refused
+    /// with [`Error::InvalidArgument`] naming each JSON Pointer, and nothing is published:
+    /// subscribers would dead-letter it anyway.
+    pub async fn publish<P: serde::Serialize + ?Sized>(
+        &self,
+        event: &'static str,
+        payload: &P,
+    ) -> Result<String, Error> {
+        let value = serde_json::to_value(payload)
+            .map_err(|e| Error::InvalidArgument(format!("payload does not serialize: {e}")))?;
+        let Some(validator) = self.validators.get(event) else {
+            return Err(Error::InvalidArgument(format!(
+                "\"{event}\" is not an event of \"{}\"",
+                self.service
+            )));
+        };
+        if let Err(issues) = validator.validate(&value) {
+            let issues: Vec<String> = issues
+                .iter()
+                .map(|i| {
+                    let at = if i.path.is_empty() { "the root" } else { &i.path };
+                    format!("at {at}: {}", i.message)
+                })
+                .collect();
+            return Err(Error::InvalidArgument(format!(
+                "invalid payload of event \"{}.{event}\": {}",
+                self.service,
+                issues.join("; ")
+            )));
+        }
+        self.publisher.publish(self.service, event, value).await
+    }
 }

@@ -366,6 +366,7 @@ impl RedisTransport {
         let added = commands::add_event(
             &mut self.inner.manager.clone(),
             &stream,
+            self.inner.config.event_stream_maxlen,
             &envelope,
             now,
             trace.as_ref().map(|(p, s)| (p.as_str(), s.as_deref())),
@@ -733,6 +734,19 @@ fn deliver(pending: &Pending, entry: &StreamEntry) {
         None => {
             tracing::debug!(entry_id = %entry.id, rpc_id = %key, "reply for no waiting call (late, duplicate or foreign); dropped")
         }
+    }
+}
+
+/// What generated `<Service>Events` publishers publish through: the same as
+/// [`RedisTransport::publish_event`], the payload already checked against its schema.
+impl clamator_protocol::__codegen::EventPublisher for RedisTransport {
+    fn publish<'a>(
+        &'a self,
+        publisher: &'a str,
+        event: &'a str,
+        payload: serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(async move { self.publish_event(publisher, event, &payload).await })
     }
 }
 

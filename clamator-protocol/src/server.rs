@@ -449,13 +449,28 @@ impl Service {
                 return EventOutcome::Invalid(RpcError::invalid_params(&issues));
             }
         }
+        let service = self.name.as_str();
         match (m.handler)(params).await {
             Ok(_) => EventOutcome::Handled,
             Err(Failure::InvalidParams(issues)) => {
                 EventOutcome::Invalid(RpcError::invalid_params(&issues))
             }
-            Err(Failure::Rpc(e)) => EventOutcome::Failed(e),
+            Err(Failure::Rpc(e)) => {
+                // A `?` error's cause is hidden from the wire; the log is where it is seen.
+                if let Some(detail) = e.detail() {
+                    let error_type = e.detail_name().unwrap_or_default();
+                    tracing::error!(
+                        service,
+                        event = method,
+                        error_type,
+                        error = detail,
+                        "event handler failed"
+                    );
+                }
+                EventOutcome::Failed(e)
+            }
             Err(Failure::Panicked(msg)) => {
+                tracing::error!(service, event = method, panic = %msg, "event handler panicked");
                 EventOutcome::Failed(RpcError::hidden_internal("panic", &msg))
             }
             Err(Failure::InvalidResult(issues)) => {

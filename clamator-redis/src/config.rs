@@ -198,6 +198,7 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// | [`max_request_age`](Self::max_request_age) | 60 s: where a new or re-created consumer group starts | — |
 /// | [`show_error_details`](Self::show_error_details) | off: a handler's `?` error or panic reaches callers as a bare `Internal error` | — |
 /// | [`event_stream_maxlen`](Self::event_stream_maxlen) | 1 000 000: an event stream's hard cap | — |
+/// | [`event_retention`](Self::event_retention) | 1 h: acknowledged events kept for replays and new subscribers | — |
 /// | [`publish_contracts`](Self::publish_contracts) | on: each service's contract is written to `<prefix>:contracts:<service>` at start | — |
 /// | [`deployment`](Self::deployment) | [`Deployment::Standalone`] | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
@@ -232,6 +233,7 @@ pub struct ServerConfig {
     pub(crate) show_error_details: bool,
     pub(crate) publish_contracts: bool,
     pub(crate) event_stream_maxlen: usize,
+    pub(crate) event_retention: Duration,
     pub(crate) fault_abort_after_reply_once: Option<std::path::PathBuf>,
     pub(crate) connection: Connection,
 }
@@ -258,6 +260,7 @@ impl ServerConfig {
             show_error_details: false,
             publish_contracts: true,
             event_stream_maxlen: 1_000_000,
+            event_retention: Duration::from_secs(3600),
             fault_abort_after_reply_once: None,
             connection: Connection::default(),
         }
@@ -282,6 +285,17 @@ impl ServerConfig {
     #[must_use]
     pub fn event_stream_maxlen(mut self, cap: usize) -> Self {
         self.event_stream_maxlen = cap.max(1);
+        self
+    }
+
+    /// How long acknowledged events stay in the event streams this server subscribes to, so
+    /// a rewind ([`RedisTransport::rewind_subscriber`](crate::RedisTransport::rewind_subscriber))
+    /// or a new subscriber starting at a time or at the oldest event finds them: housekeeping
+    /// trims only events older than this that every group acknowledged (the cap still
+    /// applies). Default 1 h.
+    #[must_use]
+    pub fn event_retention(mut self, keep: Duration) -> Self {
+        self.event_retention = keep;
         self
     }
 
@@ -563,6 +577,7 @@ impl ServiceOptions {
 /// | [`max_envelope_bytes`](Self::max_envelope_bytes) | 1 MiB | — |
 /// | [`partitions`](Self::partitions) | 1 per service: its clamator-compatible command stream | — |
 /// | [`expect_contract`](Self::expect_contract) / [`refuse_contract_drift`](Self::refuse_contract_drift) | no contracts checked / drift is a warning | — |
+/// | [`event_stream_maxlen`](Self::event_stream_maxlen) | 2 000 000: the backstop cap of the event streams this transport publishes to | — |
 /// | [`deployment`](Self::deployment) | [`Deployment::Standalone`] | — |
 /// | [`connect_timeout`](Self::connect_timeout) / [`response_timeout`](Self::response_timeout) | 5 s / 5 s | — |
 /// | [`tls_ca_cert`](Self::tls_ca_cert) | none: system and webpki roots | — |
@@ -578,6 +593,7 @@ pub struct TransportConfig {
     pub(crate) partitions: std::collections::BTreeMap<String, usize>,
     pub(crate) expected_contracts: Vec<&'static clamator_protocol::ContractInfo>,
     pub(crate) refuse_contract_drift: bool,
+    pub(crate) event_stream_maxlen: usize,
     pub(crate) connection: Connection,
 }
 
@@ -595,6 +611,7 @@ impl TransportConfig {
             partitions: std::collections::BTreeMap::new(),
             expected_contracts: Vec::new(),
             refuse_contract_drift: false,
+            event_stream_maxlen: 2_000_000,
             connection: Connection::default(),
         }
     }
@@ -670,6 +687,19 @@ impl TransportConfig {
     #[must_use]
     pub fn refuse_contract_drift(mut self, refuse: bool) -> Self {
         self.refuse_contract_drift = refuse;
+        self
+    }
+
+    /// The backstop cap of the event streams this transport publishes to (`MAXLEN ~` on each
+    /// publish), for a stream nobody subscribes to or whose subscribers' servers are gone:
+    /// without it, such a stream would grow without bound. Subscribers' servers trim below
+    /// what they acknowledged and cut at their own, lower cap
+    /// ([`ServerConfig::event_stream_maxlen`](crate::ServerConfig::event_stream_maxlen)),
+    /// counting what a stopped subscriber lost; keep this one above theirs. Default
+    /// 2 000 000.
+    #[must_use]
+    pub fn event_stream_maxlen(mut self, cap: usize) -> Self {
+        self.event_stream_maxlen = cap.max(1);
         self
     }
 

@@ -157,7 +157,8 @@ impl DeadLetters {
 
     /// Puts dead letter `id` of `service` back on the command stream (without our `dlq-*`
     /// fields) and removes it from the dead-letter stream. Returns the new entry id. Fails
-    /// for a dead letter kept only in part.
+    /// for a dead letter kept only in part, and for an event's dead letter (a subscriber's),
+    /// which stays where it is.
     pub async fn replay(&self, service: &str, id: &str) -> Result<String, Error> {
         let dlq = keys::dead_letter_stream(&self.prefix, service);
         let mut conn = self.manager.clone();
@@ -174,6 +175,14 @@ impl DeadLetters {
         if let Some(which) = entry.text(TRUNCATED) {
             return Err(Error::InvalidArgument(format!(
                 "dead letter {id} was kept only in part ({which}); it cannot be replayed"
+            )));
+        }
+        if entry.field(fields::TYPE) == Some(b"event".as_slice()) {
+            // Its stream is the publisher's, shared by every subscriber: put back there it
+            // would reach them all again, and on a command stream nobody would handle it.
+            return Err(Error::InvalidArgument(format!(
+                "dead letter {id} is an event (of a subscriber); it is not replayed on a \
+                 command stream: publish it again, or rewind the subscriber"
             )));
         }
         let original = entry

@@ -77,3 +77,10 @@ pub fn contract_key(prefix: &str, service: &str) -> String {
 pub fn event_stream(prefix: &str, service: &str) -> String {
     format!("{prefix}:events:{service}")
 }
+
+/// An exactly-once subscriber's record of one event: `<prefix>:idem-event:<subscriber>:<publisher>:<entry id>`
+/// (ours; clamator has none). Apart from the records of calls, so no caller's idempotency
+/// key can name one.
+pub fn event_record_key(prefix: &str, subscriber: &str, publisher: &str, entry_id: &str) -> String {
+    format!("{prefix}:idem-event:{subscriber}:{publisher}:{entry_id}")
+}

@@ -79,7 +79,12 @@ pub(crate) async fn broadcast_loop(state: Arc<ServerState>, events: Arc<Service>
                         tracing::warn!(service = publisher, entry_id = %entry.id, "broadcast event without a notification envelope; skipped");
                         continue;
                     };
-                    match events.handle_event(&n.method, n.params).await {
+                    // A hung handler must not keep the server from stopping.
+                    let handled = tokio::select! {
+                        () = state.abort.cancelled() => return,
+                        outcome = events.handle_event(&n.method, n.params) => outcome,
+                    };
+                    match handled {
                         EventOutcome::Handled | EventOutcome::Unknown => {}
                         EventOutcome::Invalid(e) | EventOutcome::Failed(e) => {
                             tracing::warn!(service = publisher, method = %n.method, entry_id = %entry.id, code = e.code, error = %e.message, "broadcast event not handled (at most once: not retried)");

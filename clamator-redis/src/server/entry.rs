@@ -405,6 +405,13 @@ async fn handle_event(
         .await;
         return;
     };
+    if rt.service.method(&n.method).is_none() {
+        // Not an event this subscriber handles: acknowledged, nothing run or recorded.
+        record_outcome(rt, &n.method, "ignored", None);
+        let (id, method) = (entry.id.clone(), n.method.clone());
+        finish(state, rt, id, method, String::new(), Finish::Ack).await;
+        return;
+    }
     // Deliveries before this one did not complete: count them as failed attempts.
     let mut failures = entry.delivery_count.unwrap_or(1).saturating_sub(1);
     loop {
@@ -433,10 +440,22 @@ async fn handle_event(
             deadline: None,
             delivery_count: Some(failures + 1),
         };
+        let limit = state
+            .config
+            .max_handler_time
+            .map(|m| (m, LimitKind::MaxHandlerTime));
         let outcome = tokio::select! {
             () = state.abort.cancelled() => {
                 tracing::warn!(service, method = %n.method, entry_id = %entry.id, "event handler abandoned at shutdown; left unacknowledged");
+                if let Some(claim) = &claim {
+                    let _ = exactly_once::release(&state.manager, claim).await;
+                }
                 return;
+            }
+            kind = wait_for_limit(limit) => {
+                // A hung handler must not hold an ordered subscription forever: it counts as
+                // a failed attempt.
+                EventOutcome::Failed(deadline_exceeded(kind))
             }
             outcome = async {
                 let _in_flight = crate::instruments::InFlight::start(&rt.metrics);
@@ -466,6 +485,11 @@ async fn handle_event(
                     "ignored"
                 };
                 record_outcome(rt, &n.method, outcome, None);
+                if !still_owned(state, rt, &entry.id).await {
+                    // Taken over while this instance could not renew its lease: its new
+                    // owner acknowledges.
+                    return;
+                }
                 finish(
                     state,
                     rt,
@@ -537,11 +561,7 @@ async fn event_claim(
     n: &clamator_protocol::Notification,
 ) -> Option<EventClaim> {
     let subscriber = rt.events.as_ref().map_or("", |e| e.subscriber.as_str());
-    let key = keys::idempotency_key(
-        &state.config.key_prefix,
-        subscriber,
-        &format!("event:{}:{}", rt.name(), entry.id),
-    );
+    let key = keys::event_record_key(&state.config.key_prefix, subscriber, rt.name(), &entry.id);
     let hash = exactly_once::payload_hash(&n.method, &n.params);
     let claim_ttl = state.config.claim_idle.saturating_mul(2);
     match exactly_once::claim(&state.manager, &key, &hash, claim_ttl).await {
@@ -897,12 +917,24 @@ fn dead_letter_message(error: &RpcError) -> String {
         return reason.to_owned();
     }
     // What else the error carries (an invalid payload's issues, with their JSON Pointers)
-    // is what an operator needs to fix the publisher.
-    match &error.data {
+    // is what an operator needs to fix the publisher; a few kilobytes of it say enough.
+    let mut text = match &error.data {
         serde_json::Value::Null => error.message.clone(),
         data => format!("{}: {data}", error.message),
+    };
+    if text.len() > MAX_DEAD_LETTER_ERROR {
+        let mut end = MAX_DEAD_LETTER_ERROR;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
     }
+    text
 }
+
+/// The most of an error's text a dead letter keeps.
+const MAX_DEAD_LETTER_ERROR: usize = 4096;
 
 #[cfg(test)]
 mod tests {
@@ -923,5 +955,14 @@ mod tests {
             dead_letter_message(&detailed),
             r#"Invalid params: [{"path":"/n"}]"#
         );
+        let huge = RpcError::new(-32602, "Invalid params")
+            .with_data(serde_json::json!(["é".repeat(10_000)]));
+        let text = dead_letter_message(&huge);
+        assert!(
+            text.len() <= MAX_DEAD_LETTER_ERROR + '…'.len_utf8(),
+            "{}",
+            text.len()
+        );
+        assert!(text.ends_with('…'));
     }
 }

@@ -64,6 +64,15 @@ fn trim_floor(groups: &[GroupProgress]) -> Option<StreamId> {
         .min()
 }
 
+/// The first id an event stream keeps for `keep`: events older than that may go.
+fn retention_floor(keep: Duration) -> StreamId {
+    let ms = std::time::SystemTime::now()
+        .checked_sub(keep)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    StreamId { ms, seq: 0 }
+}
+
 /// The consumers to remove: idle past `limit` with nothing pending, and not `me`.
 fn idle_consumers<'a>(
     consumers: &'a [StreamInfoConsumer],
@@ -120,7 +129,12 @@ pub(crate) async fn run_once(state: &ServerState, rt: &ServiceRuntime) -> Result
         .await
         .map_err(err("XLEN failed"))?;
     crate::instruments::sampled(rt.name(), gauges);
-    if let Some(floor) = trim_floor(&progress) {
+    let floor = trim_floor(&progress).map(|floor| match &rt.events {
+        // Events acknowledged by every group are still kept for a while, for replays.
+        Some(_) => floor.min(retention_floor(state.config.event_retention)),
+        None => floor,
+    });
+    if let Some(floor) = floor {
         let trimmed = commands::trim_below(&mut conn, stream, &floor.to_string())
             .await
             .map_err(err("XTRIM failed"))?;
@@ -178,13 +192,30 @@ async fn enforce_cap(
     let mut all_lost = 0;
     for group in &snapshot.groups {
         // A group that never read has no read counter, but its lag says where it is.
+        // A group already cut past (its last delivered id before the stream's first) read
+        // none of what is cut now; Redis's read counter is no longer right for it.
+        let behind = match (
+            StreamId::parse(&group.last_delivered_id),
+            snapshot.first.as_deref().and_then(StreamId::parse),
+        ) {
+            (Some(delivered), Some(first)) => delivered < first,
+            _ => false,
+        };
+        if behind {
+            let lost = trimmed as u64;
+            tracing::warn!(service = rt.name(), stream = %stream, subscriber = %group.name, lost, cap, "event stream over its cap: events the subscriber had not read were trimmed");
+            crate::instruments::events_lost(rt.name(), &group.name, lost);
+            all_lost += lost;
+            continue;
+        }
         let read = group.entries_read.or_else(|| {
             let lag = group.lag?;
             usize::try_from(snapshot.added?).ok()?.checked_sub(lag)
         });
         match snapshot.added.zip(read) {
             Some((added, read)) => {
-                let lost = lost_to(added, snapshot.length, trimmed as u64, read as u64);
+                let lost = lost_to(added, snapshot.length, trimmed as u64, read as u64)
+                    .min(trimmed as u64);
                 if lost > 0 {
                     tracing::warn!(service = rt.name(), stream = %stream, subscriber = %group.name, lost, cap, "event stream over its cap: events the subscriber had not read were trimmed");
                     crate::instruments::events_lost(rt.name(), &group.name, lost);

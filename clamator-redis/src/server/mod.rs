@@ -279,7 +279,11 @@ impl ServerBuilder {
             rt.reading.store(true, Ordering::Relaxed);
         }
         if state.config.publish_contracts {
-            let served = services.iter().filter(|rt| rt.partition == 0);
+            // A subscription's service is named after the publisher: the publisher publishes
+            // its own contract, never its subscribers.
+            let served = services
+                .iter()
+                .filter(|rt| rt.partition == 0 && rt.events.is_none());
             crate::contracts::publish(
                 &state.manager,
                 &state.config.key_prefix,

@@ -48,6 +48,22 @@ pub(crate) async fn reclaim_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
             }
             // Entries this server already holds (a batch waiting for permits, a handler
             // running longer than the claim idle time) are not run a second time.
+            if reply.deleted > 0 && rt.events.is_some() {
+                // Delivered, never acknowledged, then cut from the stream (its cap): lost to
+                // this subscriber.
+                let subscriber = rt.events.as_ref().map_or("", |e| e.subscriber.as_str());
+                tracing::warn!(
+                    service,
+                    subscriber,
+                    lost = reply.deleted,
+                    "pending events were trimmed from the event stream before they were handled"
+                );
+                crate::instruments::events_lost(service, subscriber, reply.deleted as u64);
+                state
+                    .counters
+                    .events_lost
+                    .fetch_add(reply.deleted as u64, std::sync::atomic::Ordering::Relaxed);
+            }
             let mut claimed = rt.hold(reply.claimed);
             crate::instruments::reclaimed(service, claimed.len());
             read_delivery_counts(&state, &rt, &mut claimed).await;

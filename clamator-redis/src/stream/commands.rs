@@ -72,17 +72,21 @@ pub(crate) async fn add_request<C: ConnectionLike + Send>(
     cmd.exec_async(conn).await
 }
 
-/// `XADD <stream> * type event envelope <notification> published_at <ms> [traceparent …]`:
-/// one event; returns its entry id.
+/// `XADD <stream> MAXLEN ~ <maxlen> * type event envelope <notification> published_at <ms>
+/// [traceparent …]`: one event; returns its entry id.
 pub(crate) async fn add_event<C: ConnectionLike + Send>(
     conn: &mut C,
     stream: &str,
+    maxlen: usize,
     envelope: &str,
     published_at: u64,
     trace: Option<(&str, Option<&str>)>,
 ) -> RedisResult<String> {
     let mut cmd = redis::cmd("XADD");
     cmd.arg(stream)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(maxlen)
         .arg("*")
         .arg(f::TYPE)
         .arg("event")
@@ -425,37 +429,49 @@ pub(crate) async fn trim_below<C: ConnectionLike + Send>(
 /// later), and its groups, read at one instant (`MULTI`).
 pub(crate) struct ProgressSnapshot {
     pub(crate) length: u64,
+    /// The id of the stream's first entry, when it has one.
+    pub(crate) first: Option<String>,
     pub(crate) added: Option<u64>,
     pub(crate) groups: Vec<StreamInfoGroup>,
 }
 
-/// `MULTI; XLEN; XINFO STREAM; XINFO GROUPS; EXEC` on one stream.
+/// An entry as redis-rs reads it generically: id, then field and value pairs.
+type RawEntry = (String, Vec<(String, redis::Value)>);
+
+/// `XINFO STREAM`'s reply as a map.
+type RawInfo = std::collections::HashMap<String, redis::Value>;
+
+/// `MULTI; XLEN; XRANGE - + COUNT 1; XINFO STREAM; XINFO GROUPS; EXEC` on one stream.
 pub(crate) async fn progress_snapshot<C: ConnectionLike + Send>(
     conn: &mut C,
     stream: &str,
 ) -> RedisResult<ProgressSnapshot> {
-    let (length, info, groups): (
-        u64,
-        std::collections::HashMap<String, redis::Value>,
-        StreamInfoGroupsReply,
-    ) = redis::pipe()
-        .atomic()
-        .cmd("XLEN")
-        .arg(stream)
-        .cmd("XINFO")
-        .arg("STREAM")
-        .arg(stream)
-        .cmd("XINFO")
-        .arg("GROUPS")
-        .arg(stream)
-        .query_async(conn)
-        .await?;
+    let (length, first, info, groups): (u64, Vec<RawEntry>, RawInfo, StreamInfoGroupsReply) =
+        redis::pipe()
+            .atomic()
+            .cmd("XLEN")
+            .arg(stream)
+            .cmd("XRANGE")
+            .arg(stream)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .cmd("XINFO")
+            .arg("STREAM")
+            .arg(stream)
+            .cmd("XINFO")
+            .arg("GROUPS")
+            .arg(stream)
+            .query_async(conn)
+            .await?;
     let added = match info.get("entries-added") {
         Some(redis::Value::Int(n)) => u64::try_from(*n).ok(),
         _ => None,
     };
     Ok(ProgressSnapshot {
         length,
+        first: first.into_iter().next().map(|(id, _)| id),
         added,
         groups: groups.groups,
     })

@@ -34,12 +34,19 @@ pub(crate) struct AutoclaimReply {
     /// `0-0` once the end of the pending list is reached.
     pub(crate) cursor: String,
     pub(crate) claimed: Vec<StreamEntry>,
+    /// Pending entries that were deleted (trimmed) before anyone acknowledged them; Redis 7
+    /// drops them from the pending list as it reports them.
+    pub(crate) deleted: usize,
 }
 
 impl FromRedisValue for AutoclaimReply {
     fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
-        let (cursor, claimed) = autoclaim_reply(v).map_err(ParsingError::from)?;
-        Ok(Self { cursor, claimed })
+        let (cursor, claimed, deleted) = autoclaim_reply(v).map_err(ParsingError::from)?;
+        Ok(Self {
+            cursor,
+            claimed,
+            deleted,
+        })
     }
 }
 
@@ -131,20 +138,25 @@ fn read_reply(v: Value) -> Result<Vec<StreamEntry>, String> {
     Ok(out)
 }
 
-/// Decodes an `XAUTOCLAIM` reply: the next cursor and the claimed entries (Redis 6.2 sends
-/// two elements, Redis 7 a third with deleted ids, which need nothing from us).
-fn autoclaim_reply(v: Value) -> Result<(String, Vec<StreamEntry>), String> {
+/// Decodes an `XAUTOCLAIM` reply: the next cursor, the claimed entries, and how many
+/// pending entries were found deleted (Redis 6.2 sends two elements, Redis 7 a third with
+/// the deleted ids).
+fn autoclaim_reply(v: Value) -> Result<(String, Vec<StreamEntry>, usize), String> {
     let Value::Array(mut parts) = v else {
         return Err("XAUTOCLAIM reply is not an array".to_owned());
     };
     if parts.len() < 2 {
         return Err("XAUTOCLAIM reply too short".to_owned());
     }
+    let deleted = match parts.get(2) {
+        Some(Value::Array(ids)) => ids.len(),
+        _ => 0,
+    };
     parts.truncate(2);
     let claimed = entries(parts.swap_remove(1))?;
     let cursor = into_string(parts.swap_remove(0))?;
     // Redis 6.2 lists entries deleted while pending as nil; skip them.
-    Ok((cursor, claimed))
+    Ok((cursor, claimed, deleted))
 }
 
 #[cfg(test)]
@@ -190,11 +202,12 @@ mod tests {
                 bulk("5-1"),
                 Value::Array(vec![bulk("envelope"), bulk("x")]),
             ])]),
-            Value::Array(vec![]),
+            Value::Array(vec![bulk("4-0"), bulk("4-1")]),
         ]);
-        let (cursor, claimed) = autoclaim_reply(reply).unwrap();
+        let (cursor, claimed, deleted) = autoclaim_reply(reply).unwrap();
         assert_eq!(cursor, "0-0");
         assert_eq!(claimed[0].id, "5-1");
+        assert_eq!(deleted, 2);
         assert!(autoclaim_reply(Value::Array(vec![bulk("0-0")])).is_err());
     }
 }

@@ -108,6 +108,10 @@ async fn every_subscribing_service_gets_each_event_once_and_only_what_it_handles
     })
     .await;
     let seen = seen.lock().unwrap().clone();
+    clamator_tests::report(&format!(
+        "every_subscribing_service_gets_each_event_once_and_only_what_it_handles: events published 250, handled {} (billing 200 + shipping 150 expected)",
+        seen.len()
+    ));
     let mut per: HashMap<(&str, &str, u64), usize> = HashMap::new();
     for (instance, event, n) in &seen {
         let service = if instance.starts_with("billing") {
@@ -392,8 +396,15 @@ async fn a_dead_instances_events_are_reclaimed_by_its_sibling() {
     })
     .await;
     let mut got: Vec<u64> = seen.lock().unwrap().iter().map(|s| s.2).collect();
+    let handled = got.len() as u64;
     got.sort_unstable();
     got.dedup();
+    let distinct = got.len() as u64;
+    clamator_tests::report(&format!(
+        "a_dead_instances_events_are_reclaimed_by_its_sibling: events published 20, handled {distinct}, duplicated {}, lost {}",
+        handled - distinct,
+        20 - distinct
+    ));
     assert_eq!(got, (0..20).collect::<Vec<_>>(), "nothing lost");
     sibling.stop().await;
     transport.stop().await;

@@ -147,7 +147,11 @@ impl Builder {
             let entries: Vec<_> = contracts
                 .iter()
                 .zip(&generated)
-                .map(|(c, g)| (c.service.clone(), g.hashes.clone()))
+                .map(|(c, g)| manifest::ServiceHashes {
+                    service: c.service.clone(),
+                    methods: g.hashes.clone(),
+                    events: g.event_hashes.clone(),
+                })
                 .collect();
             files.push(OutputFile {
                 path: path.clone(),

@@ -40,6 +40,18 @@ pub(crate) struct ErrorDef {
     pub(crate) data: Option<Value>,
 }
 
+/// An event the service publishes: a notification `<service>.<event>` on its event stream,
+/// which every subscribing service receives.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EventDef {
+    /// The wire name: `orderPlaced`.
+    pub(crate) name: String,
+    /// The payload schema, as written.
+    pub(crate) payload: Value,
+    /// The event's `description`, for the generated docs.
+    pub(crate) description: Option<String>,
+}
+
 /// A contract file.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ContractFile {
@@ -53,6 +65,9 @@ pub(crate) struct ContractFile {
     pub(crate) defs: Map<String, Value>,
     /// Declared application errors, in file order.
     pub(crate) errors: Vec<ErrorDef>,
+    /// The events the service publishes, sorted as methods are; empty when the file has no
+    /// `events`.
+    pub(crate) events: Vec<EventDef>,
 }
 
 /// Reads every `*.json` file of `dir` (not recursive; `manifest.json` excepted), sorted by
@@ -107,11 +122,20 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
     for key in root.keys() {
         if !matches!(
             key.as_str(),
-            "service" | "methods" | "errors" | "$defs" | "$schema" | "description" | "title"
+            "service"
+                | "methods"
+                | "events"
+                | "errors"
+                | "$defs"
+                | "$schema"
+                | "description"
+                | "title"
         ) {
             return Err(err(
                 &format!("/{}", escape(key)),
-                format!("unknown key \"{key}\" (expected service, methods, errors, $defs)"),
+                format!(
+                    "unknown key \"{key}\" (expected service, methods, events, errors, $defs)"
+                ),
             ));
         }
     }
@@ -256,13 +280,89 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
         });
     }
     methods.sort_by(|a, b| crate::names::locale_cmp(&a.name, &b.name));
+    let events = match root.remove("events") {
+        None => Vec::new(),
+        Some(Value::Object(e)) => load_events(e, &methods, &err)?,
+        Some(_) => return Err(err("/events", "events must be an object".into())),
+    };
     Ok(ContractFile {
         path: path.to_owned(),
         service,
         methods,
         defs,
         errors,
+        events,
     })
+}
+
+/// The service's `events`: `{"<event>": {"payload", "description"?}}`. Event names follow
+/// the rules of method names, and may not be a method's name: both travel as the
+/// notification `<service>.<name>`, so logs, dead letters and tools could not tell them
+/// apart.
+fn load_events(
+    events: Map<String, Value>,
+    methods: &[MethodDef],
+    err: &impl Fn(&str, String) -> CodegenError,
+) -> Result<Vec<EventDef>, CodegenError> {
+    let mut out = Vec::new();
+    for (name, def) in events {
+        let at = format!("/events/{}", escape(&name));
+        if !names::is_valid_method(&name) {
+            let why = if name.contains('-') {
+                " (hyphens are not allowed, as in method names)"
+            } else {
+                ""
+            };
+            return Err(err(
+                &at,
+                format!("invalid event name \"{name}\" (must match ^[a-z][a-zA-Z0-9]*$){why}"),
+            ));
+        }
+        if methods.iter().any(|m| m.name == name) {
+            return Err(err(
+                &at,
+                format!(
+                    "event \"{name}\" has the name of a method; both would be the notification \
+                     \"<service>.{name}\", so give the event a name of its own"
+                ),
+            ));
+        }
+        let Value::Object(mut def) = def else {
+            return Err(err(&at, "an event must be an object".into()));
+        };
+        if let Some(key) = def
+            .keys()
+            .find(|k| !matches!(k.as_str(), "payload" | "description"))
+        {
+            return Err(err(
+                &format!("{at}/{}", escape(key)),
+                format!("unknown key \"{key}\" (expected payload, description)"),
+            ));
+        }
+        let payload = def.remove("payload").ok_or_else(|| {
+            err(
+                &at,
+                format!("event \"{name}\" must include a payload schema"),
+            )
+        })?;
+        let description = match def.remove("description") {
+            None => None,
+            Some(Value::String(text)) => Some(text),
+            Some(_) => {
+                return Err(err(
+                    &format!("{at}/description"),
+                    "description must be a string".into(),
+                ))
+            }
+        };
+        out.push(EventDef {
+            name,
+            payload,
+            description,
+        });
+    }
+    out.sort_by(|a, b| crate::names::locale_cmp(&a.name, &b.name));
+    Ok(out)
 }
 
 /// The service's `errors`: `{"<Name>": {"code", "message"?, "description"?, "data"?}}`.

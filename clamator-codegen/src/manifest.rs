@@ -73,13 +73,55 @@ pub(crate) struct MethodHashes {
     pub(crate) result_hash: Option<String>,
 }
 
+/// One event's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventHash {
+    /// The wire name.
+    pub(crate) name: String,
+    /// Hash of the payload schema.
+    pub(crate) payload_hash: String,
+}
+
+/// One service's entries in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceHashes {
+    /// The service name.
+    pub(crate) service: String,
+    /// Its methods.
+    pub(crate) methods: Vec<MethodHashes>,
+    /// Its events; empty for most.
+    pub(crate) events: Vec<EventHash>,
+}
+
 /// The manifest text: two-space JSON with a trailing newline, services and methods sorted
 /// as clamator sorts them.
-pub(crate) fn manifest_json(services: &[(String, Vec<MethodHashes>)]) -> String {
-    let mut sorted: Vec<&(String, Vec<MethodHashes>)> = services.iter().collect();
-    sorted.sort_by(|a, b| locale_cmp(&a.0, &b.0));
+///
+/// Events go in a top-level `events` object (`{"<service>": {"<event>": {"payloadHash"}}}`)
+/// written only when some contract has events: `contracts` keeps clamator's layout, which
+/// clamator's tools read as service → method → hashes, so an event there would pass for a
+/// method; and a manifest of contracts without events stays byte for byte what it was.
+pub(crate) fn manifest_json(services: &[ServiceHashes]) -> String {
+    let mut sorted: Vec<&ServiceHashes> = services.iter().collect();
+    sorted.sort_by(|a, b| locale_cmp(&a.service, &b.service));
     let mut contracts = Map::new();
-    for (service, methods) in sorted {
+    let mut events = Map::new();
+    for ServiceHashes {
+        service,
+        methods,
+        events: service_events,
+    } in sorted
+    {
+        if !service_events.is_empty() {
+            let mut es: Vec<&EventHash> = service_events.iter().collect();
+            es.sort_by(|a, b| locale_cmp(&a.name, &b.name));
+            let mut obj = Map::new();
+            for e in es {
+                let mut h = Map::new();
+                h.insert("payloadHash".into(), Value::String(e.payload_hash.clone()));
+                obj.insert(e.name.clone(), Value::Object(h));
+            }
+            events.insert(service.clone(), Value::Object(obj));
+        }
         let mut ms: Vec<&MethodHashes> = methods.iter().collect();
         ms.sort_by(|a, b| locale_cmp(&a.name, &b.name));
         let mut obj = Map::new();
@@ -97,6 +139,9 @@ pub(crate) fn manifest_json(services: &[(String, Vec<MethodHashes>)]) -> String 
     let mut root = Map::new();
     root.insert("generatedBy".into(), Value::String(generated_by()));
     root.insert("contracts".into(), Value::Object(contracts));
+    if !events.is_empty() {
+        root.insert("events".into(), Value::Object(events));
+    }
     let mut text = serde_json::to_string_pretty(&Value::Object(root)).unwrap_or_default();
     text.push('\n');
     text

@@ -29,7 +29,9 @@ pub(crate) struct PeerContract {
     pub(crate) methods: Vec<PeerMethod>,
     /// Declared application errors, in the contract's order.
     pub(crate) errors: Vec<PeerError>,
-    /// The doc of each params, result and error data type whose schema has none.
+    /// The events the service publishes, in the contract's order.
+    pub(crate) events: Vec<PeerEvent>,
+    /// The doc of each params, result, error data and payload type whose schema has none.
     pub(crate) root_docs: HashMap<String, String>,
 }
 
@@ -47,6 +49,16 @@ pub(crate) struct PeerMethod {
     pub(crate) params_hash: String,
     /// The result schema's hash; `None` for a notification.
     pub(crate) result_hash: Option<String>,
+}
+
+/// One event the service publishes.
+pub(crate) struct PeerEvent {
+    /// The wire name: `orderPlaced`.
+    pub(crate) wire: String,
+    /// The payload type.
+    pub(crate) payload: String,
+    /// The payload schema's hash, as in the manifest's `events`.
+    pub(crate) payload_hash: String,
 }
 
 /// One declared application error.
@@ -76,6 +88,11 @@ impl PeerContract {
         let mut names: HashMap<String, String> = HashMap::new();
         // clamator's names for the roots, where the Rust naming (PascalCase words) differs:
         // `getHTTPItem` → `GetHTTPItemParams`, not `GetHttpItemParams`.
+        let payloads = contract
+            .events
+            .iter()
+            .zip(&lowered.events)
+            .map(|(e, payload)| (payload, format!("{}Payload", upper_first(&e.name))));
         for (m, (params, result)) in contract.methods.iter().zip(&lowered.methods) {
             let base = upper_first(&m.name);
             let wanted = [(params, format!("{base}Params"))]
@@ -86,6 +103,12 @@ impl PeerContract {
                     taken.insert(clamator.clone());
                     names.insert(ir.clone(), clamator);
                 }
+            }
+        }
+        for (ir, clamator) in payloads {
+            if *ir != clamator && !taken.contains(&clamator) && !reserved(&clamator) {
+                taken.insert(clamator.clone());
+                names.insert(ir.clone(), clamator);
             }
         }
         // Then every name the language cannot use gets a `_`.
@@ -142,6 +165,18 @@ impl PeerContract {
                 data: data.as_deref().map(&name_of),
             });
         }
+        let mut events = Vec::new();
+        for (e, payload) in contract.events.iter().zip(&lowered.events) {
+            root_docs.insert(
+                name_of(payload),
+                format!("Payload of the event `{}.{}`.", contract.service, e.name),
+            );
+            events.push(PeerEvent {
+                wire: e.name.clone(),
+                payload: name_of(payload),
+                payload_hash: schema_hash(&inline_refs(&e.payload, &contract.defs)),
+            });
+        }
         Ok(Self {
             service: contract.service.clone(),
             pascal,
@@ -153,6 +188,7 @@ impl PeerContract {
             defs,
             methods,
             errors,
+            events,
             root_docs,
         })
     }
@@ -162,12 +198,13 @@ impl PeerContract {
         self.defs.iter().find(|d| d.name() == name)
     }
 
-    /// The names of the params, result and error data types.
+    /// The names of the params, result, error data and payload types.
     pub(crate) fn roots(&self) -> BTreeSet<&str> {
         self.methods
             .iter()
             .flat_map(|m| std::iter::once(m.params.as_str()).chain(m.result.as_deref()))
             .chain(self.errors.iter().filter_map(|e| e.data.as_deref()))
+            .chain(self.events.iter().map(|e| e.payload.as_str()))
             .collect()
     }
 

@@ -78,7 +78,30 @@ fn manifest_hashes_equal_clamators_test_vectors() {
     let arith: Vec<&String> = c["arith"].as_object().unwrap().keys().collect();
     assert_eq!(arith, ["add", "divide", "echoText", "slowAdd"]);
     let services: Vec<&String> = c.as_object().unwrap().keys().collect();
-    assert_eq!(services, ["arith", "inventory", "notifications"]);
+    assert_eq!(services, ["arith", "inventory", "notifications", "orders"]);
+    // Events sit in a top-level `events` object, so `contracts` keeps clamator's layout.
+    let events = &manifest["events"];
+    let orders: Vec<&String> = events["orders"].as_object().unwrap().keys().collect();
+    assert_eq!(orders, ["orderCancelled", "orderPlaced"]);
+    assert_eq!(
+        events["orders"]["orderPlaced"]["payloadHash"],
+        c["orders"]["getOrder"]["resultHash"],
+        "both are the schema of an Order"
+    );
+    assert!(c["orders"].get("orderPlaced").is_none());
+}
+
+#[test]
+fn a_manifest_without_events_has_no_events_key() {
+    let src = scratch("no-events");
+    std::fs::copy(repo().join("contracts/arith.json"), src.join("arith.json")).unwrap();
+    let files = Builder::new(&src)
+        .manifest(src.join("manifest.json"))
+        .generate()
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&files[0].contents).unwrap();
+    let keys: Vec<&String> = manifest.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["generatedBy", "contracts"]);
 }
 
 #[test]
@@ -212,6 +235,52 @@ fn broken_contracts_name_the_file_the_pointer_and_the_reason() {
             r#"{"service":"a","errors":{"A":{"code":1}},"methods":{"ping":{"params":{},"notification":true,"errors":["A"]}}}"#,
             "/methods/ping/errors",
             "has no errors",
+        ),
+        // Events.
+        (
+            r#"{"service":"a","methods":{},"events":[]}"#,
+            "/events",
+            "events must be an object",
+        ),
+        (
+            r#"{"service":"a","methods":{},"events":{"order-placed":{"payload":{}}}}"#,
+            "/events/order-placed",
+            "invalid event name",
+        ),
+        (
+            r#"{"service":"a","methods":{},"events":{"placed":{}}}"#,
+            "/events/placed",
+            "must include a payload schema",
+        ),
+        (
+            r#"{"service":"a","methods":{},"events":{"placed":"yes"}}"#,
+            "/events/placed",
+            "an event must be an object",
+        ),
+        (
+            r#"{"service":"a","methods":{},"events":{"placed":{"payload":{},"params":{}}}}"#,
+            "/events/placed/params",
+            "unknown key",
+        ),
+        (
+            r#"{"service":"a","methods":{},"events":{"placed":{"payload":{},"description":1}}}"#,
+            "/events/placed/description",
+            "description must be a string",
+        ),
+        (
+            r#"{"service":"a","methods":{"ping":{"params":{},"notification":true}},"events":{"ping":{"payload":{}}}}"#,
+            "/events/ping",
+            "has the name of a method",
+        ),
+        (
+            r#"{"service":"a","methods":{},"events":{"placed":{"payload":{"type":"object","patternProperties":{}}}}}"#,
+            "/events/placed/payload/patternProperties",
+            "unsupported JSON Schema keyword",
+        ),
+        (
+            r##"{"service":"a","methods":{},"events":{"placed":{"payload":{"$ref":"#/$defs/Nope"}}}}"##,
+            "/events/placed/payload/$ref",
+            "unresolvable $ref",
         ),
     ] {
         let (message, path) = error_of(contract);

@@ -14,6 +14,8 @@ mod arrays;
 mod defaults;
 #[path = "golden/enums.rs"]
 mod enums;
+#[path = "golden/events.rs"]
+mod events;
 #[path = "golden/named.rs"]
 mod named;
 #[path = "golden/names.rs"]
@@ -160,5 +162,46 @@ fn titles_name_types_and_identical_inline_enums_are_one_type() {
     assert_eq!(
         to_value(&r).unwrap(),
         json!({"status": "open", "previous": "open", "other": "closed"})
+    );
+}
+
+#[test]
+fn events_give_payload_types_a_publisher_and_a_subscriber_of_every_event() {
+    // A subscriber implements only what it wants; the defaults fill in the rest.
+    struct Placed;
+    impl events::OrdersSubscriber for Placed {
+        async fn order_placed(
+            &self,
+            _payload: events::OrderPlacedPayload,
+        ) -> Result<(), clamator_protocol::RpcError> {
+            Ok(())
+        }
+    }
+    let service = events::orders_subscriber(Placed).unwrap();
+    assert_eq!(service.name(), "orders", "named after the publisher");
+    assert!(service.contract().is_none(), "the events are not the service's contract");
+    let names: Vec<String> = service
+        .descriptor()
+        .methods
+        .iter()
+        .map(|m| {
+            assert!(m.notification);
+            m.name.clone()
+        })
+        .collect();
+    assert_eq!(names, ["orderCancelled", "orderPlaced", "stockLow"]);
+    let listed: Vec<&str> = events::ORDERS_EVENTS.iter().map(|e| e.name).collect();
+    assert_eq!(listed, ["orderCancelled", "orderPlaced", "stockLow"]);
+    assert_eq!(events::ORDERS_EVENTS[2].payload_schema, events::STOCK_LOW_PAYLOAD_SCHEMA);
+    let router = clamator_protocol::Router::new();
+    events::OrdersEvents::new(clamator_protocol::MemoryTransport::new(router)).unwrap();
+    // Payloads are the wire shape.
+    let p = events::OrderPlacedPayload::new(
+        events::Order::new("o-1".into(), 4.5),
+        events::OrderPlacedPayloadChannel::Web,
+    );
+    assert_eq!(
+        to_value(&p).unwrap(),
+        json!({"order": {"orderId": "o-1", "total": 4.5}, "channel": "web"})
     );
 }

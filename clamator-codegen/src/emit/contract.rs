@@ -77,7 +77,7 @@ fn method_info(m: &Method) -> TokenStream {
 }
 
 /// `text` as a raw string literal, with enough `#`s: schemas read as JSON, unescaped.
-fn raw_str(text: &str) -> Literal {
+pub(super) fn raw_str(text: &str) -> Literal {
     let mut hashes = 1;
     while text.contains(&format!("\"{}", "#".repeat(hashes))) {
         hashes += 1;

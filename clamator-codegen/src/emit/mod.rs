@@ -7,6 +7,7 @@
 //! | [`client`] | `<Service>Client` |
 //! | [`service`] | the `<Service>Service` trait and the `<service>_service` mount function |
 //! | [`errors`] | `<Service>Error`, the application errors the contract declares |
+//! | [`events`] | for a contract with `events`: `<SERVICE>_EVENTS`, the `<Service>Events` publisher, the `<Service>Subscriber` trait and `<service>_subscriber` |
 //!
 //! [`generate`] lowers the schemas, works out every name, schema and hash once (a
 //! [`Service`]), and hands that to the emitters; [`crate::format`] prints the result.
@@ -14,6 +15,7 @@
 mod client;
 mod contract;
 mod errors;
+mod events;
 mod service;
 mod types;
 
@@ -26,7 +28,7 @@ use quote::quote;
 use crate::error::CodegenError;
 use crate::load::ContractFile;
 use crate::lower::lower_contract;
-use crate::manifest::{inline_refs, js_stringify, schema_hash, MethodHashes};
+use crate::manifest::{inline_refs, js_stringify, schema_hash, EventHash, MethodHashes};
 use crate::names::{const_ident, method_idents, module_ident, type_ident};
 
 /// What generating one contract produced.
@@ -38,6 +40,8 @@ pub(crate) struct Generated {
     pub(crate) tokens: TokenStream,
     /// The manifest entries.
     pub(crate) hashes: Vec<MethodHashes>,
+    /// The manifest's entries for the events, in the contract's order.
+    pub(crate) event_hashes: Vec<EventHash>,
     /// The contract file's name, for the header.
     file_name: String,
     /// The contract file, for errors.
@@ -99,6 +103,20 @@ pub(super) struct AppError {
     pub(super) data_ty: Option<Ident>,
 }
 
+/// One event the service publishes.
+pub(super) struct Event {
+    /// The wire name: `orderPlaced`.
+    pub(super) wire: String,
+    /// The publisher's and the subscriber trait's method: `order_placed`.
+    pub(super) ident: Ident,
+    /// `OrderPlacedPayload`.
+    pub(super) payload_ty: Ident,
+    /// The payload schema.
+    pub(super) payload: Schema,
+    /// The contract's `description` of the event.
+    pub(super) doc: Option<String>,
+}
+
 /// A params or result schema, `$ref`s inlined.
 pub(super) struct Schema {
     /// Its constant: `SLOW_ADD_PARAMS_SCHEMA`.
@@ -121,6 +139,8 @@ pub(super) struct Service {
     pub(super) methods: Vec<Method>,
     /// Declared application errors, in contract order.
     pub(super) errors: Vec<AppError>,
+    /// The events it publishes, in contract order.
+    pub(super) events: Vec<Event>,
 }
 
 /// Generates the module of one contract.
@@ -173,30 +193,60 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenErro
             errors: m.errors.clone(),
         });
     }
+    let mut events = Vec::new();
+    for (e, payload_ty) in contract.events.iter().zip(&lowered.events) {
+        root_docs.insert(
+            payload_ty.clone(),
+            format!("Payload of the event `{}.{}`.", contract.service, e.name),
+        );
+        let inlined = inline_refs(&e.payload, &contract.defs);
+        events.push(Event {
+            wire: e.name.clone(),
+            ident: ident(&method_idents(&e.name).0),
+            payload_ty: ident(payload_ty),
+            payload: Schema {
+                constant: ident(&format!("{}_PAYLOAD_SCHEMA", const_ident(&e.name))),
+                json: js_stringify(&inlined),
+                hash: schema_hash(&inlined),
+            },
+            doc: e.description.clone(),
+        });
+    }
     let service = Service {
         name: contract.service.clone(),
         pascal: type_ident(&contract.service),
         module: contract.service.replace('-', "_"),
         methods,
         errors,
+        events,
     };
     let file_name = contract
         .path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let module_doc = docs_inner(&format!(
+    let mut module_doc = format!(
         "The `{name}` service: its types, [`{pascal}Client`], the [`{pascal}Service`] trait and\n\
          [`{module}_service`] to serve an implementation, generated from `{file_name}`.",
         name = service.name,
         pascal = service.pascal,
         module = service.module,
-    ));
+    );
+    if !service.events.is_empty() {
+        module_doc.push_str(&format!(
+            "\n\nIts events: [`{pascal}Events`] publishes them; implement [`{pascal}Subscriber`] and\n\
+             mount it with [`{module}_subscriber`] to receive them.",
+            pascal = service.pascal,
+            module = service.module,
+        ));
+    }
+    let module_doc = docs_inner(&module_doc);
     let types = types::emit(&lowered.defs, &root_docs);
     let contract_consts = contract::emit(&service);
     let client = client::emit(&service);
     let server = service::emit(&service);
     let app_errors = errors::emit(&service);
+    let events = events::emit(&service);
     let tokens = quote! {
         #module_doc
         #![cfg_attr(rustfmt, rustfmt::skip)]
@@ -208,6 +258,7 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenErro
         #client
         #server
         #app_errors
+        #events
     };
     Ok(Generated {
         module: service.module,
@@ -219,6 +270,14 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<Generated, CodegenErro
                 name: m.wire.clone(),
                 params_hash: m.params.hash.clone(),
                 result_hash: m.result.as_ref().map(|r| r.hash.clone()),
+            })
+            .collect(),
+        event_hashes: service
+            .events
+            .iter()
+            .map(|e| EventHash {
+                name: e.wire.clone(),
+                payload_hash: e.payload.hash.clone(),
             })
             .collect(),
         file_name,

@@ -5,7 +5,7 @@
 //! | part | what it writes |
 //! |---|---|
 //! | [`types`] | pydantic v2 models for the params, result, error data and `$defs` types |
-//! | [`service`] | `<Service>Client`, the abstract `<Service>Service`, `METHODS`, `<service>_contract`, `SCHEMA_HASHES` |
+//! | [`service`] | `<Service>Client`, the abstract `<Service>Service`, `METHODS`, `<service>_contract`, `SCHEMA_HASHES`; `EVENT_PAYLOADS`, `EVENT_SCHEMA_HASHES` for a contract with events |
 //!
 //! The text is written directly (no formatter runs), so it is the same on every machine.
 
@@ -48,6 +48,8 @@ const MODULE_NAMES: &[&str] = &[
     "SerializerFunctionWrapHandler",
     "model_serializer",
     "METHODS",
+    "EVENT_PAYLOADS",
+    "EVENT_SCHEMA_HASHES",
     "SCHEMA_HASHES",
     "ERRORS",
     "RpcError",

@@ -1,7 +1,8 @@
 //! The service side of the module, as clamator's generator writes it: `<Service>Client`
 //! over any `ClamatorClient`, the abstract `<Service>Service`, the `METHODS` table of
 //! `MethodEntry` rows and `<service>_contract` for `RpcServerCore.register_service`; then
-//! `SCHEMA_HASHES`, each method's schema hashes as in the manifest.
+//! `SCHEMA_HASHES`, each method's schema hashes as in the manifest; and for a contract with
+//! events, `EVENT_PAYLOADS` and `EVENT_SCHEMA_HASHES`.
 
 use super::{contract_var, method_name, Imports, Src};
 use crate::peer::{quoted, PeerContract, PeerMethod};
@@ -11,6 +12,41 @@ pub(super) fn emit(peer: &PeerContract, out: &mut Src, imports: &mut Imports) {
     service(peer, out, imports);
     table(peer, out, imports);
     errors(peer, out, imports);
+    events(peer, out, imports);
+}
+
+/// The events the service publishes: each one's payload type, and their hashes. The Python
+/// clamator packages have no events; these are for a program that reads or writes the event
+/// stream with redis-py (docs/events.md).
+fn events(peer: &PeerContract, out: &mut Src, imports: &mut Imports) {
+    if peer.events.is_empty() {
+        return;
+    }
+    imports.typing("Any");
+    out.gap();
+    out.comment(
+        0,
+        &format!(
+            "The events `{}` publishes, each with its payload type: check a payload with\n\
+             `TypeAdapter(EVENT_PAYLOADS[event]).validate_python(params)` (pydantic).",
+            peer.service
+        ),
+    );
+    out.line(0, "EVENT_PAYLOADS: dict[str, Any] = {");
+    for e in &peer.events {
+        out.line(1, &format!("{}: {},", quoted(&e.wire), e.payload));
+    }
+    out.line(0, "}");
+    out.blank();
+    out.comment(0, "Each event's payload schema hash, as in the manifest's `events`.");
+    out.line(0, "EVENT_SCHEMA_HASHES: dict[str, str] = {");
+    for e in &peer.events {
+        out.line(
+            1,
+            &format!("{}: {},", quoted(&e.wire), quoted(&e.payload_hash)),
+        );
+    }
+    out.line(0, "}");
 }
 
 /// One function per declared error, building the `RpcError` a handler raises, and

@@ -5,7 +5,7 @@
 //! | part | what it writes |
 //! |---|---|
 //! | [`types`] | `export const X = z.…; export type X = z.infer<typeof X>;` per type |
-//! | [`service`] | `<service>Contract` (what `registerService` takes), `<service>SchemaHashes`, `<service>Errors`, `<Service>Client`, `<Service>Service` |
+//! | [`service`] | `<service>Contract` (what `registerService` takes), `<service>SchemaHashes`, `<service>Errors`, `<service>Events` and `<service>EventSchemaHashes` (for a contract with events), `<Service>Client`, `<Service>Service` |
 //!
 //! The schemas accept and refuse what the Rust validator does (the tests run both on the same
 //! payloads): `additionalProperties: false` is `.strict()`, unions are `z.union` (a failing

@@ -2,14 +2,16 @@
 //! any `ClamatorClient` (one method per contract method, `opts.timeoutMs` passed through)
 //! and the `<Service>Service` interface to implement; before them `<service>Contract`, the
 //! schemas as `RpcServerCore.registerService` takes them (what clamator's generated code
-//! imports from the hand-written contract), `<service>SchemaHashes` and `<service>Errors`.
+//! imports from the hand-written contract), `<service>SchemaHashes` and `<service>Errors`, and
+//! for a contract with events, `<service>Events` and `<service>EventSchemaHashes`.
 
-use super::{export_name, method_name, Src};
+use super::{export_name, key, method_name, Src};
 use crate::peer::{quoted, PeerContract, PeerMethod};
 
 pub(super) fn emit(peer: &PeerContract, out: &mut Src) {
     let export = export_name(&peer.service);
     contract(peer, &export, out);
+    events(peer, &export, out);
     client(peer, out);
     service(peer, out);
 }
@@ -77,6 +79,42 @@ fn contract(peer: &PeerContract, export: &str, out: &mut Src) {
                 e.code,
                 quoted(&e.message)
             ),
+        );
+    }
+    out.line(0, "} as const;");
+}
+
+/// The events the service publishes: each one's payload schema, and their hashes. clamator's
+/// TypeScript packages have no events; these are for a TypeScript program that publishes or
+/// reads the event stream itself.
+fn events(peer: &PeerContract, export: &str, out: &mut Src) {
+    if peer.events.is_empty() {
+        return;
+    }
+    out.blank();
+    out.doc(
+        0,
+        &format!(
+            "The events `{}` publishes: each one's payload schema, to check a payload with\n\
+             before it is published or after it is read (`{export}Events.<event>.parse(params)`).",
+            peer.service
+        ),
+    );
+    out.line(0, &format!("export const {export}Events = {{"));
+    for e in &peer.events {
+        out.line(1, &format!("{}: {},", key(&e.wire), e.payload));
+    }
+    out.line(0, "} as const;");
+    out.blank();
+    out.doc(
+        0,
+        "Each event's payload schema hash, as in the manifest's `events`.",
+    );
+    out.line(0, &format!("export const {export}EventSchemaHashes = {{"));
+    for e in &peer.events {
+        out.line(
+            1,
+            &format!("{}: {},", key(&e.wire), quoted(&e.payload_hash)),
         );
     }
     out.line(0, "} as const;");

@@ -71,10 +71,14 @@ pub(crate) struct LoweredContract {
     pub(crate) methods: Vec<(String, Option<String>)>,
     /// Per declared error, in the contract's order: the type of its `data`, if it has one.
     pub(crate) error_data: Vec<Option<String>>,
+    /// Per event, in the contract's order: its payload type.
+    pub(crate) events: Vec<String>,
 }
 
 /// Lowers every schema of `contract`: errors' data first, then each method's params and
-/// result, `<Method>Params` / `<Method>Result` (and `<Error>Data`) naming the roots.
+/// result, then each event's payload, `<Method>Params` / `<Method>Result` (and `<Error>Data`,
+/// `<Event>Payload`) naming the roots. Events come last so that a contract gaining events
+/// keeps the names of every type it had.
 pub(crate) fn lower_contract(
     contract: &crate::load::ContractFile,
 ) -> Result<LoweredContract, CodegenError> {
@@ -103,10 +107,17 @@ pub(crate) fn lower_contract(
         };
         methods.push((params, result));
     }
+    let mut events = Vec::new();
+    for e in &contract.events {
+        let at = format!("/events/{}/payload", e.name);
+        let name = format!("{}Payload", upper_first(&e.name));
+        events.push(lowerer.lower_root(&e.payload, &at, &name)?);
+    }
     Ok(LoweredContract {
         defs: lowerer.out,
         methods,
         error_data,
+        events,
     })
 }
 

@@ -6,3 +6,4 @@
 pub mod arith;
 pub mod inventory;
 pub mod notifications;
+pub mod orders;

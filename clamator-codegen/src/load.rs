@@ -133,9 +133,7 @@ pub(crate) fn parse_contract(path: &Path, text: &str) -> Result<ContractFile, Co
         ) {
             return Err(err(
                 &format!("/{}", escape(key)),
-                format!(
-                    "unknown key \"{key}\" (expected service, methods, events, errors, $defs)"
-                ),
+                format!("unknown key \"{key}\" (expected service, methods, events, errors, $defs)"),
             ));
         }
     }

@@ -84,8 +84,7 @@ fn manifest_hashes_equal_clamators_test_vectors() {
     let orders: Vec<&String> = events["orders"].as_object().unwrap().keys().collect();
     assert_eq!(orders, ["orderCancelled", "orderPlaced"]);
     assert_eq!(
-        events["orders"]["orderPlaced"]["payloadHash"],
-        c["orders"]["getOrder"]["resultHash"],
+        events["orders"]["orderPlaced"]["payloadHash"], c["orders"]["getOrder"]["resultHash"],
         "both are the schema of an Order"
     );
     assert!(c["orders"].get("orderPlaced").is_none());

@@ -179,7 +179,10 @@ fn events_give_payload_types_a_publisher_and_a_subscriber_of_every_event() {
     }
     let service = events::orders_subscriber(Placed).unwrap();
     assert_eq!(service.name(), "orders", "named after the publisher");
-    assert!(service.contract().is_none(), "the events are not the service's contract");
+    assert!(
+        service.contract().is_none(),
+        "the events are not the service's contract"
+    );
     let names: Vec<String> = service
         .descriptor()
         .methods
@@ -192,7 +195,10 @@ fn events_give_payload_types_a_publisher_and_a_subscriber_of_every_event() {
     assert_eq!(names, ["orderCancelled", "orderPlaced", "stockLow"]);
     let listed: Vec<&str> = events::ORDERS_EVENTS.iter().map(|e| e.name).collect();
     assert_eq!(listed, ["orderCancelled", "orderPlaced", "stockLow"]);
-    assert_eq!(events::ORDERS_EVENTS[2].payload_schema, events::STOCK_LOW_PAYLOAD_SCHEMA);
+    assert_eq!(
+        events::ORDERS_EVENTS[2].payload_schema,
+        events::STOCK_LOW_PAYLOAD_SCHEMA
+    );
     let router = clamator_protocol::Router::new();
     events::OrdersEvents::new(clamator_protocol::MemoryTransport::new(router)).unwrap();
     // Payloads are the wire shape.

@@ -143,7 +143,11 @@ impl Events {
             let issues: Vec<String> = issues
                 .iter()
                 .map(|i| {
-                    let at = if i.path.is_empty() { "the root" } else { &i.path };
+                    let at = if i.path.is_empty() {
+                        "the root"
+                    } else {
+                        &i.path
+                    };
                     format!("at {at}: {}", i.message)
                 })
                 .collect();

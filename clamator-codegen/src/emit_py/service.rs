@@ -38,7 +38,10 @@ fn events(peer: &PeerContract, out: &mut Src, imports: &mut Imports) {
     }
     out.line(0, "}");
     out.blank();
-    out.comment(0, "Each event's payload schema hash, as in the manifest's `events`.");
+    out.comment(
+        0,
+        "Each event's payload schema hash, as in the manifest's `events`.",
+    );
     out.line(0, "EVENT_SCHEMA_HASHES: dict[str, str] = {");
     for e in &peer.events {
         out.line(

@@ -17,3 +17,4 @@ mod reclaim;
 mod redis_outages;
 mod reply_streams;
 mod stop_drain;
+mod typed_events;

@@ -56,6 +56,18 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "events-changed",
+        &[
+            "ok svc.cancelled payload /properties/orderId: maxLength tightened from 10 to 8",
+            "ok svc.cancelled payload /properties/reason: new required property",
+            "BREAKING svc.placed payload /properties/coupon: new optional property, and the old additionalProperties: false refuses it (old subscribers dead-letter the payload)",
+            "BREAKING svc.placed payload /properties/note: required property became optional",
+            "BREAKING svc.placed payload /properties/total: lower bound loosened from >= 0 to >= -10",
+            "ok svc.refunded: new event",
+            "BREAKING svc.shipped: event removed (old subscribers wait for it in vain)",
+        ],
+    ),
+    (
         "method-removed",
         &[
             "BREAKING svc.gone: method removed",
@@ -533,6 +545,21 @@ fn against_a_manifest_removals_are_found_and_changed_schemas_treated_as_breaking
     assert_eq!(code, Some(1));
     assert!(out[0].starts_with("BREAKING svc.ping: request became a notification"));
     assert!(out[1].starts_with("BREAKING svc.poke: notification became a request"));
+
+    // Events: the manifest's `events` tells removed and changed ones.
+    let dir = fixtures().join("events-changed");
+    let (code, out, _) = run(&[&dir.join("new"), &old_manifest("events-changed")]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        out,
+        [
+            "BREAKING svc.cancelled payload: schema changed; the old side is a manifest, which holds only hashes: cannot tell; treated as breaking",
+            "BREAKING svc.placed payload: schema changed; the old side is a manifest, which holds only hashes: cannot tell; treated as breaking",
+            "ok svc.refunded: new event",
+            "BREAKING svc.shipped: event removed (old subscribers wait for it in vain)",
+            "3 breaking changes, 1 compatible change",
+        ]
+    );
 
     // Unchanged schemas have unchanged hashes.
     let contracts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts");

@@ -5,8 +5,9 @@
 //! The point of view is a rolling deploy: servers built from the new contracts serve
 //! clients built from the old ones. The new server validates params strictly, so params
 //! must not narrow; old clients decode results into their old types, so results must not
-//! widen. The rules in full, with the command, are in `docs/contracts.md` ("Checking a
-//! change for compatibility").
+//! widen. Event payloads go from the new publisher to old subscribers, which validate them:
+//! they must not widen either, constraints included. The rules in full, with the command,
+//! are in `docs/contracts.md` ("Checking a change for compatibility").
 //!
 //! ```
 //! use clamator_codegen::breaking::{breaking_changes, summary};
@@ -52,13 +53,16 @@ use crate::load::escape;
 use crate::manifest::MethodHashes;
 use crate::names::locale_cmp;
 
-/// Which schema of a method a change is in.
+/// Which schema of a method, or of an event, a change is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Part {
     /// The params schema: old clients send, the new server validates.
     Params,
     /// The result schema: the new server sends, old clients decode.
     Result,
+    /// An event's payload schema: the new publisher sends, old subscribers validate (and
+    /// dead-letter what does not conform).
+    Payload,
 }
 
 impl fmt::Display for Part {
@@ -66,6 +70,7 @@ impl fmt::Display for Part {
         f.write_str(match self {
             Self::Params => "params",
             Self::Result => "result",
+            Self::Payload => "payload",
         })
     }
 }
@@ -78,7 +83,8 @@ impl fmt::Display for Part {
 pub struct Change {
     /// The service.
     pub service: String,
-    /// The method; `None` for a change to the whole service.
+    /// The method, or the event (events and methods never share a name); `None` for a
+    /// change to the whole service.
     pub method: Option<String>,
     /// The schema; `None` for a change to the whole service or method.
     pub part: Option<Part>,
@@ -114,9 +120,13 @@ impl fmt::Display for Change {
 /// Each side is a contracts directory (every `*.json` but `manifest.json`) or one contract
 /// file. When one side is a single file, only its services are compared (the other side's
 /// other services are not reported as added or removed). `old` may also be a manifest
-/// (`manifest.json`): it holds only hashes, so it tells removed and added services and
-/// methods, a request turned notification or back, and which schemas are unchanged; a
+/// (`manifest.json`): it holds only hashes, so it tells removed and added services, methods
+/// and events, a request turned notification or back, and which schemas are unchanged; a
 /// schema whose hash differs cannot be classified and is reported as breaking.
+///
+/// An event is compared as a subscriber sees it: removing one breaks, and its payload must
+/// not accept what the old schema refused (subscribers validate it), so a payload widening,
+/// a looser constraint or a new property under `additionalProperties: false` breaks.
 ///
 /// Both sides are checked as code generation checks them; a broken contract is an error
 /// naming the file.
@@ -183,6 +193,15 @@ struct Service {
     defs: Option<Map<String, Value>>,
     /// Declared application errors; `None` from a manifest.
     errors: Option<Vec<load::ErrorDef>>,
+    /// The events it publishes.
+    events: Vec<Event>,
+}
+
+struct Event {
+    name: String,
+    /// The payload schema; `None` from a manifest.
+    payload: Option<Value>,
+    payload_hash: String,
 }
 
 struct Method {
@@ -211,7 +230,8 @@ impl Side {
         for contract in contracts {
             // Also checks the schemas as code generation does, so comparing never meets a
             // recursive or dangling `$ref` or an unsupported keyword.
-            let hashes = emit::generate(&contract)?.hashes;
+            let generated = emit::generate(&contract)?;
+            let (hashes, event_hashes) = (generated.hashes, generated.event_hashes);
             let methods = contract
                 .methods
                 .into_iter()
@@ -223,11 +243,22 @@ impl Side {
                     hashes,
                 })
                 .collect();
+            let events = contract
+                .events
+                .into_iter()
+                .zip(event_hashes)
+                .map(|(e, h)| Event {
+                    name: e.name,
+                    payload: Some(e.payload),
+                    payload_hash: h.payload_hash,
+                })
+                .collect();
             services.push(Service {
                 name: contract.service,
                 methods,
                 defs: Some(contract.defs),
                 errors: Some(contract.errors),
+                events,
             });
         }
         Ok(Self {
@@ -287,6 +318,7 @@ fn compare_service(old: &Service, new: &Service, out: &mut Vec<Change>) {
         }
     }
     compare_errors(old, new, out);
+    compare_events(old, new, out);
     for o in &old.methods {
         if !new.methods.iter().any(|n| n.name == o.name) {
             let what = if o.notification {
@@ -348,6 +380,43 @@ fn compare_errors(old: &Service, new: &Service, out: &mut Vec<Change>) {
         if !new_errors.iter().any(|n| n.name == o.name) {
             let what = "error removed (old callers just never see it)".to_owned();
             out.push(change(&o.name, "", what, false));
+        }
+    }
+}
+
+/// The events, from the subscribers' side: an old subscriber waits for each event it was
+/// built for and validates its payload against the old schema.
+fn compare_events(old: &Service, new: &Service, out: &mut Vec<Change>) {
+    let service = &new.name;
+    for n in &new.events {
+        let Some(o) = old.events.iter().find(|o| o.name == n.name) else {
+            out.push(whole(service, Some(&n.name), "new event", false));
+            continue;
+        };
+        let change = |location, description, breaking| Change {
+            service: service.clone(),
+            method: Some(n.name.clone()),
+            part: Some(Part::Payload),
+            location,
+            description,
+            breaking,
+        };
+        match (&o.payload, &old.defs, &n.payload, &new.defs) {
+            (Some(os), Some(od), Some(ns), Some(nd)) => {
+                for f in schema::compare(Part::Payload, (os, od), (ns, nd)) {
+                    out.push(change(f.pointer, f.description, f.breaking));
+                }
+            }
+            _ if o.payload_hash != n.payload_hash => {
+                out.push(change(String::new(), HASH_ONLY.into(), true));
+            }
+            _ => {}
+        }
+    }
+    for o in &old.events {
+        if !new.events.iter().any(|n| n.name == o.name) {
+            let what = "event removed (old subscribers wait for it in vain)";
+            out.push(whole(service, Some(&o.name), what, true));
         }
     }
 }
@@ -478,7 +547,39 @@ fn read_manifest(path: &Path) -> Result<Option<Vec<Service>>, CodegenError> {
             methods: list,
             defs: None,
             errors: None,
+            events: Vec::new(),
         });
+    }
+    // Events: `{"<service>": {"<event>": {"payloadHash"}}}`, only in manifests of contracts
+    // with events.
+    match root.get("events") {
+        None => {}
+        Some(Value::Object(events)) => {
+            for (service, entries) in events {
+                let at = format!("/events/{}", escape(service));
+                let Value::Object(entries) = entries else {
+                    return Err(err(&at, "a service's entry must be an object of events"));
+                };
+                let Some(s) = services.iter_mut().find(|s| &s.name == service) else {
+                    return Err(err(
+                        &at,
+                        "events of a service the manifest has no contract of",
+                    ));
+                };
+                for (name, entry) in entries {
+                    let at = format!("{at}/{}", escape(name));
+                    let Some(hash) = entry.get("payloadHash").and_then(Value::as_str) else {
+                        return Err(err(&at, "payloadHash must be a string"));
+                    };
+                    s.events.push(Event {
+                        name: name.clone(),
+                        payload: None,
+                        payload_hash: hash.to_owned(),
+                    });
+                }
+            }
+        }
+        Some(_) => return Err(err("/events", "a manifest's events must be an object")),
     }
     Ok(Some(services))
 }

@@ -6,6 +6,11 @@
 //! new schema must not produce a shape the old one cannot hold, so widening breaks. Clients
 //! decode a result's shape but do not check its constraints (`minimum`, `pattern`, …), so a
 //! constraint never breaks a result.
+//! Event payloads go from the new publisher to old subscribers, which validate them against
+//! the old schema, constraints and `additionalProperties: false` included, and dead-letter
+//! what does not conform: the new schema must accept nothing the old one refused, so
+//! widening breaks, a looser constraint breaks, and a new property breaks where the old
+//! schema forbade unlisted ones.
 
 use std::collections::BTreeSet;
 
@@ -122,14 +127,21 @@ impl Cmp<'_> {
     fn effect(&mut self, at: &str, effect: Effect, description: String) {
         let breaking = matches!(
             (self.part, effect),
-            (_, Effect::Changes) | (Part::Params, Effect::Narrows) | (Part::Result, Effect::Widens)
+            (_, Effect::Changes)
+                | (Part::Params, Effect::Narrows)
+                | (Part::Result | Part::Payload, Effect::Widens)
         );
         self.push(at, description, breaking, false);
     }
 
-    /// A change of a constraint: only the server checks those, so only params can break.
+    /// A change of a constraint: servers check those in params and subscribers in payloads;
+    /// clients do not check results, so a result's constraint never breaks.
     fn constraint(&mut self, at: &str, effect: Effect, description: String) {
-        let breaking = self.part == Part::Params && effect != Effect::Widens;
+        let breaking = match self.part {
+            Part::Params => effect != Effect::Widens,
+            Part::Payload => effect != Effect::Narrows,
+            Part::Result => false,
+        };
         self.push(at, description, breaking, false);
     }
 
@@ -687,7 +699,7 @@ impl Cmp<'_> {
             ),
             (true, false) => (
                 "required property became optional",
-                self.part == Part::Result,
+                self.part != Part::Params,
             ),
             _ => return,
         };
@@ -726,6 +738,22 @@ impl Cmp<'_> {
                 // Old clients read it as one of their additional properties.
                 self.compare(old, schema, at, depth + 1);
             }
+            // Old subscribers validate the payload: an unlisted property is refused.
+            (Part::Payload, Extra::Forbidden) => self.push(
+                at,
+                format!(
+                    "{what}, and the old additionalProperties: false refuses it (old \
+                     subscribers dead-letter the payload)"
+                ),
+                true,
+                false,
+            ),
+            (Part::Payload, Extra::Any) => self.push(at, what.into(), false, false),
+            (Part::Payload, Extra::Schema(old)) => {
+                self.push(at, what.into(), false, false);
+                // Old subscribers check it as one of their additional properties.
+                self.compare(old, schema, at, depth + 1);
+            }
         }
     }
 
@@ -760,10 +788,10 @@ impl Cmp<'_> {
                 );
                 self.compare(schema, new, at, depth + 1);
             }
-            (Part::Result, _) if required => {
+            (Part::Result | Part::Payload, _) if required => {
                 self.push(at, "required property removed".into(), true, false);
             }
-            (Part::Result, _) => {
+            (Part::Result | Part::Payload, _) => {
                 self.push(at, "optional property removed".into(), false, false);
             }
         }

@@ -60,6 +60,7 @@ const CASES: &[(&str, &[&str])] = &[
         &[
             "ok svc.cancelled payload /properties/orderId: maxLength tightened from 10 to 8",
             "ok svc.cancelled payload /properties/reason: new required property",
+            "BREAKING svc.held payload /additionalProperties: additional properties allowed (were forbidden)",
             "BREAKING svc.placed payload /properties/coupon: new optional property, and the old additionalProperties: false refuses it (old subscribers dead-letter the payload)",
             "BREAKING svc.placed payload /properties/note: required property became optional",
             "BREAKING svc.placed payload /properties/total: lower bound loosened from >= 0 to >= -10",
@@ -554,10 +555,11 @@ fn against_a_manifest_removals_are_found_and_changed_schemas_treated_as_breaking
         out,
         [
             "BREAKING svc.cancelled payload: schema changed; the old side is a manifest, which holds only hashes: cannot tell; treated as breaking",
+            "BREAKING svc.held payload: schema changed; the old side is a manifest, which holds only hashes: cannot tell; treated as breaking",
             "BREAKING svc.placed payload: schema changed; the old side is a manifest, which holds only hashes: cannot tell; treated as breaking",
             "ok svc.refunded: new event",
             "BREAKING svc.shipped: event removed (old subscribers wait for it in vain)",
-            "3 breaking changes, 1 compatible change",
+            "4 breaking changes, 1 compatible change",
         ]
     );
 

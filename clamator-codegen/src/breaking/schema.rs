@@ -673,12 +673,13 @@ impl Cmp<'_> {
                 Effect::Narrows,
                 "additional properties restricted to a schema".into(),
             ),
-            // Compatible both ways: params widen, and clients ignore result keys they do not
-            // know (an old type without an additional-properties map has nowhere to put them).
+            // Compatible for methods: params widen, and clients ignore result keys they do
+            // not know (an old type without an additional-properties map has nowhere to put
+            // them). Not for payloads: old subscribers validate, and refuse unlisted keys.
             (Extra::Forbidden, Extra::Any | Extra::Schema(_)) => self.push(
                 &at_extra,
                 "additional properties allowed (were forbidden)".into(),
-                false,
+                self.part == Part::Payload,
                 false,
             ),
             (Extra::Schema(_), Extra::Any) => self.effect(

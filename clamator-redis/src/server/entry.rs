@@ -220,8 +220,7 @@ async fn handle_entry(
     };
     if let Some(events) = &rt.events {
         let (retry, once) = (events.retry, events.exactly_once);
-        handle_event(&state, &rt, entry, envelope, retry, once).await;
-        drop(permit);
+        handle_event(&state, &rt, entry, envelope, permit, retry, once).await;
         return;
     }
     let deadline = entry.field(fields::DEADLINE).and_then(deadline::parse);
@@ -382,6 +381,7 @@ async fn handle_event(
     rt: &ServiceRuntime,
     entry: StreamEntry,
     envelope: Envelope,
+    permit: OwnedSemaphorePermit,
     retry: crate::events::RetryDelays,
     exactly_once: bool,
 ) {
@@ -490,15 +490,18 @@ async fn handle_event(
                     // owner acknowledges.
                     return;
                 }
-                finish(
-                    state,
-                    rt,
-                    entry.id.clone(),
-                    n.method.clone(),
-                    String::new(),
-                    Finish::Ack,
-                )
-                .await;
+                // Queued before the permit goes, so acks keep publish order; the next event
+                // starts while this one's ack is on its way.
+                let waiting = state.completer.enqueue(Completion {
+                    target: Arc::clone(&rt.target),
+                    entry_id: entry.id.clone(),
+                    method: n.method.clone(),
+                    rpc_id: String::new(),
+                    finish: Finish::Ack,
+                });
+                drop(permit);
+                drop(entry);
+                let _ = waiting.outcome().await;
                 return;
             }
             EventOutcome::Invalid(e) => {

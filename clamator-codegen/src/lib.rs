@@ -3,7 +3,9 @@
 //! Turns clamator contract files (`contracts/<service>.json`: a service, its methods' params
 //! and result JSON Schemas, shared `$defs`) into typed Rust: param/result types, a
 //! `<Service>Client`, a `<Service>Service` trait, a function that mounts an implementation
-//! on a server, and a contract constant with schemas and hashes. The same contracts also give
+//! on a server, and a contract constant with schemas and hashes; for a contract with `events`,
+//! the payload types, a typed `<Service>Events` publisher, a `<Service>Subscriber` trait and
+//! `<service>_subscriber` to mount one. The same contracts also give
 //! Python (pydantic models, a client, an abstract service and the `Contract` the published
 //! Python clamator serves) and TypeScript (Zod schemas and types, a client class, a service
 //! interface), with the names clamator's own generator uses. Also writes clamator's manifest

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use clamator_redis::config::{node_urls, redact_url as redact};
 use clamator_redis::{Deployment, TransportConfig};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
@@ -209,48 +210,6 @@ async fn single(url: &str) -> redis::RedisResult<Conn> {
         .get_multiplexed_async_connection_with_config(&config)
         .await
         .map(Conn::Single)
-}
-
-/// The nodes of a URL list: `redis://a:1,b:2` → `redis://a:1`, `redis://b:2`. A node without
-/// a scheme takes the first node's scheme and credentials.
-fn node_urls(url: &str) -> Vec<String> {
-    let mut parts = url.split(',').map(str::trim).filter(|p| !p.is_empty());
-    let Some(first) = parts.next() else {
-        return vec![url.to_owned()];
-    };
-    let (scheme, auth) = match first.split_once("://") {
-        Some((scheme, rest)) => (scheme, rest.rsplit_once('@').map(|(auth, _)| auth)),
-        None => ("redis", None),
-    };
-    let mut nodes = vec![first.to_owned()];
-    for p in parts {
-        if p.contains("://") {
-            nodes.push(p.to_owned());
-        } else {
-            match auth {
-                Some(auth) => nodes.push(format!("{scheme}://{auth}@{p}")),
-                None => nodes.push(format!("{scheme}://{p}")),
-            }
-        }
-    }
-    nodes
-}
-
-/// The URL with any password hidden: `scheme://user:***@host`.
-pub(crate) fn redact(url: &str) -> String {
-    url.split(',')
-        .map(|node| match node.split_once("://") {
-            Some((scheme, rest)) => match rest.rsplit_once('@') {
-                Some((auth, host)) => {
-                    let user = auth.split(':').next().unwrap_or("");
-                    format!("{scheme}://{user}:***@{host}")
-                }
-                None => node.to_owned(),
-            },
-            None => node.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// A connection of the CLI's own, in any deployment mode.

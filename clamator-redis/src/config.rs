@@ -711,6 +711,64 @@ impl TransportConfig {
     }
 }
 
+/// The nodes of a comma-separated URL list, as the cluster and sentinel modes take it:
+/// `redis://a:1,b:2` → `redis://a:1`, `redis://b:2`. A node without a scheme takes the first
+/// node's scheme and credentials.
+///
+/// ```
+/// assert_eq!(
+///     clamator_redis::config::node_urls("rediss://u:p@a:1,b:2"),
+///     ["rediss://u:p@a:1", "rediss://u:p@b:2"]
+/// );
+/// ```
+pub fn node_urls(url: &str) -> Vec<String> {
+    let mut parts = url.split(',').map(str::trim).filter(|p| !p.is_empty());
+    let Some(first) = parts.next() else {
+        return vec![url.to_owned()];
+    };
+    let (scheme, auth) = match first.split_once("://") {
+        Some((scheme, rest)) => (scheme, rest.rsplit_once('@').map(|(auth, _)| auth)),
+        None => ("redis", None),
+    };
+    let mut nodes = vec![first.to_owned()];
+    for p in parts {
+        if p.contains("://") {
+            nodes.push(p.to_owned());
+        } else {
+            match auth {
+                Some(auth) => nodes.push(format!("{scheme}://{auth}@{p}")),
+                None => nodes.push(format!("{scheme}://{p}")),
+            }
+        }
+    }
+    nodes
+}
+
+/// A URL (or a comma-separated list of them) fit for logs and errors: every password
+/// hidden, `scheme://user:***@host`.
+///
+/// ```
+/// assert_eq!(
+///     clamator_redis::config::redact_url("redis://u:secret@a:1,b:2"),
+///     "redis://u:***@a:1,b:2"
+/// );
+/// ```
+pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(|node| match node.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((auth, host)) => {
+                    let user = auth.split(':').next().unwrap_or("");
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                None => node.to_owned(),
+            },
+            None => node.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_protocol::Error;
+
+use crate::config::{node_urls, redact_url as redact};
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
@@ -235,31 +237,6 @@ fn named_or_conflict(
     Ok((url, named))
 }
 
-/// The nodes of a URL list: `redis://a:1,b:2` → `redis://a:1`, `redis://b:2`. A node without
-/// a scheme takes the first node's scheme and credentials.
-fn node_urls(url: &str) -> Vec<String> {
-    let mut parts = url.split(',').map(str::trim).filter(|p| !p.is_empty());
-    let Some(first) = parts.next() else {
-        return vec![url.to_owned()];
-    };
-    let (scheme, auth) = match first.split_once("://") {
-        Some((scheme, rest)) => (scheme, rest.rsplit_once('@').map(|(auth, _)| auth)),
-        None => ("redis", None),
-    };
-    let mut nodes = vec![first.to_owned()];
-    for p in parts {
-        if p.contains("://") {
-            nodes.push(p.to_owned());
-        } else {
-            match auth {
-                Some(auth) => nodes.push(format!("{scheme}://{auth}@{p}")),
-                None => nodes.push(format!("{scheme}://{p}")),
-            }
-        }
-    }
-    nodes
-}
-
 #[cfg(feature = "tls")]
 fn tls_certificates(settings: &Connection) -> Option<redis::TlsCertificates> {
     settings
@@ -468,17 +445,6 @@ pub(crate) fn is_topology_change(code: Option<&str>) -> bool {
                 | "MASTERDOWN"
         )
     )
-}
-
-fn redact(url: &str) -> String {
-    // scheme://user:password@host → scheme://user:***@host
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((auth, host)) = rest.rsplit_once('@') {
-            let user = auth.split(':').next().unwrap_or("");
-            return format!("{scheme}://{user}:***@{host}");
-        }
-    }
-    url.to_owned()
 }
 
 /// True for errors that mean the connection itself is unusable and must be replaced.

@@ -290,24 +290,12 @@ impl RedisTransport {
                 .check(&self.inner.manager, &stream, service)
                 .await?;
         }
-        let mut added =
-            commands::add_request(&mut self.inner.manager.clone(), &stream, fields).await;
-        // A slot on the move or a failover in progress (ASK, MOVED, TRYAGAIN, READONLY,
-        // CLUSTERDOWN, LOADING): Redis did not run the XADD, so sending it again cannot
-        // duplicate the request. A few quick tries ride out the switch.
-        let mut delay = Duration::from_millis(10);
-        for _ in 0..TOPOLOGY_RETRIES {
-            match &added {
-                Err(e) if crate::connection::is_topology_change(e.code()) => {
-                    tracing::debug!(error = %e, ?delay, "request XADD met a topology change; sending it again");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    added = commands::add_request(&mut self.inner.manager.clone(), &stream, fields)
-                        .await;
-                }
-                _ => break,
-            }
-        }
+        let added = through_topology_changes(|| {
+            let mut conn = self.inner.manager.clone();
+            let stream = &stream;
+            async move { commands::add_request(&mut conn, stream, fields).await }
+        })
+        .await;
         match added {
             Ok(()) => {
                 self.inner.health.up();
@@ -336,9 +324,6 @@ impl RedisTransport {
     where
         P: serde::Serialize + ?Sized,
     {
-        if self.inner.stopped.load(Ordering::SeqCst) {
-            return Err(Error::transport("transport has been stopped"));
-        }
         if !clamator_protocol::names::is_valid_service(publisher)
             || !clamator_protocol::names::is_acceptable_method(event)
         {
@@ -348,13 +333,8 @@ impl RedisTransport {
         }
         let envelope = clamator_protocol::envelope::encode_notification(publisher, event, payload)
             .map_err(|e| Error::InvalidArgument(format!("payload does not serialize: {e}")))?;
-        if envelope.len() > self.inner.config.max_envelope_bytes {
-            return Err(Error::InvalidArgument(format!(
-                "event envelope of {} bytes exceeds the limit of {} bytes",
-                envelope.len(),
-                self.inner.config.max_envelope_bytes
-            )));
-        }
+        // Stopped, Redis unreachable past `unreachable_limit`, or too large: as for calls.
+        self.check_running(&envelope)?;
         if self.inner.health.is_suspect() {
             self.revive_shared().await?;
         }
@@ -363,14 +343,13 @@ impl RedisTransport {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let stream = keys::event_stream(&self.inner.config.key_prefix, publisher);
-        let added = commands::add_event(
-            &mut self.inner.manager.clone(),
-            &stream,
-            self.inner.config.event_stream_maxlen,
-            &envelope,
-            now,
-            trace.as_ref().map(|(p, s)| (p.as_str(), s.as_deref())),
-        )
+        let trace = trace.as_ref().map(|(p, s)| (p.as_str(), s.as_deref()));
+        let maxlen = self.inner.config.event_stream_maxlen;
+        let added = through_topology_changes(|| {
+            let mut conn = self.inner.manager.clone();
+            let (stream, envelope) = (&stream, &envelope);
+            async move { commands::add_event(&mut conn, stream, maxlen, envelope, now, trace).await }
+        })
         .await;
         match added {
             Ok(id) => {
@@ -643,6 +622,31 @@ async fn reply_loop(
             }
         }
     }
+}
+
+/// Sends an XADD, and sends it again while Redis answers that a slot is on the move or a
+/// failover is in progress (ASK, MOVED, TRYAGAIN, READONLY, CLUSTERDOWN, LOADING): Redis
+/// did not run it, so sending it again cannot duplicate it. A few quick tries ride out
+/// the switch.
+async fn through_topology_changes<T, F, Fut>(mut send: F) -> redis::RedisResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    let mut sent = send().await;
+    let mut delay = Duration::from_millis(10);
+    for _ in 0..TOPOLOGY_RETRIES {
+        match &sent {
+            Err(e) if crate::connection::is_topology_change(e.code()) => {
+                tracing::debug!(error = %e, ?delay, "XADD met a topology change; sending it again");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                sent = send().await;
+            }
+            _ => break,
+        }
+    }
+    sent
 }
 
 /// How often a request's XADD is sent again after an answer saying the topology is

@@ -377,6 +377,43 @@ pub(crate) fn doc_lines(text: &str) -> Vec<String> {
     lines[start..end].to_vec()
 }
 
+/// Source text being written line by line; each emitter adds its own comment forms.
+pub(crate) struct Src {
+    pub(crate) text: String,
+    /// One level of indentation.
+    unit: &'static str,
+}
+
+impl Src {
+    /// Python: four spaces an indent.
+    pub(crate) fn python() -> Self {
+        Self {
+            text: String::new(),
+            unit: "    ",
+        }
+    }
+
+    /// TypeScript: two spaces an indent.
+    pub(crate) fn typescript() -> Self {
+        Self {
+            text: String::new(),
+            unit: "  ",
+        }
+    }
+
+    pub(crate) fn line(&mut self, indent: usize, text: &str) {
+        for _ in 0..indent {
+            self.text.push_str(self.unit);
+        }
+        self.text.push_str(text);
+        self.text.push('\n');
+    }
+
+    pub(crate) fn blank(&mut self) {
+        self.text.push('\n');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 
 use crate::error::CodegenError;
 use crate::load::ContractFile;
-use crate::peer::PeerContract;
+use crate::peer::{PeerContract, Src};
 
 /// Python keywords, and the soft keywords a name had better not be.
 const KEYWORDS: &[&str] = &[
@@ -86,10 +86,10 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<PyModule, CodegenError
         KEYWORDS.contains(&name) || MODULE_NAMES.contains(&name) || own.iter().any(|o| o == name)
     })?;
     let mut imports = Imports::default();
-    let mut body = Src::default();
+    let mut body = Src::python();
     types::emit(&peer, &mut body, &mut imports);
     service::emit(&peer, &mut body, &mut imports);
-    let mut out = Src::default();
+    let mut out = Src::python();
     out.line(
         0,
         &format!(
@@ -193,25 +193,8 @@ impl Imports {
     }
 }
 
-/// Python source being written, line by line, four spaces an indent.
-#[derive(Default)]
-pub(super) struct Src {
-    text: String,
-}
-
+/// The Python comment forms on the shared writer.
 impl Src {
-    pub(super) fn line(&mut self, indent: usize, text: &str) {
-        for _ in 0..indent {
-            self.text.push_str("    ");
-        }
-        self.text.push_str(text);
-        self.text.push('\n');
-    }
-
-    pub(super) fn blank(&mut self) {
-        self.text.push('\n');
-    }
-
     /// Two blank lines before a top-level statement, as PEP 8 has it.
     pub(super) fn gap(&mut self) {
         self.text.push_str("\n\n");

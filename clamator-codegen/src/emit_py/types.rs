@@ -232,7 +232,7 @@ impl Ctx<'_> {
         } = *shape;
         out.gap();
         out.line(0, &format!("class {name}(_Model):"));
-        let mut body = Src::default();
+        let mut body = Src::python();
         let config = match (deny_unknown, extra) {
             (true, _) => Some("forbid"),
             (false, Some(_)) => Some("allow"),

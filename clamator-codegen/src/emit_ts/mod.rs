@@ -16,7 +16,7 @@ mod types;
 
 use crate::error::CodegenError;
 use crate::load::ContractFile;
-use crate::peer::PeerContract;
+use crate::peer::{PeerContract, Src};
 
 /// Names generated code uses besides its types: a type of the contract cannot take them.
 const TAKEN: &[&str] = &[
@@ -54,7 +54,7 @@ pub(crate) fn generate(contract: &ContractFile) -> Result<TsModule, CodegenError
     let peer = PeerContract::new(contract, |name| {
         TAKEN.contains(&name) || own.iter().any(|o| o == name)
     })?;
-    let mut out = Src::default();
+    let mut out = Src::typescript();
     out.line(
         0,
         &format!(
@@ -117,25 +117,8 @@ pub(super) fn key(wire: &str) -> String {
     }
 }
 
-/// TypeScript source being written, line by line, two spaces an indent.
-#[derive(Default)]
-pub(super) struct Src {
-    text: String,
-}
-
+/// The TypeScript comment form on the shared writer.
 impl Src {
-    pub(super) fn line(&mut self, indent: usize, text: &str) {
-        for _ in 0..indent {
-            self.text.push_str("  ");
-        }
-        self.text.push_str(text);
-        self.text.push('\n');
-    }
-
-    pub(super) fn blank(&mut self) {
-        self.text.push('\n');
-    }
-
     /// A `/** … */` comment of `text` at `indent`.
     pub(super) fn doc(&mut self, indent: usize, text: &str) {
         let lines: Vec<String> = crate::peer::doc_lines(text)

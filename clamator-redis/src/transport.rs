@@ -296,17 +296,22 @@ impl RedisTransport {
             async move { commands::add_request(&mut conn, stream, fields).await }
         })
         .await;
-        match added {
-            Ok(()) => {
+        self.settle(added, "xadd failed")
+    }
+
+    /// What an XADD's outcome says of Redis's health, and the outcome as our result.
+    fn settle<T>(&self, sent: redis::RedisResult<T>, what: &str) -> Result<T, Error> {
+        match sent {
+            Ok(v) => {
                 self.inner.health.up();
                 self.inner.health.shared_works();
-                Ok(())
+                Ok(v)
             }
             Err(e) => {
                 if is_connection_error(&e) {
                     self.inner.health.down();
                 }
-                Err(crate::connection::redis_failure("xadd failed", e))
+                Err(crate::connection::redis_failure(what, e))
             }
         }
     }
@@ -351,18 +356,7 @@ impl RedisTransport {
             async move { commands::add_event(&mut conn, stream, maxlen, envelope, now, trace).await }
         })
         .await;
-        match added {
-            Ok(id) => {
-                self.inner.health.shared_works();
-                Ok(id)
-            }
-            Err(e) => {
-                if is_connection_error(&e) {
-                    self.inner.health.down();
-                }
-                Err(crate::connection::redis_failure("event XADD failed", e))
-            }
-        }
+        self.settle(added, "event XADD failed")
     }
 
     /// Moves subscriber group `subscriber` of `publisher`'s events back (or forward) to

@@ -46,7 +46,17 @@ async fn subscriber(
     events: Service,
     options: SubscriptionOptions,
 ) -> RedisServer {
-    RedisServer::builder(t.server_config())
+    subscriber_with(t.server_config(), name, events, options).await
+}
+
+/// A server with one subscription, on `config`.
+async fn subscriber_with(
+    config: clamator_redis::ServerConfig,
+    name: &str,
+    events: Service,
+    options: SubscriptionOptions,
+) -> RedisServer {
+    RedisServer::builder(config)
         .subscribe(name, events, options)
         .start()
         .await
@@ -173,11 +183,13 @@ async fn failing_handlers_are_retried_after_their_delays_then_dead_lettered() {
             .unwrap()
     };
     let delays = RetryDelays::new(Duration::from_millis(200), 2, Duration::from_secs(5));
-    let server = RedisServer::builder(t.server_config().max_deliveries(3))
-        .subscribe("billing", events, SubscriptionOptions::new().retry(delays))
-        .start()
-        .await
-        .unwrap();
+    let server = subscriber_with(
+        t.server_config().max_deliveries(3),
+        "billing",
+        events,
+        SubscriptionOptions::new().retry(delays),
+    )
+    .await;
     let transport = t.transport().await;
     publish_n(&transport, "orderPlaced", 1, 3).await;
     wait_for("event 2 dead-lettered", WAIT, || async {
@@ -369,11 +381,13 @@ async fn a_dead_instances_events_are_reclaimed_by_its_sibling() {
         })
         .build()
         .unwrap();
-    let dying = RedisServer::builder(config())
-        .subscribe("billing", stuck, SubscriptionOptions::new().concurrency(8))
-        .start()
-        .await
-        .unwrap();
+    let dying = subscriber_with(
+        config(),
+        "billing",
+        stuck,
+        SubscriptionOptions::new().concurrency(8),
+    )
+    .await;
     let transport = t.transport().await;
     publish_n(&transport, "orderPlaced", 0, 20).await;
     wait_for("the dying instance holds events", WAIT, || async {
@@ -381,15 +395,13 @@ async fn a_dead_instances_events_are_reclaimed_by_its_sibling() {
     })
     .await;
     drop(dying);
-    let sibling = RedisServer::builder(config())
-        .subscribe(
-            "billing",
-            orders_events("sibling", &seen, true),
-            SubscriptionOptions::new(),
-        )
-        .start()
-        .await
-        .unwrap();
+    let sibling = subscriber_with(
+        config(),
+        "billing",
+        orders_events("sibling", &seen, true),
+        SubscriptionOptions::new(),
+    )
+    .await;
     wait_for("every event handled by the sibling", WAIT, || {
         let done = seen.lock().unwrap().len() >= 20;
         async move { done }
@@ -463,25 +475,21 @@ async fn event_streams_stay_under_their_cap_and_count_what_a_stopped_subscriber_
             .event_stream_maxlen(100)
     };
     // `audit` subscribes once, then stops: its group stays, receiving nothing.
-    let audit = RedisServer::builder(config())
-        .subscribe(
-            "audit",
-            orders_events("audit", &seen, true),
-            SubscriptionOptions::new(),
-        )
-        .start()
-        .await
-        .unwrap();
+    let audit = subscriber_with(
+        config(),
+        "audit",
+        orders_events("audit", &seen, true),
+        SubscriptionOptions::new(),
+    )
+    .await;
     audit.stop().await;
-    let billing = RedisServer::builder(config())
-        .subscribe(
-            "billing",
-            orders_events("billing", &seen, true),
-            SubscriptionOptions::new(),
-        )
-        .start()
-        .await
-        .unwrap();
+    let billing = subscriber_with(
+        config(),
+        "billing",
+        orders_events("billing", &seen, true),
+        SubscriptionOptions::new(),
+    )
+    .await;
     let transport = t.transport().await;
     publish_n(&transport, "orderPlaced", 0, 400).await;
     let stream = clamator_redis::keys::event_stream(&t.prefix, "orders");
@@ -575,29 +583,25 @@ async fn events_fan_out_on_a_redis_cluster() {
             .event_stream_maxlen(50)
     };
     // `audit` subscribes, then stops: past the cap, what it never read is lost to it.
-    RedisServer::builder(config())
-        .subscribe(
-            "audit",
-            orders_events("audit", &seen, true),
-            SubscriptionOptions::new(),
-        )
-        .start()
-        .await
-        .unwrap()
-        .stop()
-        .await;
+    subscriber_with(
+        config(),
+        "audit",
+        orders_events("audit", &seen, true),
+        SubscriptionOptions::new(),
+    )
+    .await
+    .stop()
+    .await;
     let mut servers = Vec::new();
     for name in ["billing", "shipping"] {
         servers.push(
-            RedisServer::builder(config())
-                .subscribe(
-                    name,
-                    orders_events(name, &seen, true),
-                    SubscriptionOptions::new(),
-                )
-                .start()
-                .await
-                .unwrap(),
+            subscriber_with(
+                config(),
+                name,
+                orders_events(name, &seen, true),
+                SubscriptionOptions::new(),
+            )
+            .await,
         );
     }
     let transport = RedisTransport::connect(t.transport_config()).await.unwrap();

@@ -9,6 +9,7 @@ Every row is the median (by calls/s) of --runs runs; the runs of the systems alt
 machine that gets busier part-way through slows every row alike.
 
     python3 scripts/compare.py [--runs 3] [--calls 60000] [--no-python] [--no-build]
+                               [--worker-threads 2] [--mimalloc]
 
 Needs redis-server, nats-server and rabbitmq-server (Debian packages) and, for the Python row,
 the venv the interop tests create (target/interop-venv). It builds clamator-bench in the
@@ -40,16 +41,17 @@ SYSTEMS = [
 ]
 
 
-def build() -> None:
+def build(mimalloc: bool) -> None:
+    features = ["--features", "mimalloc"] if mimalloc else []
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "clamator-examples",
-                    "--bin", "clamator-bench"], cwd=ROOT, check=True)
+                    "--bin", "clamator-bench", *features], cwd=ROOT, check=True)
     subprocess.run(["cargo", "build", "--release", "-q", "--manifest-path",
-                    os.path.join(ROOT, "compare", "Cargo.toml")], check=True)
+                    os.path.join(ROOT, "compare", "Cargo.toml"), *features], check=True)
 
 
-def once(cmd: list[str], callers: int, calls: int) -> dict:
+def once(cmd: list[str], callers: int, calls: int, threads: int) -> dict:
     args = cmd + ["--concurrency", str(callers), "--server-concurrency", str(max(callers, 1)),
-                  "--calls", str(calls)]
+                  "--calls", str(calls), "--worker-threads", str(threads)]
     out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=900)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -76,9 +78,13 @@ def main() -> int:
     p.add_argument("--single-calls", type=int, default=5000, help="calls per run at 1 caller")
     p.add_argument("--no-python", action="store_true")
     p.add_argument("--no-build", action="store_true")
+    p.add_argument("--worker-threads", type=int, default=2,
+                   help="tokio worker threads of every Rust server and client (0: current-thread)")
+    p.add_argument("--mimalloc", action="store_true",
+                   help="build the Rust servers and clients with mimalloc as their allocator")
     a = p.parse_args()
     if not a.no_build:
-        build()
+        build(a.mimalloc)
     systems = [s for s in SYSTEMS if not (a.no_python and "--peer-python" in s[1])]
     many: dict[str, list[dict]] = {name: [] for name, _, _ in systems}
     one: dict[str, list[dict]] = {name: [] for name, _, _ in systems}
@@ -87,8 +93,8 @@ def main() -> int:
             python = "--peer-python" in cmd
             calls = min(a.calls, 6400) if python else a.calls
             single = min(a.single_calls, 2000) if python else a.single_calls
-            many[name].append(once(cmd, 64, calls))
-            one[name].append(once(cmd, 1, single))
+            many[name].append(once(cmd, 64, calls, a.worker_threads))
+            one[name].append(once(cmd, 1, single, a.worker_threads))
             r = many[name][-1]
             print(f"run {run + 1}: {name}: {r['calls_per_sec']:.0f} calls/s, "
                   f"1 caller p50 {one[name][-1]['p50_us']} µs", file=sys.stderr)

@@ -21,7 +21,15 @@
 //! private redis-server over the same span, and `cpu_s_per_10k_calls` puts them per 10,000
 //! calls (client, server, Redis, total): on a CPU-bound machine that figure, not calls/s,
 //! compares across machines and systems. Clock ticks are 10 ms, so short runs are coarse.
+//!
+//! Built with `--features mimalloc`, both processes allocate with mimalloc instead of the
+//! system allocator: what an application's choice of allocator is worth (the library picks
+//! none; see docs/benchmarks.md).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write as _};
@@ -647,6 +655,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         .clone();
     let figures = json!({
         "mode": if args.baseline { "baseline" } else { "clamator-rs" },
+        "allocator": if cfg!(feature = "mimalloc") { "mimalloc" } else { "system" },
         "calls": h.count,
         "failed": args.calls.saturating_sub(h.count as usize),
         "concurrency": args.concurrency,

@@ -206,13 +206,25 @@ impl EnvelopeError {
 /// assert_eq!(req.id.key(), "7");
 /// ```
 pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+    if let Some(members) = Members::read(bytes) {
+        let big_id = big_id(members.id.as_ref(), bytes);
+        return parse_members(members, big_id);
+    }
+    // Whatever the direct read does not take (not an object, repeated members, not JSON at
+    // all) is read as a whole value, which gives every such case its error.
     let value: Value = serde_json::from_slice(bytes).map_err(|e| EnvelopeError {
         code: codes::PARSE_ERROR,
         reason: e.to_string(),
         id: recover_id(bytes),
     })?;
-    // An integer id beyond 64 bits decodes as a float, losing digits; its text is still here.
-    let big_id = match value.get("id") {
+    let big_id = big_id(value.get("id"), bytes);
+    parse_object(value, big_id)
+}
+
+/// An integer id beyond 64 bits decodes as a float, losing digits; its text is still in
+/// `bytes`.
+fn big_id(id: Option<&Value>, bytes: &[u8]) -> Option<RpcId> {
+    match id {
         Some(Value::Number(n)) if n.is_f64() => match recover_id(bytes) {
             Some(RpcId::BigInt(text)) if text.parse::<f64>().ok() == n.as_f64() => {
                 Some(RpcId::BigInt(text))
@@ -220,8 +232,7 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
             _ => None,
         },
         _ => None,
-    };
-    parse_object(value, big_id)
+    }
 }
 
 /// Parses one envelope from an already decoded JSON value.
@@ -232,27 +243,75 @@ pub fn parse_envelope_value(value: Value) -> Result<Envelope, EnvelopeError> {
     parse_object(value, None)
 }
 
-fn parse_object(value: Value, big_id: Option<RpcId>) -> Result<Envelope, EnvelopeError> {
-    let mut obj = match value {
-        Value::Object(m) => m,
-        Value::Array(_) => {
-            return Err(EnvelopeError::invalid("batch requests not supported", None))
+/// The members of an envelope the parser reads, each `Some` when present (even as `null`).
+/// Read straight from the text, they spare every envelope a map of its own and a copy of
+/// each member's name; other members are skipped.
+#[derive(Deserialize)]
+struct Members {
+    #[serde(default, deserialize_with = "present")]
+    jsonrpc: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    method: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    params: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    result: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    error: Option<Value>,
+}
+
+/// A member that is there, `null` included (`Option`'s own rule would read `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+impl Members {
+    /// The members of a JSON object without repeated members; `None` for anything else.
+    fn read(bytes: &[u8]) -> Option<Self> {
+        // Only an object: serde would also read a JSON array into the struct, by position.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace())?;
+        if *first != b'{' {
+            return None;
         }
-        _ => return Err(EnvelopeError::invalid("not an object", None)),
-    };
-    let id_value = obj.get("id").cloned().unwrap_or(Value::Null);
+        serde_json::from_slice(bytes).ok()
+    }
+
+    fn take(mut obj: Map<String, Value>) -> Self {
+        Self {
+            jsonrpc: obj.remove("jsonrpc"),
+            id: obj.remove("id"),
+            method: obj.remove("method"),
+            params: obj.remove("params"),
+            result: obj.remove("result"),
+            error: obj.remove("error"),
+        }
+    }
+}
+
+fn parse_object(value: Value, big_id: Option<RpcId>) -> Result<Envelope, EnvelopeError> {
+    match value {
+        Value::Object(m) => parse_members(Members::take(m), big_id),
+        Value::Array(_) => Err(EnvelopeError::invalid("batch requests not supported", None)),
+        _ => Err(EnvelopeError::invalid("not an object", None)),
+    }
+}
+
+fn parse_members(m: Members, big_id: Option<RpcId>) -> Result<Envelope, EnvelopeError> {
+    let id_value = m.id.unwrap_or(Value::Null);
     let has_id = !id_value.is_null();
     let recovered = big_id.or_else(|| RpcId::from_value(&id_value));
-    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+    if m.jsonrpc.as_ref().and_then(Value::as_str) != Some("2.0") {
         return Err(EnvelopeError::invalid(
             "jsonrpc must equal \"2.0\"",
             recovered,
         ));
     }
-    if let Some(Value::String(full)) = obj.get("method") {
+    if let Some(Value::String(full)) = &m.method {
         let (service, method) =
             split_method(full).map_err(|r| EnvelopeError::invalid(r, recovered.clone()))?;
-        let params = match obj.remove("params") {
+        let params = match m.params {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(p) => p,
         };
@@ -272,8 +331,8 @@ fn parse_object(value: Value, big_id: Option<RpcId>) -> Result<Envelope, Envelop
             params,
         }));
     }
-    let has_result = obj.contains_key("result");
-    let has_error = obj.contains_key("error");
+    let has_result = m.result.is_some();
+    let has_error = m.error.is_some();
     match (has_result, has_error) {
         (true, false) => {
             if !has_id {
@@ -281,7 +340,7 @@ fn parse_object(value: Value, big_id: Option<RpcId>) -> Result<Envelope, Envelop
             }
             let id = recovered
                 .ok_or_else(|| EnvelopeError::invalid("id must be string or number", None))?;
-            let result = obj.remove("result").unwrap_or(Value::Null);
+            let result = m.result.unwrap_or(Value::Null);
             Ok(Envelope::Response(Response {
                 id: Some(id),
                 outcome: Ok(result),
@@ -294,7 +353,7 @@ fn parse_object(value: Value, big_id: Option<RpcId>) -> Result<Envelope, Envelop
                     recovered.clone(),
                 )
             };
-            let Some(Value::Object(mut err)) = obj.remove("error") else {
+            let Some(Value::Object(mut err)) = m.error else {
                 return Err(bad());
             };
             let code = err.get("code").and_then(integral).ok_or_else(bad)?;
@@ -521,6 +580,82 @@ mod tests {
 
     fn parse(s: &str) -> Result<Envelope, EnvelopeError> {
         parse_envelope(s.as_bytes())
+    }
+
+    /// The envelope as the whole-value path reads it (what every envelope went through before
+    /// members were read directly).
+    fn parse_as_value(s: &[u8]) -> Result<Envelope, EnvelopeError> {
+        let value: Value = serde_json::from_slice(s).map_err(|e| EnvelopeError {
+            code: codes::PARSE_ERROR,
+            reason: e.to_string(),
+            id: recover_id(s),
+        })?;
+        let big_id = big_id(value.get("id"), s);
+        parse_object(value, big_id)
+    }
+
+    #[test]
+    fn reading_members_directly_agrees_with_reading_the_whole_value() {
+        let cases: &[&[u8]] = &[
+            br#"{"jsonrpc":"2.0","method":"arith.add","params":{"b":2,"a":1},"id":7}"#,
+            br#"  {"id":"x","params":[1,2],"method":"a.b","jsonrpc":"2.0","extra":{"deep":[1]}}"#,
+            br#"{"jsonrpc":"2.0","method":"a.b","params":null}"#,
+            br#"{"jsonrpc":"2.0","method":"a.b","id":null}"#,
+            br#"{"jsonrpc":"2.0","method":"a.b","id":1.5}"#,
+            br#"{"jsonrpc":"2.0","method":"a.b","id":true}"#,
+            br#"{"jsonrpc":"2.0","method":"a.b","id":123456789012345678901234567890}"#,
+            br#"{"jsonrpc":"2.0","method":"ab","id":1}"#,
+            br#"{"jsonrpc":"2.0","method":7,"id":1}"#,
+            br#"{"jsonrpc":"1.0","method":"a.b","id":1}"#,
+            br#"{"jsonrpc":null,"method":"a.b","id":1}"#,
+            br#"{"method":"a.b","id":1}"#,
+            br#"{"jsonrpc":"2.0","method":"a.b","id":1,"id":2}"#,
+            br#"{"jsonrpc":"2.0","method":"a.b","method":"c.d","id":1}"#,
+            br#"{"jsonrpc":"2.0","x":1,"x":2,"method":"a.b","id":1}"#,
+            br#"{"\u006asonrpc":"2.0","method":"a.b","id":"\u0041"}"#,
+            br#"{"jsonrpc":"2.0","result":null,"id":3}"#,
+            br#"{"jsonrpc":"2.0","result":{"sum":3},"id":"r"}"#,
+            br#"{"jsonrpc":"2.0","result":1}"#,
+            br#"{"jsonrpc":"2.0","result":1,"error":{"code":1,"message":"m"},"id":1}"#,
+            br#"{"jsonrpc":"2.0","error":{"code":-32000.0,"message":"m","data":[1]},"id":1}"#,
+            br#"{"jsonrpc":"2.0","error":{"code":"1","message":"m"},"id":1}"#,
+            br#"{"jsonrpc":"2.0","error":null,"id":1}"#,
+            br#"{"jsonrpc":"2.0","id":1}"#,
+            br#"[{"jsonrpc":"2.0","method":"a.b","id":1}]"#,
+            br#"["2.0",1,"a.b"]"#,
+            br#""{}""#,
+            b"42",
+            b"null",
+            b"",
+            b"   ",
+            br#"{"jsonrpc":"2.0","method":"a.b","id":1"#,
+            br#"{"jsonrpc":"2.0","method":"a.b","id":1} trailing"#,
+            br#"{"jsonrpc":"2.0","method":"a.b","id":"\ud800"}"#,
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"a.b\",\"id\":\"\xff\"}",
+        ];
+        for case in cases {
+            assert_eq!(
+                parse_envelope(case),
+                parse_as_value(case),
+                "{}",
+                String::from_utf8_lossy(case)
+            );
+        }
+        // Past serde_json's nesting limit (128) in a member we read: refused alike.
+        let nested = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+        let deep_params = format!(
+            r#"{{"jsonrpc":"2.0","method":"a.b","id":1,"params":{}}}"#,
+            nested(200)
+        );
+        assert_eq!(parse(&deep_params), parse_as_value(deep_params.as_bytes()));
+        assert_eq!(parse(&deep_params).unwrap_err().code, codes::PARSE_ERROR);
+        // In a member nobody reads, depth is only skipped over (without recursion), as the
+        // Python and JavaScript parsers of clamator's peers would: the envelope is read.
+        let deep_extra = format!(
+            r#"{{"jsonrpc":"2.0","method":"a.b","id":1,"x":{}}}"#,
+            nested(100_000)
+        );
+        assert_eq!(parse(&deep_extra).unwrap().kind(), "request");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clamator_protocol::context::{self, CallContext};
 use clamator_protocol::envelope::{encode_error, parse_envelope};
 use clamator_protocol::{Envelope, EventOutcome, Request, RpcError, RpcId};
 use tokio::sync::OwnedSemaphorePermit;
-use tracing::field::Empty;
+use tracing::field::{display, Empty};
 use tracing::Instrument as _;
 
 use super::completer::{Completion, Finish, Outcome, Reply};
@@ -50,13 +50,16 @@ pub(crate) async fn submit_all(
                 Err(_) => break,
             },
         };
-        state.tasks.spawn(handle(
+        // Boxed before it is spawned: an entry's future is kilobytes, which the task tracker
+        // and the runtime would each move again; a box moves as a pointer.
+        let task = Box::pin(handle(
             Arc::clone(state),
             Arc::clone(rt),
             entry,
             permit,
             held,
         ));
+        state.tasks.spawn(task);
     }
     for entry in entries {
         rt.release(&entry.id);
@@ -119,7 +122,8 @@ fn server_span(
         rt.metrics.queue_wait(Duration::from_millis(ms));
     }
     let (method, rpc_id) = match envelope {
-        Some(Envelope::Request(r)) => (Some(r.method.as_str()), Some(r.id.key())),
+        // Displayed, not turned into a `String`: formatted only if a layer records it.
+        Some(Envelope::Request(r)) => (Some(r.method.as_str()), Some(display(&r.id))),
         Some(Envelope::Notification(n)) => (Some(n.method.as_str()), None),
         Some(Envelope::Response(_)) | None => (None, None),
     };
@@ -203,13 +207,13 @@ async fn handle_entry(
     let envelope = match envelope {
         Ok(envelope) => envelope,
         Err(rejection) => {
-            retire(&state, &rt, &entry, reply_to.as_deref(), *rejection).await;
+            Box::pin(retire(&state, &rt, &entry, reply_to.as_deref(), *rejection)).await;
             return;
         }
     };
     if let Some(to) = reply_to.as_deref() {
         if let Err(rejection) = check_reply_stream(&state, service, &entry, to).await {
-            retire(&state, &rt, &entry, None, rejection).await;
+            Box::pin(retire(&state, &rt, &entry, None, rejection)).await;
             return;
         }
     }
@@ -220,7 +224,10 @@ async fn handle_entry(
     };
     if let Some(events) = &rt.events {
         let (retry, once) = (events.retry, events.exactly_once);
-        handle_event(&state, &rt, entry, envelope, permit, retry, once).await;
+        Box::pin(handle_event(
+            &state, &rt, entry, envelope, permit, retry, once,
+        ))
+        .await;
         return;
     }
     let deadline = entry.field(fields::DEADLINE).and_then(deadline::parse);
@@ -243,7 +250,7 @@ async fn handle_entry(
             request_id.as_ref(),
             &deadline_exceeded(LimitKind::Deadline),
         );
-        finish(&state, &rt, entry.id.clone(), method, rpc_id, how).await;
+        Box::pin(finish(&state, &rt, entry.id.clone(), method, rpc_id, how)).await;
         return;
     }
     let limit = if rt.cancellable(&method) {
@@ -253,7 +260,15 @@ async fn handle_entry(
     };
     let claim = match &envelope {
         Envelope::Request(r) if rt.runs_exactly_once(&r.method) => {
-            match exactly_once_gate(&state, &rt, &entry, r, reply_to.as_deref()).await {
+            match Box::pin(exactly_once_gate(
+                &state,
+                &rt,
+                &entry,
+                r,
+                reply_to.as_deref(),
+            ))
+            .await
+            {
                 Gate::Run(claim) => Some(claim),
                 Gate::Finished => return,
             }
@@ -262,7 +277,7 @@ async fn handle_entry(
     };
     if !still_owned(&state, &rt, &entry.id).await {
         if let Some(claim) = &claim {
-            let _ = exactly_once::release(&state.manager, claim).await;
+            let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
         }
         return;
     }
@@ -280,7 +295,7 @@ async fn handle_entry(
         () = state.abort.cancelled() => {
             tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry_id, "handler abandoned at shutdown; left unacknowledged");
             if let Some(claim) = &claim {
-                let _ = exactly_once::release(&state.manager, claim).await;
+                let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
             }
             return;
         }
@@ -322,21 +337,21 @@ async fn handle_entry(
             );
             Counters::bump(&state.counters.cancelled);
             if let Some(claim) = &claim {
-                let _ = exactly_once::release(&state.manager, claim).await;
+                let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
             }
             refusal(reply_to, request_id.as_ref(), &deadline_exceeded(kind))
         }
         Ok(reply_json) => {
             let owned = still_owned(&state, &rt, &entry_id).await;
             if let Some(claim) = &claim {
-                let stored = store_for_redeliveries(
+                let stored = Box::pin(store_for_redeliveries(
                     &state,
                     service,
                     &rpc_id,
                     &entry_id,
                     claim,
                     reply_json.as_deref(),
-                );
+                ));
                 if !stored.await {
                     return;
                 }
@@ -448,7 +463,7 @@ async fn handle_event(
             () = state.abort.cancelled() => {
                 tracing::warn!(service, method = %n.method, entry_id = %entry.id, "event handler abandoned at shutdown; left unacknowledged");
                 if let Some(claim) = &claim {
-                    let _ = exactly_once::release(&state.manager, claim).await;
+                    let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
                 }
                 return;
             }
@@ -506,7 +521,7 @@ async fn handle_event(
             }
             EventOutcome::Invalid(e) => {
                 if let Some(claim) = &claim {
-                    let _ = exactly_once::release(&state.manager, claim).await;
+                    let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
                 }
                 tracing::warn!(service, method = %n.method, entry_id = %entry.id, error = %e.message, "event payload does not match its schema; dead-lettered");
                 retire(
@@ -523,7 +538,7 @@ async fn handle_event(
         };
         if let Some(claim) = &claim {
             // A later attempt (here, or elsewhere if this instance dies) claims it again.
-            let _ = exactly_once::release(&state.manager, claim).await;
+            let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
         }
         failures += 1;
         if failures >= state.config.max_deliveries {
@@ -592,7 +607,9 @@ async fn check_reply_stream(
     if state.reply_streams.contains(to) {
         return Ok(());
     }
-    match commands::key_type(&mut state.manager.clone(), to).await {
+    // Boxed: the common case above awaits nothing, and every entry task would otherwise
+    // carry this Redis call's state.
+    match Box::pin(commands::key_type(&mut state.manager.clone(), to)).await {
         Ok(kind) if kind == "stream" || kind == "none" => {
             state.reply_streams.insert(to);
             Ok(())
@@ -631,7 +648,13 @@ async fn still_owned(state: &ServerState, rt: &ServiceRuntime, entry_id: &str) -
     if rt.since_renewal() <= state.config.claim_idle {
         return true;
     }
-    match commands::owns(&mut state.manager.clone(), rt.consumer(), entry_id).await {
+    match Box::pin(commands::owns(
+        &mut state.manager.clone(),
+        rt.consumer(),
+        entry_id,
+    ))
+    .await
+    {
         Ok(true) => true,
         Ok(false) => {
             rt.mark_lost(entry_id);
@@ -747,7 +770,7 @@ async fn store_for_redeliveries(
         Err(e) => {
             // Not acknowledged: a redelivery claims it again once this claim expires.
             tracing::error!(service, rpc_id, entry_id, error = %e, "storing the reply for exactly-once failed; entry left pending");
-            let _ = exactly_once::release(&state.manager, claim).await;
+            let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
             false
         }
     }

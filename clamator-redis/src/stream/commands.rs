@@ -15,7 +15,7 @@ use redis::streams::{
     StreamPendingCountReply, StreamPendingId, StreamPendingReply, StreamTrimOptions,
     StreamTrimmingMode,
 };
-use redis::{Pipeline, RedisResult};
+use redis::{Cmd, Pipeline, RedisResult};
 
 use super::decode::{AutoclaimReply, RangeReply, ReadReply};
 use super::{fields as f, StreamEntry};
@@ -47,7 +47,16 @@ pub(crate) async fn add_request<C: ConnectionLike + Send>(
     stream: &str,
     fields: RequestFields<'_>,
 ) -> RedisResult<()> {
-    let mut cmd = redis::cmd("XADD");
+    let optional = [
+        fields.reply_to,
+        fields.idempotency_key,
+        fields.traceparent,
+        fields.tracestate,
+    ];
+    let bytes = stream.len()
+        + fields.envelope.len()
+        + optional.iter().flatten().map(|v| v.len()).sum::<usize>();
+    let mut cmd = sized("XADD", 16, bytes);
     cmd.arg(stream)
         .arg("*")
         .arg(f::TYPE)
@@ -138,8 +147,8 @@ pub(crate) struct ReplyLimits {
 /// entry clamator writes, under a cap far above any burst. On a key of another type Redis
 /// refuses it (`WRONGTYPE`) and writes nothing.
 pub(crate) fn push_reply(pipe: &mut Pipeline, reply_stream: &str, limits: ReplyLimits, json: &str) {
-    pipe.cmd("XADD")
-        .arg(reply_stream)
+    let mut cmd = sized("XADD", 10, reply_stream.len() + json.len());
+    cmd.arg(reply_stream)
         .arg("MAXLEN")
         .arg("~")
         .arg(limits.maxlen)
@@ -148,6 +157,17 @@ pub(crate) fn push_reply(pipe: &mut Pipeline, reply_stream: &str, limits: ReplyL
         .arg("rpc")
         .arg(f::ENVELOPE)
         .arg(json);
+    pipe.add_command(cmd);
+}
+
+/// A command with room for `args` arguments and `bytes` of them (plus the short ones) up
+/// front: built argument by argument from empty, a request or reply `XADD` would grow its
+/// buffers five or six times, on every call.
+fn sized(name: &str, args: usize, bytes: usize) -> Cmd {
+    const SHORT_ARGS: usize = 96;
+    let mut cmd = Cmd::with_capacity(args + 1, name.len() + bytes + SHORT_ARGS);
+    cmd.arg(name);
+    cmd
 }
 
 /// Appends the upkeep of a reply stream just written to: `XTRIM <stream> MINID ~ <now -

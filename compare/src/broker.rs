@@ -136,38 +136,22 @@ impl Broker {
     }
 }
 
-/// The `epmd` processes started with `-port <port>` or `ERL_EPMD_PORT=<port>`.
+/// The `epmd` processes started with `ERL_EPMD_PORT=<port>`.
 fn epmd_pids(port: u16) -> Vec<u32> {
-    let mut pids = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return pids;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let read = |f: &str| std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
-        let cmdline = read("cmdline");
-        if !cmdline
-            .split(|b| *b == 0)
-            .next()
-            .is_some_and(|c| c.ends_with(b"epmd"))
-        {
-            continue;
-        }
-        let wanted = format!("ERL_EPMD_PORT={port}");
-        if read("environ")
-            .split(|b| *b == 0)
-            .any(|v| v == wanted.as_bytes())
-        {
-            pids.push(pid);
-        }
-    }
-    pids
+    let wanted = format!("ERL_EPMD_PORT={port}");
+    proc::pids()
+        .filter(|pid| {
+            let read = |f: &str| std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
+            let is_epmd = read("cmdline")
+                .split(|b| *b == 0)
+                .next()
+                .is_some_and(|c| c.ends_with(b"epmd"));
+            is_epmd
+                && read("environ")
+                    .split(|b| *b == 0)
+                    .any(|v| v == wanted.as_bytes())
+        })
+        .collect()
 }
 
 impl Drop for Broker {

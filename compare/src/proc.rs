@@ -35,22 +35,14 @@ fn clock_ticks() -> f64 {
 /// A process and every process below it (a broker's VM, its helpers, the port mapper it
 /// started), so that a broker started through a script is measured whole.
 pub fn tree(root: u32) -> Vec<u32> {
-    let mut parents = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
+    let parents: Vec<(u32, u32)> = pids()
+        .map(|pid| {
             let ppid = stat_fields(pid)
                 .and_then(|f| f.get(1).and_then(|p| p.parse::<u32>().ok()))
                 .unwrap_or(0);
-            parents.push((pid, ppid));
-        }
-    }
+            (pid, ppid)
+        })
+        .collect();
     let mut found = vec![root];
     let mut i = 0;
     while let Some(&p) = found.get(i) {
@@ -58,4 +50,13 @@ pub fn tree(root: u32) -> Vec<u32> {
         i += 1;
     }
     found
+}
+
+/// Every process there is now.
+pub fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
 }

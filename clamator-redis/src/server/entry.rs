@@ -207,13 +207,13 @@ async fn handle_entry(
     let envelope = match envelope {
         Ok(envelope) => envelope,
         Err(rejection) => {
-            Box::pin(retire(&state, &rt, &entry, reply_to.as_deref(), *rejection)).await;
+            retire(&state, &rt, &entry, reply_to.as_deref(), *rejection).await;
             return;
         }
     };
     if let Some(to) = reply_to.as_deref() {
         if let Err(rejection) = check_reply_stream(&state, service, &entry, to).await {
-            Box::pin(retire(&state, &rt, &entry, None, rejection)).await;
+            retire(&state, &rt, &entry, None, rejection).await;
             return;
         }
     }
@@ -224,10 +224,7 @@ async fn handle_entry(
     };
     if let Some(events) = &rt.events {
         let (retry, once) = (events.retry, events.exactly_once);
-        Box::pin(handle_event(
-            &state, &rt, entry, envelope, permit, retry, once,
-        ))
-        .await;
+        handle_event(&state, &rt, entry, envelope, permit, retry, once).await;
         return;
     }
     let deadline = entry.field(fields::DEADLINE).and_then(deadline::parse);
@@ -250,7 +247,7 @@ async fn handle_entry(
             request_id.as_ref(),
             &deadline_exceeded(LimitKind::Deadline),
         );
-        Box::pin(finish(&state, &rt, entry.id.clone(), method, rpc_id, how)).await;
+        finish(&state, &rt, entry.id.clone(), method, rpc_id, how).await;
         return;
     }
     let limit = if rt.cancellable(&method) {
@@ -260,15 +257,7 @@ async fn handle_entry(
     };
     let claim = match &envelope {
         Envelope::Request(r) if rt.runs_exactly_once(&r.method) => {
-            match Box::pin(exactly_once_gate(
-                &state,
-                &rt,
-                &entry,
-                r,
-                reply_to.as_deref(),
-            ))
-            .await
-            {
+            match exactly_once_gate(&state, &rt, &entry, r, reply_to.as_deref()).await {
                 Gate::Run(claim) => Some(claim),
                 Gate::Finished => return,
             }
@@ -277,7 +266,7 @@ async fn handle_entry(
     };
     if !still_owned(&state, &rt, &entry.id).await {
         if let Some(claim) = &claim {
-            let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
+            let _ = exactly_once::release(&state.manager, claim).await;
         }
         return;
     }
@@ -295,7 +284,7 @@ async fn handle_entry(
         () = state.abort.cancelled() => {
             tracing::warn!(service, method = %method, rpc_id = %rpc_id, entry_id = %entry_id, "handler abandoned at shutdown; left unacknowledged");
             if let Some(claim) = &claim {
-                let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
+                let _ = exactly_once::release(&state.manager, claim).await;
             }
             return;
         }
@@ -337,21 +326,21 @@ async fn handle_entry(
             );
             Counters::bump(&state.counters.cancelled);
             if let Some(claim) = &claim {
-                let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
+                let _ = exactly_once::release(&state.manager, claim).await;
             }
             refusal(reply_to, request_id.as_ref(), &deadline_exceeded(kind))
         }
         Ok(reply_json) => {
             let owned = still_owned(&state, &rt, &entry_id).await;
             if let Some(claim) = &claim {
-                let stored = Box::pin(store_for_redeliveries(
+                let stored = store_for_redeliveries(
                     &state,
                     service,
                     &rpc_id,
                     &entry_id,
                     claim,
                     reply_json.as_deref(),
-                ));
+                );
                 if !stored.await {
                     return;
                 }
@@ -463,7 +452,7 @@ async fn handle_event(
             () = state.abort.cancelled() => {
                 tracing::warn!(service, method = %n.method, entry_id = %entry.id, "event handler abandoned at shutdown; left unacknowledged");
                 if let Some(claim) = &claim {
-                    let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
+                    let _ = exactly_once::release(&state.manager, claim).await;
                 }
                 return;
             }
@@ -521,7 +510,7 @@ async fn handle_event(
             }
             EventOutcome::Invalid(e) => {
                 if let Some(claim) = &claim {
-                    let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
+                    let _ = exactly_once::release(&state.manager, claim).await;
                 }
                 tracing::warn!(service, method = %n.method, entry_id = %entry.id, error = %e.message, "event payload does not match its schema; dead-lettered");
                 retire(
@@ -538,7 +527,7 @@ async fn handle_event(
         };
         if let Some(claim) = &claim {
             // A later attempt (here, or elsewhere if this instance dies) claims it again.
-            let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
+            let _ = exactly_once::release(&state.manager, claim).await;
         }
         failures += 1;
         if failures >= state.config.max_deliveries {
@@ -607,9 +596,7 @@ async fn check_reply_stream(
     if state.reply_streams.contains(to) {
         return Ok(());
     }
-    // Boxed: the common case above awaits nothing, and every entry task would otherwise
-    // carry this Redis call's state.
-    match Box::pin(commands::key_type(&mut state.manager.clone(), to)).await {
+    match commands::key_type(&mut state.manager.clone(), to).await {
         Ok(kind) if kind == "stream" || kind == "none" => {
             state.reply_streams.insert(to);
             Ok(())
@@ -648,13 +635,7 @@ async fn still_owned(state: &ServerState, rt: &ServiceRuntime, entry_id: &str) -
     if rt.since_renewal() <= state.config.claim_idle {
         return true;
     }
-    match Box::pin(commands::owns(
-        &mut state.manager.clone(),
-        rt.consumer(),
-        entry_id,
-    ))
-    .await
-    {
+    match commands::owns(&mut state.manager.clone(), rt.consumer(), entry_id).await {
         Ok(true) => true,
         Ok(false) => {
             rt.mark_lost(entry_id);
@@ -770,7 +751,7 @@ async fn store_for_redeliveries(
         Err(e) => {
             // Not acknowledged: a redelivery claims it again once this claim expires.
             tracing::error!(service, rpc_id, entry_id, error = %e, "storing the reply for exactly-once failed; entry left pending");
-            let _ = Box::pin(exactly_once::release(&state.manager, claim)).await;
+            let _ = exactly_once::release(&state.manager, claim).await;
             false
         }
     }

@@ -92,6 +92,7 @@ mod instruments;
 pub mod keys;
 pub mod lock;
 mod log_limit;
+mod scripts;
 mod served;
 mod server;
 mod stream;

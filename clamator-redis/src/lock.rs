@@ -7,11 +7,6 @@ use std::time::Duration;
 use clamator_protocol::Error;
 use redis::aio::ConnectionLike;
 
-/// Extends the lock only if the caller still holds it.
-const EXTEND: &str = r"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
-/// Releases the lock only if the caller still holds it.
-const RELEASE: &str = r"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
-
 /// A held lock over connection `C` (any redis-rs async connection, such as a
 /// `ConnectionManager` or a cluster connection). Dropping it without
 /// [`release`](Self::release) lets it expire.
@@ -48,7 +43,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> Lock<C> {
 
     /// Extends the lock by its ttl; an error when it was lost (expired, or taken over).
     pub async fn extend(&self) -> Result<(), Error> {
-        let extended: i64 = redis::Script::new(EXTEND)
+        let extended: i64 = crate::scripts::LOCK_EXTEND
             .key(&self.key)
             .arg(&self.token)
             .arg(self.ttl.as_millis() as u64)
@@ -66,7 +61,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> Lock<C> {
 
     /// Releases the lock if still held; an error when it was lost meanwhile.
     pub async fn release(self) -> Result<(), Error> {
-        let released: i64 = redis::Script::new(RELEASE)
+        let released: i64 = crate::scripts::LOCK_RELEASE
             .key(&self.key)
             .arg(&self.token)
             .invoke_async(&mut self.manager.clone())

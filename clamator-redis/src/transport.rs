@@ -369,12 +369,8 @@ impl RedisTransport {
         to: std::time::SystemTime,
     ) -> Result<(), Error> {
         let stream = keys::event_stream(&self.inner.config.key_prefix, publisher);
-        redis::cmd("XGROUP")
-            .arg("SETID")
-            .arg(&stream)
-            .arg(subscriber)
-            .arg(crate::events::before(to))
-            .query_async::<()>(&mut self.inner.manager.clone())
+        let from = crate::events::before(to);
+        commands::set_group_id(&mut self.inner.manager.clone(), &stream, subscriber, &from)
             .await
             .map_err(|e| {
                 crate::connection::redis_failure(

@@ -11,16 +11,22 @@
 
 use std::time::Duration;
 
-use clamator_protocol::RpcError;
+use clamator_protocol::envelope::{encode_error, parse_envelope};
+use clamator_protocol::{Envelope, Notification, Request, RpcError, RpcId};
 use sha2::{Digest, Sha256};
 
+use super::completer::{Finish, Reply};
+use super::decide::Record;
+use super::runtime::{ServerState, ServiceRuntime};
 use crate::connection::RedisConn;
+use crate::keys;
+use crate::stream::{fields, StreamEntry};
 
 /// A record's key and the token that proves this delivery owns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct IdempotencyClaim {
-    pub(crate) key: String,
-    pub(crate) token: String,
+struct IdempotencyClaim {
+    key: String,
+    token: String,
 }
 
 /// The answer to a request that reused an idempotency key with other params.
@@ -31,43 +37,11 @@ pub(crate) fn key_reused_error() -> RpcError {
     )
 }
 
-const CLAIM: &str = r"
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then
-  redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1], 'hash', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return {'claimed'}
-end
-if redis.call('HGET', KEYS[1], 'hash') ~= ARGV[2] then
-  return {'mismatch'}
-end
-if state == 'done' then
-  return {'done', redis.call('HGET', KEYS[1], 'reply')}
-end
-return {'running'}
-";
-
-const COMPLETE: &str = r"
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'state', 'done', 'reply', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-";
-
-const RELEASE: &str = r"
-if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] and redis.call('HGET', KEYS[1], 'state') == 'running' then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-";
-
 /// What claiming a record found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Claim {
-    /// Ours to run; complete or release it.
-    Claimed(IdempotencyClaim),
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Claim<H = HeldClaim> {
+    /// Ours to run; complete it, or let it go.
+    Claimed(H),
     /// Already done: the stored reply (its JSON).
     Done(String),
     /// Another delivery runs it now.
@@ -77,7 +51,7 @@ pub(crate) enum Claim {
 }
 
 /// SHA-256 of the method and params, to tell a redelivery from a reused key.
-pub(crate) fn payload_hash(method: &str, params: &serde_json::Value) -> String {
+pub(super) fn payload_hash(method: &str, params: &serde_json::Value) -> String {
     let mut h = Sha256::new();
     h.update(method.as_bytes());
     h.update(b"\0");
@@ -85,14 +59,15 @@ pub(crate) fn payload_hash(method: &str, params: &serde_json::Value) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(crate) async fn claim(
+/// Claims record `key` for a payload with `hash`, for `claim_ttl`.
+pub(super) async fn claim(
     manager: &RedisConn,
     key: &str,
     hash: &str,
     claim_ttl: Duration,
 ) -> redis::RedisResult<Claim> {
     let token = uuid::Uuid::new_v4().to_string();
-    let reply: Vec<String> = redis::Script::new(CLAIM)
+    let reply: Vec<String> = crate::scripts::IDEMPOTENCY_CLAIM
         .key(key)
         .arg(&token)
         .arg(hash)
@@ -100,9 +75,12 @@ pub(crate) async fn claim(
         .invoke_async(&mut manager.clone())
         .await?;
     Ok(match reply.first().map(String::as_str) {
-        Some("claimed") => Claim::Claimed(IdempotencyClaim {
-            key: key.to_owned(),
-            token,
+        Some("claimed") => Claim::Claimed(HeldClaim {
+            manager: manager.clone(),
+            claim: Some(IdempotencyClaim {
+                key: key.to_owned(),
+                token,
+            }),
         }),
         Some("done") => Claim::Done(reply.get(1).cloned().unwrap_or_default()),
         Some("mismatch") => Claim::Mismatch,
@@ -110,34 +88,198 @@ pub(crate) async fn claim(
     })
 }
 
-/// Stores the reply; false when the claim was lost (expired and taken by another delivery).
-pub(crate) async fn complete(
-    manager: &RedisConn,
-    claim: &IdempotencyClaim,
-    reply: &str,
-    result_ttl: Duration,
-) -> redis::RedisResult<bool> {
-    let done: i64 = redis::Script::new(COMPLETE)
-        .key(&claim.key)
-        .arg(&claim.token)
-        .arg(reply)
-        .arg(result_ttl.as_millis() as u64)
-        .invoke_async(&mut manager.clone())
-        .await?;
-    Ok(done == 1)
+/// A claim this delivery holds. It has one way out besides completion: given back by
+/// [`release`](Self::release), or, when dropped without either (an early return, a handler
+/// abandoned at shutdown), given back in the background. Giving it back lets a later
+/// delivery run the request at once instead of after the claim's time to live.
+pub(super) struct HeldClaim {
+    manager: RedisConn,
+    /// `None` once completed or released.
+    claim: Option<IdempotencyClaim>,
 }
 
-/// Gives a claim back, so a later delivery may run the request.
-pub(crate) async fn release(
-    manager: &RedisConn,
-    claim: &IdempotencyClaim,
-) -> redis::RedisResult<()> {
-    redis::Script::new(RELEASE)
+impl HeldClaim {
+    /// Stores `reply` (the response's JSON, or `""` where there is none to replay) for
+    /// `result_ttl`, in the same script that checks this delivery still holds the claim.
+    pub(super) async fn complete(mut self, reply: &str, result_ttl: Duration) -> Record {
+        let Some(claim) = self.claim.take() else {
+            return Record::None;
+        };
+        let done: redis::RedisResult<i64> = crate::scripts::IDEMPOTENCY_COMPLETE
+            .key(&claim.key)
+            .arg(&claim.token)
+            .arg(reply)
+            .arg(result_ttl.as_millis() as u64)
+            .invoke_async(&mut self.manager.clone())
+            .await;
+        match done {
+            Ok(1) => Record::Stored,
+            Ok(_) => Record::Lost,
+            Err(e) => {
+                tracing::error!(key = %claim.key, error = %e, "storing the exactly-once record failed");
+                // Not stored: a redelivery claims it again, at once.
+                release(&self.manager, &claim).await;
+                Record::StoreFailed
+            }
+        }
+    }
+
+    /// Gives the claim back now, so a later delivery may run the request.
+    pub(super) async fn release(mut self) {
+        if let Some(claim) = self.claim.take() {
+            release(&self.manager, &claim).await;
+        }
+    }
+}
+
+impl Drop for HeldClaim {
+    fn drop(&mut self) {
+        let Some(claim) = self.claim.take() else {
+            return;
+        };
+        // Best effort: without a runtime (the process is ending) the claim expires instead.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let manager = self.manager.clone();
+            runtime.spawn(async move { release(&manager, &claim).await });
+        }
+    }
+}
+
+/// Deletes a claim still running under its token; a failure leaves it to expire.
+async fn release(manager: &RedisConn, claim: &IdempotencyClaim) {
+    let released = crate::scripts::IDEMPOTENCY_RELEASE
         .key(&claim.key)
         .arg(&claim.token)
         .invoke_async::<i64>(&mut manager.clone())
-        .await
-        .map(|_| ())
+        .await;
+    if let Err(e) = released {
+        tracing::debug!(key = %claim.key, error = %e, "could not give an exactly-once claim back; it expires");
+    }
+}
+
+/// What an exactly-once record says a delivery does.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Gate<H = HeldClaim> {
+    /// Run the handler under this claim.
+    Run(H),
+    /// Do not run it: write this and acknowledge. `outcome` is what the span records.
+    Answer {
+        finish: Finish,
+        outcome: &'static str,
+        code: Option<i64>,
+    },
+    /// Do not run it: another delivery holds it now (if that one's owner died, the claim
+    /// expires and a later delivery runs it).
+    Leave,
+}
+
+/// A request's gate. Done before (a crash came between its reply and its ack, or the caller
+/// reused its key): answered with the stored reply under this request's id. Reused with other
+/// params: refused for good with -32051 (acknowledged whether or not the answer is written).
+pub(super) fn request_gate<H>(claim: Claim<H>, id: &RpcId, reply_to: Option<&str>) -> Gate<H> {
+    let reply = |json: String| {
+        reply_to.map(|to| Reply {
+            to: to.to_owned(),
+            json,
+        })
+    };
+    match claim {
+        Claim::Claimed(held) => Gate::Run(held),
+        Claim::Done(stored) => {
+            let json = match parse_envelope(stored.as_bytes()) {
+                Ok(Envelope::Response(mut r)) => {
+                    r.id = Some(id.clone());
+                    r.to_json()
+                }
+                _ => stored,
+            };
+            Gate::Answer {
+                finish: reply(json).map_or(Finish::Ack, Finish::Reply),
+                outcome: "replayed",
+                code: None,
+            }
+        }
+        Claim::Running => Gate::Leave,
+        Claim::Mismatch => Gate::Answer {
+            finish: reply(encode_error(Some(id), &key_reused_error()))
+                .map_or(Finish::Ack, Finish::ReplyBestEffort),
+            outcome: "refused",
+            code: Some(crate::codes::IDEMPOTENCY_KEY_REUSED),
+        },
+    }
+}
+
+/// An event's gate: one entry id is one event, so a record found done (or, impossibly, with
+/// another payload) means handled before: acknowledged without running it again.
+pub(super) fn event_gate<H>(claim: Claim<H>) -> Gate<H> {
+    match claim {
+        Claim::Claimed(held) => Gate::Run(held),
+        Claim::Done(_) | Claim::Mismatch => Gate::Answer {
+            finish: Finish::Ack,
+            outcome: "replayed",
+            code: None,
+        },
+        Claim::Running => Gate::Leave,
+    }
+}
+
+/// Claims a request's record (keyed by its `idempotency-key` field, else its id) and says
+/// what the delivery does; `Leave` too when Redis could not be asked (the entry stays
+/// pending and is tried again).
+pub(super) async fn gate_request(
+    state: &ServerState,
+    rt: &ServiceRuntime,
+    entry: &StreamEntry,
+    request: &Request,
+    reply_to: Option<&str>,
+) -> Gate {
+    let service = rt.name();
+    let key_part = entry
+        .text(fields::IDEMPOTENCY_KEY)
+        .unwrap_or_else(|| request.id.key());
+    let key = keys::idempotency_key(&state.config.key_prefix, service, &key_part);
+    let hash = payload_hash(&request.method, &request.params);
+    let (entry_id, rpc_id) = (&entry.id, &request.id);
+    match claim(&state.manager, &key, &hash, claim_ttl(state)).await {
+        Ok(found) => {
+            match &found {
+                Claim::Claimed(_) => {}
+                Claim::Done(_) => tracing::info!(service, %entry_id, %rpc_id, "already completed; answering from the idempotency record"),
+                Claim::Running => tracing::info!(service, %entry_id, %rpc_id, "in progress elsewhere; left to its owner"),
+                Claim::Mismatch => tracing::warn!(service, %entry_id, %rpc_id, "idempotency key reused with a different payload; refused"),
+            }
+            request_gate(found, &request.id, reply_to)
+        }
+        Err(e) => {
+            tracing::error!(service, %entry_id, error = %e, "idempotency claim failed; entry left pending");
+            Gate::Leave
+        }
+    }
+}
+
+/// Claims an event's record for this subscriber (keyed by its entry id) and says what the
+/// delivery does; `Leave` when Redis could not be asked.
+pub(super) async fn gate_event(
+    state: &ServerState,
+    rt: &ServiceRuntime,
+    entry: &StreamEntry,
+    event: &Notification,
+) -> Gate {
+    let subscriber = rt.events.as_ref().map_or("", |e| e.subscriber.as_str());
+    let key = keys::event_record_key(&state.config.key_prefix, subscriber, rt.name(), &entry.id);
+    let hash = payload_hash(&event.method, &event.params);
+    match claim(&state.manager, &key, &hash, claim_ttl(state)).await {
+        Ok(found) => event_gate(found),
+        Err(e) => {
+            tracing::warn!(service = rt.name(), entry_id = %entry.id, error = %e, "exactly-once record unavailable; event left pending");
+            Gate::Leave
+        }
+    }
+}
+
+/// How long a claim lasts before a later delivery may take it: twice the claim idle time.
+fn claim_ttl(state: &ServerState) -> Duration {
+    state.config.claim_idle.saturating_mul(2)
 }
 
 #[cfg(test)]
@@ -157,6 +299,64 @@ mod tests {
             payload_hash("a", &json!("b")),
             payload_hash("a\"", &json!(""))
         );
+    }
+
+    #[test]
+    fn a_request_runs_replays_leaves_or_is_refused_as_its_record_says() {
+        let id = RpcId::from("r2");
+        let to = Some("p:replies:c");
+        assert!(matches!(
+            request_gate(Claim::Claimed(()), &id, to),
+            Gate::Run(_)
+        ));
+        assert_eq!(request_gate(Claim::<()>::Running, &id, to), Gate::Leave);
+        // The stored reply goes back under this request's id.
+        let stored = r#"{"jsonrpc":"2.0","id":"r1","result":{"sum":3}}"#.to_owned();
+        let Gate::Answer {
+            finish: Finish::Reply(reply),
+            outcome: "replayed",
+            code: None,
+        } = request_gate(Claim::<()>::Done(stored.clone()), &id, to)
+        else {
+            panic!("a done record is replayed");
+        };
+        assert_eq!(reply.to, "p:replies:c");
+        assert!(reply.json.contains(r#""id":"r2""#), "{}", reply.json);
+        assert!(reply.json.contains(r#""sum":3"#), "{}", reply.json);
+        assert_eq!(
+            request_gate(Claim::<()>::Done(stored), &id, None),
+            Gate::Answer {
+                finish: Finish::Ack,
+                outcome: "replayed",
+                code: None
+            }
+        );
+        let Gate::Answer {
+            finish: Finish::ReplyBestEffort(refused),
+            outcome: "refused",
+            code: Some(code),
+        } = request_gate(Claim::<()>::Mismatch, &id, to)
+        else {
+            panic!("a reused key is refused for good");
+        };
+        assert_eq!(code, crate::codes::IDEMPOTENCY_KEY_REUSED);
+        assert!(refused.json.contains("-32051"), "{}", refused.json);
+    }
+
+    #[test]
+    fn an_event_handled_before_is_acknowledged_without_running() {
+        assert!(matches!(event_gate(Claim::Claimed(())), Gate::Run(())));
+        assert_eq!(event_gate(Claim::<()>::Running), Gate::Leave);
+        for claim in [Claim::<()>::Done(String::new()), Claim::Mismatch] {
+            assert_eq!(
+                event_gate(claim),
+                Gate::Answer {
+                    finish: Finish::Ack,
+                    outcome: "replayed",
+                    code: None
+                }
+            );
+        }
     }
 
     #[test]

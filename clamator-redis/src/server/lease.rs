@@ -56,6 +56,38 @@ pub(crate) async fn lease_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime>)
     }
 }
 
+/// Whether this server still owns a held entry. Normally it does (its leases are renewed
+/// every third of the claim idle time); only when they could not be renewed for longer than
+/// the claim idle time (the process was paused or starved) is Redis asked, and an entry
+/// another server reclaimed meanwhile is dropped: neither run nor answered here.
+pub(crate) async fn still_owned(state: &ServerState, rt: &ServiceRuntime, entry_id: &str) -> bool {
+    if rt.is_lost(entry_id) {
+        tracing::warn!(
+            service = rt.name(),
+            entry_id,
+            "entry taken over by another server; dropped"
+        );
+        return false;
+    }
+    if rt.since_renewal() <= state.config.claim_idle {
+        return true;
+    }
+    match commands::owns(&mut state.manager.clone(), rt.consumer(), entry_id).await {
+        Ok(true) => true,
+        Ok(false) => {
+            rt.mark_lost(entry_id);
+            tracing::warn!(
+                service = rt.name(),
+                entry_id,
+                "entry taken over by another server while this one was paused; dropped"
+            );
+            false
+        }
+        // Cannot tell now: go on, as before the pause.
+        Err(_) => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

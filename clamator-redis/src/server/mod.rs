@@ -16,14 +16,18 @@
 mod broadcast;
 mod completer;
 mod consume;
+mod decide;
 mod entry;
+mod event;
 mod exactly_once;
 mod groups;
 mod housekeeping;
 mod lease;
 mod reclaim;
+mod retire;
 mod runtime;
 mod screen;
+mod span;
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;

@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::completer::{AckTarget, Completer};
+use super::completer::{AckTarget, Completer, Completion, Finish};
 use super::screen::RetireReason;
 use crate::config::{ExactlyOnce, ServerConfig, ServiceOptions};
 use crate::connection::{Connector, RedisConn};
@@ -254,6 +254,23 @@ impl ServiceRuntime {
             stream: &self.target.stream,
             group: &self.target.group,
             name: &self.consumer,
+        }
+    }
+
+    /// A completion of one of this service's entries: the one place one is built.
+    pub(crate) fn completion(
+        &self,
+        entry_id: String,
+        method: String,
+        rpc_id: String,
+        finish: Finish,
+    ) -> Completion {
+        Completion {
+            target: Arc::clone(&self.target),
+            entry_id,
+            method,
+            rpc_id,
+            finish,
         }
     }
 

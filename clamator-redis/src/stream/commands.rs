@@ -307,38 +307,15 @@ pub(crate) async fn autoclaim<C: ConnectionLike + Send>(
         .await
 }
 
-/// Lease renewal in one script call (one key): of the given entries, those still pending for
-/// this consumer get their idle time reset (`XCLAIM … 0 <ids> JUSTID`, no delivery counted);
-/// the others, reclaimed by another consumer while this one could not renew (a paused
-/// process), are left alone, since a plain `XCLAIM` would take them back from under the server
-/// now running them. Returns the ids still owned.
-const RENEW_SCRIPT: &str = r"
-local owned = {}
-for i = 3, #ARGV do
-  local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
-  if row[1] then
-    owned[#owned + 1] = ARGV[i]
-  end
-end
-if #owned > 0 then
-  local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], '0'}
-  for _, id in ipairs(owned) do
-    args[#args + 1] = id
-  end
-  args[#args + 1] = 'JUSTID'
-  redis.call(unpack(args))
-end
-return owned
-";
 
-/// Renews the lease of `ids` that this consumer still owns (see [`RENEW_SCRIPT`]); returns
+/// Renews the lease of `ids` that this consumer still owns (see [`LEASE_RENEW`](crate::scripts::LEASE_RENEW)); returns
 /// those ids.
 pub(crate) async fn renew<C: ConnectionLike + Send>(
     conn: &mut C,
     consumer: Consumer<'_>,
     ids: &[String],
 ) -> RedisResult<Vec<String>> {
-    redis::Script::new(RENEW_SCRIPT)
+    crate::scripts::LEASE_RENEW
         .key(consumer.stream)
         .arg(consumer.group)
         .arg(consumer.name)
@@ -546,6 +523,23 @@ pub(crate) async fn delete_consumer<C: ConnectionLike + Send>(
         .query_async::<i64>(conn)
         .await
         .map(|_| ())
+}
+
+/// `XGROUP SETID <stream> <group> <id>`: the group is delivered every entry after `id` from
+/// now on (a rewind or a skip); entries it has pending stay pending.
+pub(crate) async fn set_group_id<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    group: &str,
+    id: &str,
+) -> RedisResult<()> {
+    redis::cmd("XGROUP")
+        .arg("SETID")
+        .arg(stream)
+        .arg(group)
+        .arg(id)
+        .query_async(conn)
+        .await
 }
 
 /// True for the error Redis gives when a group (or the whole stream) is gone, as after a

@@ -1,0 +1,195 @@
+//! The life of one event of a subscription: run its handler, and on failure run it again
+//! after the configured delays, holding the event (and, with one permit, the events behind
+//! it, so publish order is kept) until it succeeds, or dead-letter it after `max_deliveries`
+//! attempts. An event the subscriber has no handler for is acknowledged; an invalid payload
+//! is dead-lettered without running anything. What happens after each attempt is
+//! [decided](super::decide::after_event) apart from doing it.
+
+use clamator_protocol::context::{self, CallContext};
+use clamator_protocol::{Envelope, EventOutcome, Notification, RpcError};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::completer::Finish;
+use super::decide::{after_event, EventNext, Record};
+use super::exactly_once::{gate_event, Gate, HeldClaim};
+use super::lease::still_owned;
+use super::retire::retire;
+use super::runtime::{Counters, ServerState, ServiceRuntime};
+use super::screen::{Rejection, RetireReason};
+use super::span::{record_outcome, Running};
+use crate::deadline::{deadline_exceeded, wait_for_limit, LimitKind};
+use crate::stream::StreamEntry;
+
+/// Handles one event of a subscription until it is acknowledged, dead-lettered, left to
+/// another delivery, or the server stops.
+pub(super) async fn handle_event(
+    state: &ServerState,
+    rt: &ServiceRuntime,
+    entry: StreamEntry,
+    envelope: Envelope,
+    permit: OwnedSemaphorePermit,
+) {
+    let service = rt.name();
+    let Envelope::Notification(n) = envelope else {
+        tracing::warn!(service, entry_id = %entry.id, "event entry without a notification envelope; dead-lettered");
+        let error = RpcError::invalid_request("an event must be a notification");
+        return retire(state, rt, &entry, None, dead_letter(RetireReason::Malformed, error)).await;
+    };
+    if rt.service.method(&n.method).is_none() {
+        // Not an event this subscriber handles: acknowledged, nothing run or recorded.
+        record_outcome(rt, &n.method, "ignored", None);
+        return acknowledge(state, rt, entry, &n, Finish::Ack, permit).await;
+    }
+    let (retry, exactly_once) = rt
+        .events
+        .as_ref()
+        .map_or((Default::default(), false), |e| (e.retry, e.exactly_once));
+    // Deliveries before this one did not complete: count them as failed attempts.
+    let mut failures = entry.delivery_count.unwrap_or(1).saturating_sub(1);
+    loop {
+        if !still_owned(state, rt, &entry.id).await {
+            return;
+        }
+        let claim = if exactly_once {
+            match gate_event(state, rt, &entry, &n).await {
+                Gate::Run(claim) => Some(claim),
+                Gate::Answer {
+                    finish,
+                    outcome,
+                    code,
+                } => {
+                    record_outcome(rt, &n.method, outcome, code);
+                    Counters::bump(&state.counters.replayed);
+                    return acknowledge(state, rt, entry, &n, finish, permit).await;
+                }
+                // Running elsewhere, or Redis could not tell: left to its owner or to a
+                // later delivery.
+                Gate::Leave => return,
+            }
+        } else {
+            None
+        };
+        Counters::bump(&state.counters.handled);
+        let Some(outcome) = attempt(state, rt, &n, failures + 1).await else {
+            tracing::warn!(service, method = %n.method, entry_id = %entry.id, "event handler abandoned at shutdown; left unacknowledged");
+            return;
+        };
+        let handled = matches!(outcome, EventOutcome::Handled | EventOutcome::Unknown);
+        let record = settle_record(state, claim, handled).await;
+        let owned = if handled && record != Record::Lost && record != Record::StoreFailed {
+            let ok = if matches!(outcome, EventOutcome::Handled) {
+                "ok"
+            } else {
+                "ignored"
+            };
+            record_outcome(rt, &n.method, ok, None);
+            still_owned(state, rt, &entry.id).await
+        } else {
+            true
+        };
+        let error = match &outcome {
+            EventOutcome::Failed(e) => e.message.clone(),
+            _ => String::new(),
+        };
+        let max = state.config.max_deliveries;
+        match after_event(outcome, record, owned, failures, max, &retry) {
+            EventNext::Ack => return acknowledge(state, rt, entry, &n, Finish::Ack, permit).await,
+            EventNext::Leave => {
+                if record == Record::Lost || record == Record::StoreFailed {
+                    tracing::warn!(service, entry_id = %entry.id, "exactly-once record lost while the event ran; left to its other delivery");
+                }
+                // Else taken over while this instance could not renew its lease: its new
+                // owner acknowledges.
+                return;
+            }
+            EventNext::Retire(reason, e) => {
+                if reason == RetireReason::InvalidPayload {
+                    tracing::warn!(service, method = %n.method, entry_id = %entry.id, error = %e.message, "event payload does not match its schema; dead-lettered");
+                } else {
+                    tracing::warn!(service, method = %n.method, entry_id = %entry.id, attempts = failures + 1, error = %e.message, "event handler kept failing; dead-lettered");
+                }
+                return retire(state, rt, &entry, None, dead_letter(reason, e)).await;
+            }
+            EventNext::Retry { attempt, delay } => {
+                failures = attempt;
+                tracing::info!(service, method = %n.method, entry_id = %entry.id, attempt, ?delay, error, "event handler failed; retrying");
+                // At stop, the event stays pending for another instance to take.
+                if !state.pause(delay).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One run of the event's handler, under `max_handler_time` (a hung handler must not hold an
+/// ordered subscription forever: it counts as a failed attempt); `None` when the server
+/// aborts first.
+async fn attempt(
+    state: &ServerState,
+    rt: &ServiceRuntime,
+    n: &Notification,
+    delivery: u64,
+) -> Option<EventOutcome> {
+    let ctx = CallContext {
+        deadline: None,
+        delivery_count: Some(delivery),
+    };
+    let limit = state
+        .config
+        .max_handler_time
+        .map(|m| (m, LimitKind::MaxHandlerTime));
+    tokio::select! {
+        () = state.abort.cancelled() => None,
+        kind = wait_for_limit(limit) => Some(EventOutcome::Failed(deadline_exceeded(kind))),
+        outcome = async {
+            let running = Running::start(rt, &state.counters.in_flight);
+            let outcome = context::scope(ctx, rt.service.handle_event(&n.method, n.params.clone())).await;
+            running.record(rt, &n.method);
+            outcome
+        } => Some(outcome),
+    }
+}
+
+/// Marks the event's record done after it was handled, or gives the claim back after a
+/// failure (a later attempt, here or elsewhere, claims it again).
+async fn settle_record(state: &ServerState, claim: Option<HeldClaim>, handled: bool) -> Record {
+    match claim {
+        None => Record::None,
+        Some(claim) if handled => {
+            claim
+                .complete("", state.config.idempotency_result_ttl)
+                .await
+        }
+        Some(claim) => {
+            claim.release().await;
+            Record::None
+        }
+    }
+}
+
+/// Acknowledges the event. Queued before the permit goes, so acks keep publish order; the
+/// next event starts while this one's ack is on its way.
+async fn acknowledge(
+    state: &ServerState,
+    rt: &ServiceRuntime,
+    entry: StreamEntry,
+    n: &Notification,
+    finish: Finish,
+    permit: OwnedSemaphorePermit,
+) {
+    let completion = rt.completion(entry.id, n.method.clone(), String::new(), finish);
+    let waiting = state.completer.enqueue(completion);
+    drop(permit);
+    let _ = waiting.outcome().await;
+}
+
+/// A dead letter of a subscription: never answered (nobody waits for an event).
+fn dead_letter(reason: RetireReason, error: RpcError) -> Rejection {
+    Rejection {
+        answer: false,
+        id: None,
+        reason,
+        error,
+    }
+}

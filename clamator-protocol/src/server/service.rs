@@ -1,0 +1,236 @@
+//! [`Service`]: one service's methods, and the dispatch of a request, notification or
+//! event to them in clamator's validation order.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::method::Failure;
+use super::{Method, ServiceBuilder};
+use crate::contract::{ContractDescriptor, ContractInfo, MethodDescriptor};
+use crate::envelope::{Envelope, Response, RpcId};
+use crate::error::RpcError;
+
+/// A service: a name and its methods. Build one with [`Service::builder`].
+///
+/// ```
+/// use clamator_protocol::{RpcError, Service};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Deserialize)]
+/// struct AddParams { a: f64, b: f64 }
+/// #[derive(Serialize)]
+/// struct AddResult { sum: f64 }
+///
+/// let service = Service::builder("arith")
+///     .method("add", |p: AddParams| async move { Ok::<_, RpcError>(AddResult { sum: p.a + p.b }) })
+///     .build()
+///     .unwrap();
+/// assert_eq!(service.name(), "arith");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub(super) name: String,
+    pub(super) methods: BTreeMap<String, Method>,
+    pub(super) show_error_details: bool,
+    pub(super) contract: Option<&'static ContractInfo>,
+}
+
+impl Service {
+    /// Starts a service called `name`.
+    pub fn builder(name: &str) -> ServiceBuilder {
+        ServiceBuilder {
+            name: name.to_owned(),
+            methods: BTreeMap::new(),
+            errors: Vec::new(),
+            contract: None,
+        }
+    }
+
+    /// The contract this service declared with [`ServiceBuilder::contract`], if any.
+    pub fn contract(&self) -> Option<&'static ContractInfo> {
+        self.contract
+    }
+
+    /// The service name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether callers see the cause of an internal error: what a handler's `?` turned into
+    /// `-32603` and what a handler panicked with. Off by default: callers get `Internal error`
+    /// with `data: null` and the cause is logged (it may name files, hosts or queries); turn
+    /// it on in development to get clamator's `{"name", "message"}` data.
+    #[must_use]
+    pub fn show_error_details(mut self, show: bool) -> Self {
+        self.show_error_details = show;
+        self
+    }
+
+    /// The method called `name`.
+    pub fn method(&self, name: &str) -> Option<&Method> {
+        self.methods.get(name)
+    }
+
+    /// What this service offers.
+    pub fn descriptor(&self) -> ContractDescriptor {
+        ContractDescriptor {
+            service: self.name.clone(),
+            methods: self
+                .methods
+                .iter()
+                .map(|(name, m)| MethodDescriptor {
+                    name: name.clone(),
+                    notification: m.notification,
+                })
+                .collect(),
+        }
+    }
+
+    /// Handles one envelope addressed to this service (the service part of its method is not
+    /// compared, as in clamator: the stream decides the service). Returns the reply for a
+    /// request and `None` for notifications and responses.
+    pub async fn dispatch(&self, envelope: Envelope) -> Option<Response> {
+        let (id, method, params) = match envelope {
+            Envelope::Request(r) => (Some(r.id), r.method, r.params),
+            Envelope::Notification(n) => (None, n.method, n.params),
+            Envelope::Response(_) => return None,
+        };
+        let outcome = self.run(id.as_ref(), &method, params).await;
+        let id = id?;
+        outcome.map(|o| Response {
+            id: Some(id),
+            outcome: o,
+        })
+    }
+
+    /// Handles one event: a notification to `method` with `params`, run the way
+    /// [`dispatch`](Self::dispatch) runs it, but saying how it went, so an event subscriber
+    /// can acknowledge what it does not handle, dead-letter an invalid payload and retry a
+    /// failing handler.
+    pub async fn handle_event(&self, method: &str, params: Value) -> EventOutcome {
+        let Some(m) = self.methods.get(method) else {
+            return EventOutcome::Unknown;
+        };
+        if let Some(v) = &m.params_validator {
+            if let Err(issues) = v.validate(&params) {
+                return EventOutcome::Invalid(RpcError::invalid_params(&issues));
+            }
+        }
+        let service = self.name.as_str();
+        match (m.handler)(params).await {
+            Ok(_) => EventOutcome::Handled,
+            Err(Failure::InvalidParams(issues)) => {
+                EventOutcome::Invalid(RpcError::invalid_params(&issues))
+            }
+            Err(Failure::Rpc(e)) => {
+                // A `?` error's cause is hidden from the wire; the log is where it is seen.
+                if let Some(detail) = e.detail() {
+                    let error_type = e.detail_name().unwrap_or_default();
+                    tracing::error!(
+                        service,
+                        event = method,
+                        error_type,
+                        error = detail,
+                        "event handler failed"
+                    );
+                }
+                EventOutcome::Failed(e)
+            }
+            Err(Failure::Panicked(msg)) => {
+                tracing::error!(service, event = method, panic = %msg, "event handler panicked");
+                EventOutcome::Failed(RpcError::hidden_internal("panic", &msg))
+            }
+            Err(Failure::InvalidResult(issues)) => {
+                EventOutcome::Failed(RpcError::result_validation_failed(&issues))
+            }
+        }
+    }
+
+    /// Runs one call; `None` means "no reply" (notification, or request to a notification).
+    async fn run(
+        &self,
+        id: Option<&RpcId>,
+        method_name: &str,
+        params: Value,
+    ) -> Option<Result<Value, RpcError>> {
+        let service = self.name.as_str();
+        let rpc_id = id.map(RpcId::key).unwrap_or_default();
+        let Some(method) = self.methods.get(method_name) else {
+            tracing::debug!(service, method = method_name, rpc_id, "method not found");
+            return id.map(|_| Err(RpcError::method_not_found()));
+        };
+        if let Some(v) = &method.params_validator {
+            if let Err(issues) = v.validate(&params) {
+                tracing::warn!(
+                    service,
+                    method = method_name,
+                    rpc_id,
+                    ?issues,
+                    "RPC params validation failed"
+                );
+                return id.map(|_| Err(RpcError::invalid_params(&issues)));
+            }
+        }
+        let outcome = (method.handler)(params).await;
+        let answer = match outcome {
+            Ok(value) => match &method.result_validator {
+                Some(v) if !method.notification => match v.validate(&value) {
+                    Ok(()) => Ok(value),
+                    Err(issues) => Err(Failure::InvalidResult(issues)),
+                },
+                _ => Ok(value),
+            },
+            Err(f) => Err(f),
+        };
+        let answer = answer.map_err(|failure| match failure {
+            Failure::InvalidParams(issues) => {
+                tracing::warn!(service, method = method_name, rpc_id, ?issues, "RPC params validation failed");
+                RpcError::invalid_params(&issues)
+            }
+            Failure::Rpc(e) => {
+                if let Some(detail) = e.detail() {
+                    let error_type = e.detail_name().unwrap_or_default();
+                    tracing::error!(service, method = method_name, rpc_id, error_type, error = detail, "RPC handler failed");
+                } else if method.notification || id.is_none() {
+                    tracing::debug!(service, method = method_name, code = e.code, "notification handler returned an error");
+                }
+                e
+            }
+            Failure::Panicked(msg) => {
+                tracing::error!(service, method = method_name, rpc_id, panic = %msg, "RPC handler raised");
+                RpcError::hidden_internal("panic", &msg)
+            }
+            Failure::InvalidResult(issues) => {
+                tracing::error!(service, method = method_name, rpc_id, ?issues, "RPC result validation failed");
+                RpcError::result_validation_failed(&issues)
+            }
+        });
+        let answer = answer.map_err(|e| {
+            if self.show_error_details {
+                e.with_detail_shown()
+            } else {
+                e
+            }
+        });
+        // A request to a method declared as a notification runs but is not answered
+        // (clamator's behaviour); the caller's timeout tells it so.
+        if method.notification {
+            return None;
+        }
+        id.map(|_| answer)
+    }
+}
+
+/// How one event went ([`Service::handle_event`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventOutcome {
+    /// Its handler ran and succeeded.
+    Handled,
+    /// The service has no handler for it (a subscriber takes only the events it wants).
+    Unknown,
+    /// Its payload does not match the event's schema; the handler did not run.
+    Invalid(RpcError),
+    /// Its handler failed (an error, or a panic).
+    Failed(RpcError),
+}

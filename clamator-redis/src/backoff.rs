@@ -29,6 +29,12 @@ impl Backoff {
             .clamp(MIN_DELAY, MAX_DELAY)
     }
 
+    /// The step the next delay is drawn around.
+    #[cfg(test)]
+    pub(crate) fn peek(&self) -> Duration {
+        self.next
+    }
+
     /// Back to the first step, after a success.
     pub(crate) fn reset(&mut self) {
         self.next = MIN_DELAY;

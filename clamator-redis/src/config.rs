@@ -173,6 +173,10 @@ pub const DEFAULT_REPLY_STREAM_MAXLEN: usize = 100_000;
 /// How long replies are kept for their reader by default: 10 minutes.
 pub const DEFAULT_REPLY_RETENTION: Duration = Duration::from_secs(600);
 
+/// The most partitions a service may have: each is a consumer loop, a reclaim loop and a
+/// blocking connection per server, so far more would cost more than it spreads.
+pub const MAX_PARTITIONS: usize = 256;
+
 /// The largest envelope accepted by default: 1 MiB.
 pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 
@@ -526,19 +530,24 @@ impl ServiceOptions {
         self
     }
 
-    /// Runs every request of the service exactly once: an idempotency record per request
-    /// id, or per the caller's idempotency key, makes a redelivery answer with the stored
-    /// reply instead of running the handler again. Costs two script calls per request.
-    /// Default off.
+    /// With `true`, runs every request of the service exactly once: an idempotency record
+    /// per request id, or per the caller's idempotency key, makes a redelivery answer with
+    /// the stored reply instead of running the handler again. Costs two script calls per
+    /// request. With `false`, every method runs at least once again (methods chosen with
+    /// [`exactly_once_method`](Self::exactly_once_method) included). Default off.
     #[must_use]
-    pub fn exactly_once(mut self) -> Self {
-        self.exactly_once = ExactlyOnce::AllMethods;
+    pub fn exactly_once(mut self, on: bool) -> Self {
+        self.exactly_once = if on {
+            ExactlyOnce::AllMethods
+        } else {
+            ExactlyOnce::Off
+        };
         self
     }
 
     /// Runs requests of `method` (its name in the contract, e.g. `add`) exactly once, and
     /// the other methods at least once; call it once per method. No effect after
-    /// [`exactly_once`](Self::exactly_once).
+    /// [`exactly_once(true)`](Self::exactly_once).
     #[must_use]
     pub fn exactly_once_method(mut self, method: impl Into<String>) -> Self {
         match &mut self.exactly_once {
@@ -620,8 +629,9 @@ impl TransportConfig {
 
     /// Spreads requests to `service` over its `n` command streams, in turn, as its servers
     /// read them with [`ServiceOptions::partitions`] (`n` must match theirs). Partition 0 is
-    /// the clamator-compatible stream; with `n` = 1 (the default) only it is used. An
-    /// `n` of 0 counts as 1.
+    /// the clamator-compatible stream; with `n` = 1 (the default) only it is used. Must be
+    /// 1 to [`MAX_PARTITIONS`](crate::MAX_PARTITIONS) (256), as for servers:
+    /// [`RedisTransport::connect`](crate::RedisTransport::connect) refuses another value.
     ///
     /// ```
     /// use clamator_redis::TransportConfig;
@@ -630,7 +640,7 @@ impl TransportConfig {
     /// ```
     #[must_use]
     pub fn partitions(mut self, service: impl Into<String>, n: usize) -> Self {
-        self.partitions.insert(service.into(), n.max(1));
+        self.partitions.insert(service.into(), n);
         self
     }
 
@@ -782,9 +792,10 @@ mod tests {
         assert!(some.exactly_once.covers("add") && some.exactly_once.covers("divide"));
         assert!(!some.exactly_once.covers("echoText"));
         let all = ServiceOptions::new()
-            .exactly_once()
+            .exactly_once(true)
             .exactly_once_method("add");
         assert_eq!(all.exactly_once, ExactlyOnce::AllMethods);
+        assert_eq!(all.exactly_once(false).exactly_once, ExactlyOnce::Off);
         assert_eq!(ServiceOptions::default().concurrency, 1);
     }
 

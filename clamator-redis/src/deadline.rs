@@ -114,6 +114,9 @@ mod tests {
         let e = deadline_exceeded(LimitKind::MaxHandlerTime);
         assert_eq!(e.code, crate::codes::DEADLINE_EXCEEDED);
         assert_eq!(e.data["reason"], "max-handler-time");
-        assert_eq!(deadline_exceeded(LimitKind::Deadline).data["reason"], "deadline");
+        assert_eq!(
+            deadline_exceeded(LimitKind::Deadline).data["reason"],
+            "deadline"
+        );
     }
 }

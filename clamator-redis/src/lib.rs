@@ -90,7 +90,7 @@ pub mod env;
 pub mod events;
 mod instruments;
 pub mod keys;
-pub mod lock;
+mod lock;
 mod log_limit;
 mod scripts;
 mod served;
@@ -101,8 +101,10 @@ mod transport;
 
 pub use config::{
     Deployment, ServerConfig, ServiceOptions, TransportConfig, DEFAULT_MAX_ENVELOPE_BYTES,
-    DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_TTL,
+    DEFAULT_MAX_HANDLER_TIME, DEFAULT_MAX_REQUEST_AGE, DEFAULT_REDIS_URL, DEFAULT_REPLY_RETENTION,
+    DEFAULT_REPLY_STREAM_MAXLEN, DEFAULT_REPLY_STREAM_TTL, MAX_PARTITIONS,
 };
 pub use dead_letters::{DeadLetter, DeadLetters};
-pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport, MAX_PARTITIONS};
+pub use events::{RetryDelays, StartAt, SubscriptionOptions};
+pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport};
 pub use transport::RedisTransport;

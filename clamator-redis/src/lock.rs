@@ -1,5 +1,6 @@
 //! A Redis lock for work that must run on one server at a time: a random token set with
-//! `SET NX PX`, extended and released by Lua scripts that act only for the token's holder.
+//! `SET NX PX`, released by a Lua script that acts only for the token's holder (a holder
+//! that outlived the lock cannot release its successor's).
 //! One key per lock, so it works on Redis Cluster.
 
 use std::time::Duration;
@@ -11,16 +12,19 @@ use redis::aio::ConnectionLike;
 /// `ConnectionManager` or a cluster connection). Dropping it without
 /// [`release`](Self::release) lets it expire.
 #[derive(Debug)]
-pub struct Lock<C> {
+pub(crate) struct Lock<C> {
     manager: C,
     key: String,
     token: String,
-    ttl: Duration,
 }
 
 impl<C: ConnectionLike + Clone + Send + Sync> Lock<C> {
     /// Tries once to take `key` for `ttl`; `None` when someone else holds it.
-    pub async fn try_acquire(manager: &C, key: &str, ttl: Duration) -> Result<Option<Self>, Error> {
+    pub(crate) async fn try_acquire(
+        manager: &C,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<Option<Self>, Error> {
         let token = uuid::Uuid::new_v4().to_string();
         let set: Option<String> = redis::cmd("SET")
             .arg(key)
@@ -37,30 +41,11 @@ impl<C: ConnectionLike + Clone + Send + Sync> Lock<C> {
             manager: manager.clone(),
             key: key.to_owned(),
             token,
-            ttl,
         }))
     }
 
-    /// Extends the lock by its ttl; an error when it was lost (expired, or taken over).
-    pub async fn extend(&self) -> Result<(), Error> {
-        let extended: i64 = crate::scripts::LOCK_EXTEND
-            .key(&self.key)
-            .arg(&self.token)
-            .arg(self.ttl.as_millis() as u64)
-            .invoke_async(&mut self.manager.clone())
-            .await
-            .map_err(|e| {
-                crate::connection::redis_failure(format!("extending lock {} failed", self.key), e)
-            })?;
-        if extended == 1 {
-            Ok(())
-        } else {
-            Err(Error::transport(format!("lock {} was lost", self.key)))
-        }
-    }
-
     /// Releases the lock if still held; an error when it was lost meanwhile.
-    pub async fn release(self) -> Result<(), Error> {
+    pub(crate) async fn release(self) -> Result<(), Error> {
         let released: i64 = crate::scripts::LOCK_RELEASE
             .key(&self.key)
             .arg(&self.token)
@@ -77,5 +62,64 @@ impl<C: ConnectionLike + Clone + Send + Sync> Lock<C> {
                 self.key
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clamator_testkit::local_redis::RedisProcess;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lock_is_held_by_one_and_released_only_by_its_holder() {
+        let redis = RedisProcess::start().expect("redis-server starts");
+        let manager = redis::Client::open(redis.url())
+            .unwrap()
+            .get_connection_manager()
+            .await
+            .unwrap();
+        let ttl = Duration::from_secs(10);
+        let a = Lock::try_acquire(&manager, "k:lock", ttl)
+            .await
+            .unwrap()
+            .expect("first acquire");
+        assert!(
+            Lock::try_acquire(&manager, "k:lock", ttl)
+                .await
+                .unwrap()
+                .is_none(),
+            "two holders"
+        );
+        // The lock expires and someone else takes it: the old holder's release leaves the
+        // new holder's lock alone.
+        let _: () = redis::cmd("DEL")
+            .arg("k:lock")
+            .query_async(&mut manager.clone())
+            .await
+            .unwrap();
+        let b = Lock::try_acquire(&manager, "k:lock", ttl)
+            .await
+            .unwrap()
+            .expect("acquire after expiry");
+        assert!(a
+            .release()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("was lost"));
+        let held: Option<String> = redis::cmd("GET")
+            .arg("k:lock")
+            .query_async(&mut manager.clone())
+            .await
+            .unwrap();
+        assert!(
+            held.is_some(),
+            "a stale holder released someone else's lock"
+        );
+        b.release().await.unwrap();
+        assert!(Lock::try_acquire(&manager, "k:lock", ttl)
+            .await
+            .unwrap()
+            .is_some());
     }
 }

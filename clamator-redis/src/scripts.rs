@@ -57,13 +57,6 @@ return 0
     )
 });
 
-/// Extends a lock (`KEYS[1]`) by `ARGV[2]` ms, only for the holder of token `ARGV[1]`.
-pub(crate) static LOCK_EXTEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
-    )
-});
-
 /// Releases a lock (`KEYS[1]`), only for the holder of token `ARGV[1]`.
 pub(crate) static LOCK_RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -106,11 +99,10 @@ mod tests {
 
     #[test]
     fn each_script_is_hashed_once() {
-        let scripts: [&LazyLock<Script>; 6] = [
+        let scripts: [&LazyLock<Script>; 5] = [
             &IDEMPOTENCY_CLAIM,
             &IDEMPOTENCY_COMPLETE,
             &IDEMPOTENCY_RELEASE,
-            &LOCK_EXTEND,
             &LOCK_RELEASE,
             &LEASE_RENEW,
         ];

@@ -16,9 +16,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::backoff::Backoff;
 use crate::config::TransportConfig;
-use crate::connection::{is_connection_error, needs_new_connection, Connector, RedisConn, BLOCK};
+use crate::connection::{is_connection_error, AtStop, BlockingReader, Connector, RedisConn, BLOCK};
 use crate::keys;
 use crate::served::Served;
 use crate::stream::commands::{self, RequestFields};
@@ -193,9 +192,14 @@ impl std::fmt::Debug for RedisTransport {
 
 impl RedisTransport {
     /// Connects, checks the [expected contracts](TransportConfig::expect_contract), and
-    /// starts the reply reader. Fails when Redis is unreachable, or on contract drift with
-    /// [`refuse_contract_drift`](TransportConfig::refuse_contract_drift).
+    /// starts the reply reader. Fails when Redis is unreachable, on contract drift with
+    /// [`refuse_contract_drift`](TransportConfig::refuse_contract_drift), and before
+    /// connecting on [partitions](TransportConfig::partitions) outside 1 to
+    /// [`MAX_PARTITIONS`](crate::MAX_PARTITIONS).
     pub async fn connect(config: TransportConfig) -> Result<Self, Error> {
+        for (service, &n) in &config.partitions {
+            crate::server::check_partitions(service, n)?;
+        }
         let connector = Connector::new(&config.connection)?;
         let manager = connector.shared().await?;
         check_contracts(&manager, &config).await?;
@@ -543,41 +547,20 @@ async fn reply_loop(
     stop: CancellationToken,
     health: Arc<Health>,
 ) {
+    // Unlike the server's reads, this one may be dropped mid-flight at stop: the
+    // connection goes with it and every call still waiting is failed anyway.
+    let mut reader = BlockingReader::new(connector, stop, AtStop::CutShort, "reply reader", "");
     // From 0: replies written before this reader got going are never missed.
     let mut last_id = "0".to_owned();
     let mut progress = ReadProgress::new();
-    let mut conn: Option<RedisConn> = None;
-    let mut backoff = Backoff::new();
     loop {
-        let c = match &mut conn {
-            Some(c) => c,
-            None => {
-                let connected = tokio::select! {
-                    () = stop.cancelled() => return,
-                    c = connector.dedicated() => c,
-                };
-                match connected {
-                    Ok(c) => conn.insert(c),
-                    Err(e) => {
-                        let delay = backoff.next_delay();
-                        tracing::error!(error = %e, ?delay, "redis reply loop cannot connect; retrying");
-                        tokio::select! {
-                            () = stop.cancelled() => return,
-                            () = tokio::time::sleep(delay) => continue,
-                        }
-                    }
-                }
-            }
-        };
-        // Unlike the server's reads, this one may be dropped mid-flight at stop: the
-        // connection goes with it and every call still waiting is failed anyway.
-        let read = tokio::select! {
-            () = stop.cancelled() => return,
-            r = commands::read_after(c, &key, &last_id, REPLY_READ_COUNT, BLOCK) => r,
-        };
+        let after = last_id.as_str();
+        let read = reader
+            .read(async |c| commands::read_after(c, &key, after, REPLY_READ_COUNT, BLOCK).await)
+            .await;
         match read {
-            Ok(entries) => {
-                backoff.reset();
+            None => return,
+            Some(Ok(entries)) => {
                 health.up();
                 let read = entries.len();
                 for entry in entries {
@@ -588,26 +571,12 @@ async fn reply_loop(
                     trim_read(&manager, &key, &last_id).await;
                 }
             }
-            Err(e) => {
-                if is_connection_error(&e) {
+            Some(Err(e)) => {
+                if e.is_outage() {
                     health.down();
                 }
-                if needs_new_connection(&e) {
-                    conn = None;
-                }
-                if crate::connection::is_topology_change(e.code()) {
-                    // A switch, not an outage: look again soon, whatever came before.
-                    backoff.reset();
-                }
-                let delay = backoff.next_delay();
-                if crate::connection::is_topology_change(e.code()) {
-                    tracing::info!(error = %e, ?delay, "redis topology changed; reading replies again on a new connection");
-                } else {
-                    tracing::error!(error = %e, ?delay, "redis reply loop error");
-                }
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(delay) => {}
+                if !reader.pause(&e).await {
+                    return;
                 }
             }
         }
@@ -761,6 +730,22 @@ mod tests {
             .map(|i| partition_of(4, Some(&format!("order-{i}")), &turn))
             .collect();
         assert_eq!(spread.len(), 4, "keys land on every partition");
+    }
+
+    #[tokio::test]
+    async fn partitions_outside_the_limit_are_refused_before_connecting() {
+        // Nothing listens on port 1: the refusal comes before any connection is tried.
+        let base = || TransportConfig::new("p").redis_url("redis://127.0.0.1:1");
+        for n in [0, crate::MAX_PARTITIONS + 1] {
+            let e = RedisTransport::connect(base().partitions("orders", n))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("partitions of service \"orders\" must be 1 to 256"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -182,7 +182,7 @@ async fn acl_users_serve_and_call_and_nothing_more() {
     )
     .service_with(
         arith::arith_service(Counter::default()).unwrap(),
-        ServiceOptions::new().exactly_once(),
+        ServiceOptions::new().exactly_once(true),
     )
     .service(
         arith::notifications_service(Counter::default(), move |tag| {

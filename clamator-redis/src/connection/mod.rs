@@ -5,6 +5,7 @@
 //! sentinel names.
 
 mod cluster;
+mod reader;
 mod sentinel;
 
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use redis::{AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisFutur
 
 use crate::config::{Connection, Deployment};
 use sentinel::Failover;
+
+pub(crate) use reader::{AtStop, BlockingReader};
 
 /// How long blocking reads (`XREADGROUP`, `XREAD`) wait in Redis: 1 s, as in clamator.
 pub(crate) const BLOCK: Duration = Duration::from_secs(1);

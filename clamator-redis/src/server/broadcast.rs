@@ -8,10 +8,9 @@ use clamator_protocol::envelope::parse_envelope;
 use clamator_protocol::{Envelope, EventOutcome, Service};
 
 use super::runtime::ServerState;
-use crate::backoff::Backoff;
-use crate::connection::{needs_new_connection, RedisConn, BLOCK};
+use crate::connection::{AtStop, BlockingReader, BLOCK};
 use crate::keys;
-use crate::stream::{commands, fields};
+use crate::stream::{commands, fields, StreamEntry};
 
 /// Events read per `XREAD`.
 const READ_COUNT: usize = 256;
@@ -20,88 +19,76 @@ const READ_COUNT: usize = 256;
 pub(crate) async fn broadcast_loop(state: Arc<ServerState>, events: Arc<Service>) {
     let publisher = events.name();
     let stream = keys::event_stream(&state.config.key_prefix, publisher);
-    let mut conn: Option<RedisConn> = None;
+    let mut reader = BlockingReader::new(
+        state.connector.clone(),
+        state.stopping.clone(),
+        AtStop::CutShort,
+        "broadcast reader",
+        publisher,
+    );
     // Resolved to the stream's last id at the first read, so no event published between
     // two reads is missed (reading from `$` every time would).
     let mut last: Option<String> = None;
-    let mut backoff = Backoff::new();
+    let stream = stream.as_str();
     loop {
-        let c = match &mut conn {
-            Some(c) => c,
-            None => {
-                let connected = tokio::select! {
-                    () = state.stopping.cancelled() => return,
-                    c = state.connector.dedicated() => c,
-                };
-                match connected {
-                    Ok(c) => conn.insert(c),
-                    Err(e) => {
-                        let delay = backoff.next_delay();
-                        tracing::error!(service = publisher, error = %e, ?delay, "broadcast reader cannot connect; retrying");
-                        if !state.pause(delay).await {
-                            return;
-                        }
-                        continue;
-                    }
-                }
-            }
-        };
         let after = match &last {
             Some(id) => id.clone(),
-            None => match commands::last_id(c, &stream).await {
-                Ok(id) => last.insert(id).clone(),
-                Err(e) => {
-                    if needs_new_connection(&e) {
-                        conn = None;
-                    }
-                    let delay = backoff.next_delay();
-                    tracing::warn!(service = publisher, error = %e, ?delay, "broadcast reader cannot find the stream's end");
-                    if !state.pause(delay).await {
+            None => match reader
+                .read(async |c| commands::last_id(c, stream).await)
+                .await
+            {
+                None => return,
+                Some(Ok(id)) => last.insert(id).clone(),
+                Some(Err(e)) => {
+                    if !reader.pause(&e).await {
                         return;
                     }
                     continue;
                 }
             },
         };
-        let read = tokio::select! {
-            () = state.stopping.cancelled() => return,
-            r = commands::read_after(c, &stream, &after, READ_COUNT, BLOCK) => r,
-        };
+        let read = reader
+            .read(async |c| commands::read_after(c, stream, &after, READ_COUNT, BLOCK).await)
+            .await;
         match read {
-            Ok(entries) => {
-                backoff.reset();
+            None => return,
+            Some(Ok(entries)) => {
                 for entry in entries {
                     last = Some(entry.id.clone());
-                    let Some(raw) = entry.field(fields::ENVELOPE) else {
-                        continue;
-                    };
-                    let Ok(Envelope::Notification(n)) = parse_envelope(raw) else {
-                        tracing::warn!(service = publisher, entry_id = %entry.id, "broadcast event without a notification envelope; skipped");
-                        continue;
-                    };
-                    // A hung handler must not keep the server from stopping.
-                    let handled = tokio::select! {
-                        () = state.abort.cancelled() => return,
-                        outcome = events.handle_event(&n.method, n.params) => outcome,
-                    };
-                    match handled {
-                        EventOutcome::Handled | EventOutcome::Unknown => {}
-                        EventOutcome::Invalid(e) | EventOutcome::Failed(e) => {
-                            tracing::warn!(service = publisher, method = %n.method, entry_id = %entry.id, code = e.code, error = %e.message, "broadcast event not handled (at most once: not retried)");
-                        }
+                    if !handle(&state, &events, entry).await {
+                        return;
                     }
                 }
             }
-            Err(e) => {
-                if needs_new_connection(&e) {
-                    conn = None;
-                }
-                let delay = backoff.next_delay();
-                tracing::warn!(service = publisher, error = %e, ?delay, "broadcast read failed");
-                if !state.pause(delay).await {
+            Some(Err(e)) => {
+                if !reader.pause(&e).await {
                     return;
                 }
             }
         }
     }
+}
+
+/// Handles one broadcast event; false when the server aborts meanwhile (a hung handler must
+/// not keep the server from stopping).
+async fn handle(state: &ServerState, events: &Service, entry: StreamEntry) -> bool {
+    let publisher = events.name();
+    let Some(raw) = entry.field(fields::ENVELOPE) else {
+        return true;
+    };
+    let Ok(Envelope::Notification(n)) = parse_envelope(raw) else {
+        tracing::warn!(service = publisher, entry_id = %entry.id, "broadcast event without a notification envelope; skipped");
+        return true;
+    };
+    let handled = tokio::select! {
+        () = state.abort.cancelled() => return false,
+        outcome = events.handle_event(&n.method, n.params) => outcome,
+    };
+    match handled {
+        EventOutcome::Handled | EventOutcome::Unknown => {}
+        EventOutcome::Invalid(e) | EventOutcome::Failed(e) => {
+            tracing::warn!(service = publisher, method = %n.method, entry_id = %entry.id, code = e.code, error = %e.message, "broadcast event not handled (at most once: not retried)");
+        }
+    }
+    true
 }

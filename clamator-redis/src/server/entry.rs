@@ -119,7 +119,9 @@ async fn handle_entry(
     let Screened { reply_to, envelope } = screened;
     let envelope = match envelope {
         Ok(envelope) => envelope,
-        Err(rejection) => return retire(&state, &rt, &entry, reply_to.as_deref(), *rejection).await,
+        Err(rejection) => {
+            return retire(&state, &rt, &entry, reply_to.as_deref(), *rejection).await
+        }
     };
     if let Some(to) = reply_to.as_deref() {
         if let Err(rejection) = check_reply_stream(&state, rt.name(), &entry, to).await {
@@ -240,7 +242,12 @@ async fn handle_request(
         // Its caller has given up (or it ran past max_handler_time): the handler is
         // dropped, so the next entry of an ordered service gets its turn; say why.
         tracing::warn!(service, method, rpc_id, %entry_id, reason = kind.as_str(), "handler cancelled");
-        record_outcome(rt, method, "cancelled", Some(crate::codes::DEADLINE_EXCEEDED));
+        record_outcome(
+            rt,
+            method,
+            "cancelled",
+            Some(crate::codes::DEADLINE_EXCEEDED),
+        );
         Counters::bump(&state.counters.cancelled);
     }
     let owned = match ran {
@@ -316,9 +323,10 @@ async fn carry_out(
         Next::Write(finish) => finish,
         Next::LeavePending | Next::LeaveToOwner => return,
     };
-    let waiting = state
-        .completer
-        .enqueue(rt.completion(entry_id, call.method, call.rpc_id, finish));
+    let waiting =
+        state
+            .completer
+            .enqueue(rt.completion(entry_id, call.method, call.rpc_id, finish));
     drop(permit);
     let replying = std::time::Instant::now();
     let outcome = waiting.outcome().await;

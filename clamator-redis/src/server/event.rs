@@ -33,7 +33,14 @@ pub(super) async fn handle_event(
     let Envelope::Notification(n) = envelope else {
         tracing::warn!(service, entry_id = %entry.id, "event entry without a notification envelope; dead-lettered");
         let error = RpcError::invalid_request("an event must be a notification");
-        return retire(state, rt, &entry, None, dead_letter(RetireReason::Malformed, error)).await;
+        return retire(
+            state,
+            rt,
+            &entry,
+            None,
+            dead_letter(RetireReason::Malformed, error),
+        )
+        .await;
     };
     if rt.service.method(&n.method).is_none() {
         // Not an event this subscriber handles: acknowledged, nothing run or recorded.

@@ -244,9 +244,15 @@ pub(super) async fn gate_request(
         Ok(found) => {
             match &found {
                 Claim::Claimed(_) => {}
-                Claim::Done(_) => tracing::info!(service, %entry_id, %rpc_id, "already completed; answering from the idempotency record"),
-                Claim::Running => tracing::info!(service, %entry_id, %rpc_id, "in progress elsewhere; left to its owner"),
-                Claim::Mismatch => tracing::warn!(service, %entry_id, %rpc_id, "idempotency key reused with a different payload; refused"),
+                Claim::Done(_) => {
+                    tracing::info!(service, %entry_id, %rpc_id, "already completed; answering from the idempotency record")
+                }
+                Claim::Running => {
+                    tracing::info!(service, %entry_id, %rpc_id, "in progress elsewhere; left to its owner")
+                }
+                Claim::Mismatch => {
+                    tracing::warn!(service, %entry_id, %rpc_id, "idempotency key reused with a different payload; refused")
+                }
             }
             request_gate(found, &request.id, reply_to)
         }

@@ -131,6 +131,9 @@ mod tests {
         assert_eq!(r.to, "p:replies:c");
         assert!(r.json.contains(r#""id":7"#), "{}", r.json);
         assert_eq!(retired_answer(None, Some(&id), &error), Finish::Ack);
-        assert_eq!(retired_answer(Some("p:replies:c"), None, &error), Finish::Ack);
+        assert_eq!(
+            retired_answer(Some("p:replies:c"), None, &error),
+            Finish::Ack
+        );
     }
 }

@@ -307,7 +307,6 @@ pub(crate) async fn autoclaim<C: ConnectionLike + Send>(
         .await
 }
 
-
 /// Renews the lease of `ids` that this consumer still owns (see [`LEASE_RENEW`](crate::scripts::LEASE_RENEW)); returns
 /// those ids.
 pub(crate) async fn renew<C: ConnectionLike + Send>(

@@ -95,7 +95,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut options = ServiceOptions::new().concurrency(args.concurrency);
     if args.exactly_once {
-        options = options.exactly_once();
+        options = options.exactly_once(true);
     }
     let mut builder = RedisServer::builder(config)
         .service_with(arith, options.clone())

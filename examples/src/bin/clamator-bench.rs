@@ -763,7 +763,7 @@ mod tests {
 mod events_bench {
     use super::*;
     use clamator_protocol::{RpcError, Service};
-    use clamator_redis::events::SubscriptionOptions;
+    use clamator_redis::SubscriptionOptions;
 
     fn now_us() -> u64 {
         std::time::SystemTime::now()
@@ -886,7 +886,7 @@ mod events_bench {
             .notification("tick", handler)
             .build()?;
         let server = RedisServer::builder(ServerConfig::new(&args.key_prefix).redis_url(url))
-            .subscribe(&group, events, SubscriptionOptions::new())
+            .subscribe(&group, events)
             .start()
             .await?;
         ready()?;

@@ -82,8 +82,11 @@ async fn a_cluster_serves_every_promise_for_services_on_different_shards() {
     assert_eq!(pending_count(&mut raw.clone(), &stream, "arith").await, 1);
 
     let config = t.server_config().claim_idle(Duration::from_millis(300));
-    let (server, handled) =
-        start_arith_server(config, ServiceOptions::new().concurrency(8).exactly_once()).await;
+    let (server, handled) = start_arith_server(
+        config,
+        ServiceOptions::new().concurrency(8).exactly_once(true),
+    )
+    .await;
     assert_eq!(early_call.await.unwrap().unwrap().sum, 10.0);
 
     // Calls from several transports (reply streams on several shards) and notifications.
@@ -169,7 +172,7 @@ async fn a_slot_moved_to_another_master_under_load_loses_and_duplicates_nothing(
     let t = TestCluster::start(3, 0);
     let mut l = UnderLoad::start(
         t.server_config().claim_idle(Duration::from_secs(1)),
-        ServiceOptions::new().concurrency(16).exactly_once(),
+        ServiceOptions::new().concurrency(16).exactly_once(true),
         t.transport_config(),
         16,
         WAIT,
@@ -215,7 +218,7 @@ async fn a_killed_cluster_master_fails_over_and_calls_resume() {
         t.server_config().claim_idle(Duration::from_secs(1)),
         // Exactly-once runs scripts on every call: they keep working on the promoted
         // replica (NOSCRIPT → loaded again).
-        ServiceOptions::new().concurrency(16).exactly_once(),
+        ServiceOptions::new().concurrency(16).exactly_once(true),
         t.transport_config(),
         8,
         // Above failover + reconnect + reclaim: a call in flight at the kill is late, not
@@ -241,7 +244,7 @@ async fn a_sentinel_failover_moves_servers_and_clients_to_the_new_master() {
     let mut t = TestSentinel::start(Duration::from_millis(1000));
     let l = UnderLoad::start(
         t.server_config().claim_idle(Duration::from_secs(1)),
-        ServiceOptions::new().concurrency(16).exactly_once(),
+        ServiceOptions::new().concurrency(16).exactly_once(true),
         t.transport_config(),
         8,
         Duration::from_secs(5),
@@ -262,7 +265,7 @@ async fn a_planned_cluster_failover_under_load_loses_nothing() {
     let t = TestCluster::start(3, 1);
     let mut l = UnderLoad::start(
         t.server_config().claim_idle(Duration::from_secs(1)),
-        ServiceOptions::new().concurrency(16).exactly_once(),
+        ServiceOptions::new().concurrency(16).exactly_once(true),
         t.transport_config(),
         8,
         WAIT,

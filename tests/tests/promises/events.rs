@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use clamator_protocol::{RpcError, Service};
-use clamator_redis::events::{RetryDelays, StartAt, SubscriptionOptions};
 use clamator_redis::{RedisServer, RedisTransport};
+use clamator_redis::{RetryDelays, StartAt, SubscriptionOptions};
 use clamator_tests::{wait_for, TestRedis, WAIT};
 use serde_json::{json, Value};
 
@@ -57,7 +57,7 @@ async fn subscriber_with(
     options: SubscriptionOptions,
 ) -> RedisServer {
     RedisServer::builder(config)
-        .subscribe(name, events, options)
+        .subscribe_with(name, events, options)
         .start()
         .await
         .unwrap()

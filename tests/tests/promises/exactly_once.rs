@@ -30,7 +30,7 @@ async fn xadd_request(
 async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_keys() {
     let t = TestRedis::start();
     let h = t
-        .arith_with(t.server_config(), ServiceOptions::new().exactly_once())
+        .arith_with(t.server_config(), ServiceOptions::new().exactly_once(true))
         .await;
     let raw = t.raw().await;
     let stream = t.cmds("arith");

@@ -104,62 +104,6 @@ async fn an_abandoned_clients_reply_stream_expires() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_housekeeping_lock_is_held_by_one_and_released_only_by_its_holder() {
-    use clamator_redis::lock::Lock;
-    let t = TestRedis::start();
-    let manager = redis::Client::open(t.url())
-        .unwrap()
-        .get_connection_manager()
-        .await
-        .unwrap();
-    let ttl = Duration::from_secs(10);
-    let a = Lock::try_acquire(&manager, "k:lock", ttl)
-        .await
-        .unwrap()
-        .expect("first acquire");
-    assert!(
-        Lock::try_acquire(&manager, "k:lock", ttl)
-            .await
-            .unwrap()
-            .is_none(),
-        "two holders"
-    );
-    a.extend().await.unwrap();
-    // The lock expires and someone else takes it: the old holder learns it lost it, and its
-    // release leaves the new holder's lock alone.
-    let _: () = redis::cmd("DEL")
-        .arg("k:lock")
-        .query_async(&mut manager.clone())
-        .await
-        .unwrap();
-    let b = Lock::try_acquire(&manager, "k:lock", ttl)
-        .await
-        .unwrap()
-        .expect("acquire after expiry");
-    assert!(a
-        .extend()
-        .await
-        .unwrap_err()
-        .to_string()
-        .contains("was lost"));
-    assert!(a.release().await.is_err());
-    let held: Option<String> = redis::cmd("GET")
-        .arg("k:lock")
-        .query_async(&mut manager.clone())
-        .await
-        .unwrap();
-    assert!(
-        held.is_some(),
-        "a stale holder released someone else's lock"
-    );
-    b.release().await.unwrap();
-    assert!(Lock::try_acquire(&manager, "k:lock", ttl)
-        .await
-        .unwrap()
-        .is_some());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trimming_under_load_never_drops_an_unacknowledged_entry() {
     let t = TestRedis::start();
     let raw = t.raw().await;

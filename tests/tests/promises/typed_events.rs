@@ -11,7 +11,7 @@ use clamator_examples::generated::orders::{
     OrdersSubscriber, ORDERS_EVENTS,
 };
 use clamator_protocol::{Error, MemoryTransport, Router, RpcError};
-use clamator_redis::events::SubscriptionOptions;
+use clamator_redis::SubscriptionOptions;
 use clamator_redis::{keys, RedisServer};
 use clamator_tests::{wait_for, TestRedis, WAIT};
 use serde_json::json;
@@ -56,11 +56,7 @@ async fn a_generated_subscriber_gets_the_events_it_implements_and_acks_the_other
     let t = TestRedis::start();
     let billing = Billing::default();
     let server = RedisServer::builder(t.server_config())
-        .subscribe(
-            "billing",
-            orders_subscriber(billing.clone()).unwrap(),
-            SubscriptionOptions::new(),
-        )
+        .subscribe("billing", orders_subscriber(billing.clone()).unwrap())
         .start()
         .await
         .unwrap();
@@ -98,11 +94,7 @@ async fn an_invalid_payload_is_refused_on_publish_and_dead_lettered_on_receipt()
     let t = TestRedis::start();
     let billing = Billing::default();
     let server = RedisServer::builder(t.server_config())
-        .subscribe(
-            "billing",
-            orders_subscriber(billing.clone()).unwrap(),
-            SubscriptionOptions::new(),
-        )
+        .subscribe("billing", orders_subscriber(billing.clone()).unwrap())
         .start()
         .await
         .unwrap();

@@ -1,44 +1,27 @@
 //! The client side over Redis, [`RedisTransport`]: requests go to `<prefix>:cmds:<service>`
 //! with `XADD`, replies come back on this transport's own stream,
 //! `<prefix>:replies:<instance id>`, read from `0` by one reader on a dedicated connection
-//! and matched to waiting calls by id.
+//! and matched to waiting calls by id ([`replies`]).
 
-use std::collections::HashMap;
+mod health;
+mod replies;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clamator_protocol::envelope::parse_envelope;
-use clamator_protocol::{
-    BoxFuture, CallOptions, ClientTransport, Envelope, Error, Response, RpcId,
-};
+use clamator_protocol::{BoxFuture, CallOptions, ClientTransport, Error, Response, RpcId};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use self::health::Health;
+use self::replies::{lock, reply_loop, Pending, PendingGuard};
 use crate::config::TransportConfig;
-use crate::connection::{is_connection_error, AtStop, BlockingReader, Connector, RedisConn, BLOCK};
+use crate::connection::{is_connection_error, Connector, RedisConn};
 use crate::keys;
 use crate::served::Served;
 use crate::stream::commands::{self, RequestFields};
-use crate::stream::{fields, StreamEntry, StreamId};
-
-/// Replies read per `XREAD`.
-const REPLY_READ_COUNT: usize = 512;
-
-/// Calls waiting for replies. Closed at stop under the same lock, so no call can slip in
-/// after the table was emptied and then wait for a reply that never comes.
-#[derive(Default)]
-struct PendingTable {
-    closed: bool,
-    calls: HashMap<String, oneshot::Sender<Result<Response, Error>>>,
-}
-
-type Pending = Arc<Mutex<PendingTable>>;
-
-fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, PendingTable> {
-    pending.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 struct Inner {
     config: TransportConfig,
@@ -83,52 +66,6 @@ fn partition_of(n: usize, key: Option<&str>, turn: &std::sync::atomic::AtomicUsi
             (h % n as u64) as usize
         }
         None => turn.fetch_add(1, Ordering::Relaxed) % n,
-    }
-}
-
-/// Since when Redis has been unreachable, as seen by the reply reader and by failed sends.
-#[derive(Debug, Default)]
-struct Health {
-    down_since: Mutex<Option<Instant>>,
-    /// A connection broke somewhere in this transport since the shared connection last
-    /// worked. When Redis goes away, the reply reader's blocking read breaks at once, but the
-    /// shared connection only finds out when something is sent on it: the first request
-    /// after Redis is back would fail with a broken pipe. So the next request pings first,
-    /// and a ping, unlike a request, can be sent twice without harm.
-    suspect: AtomicBool,
-}
-
-impl Health {
-    fn down(&self) {
-        self.suspect.store(true, Ordering::Relaxed);
-        let mut d = self
-            .down_since
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        d.get_or_insert_with(Instant::now);
-    }
-
-    fn is_suspect(&self) -> bool {
-        self.suspect.load(Ordering::Relaxed)
-    }
-
-    fn shared_works(&self) {
-        self.suspect.store(false, Ordering::Relaxed);
-    }
-
-    fn up(&self) {
-        *self
-            .down_since
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = None;
-    }
-
-    /// How long Redis has been unreachable, if it is.
-    fn down_for(&self) -> Option<Duration> {
-        self.down_since
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .map(|t| t.elapsed())
     }
 }
 
@@ -434,19 +371,6 @@ impl RedisTransport {
     }
 }
 
-/// Removes a call from the pending table when its future ends in any way, including being
-/// dropped on timeout, so a late reply finds nobody and is dropped.
-struct PendingGuard<'a> {
-    pending: &'a Pending,
-    key: String,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        lock(self.pending).calls.remove(&self.key);
-    }
-}
-
 impl ClientTransport for RedisTransport {
     fn send<'a>(
         &'a self,
@@ -538,51 +462,6 @@ async fn keep_alive(manager: RedisConn, key: String, ttl: Duration, stop: Cancel
     }
 }
 
-/// Reads this transport's reply stream and completes waiting calls, until stopped.
-async fn reply_loop(
-    connector: Connector,
-    manager: RedisConn,
-    key: String,
-    pending: Pending,
-    stop: CancellationToken,
-    health: Arc<Health>,
-) {
-    // Unlike the server's reads, this one may be dropped mid-flight at stop: the
-    // connection goes with it and every call still waiting is failed anyway.
-    let mut reader = BlockingReader::new(connector, stop, AtStop::CutShort, "reply reader", "");
-    // From 0: replies written before this reader got going are never missed.
-    let mut last_id = "0".to_owned();
-    let mut progress = ReadProgress::new();
-    loop {
-        let after = last_id.as_str();
-        let read = reader
-            .read(async |c| commands::read_after(c, &key, after, REPLY_READ_COUNT, BLOCK).await)
-            .await;
-        match read {
-            None => return,
-            Some(Ok(entries)) => {
-                health.up();
-                let read = entries.len();
-                for entry in entries {
-                    deliver(&pending, &entry);
-                    last_id = entry.id;
-                }
-                if progress.read(read) {
-                    trim_read(&manager, &key, &last_id).await;
-                }
-            }
-            Some(Err(e)) => {
-                if e.is_outage() {
-                    health.down();
-                }
-                if !reader.pause(&e).await {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 /// Sends an XADD, and sends it again while Redis answers that a slot is on the move or a
 /// failover is in progress (ASK, MOVED, TRYAGAIN, READONLY, CLUSTERDOWN, LOADING): Redis
 /// did not run it, so sending it again cannot duplicate it. A few quick tries ride out
@@ -611,94 +490,6 @@ where
 /// How often a request's XADD is sent again after an answer saying the topology is
 /// changing (10 ms, doubling: 630 ms in all).
 const TOPOLOGY_RETRIES: usize = 6;
-
-/// When the reader trims what it has read from its stream: every [`TRIM_EVERY`] replies, or
-/// [`TRIM_AFTER`] after the last trim with some read. Servers bound reply streams only by age
-/// (and a hard cap), so without this a busy transport's stream would hold minutes of
-/// replies; a quiet one holds a few.
-#[derive(Debug)]
-struct ReadProgress {
-    since_trim: usize,
-    last_trim: Instant,
-}
-
-/// Replies read between two trims at most.
-const TRIM_EVERY: usize = 256;
-
-/// The longest a quiet transport waits before trimming what it read.
-const TRIM_AFTER: Duration = Duration::from_secs(30);
-
-impl ReadProgress {
-    fn new() -> Self {
-        Self {
-            since_trim: 0,
-            last_trim: Instant::now(),
-        }
-    }
-
-    /// Counts `n` replies read; true when it is time to trim.
-    fn read(&mut self, n: usize) -> bool {
-        self.since_trim += n;
-        let due = self.since_trim >= TRIM_EVERY
-            || (self.since_trim > 0 && self.last_trim.elapsed() >= TRIM_AFTER);
-        if due {
-            self.since_trim = 0;
-            self.last_trim = Instant::now();
-        }
-        due
-    }
-}
-
-/// Removes every reply up to `last_read` from the stream: all of them have been read and
-/// handed to their calls (stream ids only grow, so nothing unread is below it).
-async fn trim_read(manager: &RedisConn, key: &str, last_read: &str) {
-    let Some(read) = StreamId::parse(last_read) else {
-        return;
-    };
-    let trimmed = commands::trim_below(&mut manager.clone(), key, &read.next().to_string()).await;
-    if let Err(e) = trimmed {
-        tracing::debug!(error = %e, "could not trim the replies already read");
-    }
-}
-
-fn deliver(pending: &Pending, entry: &StreamEntry) {
-    let Some(raw) = entry.field(fields::ENVELOPE) else {
-        return;
-    };
-    let (key, outcome) = match parse_envelope(raw) {
-        Ok(Envelope::Response(r)) => match r.id.as_ref().map(RpcId::key) {
-            Some(key) => (key, Ok(r)),
-            None => {
-                tracing::warn!(entry_id = %entry.id, "reply without id; dropped");
-                return;
-            }
-        },
-        Ok(other) => {
-            tracing::warn!(entry_id = %entry.id, kind = other.kind(), "non-response envelope on a reply stream; dropped");
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(entry_id = %entry.id, error = %e, "redis reply parse failed");
-            // A caller whose reply is garbled learns it now rather than at its timeout.
-            match e.id.as_ref().map(RpcId::key) {
-                Some(key) => (
-                    key,
-                    Err(Error::protocol_with("invalid response envelope", e)),
-                ),
-                None => return,
-            }
-        }
-    };
-    let waiter = lock(pending).calls.remove(&key);
-    match waiter {
-        Some(tx) => {
-            let _ = tx.send(outcome);
-        }
-        None => {
-            tracing::debug!(entry_id = %entry.id, rpc_id = %key, "reply for no waiting call (late, duplicate or foreign); dropped")
-        }
-    }
-}
 
 /// What generated `<Service>Events` publishers publish through: the same as
 /// [`RedisTransport::publish_event`], the payload already checked against its schema.
@@ -746,17 +537,5 @@ mod tests {
                 "{e}"
             );
         }
-    }
-
-    #[test]
-    fn the_reader_trims_every_256_replies() {
-        let mut p = ReadProgress::new();
-        assert!(!p.read(0));
-        assert!(!p.read(255));
-        assert!(p.read(1));
-        assert!(!p.read(10));
-        p.last_trim -= TRIM_AFTER;
-        assert!(p.read(1), "a quiet while with something read");
-        assert!(!p.read(0));
     }
 }

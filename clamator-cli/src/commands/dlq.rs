@@ -136,7 +136,8 @@ fn check_id(id: &str, range_end: bool) -> Result<(), CliError> {
 
 async fn dead_letters(ctx: &Ctx) -> Result<DeadLetters, CliError> {
     let target = ctx.target()?;
-    Ok(DeadLetters::connect(&target.library_url(), ctx.prefix()?).await?)
+    let target = clamator_redis::RedisTarget::new(target.library_url());
+    Ok(DeadLetters::connect(&target, ctx.prefix()?).await?)
 }
 
 async fn list(ctx: &Ctx, service: &str, count: usize) -> Result<(), CliError> {

@@ -66,6 +66,7 @@
 //! | module | what |
 //! |---|---|
 //! | `target` | [`RedisTarget`]: where Redis is (URL, [`Deployment`], timeouts, TLS CA), held by both configs and [`DeadLetters`]; [`RedisConnection`], its connection for a tool's own commands (`SCAN` on every master) |
+//! | `args` | `RedisArgs` (feature `clap`): `--redis-url`, `--cluster`, `--sentinel-master`, `--tls-ca-cert` for a command line |
 //! | [`config`] | [`ServerConfig`], [`ServiceOptions`], [`TransportConfig`] and their defaults |
 //! | [`env`] | the configs and the target from `CLAMATOR_*` variables and `REDIS_URL` |
 //! | [`codes`] | the error codes this transport adds: -32050, -32051, -32052 |
@@ -79,9 +80,12 @@
 //!
 //! ## Features
 //!
-//! None are needed. `tls` (default) reads `rediss://` URLs; `metrics` and `opentelemetry` are described in
+//! None are needed. `tls` (default) reads `rediss://` URLs; `clap` adds `RedisArgs`, the
+//! deployment flags for a clap command line; `metrics` and `opentelemetry` are described in
 //! docs/observability.md; `fault-injection` exists for this project's own crash tests only.
 
+#[cfg(feature = "clap")]
+mod args;
 mod backoff;
 pub mod codes;
 pub mod config;
@@ -102,6 +106,8 @@ mod target;
 mod trace_context;
 mod transport;
 
+#[cfg(feature = "clap")]
+pub use args::RedisArgs;
 pub use config::{
     ServerConfig, ServiceOptions, TransportConfig, DEFAULT_MAX_ENVELOPE_BYTES,
     DEFAULT_REPLY_STREAM_TTL,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::target::RedisTarget;
-pub use crate::target::{node_urls, redact_url, Deployment, DEFAULT_REDIS_URL};
+pub use crate::target::{Deployment, DEFAULT_REDIS_URL};
 
 macro_rules! common_setters {
     () => {

@@ -5,10 +5,11 @@
 use std::path::Path;
 
 use clamator_protocol::SchemaValidator;
+use clamator_redis::RedisConnection;
 use serde_json::Value;
 
 use crate::error::CliError;
-use crate::target::Conn;
+use crate::query::Query;
 
 /// One method of a contract.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,7 +179,7 @@ const MAX_DOCUMENT_BYTES: usize = 4 << 20;
 /// The contract document published for `service`, if any: `GETRANGE
 /// <prefix>:contracts:<service> 0 <4 MiB>` (bounded, as clamator-redis reads it).
 pub(crate) async fn fetch_published(
-    conn: &mut Conn,
+    conn: &mut RedisConnection,
     prefix: &str,
     service: &str,
 ) -> Result<Option<(Value, String)>, CliError> {

@@ -18,7 +18,7 @@
 //! | module | what |
 //! |---|---|
 //! | `commands` | one module per command |
-//! | `target` | the Redis URL and deployment mode, and the CLI's own connection |
+//! | `query` | commands on clamator-redis's `RedisConnection` with their failures named, glob escaping |
 //! | `streams` | finding services, reading `XINFO`, `XRANGE` |
 //! | `contract` | contract files and published contracts, params checks |
 //! | `output` | tables, JSON, durations |
@@ -28,18 +28,15 @@ mod commands;
 mod contract;
 mod error;
 mod output;
+mod query;
 mod streams;
-mod target;
 
 use std::process::ExitCode;
 
+use clamator_redis::{RedisArgs, RedisConnection, RedisTarget};
 use clap::{Parser, Subcommand};
 
 use crate::error::CliError;
-use crate::target::{Conn, Target};
-
-/// The Redis URL when neither `--redis-url` nor `REDIS_URL` gives one.
-const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// The operator's command line for clamator services on Redis.
 #[derive(Parser, Debug)]
@@ -54,34 +51,9 @@ struct Cli {
 /// Flags every command takes.
 #[derive(clap::Args, Debug)]
 struct Global {
-    /// Redis URL: `redis://[user:pass@]host:port`, `rediss://` for TLS; with `--cluster` or
-    /// `--sentinel-master`, a comma-separated list of nodes; or `redis+cluster://…`,
-    /// `redis+sentinel://…/<master>`.
-    #[arg(
-        long,
-        global = true,
-        env = "REDIS_URL",
-        hide_env_values = true,
-        default_value = DEFAULT_REDIS_URL,
-        help_heading = "Global options"
-    )]
-    redis_url: String,
-    /// Redis Cluster: `--redis-url` lists seed nodes.
-    #[arg(
-        long,
-        global = true,
-        env = "CLAMATOR_REDIS_CLUSTER",
-        conflicts_with = "sentinel_master"
-    )]
-    cluster: bool,
-    /// Sentinel: `--redis-url` lists sentinels, and commands go to the master they name NAME.
-    #[arg(
-        long,
-        global = true,
-        env = "CLAMATOR_SENTINEL_MASTER",
-        value_name = "NAME"
-    )]
-    sentinel_master: Option<String>,
+    /// Where Redis is: `--redis-url`, `--cluster`, `--sentinel-master`, `--tls-ca-cert`.
+    #[command(flatten, next_help_heading = "Global options")]
+    redis: RedisArgs,
     /// The key prefix the services use (required: clamator has no default prefix).
     #[arg(
         long,
@@ -118,10 +90,8 @@ enum Command {
 /// What every command needs: where Redis is, the prefix, the output format.
 #[derive(Debug)]
 pub(crate) struct Ctx {
-    redis_url: String,
-    /// `--cluster` was given.
-    pub(crate) cluster: bool,
-    sentinel_master: Option<String>,
+    /// Where Redis is, as the flags say.
+    pub(crate) redis: RedisArgs,
     prefix: Option<String>,
     /// `--json` was given.
     pub(crate) json: bool,
@@ -140,18 +110,14 @@ impl Ctx {
         }
     }
 
-    /// Where Redis is.
-    pub(crate) fn target(&self) -> Result<Target, CliError> {
-        Target::new(
-            &self.redis_url,
-            self.cluster,
-            self.sentinel_master.as_deref(),
-        )
+    /// Where Redis is; a usage error for a target that cannot be connected to as it stands.
+    pub(crate) fn target(&self) -> Result<RedisTarget, CliError> {
+        Ok(self.redis.target()?)
     }
 
-    /// The CLI's own connection.
-    pub(crate) async fn connect(&self) -> Result<Conn, CliError> {
-        self.target()?.connect().await
+    /// A connection for the CLI's own reads, in the target's deployment mode.
+    pub(crate) async fn connect(&self) -> Result<RedisConnection, CliError> {
+        Ok(self.target()?.connect().await?)
     }
 }
 
@@ -162,9 +128,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let ctx = Ctx {
-        redis_url: cli.global.redis_url,
-        cluster: cli.global.cluster,
-        sentinel_master: cli.global.sentinel_master,
+        redis: cli.global.redis,
         prefix: cli.global.prefix,
         json: cli.global.json,
     };

@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use clamator_protocol::names;
-use clamator_redis::keys;
+use clamator_redis::{keys, RedisConnection};
 use redis::Value;
 use serde::Serialize;
 
 use crate::error::CliError;
-use crate::target::{glob_escape, Conn};
+use crate::query::{glob_escape, Query};
 
 /// One command stream of a service: partition 0 is `<prefix>:cmds:<service>`, partition `i`
 /// is `<prefix>:cmds:<service>:<i>`.
@@ -26,13 +26,13 @@ pub(crate) struct CommandStream {
 /// Every service under `prefix`: those with a command stream, and those that only published
 /// a contract, with their command streams (partitions in order).
 pub(crate) async fn all_services(
-    conn: &mut Conn,
+    conn: &mut RedisConnection,
     prefix: &str,
 ) -> Result<BTreeMap<String, Vec<CommandStream>>, CliError> {
     let cmds_prefix = format!("{prefix}:cmds:");
     let pattern = format!("{}*", glob_escape(&cmds_prefix));
     let mut services: BTreeMap<String, Vec<CommandStream>> = BTreeMap::new();
-    for key in conn.scan(&pattern, "stream").await? {
+    for key in conn.scan(&pattern, Some("stream")).await? {
         let Some(rest) = key.strip_prefix(&cmds_prefix) else {
             continue;
         };
@@ -48,7 +48,7 @@ pub(crate) async fn all_services(
     }
     let contracts_prefix = keys::contract_key(prefix, "");
     let pattern = format!("{}*", glob_escape(&contracts_prefix));
-    for key in conn.scan(&pattern, "string").await? {
+    for key in conn.scan(&pattern, Some("string")).await? {
         if let Some(service) = key.strip_prefix(&contracts_prefix) {
             if names::is_valid_service(service) {
                 services.entry(service.to_owned()).or_default();
@@ -63,7 +63,7 @@ pub(crate) async fn all_services(
 
 /// The command streams of one service (none when it has none yet).
 pub(crate) async fn service_streams(
-    conn: &mut Conn,
+    conn: &mut RedisConnection,
     prefix: &str,
     service: &str,
 ) -> Result<Vec<CommandStream>, CliError> {
@@ -79,7 +79,7 @@ pub(crate) async fn service_streams(
         });
     }
     let pattern = format!("{}:*", glob_escape(&base));
-    for key in conn.scan(&pattern, "stream").await? {
+    for key in conn.scan(&pattern, Some("stream")).await? {
         let partition = key
             .strip_prefix(&base)
             .and_then(|r| r.strip_prefix(':'))
@@ -157,7 +157,7 @@ pub(crate) struct StreamInfo {
 
 /// `XINFO STREAM <key>`; `None` when there is no such stream.
 pub(crate) async fn stream_info(
-    conn: &mut Conn,
+    conn: &mut RedisConnection,
     key: &str,
 ) -> Result<Option<StreamInfo>, CliError> {
     let cmd = {
@@ -199,7 +199,10 @@ pub(crate) struct GroupInfo {
 }
 
 /// `XINFO GROUPS <key>` (none for a stream that does not exist).
-pub(crate) async fn groups(conn: &mut Conn, key: &str) -> Result<Vec<GroupInfo>, CliError> {
+pub(crate) async fn groups(
+    conn: &mut RedisConnection,
+    key: &str,
+) -> Result<Vec<GroupInfo>, CliError> {
     let cmd = {
         let mut cmd = redis::cmd("XINFO");
         cmd.arg("GROUPS").arg(key);
@@ -243,7 +246,7 @@ pub(crate) struct ConsumerInfo {
 
 /// `XINFO CONSUMERS <key> <group>` (none when the group or stream is gone).
 pub(crate) async fn consumers(
-    conn: &mut Conn,
+    conn: &mut RedisConnection,
     key: &str,
     group: &str,
 ) -> Result<Vec<ConsumerInfo>, CliError> {
@@ -317,7 +320,7 @@ pub(crate) fn entries(value: Value) -> Vec<(String, Fields)> {
 
 /// `XRANGE <key> <start> <end> [COUNT n]`.
 pub(crate) async fn range(
-    conn: &mut Conn,
+    conn: &mut RedisConnection,
     key: &str,
     start: &str,
     end: &str,
@@ -333,7 +336,7 @@ pub(crate) async fn range(
 }
 
 /// Redis's clock, in epoch milliseconds (`TIME`), so ages are measured as stream ids are.
-pub(crate) async fn redis_now_ms(conn: &mut Conn) -> Result<u64, CliError> {
+pub(crate) async fn redis_now_ms(conn: &mut RedisConnection) -> Result<u64, CliError> {
     let (secs, micros): (u64, u64) = conn.query(&redis::cmd("TIME")).await?;
     Ok(secs * 1000 + micros / 1000)
 }

@@ -3,134 +3,82 @@
 
 use std::time::Duration;
 
-/// The Redis URL used when neither the config nor `REDIS_URL` gives one.
-pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
-
-/// How Redis is deployed, which decides how the URL is read and how connections follow
-/// topology changes. The wire and the key names are the same in every mode.
-///
-/// ```
-/// use clamator_redis::{Deployment, ServerConfig, TransportConfig};
-/// // Redis Cluster: the URL lists seed nodes; the rest of the cluster is discovered.
-/// let server = ServerConfig::new("app")
-///     .redis_url("redis://10.0.0.1:7000,10.0.0.2:7000")
-///     .deployment(Deployment::Cluster);
-/// // Sentinel: the URL lists sentinels; connections go to the master they name.
-/// let client = TransportConfig::new("app")
-///     .redis_url("redis://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379")
-///     .deployment(Deployment::sentinel("mymaster"));
-/// assert_eq!(client.deployment_mode(), &Deployment::sentinel("mymaster"));
-/// # let _ = server;
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Deployment {
-    /// One Redis server (or a managed endpoint that looks like one) at the URL. The default.
-    #[default]
-    Standalone,
-    /// Redis Cluster (or Valkey cluster mode). The URL is a comma-separated list of seed
-    /// nodes (`redis://a:7000,b:7000`; a node without a scheme takes the first one's scheme
-    /// and credentials). Commands go to the shard that owns their key; MOVED, ASK, TRYAGAIN
-    /// and CLUSTERDOWN are followed with retries within the response timeout.
-    Cluster,
-    /// Redis Sentinel. The URL is a comma-separated list of sentinels; connections go to the
-    /// current master of `master`, and move to the new one after a failover. The credentials
-    /// and TLS of the URL are used for the sentinels and for the master.
-    Sentinel {
-        /// The master's name, as configured in the sentinels (`sentinel monitor <name> …`).
-        master: String,
-    },
-}
-
-impl Deployment {
-    /// Sentinel mode for the master named `master`.
-    pub fn sentinel(master: impl Into<String>) -> Self {
-        Self::Sentinel {
-            master: master.into(),
-        }
-    }
-}
-
-/// How to reach Redis; shared by [`ServerConfig`] and [`TransportConfig`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Connection {
-    pub(crate) url: Option<String>,
-    pub(crate) deployment: Deployment,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) response_timeout: Duration,
-    pub(crate) tls_ca_cert: Option<Vec<u8>>,
-}
-
-impl Default for Connection {
-    fn default() -> Self {
-        Self {
-            url: None,
-            deployment: Deployment::Standalone,
-            connect_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(5),
-            tls_ca_cert: None,
-        }
-    }
-}
-
-impl Connection {
-    /// The configured URL, else `REDIS_URL`, else [`DEFAULT_REDIS_URL`].
-    pub(crate) fn resolved_url(&self) -> String {
-        self.url
-            .clone()
-            .or_else(|| std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()))
-            .unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned())
-    }
-}
+use crate::target::RedisTarget;
+pub use crate::target::{Deployment, DEFAULT_REDIS_URL};
 
 macro_rules! common_setters {
     () => {
-        /// The Redis URL (`redis://`, or `rediss://` for TLS). Default: `$REDIS_URL`, else
-        /// `redis://localhost:6379`.
+        /// Where Redis is, whole: URL, deployment, timeouts and TLS CA in one
+        /// [`RedisTarget`](crate::RedisTarget), as an application shares it between its
+        /// servers, transports and [`DeadLetters`](crate::DeadLetters). Replaces what
+        /// [`redis_url`](Self::redis_url), [`deployment`](Self::deployment),
+        /// [`connect_timeout`](Self::connect_timeout),
+        /// [`response_timeout`](Self::response_timeout) and
+        /// [`tls_ca_cert`](Self::tls_ca_cert) set before; those edit the target held.
+        /// Default: [`RedisTarget::default`](crate::RedisTarget::default).
+        #[must_use]
+        pub fn redis(mut self, target: crate::RedisTarget) -> Self {
+            self.connection = target;
+            self
+        }
+
+        /// Where this config will connect.
+        pub fn redis_target(&self) -> &crate::RedisTarget {
+            &self.connection
+        }
+
+        /// The Redis URL (`redis://`, or `rediss://` for TLS); shorthand for
+        /// [`RedisTarget::redis_url`](crate::RedisTarget::redis_url) on the target held.
+        /// Default: `$REDIS_URL`, else `redis://127.0.0.1:6379`.
         #[must_use]
         pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-            self.connection.url = Some(url.into());
+            self.connection = self.connection.redis_url(url);
             self
         }
 
         /// How Redis is deployed: [`Deployment::Standalone`] (the default),
         /// [`Deployment::Cluster`] or [`Deployment::Sentinel`]. In the last two,
-        /// [`redis_url`](Self::redis_url) is a comma-separated list of nodes.
+        /// [`redis_url`](Self::redis_url) is a comma-separated list of nodes. Shorthand for
+        /// [`RedisTarget::deployment`](crate::RedisTarget::deployment).
         #[must_use]
         pub fn deployment(mut self, deployment: crate::config::Deployment) -> Self {
-            self.connection.deployment = deployment;
+            self.connection = self.connection.deployment(deployment);
             self
         }
 
-        /// The deployment mode this config will connect in.
+        /// The deployment mode set (see [`RedisTarget::deployment_mode`](crate::RedisTarget::deployment_mode)).
         pub fn deployment_mode(&self) -> &crate::config::Deployment {
-            &self.connection.deployment
+            self.connection.deployment_mode()
         }
 
-        /// How long to wait for a TCP (and TLS) connection. Default 5 s.
+        /// How long to wait for a TCP (and TLS) connection. Default 5 s. Shorthand for
+        /// [`RedisTarget::connect_timeout`](crate::RedisTarget::connect_timeout).
         #[must_use]
         pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-            self.connection.connect_timeout = timeout;
+            self.connection = self.connection.connect_timeout(timeout);
             self
         }
 
         /// How long to wait for Redis to answer a command. Blocking reads wait this long on
-        /// top of their `BLOCK` time. Default 5 s.
+        /// top of their `BLOCK` time. Default 5 s. Shorthand for
+        /// [`RedisTarget::response_timeout`](crate::RedisTarget::response_timeout).
         #[must_use]
         pub fn response_timeout(mut self, timeout: Duration) -> Self {
-            self.connection.response_timeout = timeout;
+            self.connection = self.connection.response_timeout(timeout);
             self
         }
 
         /// For `rediss://` URLs: trust only this CA certificate (PEM) instead of the system
-        /// and webpki roots, as for a Redis behind a private CA. Default: none.
+        /// and webpki roots, as for a Redis behind a private CA. Default: none. Shorthand for
+        /// [`RedisTarget::tls_ca_cert`](crate::RedisTarget::tls_ca_cert).
         #[must_use]
         pub fn tls_ca_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
-            self.connection.tls_ca_cert = Some(pem.into());
+            self.connection = self.connection.tls_ca_cert(pem);
             self
         }
 
-        /// The Redis URL this config will connect to.
+        /// The Redis URL this config will connect to, as given (it may hold a password: log
+        /// [`redis_target`](Self::redis_target) instead, whose `Display` hides it).
         pub fn resolved_redis_url(&self) -> String {
             self.connection.resolved_url()
         }
@@ -185,7 +133,7 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// | knob | default | clamator option |
 /// |---|---|---|
 /// | key prefix | required | `keyPrefix` / `key_prefix` |
-/// | [`redis_url`](Self::redis_url) | `$REDIS_URL`, else `redis://localhost:6379` | `redisUrl` |
+/// | [`redis`](Self::redis) / [`redis_url`](Self::redis_url) | `$REDIS_URL`, else `redis://127.0.0.1:6379` | `redisUrl` |
 /// | [`instance_id`](Self::instance_id) | random UUID v4 | `instanceId` |
 /// | [`claim_idle`](Self::claim_idle) | 60 s (reclaim every `max(1 s, claim_idle / 4)`, leases renewed every third) | `consumerClaimIdleMs` |
 /// | [`reply_stream_maxlen`](Self::reply_stream_maxlen) | 100 000: a hard safety cap, far above any burst (clamator: 1024) | `replyStreamMaxLen` |
@@ -239,7 +187,7 @@ pub struct ServerConfig {
     pub(crate) event_stream_maxlen: usize,
     pub(crate) event_retention: Duration,
     pub(crate) fault_abort_after_reply_once: Option<std::path::PathBuf>,
-    pub(crate) connection: Connection,
+    pub(crate) connection: RedisTarget,
 }
 
 impl ServerConfig {
@@ -266,7 +214,7 @@ impl ServerConfig {
             event_stream_maxlen: 1_000_000,
             event_retention: Duration::from_secs(3600),
             fault_abort_after_reply_once: None,
-            connection: Connection::default(),
+            connection: RedisTarget::default(),
         }
     }
 
@@ -577,7 +525,7 @@ impl ServiceOptions {
 /// | knob | default | clamator option |
 /// |---|---|---|
 /// | key prefix | required | `keyPrefix` / `key_prefix` |
-/// | [`redis_url`](Self::redis_url) | `$REDIS_URL`, else `redis://localhost:6379` | `redisUrl` |
+/// | [`redis`](Self::redis) / [`redis_url`](Self::redis_url) | `$REDIS_URL`, else `redis://127.0.0.1:6379` | `redisUrl` |
 /// | [`instance_id`](Self::instance_id) | random UUID v4 | `instanceId` |
 /// | [`default_timeout`](Self::default_timeout) | 30 s | `defaultTimeoutMs` |
 /// | [`reply_stream_ttl`](Self::reply_stream_ttl) | 10 min, refreshed every third | — |
@@ -603,7 +551,7 @@ pub struct TransportConfig {
     pub(crate) expected_contracts: Vec<&'static clamator_protocol::ContractInfo>,
     pub(crate) refuse_contract_drift: bool,
     pub(crate) event_stream_maxlen: usize,
-    pub(crate) connection: Connection,
+    pub(crate) connection: RedisTarget,
 }
 
 impl TransportConfig {
@@ -621,7 +569,7 @@ impl TransportConfig {
             expected_contracts: Vec::new(),
             refuse_contract_drift: false,
             event_stream_maxlen: 2_000_000,
-            connection: Connection::default(),
+            connection: RedisTarget::default(),
         }
     }
 
@@ -719,64 +667,6 @@ impl TransportConfig {
         self.default_timeout = timeout;
         self
     }
-}
-
-/// The nodes of a comma-separated URL list, as the cluster and sentinel modes take it:
-/// `redis://a:1,b:2` → `redis://a:1`, `redis://b:2`. A node without a scheme takes the first
-/// node's scheme and credentials.
-///
-/// ```
-/// assert_eq!(
-///     clamator_redis::config::node_urls("rediss://u:p@a:1,b:2"),
-///     ["rediss://u:p@a:1", "rediss://u:p@b:2"]
-/// );
-/// ```
-pub fn node_urls(url: &str) -> Vec<String> {
-    let mut parts = url.split(',').map(str::trim).filter(|p| !p.is_empty());
-    let Some(first) = parts.next() else {
-        return vec![url.to_owned()];
-    };
-    let (scheme, auth) = match first.split_once("://") {
-        Some((scheme, rest)) => (scheme, rest.rsplit_once('@').map(|(auth, _)| auth)),
-        None => ("redis", None),
-    };
-    let mut nodes = vec![first.to_owned()];
-    for p in parts {
-        if p.contains("://") {
-            nodes.push(p.to_owned());
-        } else {
-            match auth {
-                Some(auth) => nodes.push(format!("{scheme}://{auth}@{p}")),
-                None => nodes.push(format!("{scheme}://{p}")),
-            }
-        }
-    }
-    nodes
-}
-
-/// A URL (or a comma-separated list of them) fit for logs and errors: every password
-/// hidden, `scheme://user:***@host`.
-///
-/// ```
-/// assert_eq!(
-///     clamator_redis::config::redact_url("redis://u:secret@a:1,b:2"),
-///     "redis://u:***@a:1,b:2"
-/// );
-/// ```
-pub fn redact_url(url: &str) -> String {
-    url.split(',')
-        .map(|node| match node.split_once("://") {
-            Some((scheme, rest)) => match rest.rsplit_once('@') {
-                Some((auth, host)) => {
-                    let user = auth.split(':').next().unwrap_or("");
-                    format!("{scheme}://{user}:***@{host}")
-                }
-                None => node.to_owned(),
-            },
-            None => node.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 #[cfg(test)]

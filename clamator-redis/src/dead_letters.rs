@@ -19,6 +19,7 @@ use crate::connection::{Connector, RedisConn};
 use crate::keys;
 use crate::stream::commands;
 use crate::stream::{fields, StreamEntry};
+use crate::target::RedisTarget;
 
 /// The error answered to a dead-lettered request.
 pub(crate) fn dead_lettered_error(reason: &str, deliveries: Option<u64>) -> RpcError {
@@ -109,8 +110,8 @@ pub struct DeadLetter {
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), clamator_protocol::Error> {
-/// use clamator_redis::DeadLetters;
-/// let dlq = DeadLetters::connect("redis://127.0.0.1:6379", "app").await?;
+/// use clamator_redis::{DeadLetters, RedisTarget};
+/// let dlq = DeadLetters::connect(&RedisTarget::new("redis://127.0.0.1:6379"), "app").await?;
 /// for letter in dlq.list("arith", 100).await? {
 ///     println!("{} {}: {}", letter.id, letter.reason, letter.error);
 /// }
@@ -131,13 +132,11 @@ impl std::fmt::Debug for DeadLetters {
 }
 
 impl DeadLetters {
-    /// Connects to the Redis at `redis_url` for key prefix `prefix`.
-    pub async fn connect(redis_url: &str, prefix: &str) -> Result<Self, Error> {
-        let config = crate::config::Connection {
-            url: Some(redis_url.to_owned()),
-            ..Default::default()
-        };
-        let manager = Connector::new(&config)?.shared().await?;
+    /// Connects to the Redis `target` names (in its deployment mode, with its timeouts and
+    /// TLS), for key prefix `prefix`. An application passes the target its servers use:
+    /// [`ServerConfig::redis_target`](crate::ServerConfig::redis_target).
+    pub async fn connect(target: &RedisTarget, prefix: &str) -> Result<Self, Error> {
+        let manager = Connector::new(target)?.shared().await?;
         Ok(Self {
             manager,
             prefix: prefix.to_owned(),

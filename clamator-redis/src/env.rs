@@ -1,15 +1,16 @@
 //! Configuration from environment variables: [`ServerConfig::from_env`] and
-//! [`TransportConfig::from_env`], so a deployment sets knobs without a rebuild.
+//! [`TransportConfig::from_env`], so a deployment sets knobs without a rebuild; where Redis
+//! is alone (the rows marked *target*): [`RedisTarget::from_env`].
 //!
 //! | variable | knob | both / server / transport |
 //! |---|---|---|
 //! | `CLAMATOR_PREFIX` | key prefix (required) | both |
-//! | `REDIS_URL` | [`redis_url`](ServerConfig::redis_url) | both |
+//! | `REDIS_URL` | [`redis_url`](RedisTarget::redis_url) | both, target |
 //! | `CLAMATOR_INSTANCE_ID` | [`instance_id`](ServerConfig::instance_id) | both |
-//! | `CLAMATOR_TLS_CA_CERT` | [`tls_ca_cert`](ServerConfig::tls_ca_cert), a path to a PEM file | both |
-//! | `CLAMATOR_REDIS_CLUSTER` | [`Deployment::Cluster`](crate::Deployment::Cluster) when `true` | both |
-//! | `CLAMATOR_SENTINEL_MASTER` | [`Deployment::Sentinel`](crate::Deployment::Sentinel) with this master name | both |
-//! | `CLAMATOR_CONNECT_TIMEOUT`, `CLAMATOR_RESPONSE_TIMEOUT` | [`connect_timeout`](ServerConfig::connect_timeout), [`response_timeout`](ServerConfig::response_timeout) | both |
+//! | `CLAMATOR_TLS_CA_CERT` | [`tls_ca_cert`](RedisTarget::tls_ca_cert), a path to a PEM file | both, target |
+//! | `CLAMATOR_REDIS_CLUSTER` | [`Deployment::Cluster`](crate::Deployment::Cluster) when `true` | both, target |
+//! | `CLAMATOR_SENTINEL_MASTER` | [`Deployment::Sentinel`](crate::Deployment::Sentinel) with this master name | both, target |
+//! | `CLAMATOR_CONNECT_TIMEOUT`, `CLAMATOR_RESPONSE_TIMEOUT` | [`connect_timeout`](RedisTarget::connect_timeout), [`response_timeout`](RedisTarget::response_timeout) | both, target |
 //! | `CLAMATOR_CLAIM_IDLE` | [`claim_idle`](ServerConfig::claim_idle) | server |
 //! | `CLAMATOR_SHUTDOWN_GRACE` | [`shutdown_grace`](ServerConfig::shutdown_grace) | server |
 //! | `CLAMATOR_MAX_DELIVERIES` | [`max_deliveries`](ServerConfig::max_deliveries) | server |
@@ -26,6 +27,59 @@ use std::time::Duration;
 use clamator_protocol::Error;
 
 use crate::config::{ServerConfig, TransportConfig};
+use crate::target::{Deployment, RedisTarget};
+
+impl RedisTarget {
+    /// Where Redis is, from `REDIS_URL`, `CLAMATOR_TLS_CA_CERT`, `CLAMATOR_REDIS_CLUSTER`,
+    /// `CLAMATOR_SENTINEL_MASTER`, `CLAMATOR_CONNECT_TIMEOUT` and `CLAMATOR_RESPONSE_TIMEOUT`
+    /// (see the table in the [`env`](crate::env) module), as
+    /// [`ServerConfig::from_env`] and [`TransportConfig::from_env`] read them; unset ones
+    /// keep their defaults.
+    ///
+    /// ```
+    /// # std::env::set_var("REDIS_URL", "redis://10.0.0.1:7000,10.0.0.2:7000");
+    /// # std::env::set_var("CLAMATOR_REDIS_CLUSTER", "true");
+    /// // REDIS_URL=redis://10.0.0.1:7000,10.0.0.2:7000 CLAMATOR_REDIS_CLUSTER=true
+    /// let target = clamator_redis::RedisTarget::from_env()?;
+    /// assert_eq!(target.to_string(), "redis://10.0.0.1:7000,10.0.0.2:7000 (cluster)");
+    /// # Ok::<(), clamator_protocol::Error>(())
+    /// ```
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(&Vars(&|name| std::env::var(name).ok()))
+    }
+
+    fn from_vars(vars: &Vars<'_>) -> Result<Self, Error> {
+        let mut target = Self::default();
+        if let Some(url) = vars.get("REDIS_URL") {
+            target = target.redis_url(url);
+        }
+        if let Some(path) = vars.get("CLAMATOR_TLS_CA_CERT") {
+            let pem = std::fs::read(&path).map_err(|e| {
+                Error::InvalidArgument(format!("CLAMATOR_TLS_CA_CERT: cannot read {path}: {e}"))
+            })?;
+            target = target.tls_ca_cert(pem);
+        }
+        let cluster = vars.parsed::<bool>("CLAMATOR_REDIS_CLUSTER", "true or false")?;
+        match (cluster, vars.get("CLAMATOR_SENTINEL_MASTER")) {
+            (Some(true), Some(_)) => {
+                return Err(Error::InvalidArgument(
+                    "CLAMATOR_REDIS_CLUSTER and CLAMATOR_SENTINEL_MASTER are both set; choose one"
+                        .to_owned(),
+                ))
+            }
+            (Some(true), None) => target = target.deployment(Deployment::Cluster),
+            (_, Some(master)) => target = target.deployment(Deployment::sentinel(master)),
+            _ => {}
+        }
+        if let Some(d) = vars.duration("CLAMATOR_CONNECT_TIMEOUT")? {
+            target = target.connect_timeout(d);
+        }
+        if let Some(d) = vars.duration("CLAMATOR_RESPONSE_TIMEOUT")? {
+            target = target.response_timeout(d);
+        }
+        Ok(target)
+    }
+}
 
 impl ServerConfig {
     /// A config from the `CLAMATOR_*` variables and `REDIS_URL` (see the table in the
@@ -45,9 +99,11 @@ impl ServerConfig {
 
     fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let vars = Vars(&var);
-        let mut config = Self::new(vars.required("CLAMATOR_PREFIX")?);
-        (config.connection, config.instance_id) =
-            common(&vars, config.connection, config.instance_id)?;
+        let mut config =
+            Self::new(vars.required("CLAMATOR_PREFIX")?).redis(RedisTarget::from_vars(&vars)?);
+        if let Some(id) = vars.get("CLAMATOR_INSTANCE_ID") {
+            config = config.instance_id(id);
+        }
         if let Some(d) = vars.duration("CLAMATOR_CLAIM_IDLE")? {
             config = config.claim_idle(d);
         }
@@ -80,9 +136,11 @@ impl TransportConfig {
 
     fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let vars = Vars(&var);
-        let mut config = Self::new(vars.required("CLAMATOR_PREFIX")?);
-        (config.connection, config.instance_id) =
-            common(&vars, config.connection, config.instance_id)?;
+        let mut config =
+            Self::new(vars.required("CLAMATOR_PREFIX")?).redis(RedisTarget::from_vars(&vars)?);
+        if let Some(id) = vars.get("CLAMATOR_INSTANCE_ID") {
+            config = config.instance_id(id);
+        }
         if let Some(d) = vars.duration("CLAMATOR_TIMEOUT")? {
             config = config.default_timeout(d);
         }
@@ -93,43 +151,6 @@ impl TransportConfig {
         }
         Ok(config)
     }
-}
-
-/// The knobs both configs share: how to reach Redis, and the instance id.
-fn common(
-    vars: &Vars<'_>,
-    mut connection: crate::config::Connection,
-    instance_id: String,
-) -> Result<(crate::config::Connection, String), Error> {
-    let instance_id = vars.get("CLAMATOR_INSTANCE_ID").unwrap_or(instance_id);
-    if let Some(url) = vars.get("REDIS_URL") {
-        connection.url = Some(url);
-    }
-    if let Some(path) = vars.get("CLAMATOR_TLS_CA_CERT") {
-        let pem = std::fs::read(&path).map_err(|e| {
-            Error::InvalidArgument(format!("CLAMATOR_TLS_CA_CERT: cannot read {path}: {e}"))
-        })?;
-        connection.tls_ca_cert = Some(pem);
-    }
-    let cluster = vars.parsed::<bool>("CLAMATOR_REDIS_CLUSTER", "true or false")?;
-    match (cluster, vars.get("CLAMATOR_SENTINEL_MASTER")) {
-        (Some(true), Some(_)) => {
-            return Err(Error::InvalidArgument(
-                "CLAMATOR_REDIS_CLUSTER and CLAMATOR_SENTINEL_MASTER are both set; choose one"
-                    .to_owned(),
-            ))
-        }
-        (Some(true), None) => connection.deployment = crate::config::Deployment::Cluster,
-        (_, Some(master)) => connection.deployment = crate::config::Deployment::sentinel(master),
-        _ => {}
-    }
-    if let Some(d) = vars.duration("CLAMATOR_CONNECT_TIMEOUT")? {
-        connection.connect_timeout = d;
-    }
-    if let Some(d) = vars.duration("CLAMATOR_RESPONSE_TIMEOUT")? {
-        connection.response_timeout = d;
-    }
-    Ok((connection, instance_id))
 }
 
 /// Variables looked up through a function, so tests need not touch the process's.
@@ -266,6 +287,25 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(both.to_string().contains("choose one"), "{both}");
+    }
+
+    #[test]
+    fn the_target_alone_from_variables() {
+        let vars = vars(&[
+            ("REDIS_URL", "redis://u:secret@a:1,b:2"),
+            ("CLAMATOR_SENTINEL_MASTER", "main"),
+            ("CLAMATOR_CONNECT_TIMEOUT", "2s"),
+            ("CLAMATOR_PREFIX", "ignored"),
+        ]);
+        let target = RedisTarget::from_vars(&Vars(&vars)).unwrap();
+        assert_eq!(
+            target.to_string(),
+            "redis://u:***@a:1,b:2 (sentinel, master \"main\")"
+        );
+        assert_eq!(target.connect_timeout, Duration::from_secs(2));
+        // The configs hold the same target.
+        let config = ServerConfig::from_vars(vars).unwrap();
+        assert_eq!(config.redis_target(), &target);
     }
 
     #[test]

@@ -65,7 +65,10 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | `target` | [`RedisTarget`]: where Redis is (URL, [`Deployment`], timeouts, TLS CA), held by both configs and [`DeadLetters`]; [`RedisConnection`], its connection for a tool's own commands (`SCAN` on every master) |
+//! | `args` | `RedisArgs` (feature `clap`): `--redis-url`, `--cluster`, `--sentinel-master`, `--tls-ca-cert` for a command line |
 //! | [`config`] | [`ServerConfig`], [`ServiceOptions`], [`TransportConfig`] and their defaults |
+//! | [`env`] | the configs and the target from `CLAMATOR_*` variables and `REDIS_URL` |
 //! | [`codes`] | the error codes this transport adds: -32050, -32051, -32052 |
 //! | [`keys`] | key and name conventions |
 //! | [`lock`] | the one-holder lock housekeeping is elected with |
@@ -73,12 +76,16 @@
 //! | `server` | [`RedisServer`]: public face and stop; under it the consumer loop (`consume`), reclaim, lease renewal, housekeeping, the life of one entry (`entry`, `screen`, `exactly_once`), the runtime state and the completer (reply writer and acker) |
 //! | `stream` | every stream command the library sends, and the decoders of their replies |
 //! | `dead_letters` | [`DeadLetters`]: the dead-letter stream, written by servers, listed, replayed and purged by operators |
-//! | `connection`, `backoff`, `deadline`, `log_limit` | connections (shared and dedicated), reconnect backoff, the `deadline` field, rate-limited logs of lasting failures |
+//! | `connection`, `backoff`, `deadline`, `log_limit` | connections to a target (shared and dedicated, in every deployment mode), reconnect backoff, the `deadline` field, rate-limited logs of lasting failures |
 //!
 //! ## Features
 //!
-//! None are needed. `fault-injection` exists for this project's own crash tests only.
+//! None are needed. `tls` (default) reads `rediss://` URLs; `clap` adds `RedisArgs`, the
+//! deployment flags for a clap command line; `metrics` and `opentelemetry` are described in
+//! docs/observability.md; `fault-injection` exists for this project's own crash tests only.
 
+#[cfg(feature = "clap")]
+mod args;
 mod backoff;
 pub mod codes;
 pub mod config;
@@ -96,15 +103,20 @@ mod scripts;
 mod served;
 mod server;
 mod stream;
+mod target;
 mod trace_context;
 mod transport;
 
+#[cfg(feature = "clap")]
+pub use args::RedisArgs;
 pub use config::{
-    Deployment, ServerConfig, ServiceOptions, TransportConfig, DEFAULT_MAX_ENVELOPE_BYTES,
-    DEFAULT_MAX_HANDLER_TIME, DEFAULT_MAX_REQUEST_AGE, DEFAULT_REDIS_URL, DEFAULT_REPLY_RETENTION,
+    ServerConfig, ServiceOptions, TransportConfig, DEFAULT_MAX_ENVELOPE_BYTES,
+    DEFAULT_MAX_HANDLER_TIME, DEFAULT_MAX_REQUEST_AGE, DEFAULT_REPLY_RETENTION,
     DEFAULT_REPLY_STREAM_MAXLEN, DEFAULT_REPLY_STREAM_TTL, MAX_PARTITIONS,
 };
+pub use connection::RedisConnection;
 pub use dead_letters::{DeadLetter, DeadLetters};
 pub use events::{RetryDelays, StartAt, SubscriptionOptions};
 pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport};
+pub use target::{Deployment, RedisTarget, DEFAULT_REDIS_URL};
 pub use transport::RedisTransport;

@@ -97,7 +97,8 @@ mod tests {
 #[doc = include_str!("../../README.md")]
 struct ReadmeExample;
 
-/// The deployment-mode flags every example program takes beside `--redis-url`.
+/// The deployment-mode flags clamator-bench takes beside its optional `--redis-url` (the
+/// other programs take `clamator_redis::RedisArgs`).
 ///
 /// ```
 /// use clap::Parser;

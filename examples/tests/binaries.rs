@@ -251,9 +251,10 @@ fn a_poison_request_lands_in_the_dead_letter_stream_after_max_deliveries() {
         "the handler should crash once per allowed delivery"
     );
     let letters = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let dlq = clamator_redis::DeadLetters::connect(&url, prefix)
-            .await
-            .unwrap();
+        let dlq =
+            clamator_redis::DeadLetters::connect(&clamator_redis::RedisTarget::new(&url), prefix)
+                .await
+                .unwrap();
         dlq.list("faulty", 10).await.unwrap()
     });
     assert_eq!(letters.len(), 1);

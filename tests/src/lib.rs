@@ -134,9 +134,12 @@ impl TestRedis {
 
     /// The dead letters of `service`, once there is at least one.
     pub async fn dead_letters(&self, service: &str) -> Vec<clamator_redis::DeadLetter> {
-        let dlq = clamator_redis::DeadLetters::connect(&self.url(), &self.prefix)
-            .await
-            .unwrap();
+        let dlq = clamator_redis::DeadLetters::connect(
+            &clamator_redis::RedisTarget::new(self.url()),
+            &self.prefix,
+        )
+        .await
+        .unwrap();
         wait_for(&format!("a dead letter of {service}"), WAIT, || async {
             !dlq.list(service, 100).await.unwrap().is_empty()
         })

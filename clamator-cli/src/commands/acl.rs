@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::error::CliError;
 use crate::output;
-use crate::target::glob_escape;
+use crate::query::glob_escape;
 use crate::Ctx;
 
 /// Which side of clamator the user runs.
@@ -299,7 +299,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         &instance,
         args.fail_fast,
         args.redis_version,
-        ctx.cluster,
+        ctx.redis.cluster,
     );
     let rules = rules(
         args.password.as_deref(),

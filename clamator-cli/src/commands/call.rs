@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clamator_protocol::{names, CallOptions, Client};
-use clamator_redis::RedisTransport;
+use clamator_redis::{RedisTransport, TransportConfig};
 use serde_json::{json, Value};
 
 use crate::contract::{fetch_published, Contract};
@@ -81,7 +81,7 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         contract.check_params(method, &params)?;
     }
 
-    let mut config = target.transport_config(prefix);
+    let mut config = TransportConfig::new(prefix).redis(target);
     if let Some(id) = &args.instance_id {
         if id.is_empty() || id.contains(':') {
             return Err(CliError::Usage(format!(

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::commands::pending::describe_envelope;
 use crate::error::CliError;
 use crate::output::{self, Table};
+use crate::query::Query;
 use crate::streams::{self, field, Fields};
 use crate::Ctx;
 
@@ -135,8 +136,7 @@ fn check_id(id: &str, range_end: bool) -> Result<(), CliError> {
 }
 
 async fn dead_letters(ctx: &Ctx) -> Result<DeadLetters, CliError> {
-    let target = ctx.target()?;
-    Ok(DeadLetters::connect(&target.library_url(), ctx.prefix()?).await?)
+    Ok(DeadLetters::connect(&ctx.target()?, ctx.prefix()?).await?)
 }
 
 async fn list(ctx: &Ctx, service: &str, count: usize) -> Result<(), CliError> {

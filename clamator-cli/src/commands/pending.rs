@@ -12,6 +12,7 @@ use serde_json::{json, Value as Json};
 
 use crate::error::CliError;
 use crate::output::{self, Table};
+use crate::query::Query;
 use crate::streams::{self, field};
 use crate::Ctx;
 

@@ -1,12 +1,13 @@
 //! `clamator services`: every service under the prefix, its command streams, consumer
 //! groups and consumers, and whether it published a contract.
 
+use clamator_redis::RedisConnection;
 use serde_json::{json, Value};
 
 use crate::error::CliError;
 use crate::output::{self, Table};
+use crate::query::Query;
 use crate::streams::{self, CommandStream};
-use crate::target::Conn;
 use crate::Ctx;
 
 /// Arguments of `clamator services`.
@@ -35,7 +36,7 @@ pub(crate) async fn run(ctx: &Ctx, _args: Args) -> Result<(), CliError> {
 
 /// One service as the JSON document describes it.
 async fn describe_service(
-    conn: &mut Conn,
+    conn: &mut RedisConnection,
     prefix: &str,
     service: &str,
     streams: &[CommandStream],

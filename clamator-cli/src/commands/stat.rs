@@ -9,14 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
-use clamator_redis::keys;
+use clamator_redis::{keys, RedisConnection};
 use redis::Value;
 use serde_json::{json, Value as Json};
 
 use crate::error::CliError;
 use crate::output::{self, Table};
+use crate::query::Query;
 use crate::streams::{self, CommandStream, GroupInfo, StreamInfo};
-use crate::target::Conn;
 use crate::Ctx;
 
 /// Arguments of `clamator stat`.
@@ -107,7 +107,11 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     }
 }
 
-async fn snapshot(conn: &mut Conn, prefix: &str, only: Option<&str>) -> Result<Snapshot, CliError> {
+async fn snapshot(
+    conn: &mut RedisConnection,
+    prefix: &str,
+    only: Option<&str>,
+) -> Result<Snapshot, CliError> {
     let services: BTreeMap<String, Vec<CommandStream>> = match only {
         Some(service) => {
             let streams = streams::service_streams(conn, prefix, service).await?;
@@ -164,7 +168,7 @@ async fn snapshot(conn: &mut Conn, prefix: &str, only: Option<&str>) -> Result<S
 
 /// The oldest pending id of a group (`XPENDING <key> <group>`, the summary form).
 async fn oldest_pending(
-    conn: &mut Conn,
+    conn: &mut RedisConnection,
     key: &str,
     group: &str,
 ) -> Result<Option<String>, CliError> {

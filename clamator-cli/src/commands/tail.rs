@@ -16,14 +16,15 @@ use std::time::{Duration, Instant};
 
 use clamator_protocol::envelope::parse_envelope;
 use clamator_protocol::Envelope;
+use clamator_redis::{Deployment, RedisConnection};
 use redis::Value;
 use serde_json::{json, Value as Json};
 
 use crate::commands::pending::{describe_envelope, id_json};
 use crate::error::CliError;
 use crate::output;
+use crate::query::Query;
 use crate::streams::{self, field, Fields};
-use crate::target::Conn;
 use crate::Ctx;
 
 /// Arguments of `clamator tail`.
@@ -61,7 +62,8 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         )));
     }
     let prefix = ctx.prefix()?.to_owned();
-    let mut conn = ctx.connect().await?;
+    let target = ctx.target()?;
+    let mut conn = target.connect().await?;
     let mut tail = Tail {
         args,
         json: ctx.json,
@@ -86,7 +88,7 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     // On stderr, with --json too: scripts can wait for it before sending traffic.
     output::note(&format!(
         "tailing {service} on {} (read-only; Ctrl-C to stop)",
-        ctx.target()?.describe()
+        target
     ));
     let mut rediscovered = Instant::now();
     loop {
@@ -121,7 +123,7 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
             }
         }
         tail.expire();
-        if !got && matches!(conn, Conn::Cluster(_)) {
+        if !got && conn.deployment() == &Deployment::Cluster {
             // Polling: quickly while replies are awaited, gently otherwise.
             let pause = if tail.waiting.is_empty() { 20 } else { 2 };
             tokio::time::sleep(Duration::from_millis(pause)).await;
@@ -150,37 +152,34 @@ impl Tail {
     /// each stream on a cluster.
     async fn read(
         &self,
-        conn: &mut Conn,
+        conn: &mut RedisConnection,
     ) -> Result<Vec<(String, Vec<(String, Fields)>)>, CliError> {
         let keys: Vec<(&String, &String)> =
             self.commands.iter().chain(self.replies.iter()).collect();
-        match conn {
-            Conn::Single(_) => {
+        if conn.deployment() != &Deployment::Cluster {
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT")
+                .arg(100)
+                .arg("BLOCK")
+                .arg(200)
+                .arg("STREAMS");
+            for (key, _) in &keys {
+                cmd.arg(key.as_str());
+            }
+            for (_, id) in &keys {
+                cmd.arg(id.as_str());
+            }
+            let reply: Value = conn.query(&cmd).await?;
+            Ok(read_reply(reply))
+        } else {
+            let mut out = Vec::new();
+            for (key, id) in keys {
                 let mut cmd = redis::cmd("XREAD");
-                cmd.arg("COUNT")
-                    .arg(100)
-                    .arg("BLOCK")
-                    .arg(200)
-                    .arg("STREAMS");
-                for (key, _) in &keys {
-                    cmd.arg(key.as_str());
-                }
-                for (_, id) in &keys {
-                    cmd.arg(id.as_str());
-                }
+                cmd.arg("COUNT").arg(100).arg("STREAMS").arg(key).arg(id);
                 let reply: Value = conn.query(&cmd).await?;
-                Ok(read_reply(reply))
+                out.extend(read_reply(reply));
             }
-            Conn::Cluster(_) => {
-                let mut out = Vec::new();
-                for (key, id) in keys {
-                    let mut cmd = redis::cmd("XREAD");
-                    cmd.arg("COUNT").arg(100).arg("STREAMS").arg(key).arg(id);
-                    let reply: Value = conn.query(&cmd).await?;
-                    out.extend(read_reply(reply));
-                }
-                Ok(out)
-            }
+            Ok(out)
         }
     }
 

@@ -53,6 +53,7 @@ pub fn command(url: &str, prefix: &str, args: &[&str]) -> tokio::process::Comman
         "CLAMATOR_PREFIX",
         "CLAMATOR_REDIS_CLUSTER",
         "CLAMATOR_SENTINEL_MASTER",
+        "CLAMATOR_TLS_CA_CERT",
     ] {
         cmd.env_remove(var);
     }

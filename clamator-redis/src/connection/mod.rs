@@ -5,6 +5,7 @@
 //! sentinel names.
 
 mod cluster;
+mod operator;
 mod reader;
 mod sentinel;
 
@@ -13,7 +14,6 @@ use std::time::Duration;
 
 use clamator_protocol::Error;
 
-use crate::config::{node_urls, redact_url as redact};
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
@@ -21,7 +21,8 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
 
-use crate::config::{Connection, Deployment};
+use crate::target::{redact_url as redact, Deployment, RedisTarget, Resolved};
+pub use operator::RedisConnection;
 use sentinel::Failover;
 
 pub(crate) use reader::{AtStop, BlockingReader};
@@ -29,18 +30,18 @@ pub(crate) use reader::{AtStop, BlockingReader};
 /// How long blocking reads (`XREADGROUP`, `XREAD`) wait in Redis: 1 s, as in clamator.
 pub(crate) const BLOCK: Duration = Duration::from_secs(1);
 
-/// Opens connections for one config.
+/// Opens connections to one [`RedisTarget`].
 #[derive(Clone)]
 pub(crate) struct Connector {
-    target: Target,
-    url: String,
-    settings: Connection,
+    clients: Clients,
+    resolved: Resolved,
+    settings: RedisTarget,
 }
 
 // One per server or transport, built once: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
-enum Target {
+enum Clients {
     Standalone(redis::Client),
     Cluster(Box<ClusterClients>),
     Sentinel(Arc<Failover>),
@@ -58,17 +59,20 @@ struct ClusterClients {
 }
 
 impl Connector {
-    pub(crate) fn new(settings: &Connection) -> Result<Self, Error> {
-        let (url, deployment) = deployment_of(&settings.resolved_url(), &settings.deployment)?;
-        let nodes = node_urls(&url);
-        let tls = nodes.iter().any(|n| n.starts_with("rediss://"));
+    /// The clients of `settings`, built without connecting; fails with
+    /// [`Error::InvalidArgument`] for a target that cannot be connected to as it stands.
+    pub(crate) fn new(settings: &RedisTarget) -> Result<Self, Error> {
+        let resolved = settings.resolve()?;
+        let url = &resolved.url;
+        let nodes = &resolved.nodes;
+        let tls = resolved.uses_tls();
         #[cfg(not(feature = "tls"))]
         if tls || settings.tls_ca_cert.is_some() {
             return Err(Error::InvalidArgument(format!(
                 "{} needs TLS, and clamator-redis was built without its `tls` feature \
                  (a default feature: do not turn default features off, or add \
                  features = [\"tls\"])",
-                redact(&url)
+                redact(url)
             )));
         }
         #[cfg(feature = "tls")]
@@ -80,64 +84,55 @@ impl Connector {
         if settings.tls_ca_cert.is_some() && !tls {
             return Err(Error::InvalidArgument(format!(
                 "a TLS CA certificate was given but the Redis URL {} is not rediss://",
-                redact(&url)
+                redact(url)
             )));
         }
         let invalid = |e: redis::RedisError| {
-            Error::InvalidArgument(format!("invalid Redis URL {}: {e}", redact(&url)))
+            Error::InvalidArgument(format!("invalid Redis URL {}: {e}", redact(url)))
         };
-        let target = match &deployment {
+        let clients = match &resolved.deployment {
             Deployment::Standalone => {
-                if nodes.len() > 1 {
-                    return Err(Error::InvalidArgument(format!(
-                        "the Redis URL {} lists {} nodes; a list needs the cluster or sentinel \
-                         deployment mode",
-                        redact(&url),
-                        nodes.len()
-                    )));
-                }
-                Target::Standalone(standalone_client(&url, settings).map_err(invalid)?)
+                Clients::Standalone(standalone_client(url, settings).map_err(invalid)?)
             }
-            Deployment::Cluster => Target::Cluster(Box::new(ClusterClients {
-                shared: cluster_client(&nodes, settings, settings.response_timeout)
+            Deployment::Cluster => Clients::Cluster(Box::new(ClusterClients {
+                shared: cluster_client(nodes, settings, settings.response_timeout)
                     .map_err(invalid)?,
-                blocking: cluster_client(&nodes, settings, BLOCK + settings.response_timeout)
+                blocking: cluster_client(nodes, settings, BLOCK + settings.response_timeout)
                     .map_err(invalid)?,
             })),
-            Deployment::Sentinel { master } => Target::Sentinel(Arc::new(
-                Failover::new(&nodes, master, settings).map_err(invalid)?,
+            Deployment::Sentinel { master } => Clients::Sentinel(Arc::new(
+                Failover::new(nodes, master, settings).map_err(invalid)?,
             )),
         };
-        let mut settings = settings.clone();
-        settings.deployment = deployment;
         Ok(Self {
-            target,
-            url,
-            settings,
+            clients,
+            resolved,
+            settings: settings.clone(),
         })
     }
 
     /// The URL with any password hidden, for messages.
     pub(crate) fn display_url(&self) -> String {
-        redact(&self.url)
+        redact(&self.resolved.url)
+    }
+
+    /// The deployment connections are opened in: the one the URL's scheme names, else the
+    /// one set.
+    pub(crate) fn deployment(&self) -> &Deployment {
+        &self.resolved.deployment
     }
 
     fn cannot_connect(&self, e: redis::RedisError) -> Error {
-        let mode = match &self.settings.deployment {
-            Deployment::Standalone => String::new(),
-            Deployment::Cluster => " (cluster)".to_owned(),
-            Deployment::Sentinel { master } => format!(" (sentinel, master \"{master}\")"),
-        };
         redis_failure(
-            format!("cannot connect to Redis at {}{mode}", self.display_url()),
+            format!("cannot connect to Redis at {}", self.resolved.describe()),
             e,
         )
     }
 
     /// The shared connection. Fails when Redis cannot be reached now.
     pub(crate) async fn shared(&self) -> Result<RedisConn, Error> {
-        match &self.target {
-            Target::Standalone(client) => {
+        match &self.clients {
+            Clients::Standalone(client) => {
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(self.settings.connect_timeout))
                     .set_response_timeout(Some(self.settings.response_timeout))
@@ -149,13 +144,13 @@ impl Connector {
                     .map(RedisConn::Manager)
                     .map_err(|e| self.cannot_connect(e))
             }
-            Target::Cluster(clients) => clients
+            Clients::Cluster(clients) => clients
                 .shared
                 .get_async_connection()
                 .await
                 .map(RedisConn::Cluster)
                 .map_err(|e| self.cannot_connect(e)),
-            Target::Sentinel(failover) => {
+            Clients::Sentinel(failover) => {
                 // Connect now, so a wrong address fails at start as in the other modes.
                 failover
                     .connect()
@@ -171,17 +166,17 @@ impl Connector {
     /// [`needs_new_connection`] names.
     pub(crate) async fn dedicated(&self) -> Result<RedisConn, Error> {
         let config = self.blocking_config();
-        match &self.target {
-            Target::Standalone(client) => client
+        match &self.clients {
+            Clients::Standalone(client) => client
                 .get_multiplexed_async_connection_with_config(&config)
                 .await
                 .map(RedisConn::Multiplexed),
-            Target::Cluster(clients) => clients
+            Clients::Cluster(clients) => clients
                 .blocking
                 .get_async_connection()
                 .await
                 .map(RedisConn::Cluster),
-            Target::Sentinel(failover) => failover
+            Clients::Sentinel(failover) => failover
                 .dedicated(&config)
                 .await
                 .map(|d| RedisConn::SentinelDedicated(d, Arc::clone(failover))),
@@ -196,52 +191,8 @@ impl Connector {
     }
 }
 
-/// The deployment a URL names by its scheme, `redis+cluster://a:7000,b:7000` or
-/// `redis+sentinel://a:26379,b:26379/mymaster` (and `rediss+…` for TLS), with the URL in
-/// plain `redis://` form; else the configured one.
-fn deployment_of(url: &str, configured: &Deployment) -> Result<(String, Deployment), Error> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Ok((url.to_owned(), configured.clone()));
-    };
-    let (base, named) = match scheme.split_once('+') {
-        Some((base @ ("redis" | "rediss"), "cluster")) => (base, Deployment::Cluster),
-        Some((base @ ("redis" | "rediss"), "sentinel")) => {
-            let Some((nodes, master)) = rest.rsplit_once('/').filter(|(_, m)| !m.is_empty()) else {
-                return Err(Error::InvalidArgument(format!(
-                    "the sentinel URL {} names no master: write \
-                     redis+sentinel://host:26379,host2:26379/<master name>",
-                    redact(url)
-                )));
-            };
-            return named_or_conflict(
-                format!("{base}://{nodes}"),
-                Deployment::sentinel(master),
-                configured,
-                url,
-            );
-        }
-        _ => return Ok((url.to_owned(), configured.clone())),
-    };
-    named_or_conflict(format!("{base}://{rest}"), named, configured, url)
-}
-
-fn named_or_conflict(
-    url: String,
-    named: Deployment,
-    configured: &Deployment,
-    original: &str,
-) -> Result<(String, Deployment), Error> {
-    if *configured != Deployment::Standalone && *configured != named {
-        return Err(Error::InvalidArgument(format!(
-            "the Redis URL {} says {named:?} but the config says {configured:?}",
-            redact(original)
-        )));
-    }
-    Ok((url, named))
-}
-
 #[cfg(feature = "tls")]
-fn tls_certificates(settings: &Connection) -> Option<redis::TlsCertificates> {
+fn tls_certificates(settings: &RedisTarget) -> Option<redis::TlsCertificates> {
     settings
         .tls_ca_cert
         .as_ref()
@@ -251,7 +202,7 @@ fn tls_certificates(settings: &Connection) -> Option<redis::TlsCertificates> {
         })
 }
 
-fn standalone_client(url: &str, settings: &Connection) -> redis::RedisResult<redis::Client> {
+fn standalone_client(url: &str, settings: &RedisTarget) -> redis::RedisResult<redis::Client> {
     #[cfg(feature = "tls")]
     if let Some(certs) = tls_certificates(settings) {
         return redis::Client::build_with_tls(url, certs);
@@ -262,7 +213,7 @@ fn standalone_client(url: &str, settings: &Connection) -> redis::RedisResult<red
 
 fn cluster_client(
     nodes: &[String],
-    settings: &Connection,
+    settings: &RedisTarget,
     response_timeout: Duration,
 ) -> redis::RedisResult<ClusterClient> {
     let infos = nodes
@@ -513,59 +464,6 @@ mod tests {
         ]));
         assert_eq!(old.version, (7, 0, 15));
         assert!(!old.reports_consumer_inactivity());
-    }
-
-    #[test]
-    fn node_lists_inherit_the_first_scheme_and_credentials() {
-        assert_eq!(
-            node_urls("rediss://u:p@a:1, b:2,redis://c:3"),
-            ["rediss://u:p@a:1", "rediss://u:p@b:2", "redis://c:3"]
-        );
-        assert_eq!(node_urls("redis://a:1"), ["redis://a:1"]);
-    }
-
-    #[test]
-    fn the_url_scheme_can_name_the_deployment() {
-        let standalone = Deployment::Standalone;
-        assert_eq!(
-            deployment_of("redis+cluster://a:1,b:2", &standalone).unwrap(),
-            ("redis://a:1,b:2".to_owned(), Deployment::Cluster)
-        );
-        assert_eq!(
-            deployment_of("rediss+sentinel://u:p@a:1,b:2/main", &standalone).unwrap(),
-            (
-                "rediss://u:p@a:1,b:2".to_owned(),
-                Deployment::sentinel("main")
-            )
-        );
-        assert_eq!(
-            deployment_of("redis://a:1", &Deployment::Cluster).unwrap(),
-            ("redis://a:1".to_owned(), Deployment::Cluster)
-        );
-        let no_master = deployment_of("redis+sentinel://a:1", &standalone).unwrap_err();
-        assert!(
-            no_master.to_string().contains("names no master"),
-            "{no_master}"
-        );
-        let conflict =
-            deployment_of("redis+cluster://a:1", &Deployment::sentinel("m")).unwrap_err();
-        assert!(conflict.to_string().contains("config says"), "{conflict}");
-    }
-
-    #[test]
-    fn a_node_list_needs_a_mode() {
-        let settings = Connection {
-            url: Some("redis://a:1,b:2".to_owned()),
-            ..Connection::default()
-        };
-        let e = Connector::new(&settings).err().unwrap();
-        assert!(e.to_string().contains("lists 2 nodes"), "{e}");
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(redact("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
-        assert_eq!(redact("redis://h:1"), "redis://h:1");
     }
 
     /// Every message of an error's chain, the way anyhow's `{:#}` prints it.

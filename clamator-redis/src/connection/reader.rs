@@ -282,7 +282,7 @@ mod tests {
     /// Against a real redis-server: killed, restarted, unblocked, paused.
     mod live {
         use super::*;
-        use crate::config::Connection;
+        use crate::target::RedisTarget;
         use clamator_testkit::local_redis::RedisProcess;
 
         /// A bound on waits that must end, not a timing assertion.
@@ -293,11 +293,7 @@ mod tests {
             stop: &CancellationToken,
             at_stop: AtStop,
         ) -> BlockingReader {
-            let settings = Connection {
-                url: Some(redis.url()),
-                connect_timeout: Duration::from_secs(2),
-                ..Connection::default()
-            };
+            let settings = RedisTarget::new(redis.url()).connect_timeout(Duration::from_secs(2));
             let connector = Connector::new(&settings).unwrap();
             BlockingReader::new(connector, stop.clone(), at_stop, "test reader", "t")
         }

@@ -15,7 +15,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisResult, Value};
 
-use crate::config::Connection;
+use crate::target::RedisTarget;
 
 /// How often, at most, the sentinels are asked whether the master is still the same.
 pub(crate) const RECHECK: Duration = Duration::from_secs(1);
@@ -136,7 +136,7 @@ impl Dedicated {
 }
 
 impl Failover {
-    pub(super) fn new(nodes: &[String], master: &str, settings: &Connection) -> RedisResult<Self> {
+    pub(super) fn new(nodes: &[String], master: &str, settings: &RedisTarget) -> RedisResult<Self> {
         let infos = nodes
             .iter()
             .map(|n| n.as_str().into_connection_info())

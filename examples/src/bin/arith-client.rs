@@ -17,11 +17,8 @@ use serde_json::Value;
 #[derive(Parser, Debug)]
 #[command(about = "Call a clamator service over Redis Streams")]
 struct Args {
-    /// Redis URL (with `--cluster` or `--sentinel-master`, a comma-separated list of nodes).
-    #[arg(long, env = "REDIS_URL", default_value = clamator_redis::DEFAULT_REDIS_URL)]
-    redis_url: String,
     #[command(flatten)]
-    deployment: clamator_examples::DeploymentArgs,
+    redis: clamator_redis::RedisArgs,
     #[command(flatten)]
     observability: clamator_examples::observability::ObservabilityArgs,
     /// Key prefix shared with the servers.
@@ -65,9 +62,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let target = match args.redis.target() {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("arith-client: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = TransportConfig::new(&args.key_prefix)
-        .redis_url(&args.redis_url)
-        .deployment(args.deployment.deployment())
+        .redis(target)
         .default_timeout(Duration::from_millis(args.timeout_ms));
     let line = match RedisTransport::connect(config).await {
         Err(e) => clamator_examples::outcome_json(Err(e)),

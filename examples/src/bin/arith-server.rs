@@ -15,11 +15,8 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "Serve the arith and notifications services over Redis Streams")]
 struct Args {
-    /// Redis URL (with `--cluster` or `--sentinel-master`, a comma-separated list of nodes).
-    #[arg(long, env = "REDIS_URL", default_value = clamator_redis::DEFAULT_REDIS_URL)]
-    redis_url: String,
     #[command(flatten)]
-    deployment: clamator_examples::DeploymentArgs,
+    redis: clamator_redis::RedisArgs,
     #[command(flatten)]
     observability: clamator_examples::observability::ObservabilityArgs,
     /// Key prefix shared with the clients.
@@ -82,8 +79,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let _ = out.flush();
     })?;
     let mut config = ServerConfig::new(args.key_prefix)
-        .redis_url(args.redis_url)
-        .deployment(args.deployment.deployment())
+        .redis(args.redis.target()?)
         .claim_idle(Duration::from_millis(args.claim_idle_ms))
         .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms))
         .max_deliveries(args.max_deliveries);

@@ -393,9 +393,10 @@ async fn malformed_entries_are_acked_answered_when_possible_and_the_server_keeps
     wait_all_acked(&raw, &stream, "arith").await;
     // Every refused entry is kept in the dead-letter stream, each with why: the nine
     // before the good request, in order.
-    let dlq = clamator_redis::DeadLetters::connect(&t.url(), &t.prefix)
-        .await
-        .unwrap();
+    let dlq =
+        clamator_redis::DeadLetters::connect(&clamator_redis::RedisTarget::new(t.url()), &t.prefix)
+            .await
+            .unwrap();
     let letters = dlq.list("arith", 20).await.unwrap();
     assert_eq!(letters.len(), cases.len() - 1);
     assert!(letters.iter().all(|l| l.reason == "malformed"));

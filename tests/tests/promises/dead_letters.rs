@@ -20,9 +20,10 @@ async fn dead_letters_can_be_listed_replayed_and_purged() {
     assert_eq!(strict.server.stats().dead_lettered, 1);
     strict.server.stop().await;
 
-    let dlq = clamator_redis::DeadLetters::connect(&t.url(), &t.prefix)
-        .await
-        .unwrap();
+    let dlq =
+        clamator_redis::DeadLetters::connect(&clamator_redis::RedisTarget::new(t.url()), &t.prefix)
+            .await
+            .unwrap();
     let letters = dlq.list("arith", 10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(
@@ -116,9 +117,10 @@ async fn an_oversized_envelope_is_answered_and_kept_only_in_part() {
     assert_eq!(reply["error"]["code"], -32600);
     wait_all_acked(&raw, &stream, "arith").await;
     assert_eq!(handled.get(), 0);
-    let dlq = clamator_redis::DeadLetters::connect(&t.url(), &t.prefix)
-        .await
-        .unwrap();
+    let dlq =
+        clamator_redis::DeadLetters::connect(&clamator_redis::RedisTarget::new(t.url()), &t.prefix)
+            .await
+            .unwrap();
     let letters = dlq.list("arith", 10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert!(letters[0].truncated);

@@ -146,10 +146,10 @@ async fn a_cluster_serves_every_promise_for_services_on_different_shards() {
     // Dead letters: a malformed entry lands in the dead-letter stream, on its own shard.
     xadd(&raw, &stream, &[("type", "rpc"), ("envelope", "not json")]).await;
     let dlq = clamator_redis::DeadLetters::connect(
-        &format!(
+        &clamator_redis::RedisTarget::new(format!(
             "redis+cluster://{}",
             t.cluster.url().replace("redis://", "")
-        ),
+        )),
         &t.prefix,
     )
     .await

@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::completer::{Completer, WriterSettings};
-use super::runtime::{Counters, KnownReplyStreams, ServerState, ServiceRuntime};
+use super::runtime::{KnownReplyStreams, ServerState, ServiceRuntime};
+use super::stats::Counters;
 use super::{broadcast, consume, groups, housekeeping, lease, reclaim, RedisServer};
 use crate::config::{ServerConfig, ServiceOptions, MAX_PARTITIONS};
 use crate::connection::Connector;

@@ -17,9 +17,10 @@ use super::decide::{after_request, Next, Ran, Record};
 use super::exactly_once::{gate_request, Gate, HeldClaim};
 use super::lease::still_owned;
 use super::retire::retire;
-use super::runtime::{Counters, Held, ServerState, ServiceRuntime};
+use super::runtime::{Held, ServerState, ServiceRuntime};
 use super::screen::{screen, Rejection, RetireReason, Rules};
 use super::span::{record_millis, record_outcome, server_span, Running};
+use super::stats::Counters;
 use crate::deadline::{self, handler_limit, wait_for_limit, LimitKind};
 use crate::stream::{commands, fields, StreamEntry};
 

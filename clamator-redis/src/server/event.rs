@@ -14,9 +14,10 @@ use super::decide::{after_event, EventNext, Record};
 use super::exactly_once::{gate_event, Gate, HeldClaim};
 use super::lease::still_owned;
 use super::retire::retire;
-use super::runtime::{Counters, ServerState, ServiceRuntime};
+use super::runtime::{ServerState, ServiceRuntime};
 use super::screen::{Rejection, RetireReason};
 use super::span::{record_outcome, Running};
+use super::stats::Counters;
 use crate::deadline::{deadline_exceeded, wait_for_limit, LimitKind};
 use crate::stream::StreamEntry;
 

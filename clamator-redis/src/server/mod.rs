@@ -30,6 +30,7 @@ mod retire;
 mod runtime;
 mod screen;
 mod span;
+mod stats;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,38 +41,9 @@ use tokio_util::task::TaskTracker;
 pub(crate) use self::builder::check_partitions;
 pub use self::builder::ServerBuilder;
 use self::runtime::{ServerState, ServiceRuntime};
+pub use self::stats::ServerStats;
 use crate::config::ServerConfig;
 use crate::connection::BLOCK;
-
-/// What a server has done since it started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerStats {
-    /// Requests and notifications dispatched to their service: those whose params failed
-    /// validation (answered -32602 without running the handler) count here too.
-    pub handled: u64,
-    /// Requests skipped because their deadline had passed.
-    pub expired: u64,
-    /// Entries taken over from other consumers.
-    pub reclaimed: u64,
-    /// Malformed or refused entries (dead-lettered without running a handler).
-    pub malformed: u64,
-    /// Entries moved to the dead-letter stream, for any reason: malformed or refused ones,
-    /// and those delivered `max_deliveries` times.
-    pub dead_lettered: u64,
-    /// Handlers cancelled because their call's deadline passed or they ran past
-    /// `max_handler_time`.
-    pub cancelled: u64,
-    /// Exactly-once requests answered from their stored reply instead of running again.
-    pub replayed: u64,
-    /// Replies Redis refused to store (the entry stays pending and runs again).
-    pub reply_write_failures: u64,
-    /// Handlers running now.
-    pub in_flight: u64,
-    /// Events trimmed from an event stream over its cap before a subscriber group had
-    /// received them (counted by this server's housekeeping, for every group of the stream).
-    pub events_lost: u64,
-}
 
 /// A running server. Stop it with [`stop`](Self::stop); dropping it stops it abruptly
 /// (handlers still running are abandoned unacknowledged and reclaimed elsewhere later;
@@ -132,19 +104,7 @@ impl RedisServer {
 
     /// What this server has done since it started.
     pub fn stats(&self) -> ServerStats {
-        let c = &self.state.counters;
-        ServerStats {
-            handled: c.handled.load(Ordering::Relaxed),
-            expired: c.expired.load(Ordering::Relaxed),
-            reclaimed: c.reclaimed.load(Ordering::Relaxed),
-            malformed: c.malformed.load(Ordering::Relaxed),
-            dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
-            cancelled: c.cancelled.load(Ordering::Relaxed),
-            replayed: c.replayed.load(Ordering::Relaxed),
-            reply_write_failures: c.reply_write_failures.load(Ordering::Relaxed),
-            events_lost: c.events_lost.load(Ordering::Relaxed),
-            in_flight: c.in_flight.load(Ordering::Relaxed),
-        }
+        self.state.counters.snapshot()
     }
 
     /// Whether this server is serving: not stopping, and the last read of every service's

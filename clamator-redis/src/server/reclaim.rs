@@ -7,7 +7,8 @@ use redis::streams::StreamPendingId;
 
 use super::entry::submit_all;
 use super::groups::recreate_group;
-use super::runtime::{Counters, ServerState, ServiceRuntime};
+use super::runtime::{ServerState, ServiceRuntime};
+use super::stats::Counters;
 use crate::stream::commands;
 use crate::stream::StreamEntry;
 

@@ -2,7 +2,7 @@
 //! [`ServerState`] and, per service, a [`ServiceRuntime`].
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::completer::{AckTarget, Completer, Completion, Finish};
-use super::screen::RetireReason;
+use super::stats::Counters;
 use crate::config::{ExactlyOnce, ServerConfig, ServiceOptions};
 use crate::connection::{Connector, RedisConn};
 use crate::keys;
@@ -77,36 +77,6 @@ impl ServerState {
         tokio::select! {
             () = self.stopping.cancelled() => false,
             () = tokio::time::sleep(d) => true,
-        }
-    }
-}
-
-/// Running totals, read through [`RedisServer::stats`](crate::RedisServer::stats).
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) handled: AtomicU64,
-    pub(crate) expired: AtomicU64,
-    pub(crate) reclaimed: AtomicU64,
-    pub(crate) malformed: AtomicU64,
-    pub(crate) dead_lettered: AtomicU64,
-    pub(crate) cancelled: AtomicU64,
-    pub(crate) replayed: AtomicU64,
-    pub(crate) reply_write_failures: AtomicU64,
-    pub(crate) events_lost: AtomicU64,
-    pub(crate) in_flight: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts an entry written to the dead-letter stream for `reason`: every such entry is
-    /// dead-lettered, and a malformed one is malformed too.
-    pub(crate) fn count_retired(&self, reason: RetireReason) {
-        Self::bump(&self.dead_lettered);
-        if reason == RetireReason::Malformed {
-            Self::bump(&self.malformed);
         }
     }
 }
@@ -480,15 +450,5 @@ mod tests {
         assert!(runtime(1, ExactlyOnce::AllMethods).runs_exactly_once("add"));
         let some = runtime(1, ExactlyOnce::Methods(["add".to_owned()].into()));
         assert!(some.runs_exactly_once("add") && !some.runs_exactly_once("divide"));
-    }
-
-    #[test]
-    fn retire_reasons_pick_their_counter() {
-        let c = Counters::default();
-        c.count_retired(RetireReason::Malformed);
-        c.count_retired(RetireReason::MaxDeliveries);
-        c.count_retired(RetireReason::MaxDeliveries);
-        assert_eq!(c.malformed.load(Ordering::Relaxed), 1);
-        assert_eq!(c.dead_lettered.load(Ordering::Relaxed), 3);
     }
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 use clamator_protocol::Envelope;
 use tracing::field::{display, Empty};
 
-use super::runtime::{Counters, ServiceRuntime};
+use super::runtime::ServiceRuntime;
+use super::stats::Counters;
 use crate::stream::{StreamEntry, StreamId};
 
 /// The server span of one entry, `<service>/<method>` (the service alone when the envelope

@@ -463,29 +463,3 @@ fn observability_flags_without_the_feature_say_how_to_get_it() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("--features observability"), "{said}");
 }
-
-/// `clamator-bench --events N` publishes to N subscriber processes and reports each one's
-/// deliveries (a smoke test of the tool behind the events figures of docs/benchmarks.md;
-/// the figures themselves are never asserted).
-#[test]
-fn the_benchmark_measures_events_to_each_subscriber() {
-    let out = Command::new(env!("CARGO_BIN_EXE_clamator-bench"))
-        .args(["--events", "2", "--calls", "60", "--concurrency", "4"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let figures: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(figures["mode"], "events", "{figures}");
-    assert_eq!(figures["calls"], 60, "{figures}");
-    let per = figures["per_subscriber"].as_array().unwrap();
-    assert_eq!(per.len(), 2, "{figures}");
-    for s in per {
-        assert_eq!(s["delivered"], 60, "{figures}");
-        assert!(s["e2e_p50_us"].as_u64().is_some(), "{figures}");
-    }
-    assert!(figures["cpu_s_per_10k_calls"]["total"].as_f64().is_some());
-}

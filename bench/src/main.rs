@@ -3,15 +3,15 @@
 //! redis-rs code doing the same exchange without any clamator layer. Prints one JSON line.
 //!
 //! ```sh
-//! cargo run --release -p clamator-examples --bin clamator-bench -- --concurrency 64 --calls 20000
-//! cargo run --release -p clamator-examples --bin clamator-bench -- --concurrency 64 --calls 20000 --baseline
+//! cargo run --release -p clamator-bench -- --concurrency 64 --calls 20000
+//! cargo run --release -p clamator-bench -- --concurrency 64 --calls 20000 --baseline
 //! # On a private 3-master Redis Cluster, 3 services (one per shard), each with its own
 //! # server and client processes:
-//! cargo run --release -p clamator-examples --bin clamator-bench -- --cluster --services 3 --concurrency 64 --calls 20000
+//! cargo run --release -p clamator-bench -- --cluster --services 3 --concurrency 64 --calls 20000
 //! # One service over 3 partitions (command streams on different slots):
-//! cargo run --release -p clamator-examples --bin clamator-bench -- --cluster --partitions 3 --concurrency 64 --calls 20000
+//! cargo run --release -p clamator-bench -- --cluster --partitions 3 --concurrency 64 --calls 20000
 //! # Events: 20,000 published by 64 publishers, to 3 subscriber services (one process each):
-//! cargo run --release -p clamator-examples --bin clamator-bench -- --events 3 --concurrency 64 --calls 20000
+//! cargo run --release -p clamator-bench -- --events 3 --concurrency 64 --calls 20000
 //! ```
 //!
 //! With `--services N` the figures are per service and summed. CPU seconds (user + system,

@@ -38,10 +38,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clamator_examples::arith::{self, AddParams, ArithClient, EchoTextParams};
-use clamator_examples::local_cluster::RedisCluster;
-use clamator_examples::local_redis::RedisProcess;
 use clamator_examples::DeploymentArgs;
 use clamator_redis::{RedisServer, RedisTransport, ServerConfig, ServiceOptions, TransportConfig};
+use clamator_testkit::local_cluster::RedisCluster;
+use clamator_testkit::local_redis::RedisProcess;
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
@@ -431,10 +431,10 @@ fn python_peer(args: &BenchArgs, url: &str, prefix: &str, redis_pids: &[u32]) ->
     let python = args
         .python
         .clone()
-        .unwrap_or_else(clamator_examples::python_peer::venv_python);
+        .unwrap_or_else(clamator_testkit::python_peer::venv_python);
     if !python.exists() {
         return Err(format!(
-            "no Python peer at {}: run `cargo test -p clamator-examples --test interop` once \
+            "no Python peer at {}: run `cargo test -p clamator-testkit --test interop` once \
              (it creates that venv from tests/interop/py/requirements.txt), or pass --python",
             python.display()
         )

@@ -11,7 +11,7 @@ use serde_json::Value;
 /// line with every figure, all calls answered.
 #[test]
 fn the_benchmark_runs_in_each_mode() {
-    let py = clamator_examples::python_peer::python().unwrap_or_else(|e| panic!("{e}"));
+    let py = clamator_testkit::python_peer::python().unwrap_or_else(|e| panic!("{e}"));
     for mode in [None, Some("--baseline"), Some("--peer-python")] {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_clamator-bench"));
         cmd.args([

@@ -4,10 +4,16 @@
 //!
 //! * `quickstart`: starts a private redis-server (unless `REDIS_URL` is set), serves `arith`,
 //!   calls it, prints what happened, cleans up.
-//! * `arith-server` / `arith-client`: the programs the interop tests and users drive.
+//! * `arith-server` / `arith-client`: a server and a client you run from the shell, one call
+//!   per run (one JSON line, exit code 0 or 1).
 //!
 //! [`generated`] is what `clamator-codegen` makes of `contracts/` (checked for drift in CI);
-//! [`arith`] implements the generated service traits.
+//! [`arith`] implements the generated service traits; [`observability`] is the logging,
+//! tracing and metrics setup of the programs; [`private_redis`] is the quickstart's
+//! throwaway redis-server.
+//!
+//! The project's test kit (launchers, the fault-injection server, the interop drivers) is a
+//! crate of its own, `clamator-testkit`, so nothing here exists for tests only.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -24,10 +30,8 @@
 
 pub mod arith;
 pub mod generated;
-pub mod local_cluster;
-pub mod local_redis;
 pub mod observability;
-pub mod python_peer;
+pub mod private_redis;
 
 /// Logs to stderr for the example programs: `RUST_LOG` when set, else `default` (an
 /// `EnvFilter` directive such as `"warn"`); colours only on a terminal.

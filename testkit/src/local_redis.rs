@@ -1,4 +1,4 @@
-//! A private `redis-server` on a free loopback port, for the quickstart and the tests: it
+//! A private `redis-server` on a free loopback port, for the tests and the bench: it
 //! never touches a Redis already running on 6379, and it dies with its owner.
 
 use std::io::{self, Read, Write};

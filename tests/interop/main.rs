@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clamator_examples::generated::inventory as inv;
-use clamator_examples::local_redis::RedisProcess;
+use clamator_testkit::local_redis::RedisProcess;
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {
@@ -35,7 +35,7 @@ fn root() -> PathBuf {
 
 /// The venv's python, created and filled from `requirements.txt` on first use.
 fn python() -> PathBuf {
-    clamator_examples::python_peer::python().unwrap_or_else(|e| panic!("{e}"))
+    clamator_testkit::python_peer::python().unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,7 @@ impl Server {
     fn start(lang: Lang, url: &str, prefix: &str, opts: ServerOpts<'_>) -> Self {
         let mut child = match lang {
             Lang::Rust => {
-                let mut cmd = Command::new(env!("CARGO_BIN_EXE_arith-server"));
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_fault-server"));
                 cmd.args([
                     "--redis-url",
                     url,
@@ -1166,7 +1166,7 @@ fn a_param_an_older_python_server_does_not_know_is_refused_with_invalid_params()
 #[test]
 fn peers_share_services_on_a_sentinel_deployment() {
     let group =
-        clamator_examples::local_cluster::SentinelGroup::start("interop", Duration::from_secs(5))
+        clamator_testkit::local_cluster::SentinelGroup::start("interop", Duration::from_secs(5))
             .unwrap();
     let sentinels = group.url().replace("redis://", "");
     let rust_url = format!("redis+sentinel://{sentinels}/interop");

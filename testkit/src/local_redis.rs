@@ -23,7 +23,7 @@ pub struct RedisProcess {
     paused: std::sync::atomic::AtomicBool,
 }
 
-/// The server binary the tests and examples start: `$CLAMATOR_TEST_SERVER` (such as
+/// The server binary the tests and the bench start: `$CLAMATOR_TEST_SERVER` (such as
 /// `valkey-server`), else `redis-server`.
 pub fn server_binary() -> String {
     std::env::var("CLAMATOR_TEST_SERVER")

@@ -4,10 +4,11 @@
 Each cell is the median (by calls/s) of --runs runs of clamator-rs, of the hand-written
 baseline and of the published Python peer, each against its own private redis-server.
 
-    cargo build --release -p clamator-examples --bin clamator-bench
+    cargo build --release -p clamator-bench
     python3 scripts/bench-matrix.py [--runs 3] [--no-python] [--bench target/release/clamator-bench]
 
---peer-python needs the venv the interop tests create (target/interop-venv).
+--peer-python needs the venv the interop tests create (target/interop-venv; once:
+cargo test -p clamator-testkit --test interop).
 """
 
 from __future__ import annotations

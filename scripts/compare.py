@@ -43,8 +43,8 @@ SYSTEMS = [
 
 def build(mimalloc: bool) -> None:
     features = ["--features", "mimalloc"] if mimalloc else []
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "clamator-examples",
-                    "--bin", "clamator-bench", *features], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "clamator-bench", *features],
+                   cwd=ROOT, check=True)
     subprocess.run(["cargo", "build", "--release", "-q", "--manifest-path",
                     os.path.join(ROOT, "compare", "Cargo.toml"), *features], check=True)
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clamator_protocol::{Error, Method, RpcError, SchemaValidator, Service};
+use clamator_protocol::{Error, RpcError, Service};
 
 pub use crate::generated::arith::{
     AddParams, AddResult, ArithClient, ArithService, DivideParams, DivideResult, EchoTextParams,
@@ -93,29 +93,4 @@ pub fn notifications_service(
     on_ping: impl Fn(Option<String>) + Send + Sync + 'static,
 ) -> Result<Service, Error> {
     crate::generated::notifications::notifications_service(Notifications { handled, on_ping })
-}
-
-/// The `faulty` service of the tests: `badResult` answers `{"sum": "not a number"}` where its
-/// result schema wants a number (callers get -32603 "Result validation failed"); `crash`
-/// aborts the whole process, a poison request.
-pub fn faulty_service(handled: Counter) -> Result<Service, Error> {
-    let schema = crate::generated::arith::ADD_RESULT_SCHEMA;
-    let validator =
-        SchemaValidator::from_json(schema).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-    Service::builder("faulty")
-        .add(
-            "badResult",
-            Method::new(move |_: serde_json::Value| {
-                handled.bump();
-                async { Ok(serde_json::json!({"sum": "not a number"})) }
-            })
-            .result_validator(validator),
-        )
-        .method("crash", |_: serde_json::Value| async {
-            if true {
-                std::process::abort();
-            }
-            Ok::<(), RpcError>(())
-        })
-        .build()
 }

@@ -4,10 +4,16 @@
 //!
 //! * `quickstart`: starts a private redis-server (unless `REDIS_URL` is set), serves `arith`,
 //!   calls it, prints what happened, cleans up.
-//! * `arith-server` / `arith-client`: the programs the interop tests and users drive.
+//! * `arith-server` / `arith-client`: a server and a client you run from the shell, one call
+//!   per run (one JSON line, exit code 0 or 1).
 //!
 //! [`generated`] is what `clamator-codegen` makes of `contracts/` (checked for drift in CI);
-//! [`arith`] implements the generated service traits.
+//! [`arith`] implements the generated service traits; [`observability`] is the logging,
+//! tracing and metrics setup of the programs; [`private_redis`] is the quickstart's
+//! throwaway redis-server.
+//!
+//! The project's test kit (launchers, the fault-injection server, the interop drivers) is a
+//! crate of its own, `clamator-testkit`, so nothing here exists for tests only.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -24,10 +30,8 @@
 
 pub mod arith;
 pub mod generated;
-pub mod local_cluster;
-pub mod local_redis;
 pub mod observability;
-pub mod python_peer;
+pub mod private_redis;
 
 /// Logs to stderr for the example programs: `RUST_LOG` when set, else `default` (an
 /// `EnvFilter` directive such as `"warn"`); colours only on a terminal.
@@ -96,50 +100,3 @@ mod tests {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeExample;
-
-/// The deployment-mode flags clamator-bench takes beside its optional `--redis-url` (the
-/// other programs take `clamator_redis::RedisArgs`).
-///
-/// ```
-/// use clap::Parser;
-/// use clamator_examples::DeploymentArgs;
-/// use clamator_redis::Deployment;
-///
-/// #[derive(Parser)]
-/// struct Args {
-///     #[command(flatten)]
-///     deployment: DeploymentArgs,
-/// }
-/// let args = Args::parse_from(["prog", "--sentinel-master", "main"]);
-/// assert_eq!(args.deployment.deployment(), Deployment::sentinel("main"));
-/// ```
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct DeploymentArgs {
-    /// Redis Cluster: `--redis-url` is a comma-separated list of seed nodes.
-    #[arg(long, global = true, conflicts_with = "sentinel_master")]
-    pub cluster: bool,
-    /// Sentinel: `--redis-url` is a comma-separated list of sentinels, and connections go
-    /// to the master they name NAME.
-    #[arg(long, global = true, value_name = "NAME")]
-    pub sentinel_master: Option<String>,
-}
-
-impl DeploymentArgs {
-    /// The deployment mode the flags name (standalone without either).
-    pub fn deployment(&self) -> clamator_redis::Deployment {
-        match (&self.sentinel_master, self.cluster) {
-            (Some(master), _) => clamator_redis::Deployment::sentinel(master),
-            (None, true) => clamator_redis::Deployment::Cluster,
-            (None, false) => clamator_redis::Deployment::Standalone,
-        }
-    }
-
-    /// The same flags as command-line arguments, for a child process.
-    pub fn to_args(&self) -> Vec<String> {
-        match (&self.sentinel_master, self.cluster) {
-            (Some(master), _) => vec!["--sentinel-master".to_owned(), master.clone()],
-            (None, true) => vec!["--cluster".to_owned()],
-            (None, false) => Vec::new(),
-        }
-    }
-}

@@ -2,8 +2,8 @@
 //! private Sentinel deployment ([`TestSentinel`]), with configs, servers and transports in
 //! the right mode, and a raw connection of that mode for poking at keys.
 
-use clamator_examples::local_cluster::{RedisCluster, SentinelGroup};
 use clamator_redis::{Deployment, ServerConfig, TransportConfig};
+use clamator_testkit::local_cluster::{RedisCluster, SentinelGroup};
 use redis::cluster_async::ClusterConnection;
 
 /// A private Redis Cluster plus a key prefix unique to the test.

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use clamator_examples::arith::{
     self, AddResult, ArithClient, Counter, SlowAddParams, SlowAddResult,
 };
-use clamator_examples::local_redis::RedisProcess;
 use clamator_protocol::{CallOptions, Client, Error};
 use clamator_redis::{
     RedisServer, RedisTransport, ServerBuilder, ServerConfig, ServiceOptions, TransportConfig,
 };
+use clamator_testkit::local_redis::RedisProcess;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 
 pub use clamator_examples;

@@ -26,13 +26,21 @@ fn root() -> PathBuf {
 fn section<'a>(doc: &'a str, krate: &str) -> Vec<&'a str> {
     let heading = format!("## {krate}");
     let mut lines = doc.lines().skip_while(|l| l.trim() != heading);
-    assert!(lines.next().is_some(), "docs/architecture.md has no `{heading}` section");
+    assert!(
+        lines.next().is_some(),
+        "docs/architecture.md has no `{heading}` section"
+    );
     lines.take_while(|l| !l.starts_with("## ")).collect()
 }
 
 /// The backticked words of a table row's first cell.
 fn first_cell_names(row: &str) -> Vec<String> {
-    let cell = row.trim().trim_start_matches('|').split('|').next().unwrap_or("");
+    let cell = row
+        .trim()
+        .trim_start_matches('|')
+        .split('|')
+        .next()
+        .unwrap_or("");
     cell.split('`')
         .skip(1)
         .step_by(2)
@@ -93,7 +101,10 @@ fn features(manifest: &str) -> (BTreeSet<String>, BTreeSet<String>) {
         }
         if let Some((key, _)) = line.split_once('=').filter(|_| !in_default) {
             let key = key.trim();
-            if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 if key == "default" {
                     in_default = true;
                 } else {
@@ -102,12 +113,7 @@ fn features(manifest: &str) -> (BTreeSet<String>, BTreeSet<String>) {
             }
         }
         if in_default {
-            defaults.extend(
-                line.split('"')
-                    .skip(1)
-                    .step_by(2)
-                    .map(str::to_owned),
-            );
+            defaults.extend(line.split('"').skip(1).step_by(2).map(str::to_owned));
             if line.contains(']') {
                 in_default = false;
             }
@@ -134,7 +140,9 @@ fn the_map_lists_every_source_file_and_only_those() {
             problems.push(format!("{krate}/src/{missing} is not on the map"));
         }
         for stale in mapped.difference(&actual) {
-            problems.push(format!("the map lists {krate}/src/{stale}, which does not exist"));
+            problems.push(format!(
+                "the map lists {krate}/src/{stale}, which does not exist"
+            ));
         }
     }
     assert!(
@@ -176,11 +184,18 @@ fn each_crates_features_are_on_the_map_and_in_its_docs() {
                 "{krate}: the default features are {defaults:?}, the map marks {listed_default:?}"
             ));
         }
-        let entry = if krate == "clamator-cli" { "main.rs" } else { "lib.rs" };
-        let crate_doc = std::fs::read_to_string(root().join(krate).join("src").join(entry)).unwrap();
+        let entry = if krate == "clamator-cli" {
+            "main.rs"
+        } else {
+            "lib.rs"
+        };
+        let crate_doc =
+            std::fs::read_to_string(root().join(krate).join("src").join(entry)).unwrap();
         for feature in &all {
             if !crate_doc.contains(&format!("`{feature}`")) {
-                problems.push(format!("{krate}'s crate docs do not name its feature `{feature}`"));
+                problems.push(format!(
+                    "{krate}'s crate docs do not name its feature `{feature}`"
+                ));
             }
         }
     }

@@ -191,10 +191,11 @@ fn items(list: &[Item], path: &str, dir: &Path, out: &mut Vec<String>) {
                     line(out, format!("{}impl {of}", cfg(&i.attrs)));
                 }
             }
-            Item::Macro(m) if m.ident.is_some() => {
-                if m.attrs.iter().any(|a| a.path().is_ident("macro_export")) {
-                    line(out, format!("macro_rules! {}", text(&m.ident)));
-                }
+            Item::Macro(m)
+                if m.ident.is_some()
+                    && m.attrs.iter().any(|a| a.path().is_ident("macro_export")) =>
+            {
+                line(out, format!("macro_rules! {}", text(&m.ident)));
             }
             _ => {}
         }

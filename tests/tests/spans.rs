@@ -289,9 +289,9 @@ async fn a_python_callers_request_is_a_root_server_span() {
     // The Python client blocks this thread's runtime no longer than its own run.
     let out = tokio::task::spawn_blocking(move || {
         use std::io::Write as _;
-        let python = clamator_examples::python_peer::python().unwrap();
+        let python = clamator_testkit::python_peer::python().unwrap();
         let mut child = std::process::Command::new(python)
-            .arg(clamator_examples::python_peer::driver("client.py"))
+            .arg(clamator_testkit::python_peer::driver("client.py"))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

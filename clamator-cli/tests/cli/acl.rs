@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clamator_examples::arith::{self, Counter};
-use clamator_examples::local_redis::{cli_binary, RedisProcess};
 use clamator_protocol::{CallOptions, Client};
 use clamator_redis::{RedisServer, RedisTransport, ServerConfig, ServiceOptions, TransportConfig};
+use clamator_testkit::local_redis::{cli_binary, RedisProcess};
 use serde_json::{json, Value};
 
 use crate::{clamator, eventually, redis_conn};

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clamator_examples::local_redis::RedisProcess;
+use clamator_testkit::local_redis::RedisProcess;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt as _;
 

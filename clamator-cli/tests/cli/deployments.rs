@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use clamator_examples::arith::{self, Counter};
-use clamator_examples::local_cluster::{RedisCluster, SentinelGroup};
 use clamator_protocol::Client;
 use clamator_redis::{
     Deployment, RedisServer, RedisTransport, ServerConfig, ServiceOptions, TransportConfig,
 };
+use clamator_testkit::local_cluster::{RedisCluster, SentinelGroup};
 use serde_json::{json, Value};
 
 use crate::{clamator, command, eventually};

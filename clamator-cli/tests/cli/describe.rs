@@ -1,7 +1,7 @@
 //! `clamator describe`: the published contract, whole or one method; exit 1 when none is
 //! published or the method is not in it.
 
-use clamator_examples::local_redis::RedisProcess;
+use clamator_testkit::local_redis::RedisProcess;
 
 use crate::{clamator, publish, published_arith};
 

@@ -18,8 +18,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use clamator_examples::arith::{self, Counter};
-use clamator_examples::local_redis::RedisProcess;
 use clamator_redis::{RedisServer, ServerConfig, ServiceOptions};
+use clamator_testkit::local_redis::RedisProcess;
 use serde_json::Value;
 
 /// What one run of the binary printed, and how it exited.

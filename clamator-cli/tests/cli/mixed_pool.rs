@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use clamator_examples::local_redis::RedisProcess;
+use clamator_testkit::local_redis::RedisProcess;
 
 use crate::{clamator, eventually, serve};
 
@@ -22,9 +22,9 @@ impl Drop for PythonServer {
 }
 
 fn python_server(url: &str, prefix: &str, instance: &str) -> PythonServer {
-    let python = clamator_examples::python_peer::python().unwrap_or_else(|e| panic!("{e}"));
+    let python = clamator_testkit::python_peer::python().unwrap_or_else(|e| panic!("{e}"));
     let mut child = Command::new(python)
-        .arg(clamator_examples::python_peer::driver("server.py"))
+        .arg(clamator_testkit::python_peer::driver("server.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

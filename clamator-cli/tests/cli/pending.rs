@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use clamator_examples::local_redis::RedisProcess;
+use clamator_testkit::local_redis::RedisProcess;
 use serde_json::{json, Value};
 
 use crate::{clamator, redis_conn};

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use clamator_examples::local_redis::RedisProcess;
 use clamator_protocol::Client;
 use clamator_redis::{RedisTransport, TransportConfig};
+use clamator_testkit::local_redis::RedisProcess;
 use serde_json::{json, Value};
 
 use crate::{clamator, eventually, publish, published_arith, redis_conn, serve};

@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clamator_examples::local_redis::RedisProcess;
 use clamator_protocol::Client;
 use clamator_redis::{RedisTransport, TransportConfig};
+use clamator_testkit::local_redis::RedisProcess;
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt as _;
 

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use clamator_examples::local_redis::RedisProcess;
 use clamator_protocol::{CallOptions, Client};
 use clamator_redis::{RedisTransport, TransportConfig};
+use clamator_testkit::local_redis::RedisProcess;
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt as _;
 

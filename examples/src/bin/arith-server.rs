@@ -34,19 +34,12 @@ struct Args {
     /// How long to wait for in-flight handlers at stop, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
     shutdown_grace_ms: u64,
-    /// Also serve `faulty.badResult`, whose result breaks its schema (for interop tests of
-    /// -32603 "Result validation failed").
-    #[arg(long, hide = true)]
-    faulty: bool,
     /// Dead-letter a request delivered more often than this.
     #[arg(long, default_value_t = 5)]
     max_deliveries: u64,
     /// Run every request exactly once (idempotency records in Redis).
     #[arg(long)]
     exactly_once: bool,
-    /// Fault injection for tests: abort once between a reply and its ack (marker file).
-    #[arg(long, hide = true)]
-    fault_abort_after_reply_once: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -83,9 +76,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .claim_idle(Duration::from_millis(args.claim_idle_ms))
         .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms))
         .max_deliveries(args.max_deliveries);
-    if let Some(marker) = args.fault_abort_after_reply_once {
-        config = config.fault_abort_after_reply_once(marker);
-    }
     if let Some(id) = args.instance_id {
         config = config.instance_id(id);
     }
@@ -93,13 +83,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.exactly_once {
         options = options.exactly_once(true);
     }
-    let mut builder = RedisServer::builder(config)
+    let server = RedisServer::builder(config)
         .service_with(arith, options.clone())
-        .service_with(notifications, options);
-    if args.faulty {
-        builder = builder.service(arith::faulty_service(handled.clone())?);
-    }
-    let server = builder.start().await?;
+        .service_with(notifications, options)
+        .start()
+        .await?;
     let until_signal = server.run_until_signal()?;
     {
         let mut out = std::io::stdout().lock();

@@ -10,7 +10,7 @@ use clamator_examples::arith::{
     self, AddParams, ArithClient, Counter, DivideParams, EchoTextParams, NotificationsClient,
     PingParams,
 };
-use clamator_examples::local_redis::RedisProcess;
+use clamator_examples::private_redis::PrivateRedis;
 use clamator_protocol::Client;
 use clamator_redis::{RedisServer, RedisTransport, ServerConfig, TransportConfig};
 
@@ -31,7 +31,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (url, private) = match std::env::var("REDIS_URL") {
         Ok(url) if !url.is_empty() => (url, None),
         _ => {
-            let redis = RedisProcess::start()?;
+            let redis = PrivateRedis::start()?;
             println!("started a private redis-server at {}", redis.url());
             (redis.url(), Some(redis))
         }

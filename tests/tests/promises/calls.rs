@@ -218,7 +218,7 @@ async fn client_timeout_against_a_slow_handler() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_through_rediss_urls() {
-    let process = clamator_examples::local_redis::RedisProcess::start_tls().unwrap();
+    let process = clamator_testkit::local_redis::RedisProcess::start_tls().unwrap();
     let url = process.url();
     assert!(url.starts_with("rediss://"));
     let ca = process.ca_cert_pem().unwrap();

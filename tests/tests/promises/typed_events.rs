@@ -11,7 +11,6 @@ use clamator_examples::generated::orders::{
     OrdersSubscriber, ORDERS_EVENTS,
 };
 use clamator_protocol::{Error, MemoryTransport, Router, RpcError};
-use clamator_redis::SubscriptionOptions;
 use clamator_redis::{keys, RedisServer};
 use clamator_tests::{wait_for, TestRedis, WAIT};
 use serde_json::json;

@@ -3,15 +3,15 @@
 //! redis-rs code doing the same exchange without any clamator layer. Prints one JSON line.
 //!
 //! ```sh
-//! cargo run --release -p clamator-examples --bin clamator-bench -- --concurrency 64 --calls 20000
-//! cargo run --release -p clamator-examples --bin clamator-bench -- --concurrency 64 --calls 20000 --baseline
+//! cargo run --release -p clamator-bench -- --concurrency 64 --calls 20000
+//! cargo run --release -p clamator-bench -- --concurrency 64 --calls 20000 --baseline
 //! # On a private 3-master Redis Cluster, 3 services (one per shard), each with its own
 //! # server and client processes:
-//! cargo run --release -p clamator-examples --bin clamator-bench -- --cluster --services 3 --concurrency 64 --calls 20000
+//! cargo run --release -p clamator-bench -- --cluster --services 3 --concurrency 64 --calls 20000
 //! # One service over 3 partitions (command streams on different slots):
-//! cargo run --release -p clamator-examples --bin clamator-bench -- --cluster --partitions 3 --concurrency 64 --calls 20000
+//! cargo run --release -p clamator-bench -- --cluster --partitions 3 --concurrency 64 --calls 20000
 //! # Events: 20,000 published by 64 publishers, to 3 subscriber services (one process each):
-//! cargo run --release -p clamator-examples --bin clamator-bench -- --events 3 --concurrency 64 --calls 20000
+//! cargo run --release -p clamator-bench -- --events 3 --concurrency 64 --calls 20000
 //! ```
 //!
 //! With `--services N` the figures are per service and summed. CPU seconds (user + system,
@@ -38,11 +38,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clamator_examples::arith::{self, AddParams, ArithClient, EchoTextParams};
-use clamator_examples::local_cluster::RedisCluster;
-use clamator_examples::local_redis::RedisProcess;
-use clamator_examples::DeploymentArgs;
-use clamator_redis::{RedisServer, RedisTransport, ServerConfig, ServiceOptions, TransportConfig};
-use clap::{Parser, Subcommand};
+use clamator_redis::{
+    Deployment, RedisArgs, RedisServer, RedisTransport, ServerConfig, ServiceOptions,
+    TransportConfig,
+};
+use clamator_testkit::local_cluster::RedisCluster;
+use clamator_testkit::local_redis::RedisProcess;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::{json, Value};
 
 #[derive(Parser, Debug)]
@@ -56,13 +59,14 @@ struct Args {
 
 #[derive(clap::Args, Debug, Clone)]
 struct BenchArgs {
-    /// Redis to use (default: a private redis-server on a free port, or with `--cluster` a
-    /// private cluster of `--cluster-masters` masters). With `--cluster` or
-    /// `--sentinel-master`, a comma-separated list of nodes.
-    #[arg(long, global = true)]
-    redis_url: Option<String>,
+    /// Where Redis is: the library's flags. Without `--redis-url` (or `REDIS_URL`), a
+    /// private redis-server on a free port, or with `--cluster` a private cluster of
+    /// `--cluster-masters` masters.
     #[command(flatten)]
-    deployment: DeploymentArgs,
+    redis: RedisArgs,
+    /// `--redis-url` when one was given (set after parsing).
+    #[arg(skip)]
+    redis_url: Option<String>,
     /// Masters of the private cluster `--cluster` starts without `--redis-url`.
     #[arg(long, default_value_t = 3, global = true)]
     cluster_masters: usize,
@@ -129,7 +133,12 @@ enum Role {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // No URL given means a private Redis: the flag's default is not a choice.
+    if matches.value_source("redis_url") != Some(ValueSource::DefaultValue) {
+        args.bench.redis_url = Some(args.bench.redis.redis_url.clone());
+    }
     let _telemetry = match observe(args.bench.observe) {
         Ok(t) => t,
         Err(e) => {
@@ -213,21 +222,21 @@ impl Private {
 
 /// Starts Redis if needed, the server processes, then the client processes; prints one line.
 fn orchestrate(args: BenchArgs) -> BoxResult<()> {
-    let deployment = args.deployment.deployment();
+    let deployment = args.redis.deployment();
     if args.baseline && args.partitions > 1 {
         return Err("--baseline has one command stream; drop --partitions".into());
     }
-    if args.baseline && deployment != clamator_redis::Deployment::Standalone {
+    if args.baseline && deployment != Deployment::Standalone {
         return Err(
             "--baseline talks to one Redis only; drop --cluster / --sentinel-master".into(),
         );
     }
     let private = match (&args.redis_url, &deployment) {
         (Some(_), _) => Private::None,
-        (None, clamator_redis::Deployment::Cluster) => {
+        (None, Deployment::Cluster) => {
             Private::Cluster(RedisCluster::start(args.cluster_masters.max(1), 0)?)
         }
-        (None, clamator_redis::Deployment::Standalone) => Private::Single(RedisProcess::start()?),
+        (None, Deployment::Standalone) => Private::Single(RedisProcess::start()?),
         (None, _) => return Err("--sentinel-master needs --redis-url (the sentinels)".into()),
     };
     let url = match (&args.redis_url, &private) {
@@ -248,7 +257,7 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         return events_bench::orchestrate(&args, &url, &prefixes[0], &private.pids());
     }
     if args.peer_python {
-        if args.services > 1 || deployment != clamator_redis::Deployment::Standalone {
+        if args.services > 1 || deployment != Deployment::Standalone {
             return Err("--peer-python measures one service on one Redis".into());
         }
         return python_peer(&args, &url, &prefixes[0], &private.pids());
@@ -258,7 +267,7 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         let mut c = Command::new(&exe);
         c.arg(role)
             .args(["--redis-url", &url, "--key-prefix", prefix])
-            .args(args.deployment.to_args())
+            .args(deployment_flags(&args.redis.deployment()))
             .args([
                 "--concurrency",
                 &args.concurrency.to_string(),
@@ -344,8 +353,8 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         })
     };
     figures["deployment"] = json!(match &deployment {
-        clamator_redis::Deployment::Cluster => "cluster",
-        clamator_redis::Deployment::Sentinel { .. } => "sentinel",
+        Deployment::Cluster => "cluster",
+        Deployment::Sentinel { .. } => "sentinel",
         _ => "standalone",
     });
     if !redis_cpu.is_empty() {
@@ -431,10 +440,10 @@ fn python_peer(args: &BenchArgs, url: &str, prefix: &str, redis_pids: &[u32]) ->
     let python = args
         .python
         .clone()
-        .unwrap_or_else(clamator_examples::python_peer::venv_python);
+        .unwrap_or_else(clamator_testkit::python_peer::venv_python);
     if !python.exists() {
         return Err(format!(
-            "no Python peer at {}: run `cargo test -p clamator-examples --test interop` once \
+            "no Python peer at {}: run `cargo test -p clamator-testkit --test interop` once \
              (it creates that venv from tests/interop/py/requirements.txt), or pass --python",
             python.display()
         )
@@ -531,7 +540,7 @@ async fn serve(args: BenchArgs) -> BoxResult<()> {
     let server = RedisServer::builder(
         ServerConfig::new(&args.key_prefix)
             .redis_url(url)
-            .deployment(args.deployment.deployment()),
+            .deployment(args.redis.deployment()),
     )
     .service_with(
         arith::arith_service(Default::default())?,
@@ -602,7 +611,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         let redis = RedisTransport::connect(
             TransportConfig::new(&args.key_prefix)
                 .redis_url(&url)
-                .deployment(args.deployment.deployment()),
+                .deployment(args.redis.deployment()),
         )
         .await?;
         let client = ArithClient::new(redis.clone());
@@ -763,7 +772,6 @@ mod tests {
 mod events_bench {
     use super::*;
     use clamator_protocol::{RpcError, Service};
-    use clamator_redis::SubscriptionOptions;
 
     fn now_us() -> u64 {
         std::time::SystemTime::now()
@@ -1217,5 +1225,14 @@ mod baseline {
         pub(super) async fn echo(&self, text: &str) -> bool {
             self.call("arith.echoText", json!({"text": text})).await
         }
+    }
+}
+
+/// The deployment flags that name `deployment`, for a child process.
+fn deployment_flags(deployment: &Deployment) -> Vec<String> {
+    match deployment {
+        Deployment::Sentinel { master } => vec!["--sentinel-master".to_owned(), master.clone()],
+        Deployment::Cluster => vec!["--cluster".to_owned()],
+        _ => Vec::new(),
     }
 }

@@ -1,4 +1,4 @@
-//! A private `redis-server` on a free loopback port, for the quickstart and the tests: it
+//! A private `redis-server` on a free loopback port, for the tests and the bench: it
 //! never touches a Redis already running on 6379, and it dies with its owner.
 
 use std::io::{self, Read, Write};
@@ -23,7 +23,7 @@ pub struct RedisProcess {
     paused: std::sync::atomic::AtomicBool,
 }
 
-/// The server binary the tests and examples start: `$CLAMATOR_TEST_SERVER` (such as
+/// The server binary the tests and the bench start: `$CLAMATOR_TEST_SERVER` (such as
 /// `valkey-server`), else `redis-server`.
 pub fn server_binary() -> String {
     std::env::var("CLAMATOR_TEST_SERVER")

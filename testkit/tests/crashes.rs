@@ -1,0 +1,384 @@
+//! Crash tests of server processes: the test kit's `fault-server` (the example arith server
+//! with the test-only fault flags) killed with SIGKILL, stopped with SIGSTOP, aborted by a
+//! poison request, or aborted between a reply and its ack, while a client waits for its
+//! answer. Each prints the figures the reliability docs quote (calls made, answered,
+//! failed, duplicated).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+use std::io::{BufRead, BufReader, Lines, Read, Write};
+use std::process::{ChildStdout, Command, Stdio};
+
+use clamator_testkit::local_redis::{cli_binary, RedisProcess};
+use serde_json::{json, Value};
+
+/// Kills the server even when an assertion fails first.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `fault-server` on `url` and `prefix` with `args` and waits for its READY; returns
+/// the process (stderr piped) and the rest of its stdout.
+fn start_server(
+    url: &str,
+    prefix: &str,
+    args: &[&str],
+) -> (KillOnDrop, Lines<BufReader<ChildStdout>>) {
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_fault-server"))
+            .args(["--redis-url", url, "--key-prefix", prefix])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    // Read on a thread, so a server that never gets ready fails the test instead of hanging
+    // it (the thread ends when the server is killed and its stdout closes).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let first = lines.next();
+        let _ = tx.send((first, lines));
+    });
+    let Ok((first, lines)) = rx.recv_timeout(std::time::Duration::from_secs(20)) else {
+        panic!("fault-server printed no READY within 20 s");
+    };
+    assert_eq!(first.unwrap().unwrap(), "READY");
+    (child, lines)
+}
+
+/// One call of `method` with `params` (JSON text) through the test kit's `interop-client`:
+/// the outcome line, and the exit code `arith-client` would give it (0 when ok, else 1).
+fn client(url: &str, prefix: &str, timeout_ms: u64, method: &str, params: &str) -> (Value, i32) {
+    let params: Value = serde_json::from_str(params).unwrap();
+    let input = json!({
+        "redisUrl": url, "keyPrefix": prefix, "defaultTimeoutMs": timeout_ms,
+        "calls": [{"method": method, "params": params}],
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_interop-client"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let printed: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"));
+    let line = printed["results"][0].clone();
+    let code = if line["ok"] == true { 0 } else { 1 };
+    (line, code)
+}
+
+#[test]
+fn a_killed_servers_work_completes_on_another_server() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let prefix = "crash";
+    let start = |id: &str| {
+        start_server(
+            &url,
+            prefix,
+            &["--instance-id", id, "--claim-idle-ms", "200"],
+        )
+        .0
+    };
+    let mut first = start("srv-A");
+    // The call goes to srv-A, the only server; srv-A dies in the middle of the handler.
+    let url2 = url.clone();
+    let call = std::thread::spawn(move || {
+        client(
+            &url2,
+            prefix,
+            20_000,
+            "arith.slowAdd",
+            r#"{"a":1,"b":2,"sleepMs":1500}"#,
+        )
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = Command::new(cli_binary())
+            .args(["-u", &url, "XPENDING", "crash:cmds:arith", "arith"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains("arith:srv-A") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "srv-A never took the request"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let _second = start("srv-B");
+    assert_eq!(
+        call.join().unwrap(),
+        (
+            json!({"ok": true, "kind": "result", "result": {"sum": 3.0}}),
+            0
+        )
+    );
+}
+
+#[test]
+fn a_poison_request_lands_in_the_dead_letter_stream_after_max_deliveries() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let prefix = "poison";
+    let start = || {
+        start_server(
+            &url,
+            prefix,
+            &[
+                "--faulty",
+                "--claim-idle-ms",
+                "200",
+                "--max-deliveries",
+                "2",
+            ],
+        )
+        .0
+    };
+    let mut server = start();
+    let url2 = url.clone();
+    let call = std::thread::spawn(move || client(&url2, prefix, 30_000, "faulty.crash", "{}"));
+    // Each delivery kills the server; restart it until the request is dead-lettered.
+    let mut crashes = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !call.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poison request was never dead-lettered"
+        );
+        if server.0.try_wait().unwrap().is_some() {
+            crashes += 1;
+            server = start();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (line, code) = call.join().unwrap();
+    println!("poison: calls made 1, answered 1 (as dead-lettered), failed 0, duplicated {} (handler runs that crashed: {crashes})", crashes.max(1) - 1);
+    assert_eq!(code, 1);
+    assert_eq!(line["code"], -32050, "{line}");
+    assert_eq!(line["message"], "Request dead-lettered");
+    assert_eq!(
+        line["data"],
+        json!({"reason": "max-deliveries", "deliveries": 3})
+    );
+    assert_eq!(
+        crashes, 2,
+        "the handler should crash once per allowed delivery"
+    );
+    let letters = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let dlq =
+            clamator_redis::DeadLetters::connect(&clamator_redis::RedisTarget::new(&url), prefix)
+                .await
+                .unwrap();
+        dlq.list("faulty", 10).await.unwrap()
+    });
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].reason.as_str(), letters[0].deliveries),
+        ("max-deliveries", 3)
+    );
+    assert!(letters[0]
+        .envelope
+        .as_deref()
+        .unwrap()
+        .contains("faulty.crash"));
+}
+
+#[test]
+fn exactly_once_a_crash_between_reply_and_ack_runs_the_handler_once() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let prefix = "once";
+    let marker = redis.dir().join("crashed-after-reply");
+    let start = |extra: &[&str]| {
+        let args = [&["--exactly-once", "--claim-idle-ms", "200"], extra].concat();
+        start_server(&url, prefix, &args).0
+    };
+    // srv-A runs the handler, writes the reply, and dies before acknowledging.
+    let mut first = start(&[
+        "--instance-id",
+        "srv-A",
+        "--fault-abort-after-reply-once",
+        marker.to_str().unwrap(),
+    ]);
+    let (line, code) = client(&url, prefix, 10_000, "arith.add", r#"{"a":2,"b":3}"#);
+    assert_eq!(
+        (line["result"]["sum"].as_f64(), code),
+        (Some(5.0), 0),
+        "{line}"
+    );
+    let status = first.0.wait().unwrap();
+    assert!(
+        !status.success() && marker.exists(),
+        "srv-A did not crash between reply and ack"
+    );
+    // srv-B reclaims the unacknowledged entry and answers from the idempotency record.
+    let mut second = start(&["--instance-id", "srv-B"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = Command::new(cli_binary())
+            .args(["-u", &url, "XPENDING", "once:cmds:arith", "arith"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).lines().next() == Some("0") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the crashed entry was never acknowledged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &second.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    second.0.wait().unwrap();
+    let mut stderr = String::new();
+    second
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    println!(
+        "exactly-once crash: calls made 1, answered 1, failed 0, duplicated 0 (srv-B {})",
+        stderr.lines().last().unwrap_or("")
+    );
+    assert_eq!(
+        stderr.lines().last(),
+        Some("HANDLED:0"),
+        "the handler ran again after the crash: {stderr}"
+    );
+}
+
+/// The owner of the one pending entry of `<prefix>:cmds:arith`, if any.
+fn pending_owner(url: &str, prefix: &str) -> Option<String> {
+    let out = Command::new(cli_binary())
+        .args([
+            "-u",
+            url,
+            "XPENDING",
+            &format!("{prefix}:cmds:arith"),
+            "arith",
+            "-",
+            "+",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines().nth(1).map(str::to_owned)
+}
+
+#[test]
+fn a_paused_server_does_not_answer_what_another_server_reclaimed_meanwhile() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let prefix = "paused";
+    let start = |id: &str| {
+        start_server(
+            &url,
+            prefix,
+            &["--instance-id", id, "--claim-idle-ms", "1000"],
+        )
+        .0
+    };
+    let mut first = start("srv-A");
+    // A request without a deadline (as clamator's peers send them), taking 2.5 s.
+    let envelope = r#"{"jsonrpc":"2.0","id":"once","method":"arith.slowAdd","params":{"a":1,"b":2,"sleepMs":2500}}"#;
+    let added = Command::new(cli_binary())
+        .args([
+            "-u",
+            &url,
+            "XADD",
+            "paused:cmds:arith",
+            "*",
+            "type",
+            "rpc",
+            "envelope",
+            envelope,
+        ])
+        .args(["reply-to", "paused:replies:probe"])
+        .output()
+        .unwrap();
+    assert!(added.status.success());
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gave up waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for("srv-A to take the request", &|| {
+        pending_owner(&url, prefix).is_some_and(|o| o == "arith:srv-A")
+    });
+    // srv-A stops mid-handler (SIGSTOP); srv-B reclaims the entry past the claim idle time.
+    let pid = first.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut second = start("srv-B");
+    wait_for("srv-B to reclaim the request", &|| {
+        pending_owner(&url, prefix).is_some_and(|o| o == "arith:srv-B")
+    });
+    // srv-A resumes: its handler's sleep is long over, but the entry is no longer its own.
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let replies = || {
+        let out = Command::new(cli_binary())
+            .args(["-u", &url, "XLEN", "paused:replies:probe"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<usize>()
+            .unwrap_or(0)
+    };
+    wait_for("an answer", &|| replies() >= 1);
+    // Both drain and exit (srv-B's handler finishes within its grace period): whatever
+    // either would still write is written by then.
+    for server in [&mut first, &mut second] {
+        let pid = server.0.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        assert!(server.0.wait().unwrap().success());
+    }
+    assert_eq!(replies(), 1, "the request was answered twice");
+    // Acknowledged once, by srv-B; srv-A's lease renewal did not take it back.
+    assert_eq!(pending_owner(&url, prefix), None);
+}

@@ -30,20 +30,15 @@
 //! (contracts from Rust types), [`breaking`] (is a contract change compatible with peers
 //! deployed from the old one?) and [`CodegenError`].
 //!
-//! Inside, a contract goes through these modules (private but for `breaking`):
+//! Inside, a contract goes load → lower → emit → format; every file of the crate, and what
+//! it holds, is on [the map of the crates](https://github.com/clamator-rs/clamator-rs/blob/main/docs/architecture.md), which a test keeps in step with the
+//! sources.
 //!
-//! | module | what it does |
-//! |---|---|
-//! | `load` | reads and checks contract files |
-//! | `lower` | JSON Schemas → the IR of types, constraints kept (the mapping tables are in `docs/contracts.md`) |
-//! | `names` | contract names → Rust identifiers |
-//! | `emit` | one emitter per artifact (types, contract constant, client, service), as tokens |
-//! | `format` | prints tokens with `syn` + `prettyplease`, in-process, no rustfmt |
-//! | `peer` | the contract as clamator names it in Python and TypeScript, shared by the two below |
-//! | `emit_py` | the Python module: pydantic models, client, abstract service, `METHODS` |
-//! | `emit_ts` | the TypeScript module: Zod schemas, contract object, client class, service interface |
-//! | `manifest` | schema hashes and clamator's manifest |
-//! | `breaking` | old contracts against new: each change, breaking or not (`--breaking-against`) |
+//! ## Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `cli` | yes | the `clamator-codegen` binary (clap); a `build.rs` takes the library alone with `default-features = false` |
 //!
 //! Output is byte-for-byte the same on every machine, rustfmt installed or not. Generated
 //! Rust files carry `#![cfg_attr(rustfmt, rustfmt::skip)]`, so `cargo fmt` leaves them as

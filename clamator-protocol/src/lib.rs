@@ -41,18 +41,14 @@
 //!
 //! ## Modules
 //!
-//! | module | what |
-//! |---|---|
-//! | [`envelope`] | parse and build envelopes, request ids |
-//! | [`error`] | [`RpcError`], [`Error`], standard [`codes`] |
-//! | [`names`] | service and method name rules |
-//! | [`contract`] | contract descriptors |
-//! | [`server`] | [`Service`], [`Method`], [`Router`]: dispatch |
-//! | [`client`] | [`Client`]: call, notify, timeouts |
-//! | [`context`] | the deadline and delivery count of the call a handler serves |
-//! | [`transport`] | the [`ClientTransport`] trait and the [`CallOptions`] it carries |
-//! | [`memory`] | [`MemoryTransport`], in-process |
-//! | [`schema`] | [`SchemaValidator`]: JSON Schema (draft 7) validation of params and results, over the `jsonschema` crate |
+//! Every file of the crate, and what it holds, is on [the map of the crates](https://github.com/clamator-rs/clamator-rs/blob/main/docs/architecture.md), which a
+//! test keeps in step with the sources.
+//!
+//! ## Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `metrics` | no | counters and histograms of calls through the `metrics` facade (clamator-redis's `metrics` turns it on) |
 
 #[doc(hidden)]
 #[path = "codegen_support.rs"]

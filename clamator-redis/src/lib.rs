@@ -63,26 +63,19 @@
 //!
 //! ## Modules
 //!
-//! | module | what |
-//! |---|---|
-//! | `target` | [`RedisTarget`]: where Redis is (URL, [`Deployment`], timeouts, TLS CA), held by both configs and [`DeadLetters`]; [`RedisConnection`], its connection for a tool's own commands (`SCAN` on every master) |
-//! | `args` | `RedisArgs` (feature `clap`): `--redis-url`, `--cluster`, `--sentinel-master`, `--tls-ca-cert` for a command line |
-//! | [`config`] | [`ServerConfig`], [`ServiceOptions`], [`TransportConfig`] and their defaults |
-//! | [`env`] | the configs and the target from `CLAMATOR_*` variables and `REDIS_URL` |
-//! | [`codes`] | the error codes this transport adds: -32050, -32051, -32052 |
-//! | [`keys`] | key and name conventions |
-//! | [`lock`] | the one-holder lock housekeeping is elected with |
-//! | `transport` | [`RedisTransport`]: requests and the reply reader |
-//! | `server` | [`RedisServer`]: public face and stop; under it the consumer loop (`consume`), reclaim, lease renewal, housekeeping, the life of one entry (`entry`, `screen`, `exactly_once`), the runtime state and the completer (reply writer and acker) |
-//! | `stream` | every stream command the library sends, and the decoders of their replies |
-//! | `dead_letters` | [`DeadLetters`]: the dead-letter stream, written by servers, listed, replayed and purged by operators |
-//! | `connection`, `backoff`, `deadline`, `log_limit` | connections to a target (shared and dedicated, in every deployment mode), reconnect backoff, the `deadline` field, rate-limited logs of lasting failures |
+//! The public ones are [`config`], [`env`], [`events`], [`codes`] and [`keys`]; the rest is
+//! private and re-exported at the root. Every file of the crate, and what it holds, is on
+//! [the map of the crates](https://github.com/clamator-rs/clamator-rs/blob/main/docs/architecture.md), which a test keeps in step with the sources.
 //!
 //! ## Features
 //!
-//! None are needed. `tls` (default) reads `rediss://` URLs; `clap` adds `RedisArgs`, the
-//! deployment flags for a clap command line; `metrics` and `opentelemetry` are described in
-//! docs/observability.md; `fault-injection` exists for this project's own crash tests only.
+//! | feature | default | what |
+//! |---|---|---|
+//! | `tls` | yes | `rediss://` URLs (rustls); without it such a URL is refused with a clear error |
+//! | `metrics` | no | counters, histograms and gauges through the `metrics` facade |
+//! | `opentelemetry` | no | W3C trace context across the Redis hop, from the call's span to the server's |
+//! | `clap` | no | `RedisArgs`, the deployment flags for a clap command line |
+//! | `fault-injection` | no | a crash between reply and ack, for this project's own test kit only |
 
 #[cfg(feature = "clap")]
 mod args;

@@ -130,7 +130,11 @@ async fn handle_entry(
         }
     }
     if rt.events.is_some() {
-        return super::event::handle_event(&state, &rt, entry, envelope, permit).await;
+        // Boxed: an event's loop of attempts is state a request's future need not carry.
+        return Box::pin(super::event::handle_event(
+            &state, &rt, entry, envelope, permit,
+        ))
+        .await;
     }
     handle_request(&state, &rt, entry, reply_to, envelope, permit).await;
 }
@@ -294,7 +298,7 @@ async fn run(
 
 /// Completes the exactly-once record after a run: the reply stored for redeliveries, or the
 /// claim given back (a stopped handler: a retry with the same key must run at once).
-async fn settle_record(state: &ServerState, claim: Option<HeldClaim>, ran: &Ran) -> Record {
+async fn settle_record(state: &ServerState, claim: Option<HeldClaim<'_>>, ran: &Ran) -> Record {
     match (claim, ran) {
         (None, _) => Record::None,
         (Some(claim), Ran::Answered(Some(json))) => {

@@ -161,7 +161,7 @@ async fn attempt(
 
 /// Marks the event's record done after it was handled, or gives the claim back after a
 /// failure (a later attempt, here or elsewhere, claims it again).
-async fn settle_record(state: &ServerState, claim: Option<HeldClaim>, handled: bool) -> Record {
+async fn settle_record(state: &ServerState, claim: Option<HeldClaim<'_>>, handled: bool) -> Record {
     match claim {
         None => Record::None,
         Some(claim) if handled => {

@@ -39,7 +39,7 @@ pub(crate) fn key_reused_error() -> RpcError {
 
 /// What claiming a record found.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Claim<H = HeldClaim> {
+pub(super) enum Claim<H> {
     /// Ours to run; complete it, or let it go.
     Claimed(H),
     /// Already done: the stored reply (its JSON).
@@ -60,12 +60,12 @@ pub(super) fn payload_hash(method: &str, params: &serde_json::Value) -> String {
 }
 
 /// Claims record `key` for a payload with `hash`, for `claim_ttl`.
-pub(super) async fn claim(
-    manager: &RedisConn,
+pub(super) async fn claim<'a>(
+    manager: &'a RedisConn,
     key: &str,
     hash: &str,
     claim_ttl: Duration,
-) -> redis::RedisResult<Claim> {
+) -> redis::RedisResult<Claim<HeldClaim<'a>>> {
     let token = uuid::Uuid::new_v4().to_string();
     let reply: Vec<String> = crate::scripts::IDEMPOTENCY_CLAIM
         .key(key)
@@ -76,7 +76,7 @@ pub(super) async fn claim(
         .await?;
     Ok(match reply.first().map(String::as_str) {
         Some("claimed") => Claim::Claimed(HeldClaim {
-            manager: manager.clone(),
+            manager,
             claim: Some(IdempotencyClaim {
                 key: key.to_owned(),
                 token,
@@ -92,13 +92,15 @@ pub(super) async fn claim(
 /// [`release`](Self::release), or, when dropped without either (an early return, a handler
 /// abandoned at shutdown), given back in the background. Giving it back lets a later
 /// delivery run the request at once instead of after the claim's time to live.
-pub(super) struct HeldClaim {
-    manager: RedisConn,
+pub(super) struct HeldClaim<'a> {
+    /// Borrowed from the server's state, which outlives every entry task: an owned clone
+    /// would make every entry's future larger.
+    manager: &'a RedisConn,
     /// `None` once completed or released.
     claim: Option<IdempotencyClaim>,
 }
 
-impl HeldClaim {
+impl HeldClaim<'_> {
     /// Stores `reply` (the response's JSON, or `""` where there is none to replay) for
     /// `result_ttl`, in the same script that checks this delivery still holds the claim.
     pub(super) async fn complete(mut self, reply: &str, result_ttl: Duration) -> Record {
@@ -118,7 +120,7 @@ impl HeldClaim {
             Err(e) => {
                 tracing::error!(key = %claim.key, error = %e, "storing the exactly-once record failed");
                 // Not stored: a redelivery claims it again, at once.
-                release(&self.manager, &claim).await;
+                release(self.manager, &claim).await;
                 Record::StoreFailed
             }
         }
@@ -127,12 +129,12 @@ impl HeldClaim {
     /// Gives the claim back now, so a later delivery may run the request.
     pub(super) async fn release(mut self) {
         if let Some(claim) = self.claim.take() {
-            release(&self.manager, &claim).await;
+            release(self.manager, &claim).await;
         }
     }
 }
 
-impl Drop for HeldClaim {
+impl Drop for HeldClaim<'_> {
     fn drop(&mut self) {
         let Some(claim) = self.claim.take() else {
             return;
@@ -159,7 +161,7 @@ async fn release(manager: &RedisConn, claim: &IdempotencyClaim) {
 
 /// What an exactly-once record says a delivery does.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Gate<H = HeldClaim> {
+pub(super) enum Gate<H> {
     /// Run the handler under this claim.
     Run(H),
     /// Do not run it: write this and acknowledge. `outcome` is what the span records.
@@ -226,13 +228,13 @@ pub(super) fn event_gate<H>(claim: Claim<H>) -> Gate<H> {
 /// Claims a request's record (keyed by its `idempotency-key` field, else its id) and says
 /// what the delivery does; `Leave` too when Redis could not be asked (the entry stays
 /// pending and is tried again).
-pub(super) async fn gate_request(
-    state: &ServerState,
+pub(super) async fn gate_request<'a>(
+    state: &'a ServerState,
     rt: &ServiceRuntime,
     entry: &StreamEntry,
     request: &Request,
     reply_to: Option<&str>,
-) -> Gate {
+) -> Gate<HeldClaim<'a>> {
     let service = rt.name();
     let key_part = entry
         .text(fields::IDEMPOTENCY_KEY)
@@ -265,12 +267,12 @@ pub(super) async fn gate_request(
 
 /// Claims an event's record for this subscriber (keyed by its entry id) and says what the
 /// delivery does; `Leave` when Redis could not be asked.
-pub(super) async fn gate_event(
-    state: &ServerState,
+pub(super) async fn gate_event<'a>(
+    state: &'a ServerState,
     rt: &ServiceRuntime,
     entry: &StreamEntry,
     event: &Notification,
-) -> Gate {
+) -> Gate<HeldClaim<'a>> {
     let subscriber = rt.events.as_ref().map_or("", |e| e.subscriber.as_str());
     let key = keys::event_record_key(&state.config.key_prefix, subscriber, rt.name(), &entry.id);
     let hash = payload_hash(&event.method, &event.params);

@@ -80,12 +80,14 @@ impl Drop for PrivateRedis {
     }
 }
 
-fn free_port() -> io::Result<u16> {
+/// A loopback port free now (the test kit's launchers start their servers on such ports too).
+pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Whether a Redis on `port` answers PING (a server still loading its data does not).
-fn ping(port: u16) -> bool {
+/// Whether a Redis on `127.0.0.1:port` answers PING (a server still loading its data does
+/// not).
+pub fn ping(port: u16) -> bool {
     let Ok(mut s) =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
     else {

@@ -3,21 +3,12 @@
 //! server processes run the test kit's `fault-server`: clamator-testkit's tests/crashes.rs.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Lines, Read};
-use std::process::{ChildStdout, Command, Stdio};
+use std::io::{BufReader, Lines, Read};
+use std::process::{ChildStdout, Command};
 
-use clamator_examples::private_redis::PrivateRedis;
+use clamator_testkit::local_redis::RedisProcess;
+use clamator_testkit::process::{start_ready, KillOnDrop};
 use serde_json::{json, Value};
-
-/// Kills the server even when an assertion fails first.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `arith-server` on `url` and `prefix` with `args` and waits for its READY; returns
 /// the process (stderr piped) and the rest of its stdout.
@@ -26,28 +17,11 @@ fn start_server(
     prefix: &str,
     args: &[&str],
 ) -> (KillOnDrop, Lines<BufReader<ChildStdout>>) {
-    let mut child = KillOnDrop(
+    start_ready(
         Command::new(env!("CARGO_BIN_EXE_arith-server"))
             .args(["--redis-url", url, "--key-prefix", prefix])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    // Read on a thread, so a server that never gets ready fails the test instead of hanging
-    // it (the thread ends when the server is killed and its stdout closes).
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let first = lines.next();
-        let _ = tx.send((first, lines));
-    });
-    let Ok((first, lines)) = rx.recv_timeout(std::time::Duration::from_secs(20)) else {
-        panic!("arith-server printed no READY within 20 s");
-    };
-    assert_eq!(first.unwrap().unwrap(), "READY");
-    (child, lines)
+            .args(args),
+    )
 }
 
 fn client(url: &str, prefix: &str, args: &[&str]) -> (Value, i32) {
@@ -64,7 +38,7 @@ fn client(url: &str, prefix: &str, args: &[&str]) -> (Value, i32) {
 
 #[test]
 fn arith_server_and_client_follow_their_cli_contract() {
-    let redis = PrivateRedis::start().unwrap();
+    let redis = RedisProcess::start().unwrap();
     let url = redis.url();
     let prefix = "cli";
     let (mut server, mut stdout) = start_server(&url, prefix, &["--instance-id", "srv-A"]);

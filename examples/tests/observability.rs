@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clamator_examples::private_redis::PrivateRedis;
+use clamator_testkit::local_redis::RedisProcess;
 
 struct KillOnDrop(std::process::Child);
 
@@ -30,7 +30,7 @@ fn get_metrics(port: u16) -> String {
 
 #[test]
 fn the_server_serves_metrics_and_the_client_writes_its_trace_context() {
-    let redis = PrivateRedis::start().unwrap();
+    let redis = RedisProcess::start().unwrap();
     let url = redis.url();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

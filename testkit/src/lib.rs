@@ -8,6 +8,7 @@
 //! * [`python_peer`]: the published Python clamator in a venv under `target/`, and the driver
 //!   scripts of `tests/interop/py/`.
 //! * [`faulty`]: a service whose handlers misbehave on purpose.
+//! * [`process`]: a program under test as a child process, started once it says `READY`.
 //! * Binaries: `fault-server`, the example arith server plus the test-only flags (`--faulty`,
 //!   `--fault-abort-after-reply-once`; the only user of clamator-redis's `fault-injection`
 //!   feature), and `interop-client`, the Rust client driver of the interop suite.
@@ -18,4 +19,5 @@
 pub mod faulty;
 pub mod local_cluster;
 pub mod local_redis;
+pub mod process;
 pub mod python_peer;

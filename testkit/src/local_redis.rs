@@ -1,11 +1,13 @@
 //! A private `redis-server` on a free loopback port, for the tests and the bench: it
 //! never touches a Redis already running on 6379, and it dies with its owner.
 
-use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use clamator_examples::private_redis::{free_port, ping};
 
 /// A `redis-server` child process; killed (and its directory removed) on drop.
 #[derive(Debug)]
@@ -423,24 +425,6 @@ fn make_certificates(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn ping(port: u16) -> bool {
-    let Ok(mut s) =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
-    else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 7];
-    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
 
 /// Makes the child get SIGKILL when the thread that started it ends, so a test binary that

@@ -10,21 +10,12 @@
     clippy::print_stdout
 )]
 
-use std::io::{BufRead, BufReader, Lines, Read, Write};
+use std::io::{BufReader, Lines, Read, Write};
 use std::process::{ChildStdout, Command, Stdio};
 
 use clamator_testkit::local_redis::{cli_binary, RedisProcess};
+use clamator_testkit::process::{start_ready, KillOnDrop};
 use serde_json::{json, Value};
-
-/// Kills the server even when an assertion fails first.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `fault-server` on `url` and `prefix` with `args` and waits for its READY; returns
 /// the process (stderr piped) and the rest of its stdout.
@@ -33,28 +24,11 @@ fn start_server(
     prefix: &str,
     args: &[&str],
 ) -> (KillOnDrop, Lines<BufReader<ChildStdout>>) {
-    let mut child = KillOnDrop(
+    start_ready(
         Command::new(env!("CARGO_BIN_EXE_fault-server"))
             .args(["--redis-url", url, "--key-prefix", prefix])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    // Read on a thread, so a server that never gets ready fails the test instead of hanging
-    // it (the thread ends when the server is killed and its stdout closes).
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let first = lines.next();
-        let _ = tx.send((first, lines));
-    });
-    let Ok((first, lines)) = rx.recv_timeout(std::time::Duration::from_secs(20)) else {
-        panic!("fault-server printed no READY within 20 s");
-    };
-    assert_eq!(first.unwrap().unwrap(), "READY");
-    (child, lines)
+            .args(args),
+    )
 }
 
 /// One call of `method` with `params` (JSON text) through the test kit's `interop-client`:

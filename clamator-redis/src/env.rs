@@ -8,8 +8,8 @@
 //! | `REDIS_URL` | [`redis_url`](RedisTarget::redis_url) | both, target |
 //! | `CLAMATOR_INSTANCE_ID` | [`instance_id`](ServerConfig::instance_id) | both |
 //! | `CLAMATOR_TLS_CA_CERT` | [`tls_ca_cert`](RedisTarget::tls_ca_cert), a path to a PEM file | both, target |
-//! | `CLAMATOR_REDIS_CLUSTER` | [`Deployment::Cluster`](crate::Deployment::Cluster) when `true` | both, target |
-//! | `CLAMATOR_SENTINEL_MASTER` | [`Deployment::Sentinel`](crate::Deployment::Sentinel) with this master name | both, target |
+//! | `CLAMATOR_REDIS_CLUSTER` | [`Deployment::Cluster`] when `true` | both, target |
+//! | `CLAMATOR_SENTINEL_MASTER` | [`Deployment::Sentinel`] with this master name | both, target |
 //! | `CLAMATOR_CONNECT_TIMEOUT`, `CLAMATOR_RESPONSE_TIMEOUT` | [`connect_timeout`](RedisTarget::connect_timeout), [`response_timeout`](RedisTarget::response_timeout) | both, target |
 //! | `CLAMATOR_CLAIM_IDLE` | [`claim_idle`](ServerConfig::claim_idle) | server |
 //! | `CLAMATOR_SHUTDOWN_GRACE` | [`shutdown_grace`](ServerConfig::shutdown_grace) | server |

@@ -63,7 +63,7 @@
 //!
 //! ## Modules
 //!
-//! The public ones are [`config`], [`env`], [`events`], [`codes`] and [`keys`]; the rest is
+//! The public ones are [`config`], [`env`](mod@env), [`events`], [`codes`] and [`keys`]; the rest is
 //! private and re-exported at the root. Every file of the crate, and what it holds, is on
 //! [the map of the crates](https://github.com/clamator-rs/clamator-rs/blob/main/docs/architecture.md), which a test keeps in step with the sources.
 //!

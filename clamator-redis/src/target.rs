@@ -14,8 +14,6 @@ use std::time::Duration;
 
 use clamator_protocol::Error;
 
-use crate::connection::{Connector, RedisConnection};
-
 /// The Redis URL used when neither the config nor `REDIS_URL` gives one. An IPv4 address
 /// rather than `localhost`, which may resolve to `::1` first where Redis listens on IPv4 only.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -93,7 +91,7 @@ impl std::fmt::Display for Deployment {
 ///
 /// Its [`Display`](std::fmt::Display) is fit for logs and errors: passwords hidden, the mode
 /// named. [`check`](Self::check) says what connecting would refuse, without connecting, and
-/// [`connect`](Self::connect) opens a [`RedisConnection`] for a tool's own commands.
+/// [`connect`](Self::connect) opens a [`RedisConnection`](crate::RedisConnection) for a tool's own commands.
 ///
 /// ```
 /// use std::time::Duration;
@@ -229,54 +227,9 @@ impl RedisTarget {
 
     /// The deployment mode set with [`deployment`](Self::deployment) (standalone by
     /// default). A URL whose scheme names a mode connects in that mode; the connection says
-    /// which it got ([`RedisConnection::deployment`]).
+    /// which it got ([`RedisConnection::deployment`](crate::RedisConnection::deployment)).
     pub fn deployment_mode(&self) -> &Deployment {
         &self.deployment
-    }
-
-    /// What connecting would refuse, found without connecting: a URL that does not parse, a
-    /// scheme that is not Redis's (or an unknown `redis+…` one), a node list without cluster
-    /// or sentinel mode, a scheme naming another mode than the one set, a sentinel URL
-    /// without a master, a CA certificate for a URL without TLS, TLS in a build without the
-    /// `tls` feature. Each is an [`Error::InvalidArgument`] saying what is wrong, so a
-    /// command-line tool can report it as a usage error.
-    ///
-    /// ```
-    /// use clamator_redis::{Deployment, RedisTarget};
-    /// assert!(RedisTarget::new("redis://127.0.0.1:6379").check().is_ok());
-    /// for (url, why) in [
-    ///     ("http://a:1", "not a redis:// or rediss:// URL"),
-    ///     ("redis+bogus://a:1", "unknown Redis URL scheme"),
-    ///     ("redis+sentinel://a:1,b:2", "names no master"),
-    /// ] {
-    ///     let e = RedisTarget::new(url).check().unwrap_err();
-    ///     assert!(e.to_string().contains(why), "{e}");
-    /// }
-    /// let conflict = RedisTarget::new("redis+cluster://a:1").deployment(Deployment::sentinel("m"));
-    /// assert!(conflict.check().is_err());
-    /// ```
-    pub fn check(&self) -> Result<(), Error> {
-        Connector::new(self).map(drop)
-    }
-
-    /// Opens a connection, in the target's deployment mode, for a tool's own commands (an
-    /// operator's reads of streams and keys the library keeps to itself): to the one node,
-    /// to the cluster (commands follow their key's slot), or to the master the sentinels
-    /// name (following failovers). Fails with [`Error::InvalidArgument`] for what
-    /// [`check`](Self::check) refuses, and with a transport error when Redis cannot be
-    /// reached now.
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), clamator_protocol::Error> {
-    /// use clamator_redis::RedisTarget;
-    /// let mut conn = RedisTarget::new("redis+cluster://10.0.0.1:7000").connect().await?;
-    /// // Every command stream of prefix `shop`, on every master.
-    /// let streams = conn.scan("shop:cmds:*", Some("stream")).await?;
-    /// # let _ = streams;
-    /// # Ok(()) }
-    /// ```
-    pub async fn connect(&self) -> Result<RedisConnection, Error> {
-        RedisConnection::open(self).await
     }
 
     /// The URL read: the deployment its scheme names (or the one set), and its nodes.

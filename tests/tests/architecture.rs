@@ -1,7 +1,7 @@
 //! `docs/architecture.md` is the map of the crates, and this keeps it honest: every source
-//! file of each crate is on its crate's table and every file on a table exists; every
-//! feature of a crate's `Cargo.toml` is on its features table (default ones marked `yes`) and
-//! in its crate docs, and nothing else is.
+//! file of each crate is on its crate's table and every file on a table exists; every other
+//! file the map names exists too; every feature of a crate's `Cargo.toml` is on its features
+//! table (default ones marked `yes`) and in its crate docs, and nothing else is.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
@@ -149,6 +149,39 @@ fn the_map_lists_every_source_file_and_only_those() {
         problems.is_empty(),
         "docs/architecture.md is out of date:\n{}",
         problems.join("\n")
+    );
+}
+
+/// The `.rs` names in backticks anywhere in `text`.
+fn named_files(text: &str) -> BTreeSet<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|t| t.ends_with(".rs") && !t.contains(' '))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_file_the_map_names_exists() {
+    let doc = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+    let mut files = Vec::new();
+    for krate in CRATES {
+        let src = root().join(krate).join("src");
+        let mut in_crate = BTreeSet::new();
+        sources(&src, &src, &mut in_crate);
+        files.extend(in_crate.into_iter().map(|f| format!("{krate}/src/{f}")));
+    }
+    // A name is a path from the repository's root, or a crate file named from its `src/`.
+    let stale: Vec<String> = named_files(&doc)
+        .into_iter()
+        .filter(|n| {
+            !root().join(n).is_file() && !files.iter().any(|f| f.ends_with(&format!("/{n}")))
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "docs/architecture.md names files that do not exist: {stale:?}"
     );
 }
 

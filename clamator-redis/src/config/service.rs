@@ -74,7 +74,7 @@ impl ServiceOptions {
     /// is the clamator-compatible `<prefix>:cmds:<service>` (Python and TypeScript callers
     /// keep working), partition `i` is `<prefix>:cmds:<service>:<i>`, which hashes to
     /// another slot, so on Redis Cluster a hot service spreads over shards. Clients that
-    /// know (see [`TransportConfig::partitions`]) spread their requests over the same `n`.
+    /// know (see [`TransportConfig::partitions`](crate::TransportConfig::partitions)) spread their requests over the same `n`.
     /// Each partition is read by a loop of its own and has its own
     /// [`concurrency`](Self::concurrency); ordering, reclaim, dead letters and exactly-once
     /// hold per partition. Every server of the service must use the same `n`, or requests
@@ -117,7 +117,7 @@ impl ServiceOptions {
     }
 
     /// Lets handlers of `method` run to completion even after their call's deadline passed
-    /// (or [`ServerConfig::max_handler_time`]), for work that must not stop half-way; call
+    /// (or [`ServerConfig::max_handler_time`](crate::ServerConfig::max_handler_time)), for work that must not stop half-way; call
     /// it once per method. By default a handler whose caller has given up is cancelled (its
     /// future dropped) and the caller answered with
     /// [`DEADLINE_EXCEEDED`](crate::codes::DEADLINE_EXCEEDED).

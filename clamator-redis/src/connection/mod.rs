@@ -191,6 +191,35 @@ impl Connector {
     }
 }
 
+// `check` lives with the connector it asks, so the target (a plain description) imports
+// nothing of the connection layer.
+impl RedisTarget {
+    /// What connecting would refuse, found without connecting: a URL that does not parse, a
+    /// scheme that is not Redis's (or an unknown `redis+…` one), a node list without cluster
+    /// or sentinel mode, a scheme naming another mode than the one set, a sentinel URL
+    /// without a master, a CA certificate for a URL without TLS, TLS in a build without the
+    /// `tls` feature. Each is an [`Error::InvalidArgument`] saying what is wrong, so a
+    /// command-line tool can report it as a usage error.
+    ///
+    /// ```
+    /// use clamator_redis::{Deployment, RedisTarget};
+    /// assert!(RedisTarget::new("redis://127.0.0.1:6379").check().is_ok());
+    /// for (url, why) in [
+    ///     ("http://a:1", "not a redis:// or rediss:// URL"),
+    ///     ("redis+bogus://a:1", "unknown Redis URL scheme"),
+    ///     ("redis+sentinel://a:1,b:2", "names no master"),
+    /// ] {
+    ///     let e = RedisTarget::new(url).check().unwrap_err();
+    ///     assert!(e.to_string().contains(why), "{e}");
+    /// }
+    /// let conflict = RedisTarget::new("redis+cluster://a:1").deployment(Deployment::sentinel("m"));
+    /// assert!(conflict.check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<(), Error> {
+        Connector::new(self).map(drop)
+    }
+}
+
 #[cfg(feature = "tls")]
 fn tls_certificates(settings: &RedisTarget) -> Option<redis::TlsCertificates> {
     settings

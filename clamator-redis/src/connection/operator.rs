@@ -172,3 +172,25 @@ async fn cluster_masters(c: &mut ClusterConnection) -> Result<Vec<(String, u16)>
     }
     Ok(masters)
 }
+
+impl RedisTarget {
+    /// Opens a connection, in the target's deployment mode, for a tool's own commands (an
+    /// operator's reads of streams and keys the library keeps to itself): to the one node,
+    /// to the cluster (commands follow their key's slot), or to the master the sentinels
+    /// name (following failovers). Fails with [`Error::InvalidArgument`] for what
+    /// [`check`](Self::check) refuses, and with a transport error when Redis cannot be
+    /// reached now.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), clamator_protocol::Error> {
+    /// use clamator_redis::RedisTarget;
+    /// let mut conn = RedisTarget::new("redis+cluster://10.0.0.1:7000").connect().await?;
+    /// // Every command stream of prefix `shop`, on every master.
+    /// let streams = conn.scan("shop:cmds:*", Some("stream")).await?;
+    /// # let _ = streams;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(&self) -> Result<RedisConnection, Error> {
+        RedisConnection::open(self).await
+    }
+}

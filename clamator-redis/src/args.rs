@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clamator_protocol::Error;
 
-use crate::target::{Deployment, RedisTarget, DEFAULT_REDIS_URL};
+use crate::defaults::DEFAULT_REDIS_URL;
+use crate::target::{Deployment, RedisTarget};
 
 /// The flags that say where Redis is, to flatten into a clap parser: `--redis-url` (or
 /// `REDIS_URL`; default `redis://127.0.0.1:6379`), `--cluster` (or

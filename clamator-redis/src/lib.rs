@@ -86,6 +86,7 @@ mod connection;
 mod contracts;
 mod dead_letters;
 mod deadline;
+mod defaults;
 pub mod env;
 pub mod events;
 mod instruments;
@@ -102,14 +103,11 @@ mod transport;
 
 #[cfg(feature = "clap")]
 pub use args::RedisArgs;
-pub use config::{
-    ServerConfig, ServiceOptions, TransportConfig, DEFAULT_MAX_ENVELOPE_BYTES,
-    DEFAULT_MAX_HANDLER_TIME, DEFAULT_MAX_REQUEST_AGE, DEFAULT_REPLY_RETENTION,
-    DEFAULT_REPLY_STREAM_MAXLEN, DEFAULT_REPLY_STREAM_TTL, MAX_PARTITIONS,
-};
+pub use config::{ServerConfig, ServiceOptions, TransportConfig};
 pub use connection::RedisConnection;
 pub use dead_letters::{DeadLetter, DeadLetters};
+pub use defaults::*;
 pub use events::{RetryDelays, StartAt, SubscriptionOptions};
 pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport};
-pub use target::{Deployment, RedisTarget, DEFAULT_REDIS_URL};
+pub use target::{Deployment, RedisTarget};
 pub use transport::RedisTransport;

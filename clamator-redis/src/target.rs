@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use clamator_protocol::Error;
 
-/// The Redis URL used when neither the config nor `REDIS_URL` gives one. An IPv4 address
-/// rather than `localhost`, which may resolve to `::1` first where Redis listens on IPv4 only.
-pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+use crate::defaults::DEFAULT_REDIS_URL;
 
 /// How Redis is deployed, which decides how the URL is read and how connections follow
 /// topology changes. The wire and the key names are the same in every mode.

@@ -1,10 +1,9 @@
 //! Configuration of servers, the services they serve, and transports, with clamator's
 //! option names and defaults.
 
-use std::time::Duration;
-
+pub use crate::defaults::*;
+pub use crate::target::Deployment;
 use crate::target::RedisTarget;
-pub use crate::target::{Deployment, DEFAULT_REDIS_URL};
 
 macro_rules! common_setters {
     () => {
@@ -105,28 +104,6 @@ macro_rules! common_setters {
         }
     };
 }
-
-/// How long an untouched reply stream lives by default: 10 minutes.
-pub const DEFAULT_REPLY_STREAM_TTL: Duration = Duration::from_secs(600);
-
-/// How far back a new consumer group starts by default: 60 seconds.
-pub const DEFAULT_MAX_REQUEST_AGE: Duration = Duration::from_secs(60);
-
-/// How long a handler without a deadline may run by default: 10 minutes.
-pub const DEFAULT_MAX_HANDLER_TIME: Duration = Duration::from_secs(600);
-
-/// The hard cap on a reply stream's length by default: 100 000 replies.
-pub const DEFAULT_REPLY_STREAM_MAXLEN: usize = 100_000;
-
-/// How long replies are kept for their reader by default: 10 minutes.
-pub const DEFAULT_REPLY_RETENTION: Duration = Duration::from_secs(600);
-
-/// The most partitions a service may have: each is a consumer loop, a reclaim loop and a
-/// blocking connection per server, so far more would cost more than it spreads.
-pub const MAX_PARTITIONS: usize = 256;
-
-/// The largest envelope accepted by default: 1 MiB.
-pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1 << 20;
 
 mod server;
 mod service;

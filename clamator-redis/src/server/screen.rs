@@ -125,9 +125,10 @@ pub(crate) fn screen(
         }
     }
     if raw.len() > rules.max_envelope_bytes {
-        // Decided from the length alone: nothing of an oversized envelope is parsed, only
-        // its beginning scanned for the id (clamator writes `id` before `params`).
-        let id = recover_id(raw.get(..ID_SCAN_BYTES).unwrap_or(raw));
+        // Decided from the length alone: nothing of an oversized envelope is parsed. Its
+        // id is looked for by one linear scan that builds no value, over all of it: the
+        // TypeScript client writes `id` before `params`, the Python client after them.
+        let id = recover_id(raw);
         tracing::warn!(
             service,
             entry_id,
@@ -186,9 +187,6 @@ pub(crate) fn screen(
         }
     }
 }
-
-/// How much of an oversized envelope is scanned for its id.
-const ID_SCAN_BYTES: usize = 64 * 1024;
 
 /// The longest client instance id a `reply-to` may carry.
 const MAX_INSTANCE_ID_BYTES: usize = 256;

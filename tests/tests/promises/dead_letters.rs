@@ -136,6 +136,55 @@ async fn an_oversized_envelope_is_answered_and_kept_only_in_part() {
     server.stop().await;
 }
 
+/// The published Python client writes `id` after `params`: an oversized request from it is
+/// answered too, its id found wherever it sits (before, only the first 64 KiB were looked at,
+/// and such a caller waited out its timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_envelope_with_its_id_last_is_answered() {
+    let t = TestRedis::start();
+    let (server, handled) = t.arith_server(t.server_config(), 1).await;
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let reply_to = format!("{}:replies:py", t.prefix);
+    // Python's key order: jsonrpc, method, params, id; 2 MiB of text before the id, with an
+    // `id` inside params that is not the request's.
+    let envelope = format!(
+        r#"{{"jsonrpc":"2.0","method":"arith.echoText","params":{{"id":"inner","text":"{}"}},"id":"py-7"}}"#,
+        "y".repeat(2 << 20)
+    );
+    xadd(
+        &raw,
+        &stream,
+        &[
+            ("type", "rpc"),
+            ("envelope", &envelope),
+            ("reply-to", &reply_to),
+        ],
+    )
+    .await;
+    let replies = || {
+        let (mut raw, reply_to) = (raw.clone(), reply_to.clone());
+        async move { clamator_tests::stream_envelopes(&mut raw, &reply_to).await }
+    };
+    wait_for("the refusal", WAIT, || async {
+        !replies().await.is_empty()
+    })
+    .await;
+    let reply = &replies().await[0];
+    assert_eq!(reply["id"], "py-7");
+    assert_eq!(reply["error"]["code"], -32600);
+    assert!(
+        reply["error"]["data"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("exceeds the limit"),
+        "{reply}"
+    );
+    wait_all_acked(&raw, &stream, "arith").await;
+    assert_eq!(handled.get(), 0);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_peers_would_read_differently_are_dead_lettered() {
     let t = TestRedis::start();

@@ -226,6 +226,9 @@ impl RedisProcess {
         loop {
             if self.ready() {
                 self.child = Some(child);
+                if !self.tls {
+                    self.check_product(&binary)?;
+                }
                 return Ok(());
             }
             if let Some(status) = child.try_wait()? {
@@ -243,6 +246,22 @@ impl RedisProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Makes sure the server that answers is the one asked for: a run meant for Valkey
+    /// (`CLAMATOR_TEST_SERVER=valkey-server`) that reached a Redis would pass for the wrong
+    /// server.
+    fn check_product(&self, binary: &str) -> io::Result<()> {
+        let info = info_server(self.port).unwrap_or_default();
+        let valkey = info.contains("valkey_version:");
+        if binary.contains("valkey") != valkey {
+            return Err(io::Error::other(format!(
+                "started {binary}, but the server on port {} says it is {}",
+                self.port,
+                if valkey { "Valkey" } else { "not Valkey" }
+            )));
+        }
+        Ok(())
     }
 
     /// `redis://127.0.0.1:<port>`, or `rediss://…` for a TLS server.
@@ -427,6 +446,35 @@ fn make_certificates(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// `INFO server` of the Redis on `127.0.0.1:port`, as text; `None` when it cannot be read.
+fn info_server(port: u16) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+            .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n").ok()?;
+    // A bulk string: `$<len>\r\n<text>\r\n`.
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        let (head, body) = text.strip_prefix('$')?.split_once("\r\n")?;
+        let len: usize = head.parse().ok()?;
+        if body.len() >= len {
+            return Some(body[..len].to_owned());
+        }
+        if reply.len() > 1 << 20 {
+            return None;
+        }
+    }
+}
+
 /// Makes the child get SIGKILL when the thread that started it ends, so a test binary that
 /// is killed does not leave redis-servers behind.
 #[allow(unsafe_code)]
@@ -438,5 +486,28 @@ fn die_with_parent(cmd: &mut Command) {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_server_that_answers_is_the_one_asked_for() {
+        let redis = RedisProcess::start().unwrap();
+        let info = info_server(redis.port()).unwrap();
+        assert!(info.contains("_version:"), "{info}");
+        let started = server_binary();
+        assert!(redis.check_product(&started).is_ok());
+        // Told it was the other server, the check refuses.
+        let other = if started.contains("valkey") {
+            "redis-server"
+        } else {
+            "valkey-server"
+        };
+        let e = redis.check_product(other).unwrap_err().to_string();
+        assert!(e.contains("says it is"), "{e}");
     }
 }

@@ -192,19 +192,28 @@ pub async fn pending_count<C: ConnectionLike + Send>(
     stream: &str,
     group: &str,
 ) -> i64 {
+    try_pending_count(conn, stream, group).await.unwrap()
+}
+
+/// [`pending_count`], or Redis's error (as during a failover, when the new master may not
+/// answer yet).
+pub async fn try_pending_count<C: ConnectionLike + Send>(
+    conn: &mut C,
+    stream: &str,
+    group: &str,
+) -> redis::RedisResult<i64> {
     let summary: redis::Value = redis::cmd("XPENDING")
         .arg(stream)
         .arg(group)
         .query_async(conn)
-        .await
-        .unwrap();
-    match summary {
+        .await?;
+    Ok(match summary {
         redis::Value::Array(parts) => match parts.first() {
             Some(redis::Value::Int(n)) => *n,
             other => panic!("unexpected XPENDING reply {other:?}"),
         },
         other => panic!("unexpected XPENDING reply {other:?}"),
-    }
+    })
 }
 
 /// The envelopes on a stream, oldest first.
@@ -278,7 +287,8 @@ pub async fn wait_all_acked<C: ConnectionLike + Clone + Send + Sync>(
         Duration::from_secs(10),
         || {
             let mut conn = conn.clone();
-            async move { pending_count(&mut conn, stream, group).await == 0 }
+            // An error (a failover still settling) is "not yet", not a failure.
+            async move { matches!(try_pending_count(&mut conn, stream, group).await, Ok(0)) }
         },
     )
     .await;

@@ -152,6 +152,60 @@ async fn calls_are_client_and_server_spans_with_rpc_attributes() {
     assert_eq!(f(failed_server, "jsonrpc.error.code"), "-32000");
 }
 
+/// Names and ids come from the wire: a request for a 500 KB method name with a 100 KB id
+/// makes a span named `arith/unknown` that records at most a few dozen bytes of each (before,
+/// the span carried all of both, 600 KB per exported span).
+#[tokio::test(flavor = "current_thread")]
+async fn spans_record_bounded_names_and_ids_from_the_wire() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let spans = Spans::default();
+    let _default =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let t = TestRedis::start();
+    let (server, _handled) = t.arith_server(t.server_config(), 1).await;
+    let raw = t.raw().await;
+    let method = "m".repeat(500_000);
+    let id = "i".repeat(100_000);
+    let envelope =
+        format!(r#"{{"jsonrpc":"2.0","id":"{id}","method":"arith.{method}","params":{{}}}}"#);
+    let reply_to = format!("{}:replies:huge-names", t.prefix);
+    clamator_tests::xadd(
+        &raw,
+        &t.cmds("arith"),
+        &[
+            ("type", "rpc"),
+            ("envelope", &envelope),
+            ("reply-to", &reply_to),
+        ],
+    )
+    .await;
+    clamator_tests::wait_for("the server span recorded", WAIT, || async {
+        spans
+            .named("rpc.server", "arith/unknown")
+            .first()
+            .is_some_and(|s| s.fields.contains_key("clamator.outcome"))
+    })
+    .await;
+    server.stop().await;
+    let span = &spans.named("rpc.server", "arith/unknown")[0];
+    let recorded: usize = span.fields.values().map(String::len).sum();
+    assert!(recorded < 1_000, "{recorded} bytes recorded: {span:?}");
+    let method_field = span.fields.get("rpc.method").cloned().unwrap_or_default();
+    assert!(
+        method_field.starts_with("mmm") && method_field.ends_with('…'),
+        "{method_field}"
+    );
+    let id_field = span
+        .fields
+        .get("jsonrpc.request.id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        id_field.starts_with("iii") && id_field.len() < 100,
+        "{id_field}"
+    );
+}
+
 /// An in-memory OpenTelemetry exporter behind a `tracing-opentelemetry` layer, the default
 /// subscriber of this thread while the guard lives.
 fn otel_exporter() -> (InMemorySpanExporter, tracing::subscriber::DefaultGuard) {

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use clamator_protocol::Envelope;
+use clamator_protocol::{Envelope, RpcId};
 use tracing::field::{display, Empty};
 
 use super::runtime::ServiceRuntime;
@@ -32,19 +32,28 @@ pub(super) fn server_span(
     }
     let (method, rpc_id) = match envelope {
         // Displayed, not turned into a `String`: formatted only if a layer records it.
-        Some(Envelope::Request(r)) => (Some(r.method.as_str()), Some(display(&r.id))),
+        Some(Envelope::Request(r)) => (Some(r.method.as_str()), Some(display(BoundedId(&r.id)))),
         Some(Envelope::Notification(n)) => (Some(n.method.as_str()), None),
         Some(Envelope::Response(_)) | None => (None, None),
     };
-    // `service/method`, formatted only if a layer records it.
-    let (slash, name) = method.map_or(("", ""), |m| ("/", m));
+    // Names and ids come from the wire: a span of a method the service does not have is
+    // named `<service>/unknown` (as its metrics are labelled), and what it records of the
+    // name and the id is cut to a bounded length, so a caller cannot make every exported
+    // span as large as its request.
+    let known = method.filter(|m| rt.service.method(m).is_some());
+    let (slash, name) = match (method, known) {
+        (None, _) => ("", ""),
+        (Some(_), Some(m)) => ("/", m),
+        (Some(_), None) => ("/", "unknown"),
+    };
+    let method = method.map(bounded);
     tracing::info_span!(
         "rpc.server",
         otel.name = %format_args!("{service}{slash}{name}"),
         otel.kind = "server",
         rpc.system.name = "jsonrpc",
         rpc.service = service,
-        rpc.method = method,
+        rpc.method = method.as_deref(),
         jsonrpc.request.id = rpc_id,
         messaging.message.id = entry.id.as_str(),
         clamator.delivery_count = entry.delivery_count.map(as_i64),
@@ -55,6 +64,33 @@ pub(super) fn server_span(
         jsonrpc.error.code = Empty,
         error.type = Empty,
     )
+}
+
+/// The most of a name or an id from the wire a span records.
+const MAX_RECORDED: usize = 64;
+
+/// `text` cut to [`MAX_RECORDED`] bytes (at a character boundary), with `…` when cut.
+fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_RECORDED {
+        return text.into();
+    }
+    let mut end = MAX_RECORDED;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
+/// A request id as a span records it: bounded like a name.
+struct BoundedId<'a>(&'a RpcId);
+
+impl std::fmt::Display for BoundedId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            RpcId::Str(s) | RpcId::BigInt(s) => f.write_str(&bounded(s)),
+            other => other.fmt(f),
+        }
+    }
 }
 
 /// A count as a span field: OpenTelemetry attributes are signed, and `tracing-opentelemetry`
@@ -120,5 +156,25 @@ impl<'a> Running<'a> {
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.counter.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ids_from_the_wire_are_recorded_bounded() {
+        assert_eq!(bounded("add"), "add");
+        let long = "é".repeat(100);
+        let cut = bounded(&long);
+        assert!(cut.len() <= MAX_RECORDED + '…'.len_utf8(), "{}", cut.len());
+        assert!(cut.ends_with('…'));
+        assert_eq!(BoundedId(&RpcId::from(42)).to_string(), "42");
+        let id = RpcId::from("x".repeat(100_000).as_str());
+        assert_eq!(
+            BoundedId(&id).to_string().len(),
+            MAX_RECORDED + '…'.len_utf8()
+        );
     }
 }

@@ -77,6 +77,8 @@ async fn a_runaway_handler_is_cancelled_at_its_callers_deadline_and_the_next_cal
     assert_eq!(sum.sum, 4.0);
     wait_all_acked(&t.raw().await, &t.cmds("arith"), "arith").await;
     assert_eq!(h.server.stats().cancelled, 1);
+    // Cancelled means dropped: nothing of the runaway handler still runs.
+    assert_eq!(h.server.stats().in_flight, 0);
     h.stop().await;
 }
 
@@ -98,6 +100,7 @@ async fn a_handler_without_a_deadline_is_cancelled_after_max_handler_time() {
     assert_eq!(replies[1]["result"]["sum"], 3.0);
     wait_all_acked(&t.raw().await, &t.cmds("arith"), "arith").await;
     assert_eq!(server.stats().cancelled, 1);
+    assert_eq!(server.stats().in_flight, 0, "the cancelled handler was dropped");
     server.stop().await;
 }
 

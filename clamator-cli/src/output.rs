@@ -6,26 +6,61 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// Writes `text` and a newline to stdout. A closed pipe (`clamator tail | head`) ends the
-/// process quietly instead of panicking as `println!` would.
+/// Writes `text` and a newline to stdout, for people: control characters (ESC, BEL, a
+/// carriage return, …, which ids, method names and payloads from the wire may carry) are
+/// shown escaped, so nothing a caller sent can move the cursor, change colours or retitle the
+/// operator's terminal. A closed pipe (`clamator tail | head`) ends the process quietly
+/// instead of panicking as `println!` would.
 pub(crate) fn line(text: &str) {
+    raw_line(&visible(text));
+}
+
+/// `text` with every control character but the newline and the tab escaped (`\u{1b}`).
+pub(crate) fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// Clears a terminal for the next screen of a watch (`stat --watch`): the one escape
+/// sequence the CLI itself writes.
+pub(crate) fn clear_screen() {
+    raw_line("\x1b[2J\x1b[H");
+}
+
+/// Writes `text` as it is (JSON, whose serializer already escapes control characters).
+fn raw_line(text: &str) {
     let mut out = std::io::stdout().lock();
     if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
         std::process::exit(0);
     }
 }
 
-/// Writes `text` and a newline to stderr.
+/// Writes `text` and a newline to stderr, control characters escaped as by [`line`].
 pub(crate) fn note(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", visible(text));
 }
 
 /// Prints `value` as one compact JSON document on one line.
 pub(crate) fn json(value: &Value) {
-    line(&value.to_string());
+    raw_line(&value.to_string());
 }
 
-/// Prints `value` indented, for people.
+/// Prints `value` indented, for people (escaped as by [`line`]: JSON leaves DEL and the C1
+/// controls as they are, and some terminals act on those).
 pub(crate) fn pretty(value: &Value) {
     line(&serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
 }
@@ -44,9 +79,15 @@ impl Table {
         }
     }
 
-    /// Adds a row.
+    /// Adds a row; control characters in a cell are escaped (see [`line`]) before the
+    /// columns are measured.
     pub(crate) fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| visible(&c).into_owned())
+                .collect(),
+        );
     }
 
     /// Whether only the header is there.
@@ -153,6 +194,17 @@ pub(crate) fn id_ms(id: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_from_the_wire_are_shown_escaped() {
+        assert_eq!(visible("inv.reserve"), "inv.reserve");
+        assert_eq!(visible("a\x1b[31mb\x07"), "a\\u{1b}[31mb\\u{7}");
+        assert_eq!(visible("csi\u{9b}2J del\u{7f}"), "csi\\u{9b}2J del\\u{7f}");
+        assert_eq!(visible("two\nlines\tand a tab"), "two\nlines\tand a tab");
+        let mut t = Table::new(&["ID"]);
+        t.row(vec!["\x1b]0;pwned\x07".to_owned()]);
+        assert!(!t.render().contains('\x1b'), "{}", t.render());
+    }
+
     use super::*;
 
     #[test]

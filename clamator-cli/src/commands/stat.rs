@@ -92,7 +92,7 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
             output::json(&doc);
         } else {
             if clear {
-                output::line("\x1b[2J\x1b[H");
+                output::clear_screen();
             }
             print(&doc);
             if !clear {

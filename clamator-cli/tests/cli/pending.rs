@@ -133,3 +133,47 @@ async fn pending_shows_consumer_idle_deliveries_method_and_id() {
     let unknown = clamator(&url, "p1", &["pending", "nosuch", "--json"]).await;
     assert_eq!(unknown.code, 1, "{unknown:?}");
 }
+
+/// Ids and method names come from the wire: a table shows their control characters escaped,
+/// never as escapes the operator's terminal would act on (before, ESC and BEL went out raw).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_show_control_characters_from_the_wire_escaped() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let mut conn = redis_conn(&redis).await;
+    // An id that would retitle the terminal and ring its bell, a method that would clear it.
+    add(
+        &mut conn,
+        r#"{"jsonrpc":"2.0","id":"\u001b]0;pwned\u0007","method":"inv.re\u001b[2Jserve","params":{}}"#,
+    )
+    .await;
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("p1:cmds:inv")
+        .arg("inv")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    read_as(&mut conn, "inv:worker").await;
+    let table = clamator(&url, "p1", &["pending", "inv"]).await;
+    assert_eq!(table.code, 0, "{table:?}");
+    for raw in ['\u{1b}', '\u{7}'] {
+        assert!(!table.stdout.contains(raw), "{:?}", table.stdout);
+    }
+    assert!(
+        table.stdout.contains(r"\u{1b}]0;pwned\u{7}"),
+        "{:?}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains(r"inv.re\u{1b}[2Jserve"),
+        "{:?}",
+        table.stdout
+    );
+    // The JSON mode keeps the text itself, escaped the JSON way.
+    let doc = clamator(&url, "p1", &["pending", "inv", "--json"])
+        .await
+        .json();
+    assert_eq!(doc["entries"][0]["rpcId"], "\u{1b}]0;pwned\u{7}");
+}

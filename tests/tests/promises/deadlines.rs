@@ -100,7 +100,11 @@ async fn a_handler_without_a_deadline_is_cancelled_after_max_handler_time() {
     assert_eq!(replies[1]["result"]["sum"], 3.0);
     wait_all_acked(&t.raw().await, &t.cmds("arith"), "arith").await;
     assert_eq!(server.stats().cancelled, 1);
-    assert_eq!(server.stats().in_flight, 0, "the cancelled handler was dropped");
+    assert_eq!(
+        server.stats().in_flight,
+        0,
+        "the cancelled handler was dropped"
+    );
     server.stop().await;
 }
 

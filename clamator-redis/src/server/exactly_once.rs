@@ -225,7 +225,38 @@ pub(super) fn event_gate<H>(claim: Claim<H>) -> Gate<H> {
     }
 }
 
-/// Claims a request's record (keyed by its `idempotency-key` field, else its id) and says
+/// The most of a record's key that is kept as it is; a longer one is hashed.
+const MAX_KEY_PART: usize = 200;
+
+/// What a request's record is keyed by (after `<prefix>:idem:<service>:`): the caller's
+/// `idempotency-key` when it sent one (`key:<key>`: the same key from any caller is the same
+/// operation, on purpose); else its own request id, which is only unique for that caller
+/// (`call:<caller instance>/<id>`: another caller's request with the same id is another
+/// request). A part longer than 200 bytes is replaced by its SHA-256 (`sha256:<hex>`), so a
+/// huge key or id cannot make a huge Redis key.
+pub(super) fn record_key(
+    idempotency_key: Option<&str>,
+    caller: Option<&str>,
+    id: &RpcId,
+) -> String {
+    let part = match idempotency_key {
+        Some(key) => format!("key:{key}"),
+        None => format!("call:{}/{}", caller.unwrap_or("-"), id.key()),
+    };
+    if part.len() <= MAX_KEY_PART {
+        return part;
+    }
+    let digest = Sha256::digest(part.as_bytes());
+    format!(
+        "sha256:{}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// Claims a request's record (keyed as [`record_key`] says) and says
 /// what the delivery does; `Leave` too when Redis could not be asked (the entry stays
 /// pending and is tried again).
 pub(super) async fn gate_request<'a>(
@@ -236,9 +267,9 @@ pub(super) async fn gate_request<'a>(
     reply_to: Option<&str>,
 ) -> Gate<HeldClaim<'a>> {
     let service = rt.name();
-    let key_part = entry
-        .text(fields::IDEMPOTENCY_KEY)
-        .unwrap_or_else(|| request.id.key());
+    let explicit = entry.text(fields::IDEMPOTENCY_KEY);
+    let caller = reply_to.and_then(|to| to.strip_prefix(state.reply_prefix.as_str()));
+    let key_part = record_key(explicit.as_deref(), caller, &request.id);
     let key = keys::idempotency_key(&state.config.key_prefix, service, &key_part);
     let hash = payload_hash(&request.method, &request.params);
     let (entry_id, rpc_id) = (&entry.id, &request.id);
@@ -365,6 +396,34 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn a_record_belongs_to_its_caller_unless_the_caller_named_a_key() {
+        let seven = RpcId::from(7);
+        assert_eq!(record_key(None, Some("a"), &seven), "call:a/7");
+        assert_ne!(
+            record_key(None, Some("a"), &seven),
+            record_key(None, Some("b"), &seven),
+            "two callers' requests with one id are two requests"
+        );
+        assert_eq!(
+            record_key(Some("order-42"), Some("a"), &seven),
+            record_key(Some("order-42"), Some("b"), &RpcId::from(8)),
+            "an idempotency key is the caller's promise: the same operation from anyone"
+        );
+        // An explicit key cannot pose as another caller's id.
+        assert_ne!(
+            record_key(Some("call:a/7"), Some("x"), &seven),
+            record_key(None, Some("a"), &seven)
+        );
+        let huge = record_key(Some(&"k".repeat(4 << 20)), None, &seven);
+        assert!(
+            huge.starts_with("sha256:") && huge.len() == 7 + 64,
+            "{huge}"
+        );
+        let long_id = RpcId::from("i".repeat(1000).as_str());
+        assert!(record_key(None, Some("a"), &long_id).starts_with("sha256:"));
     }
 
     #[test]

@@ -101,6 +101,42 @@ async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_ke
     h.stop().await;
 }
 
+/// A request id is unique for its caller only: two callers that both send id 7 (without an
+/// idempotency key) make two requests, each run and each answered with its own result.
+/// Before, the record was keyed by the bare id: the second caller was refused -32051.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_request_id_from_two_callers_is_two_requests() {
+    let t = TestRedis::start();
+    let h = t
+        .arith_with(t.server_config(), ServiceOptions::new().exactly_once(true))
+        .await;
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let (alice, bob) = (
+        format!("{}:replies:alice", t.prefix),
+        format!("{}:replies:bob", t.prefix),
+    );
+    let add = |a: u32| {
+        format!(r#"{{"jsonrpc":"2.0","method":"arith.add","params":{{"a":{a},"b":1}},"id":7}}"#)
+    };
+    xadd_request(&raw, &stream, &add(1), &alice, None).await;
+    xadd_request(&raw, &stream, &add(2), &bob, None).await;
+    // Alice's request delivered again: still answered from her record.
+    xadd_request(&raw, &stream, &add(1), &alice, None).await;
+    let to_alice = clamator_tests::wait_for_envelopes(&raw, &alice, 2).await;
+    let to_bob = clamator_tests::wait_for_envelopes(&raw, &bob, 1).await;
+    assert_eq!(to_alice[0]["result"]["sum"], 2.0, "{to_alice:?}");
+    assert_eq!(
+        to_alice[1], to_alice[0],
+        "a redelivery is answered from the record"
+    );
+    assert_eq!(to_bob[0]["id"], 7);
+    assert_eq!(to_bob[0]["result"]["sum"], 3.0, "{to_bob:?}");
+    assert_eq!(h.handled.get(), 2);
+    wait_all_acked(&raw, &stream, "arith").await;
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_can_be_chosen_per_method() {
     let t = TestRedis::start();

@@ -57,6 +57,20 @@ return 0
     )
 });
 
+/// Extends a claimed record (`KEYS[1]`) by `ARGV[2]` ms while it is still running under the
+/// owner token `ARGV[1]`: a claim lives as long as the handler that holds it. Answers 1, or 0
+/// when the claim is no longer this owner's.
+pub(crate) static IDEMPOTENCY_EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] and redis.call('HGET', KEYS[1], 'state') == 'running' then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+",
+    )
+});
+
 /// Releases a lock (`KEYS[1]`), only for the holder of token `ARGV[1]`.
 pub(crate) static LOCK_RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -99,10 +113,11 @@ mod tests {
 
     #[test]
     fn each_script_is_hashed_once() {
-        let scripts: [&LazyLock<Script>; 5] = [
+        let scripts: [&LazyLock<Script>; 6] = [
             &IDEMPOTENCY_CLAIM,
             &IDEMPOTENCY_COMPLETE,
             &IDEMPOTENCY_RELEASE,
+            &IDEMPOTENCY_EXTEND,
             &LOCK_RELEASE,
             &LEASE_RENEW,
         ];

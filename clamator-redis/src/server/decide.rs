@@ -96,26 +96,22 @@ pub(super) enum EventNext {
 }
 
 /// The event case. `failures` counts the failed attempts before this one (deliveries that
-/// did not complete included). A handled event whose exactly-once record was lost, or that
-/// was taken over, is left to its other delivery; an invalid payload is dead-lettered at
-/// once (running it again cannot help); a failure is retried after the configured delay
+/// did not complete included). A handled event still owned is acknowledged, whatever became
+/// of its exactly-once record; one taken over is left to its new owner; an invalid payload is
+/// dead-lettered at once (running it again cannot help); a failure is retried after the configured delay
 /// until `max_deliveries` attempts have failed.
 pub(super) fn after_event(
     outcome: EventOutcome,
-    record: Record,
     owned: bool,
     failures: u64,
     max_deliveries: u64,
     retry: &RetryDelays,
 ) -> EventNext {
     match outcome {
-        EventOutcome::Handled | EventOutcome::Unknown => {
-            if matches!(record, Record::Lost | Record::StoreFailed) || !owned {
-                EventNext::Leave
-            } else {
-                EventNext::Ack
-            }
-        }
+        // Handled and still ours: acknowledged even when its record was lost or could not
+        // be stored, or a redelivery would run it again. Taken over: its new owner acks.
+        EventOutcome::Handled | EventOutcome::Unknown if owned => EventNext::Ack,
+        EventOutcome::Handled | EventOutcome::Unknown => EventNext::Leave,
         EventOutcome::Invalid(e) => EventNext::Retire(RetireReason::InvalidPayload, e),
         EventOutcome::Failed(e) => {
             let attempt = failures + 1;
@@ -260,22 +256,13 @@ mod tests {
     fn a_handled_event_is_acknowledged_unless_someone_else_has_it() {
         let retry = RetryDelays::default();
         for outcome in [EventOutcome::Handled, EventOutcome::Unknown] {
-            for record in [Record::None, Record::Stored] {
-                assert_eq!(
-                    after_event(outcome.clone(), record, true, 0, 5, &retry),
-                    EventNext::Ack
-                );
-            }
-            for record in [Record::Lost, Record::StoreFailed] {
-                assert_eq!(
-                    after_event(outcome.clone(), record, true, 0, 5, &retry),
-                    EventNext::Leave
-                );
-            }
+            // Whatever became of its record (lost, not stored), it is acknowledged: running
+            // it again would be the duplicate exactly-once exists to prevent.
             assert_eq!(
-                after_event(outcome, Record::Stored, false, 0, 5, &retry),
-                EventNext::Leave
+                after_event(outcome.clone(), true, 0, 5, &retry),
+                EventNext::Ack
             );
+            assert_eq!(after_event(outcome, false, 0, 5, &retry), EventNext::Leave);
         }
     }
 
@@ -285,7 +272,6 @@ mod tests {
         assert_eq!(
             after_event(
                 EventOutcome::Invalid(e.clone()),
-                Record::None,
                 true,
                 0,
                 5,
@@ -301,27 +287,27 @@ mod tests {
         let e = RpcError::new(-32000, "boom");
         let failed = || EventOutcome::Failed(e.clone());
         assert_eq!(
-            after_event(failed(), Record::None, true, 0, 5, &retry),
+            after_event(failed(), true, 0, 5, &retry),
             EventNext::Retry {
                 attempt: 1,
                 delay: Duration::from_secs(1)
             }
         );
         assert_eq!(
-            after_event(failed(), Record::None, true, 2, 5, &retry),
+            after_event(failed(), true, 2, 5, &retry),
             EventNext::Retry {
                 attempt: 3,
                 delay: Duration::from_secs(4)
             }
         );
         assert_eq!(
-            after_event(failed(), Record::None, true, 4, 5, &retry),
+            after_event(failed(), true, 4, 5, &retry),
             EventNext::Retire(RetireReason::HandlerFailed, e.clone())
         );
         // Earlier deliveries that never completed count: a redelivery past the limit is
         // dead-lettered on its first failure here.
         assert_eq!(
-            after_event(failed(), Record::None, true, 9, 5, &retry),
+            after_event(failed(), true, 9, 5, &retry),
             EventNext::Retire(RetireReason::HandlerFailed, e)
         );
     }

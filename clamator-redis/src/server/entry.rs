@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 
 use super::completer::Outcome;
 use super::decide::{after_request, Next, Ran, Record};
-use super::exactly_once::{gate_request, Gate, HeldClaim};
+use super::exactly_once::{claim_ttl, gate_request, keep_alive, Gate, HeldClaim};
 use super::lease::still_owned;
 use super::retire::retire;
 use super::runtime::{Held, ServerState, ServiceRuntime};
@@ -239,7 +239,7 @@ async fn handle_request(
     drop(entry);
     tracing::trace!(service, method, rpc_id, %entry_id, "dispatching");
     Counters::bump(&state.counters.handled);
-    let Some(ran) = run(state, rt, envelope, ctx, limit, method).await else {
+    let Some(ran) = run(state, rt, envelope, ctx, limit, method, claim.as_ref()).await else {
         tracing::warn!(service, method, rpc_id, %entry_id, "handler abandoned at shutdown; left unacknowledged");
         return;
     };
@@ -275,10 +275,12 @@ async fn run(
     ctx: CallContext,
     limit: Option<(std::time::Duration, LimitKind)>,
     method: &str,
+    claim: Option<&HeldClaim<'_>>,
 ) -> Option<Ran> {
     tokio::select! {
         () = state.abort.cancelled() => None,
         kind = wait_for_limit(limit) => Some(Ran::Stopped(kind)),
+        () = keep_alive(claim, claim_ttl(state)) => None,
         response = async {
             let running = Running::start(rt, &state.counters.in_flight);
             let response = context::scope(ctx, rt.service.dispatch(envelope)).await;

@@ -11,7 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::completer::Finish;
 use super::decide::{after_event, EventNext, Record};
-use super::exactly_once::{gate_event, Gate, HeldClaim};
+use super::exactly_once::{claim_ttl, gate_event, keep_alive, Gate, HeldClaim};
 use super::lease::still_owned;
 use super::retire::retire;
 use super::runtime::{ServerState, ServiceRuntime};
@@ -78,13 +78,16 @@ pub(super) async fn handle_event(
             None
         };
         Counters::bump(&state.counters.handled);
-        let Some(outcome) = attempt(state, rt, &n, failures + 1).await else {
+        let Some(outcome) = attempt(state, rt, &n, failures + 1, claim.as_ref()).await else {
             tracing::warn!(service, method = %n.method, entry_id = %entry.id, "event handler abandoned at shutdown; left unacknowledged");
             return;
         };
         let handled = matches!(outcome, EventOutcome::Handled | EventOutcome::Unknown);
         let record = settle_record(state, claim, handled).await;
-        let owned = if handled && record != Record::Lost && record != Record::StoreFailed {
+        if record == Record::Lost {
+            tracing::warn!(service, entry_id = %entry.id, "exactly-once record lost while the event ran");
+        }
+        let owned = if handled {
             let ok = if matches!(outcome, EventOutcome::Handled) {
                 "ok"
             } else {
@@ -100,16 +103,11 @@ pub(super) async fn handle_event(
             _ => String::new(),
         };
         let max = state.config.max_deliveries;
-        match after_event(outcome, record, owned, failures, max, &retry) {
+        match after_event(outcome, owned, failures, max, &retry) {
             EventNext::Ack => return acknowledge(state, rt, entry, &n, Finish::Ack, permit).await,
-            EventNext::Leave => {
-                if record == Record::Lost || record == Record::StoreFailed {
-                    tracing::warn!(service, entry_id = %entry.id, "exactly-once record lost while the event ran; left to its other delivery");
-                }
-                // Else taken over while this instance could not renew its lease: its new
-                // owner acknowledges.
-                return;
-            }
+            // Taken over while this instance could not renew its lease: its new owner
+            // acknowledges.
+            EventNext::Leave => return,
             EventNext::Retire(reason, e) => {
                 if reason == RetireReason::InvalidPayload {
                     tracing::warn!(service, method = %n.method, entry_id = %entry.id, error = %e.message, "event payload does not match its schema; dead-lettered");
@@ -138,6 +136,7 @@ async fn attempt(
     rt: &ServiceRuntime,
     n: &Notification,
     delivery: u64,
+    claim: Option<&HeldClaim<'_>>,
 ) -> Option<EventOutcome> {
     let ctx = CallContext {
         deadline: None,
@@ -150,6 +149,7 @@ async fn attempt(
     tokio::select! {
         () = state.abort.cancelled() => None,
         kind = wait_for_limit(limit) => Some(EventOutcome::Failed(deadline_exceeded(kind))),
+        () = keep_alive(claim, claim_ttl(state)) => None,
         outcome = async {
             let running = Running::start(rt, &state.counters.in_flight);
             let outcome = context::scope(ctx, rt.service.handle_event(&n.method, n.params.clone())).await;

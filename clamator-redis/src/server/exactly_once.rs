@@ -134,6 +134,38 @@ impl HeldClaim<'_> {
     }
 }
 
+/// Keeps `claim` (when there is one) alive while its handler runs: every third of
+/// `claim_ttl` its time to live starts over, as the entry's lease does, so a handler slower
+/// than the claim's first lifetime is not run a second time by a delivery that finds the
+/// record gone. Never resolves; dropped when the handler ends.
+pub(super) async fn keep_alive(claim: Option<&HeldClaim<'_>>, claim_ttl: Duration) {
+    let Some(held) = claim.and_then(|h| h.claim.as_ref().map(|c| (h.manager, c))) else {
+        return std::future::pending().await;
+    };
+    let (manager, claim) = held;
+    let every = (claim_ttl / 3).max(Duration::from_millis(20));
+    loop {
+        tokio::time::sleep(every).await;
+        let extended: redis::RedisResult<i64> = crate::scripts::IDEMPOTENCY_EXTEND
+            .key(&claim.key)
+            .arg(&claim.token)
+            .arg(claim_ttl.as_millis() as u64)
+            .invoke_async(&mut manager.clone())
+            .await;
+        match extended {
+            Ok(1) => {}
+            Ok(_) => {
+                // Lost (expired during an outage, and taken): completing will say so.
+                tracing::warn!(key = %claim.key, "exactly-once claim lost while its handler runs");
+                return std::future::pending().await;
+            }
+            Err(e) => {
+                tracing::debug!(key = %claim.key, error = %e, "could not extend an exactly-once claim; trying again")
+            }
+        }
+    }
+}
+
 impl Drop for HeldClaim<'_> {
     fn drop(&mut self) {
         let Some(claim) = self.claim.take() else {
@@ -316,8 +348,9 @@ pub(super) async fn gate_event<'a>(
     }
 }
 
-/// How long a claim lasts before a later delivery may take it: twice the claim idle time.
-fn claim_ttl(state: &ServerState) -> Duration {
+/// How long a claim lasts before a later delivery may take it, unless its handler's
+/// [`keep_alive`] extends it: twice the claim idle time.
+pub(super) fn claim_ttl(state: &ServerState) -> Duration {
     state.config.claim_idle.saturating_mul(2)
 }
 

@@ -631,3 +631,47 @@ async fn events_fan_out_on_a_redis_cluster() {
     }
     transport.stop().await;
 }
+
+/// An exactly-once subscriber whose handler runs far longer than its claim's first lifetime
+/// (4 × `claim_idle` here) runs the event once and acknowledges it: the claim lives as long as
+/// the handler that holds it. Before, the record expired under the running handler, every
+/// reclaimed delivery ran the event again, and the last was dead-lettered `max-deliveries`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exactly_once_event_with_a_slow_handler_runs_once() {
+    let t = TestRedis::start();
+    let runs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let events = {
+        let runs = Arc::clone(&runs);
+        Service::builder("orders")
+            .notification("orderPlaced", move |_: Value| {
+                let runs = Arc::clone(&runs);
+                async move {
+                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(1_600)).await;
+                    Ok::<_, RpcError>(())
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let config = t.server_config().claim_idle(Duration::from_millis(200));
+    let server = subscriber_with(
+        config,
+        "billing",
+        events,
+        SubscriptionOptions::new().exactly_once(true),
+    )
+    .await;
+    let transport = t.transport().await;
+    publish_n(&transport, "orderPlaced", 0, 1).await;
+    wait_for("the event acknowledged", WAIT, || async {
+        runs.load(std::sync::atomic::Ordering::SeqCst) > 0 && pending(&t, "billing").await == 0
+    })
+    .await;
+    // Long enough for a reclaim (every second at this claim idle time) to have run it again.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(server.stats().dead_lettered, 0);
+    transport.stop().await;
+    server.stop().await;
+}

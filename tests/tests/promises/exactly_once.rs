@@ -3,7 +3,9 @@
 //! refused, callers' keys make repeated calls run once, and exactly-once can be chosen per
 //! method.
 
-use clamator_examples::arith::AddParams;
+use std::time::Duration;
+
+use clamator_examples::arith::{AddParams, SlowAddParams};
 use clamator_protocol::CallOptions;
 use clamator_redis::ServiceOptions;
 use clamator_tests::{figures, wait_all_acked, xadd, TestRedis, WAIT};
@@ -160,4 +162,37 @@ async fn exactly_once_can_be_chosen_per_method() {
     // add ran once (its redelivery answered from the record); echoText ran twice.
     assert_eq!(handled.get(), 3);
     server.stop().await;
+}
+
+/// A request retried with its idempotency key while the first attempt still runs, past the
+/// claim's first lifetime (the handler takes 6 × `claim_idle`), is not run a second time: the
+/// claim lives as long as the handler that holds it, and the retry is answered from the
+/// record once the first completes. Before, the retry found the record expired and ran too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_during_a_slow_exactly_once_handler_does_not_run_it_again() {
+    let t = TestRedis::start();
+    let config = t.server_config().claim_idle(Duration::from_millis(200));
+    let h = t
+        .arith_with(
+            config,
+            ServiceOptions::new().exactly_once(true).concurrency(2),
+        )
+        .await;
+    let options = CallOptions::timeout(WAIT).with_idempotency_key("slow-1");
+    let params = SlowAddParams {
+        a: 1.0,
+        b: 2.0,
+        sleep_ms: 1_200,
+    };
+    let first = {
+        let (arith, options, params) = (h.arith.clone(), options.clone(), params.clone());
+        tokio::spawn(async move { arith.slow_add_with(&params, options).await })
+    };
+    // The retry comes after the claim's first lifetime (2 × claim_idle) has passed.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let retry = h.arith.slow_add_with(&params, options).await.unwrap();
+    let first = first.await.unwrap().unwrap();
+    assert_eq!((first.sum, retry.sum), (3.0, 3.0));
+    assert_eq!(h.handled.get(), 1, "the retry ran the handler again");
+    h.stop().await;
 }

@@ -2,9 +2,12 @@
 //! That means every malformed entry, and every request delivered more than `max_deliveries`
 //! times (a poison request that crashes its server each time). Each keeps its original
 //! fields, followed by `dlq-reason`, `dlq-deliveries`, `dlq-error`, `dlq-entry-id` and `dlq-at`
-//! (epoch ms). A field over 64 KiB (an oversized envelope, say) keeps only its first 64 KiB,
-//! and `dlq-truncated` then lists `<field>=<original bytes>` for each such field, so one huge
-//! entry cannot cost Redis its size again. The stream is capped (`MAXLEN ~`).
+//! (epoch ms). A letter is bounded whatever the entry: a field's value keeps at most its first
+//! 64 KiB (an oversized envelope, say), its name at most 256 bytes, and the entry's fields
+//! together at most 256 KiB (the first ones, clamator's among them, are kept; the rest are
+//! dropped); `dlq-truncated` then lists `<field>=<original bytes>` for the fields cut and
+//! `+<n> fields dropped (<bytes> bytes)`, so one huge entry cannot cost Redis its size again.
+//! The stream is capped (`MAXLEN ~`).
 //! [`DeadLetters`] lists, replays and purges it.
 //!
 //! Writes happen in the order dead-letter, reply, ack: a crash in between leaves the entry
@@ -40,8 +43,61 @@ const OUR_FIELDS: [&str; 6] = [
 /// Lists the fields kept only in part: `<field>=<original bytes>,…`.
 const TRUNCATED: &str = "dlq-truncated";
 
-/// The most of one field a dead letter keeps.
+/// The most of one field's value a dead letter keeps.
 const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// The most of one field's name a dead letter keeps.
+const MAX_NAME_BYTES: usize = 256;
+
+/// The most of an entry's own fields (names and values) a dead letter keeps: a few whole
+/// envelopes, and no more, however many fields the entry had.
+const MAX_LETTER_BYTES: usize = 256 * 1024;
+
+/// How many cut or dropped fields `dlq-truncated` names, at most.
+const MAX_NOTED: usize = 16;
+
+/// What a dead letter keeps of an entry's fields, and what it says it cut.
+#[derive(Debug, PartialEq, Eq)]
+struct Kept<'a> {
+    fields: Vec<(&'a [u8], &'a [u8])>,
+    /// `<field>=<original bytes>,…` for the fields kept in part, then
+    /// `+<n> fields dropped (<bytes> bytes)` when the budget ran out; empty when whole.
+    note: String,
+}
+
+/// The entry's fields in order, each name cut to [`MAX_NAME_BYTES`] and value to
+/// [`MAX_FIELD_BYTES`], until [`MAX_LETTER_BYTES`] are spent; what is cut or dropped is
+/// noted (at most [`MAX_NOTED`] names, each cut too). Pure: the bound is decided here.
+fn kept_fields(fields: &[(Vec<u8>, Vec<u8>)]) -> Kept<'_> {
+    let mut kept = Vec::new();
+    let mut noted = Vec::new();
+    let (mut spent, mut dropped, mut dropped_bytes) = (0usize, 0usize, 0usize);
+    for (name, value) in fields {
+        let short_name = name.get(..MAX_NAME_BYTES).unwrap_or(name);
+        let short_value = value.get(..MAX_FIELD_BYTES).unwrap_or(value);
+        let cost = short_name.len() + short_value.len();
+        if spent + cost > MAX_LETTER_BYTES {
+            dropped += 1;
+            dropped_bytes += name.len() + value.len();
+            continue;
+        }
+        spent += cost;
+        kept.push((short_name, short_value));
+        if (short_name.len(), short_value.len()) != (name.len(), value.len())
+            && noted.len() < MAX_NOTED
+        {
+            let shown = String::from_utf8_lossy(name.get(..64).unwrap_or(name));
+            noted.push(format!("{shown}={}", value.len()));
+        }
+    }
+    if dropped > 0 {
+        noted.push(format!("+{dropped} fields dropped ({dropped_bytes} bytes)"));
+    }
+    Kept {
+        fields: kept,
+        note: noted.join(","),
+    }
+}
 
 /// Appends `entry` to the dead-letter stream of its service: its own fields, then ours.
 pub(crate) async fn write(
@@ -65,19 +121,13 @@ pub(crate) async fn write(
         ("dlq-entry-id", &entry.id),
         ("dlq-at", &at),
     ];
-    let truncated: Vec<String> = entry
+    let kept = kept_fields(&entry.fields);
+    let fields = kept
         .fields
         .iter()
-        .filter(|(_, v)| v.len() > MAX_FIELD_BYTES)
-        .map(|(k, v)| format!("{}={}", String::from_utf8_lossy(k), v.len()))
-        .collect();
-    let truncated = truncated.join(",");
-    let fields = entry
-        .fields
-        .iter()
-        .map(|(k, v)| (k.as_slice(), v.get(..MAX_FIELD_BYTES).unwrap_or(v)))
+        .copied()
         .chain(ours.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
-        .chain((!truncated.is_empty()).then_some((TRUNCATED.as_bytes(), truncated.as_bytes())));
+        .chain((!kept.note.is_empty()).then_some((TRUNCATED.as_bytes(), kept.note.as_bytes())));
     commands::add_fields(&mut manager.clone(), dlq_key, Some(maxlen), fields)
         .await
         .map(|_| ())
@@ -227,5 +277,44 @@ fn to_letter(e: &StreamEntry) -> DeadLetter {
         envelope: text(fields::ENVELOPE),
         reply_to: text(fields::REPLY_TO),
         truncated: e.field(TRUNCATED).is_some(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str, bytes: usize) -> (Vec<u8>, Vec<u8>) {
+        (name.as_bytes().to_vec(), vec![b'x'; bytes])
+    }
+
+    #[test]
+    fn a_small_entry_is_kept_whole() {
+        let fields = [field("type", 3), field("envelope", 100)];
+        let kept = kept_fields(&fields);
+        assert_eq!(kept.fields.len(), 2);
+        assert_eq!(kept.note, "");
+    }
+
+    #[test]
+    fn a_letter_is_bounded_by_fields_names_and_values() {
+        // 600 fields of 60 KiB: 36 MB as written, four of them kept.
+        let many: Vec<_> = (0..600)
+            .map(|i| field(&format!("f{i}"), 60 * 1024))
+            .collect();
+        let kept = kept_fields(&many);
+        let bytes: usize = kept.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(bytes <= MAX_LETTER_BYTES, "{bytes}");
+        assert_eq!(kept.fields.len(), 4);
+        assert_eq!(kept.note, "+596 fields dropped (36620522 bytes)");
+        // A 20 MiB name and a 2 MiB value: both cut, and said.
+        let huge_name = ("n".repeat(20 << 20).into_bytes(), b"v".to_vec());
+        let huge_value = field("envelope", 2 << 20);
+        let huge = [huge_name, huge_value];
+        let kept = kept_fields(&huge);
+        assert_eq!(kept.fields[0].0.len(), MAX_NAME_BYTES);
+        assert_eq!(kept.fields[1].1.len(), MAX_FIELD_BYTES);
+        assert!(kept.note.len() < 300, "{}", kept.note.len());
+        assert!(kept.note.contains("envelope=2097152"), "{}", kept.note);
     }
 }

@@ -251,3 +251,52 @@ async fn a_non_utf8_envelope_with_a_readable_id_is_answered_with_a_parse_error()
     assert_eq!(reply["error"]["code"], -32700);
     server.stop().await;
 }
+
+/// A dead letter is bounded whatever the entry: 100 fields of 60 KiB and a 1 MiB field name
+/// (6.9 MB as written) become a letter of at most 256 KiB of the entry's fields, which says
+/// what it dropped. Before, every field was kept whole but for its value's 64 KiB cap: the
+/// letter was as large as the entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_stays_bounded_however_many_and_large_the_fields() {
+    let t = TestRedis::start();
+    let (server, handled) = t.arith_server(t.server_config(), 1).await;
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let padding = "p".repeat(60 * 1024);
+    let long_name = "n".repeat(1 << 20);
+    let names: Vec<String> = (0..100).map(|i| format!("extra-{i}")).collect();
+    let mut fields: Vec<(&str, &str)> = vec![("type", "rpc"), ("envelope", "not json")];
+    fields.extend(names.iter().map(|n| (n.as_str(), padding.as_str())));
+    fields.push((long_name.as_str(), "v"));
+    xadd(&raw, &stream, &fields).await;
+    wait_all_acked(&raw, &stream, "arith").await;
+    assert_eq!(handled.get(), 0);
+    let dlq = format!("{}:dlq:arith", t.prefix);
+    let letters: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&dlq)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    assert_eq!(letters.ids.len(), 1);
+    let letter = &letters.ids[0].map;
+    let bytes: usize = letter
+        .iter()
+        .map(|(k, v)| {
+            k.len()
+                + match v {
+                    redis::Value::BulkString(b) => b.len(),
+                    _ => 0,
+                }
+        })
+        .sum();
+    assert!(bytes < 300 * 1024, "a letter of {bytes} bytes");
+    assert!(
+        letter.contains_key("envelope"),
+        "clamator's fields are kept first"
+    );
+    let note: String = redis::from_redis_value(letter["dlq-truncated"].clone()).unwrap();
+    assert!(note.contains("fields dropped"), "{note}");
+    server.stop().await;
+}

@@ -28,3 +28,8 @@ pub const IDEMPOTENCY_KEY_REUSED: i64 = -32051;
 /// clamator-rs caller has usually given up by then; the answer helps one whose clock is
 /// skewed.
 pub const DEADLINE_EXCEEDED: i64 = -32052;
+
+/// An exactly-once request ran before, but its result was too large to keep for replay
+/// (over 64 KiB of response JSON): the redelivery or retry is answered with this instead of
+/// running the handler again. `data.bytes` is the size of the result that was not kept.
+pub const RESULT_NOT_KEPT: i64 = -32053;

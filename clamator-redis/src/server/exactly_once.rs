@@ -29,6 +29,22 @@ struct IdempotencyClaim {
     token: String,
 }
 
+/// The most of a reply an exactly-once record keeps for replay.
+const MAX_STORED_REPLY: usize = 64 * 1024;
+
+/// What a record keeps of `reply`: the reply itself, or, over [`MAX_STORED_REPLY`], an error
+/// saying its result was not kept ([`RESULT_NOT_KEPT`](crate::codes::RESULT_NOT_KEPT)), so
+/// records stay small for their whole `idempotency_result_ttl` while a repeat still does not
+/// run the handler again. The caller of the first delivery gets the whole reply.
+fn stored_reply(reply: &str) -> std::borrow::Cow<'_, str> {
+    if reply.len() <= MAX_STORED_REPLY {
+        return reply.into();
+    }
+    let error = RpcError::new(crate::codes::RESULT_NOT_KEPT, "Result not kept")
+        .with_data(serde_json::json!({ "reason": "too large to keep", "bytes": reply.len() }));
+    encode_error(None, &error).into()
+}
+
 /// The answer to a request that reused an idempotency key with other params.
 pub(crate) fn key_reused_error() -> RpcError {
     RpcError::new(
@@ -107,10 +123,11 @@ impl HeldClaim<'_> {
         let Some(claim) = self.claim.take() else {
             return Record::None;
         };
+        let kept = stored_reply(reply);
         let done: redis::RedisResult<i64> = crate::scripts::IDEMPOTENCY_COMPLETE
             .key(&claim.key)
             .arg(&claim.token)
-            .arg(reply)
+            .arg(kept.as_ref())
             .arg(result_ttl.as_millis() as u64)
             .invoke_async(&mut self.manager.clone())
             .await;
@@ -457,6 +474,34 @@ mod tests {
         );
         let long_id = RpcId::from("i".repeat(1000).as_str());
         assert!(record_key(None, Some("a"), &long_id).starts_with("sha256:"));
+    }
+
+    #[test]
+    fn a_large_result_is_not_kept_but_said_so() {
+        let small = r#"{"jsonrpc":"2.0","id":1,"result":3}"#;
+        assert_eq!(stored_reply(small), small);
+        let big = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"result":"{}"}}"#,
+            "x".repeat(100_000)
+        );
+        let kept = stored_reply(&big);
+        assert!(kept.len() < 200, "{kept}");
+        // Replayed under the repeat's id, as a stored reply is.
+        let Gate::Answer {
+            finish: Finish::Reply(reply),
+            ..
+        } = request_gate(
+            Claim::<()>::Done(kept.into_owned()),
+            &RpcId::from(2),
+            Some("p:replies:c"),
+        )
+        else {
+            panic!("replayed");
+        };
+        let v: serde_json::Value = serde_json::from_str(&reply.json).unwrap();
+        assert_eq!(v["id"], 2);
+        assert_eq!(v["error"]["code"], crate::codes::RESULT_NOT_KEPT);
+        assert_eq!(v["error"]["data"]["bytes"], big.len());
     }
 
     #[test]

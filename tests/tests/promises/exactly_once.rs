@@ -196,3 +196,50 @@ async fn a_retry_during_a_slow_exactly_once_handler_does_not_run_it_again() {
     assert_eq!(h.handled.get(), 1, "the retry ran the handler again");
     h.stop().await;
 }
+
+/// An exactly-once record keeps a large result only as "not kept": the first caller gets its
+/// 200 KiB answer, a redelivery gets -32053 without the handler running again, and the record
+/// holds a few hundred bytes for its 24 hours instead of the whole reply (before: 200 KiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_result_is_answered_once_and_not_kept_for_replay() {
+    let t = TestRedis::start();
+    let h = t
+        .arith_with(t.server_config(), ServiceOptions::new().exactly_once(true))
+        .await;
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let probe = format!("{}:replies:probe", t.prefix);
+    let text = "z".repeat(200 * 1024);
+    let echo = format!(
+        r#"{{"jsonrpc":"2.0","method":"arith.echoText","params":{{"text":"{text}"}},"id":"big"}}"#
+    );
+    xadd_request(&raw, &stream, &echo, &probe, None).await;
+    xadd_request(&raw, &stream, &echo, &probe, None).await;
+    let replies = clamator_tests::wait_for_envelopes(&raw, &probe, 2).await;
+    assert_eq!(replies[0]["id"], "big");
+    assert!(
+        replies[0]["result"].to_string().len() > 200 * 1024,
+        "the first caller gets all of it"
+    );
+    assert_eq!(replies[1]["id"], "big");
+    assert_eq!(
+        replies[1]["error"]["code"],
+        clamator_redis::codes::RESULT_NOT_KEPT,
+        "{:.200}",
+        replies[1].to_string()
+    );
+    assert_eq!(h.handled.get(), 1);
+    let record = format!("{}:idem:arith:call:probe/big", t.prefix);
+    let kept: usize = redis::cmd("HSTRLEN")
+        .arg(&record)
+        .arg("reply")
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    assert!(
+        (1..1024).contains(&kept),
+        "the record keeps {kept} bytes of reply"
+    );
+    wait_all_acked(&raw, &stream, "arith").await;
+    h.stop().await;
+}

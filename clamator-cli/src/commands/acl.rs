@@ -50,6 +50,15 @@ pub(crate) struct Args {
     /// `XINFO GROUPS` of command streams.
     #[arg(long)]
     fail_fast: bool,
+    /// Server: its services subscribe to the events of this publisher
+    /// (`ServerBuilder::subscribe`, each service listed being a subscriber's name); repeat
+    /// for several publishers.
+    #[arg(long, value_name = "PUBLISHER")]
+    subscribes_to: Vec<String>,
+    /// Publishes the events of the services listed (`RedisTransport::publish_event`, the
+    /// generated `<Service>Events`).
+    #[arg(long)]
+    publishes: bool,
     /// The Redis version the line is for: 7.2 and up (and Valkey) take `CLIENT SETINFO`,
     /// 7.0 selectors and `%R~` / `%W~`, 6.2 neither.
     #[arg(long, default_value = "7.2", value_name = "MAJOR.MINOR", value_parser = parse_version)]
@@ -81,6 +90,16 @@ struct Grant {
 }
 
 /// The commands without keys each connection of the role may send, and the grants.
+/// What the user does with events, beside calls.
+#[derive(Debug, Clone, Copy, Default)]
+struct EventRoles<'a> {
+    /// The publishers whose events the services (as subscribers) take.
+    subscribes_to: &'a [String],
+    /// Whether it publishes the services' events.
+    publishes: bool,
+}
+
+#[allow(clippy::too_many_arguments)] // each is one switch of the command line
 fn grants(
     role: Role,
     prefix: &str,
@@ -89,6 +108,7 @@ fn grants(
     fail_fast: bool,
     version: (u32, u32),
     cluster: bool,
+    events: EventRoles<'_>,
 ) -> (Vec<&'static str>, Vec<Grant>) {
     let p = glob_escape(prefix);
     let each = |f: &dyn Fn(&str) -> Vec<String>| -> Vec<String> {
@@ -106,7 +126,12 @@ fn grants(
         keyless.extend(["cluster|slots", "asking"]);
     }
     let command_streams = each(&|s| vec![format!("{p}:cmds:{s}"), format!("{p}:cmds:{s}:*")]);
-    let grants = match role {
+    let publishers: Vec<String> = events
+        .subscribes_to
+        .iter()
+        .map(|s| glob_escape(s))
+        .collect();
+    let mut grants = match role {
         Role::Client => {
             keyless.sort_unstable();
             let mut requests = Grant {
@@ -198,6 +223,64 @@ fn grants(
             ]
         }
     };
+    if role == Role::Server && !publishers.is_empty() {
+        // Housekeeping reads an event stream's progress in one MULTI … EXEC.
+        keyless.extend(["multi", "exec"]);
+        keyless.sort_unstable();
+        let per_pair = |f: &dyn Fn(&str, &str) -> String| -> Vec<String> {
+            services
+                .iter()
+                .flat_map(|s| publishers.iter().map(move |pb| f(&glob_escape(s), pb)))
+                .collect()
+        };
+        grants.push(Grant {
+            what: "the publishers' event streams: read in the subscriber's group (started \
+                   where it is told to: XREVRANGE for now, XGROUP CREATE), acknowledged, \
+                   reclaimed, leases renewed, trimmed below what every group acknowledged",
+            access: "RW",
+            keys: publishers
+                .iter()
+                .map(|pb| format!("{p}:events:{pb}"))
+                .collect(),
+            commands: vec![
+                "xreadgroup",
+                "xack",
+                "xautoclaim",
+                "xclaim",
+                "xpending",
+                "xinfo|groups",
+                "xinfo|consumers",
+                "xinfo|stream",
+                "xlen",
+                "xrange",
+                "xrevrange",
+                "xtrim",
+                "xgroup|create",
+                "xgroup|delconsumer",
+                "evalsha",
+            ],
+        });
+        grants.push(Grant {
+            what: "exactly-once records of the events each subscriber handled",
+            access: "RW",
+            keys: per_pair(&|s, pb| format!("{p}:idem-event:{s}:{pb}:*")),
+            commands: vec!["evalsha", "hget", "hset", "pexpire", "del"],
+        });
+        grants.push(Grant {
+            what: "the housekeeping lock of each subscription",
+            access: "RW",
+            keys: per_pair(&|s, pb| format!("{p}:lock:housekeeping:{s}:events:{pb}")),
+            commands: vec!["set", "evalsha", "get", "pexpire", "del"],
+        });
+    }
+    if events.publishes {
+        grants.push(Grant {
+            what: "the services' event streams: events published (XADD MAXLEN ~)",
+            access: "W",
+            keys: each(&|s| vec![format!("{p}:events:{s}")]),
+            commands: vec!["xadd"],
+        });
+    }
     (keyless, grants)
 }
 
@@ -285,6 +368,18 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
             "--instance-id and --fail-fast are for --role client".into(),
         ));
     }
+    if args.role == Role::Client && !args.subscribes_to.is_empty() {
+        return Err(CliError::Usage(
+            "--subscribes-to is for --role server (subscribers are servers)".into(),
+        ));
+    }
+    for publisher in &args.subscribes_to {
+        if !clamator_protocol::names::is_valid_service(publisher) {
+            return Err(CliError::Usage(format!(
+                "invalid publisher name {publisher:?} (it must match ^[a-z][a-z0-9-]*$)"
+            )));
+        }
+    }
     let instance = args.instance_id.clone().unwrap_or_else(|| user.clone());
     if instance.is_empty() || instance.contains(':') {
         return Err(CliError::Usage(format!(
@@ -300,6 +395,10 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         args.fail_fast,
         args.redis_version,
         ctx.redis.cluster,
+        EventRoles {
+            subscribes_to: &args.subscribes_to,
+            publishes: args.publishes,
+        },
     );
     let rules = rules(
         args.password.as_deref(),
@@ -359,7 +458,24 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     if args.password.is_none() {
         output::note("clamator: no --password given: the user has none; add >PASSWORD before use");
     }
+    if let Some(warning) = flat_list_warning(args.redis_version) {
+        output::note(&warning);
+    }
     Ok(())
+}
+
+/// Before Redis 7.0 an ACL user has one list of keys and one of commands: every command it
+/// is given works on every key it is given. Said loudly, with what that allows, since the
+/// line then grants more than the user needs.
+fn flat_list_warning(version: (u32, u32)) -> Option<String> {
+    (version < (7, 0)).then(|| {
+        "clamator: WARNING: Redis before 7.0 has no per-key command rules: this user may run \
+         every command listed on every key listed. A client may then XTRIM or DEL the command \
+         streams and read other clients' reply streams under its patterns; a server may SET \
+         over a command stream or DEL a reply stream. Use Redis 7.0 or later (or Valkey) \
+         where that matters."
+            .to_owned()
+    })
 }
 
 #[cfg(test)]
@@ -367,9 +483,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_flat_list_on_redis_6_is_said_loudly() {
+        let warning = flat_list_warning((6, 2)).unwrap();
+        assert!(
+            warning.contains("WARNING") && warning.contains("DEL"),
+            "{warning}"
+        );
+        assert_eq!(flat_list_warning((7, 0)), None);
+    }
+
+    #[test]
     fn redis_7_gets_selectors_and_redis_6_a_flat_list() {
         let services = vec!["arith".to_owned()];
-        let (keyless, granted) = grants(Role::Client, "p", &services, "c1", false, (7, 2), false);
+        let (keyless, granted) = grants(
+            Role::Client,
+            "p",
+            &services,
+            "c1",
+            false,
+            (7, 2),
+            false,
+            EventRoles::default(),
+        );
         let seven = rules(Some("pw"), &keyless, &granted, (7, 2));
         assert_eq!(
             seven,
@@ -386,7 +521,16 @@ mod tests {
                 "(%R~p:contracts:arith +getrange)",
             ]
         );
-        let (keyless, granted) = grants(Role::Client, "p", &services, "c1", false, (6, 2), false);
+        let (keyless, granted) = grants(
+            Role::Client,
+            "p",
+            &services,
+            "c1",
+            false,
+            (6, 2),
+            false,
+            EventRoles::default(),
+        );
         let six = rules(None, &keyless, &granted, (6, 2));
         assert!(six.contains(&"~p:replies:c1".to_owned()), "{six:?}");
         assert!(!six.iter().any(|r| r.starts_with('(') || r.contains('%')));
@@ -396,7 +540,16 @@ mod tests {
     #[test]
     fn names_in_patterns_are_escaped_and_lines_quoted() {
         let services = vec!["arith".to_owned()];
-        let (_, granted) = grants(Role::Server, "a*b", &services, "", false, (7, 0), true);
+        let (_, granted) = grants(
+            Role::Server,
+            "a*b",
+            &services,
+            "",
+            false,
+            (7, 0),
+            true,
+            EventRoles::default(),
+        );
         assert_eq!(granted[0].keys[0], "a\\*b:cmds:arith");
         assert_eq!(quote("(~a +b)"), "\"(~a +b)\"");
         assert_eq!(quote("+xadd"), "+xadd");

@@ -375,3 +375,121 @@ async fn acl_users_serve_and_call_and_nothing_more() {
         .unwrap();
     assert!(denied.contains("no permissions"), "{denied}");
 }
+
+/// The event grants: a subscriber (`--subscribes-to orders`, exactly-once, with housekeeping)
+/// and a publisher (`--publishes`) run as the printed users without a denial, and the
+/// subscriber still cannot publish. Before, the server user failed at start with NOPERM on
+/// `XGROUP CREATE a2:events:orders`, and nothing let a client publish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_users_subscribe_and_publish_events() {
+    use clamator_protocol::Service;
+    use clamator_redis::SubscriptionOptions;
+
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let port = redis.port();
+    let mut admin = redis_conn(&redis).await;
+    let version = redis_version(&mut admin).await;
+    let acl = |args: Vec<&'static str>| {
+        let (url, version) = (url.clone(), version.clone());
+        async move {
+            let mut all = vec!["acl"];
+            all.extend(args);
+            all.extend(["--redis-version", &version, "--json"]);
+            let out = clamator(&url, "a2", &all).await;
+            assert_eq!(out.code, 0, "{out:?}");
+            out.json()
+        }
+    };
+    let sub_doc = acl(vec![
+        "billing",
+        "--role",
+        "server",
+        "--user",
+        "sub",
+        "--password",
+        "sub-pw",
+        "--subscribes-to",
+        "orders",
+    ])
+    .await;
+    let pub_doc = acl(vec![
+        "orders",
+        "--role",
+        "client",
+        "--user",
+        "pub",
+        "--password",
+        "pub-pw",
+        "--instance-id",
+        "pub-1",
+        "--publishes",
+    ])
+    .await;
+    create_user(&mut admin, &sub_doc).await;
+    create_user(&mut admin, &pub_doc).await;
+
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&handled);
+    let events = Service::builder("orders")
+        .notification("orderPlaced", move |p: Value| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock().unwrap().push(p["n"].as_u64().unwrap_or(0));
+                Ok::<_, clamator_protocol::RpcError>(())
+            }
+        })
+        .build()
+        .unwrap();
+    let server = RedisServer::builder(
+        ServerConfig::new("a2")
+            .redis_url(format!("redis://sub:sub-pw@127.0.0.1:{port}"))
+            .claim_idle(Duration::from_millis(600))
+            .housekeeping_interval(Duration::from_millis(200)),
+    )
+    .subscribe_with(
+        "billing",
+        events,
+        SubscriptionOptions::new().exactly_once(true),
+    )
+    .start()
+    .await
+    .unwrap();
+    let transport = RedisTransport::connect(
+        TransportConfig::new("a2")
+            .redis_url(format!("redis://pub:pub-pw@127.0.0.1:{port}"))
+            .instance_id("pub-1"),
+    )
+    .await
+    .unwrap();
+    for n in 0..3u64 {
+        transport
+            .publish_event("orders", "orderPlaced", &json!({ "n": n }))
+            .await
+            .unwrap();
+    }
+    eventually(Duration::from_secs(10), || {
+        let handled = Arc::clone(&handled);
+        async move { handled.lock().unwrap().len() == 3 }
+    })
+    .await;
+    // Reclaim and housekeeping (under its lock, the stream's progress read in MULTI) run.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let report = server.stop().await;
+    transport.stop().await;
+    assert!(report.drained, "{report:?}");
+    assert_eq!(*handled.lock().unwrap(), [0, 1, 2]);
+    assert_eq!(
+        denials(&mut admin, &["sub", "pub"]).await,
+        Vec::<String>::new()
+    );
+    // The subscriber's user cannot publish to the stream it reads.
+    let mut as_sub = login(port, "sub", "sub-pw").await;
+    let mut publish = redis::cmd("XADD");
+    publish
+        .arg("a2:events:orders")
+        .arg("*")
+        .arg("type")
+        .arg("event");
+    assert!(refused(&mut as_sub, &publish).await);
+}

@@ -406,6 +406,24 @@ pub async fn xadd<C: ConnectionLike + Clone + Send + Sync>(
     let _: String = cmd.query_async(&mut conn.clone()).await.unwrap();
 }
 
+/// Writes a request by hand (as a peer, or a redelivery, would): clamator's three fields,
+/// and an idempotency key when given.
+pub async fn xadd_request<C: ConnectionLike + Clone + Send + Sync>(
+    conn: &C,
+    stream: &str,
+    envelope: &str,
+    reply_to: &str,
+    key: Option<&str>,
+) {
+    let mut fields = vec![
+        ("type", "rpc"),
+        ("envelope", envelope),
+        ("reply-to", reply_to),
+    ];
+    fields.extend(key.map(|k| ("idempotency-key", k)));
+    xadd(conn, stream, &fields).await;
+}
+
 /// Prints a test's figures: calls made, answered, failed, duplicated.
 pub fn figures(test: &str, made: u64, answered: u64, failed: u64, duplicated: u64) {
     report(&format!(

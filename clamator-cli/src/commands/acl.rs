@@ -208,12 +208,10 @@ fn grants(
                     keys: each(&|s| vec![format!("{p}:idem:{s}:*")]),
                     commands: vec!["evalsha", "hget", "hset", "pexpire", "del"],
                 },
-                Grant {
-                    what: "the housekeeping lock (SET NX PX, extend and release scripts)",
-                    access: "RW",
-                    keys: each(&|s| vec![format!("{p}:lock:housekeeping:{s}")]),
-                    commands: vec!["set", "evalsha", "get", "pexpire", "del"],
-                },
+                lock_grant(
+                    "the housekeeping lock (SET NX PX, release script)",
+                    each(&|s| vec![format!("{p}:lock:housekeeping:{s}")]),
+                ),
                 Grant {
                     what: "the published contract (SET at start)",
                     access: "W",
@@ -266,12 +264,10 @@ fn grants(
             keys: per_pair(&|s, pb| format!("{p}:idem-event:{s}:{pb}:*")),
             commands: vec!["evalsha", "hget", "hset", "pexpire", "del"],
         });
-        grants.push(Grant {
-            what: "the housekeeping lock of each subscription",
-            access: "RW",
-            keys: per_pair(&|s, pb| format!("{p}:lock:housekeeping:{s}:events:{pb}")),
-            commands: vec!["set", "evalsha", "get", "pexpire", "del"],
-        });
+        grants.push(lock_grant(
+            "the housekeeping lock of each subscription",
+            per_pair(&|s, pb| format!("{p}:lock:housekeeping:{s}:events:{pb}")),
+        ));
     }
     if events.publishes {
         grants.push(Grant {
@@ -282,6 +278,16 @@ fn grants(
         });
     }
     (keyless, grants)
+}
+
+/// A housekeeping lock's keys and what taking and releasing it sends.
+fn lock_grant(what: &'static str, keys: Vec<String>) -> Grant {
+    Grant {
+        what,
+        access: "RW",
+        keys,
+        commands: vec!["set", "evalsha", "get", "pexpire", "del"],
+    }
 }
 
 /// The rules after `ACL SETUSER <name>`.

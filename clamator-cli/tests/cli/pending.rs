@@ -23,6 +23,18 @@ async fn add(conn: &mut redis::aio::MultiplexedConnection, envelope: &str) -> St
         .unwrap()
 }
 
+/// The service's group, from the stream's start.
+async fn create_group(conn: &mut redis::aio::MultiplexedConnection) {
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("p1:cmds:inv")
+        .arg("inv")
+        .arg("0")
+        .query_async(conn)
+        .await
+        .unwrap();
+}
+
 async fn read_as(conn: &mut redis::aio::MultiplexedConnection, consumer: &str) {
     let _: redis::Value = redis::cmd("XREADGROUP")
         .arg("GROUP")
@@ -54,14 +66,7 @@ async fn pending_shows_consumer_idle_deliveries_method_and_id() {
         r#"{"jsonrpc":"2.0","id":42,"method":"inv.release","params":{}}"#,
     )
     .await;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("p1:cmds:inv")
-        .arg("inv")
-        .arg("0")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    create_group(&mut conn).await;
     read_as(&mut conn, "inv:dead-worker").await;
     // Delivered twice: claimed once more by the same consumer.
     let _: redis::Value = redis::cmd("XCLAIM")
@@ -147,14 +152,7 @@ async fn tables_show_control_characters_from_the_wire_escaped() {
         r#"{"jsonrpc":"2.0","id":"\u001b]0;pwned\u0007","method":"inv.re\u001b[2Jserve","params":{}}"#,
     )
     .await;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("p1:cmds:inv")
-        .arg("inv")
-        .arg("0")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    create_group(&mut conn).await;
     read_as(&mut conn, "inv:worker").await;
     let table = clamator(&url, "p1", &["pending", "inv"]).await;
     assert_eq!(table.code, 0, "{table:?}");

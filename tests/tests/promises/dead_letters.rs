@@ -3,7 +3,7 @@
 //! replays (onto the command stream, once) and purges them.
 
 use clamator_examples::arith::AddParams;
-use clamator_tests::{wait_all_acked, wait_for, xadd, TestRedis, WAIT};
+use clamator_tests::{wait_all_acked, wait_for, xadd, xadd_request, TestRedis, WAIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_can_be_listed_replayed_and_purged() {
@@ -94,25 +94,8 @@ async fn an_oversized_envelope_is_answered_and_kept_only_in_part() {
         r#"{{"jsonrpc":"2.0","id":"huge","method":"arith.add","params":{{"pad":"{}"#,
         "x".repeat(4 << 20)
     );
-    xadd(
-        &raw,
-        &stream,
-        &[
-            ("type", "rpc"),
-            ("envelope", &envelope),
-            ("reply-to", &reply_to),
-        ],
-    )
-    .await;
-    let replies = || {
-        let (mut raw, reply_to) = (raw.clone(), reply_to.clone());
-        async move { clamator_tests::stream_envelopes(&mut raw, &reply_to).await }
-    };
-    wait_for("the refusal", WAIT, || async {
-        !replies().await.is_empty()
-    })
-    .await;
-    let reply = &replies().await[0];
+    xadd_request(&raw, &stream, &envelope, &reply_to, None).await;
+    let reply = &clamator_tests::wait_for_envelopes(&raw, &reply_to, 1).await[0];
     assert_eq!(reply["id"], "huge");
     assert_eq!(reply["error"]["code"], -32600);
     wait_all_acked(&raw, &stream, "arith").await;
@@ -152,25 +135,8 @@ async fn an_oversized_envelope_with_its_id_last_is_answered() {
         r#"{{"jsonrpc":"2.0","method":"arith.echoText","params":{{"id":"inner","text":"{}"}},"id":"py-7"}}"#,
         "y".repeat(2 << 20)
     );
-    xadd(
-        &raw,
-        &stream,
-        &[
-            ("type", "rpc"),
-            ("envelope", &envelope),
-            ("reply-to", &reply_to),
-        ],
-    )
-    .await;
-    let replies = || {
-        let (mut raw, reply_to) = (raw.clone(), reply_to.clone());
-        async move { clamator_tests::stream_envelopes(&mut raw, &reply_to).await }
-    };
-    wait_for("the refusal", WAIT, || async {
-        !replies().await.is_empty()
-    })
-    .await;
-    let reply = &replies().await[0];
+    xadd_request(&raw, &stream, &envelope, &reply_to, None).await;
+    let reply = &clamator_tests::wait_for_envelopes(&raw, &reply_to, 1).await[0];
     assert_eq!(reply["id"], "py-7");
     assert_eq!(reply["error"]["code"], -32600);
     assert!(

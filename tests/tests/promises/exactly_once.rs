@@ -8,25 +8,7 @@ use std::time::Duration;
 use clamator_examples::arith::{AddParams, SlowAddParams};
 use clamator_protocol::CallOptions;
 use clamator_redis::ServiceOptions;
-use clamator_tests::{figures, wait_all_acked, xadd, TestRedis, WAIT};
-
-/// Writes a request by hand (as a peer, or a redelivery, would), with an optional
-/// idempotency key.
-async fn xadd_request(
-    raw: &redis::aio::MultiplexedConnection,
-    stream: &str,
-    envelope: &str,
-    reply_to: &str,
-    key: Option<&str>,
-) {
-    let mut fields = vec![
-        ("type", "rpc"),
-        ("envelope", envelope),
-        ("reply-to", reply_to),
-    ];
-    fields.extend(key.map(|k| ("idempotency-key", k)));
-    xadd(raw, stream, &fields).await;
-}
+use clamator_tests::{figures, wait_all_acked, xadd_request, TestRedis, WAIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_keys() {

@@ -286,7 +286,7 @@ fn lock_grant(what: &'static str, keys: Vec<String>) -> Grant {
         what,
         access: "RW",
         keys,
-        commands: vec!["set", "evalsha", "get", "pexpire", "del"],
+        commands: vec!["set", "evalsha", "get", "del"],
     }
 }
 

@@ -152,6 +152,10 @@ mod on {
         metrics::counter!("clamator_server_reply_write_failures_total", &service(s)).increment(1);
     }
 
+    pub(crate) fn group_recreated(s: &str) {
+        metrics::counter!("clamator_server_groups_recreated_total", &service(s)).increment(1);
+    }
+
     pub(crate) fn events_lost(publisher: &str, subscriber: &str, n: u64) {
         let labels = [
             ("service", publisher.to_owned()),
@@ -194,6 +198,7 @@ mod on {
     pub(crate) fn reclaimed(_: &str, _: usize) {}
     pub(crate) fn redelivered(_: &str) {}
     pub(crate) fn reply_write_failed(_: &str) {}
+    pub(crate) fn group_recreated(_: &str) {}
     pub(crate) fn events_lost(_: &str, _: &str, _: u64) {}
     pub(crate) fn sampled(_: &str, _: QueueGauges) {}
 }

@@ -32,7 +32,7 @@ pub(crate) async fn consume_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
                 rt.reading.store(true, Ordering::Relaxed);
                 rt.metrics.entries_read(entries.len());
                 if let Some(last) = entries.last() {
-                    rt.set_last_read(&last.id);
+                    rt.note_delivered(&last.id);
                 }
                 // Held before any is started, so the reclaim loop leaves the whole batch
                 // alone while it waits for permits.

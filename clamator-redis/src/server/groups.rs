@@ -1,51 +1,50 @@
 //! Consumer groups: created at start and re-created when they vanish, both starting from a
 //! point in time: `max_request_age` before now, and never before the newest entry this
-//! server read. Entry ids are timestamps, so recent requests queued while no group existed
-//! are served, and requests older than any caller still waits for are not run (again).
+//! server knows the group delivered (what it read itself, and the group's position it last
+//! saw in Redis: at start, and at every housekeeping round). Entry ids are timestamps, so
+//! recent requests queued while no group existed are served, and requests older than any
+//! caller still waits for, or delivered before, are not run (again).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clamator_protocol::Error;
 
 use super::runtime::{ServerState, ServiceRuntime};
+use super::stats::Counters;
 use crate::stream::{commands, StreamId};
 
 /// Where a group created now starts: `max_request_age` before `now`, or just after
-/// `last_read` when that is later. Creating at an id delivers every entry after it.
+/// `delivered` when that is later. Creating at an id delivers every entry after it.
 pub(crate) fn start_point(
     now: SystemTime,
     max_request_age: Duration,
-    last_read: Option<&str>,
+    delivered: Option<StreamId>,
 ) -> StreamId {
     let ms = now
         .checked_sub(max_request_age)
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let by_age = StreamId { ms, seq: 0 };
-    match last_read.and_then(StreamId::parse) {
-        Some(read) if read > by_age => read,
+    match delivered {
+        Some(delivered) if delivered > by_age => delivered,
         _ => by_age,
     }
 }
 
 /// Creates the service's group (and its stream) at the [start point](start_point), or a
-/// subscriber's where its subscription says; an existing group is left as it is.
+/// subscriber's where its subscription says; an existing group is left as it is, and its
+/// position noted (see [`observe_position`]).
 pub(crate) async fn ensure_group(
     state: &ServerState,
     rt: &ServiceRuntime,
 ) -> Result<String, Error> {
     let target = &rt.target;
-    let last_read = rt.last_read();
+    let delivered = rt.delivered();
     let start = match &rt.events {
         // A subscriber's group starts where it was configured to, or (re-created after it
-        // vanished) just after what this instance read.
-        Some(events) => last_read.unwrap_or_else(|| events.start_at.group_start()),
-        None => start_point(
-            SystemTime::now(),
-            state.config.max_request_age,
-            last_read.as_deref(),
-        )
-        .to_string(),
+        // vanished) just after what it was seen to have delivered.
+        Some(events) => delivered.map_or_else(|| events.start_at.group_start(), |d| d.to_string()),
+        None => start_point(SystemTime::now(), state.config.max_request_age, delivered).to_string(),
     };
     commands::create_group(
         &mut state.manager.clone(),
@@ -60,13 +59,36 @@ pub(crate) async fn ensure_group(
             e,
         )
     })?;
+    observe_position(state, rt).await?;
     Ok(start)
+}
+
+/// Notes how far the group has delivered (`XINFO GROUPS`): what other servers were given
+/// before now is not run again if the group has to be re-created.
+pub(crate) async fn observe_position(
+    state: &ServerState,
+    rt: &ServiceRuntime,
+) -> Result<(), Error> {
+    let groups = commands::groups(&mut state.manager.clone(), &rt.target.stream)
+        .await
+        .map_err(|e| crate::connection::redis_failure("XINFO GROUPS failed", e))?;
+    note_position(rt, &groups);
+    Ok(())
+}
+
+/// Notes the position of this service's group among `groups` (an `XINFO GROUPS` reply).
+pub(crate) fn note_position(rt: &ServiceRuntime, groups: &[redis::streams::StreamInfoGroup]) {
+    if let Some(group) = groups.iter().find(|g| g.name == rt.target.group) {
+        rt.note_delivered(&group.last_delivered_id);
+    }
 }
 
 /// Re-creates a vanished group; false when that failed (the caller backs off).
 pub(crate) async fn recreate_group(state: &ServerState, rt: &ServiceRuntime) -> bool {
     match ensure_group(state, rt).await {
         Ok(start) => {
+            Counters::bump(&state.counters.groups_recreated);
+            crate::instruments::group_recreated(rt.name());
             tracing::warn!(
                 service = rt.name(),
                 stream = %rt.target.stream,
@@ -90,14 +112,16 @@ mod tests {
     fn groups_start_a_request_age_ago_but_never_before_what_was_read() {
         let now = UNIX_EPOCH + Duration::from_millis(1_000_000);
         let age = Duration::from_secs(60);
+        let id = |s: &str| StreamId::parse(s);
         assert_eq!(start_point(now, age, None).to_string(), "940000-0");
-        // Read more recently than the age: start after it, so nothing read runs again.
+        // Delivered more recently than the age: start after it, so nothing delivered runs
+        // again.
         assert_eq!(
-            start_point(now, age, Some("990000-4")).to_string(),
+            start_point(now, age, id("990000-4")).to_string(),
             "990000-4"
         );
-        // Read long ago (the stream was flushed since): the age decides.
-        assert_eq!(start_point(now, age, Some("5-0")).to_string(), "940000-0");
+        // Delivered long ago (the stream was flushed since): the age decides.
+        assert_eq!(start_point(now, age, id("5-0")).to_string(), "940000-0");
         assert_eq!(
             start_point(now, Duration::from_secs(10_000), None).to_string(),
             "0-0"

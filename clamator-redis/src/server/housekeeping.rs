@@ -8,6 +8,7 @@ use std::time::Duration;
 use clamator_protocol::Error;
 use redis::streams::StreamInfoConsumer;
 
+use super::groups;
 use super::runtime::{ServerState, ServiceRuntime};
 use crate::lock::Lock;
 use crate::stream::{commands, StreamId};
@@ -30,7 +31,14 @@ pub(crate) async fn housekeeping_loop(state: Arc<ServerState>, rt: Arc<ServiceRu
         let ttl = every.saturating_mul(3).max(Duration::from_secs(1));
         let lock = match Lock::try_acquire(&state.manager, &key, ttl).await {
             Ok(Some(lock)) => lock,
-            Ok(None) => continue, // another server does it this round
+            Ok(None) => {
+                // Another server does it this round; this one still notes how far the group
+                // got, where it would re-create it.
+                if let Err(e) = groups::observe_position(&state, &rt).await {
+                    tracing::warn!(service, error = %e, "cannot read the consumer group");
+                }
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(service, error = %e, "housekeeping lock unavailable");
                 continue;
@@ -98,6 +106,7 @@ pub(crate) async fn run_once(state: &ServerState, rt: &ServiceRuntime) -> Result
     let groups = commands::groups(&mut conn, stream)
         .await
         .map_err(err("XINFO GROUPS failed"))?;
+    groups::note_position(rt, &groups);
     for group in groups {
         let Some(last_delivered) = StreamId::parse(&group.last_delivered_id) else {
             // A group we cannot read: trim nothing.

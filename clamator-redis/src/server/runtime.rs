@@ -19,6 +19,7 @@ use crate::keys;
 use crate::log_limit::LogLimit;
 use crate::stream::commands::Consumer;
 use crate::stream::StreamEntry;
+use crate::stream::StreamId;
 
 /// Entries read per `XREADGROUP` at least (clamator's count), and at most.
 const READ_COUNT: (usize, usize) = (16, 256);
@@ -129,8 +130,9 @@ pub(crate) struct ServiceRuntime {
     /// Entries this server has taken and not finished: the reclaim loop must not claim
     /// them again from under their handler.
     held: Mutex<HashSet<String>>,
-    /// The newest entry the consumer loop read, where a vanished group is re-created.
-    last_read: Mutex<Option<String>>,
+    /// The newest entry this server knows its group delivered (read by its consumer loop, or
+    /// the group's position last seen in Redis): a vanished group is re-created after it.
+    delivered: Mutex<Option<StreamId>>,
     /// When the leases of the held entries were last renewed (or the service started).
     last_renewal: Mutex<Instant>,
     /// Held entries another consumer took over while this server could not renew them.
@@ -174,7 +176,7 @@ impl ServiceRuntime {
             exactly_once,
             never_cancel,
             held: Mutex::new(HashSet::new()),
-            last_read: Mutex::new(None),
+            delivered: Mutex::new(None),
             last_renewal: Mutex::new(Instant::now()),
             lost: Mutex::new(HashSet::new()),
             reading: std::sync::atomic::AtomicBool::new(false),
@@ -333,20 +335,26 @@ impl ServiceRuntime {
         ids
     }
 
-    /// Remembers the newest entry the consumer loop read.
-    pub(crate) fn set_last_read(&self, id: &str) {
-        *self
-            .last_read
+    /// Remembers that the group delivered everything up to `id` (the newest id seen wins).
+    pub(crate) fn note_delivered(&self, id: &str) {
+        let Some(id) = StreamId::parse(id) else {
+            return;
+        };
+        let mut delivered = self
+            .delivered
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(id.to_owned());
+            .unwrap_or_else(PoisonError::into_inner);
+        if delivered.is_none_or(|seen| id > seen) {
+            *delivered = Some(id);
+        }
     }
 
-    /// The newest entry the consumer loop read, if any.
-    pub(crate) fn last_read(&self) -> Option<String> {
-        self.last_read
+    /// The newest entry this server knows its group delivered, if any.
+    pub(crate) fn delivered(&self) -> Option<StreamId> {
+        *self
+            .delivered
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 }
 

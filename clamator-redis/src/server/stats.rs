@@ -33,6 +33,11 @@ pub struct ServerStats {
     /// Events trimmed from an event stream over its cap before a subscriber group had
     /// received them (counted by this server's housekeeping, for every group of the stream).
     pub events_lost: u64,
+    /// Consumer groups this server re-created after they vanished (`FLUSHALL`, a restart
+    /// without persistence, `XGROUP DESTROY`). Each may run again requests other servers
+    /// were given since this one last saw the group's position (at most one
+    /// `housekeeping_interval` before), if younger than `max_request_age`.
+    pub groups_recreated: u64,
 }
 
 /// Running totals, read through [`RedisServer::stats`](crate::RedisServer::stats).
@@ -47,6 +52,7 @@ pub(crate) struct Counters {
     pub(crate) replayed: AtomicU64,
     pub(crate) reply_write_failures: AtomicU64,
     pub(crate) events_lost: AtomicU64,
+    pub(crate) groups_recreated: AtomicU64,
     pub(crate) in_flight: AtomicU64,
 }
 
@@ -79,6 +85,7 @@ impl Counters {
             replayed: read(&self.replayed),
             reply_write_failures: read(&self.reply_write_failures),
             events_lost: read(&self.events_lost),
+            groups_recreated: read(&self.groups_recreated),
             in_flight: read(&self.in_flight),
         }
     }

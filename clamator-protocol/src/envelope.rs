@@ -217,11 +217,21 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
 
 /// Parses an envelope by reading its text as one [`Value`] first.
 fn parse_whole(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| EnvelopeError {
-        code: codes::PARSE_ERROR,
-        reason: e.to_string(),
-        id: recover_id(bytes),
-    })?;
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        Err(e) => {
+            if e.to_string().starts_with("number out of range") {
+                if let Some(parsed) = with_huge_id(bytes) {
+                    return parsed;
+                }
+            }
+            return Err(EnvelopeError {
+                code: codes::PARSE_ERROR,
+                reason: e.to_string(),
+                id: recover_id(bytes),
+            });
+        }
+    };
     let big_id = big_id(value.get("id"), bytes);
     parse_object(value, big_id)
 }
@@ -414,6 +424,11 @@ pub fn recover_id(bytes: &[u8]) -> Option<RpcId> {
     // not hide a readable id: its caller is owed a -32700.
     let text = String::from_utf8_lossy(bytes);
     let text = text.as_ref();
+    id_literal(text.get(id_start(text)?..)?)
+}
+
+/// Where the value of the outermost object's `"id"` member starts in `text`.
+fn id_start(text: &str) -> Option<usize> {
     let b = text.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
@@ -426,8 +441,9 @@ pub fn recover_id(bytes: &[u8]) -> Option<RpcId> {
                 let key = text.get(i + 1..end)?;
                 i = end;
                 if depth == 1 && key == "id" {
-                    if let Some(value) = text.get(end + 1..)?.trim_start().strip_prefix(':') {
-                        return id_literal(value.trim_start());
+                    let after = text.get(end + 1..)?;
+                    if let Some(value) = after.trim_start().strip_prefix(':') {
+                        return Some(text.len() - value.trim_start().len());
                     }
                 }
             }
@@ -436,6 +452,39 @@ pub fn recover_id(bytes: &[u8]) -> Option<RpcId> {
         i += 1;
     }
     None
+}
+
+/// The most digits an integer id may have: what the Python peer reads (its `int` refuses
+/// longer decimal text), far past what a float holds (309 digits).
+const MAX_ID_DIGITS: usize = 4_300;
+
+/// Reads an envelope whose integer id is too large for a float, which is what stops the
+/// JSON reader (`number out of range`): the same text with the id written `0` is read, and
+/// the id put back as its digits. `None` when the id is not such an integer, or when
+/// something else in the text is out of range too.
+fn with_huge_id(bytes: &[u8]) -> Option<Result<Envelope, EnvelopeError>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let start = id_start(text)?;
+    let Some(RpcId::BigInt(digits)) = id_literal(text.get(start..)?) else {
+        return None;
+    };
+    if digits.trim_start_matches('-').len() > MAX_ID_DIGITS {
+        return None;
+    }
+    let mut patched = Vec::with_capacity(bytes.len());
+    patched.extend_from_slice(&bytes[..start]);
+    patched.push(b'0');
+    patched.extend_from_slice(bytes.get(start + digits.len()..)?);
+    let id = RpcId::BigInt(digits);
+    let mut parsed = parse_envelope(&patched);
+    match &mut parsed {
+        Ok(Envelope::Request(r)) => r.id = id,
+        Ok(Envelope::Response(r)) => r.id = Some(id),
+        Ok(Envelope::Notification(_)) => {}
+        Err(e) if e.code == codes::PARSE_ERROR => return None,
+        Err(e) => e.id = Some(id),
+    }
+    Some(parsed)
 }
 
 /// The index of the quote closing a string that starts at `start`.
@@ -892,5 +941,56 @@ mod tests {
                 .id,
             Some(RpcId::from("q"))
         );
+    }
+
+    #[test]
+    fn integer_ids_past_a_float_are_read_up_to_the_python_peers_limit() {
+        let digits = |n: usize| format!("9{}", "8".repeat(n - 1));
+        for n in [310, 1_000, MAX_ID_DIGITS] {
+            let id = digits(n);
+            let text =
+                format!(r#"{{"jsonrpc":"2.0","method":"arith.add","params":{{"a":1}},"id":{id}}}"#);
+            let Ok(Envelope::Request(req)) = parse_envelope(text.as_bytes()) else {
+                panic!("{n} digits: not read");
+            };
+            assert_eq!(req.id, RpcId::BigInt(id.clone()));
+            assert_eq!(req.params, json!({"a": 1}));
+            // Answered with the very digits it came with.
+            let reply = encode_success(&req.id, &json!(1)).unwrap();
+            assert_eq!(
+                reply,
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"result":1}}"#)
+            );
+        }
+        // A response with such an id, and an invalid envelope that still gets its answer.
+        let id = digits(500);
+        let text = format!(r#"{{"jsonrpc":"2.0","result":true,"id":{id}}}"#);
+        let Ok(Envelope::Response(r)) = parse_envelope(text.as_bytes()) else {
+            panic!("response not read");
+        };
+        assert_eq!(r.id, Some(RpcId::BigInt(id.clone())));
+        let text = format!(r#"{{"jsonrpc":"1.0","method":"a.b","id":-{id}}}"#);
+        let e = parse_envelope(text.as_bytes()).unwrap_err();
+        assert_eq!(
+            (e.code, e.id),
+            (
+                codes::INVALID_REQUEST,
+                Some(RpcId::BigInt(format!("-{id}")))
+            )
+        );
+        // Past the limit, or out of range elsewhere (Python reads those; we do not): -32700,
+        // the id still recovered so the caller is answered.
+        for text in [
+            format!(
+                r#"{{"jsonrpc":"2.0","method":"a.b","id":{}}}"#,
+                digits(MAX_ID_DIGITS + 1)
+            ),
+            format!(r#"{{"jsonrpc":"2.0","method":"a.b","params":{{"x":1e999}},"id":{id}}}"#),
+            format!(r#"{{"jsonrpc":"2.0","method":"a.b","params":{{"x":NaN}},"id":{id}}}"#),
+        ] {
+            let e = parse_envelope(text.as_bytes()).unwrap_err();
+            assert_eq!(e.code, codes::PARSE_ERROR, "{}", &text[..60]);
+            assert!(matches!(e.id, Some(RpcId::BigInt(_))));
+        }
     }
 }

@@ -37,36 +37,81 @@ pub(super) fn decode<P: DeserializeOwned>(params: Value) -> Result<P, Vec<Valida
     })
 }
 
-/// serde's message with Rust type names (`expected i64`) said in the caller's terms: the
-/// caller wrote JSON, perhaps from Python or TypeScript.
+/// serde's message said in the caller's terms (the caller wrote JSON, perhaps from Python or
+/// TypeScript): JSON kinds instead of Rust type names (`expected i64`), and, as validation
+/// messages do, the value itself never quoted (`invalid type: string "secret"` becomes
+/// `value is a string`), so params do not leak into logs through a decoding error.
 fn plain_words(message: &str) -> String {
     const TYPES: [(&str, &str); 10] = [
-        ("expected i64", "expected an integer that fits in 64 bits"),
-        (
-            "expected u64",
-            "expected a non-negative integer that fits in 64 bits",
-        ),
-        ("expected i32", "expected an integer that fits in 32 bits"),
-        (
-            "expected u32",
-            "expected a non-negative integer that fits in 32 bits",
-        ),
-        ("expected i16", "expected an integer that fits in 16 bits"),
-        (
-            "expected u16",
-            "expected a non-negative integer that fits in 16 bits",
-        ),
-        ("expected i8", "expected an integer that fits in 8 bits"),
-        (
-            "expected u8",
-            "expected a non-negative integer that fits in 8 bits",
-        ),
-        ("expected f64", "expected a number"),
-        ("expected f32", "expected a number"),
+        ("i64", "an integer that fits in 64 bits"),
+        ("u64", "a non-negative integer that fits in 64 bits"),
+        ("i32", "an integer that fits in 32 bits"),
+        ("u32", "a non-negative integer that fits in 32 bits"),
+        ("i16", "an integer that fits in 16 bits"),
+        ("u16", "a non-negative integer that fits in 16 bits"),
+        ("i8", "an integer that fits in 8 bits"),
+        ("u8", "a non-negative integer that fits in 8 bits"),
+        ("f64", "a number"),
+        ("f32", "a number"),
     ];
-    TYPES.iter().fold(message.to_owned(), |m, (rust, plain)| {
-        m.replace(rust, plain)
-    })
+    let expected = |e: &str| {
+        TYPES
+            .iter()
+            .find(|(rust, _)| *rust == e)
+            .map_or_else(|| e.to_owned(), |(_, plain)| (*plain).to_owned())
+    };
+    // serde's `Unexpected` display, by what it starts with, as the JSON kind it was.
+    let kind = |unexpected: &str| {
+        const KINDS: [(&str, &str); 10] = [
+            (
+                "floating point",
+                "a number that is not an integer within ±2^53",
+            ),
+            ("integer", "an integer"),
+            ("string", "a string"),
+            ("char", "a string"),
+            ("boolean", "a boolean"),
+            ("null", "null"),
+            ("unit", "null"),
+            ("sequence", "an array"),
+            ("map", "an object"),
+            ("Option value", "a value"),
+        ];
+        KINDS
+            .iter()
+            .find(|(serde, _)| unexpected.starts_with(serde))
+            .map_or("a value of another kind", |(_, plain)| plain)
+    };
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((unexpected, wanted)) = rest.rsplit_once(", expected ") {
+            return format!(
+                "value is {}, expected {}",
+                kind(unexpected),
+                expected(wanted)
+            );
+        }
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        if let Some((unexpected, wanted)) = rest.rsplit_once(", expected ") {
+            return format!(
+                "value is {} out of range, expected {}",
+                kind(unexpected),
+                expected(wanted)
+            );
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        if let Some((_, wanted)) = rest.split_once(", expected ") {
+            return format!("value is not one of the allowed values, expected {wanted}");
+        }
+    }
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|f| f.strip_suffix('`'))
+    {
+        return format!("missing required property \"{field}\"");
+    }
+    message.to_owned()
 }
 
 /// Turns every float with no fraction (within ±2^53) into an integer.
@@ -92,15 +137,66 @@ mod tests {
     #[test]
     fn decoding_errors_do_not_name_rust_types() {
         let issues = decode::<i64>(serde_json::json!(1e30)).unwrap_err();
-        assert!(!issues[0].message.contains("i64"), "{}", issues[0].message);
-        assert!(
-            issues[0].message.contains("64 bits"),
-            "{}",
-            issues[0].message
+        assert_eq!(
+            issues[0].message,
+            "value is a number that is not an integer within ±2^53, expected an integer that \
+             fits in 64 bits"
         );
         assert_eq!(
             plain_words("invalid type: string \"x\", expected f64"),
-            "invalid type: string \"x\", expected a number"
+            "value is a string, expected a number"
         );
+    }
+
+    #[test]
+    fn decoding_errors_never_quote_the_value() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct P {
+            n: u8,
+            kind: Kind,
+            name: String,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(rename_all = "lowercase")]
+        enum Kind {
+            A,
+        }
+        let cases = [
+            (
+                serde_json::json!({"n": 300, "kind": "a", "name": "x"}),
+                "/n",
+                "value is an integer out of range, expected a non-negative integer that fits \
+                 in 8 bits",
+            ),
+            (
+                serde_json::json!({"n": "secret-1", "kind": "a", "name": "x"}),
+                "/n",
+                "value is a string, expected a non-negative integer that fits in 8 bits",
+            ),
+            (
+                serde_json::json!({"n": 1, "kind": "secret-2", "name": "x"}),
+                "/kind",
+                "value is not one of the allowed values, expected `a`",
+            ),
+            (
+                serde_json::json!({"n": 1, "kind": "a"}),
+                "",
+                "missing required property \"name\"",
+            ),
+            (
+                serde_json::json!({"n": 1, "kind": "a", "name": true}),
+                "/name",
+                "value is a boolean, expected a string",
+            ),
+        ];
+        for (params, path, message) in cases {
+            let issues = decode::<P>(params).unwrap_err();
+            assert_eq!(
+                (issues[0].path.as_str(), issues[0].message.as_str()),
+                (path, message)
+            );
+            assert!(!issues[0].message.contains("secret"));
+        }
     }
 }

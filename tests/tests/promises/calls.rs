@@ -473,6 +473,59 @@ async fn python_style_envelopes_are_accepted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_past_a_float_are_answered_and_non_finite_numbers_are_refused_as_documented() {
+    let t = TestRedis::start();
+    let (server, handled) = t.arith_server(t.server_config(), 1).await;
+    let raw = t.raw().await;
+    let probe = format!("{}:replies:py", t.prefix);
+    let stream = t.cmds("arith");
+    // 400 digits: no float holds it (the JSON reader refused the whole envelope, -32700);
+    // the Python peer reads it, and so do we.
+    let big = format!("7{}", "3".repeat(399));
+    let requests = [
+        format!(
+            r#"{{"jsonrpc": "2.0", "method": "arith.add", "params": {{"a": 1, "b": 1}}, "id": {big}}}"#
+        ),
+        // Python's json reads NaN and Infinity; JSON has neither, and we refuse them.
+        r#"{"jsonrpc": "2.0", "method": "arith.add", "params": {"a": NaN, "b": 1}, "id": "nan"}"#
+            .to_owned(),
+    ];
+    for env in &requests {
+        xadd(
+            &raw,
+            &stream,
+            &[("type", "rpc"), ("envelope", env), ("reply-to", &probe)],
+        )
+        .await;
+    }
+    let read = || async {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&probe)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut raw.clone())
+            .await
+            .unwrap();
+        reply
+            .ids
+            .iter()
+            .filter_map(|e| e.get::<String>("envelope"))
+            .collect::<Vec<_>>()
+    };
+    wait_for("two replies", WAIT, || async { read().await.len() == 2 }).await;
+    let replies = read().await;
+    assert_eq!(
+        replies[0],
+        format!(r#"{{"jsonrpc":"2.0","id":{big},"result":{{"sum":2.0}}}}"#)
+    );
+    let refused: serde_json::Value = serde_json::from_str(&replies[1]).unwrap();
+    assert_eq!(refused["id"], "nan");
+    assert_eq!(refused["error"]["code"], codes::PARSE_ERROR);
+    assert_eq!(handled.get(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transport_told_to_fail_fast_refuses_calls_to_a_service_nobody_serves() {
     let t = TestRedis::start();
     let transport = t

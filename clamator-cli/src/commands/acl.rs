@@ -234,7 +234,8 @@ fn grants(
         grants.push(Grant {
             what: "the publishers' event streams: read in the subscriber's group (started \
                    where it is told to: XREVRANGE for now, XGROUP CREATE), acknowledged, \
-                   reclaimed, leases renewed, trimmed below what every group acknowledged",
+                   reclaimed, leases renewed, trimmed below what every group acknowledged; \
+                   or read by every instance (a broadcast: XREVRANGE, then XREAD)",
             access: "RW",
             keys: publishers
                 .iter()
@@ -242,6 +243,7 @@ fn grants(
                 .collect(),
             commands: vec![
                 "xreadgroup",
+                "xread",
                 "xack",
                 "xautoclaim",
                 "xclaim",

@@ -151,7 +151,7 @@ fn main() -> ExitCode {
             Command::Pending(args) => commands::pending::run(&ctx, args).await,
             Command::Dlq(args) => commands::dlq::run(&ctx, args).await,
             Command::Tail(args) => commands::tail::run(&ctx, args).await,
-            Command::Acl(args) => commands::acl::run(&ctx, args),
+            Command::Acl(args) => commands::acl::run(&ctx, args).await,
         }
     });
     match result {

@@ -60,9 +60,50 @@ pub(crate) struct Args {
     #[arg(long)]
     publishes: bool,
     /// The Redis version the line is for: 7.2 and up (and Valkey) take `CLIENT SETINFO`,
-    /// 7.0 selectors and `%R~` / `%W~`, 6.2 neither.
-    #[arg(long, default_value = "7.2", value_name = "MAJOR.MINOR", value_parser = parse_version)]
-    redis_version: (u32, u32),
+    /// 7.0 selectors and `%R~` / `%W~`, 6.2 neither. Default: the version of the Redis
+    /// `--redis-url` points at (`INFO server`), or 7.2 when it cannot be asked.
+    #[arg(long, value_name = "MAJOR.MINOR", value_parser = parse_version)]
+    redis_version: Option<(u32, u32)>,
+}
+
+/// The version assumed when the Redis cannot be asked.
+const ASSUMED_VERSION: (u32, u32) = (7, 2);
+
+/// The `redis_version` an `INFO server` reply names (Valkey names the Redis version it is
+/// compatible with there, 7.2 for Valkey 7 and 8).
+fn version_in_info(info: &str) -> Option<(u32, u32)> {
+    let value = info
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("redis_version:"))?;
+    parse_version(value).ok()
+}
+
+/// The version the line is for: the flag's, else the one the Redis at hand reports, else
+/// [`ASSUMED_VERSION`] with a note saying so.
+async fn target_version(ctx: &Ctx, flag: Option<(u32, u32)>) -> (u32, u32) {
+    if let Some(version) = flag {
+        return version;
+    }
+    let asked = async {
+        let mut conn = ctx.connect().await.map_err(|e| e.to_string())?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        version_in_info(&info).ok_or_else(|| "INFO server names no redis_version".to_owned())
+    };
+    match asked.await {
+        Ok(version) => version,
+        Err(why) => {
+            output::note(&format!(
+                "clamator: could not ask Redis for its version ({why}); the line is for Redis \
+                 {}.{}: pass --redis-version for another",
+                ASSUMED_VERSION.0, ASSUMED_VERSION.1
+            ));
+            ASSUMED_VERSION
+        }
+    }
 }
 
 fn parse_version(text: &str) -> Result<(u32, u32), String> {
@@ -348,7 +389,7 @@ fn quote(arg: &str) -> String {
 }
 
 /// Runs `clamator acl`.
-pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
+pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     for s in &args.services {
         if !clamator_protocol::names::is_valid_service(s) {
             return Err(CliError::Usage(format!(
@@ -395,25 +436,21 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
              such reply streams)"
         )));
     }
+    let version = target_version(ctx, args.redis_version).await;
     let (keyless, granted) = grants(
         args.role,
         prefix,
         &args.services,
         &instance,
         args.fail_fast,
-        args.redis_version,
+        version,
         ctx.redis.cluster,
         EventRoles {
             subscribes_to: &args.subscribes_to,
             publishes: args.publishes,
         },
     );
-    let rules = rules(
-        args.password.as_deref(),
-        &keyless,
-        &granted,
-        args.redis_version,
-    );
+    let rules = rules(args.password.as_deref(), &keyless, &granted, version);
     let line = std::iter::once("ACL".to_owned())
         .chain(std::iter::once("SETUSER".to_owned()))
         .chain(std::iter::once(user.clone()))
@@ -428,7 +465,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
             "prefix": prefix,
             "services": args.services,
             "instanceId": (args.role == Role::Client).then_some(&instance),
-            "redisVersion": format!("{}.{}", args.redis_version.0, args.redis_version.1),
+            "redisVersion": format!("{}.{}", version.0, version.1),
             "rules": rules,
             "command": line,
             "grants": granted.iter().map(|g| json!({
@@ -444,8 +481,8 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         output::note(&format!(
             "# {role_name} of {} under prefix \"{prefix}\", Redis {}.{}",
             args.services.join(", "),
-            args.redis_version.0,
-            args.redis_version.1
+            version.0,
+            version.1
         ));
         for g in &granted {
             output::note(&format!("#   {}: {}", g.keys.join(" "), g.what));
@@ -466,7 +503,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     if args.password.is_none() {
         output::note("clamator: no --password given: the user has none; add >PASSWORD before use");
     }
-    if let Some(warning) = flat_list_warning(args.redis_version) {
+    if let Some(warning) = flat_list_warning(version) {
         output::note(&warning);
     }
     Ok(())
@@ -489,6 +526,18 @@ fn flat_list_warning(version: (u32, u32)) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_comes_from_info_server() {
+        let redis = "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n";
+        assert_eq!(version_in_info(redis), Some((7, 0)));
+        // Valkey 8 names the Redis version it is compatible with.
+        let valkey =
+            "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.0.1\r\n";
+        assert_eq!(version_in_info(valkey), Some((7, 2)));
+        assert_eq!(version_in_info("# Server\r\n"), None);
+        assert_eq!(version_in_info("redis_version:5.0.7\r\n"), None);
+    }
 
     #[test]
     fn a_flat_list_on_redis_6_is_said_loudly() {

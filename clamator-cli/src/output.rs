@@ -187,6 +187,30 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// A time in milliseconds since the Unix epoch as RFC 3339 in UTC, to the second:
+/// `2026-12-07T17:43:03Z`.
+pub(crate) fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar, in eras of
+    // 400 years, each 146,097 days long, counted from 0000-03-01).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3_600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
 /// The milliseconds part of a stream entry id (`1700000000000-0`).
 pub(crate) fn id_ms(id: &str) -> Option<u64> {
     id.split('-').next()?.parse().ok()
@@ -194,6 +218,16 @@ pub(crate) fn id_ms(id: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_read_as_utc() {
+        use super::utc;
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_796_665_383_999), "2026-12-07T17:43:03Z");
+        assert_eq!(utc(4_107_542_399_000), "2100-02-28T23:59:59Z");
+        assert_eq!(utc(4_107_542_400_000), "2100-03-01T00:00:00Z");
+    }
+
     #[test]
     fn control_characters_from_the_wire_are_shown_escaped() {
         assert_eq!(visible("inv.reserve"), "inv.reserve");

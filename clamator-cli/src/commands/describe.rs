@@ -98,7 +98,8 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         doc.get("publishedAt")
             .and_then(Value::as_u64)
             .map_or("-".to_owned(), |at| format!(
-                "{at} ({} ago)",
+                "{} ({} ago)",
+                output::utc(at),
                 output::millis(output::now_ms().saturating_sub(at))
             )),
     ));

@@ -34,6 +34,8 @@ async fn describe_reads_the_published_contract() {
         "slowAdd",
         "a, b, sleepMs",
         "clamator-rs 0.1.0",
+        // publishedAt 1,700,000,000,000 ms, as people read a time.
+        "at 2023-11-14T22:13:20Z (",
     ] {
         assert!(
             table.stdout.contains(word),

@@ -49,7 +49,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::{json, Value};
 
 #[derive(Parser, Debug)]
-#[command(about = "Benchmark clamator-rs calls over Redis")]
+#[command(about = "Benchmark clamator-rs calls over Redis", long_about = None)]
 struct Args {
     #[command(subcommand)]
     role: Option<Role>,
@@ -749,6 +749,18 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_help_says_what_the_bench_is() {
+        use clap::CommandFactory;
+        let help = Args::command().render_long_help().to_string();
+        assert!(
+            help.starts_with("Benchmark clamator-rs calls over Redis"),
+            "{help}"
+        );
+        // Not the doc comment of a flattened type, code example and all.
+        assert!(!help.contains("```"), "{help}");
+    }
 
     #[test]
     fn percentiles_above_200_ms_are_not_the_maximum() {

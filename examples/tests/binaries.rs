@@ -132,3 +132,36 @@ fn observability_flags_without_the_feature_say_how_to_get_it() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("--features observability"), "{said}");
 }
+
+#[test]
+fn every_example_program_says_what_it_is() {
+    for (binary, about) in [
+        (
+            env!("CARGO_BIN_EXE_quickstart"),
+            "Run a clamator server and client over Redis",
+        ),
+        (
+            env!("CARGO_BIN_EXE_arith-server"),
+            "Serve the arith and notifications services over Redis Streams",
+        ),
+        (
+            env!("CARGO_BIN_EXE_arith-client"),
+            "Call a clamator service over Redis Streams",
+        ),
+    ] {
+        let out = Command::new(binary).arg("--help").output().unwrap();
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{binary}: {help}");
+        assert!(help.starts_with(about), "{binary}: {help}");
+        // The flags' own docs, never the doc comment of a type (with its code examples).
+        assert!(!help.contains("```"), "{binary}: {help}");
+        assert!(help.contains("Usage:"), "{binary}: {help}");
+    }
+    // The quickstart runs nothing when given what it does not take.
+    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}

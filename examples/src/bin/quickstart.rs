@@ -14,8 +14,20 @@ use clamator_examples::private_redis::PrivateRedis;
 use clamator_protocol::Client;
 use clamator_redis::{RedisServer, RedisTransport, ServerConfig, TransportConfig};
 
+/// The command line: no options, only `--help`.
+#[derive(clap::Parser)]
+#[command(
+    about = "Run a clamator server and client over Redis: calls, an error, a notification",
+    long_about = "Run a clamator server and client over Redis: calls, an error, a \
+                  notification.\n\nWith REDIS_URL unset it starts a private redis-server on a \
+                  free port; with it set, it uses that Redis under a fresh key prefix and \
+                  deletes its keys afterwards."
+)]
+struct Args {}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    let Args {} = clap::Parser::parse();
     // The demo provokes an invalid-params warning on purpose; keep its output clean.
     clamator_examples::init_tracing("error");
     match run().await {

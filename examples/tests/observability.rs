@@ -72,6 +72,24 @@ fn the_server_serves_metrics_and_the_client_writes_its_trace_context() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // Durations are histograms with buckets (summaries cannot be added up across instances).
+    let text = get_metrics(port);
+    let handler_bucket = |le: &str| {
+        text.lines().any(|l| {
+            l.starts_with("clamator_server_handler_duration_seconds_bucket{")
+                && l.contains(r#"method="add""#)
+                && l.contains(&format!(r#"le="{le}""#))
+        })
+    };
+    assert!(
+        handler_bucket("0.0005") && handler_bucket("10") && handler_bucket("+Inf"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("clamator_server_handler_duration_seconds{"),
+        "a summary's quantiles: {text}"
+    );
+
     // The request the client wrote carries a W3C traceparent after clamator's fields.
     let mut raw = redis::Client::open(url.as_str())
         .unwrap()

@@ -42,7 +42,7 @@ use serde_json::{from_value, json, to_value};
 #[test]
 fn objects_keep_wire_names_omit_unset_optionals_and_ignore_unknown_keys() {
     // `new` takes the required properties; optional ones start absent.
-    let p = objects::GetParams::new("a".into(), 3);
+    let p = objects::GetParams::new("a", 3);
     assert_eq!(
         p,
         objects::GetParams {
@@ -153,10 +153,7 @@ fn clients_take_a_transport_or_a_client() {
 
 #[test]
 fn titles_name_types_and_identical_inline_enums_are_one_type() {
-    let p = named::PlaceParams::new(
-        named::Address::new("Lyon".into()),
-        named::PlaceParamsStatus::Open,
-    );
+    let p = named::PlaceParams::new(named::Address::new("Lyon"), named::PlaceParamsStatus::Open);
     // The result's two `status`-like enums are the params' one: the same type, assignable.
     let r = named::PlaceResult::new(p.status, p.status, named::PlaceResultOther::Closed);
     assert_eq!(
@@ -203,7 +200,7 @@ fn events_give_payload_types_a_publisher_and_a_subscriber_of_every_event() {
     events::OrdersEvents::new(clamator_protocol::MemoryTransport::new(router)).unwrap();
     // Payloads are the wire shape.
     let p = events::OrderPlacedPayload::new(
-        events::Order::new("o-1".into(), 4.5),
+        events::Order::new("o-1", 4.5),
         events::OrderPlacedPayloadChannel::Web,
     );
     assert_eq!(

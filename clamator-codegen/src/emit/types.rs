@@ -194,13 +194,26 @@ fn def(def: &Def, root_doc: Option<&String>, union_alternative: bool) -> TokenSt
 fn constructors(owner: &str, fields: &[Field], extra: bool) -> TokenStream {
     let ty = ident(owner);
     let required: Vec<&Field> = fields.iter().filter(|f| !f.optional).collect();
+    // A string takes anything that becomes one, so `new("sku-1", 2)` needs no `.into()`.
+    let is_string = |ty: &Ty| match ty {
+        Ty::Str => true,
+        Ty::Checked(inner, _) => matches!(**inner, Ty::Str),
+        _ => false,
+    };
     let params = required.iter().map(|f| {
-        let (name, ty) = (ident(&f.ident), rust_type(&f.ty));
-        quote!(#name: #ty)
+        let name = ident(&f.ident);
+        if is_string(&f.ty) {
+            quote!(#name: impl Into<String>)
+        } else {
+            let ty = rust_type(&f.ty);
+            quote!(#name: #ty)
+        }
     });
     let inits = fields.iter().map(|f| {
         let name = ident(&f.ident);
-        if !f.optional {
+        if !f.optional && is_string(&f.ty) {
+            quote!(#name: #name.into())
+        } else if !f.optional {
             quote!(#name)
         } else if f.default.is_some() {
             let function = ident(&default_fn(owner, f));

@@ -35,8 +35,8 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` from its properties (`color`, `kind`).
-    pub fn new(color: GetParamsColor, kind: String) -> Self {
-        Self { color, kind }
+    pub fn new(color: GetParamsColor, kind: impl Into<String>) -> Self {
+        Self { color, kind: kind.into() }
     }
 }
 

@@ -17,8 +17,8 @@ pub struct Address {
 
 impl Address {
     /// Builds `Address` from its properties (`city`).
-    pub fn new(city: String) -> Self {
-        Self { city }
+    pub fn new(city: impl Into<String>) -> Self {
+        Self { city: city.into() }
     }
 }
 

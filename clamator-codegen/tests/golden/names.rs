@@ -104,9 +104,9 @@ pub struct ImportParams {
 
 impl ImportParams {
     /// Builds `ImportParams` from its required properties (`class`); the others start absent or at their default.
-    pub fn new(class: String) -> Self {
+    pub fn new(class: impl Into<String>) -> Self {
         Self {
-            class,
+            class: class.into(),
             json: None,
             id: None,
             f_2x: None,

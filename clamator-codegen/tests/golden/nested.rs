@@ -17,8 +17,8 @@ pub struct GetParamsOuterInner {
 
 impl GetParamsOuterInner {
     /// Builds `GetParamsOuterInner` from its properties (`leaf`).
-    pub fn new(leaf: String) -> Self {
-        Self { leaf }
+    pub fn new(leaf: impl Into<String>) -> Self {
+        Self { leaf: leaf.into() }
     }
 }
 

@@ -22,8 +22,12 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` from its required properties (`name`, `age`); the others start absent or at their default.
-    pub fn new(name: String, age: i64) -> Self {
-        Self { name, age, nick_name: None }
+    pub fn new(name: impl Into<String>, age: i64) -> Self {
+        Self {
+            name: name.into(),
+            age,
+            nick_name: None,
+        }
     }
 }
 

@@ -41,9 +41,9 @@ pub struct GetResult {
 
 impl GetResult {
     /// Builds `GetResult` from its properties (`known`).
-    pub fn new(known: String) -> Self {
+    pub fn new(known: impl Into<String>) -> Self {
         Self {
-            known,
+            known: known.into(),
             additional_properties: __c::BTreeMap::new(),
         }
     }

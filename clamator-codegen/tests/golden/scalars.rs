@@ -30,12 +30,19 @@ impl GetParams {
     pub fn new(
         i: i64,
         n: f64,
-        s: String,
+        s: impl Into<String>,
         b: bool,
         z: (),
         any: __c::serde_json::Value,
     ) -> Self {
-        Self { i, n, s, b, z, any }
+        Self {
+            i,
+            n,
+            s: s.into(),
+            b,
+            z,
+            any,
+        }
     }
 }
 

@@ -88,8 +88,8 @@ pub struct GetResultVariant2 {
 
 impl GetResultVariant2 {
     /// Builds `GetResultVariant2` from its properties (`ok`, `error`).
-    pub fn new(ok: bool, error: String) -> Self {
-        Self { ok, error }
+    pub fn new(ok: bool, error: impl Into<String>) -> Self {
+        Self { ok, error: error.into() }
     }
 }
 

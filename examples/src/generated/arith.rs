@@ -81,8 +81,8 @@ pub struct EchoTextParams {
 
 impl EchoTextParams {
     /// Builds `EchoTextParams` from its properties (`text`).
-    pub fn new(text: String) -> Self {
-        Self { text }
+    pub fn new(text: impl Into<String>) -> Self {
+        Self { text: text.into() }
     }
 }
 
@@ -96,8 +96,8 @@ pub struct EchoTextResult {
 
 impl EchoTextResult {
     /// Builds `EchoTextResult` from its properties (`text`).
-    pub fn new(text: String) -> Self {
-        Self { text }
+    pub fn new(text: impl Into<String>) -> Self {
+        Self { text: text.into() }
     }
 }
 

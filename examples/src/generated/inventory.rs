@@ -86,10 +86,15 @@ pub struct Item {
 
 impl Item {
     /// Builds `Item` from its required properties (`id`, `name`, `price`, `kind`); the others start absent or at their default.
-    pub fn new(id: String, name: String, price: f64, kind: Kind) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        price: f64,
+        kind: Kind,
+    ) -> Self {
         Self {
-            id,
-            name,
+            id: id.into(),
+            name: name.into(),
             price,
             kind,
             dimensions: None,
@@ -176,8 +181,8 @@ pub struct GetItemParams {
 
 impl GetItemParams {
     /// Builds `GetItemParams` from its properties (`id`).
-    pub fn new(id: String) -> Self {
-        Self { id }
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into() }
     }
 }
 
@@ -225,10 +230,14 @@ pub struct ItemChangedParams {
 
 impl ItemChangedParams {
     /// Builds `ItemChangedParams` from its required properties (`id`, `version`, `change`); the others start absent or at their default.
-    pub fn new(id: String, version: String, change: ItemChangedParamsChange) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        version: impl Into<String>,
+        change: ItemChangedParamsChange,
+    ) -> Self {
         Self {
-            id,
-            version,
+            id: id.into(),
+            version: version.into(),
             change,
             at: None,
         }
@@ -247,8 +256,8 @@ pub struct ReserveParams {
 
 impl ReserveParams {
     /// Builds `ReserveParams` from its properties (`id`, `quantity`).
-    pub fn new(id: String, quantity: i64) -> Self {
-        Self { id, quantity }
+    pub fn new(id: impl Into<String>, quantity: i64) -> Self {
+        Self { id: id.into(), quantity }
     }
 }
 
@@ -331,9 +340,9 @@ pub struct SearchParams {
 
 impl SearchParams {
     /// Builds `SearchParams` from its required properties (`query`); the others start absent or at their default.
-    pub fn new(query: String) -> Self {
+    pub fn new(query: impl Into<String>) -> Self {
         Self {
-            query,
+            query: query.into(),
             limit: default_search_params_limit(),
             sort: default_search_params_sort(),
             filters: None,
@@ -383,8 +392,12 @@ pub struct SetMetadataParams {
 
 impl SetMetadataParams {
     /// Builds `SetMetadataParams` from its required properties (`id`, `metadata`); the others start absent or at their default.
-    pub fn new(id: String, metadata: __c::serde_json::Value) -> Self {
-        Self { id, metadata, labels: None }
+    pub fn new(id: impl Into<String>, metadata: __c::serde_json::Value) -> Self {
+        Self {
+            id: id.into(),
+            metadata,
+            labels: None,
+        }
     }
 }
 

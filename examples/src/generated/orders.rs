@@ -21,8 +21,8 @@ pub struct GetOrderParams {
 
 impl GetOrderParams {
     /// Builds `GetOrderParams` from its properties (`orderId`).
-    pub fn new(order_id: String) -> Self {
-        Self { order_id }
+    pub fn new(order_id: impl Into<String>) -> Self {
+        Self { order_id: order_id.into() }
     }
 }
 
@@ -42,9 +42,9 @@ pub struct Order {
 
 impl Order {
     /// Builds `Order` from its required properties (`orderId`, `total`); the others start absent or at their default.
-    pub fn new(order_id: String, total: f64) -> Self {
+    pub fn new(order_id: impl Into<String>, total: f64) -> Self {
         Self {
-            order_id,
+            order_id: order_id.into(),
             total,
             items: None,
         }
@@ -68,8 +68,11 @@ pub struct OrderCancelledPayload {
 
 impl OrderCancelledPayload {
     /// Builds `OrderCancelledPayload` from its required properties (`orderId`); the others start absent or at their default.
-    pub fn new(order_id: String) -> Self {
-        Self { order_id, reason: None }
+    pub fn new(order_id: impl Into<String>) -> Self {
+        Self {
+            order_id: order_id.into(),
+            reason: None,
+        }
     }
 }
 

@@ -283,7 +283,7 @@ async fn exercise(client: Client, service: &Inventory) {
     assert_eq!(err.as_rpc().unwrap().data["errors"][0]["path"], "/limit");
 
     // Declared errors come back typed; on the wire they are plain JSON-RPC error objects.
-    let reserve = |id: &str, quantity| ReserveParams::new(id.into(), quantity);
+    let reserve = |id: &str, quantity| ReserveParams::new(id, quantity);
     assert_eq!(
         inventory
             .reserve(&reserve("lamp-1", 2))

@@ -29,7 +29,7 @@ impl OrdersSubscriber for Billing {
 }
 
 fn order(id: &str, total: f64) -> Order {
-    Order::new(id.into(), total)
+    Order::new(id, total)
 }
 
 fn placed_ids(billing: &Billing) -> Vec<String> {
@@ -64,7 +64,7 @@ async fn a_generated_subscriber_gets_the_events_it_implements_and_acks_the_other
 
     let id = events.order_placed(&order("o-1", 42.5)).await.unwrap();
     assert!(id.contains('-'), "the stream entry id: {id}");
-    let mut cancelled = OrderCancelledPayload::new("o-1".into());
+    let mut cancelled = OrderCancelledPayload::new("o-1");
     cancelled.reason = Some("changed my mind".into());
     events.order_cancelled(&cancelled).await.unwrap();
     events.order_placed(&order("o-2", 7.0)).await.unwrap();
@@ -148,7 +148,7 @@ async fn in_process_the_memory_transport_hands_events_to_the_subscriber() {
     let events = OrdersEvents::new(MemoryTransport::new(router)).unwrap();
     events.order_placed(&order("o-1", 1.0)).await.unwrap();
     events
-        .order_cancelled(&OrderCancelledPayload::new("o-1".into()))
+        .order_cancelled(&OrderCancelledPayload::new("o-1"))
         .await
         .unwrap();
     wait_for("the event handled", WAIT, || async {

@@ -13,7 +13,7 @@ fn client() -> OrdersClient {
 
 #[tokio::test]
 async fn an_order_is_placed() {
-    let mut params = PlaceOrderParams::new("sku-7".into(), 2);
+    let mut params = PlaceOrderParams::new("sku-7", 2);
     params.note = Some("gift wrap".into());
     let placed = client().place_order(&params).await.expect("placed");
     assert_eq!(placed.order_id, "order-7-2");
@@ -22,7 +22,7 @@ async fn an_order_is_placed() {
 #[tokio::test]
 async fn a_declared_error_comes_back_typed() {
     let err = client()
-        .place_order(&PlaceOrderParams::new("pen".into(), 1))
+        .place_order(&PlaceOrderParams::new("pen", 1))
         .await
         .expect_err("unknown sku");
     assert_eq!(OrdersError::from_error(&err), Some(OrdersError::UnknownSku));
@@ -32,7 +32,7 @@ async fn a_declared_error_comes_back_typed() {
 #[tokio::test]
 async fn an_error_passed_up_with_question_mark_is_an_internal_error_without_its_cause() {
     let err = client()
-        .place_order(&PlaceOrderParams::new("sku-x".into(), 1))
+        .place_order(&PlaceOrderParams::new("sku-x", 1))
         .await
         .expect_err("not a number");
     assert_eq!(err.code(), Some(codes::INTERNAL_ERROR));
@@ -45,7 +45,7 @@ async fn an_error_passed_up_with_question_mark_is_an_internal_error_without_its_
 #[tokio::test]
 async fn params_are_validated_against_the_contract() {
     let err = client()
-        .place_order(&PlaceOrderParams::new("sku-1".into(), 0))
+        .place_order(&PlaceOrderParams::new("sku-1", 0))
         .await
         .expect_err("quantity below its minimum");
     assert_eq!(err.code(), Some(codes::INVALID_PARAMS));

@@ -221,18 +221,8 @@ impl DeadLetters {
             .ok_or_else(|| {
                 Error::InvalidArgument(format!("no dead letter {id} for service {service}"))
             })?;
-        if let Some(which) = entry.text(TRUNCATED) {
-            return Err(Error::InvalidArgument(format!(
-                "dead letter {id} was kept only in part ({which}); it cannot be replayed"
-            )));
-        }
-        if entry.field(fields::TYPE) == Some(b"event".as_slice()) {
-            // Its stream is the publisher's, shared by every subscriber: put back there it
-            // would reach them all again, and on a command stream nobody would handle it.
-            return Err(Error::InvalidArgument(format!(
-                "dead letter {id} is an event (of a subscriber); it is not replayed on a \
-                 command stream: publish it again, or rewind the subscriber"
-            )));
+        if let Some(reason) = Self::replay_refusal(&entry.fields) {
+            return Err(Error::InvalidArgument(format!("dead letter {id} {reason}")));
         }
         let original = entry
             .fields
@@ -251,6 +241,44 @@ impl DeadLetters {
                 crate::connection::redis_failure("XDEL from the dead-letter stream failed", e)
             })?;
         Ok(new_id)
+    }
+
+    /// Why a dead letter with these fields (as `XRANGE` returns them) cannot be
+    /// [replayed](Self::replay), if it cannot: it was kept only in part, or it is an event's
+    /// (a subscriber's), whose stream is the publisher's, shared by every subscriber (put
+    /// back there it would reach them all again, and on a command stream nobody would
+    /// handle it). [`replay`](Self::replay) refuses such a letter with this reason; a tool
+    /// that only says what it would replay (`clamator dlq replay --dry-run`) skips it with
+    /// the same one.
+    ///
+    /// ```
+    /// use clamator_redis::DeadLetters;
+    /// let event = [("type", "event"), ("envelope", "{}"), ("dlq-reason", "handler-failed")];
+    /// assert!(DeadLetters::replay_refusal(&event).unwrap().contains("is an event"));
+    /// let request = [("type", "rpc"), ("envelope", "{}"), ("dlq-reason", "malformed")];
+    /// assert_eq!(DeadLetters::replay_refusal(&request), None);
+    /// ```
+    pub fn replay_refusal<K: AsRef<[u8]>, V: AsRef<[u8]>>(fields: &[(K, V)]) -> Option<String> {
+        let value = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k.as_ref() == name.as_bytes())
+                .map(|(_, v)| v.as_ref())
+        };
+        if let Some(which) = value(TRUNCATED) {
+            let which = String::from_utf8_lossy(which);
+            return Some(format!(
+                "was kept only in part ({which}); it cannot be replayed"
+            ));
+        }
+        if value(fields::TYPE) == Some(b"event".as_slice()) {
+            return Some(
+                "is an event (of a subscriber); it is not replayed on a command stream: \
+                 publish it again, or rewind the subscriber"
+                    .to_owned(),
+            );
+        }
+        None
     }
 
     /// Deletes every dead letter of `service`; returns how many there were.

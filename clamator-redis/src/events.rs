@@ -151,7 +151,7 @@ impl SubscriptionOptions {
     }
 
     /// Handles each event at most once per subscriber, through an idempotency record
-    /// (`<prefix>:idem:<subscriber>:event:<publisher>:<entry id>`, kept
+    /// (`<prefix>:idem-event:<subscriber>:<publisher>:<entry id>`, kept
     /// [`idempotency_result_ttl`](crate::ServerConfig::idempotency_result_ttl)): an event
     /// redelivered after its handler succeeded (its instance died before the ack) is
     /// acknowledged without running again. Costs two script calls per event.

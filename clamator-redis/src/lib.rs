@@ -75,7 +75,7 @@
 //! | `metrics` | no | counters, histograms and gauges through the `metrics` facade |
 //! | `opentelemetry` | no | W3C trace context across the Redis hop, from the call's span to the server's |
 //! | `clap` | no | `RedisArgs`, the deployment flags for a clap command line |
-//! | `fault-injection` | no | a crash between reply and ack, for this project's own test kit only |
+//! | `fault-injection` | no | a crash between reply and ack (or an event's handler and its ack), for this project's own test kit only |
 
 #[cfg(feature = "clap")]
 mod args;

@@ -10,11 +10,14 @@
 //! * [`faulty`]: a service whose handlers misbehave on purpose.
 //! * [`process`]: a program under test as a child process, started once it says `READY`.
 //! * Binaries: `fault-server`, the example arith server plus the test-only flags (`--faulty`,
-//!   `--fault-abort-after-reply-once`; the only user of clamator-redis's `fault-injection`
-//!   feature), and `interop-client`, the Rust client driver of the interop suite.
+//!   `--fault-abort-after-reply-once`, and `--subscribe` with
+//!   `--fault-abort-before-event-ack-once` for an event subscriber; the only user of
+//!   clamator-redis's `fault-injection` feature), and `interop-client`, the Rust client
+//!   driver of the interop suite.
 //!
 //! Its own tests are the interop suite (`tests/interop/`, test `interop`) and the crash tests
-//! of server processes (`tests/crashes.rs`), both of which drive those binaries.
+//! of server and subscriber processes (`tests/crashes.rs`), both of which drive those
+//! binaries.
 
 pub mod faulty;
 pub mod local_cluster;

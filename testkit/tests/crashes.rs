@@ -1,8 +1,10 @@
 //! Crash tests of server processes: the test kit's `fault-server` (the example arith server
 //! with the test-only fault flags) killed with SIGKILL, stopped with SIGSTOP, aborted by a
 //! poison request, or aborted between a reply and its ack, while a client waits for its
-//! answer. Each prints the figures the reliability docs quote (calls made, answered,
-//! failed, duplicated).
+//! answer; and as an event subscriber (`--subscribe`), killed with SIGKILL mid-handler or
+//! aborted between its handler and its ack. Each prints the figures the reliability docs
+//! quote (calls made, answered, failed, duplicated; events published, handled, lost,
+//! duplicated).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -355,4 +357,229 @@ fn a_paused_server_does_not_answer_what_another_server_reclaimed_meanwhile() {
     assert_eq!(replies(), 1, "the request was answered twice");
     // Acknowledged once, by srv-B; srv-A's lease renewal did not take it back.
     assert_eq!(pending_owner(&url, prefix), None);
+}
+
+/// Publishes `orders.orderPlaced` events `{"n", "sleepMs"}` onto `<prefix>:events:orders`,
+/// as a publisher would; returns their entry ids.
+fn publish(url: &str, prefix: &str, events: &[(u64, u64)]) -> Vec<String> {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let config = clamator_redis::TransportConfig::new(prefix).redis_url(url);
+        let transport = clamator_redis::RedisTransport::connect(config)
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for (n, sleep_ms) in events {
+            let payload = json!({ "n": n, "sleepMs": sleep_ms });
+            ids.push(
+                transport
+                    .publish_event("orders", "orderPlaced", &payload)
+                    .await
+                    .unwrap(),
+            );
+        }
+        transport.stop().await;
+        ids
+    })
+}
+
+/// The handler runs the `fault-server`s of a test logged: (instance id, event `n`), in the
+/// order they started.
+fn event_runs(log: &std::path::Path) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            let (instance, n) = l.split_once(' ').unwrap();
+            (instance.to_owned(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+/// `XPENDING <stream> <group>`'s summary: how many entries are pending, and the smallest
+/// pending id.
+fn pending_summary(url: &str, stream: &str, group: &str) -> (u64, Option<String>) {
+    let out = Command::new(cli_binary())
+        .args(["-u", url, "XPENDING", stream, group])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let count = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    let first = lines
+        .next()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty());
+    (count, first)
+}
+
+/// Polls `done` every 20 ms for up to 20 s.
+fn wait_until(what: &str, done: &mut dyn FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGTERM (a graceful stop) and returns the last line of the server's stderr, its
+/// `HANDLED:<n>`.
+fn stop_and_count(server: &mut KillOnDrop) -> String {
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    server.0.wait().unwrap();
+    let mut stderr = String::new();
+    server
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr.lines().last().unwrap_or("").to_owned()
+}
+
+/// A subscriber process killed with SIGKILL in the middle of an event's handler: the next
+/// subscriber instance reclaims the event and handles it (delivered again, not lost), and
+/// handles the events behind it. The events the first had acknowledged do not run again:
+/// the only duplicate is the one run the kill cut short.
+#[test]
+fn a_subscriber_killed_mid_handler_leaves_its_event_to_the_next_instance() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let prefix = "evkill";
+    let log = redis.dir().join("events.log");
+    let start = |id: &str| {
+        let log = log.to_str().unwrap();
+        let args = [
+            "--instance-id",
+            id,
+            "--claim-idle-ms",
+            "200",
+            "--subscribe",
+            "billing",
+            "--event-log",
+            log,
+        ];
+        start_server(&url, prefix, &args).0
+    };
+    let stream = "evkill:events:orders";
+    let mut first = start("sub-A");
+    // Event 2 takes 2.5 s: sub-A is killed while it runs.
+    let events: Vec<(u64, u64)> = (0..6)
+        .map(|n| (n, if n == 2 { 2_500 } else { 0 }))
+        .collect();
+    let ids = publish(&url, prefix, &events);
+    wait_until(
+        "sub-A in event 2's handler, events 0 and 1 acknowledged",
+        &mut || {
+            let started = event_runs(&log).contains(&("sub-A".to_owned(), 2));
+            started && pending_summary(&url, stream, "billing").1.as_deref() == Some(&ids[2])
+        },
+    );
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let mut second = start("sub-B");
+    wait_until("every event handled and acknowledged", &mut || {
+        let mut handled: Vec<u64> = event_runs(&log).iter().map(|r| r.1).collect();
+        handled.sort_unstable();
+        handled.dedup();
+        handled.len() == 6 && pending_summary(&url, stream, "billing").0 == 0
+    });
+    let handled_by_b = stop_and_count(&mut second);
+    let runs = event_runs(&log);
+    let of = |n: u64| -> Vec<&str> {
+        runs.iter()
+            .filter(|r| r.1 == n)
+            .map(|r| r.0.as_str())
+            .collect()
+    };
+    let duplicated = runs.len() - 6;
+    println!(
+        "subscriber killed mid-handler: events published 6, handled 6, lost 0, duplicated {duplicated} (sub-B {handled_by_b})"
+    );
+    assert_eq!(
+        of(2),
+        ["sub-A", "sub-B"],
+        "the killed run's event, delivered again"
+    );
+    for n in [0, 1] {
+        assert_eq!(
+            of(n),
+            ["sub-A"],
+            "event {n} was acknowledged before the kill"
+        );
+    }
+    for n in 3..6 {
+        assert_eq!(of(n), ["sub-B"], "event {n}, never started by sub-A");
+    }
+    assert!(
+        duplicated <= 1,
+        "at most the one run the kill cut short runs again: {runs:?}"
+    );
+    assert_eq!(handled_by_b, "HANDLED:4");
+}
+
+/// An exactly-once subscriber process that aborts after its handler succeeded and before
+/// the event's ack (the test kit's `--fault-abort-before-event-ack-once`): the next instance
+/// reclaims the event, finds its record done and acknowledges it without running the
+/// handler again.
+#[test]
+fn exactly_once_a_subscriber_crash_between_handler_and_ack_runs_the_event_once() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let prefix = "evonce";
+    let log = redis.dir().join("events.log");
+    let marker = redis.dir().join("crashed-before-event-ack");
+    let start = |extra: &[&str]| {
+        let base = [
+            "--exactly-once",
+            "--claim-idle-ms",
+            "200",
+            "--subscribe",
+            "billing",
+            "--event-log",
+            log.to_str().unwrap(),
+        ];
+        start_server(&url, prefix, &[&base[..], extra].concat()).0
+    };
+    let stream = "evonce:events:orders";
+    let mut first = start(&[
+        "--instance-id",
+        "sub-A",
+        "--fault-abort-before-event-ack-once",
+        marker.to_str().unwrap(),
+    ]);
+    publish(&url, prefix, &[(7, 0)]);
+    let status = first.0.wait().unwrap();
+    assert!(
+        !status.success() && marker.exists(),
+        "sub-A did not crash between the handler and the ack"
+    );
+    assert_eq!(event_runs(&log), [("sub-A".to_owned(), 7)]);
+    assert_eq!(
+        pending_summary(&url, stream, "billing").0,
+        1,
+        "the event was acknowledged before the crash"
+    );
+    let mut second = start(&["--instance-id", "sub-B"]);
+    wait_until("the event acknowledged", &mut || {
+        pending_summary(&url, stream, "billing").0 == 0
+    });
+    let handled_by_b = stop_and_count(&mut second);
+    let runs = event_runs(&log);
+    println!(
+        "exactly-once subscriber crash: events published 1, handled 1, duplicated {} (sub-B {handled_by_b})",
+        runs.len() - 1
+    );
+    assert_eq!(runs, [("sub-A".to_owned(), 7)], "the handler ran again");
+    assert_eq!(handled_by_b, "HANDLED:0");
 }

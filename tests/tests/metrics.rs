@@ -1,15 +1,19 @@
 //! The `metrics` feature: the counters, histograms and gauges documented in
 //! docs/observability.md move as calls succeed, fail, time out, expire, are dead-lettered or
-//! reclaimed, and the housekeeping loop's gauges show a backlog. Its own test binary: a
+//! reclaimed, the housekeeping loop's gauges show a backlog, and events an event stream's cap
+//! cut before a subscriber handled them are counted for it. Its own test binary: a
 //! metrics recorder is process-wide, and no other test may add to its counts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_examples::arith::{AddParams, DivideParams, SlowAddParams};
-use clamator_protocol::CallOptions;
-use clamator_tests::{take_as_dead_consumer, wait_for, xadd, TestRedis, WAIT};
+use clamator_protocol::{CallOptions, RpcError, Service};
+use clamator_redis::RedisServer;
+use clamator_tests::{create_group, take_as_dead_consumer, wait_for, xadd, TestRedis, WAIT};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
 /// Everything recorded so far, by name and labels (`name{k=v,…}`, labels sorted).
@@ -211,7 +215,86 @@ async fn counters_histograms_and_gauges_move_as_documented() {
     for c in slow_calls {
         c.await.unwrap().unwrap();
     }
+
+    // Events lost to an event stream's cap, by publisher and subscriber: `audit` never read
+    // (lost at the cuts), `ledger`'s consumer took the first 50 and died holding them (those
+    // are lost when its reclaim finds them cut, the others at the cuts).
+    let orders = clamator_redis::keys::event_stream(&t.prefix, "orders");
+    create_group(&raw, &orders, "audit").await;
+    create_group(&raw, &orders, "ledger").await;
+    let handled = Arc::new(AtomicU64::new(0));
+    let billing = RedisServer::builder(
+        t.server_config()
+            .housekeeping_interval(Duration::from_millis(100))
+            .event_stream_maxlen(100),
+    )
+    .subscribe("billing", counting_subscriber(&handled))
+    .start()
+    .await
+    .unwrap();
+    // In chunks of half the cap, each handled by billing before the next: billing loses none.
+    for chunk in 0..8u64 {
+        for n in chunk * 50..chunk * 50 + 50 {
+            h.transport
+                .publish_event("orders", "orderPlaced", &serde_json::json!({ "n": n }))
+                .await
+                .unwrap();
+        }
+        if chunk == 0 {
+            take_as_dead_consumer(&raw, &orders, "ledger", "ledger:gone", 50).await;
+        }
+        wait_for("billing caught up", WAIT, || async {
+            handled.load(Ordering::SeqCst) >= chunk * 50 + 50
+        })
+        .await;
+    }
+    let lost = |m: &Recorded, subscriber: &str| {
+        m.counter(&format!(
+            "clamator_events_lost_total{{service=orders,subscriber={subscriber}}}"
+        ))
+    };
+    wait_for("audit's 300 counted", WAIT, || {
+        m.take();
+        let done = lost(&m, "audit") == 300 && lost(&m, "ledger") == 250;
+        async move { done }
+    })
+    .await;
+    let ledger = RedisServer::builder(t.server_config().claim_idle(Duration::from_millis(200)))
+        .subscribe("ledger", counting_subscriber(&Arc::default()))
+        .start()
+        .await
+        .unwrap();
+    wait_for(
+        "ledger's 50 pending events counted at its reclaim",
+        WAIT,
+        || {
+            m.take();
+            let done = lost(&m, "ledger") == 300;
+            async move { done }
+        },
+    )
+    .await;
+    assert_eq!(lost(&m, "billing"), 0, "{:?}", m.counters);
+    assert_eq!(billing.stats().events_lost, 550);
+    assert_eq!(ledger.stats().events_lost, 50);
+    ledger.stop().await;
+    billing.stop().await;
     dead.stop().await;
     h.transport.stop().await;
     server.stop().await;
+}
+
+/// An `orders` subscriber that counts the events it handles.
+fn counting_subscriber(handled: &Arc<AtomicU64>) -> Service {
+    let handled = Arc::clone(handled);
+    Service::builder("orders")
+        .notification("orderPlaced", move |_: serde_json::Value| {
+            let handled = Arc::clone(&handled);
+            async move {
+                handled.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, RpcError>(())
+            }
+        })
+        .build()
+        .unwrap()
 }

@@ -303,11 +303,10 @@ async fn replay(ctx: &Ctx, service: &str, which: Which, dry_run: bool) -> Result
     };
     for (id, fields) in &found {
         let (method, _) = describe_envelope(field(fields, "envelope"));
-        if let Some(which) = field(fields, "dlq-truncated") {
-            skipped.push(json!({
-                "id": id,
-                "reason": format!("kept only in part ({which}); cannot be replayed"),
-            }));
+        // What `DeadLetters::replay` would refuse is skipped here first, so that a dry run
+        // says so too.
+        if let Some(reason) = DeadLetters::replay_refusal(fields) {
+            skipped.push(json!({ "id": id, "reason": reason }));
             continue;
         }
         match &dlq {

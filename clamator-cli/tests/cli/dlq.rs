@@ -190,3 +190,86 @@ async fn dead_letters_are_listed_shown_replayed_and_purged() {
     let empty = clamator(&url, "q1", &["dlq", "list", "arith", "--json"]).await;
     assert_eq!(empty.json()["deadLetters"], Value::Array(vec![]));
 }
+
+/// An event's dead letter (a subscriber's) is never replayed: its stream is the publisher's,
+/// shared by every subscriber, and a command stream has nobody to handle it. `dlq replay`,
+/// by id, over all, and as a dry run, says it is skipped and why, exits 1, and leaves the
+/// letter, the event stream and the command streams as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_dead_letter_is_not_replayed() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let mut conn = redis_conn(&redis).await;
+    // A subscriber whose handler always fails: dead-lettered at its first failure.
+    let orders = clamator_protocol::Service::builder("orders")
+        .notification("orderPlaced", |_: Value| async {
+            Err::<(), _>(clamator_protocol::RpcError::new(-32000, "always fails"))
+        })
+        .build()
+        .unwrap();
+    let server = clamator_redis::RedisServer::builder(
+        clamator_redis::ServerConfig::new("q2")
+            .redis_url(&url)
+            .max_deliveries(1),
+    )
+    .subscribe("billing", orders)
+    .start()
+    .await
+    .unwrap();
+    let transport = clamator_redis::RedisTransport::connect(
+        clamator_redis::TransportConfig::new("q2").redis_url(&url),
+    )
+    .await
+    .unwrap();
+    transport
+        .publish_event(
+            "orders",
+            "orderPlaced",
+            &serde_json::json!({"orderId": "o-1"}),
+        )
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), || {
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("XLEN")
+                .arg("q2:dlq:billing")
+                .query_async::<u64>(&mut conn)
+                .await
+                .unwrap()
+                == 1
+        }
+    })
+    .await;
+    server.stop().await;
+    transport.stop().await;
+    let list = clamator(&url, "q2", &["dlq", "list", "billing", "--json"]).await;
+    assert_eq!(list.code, 0, "{list:?}");
+    let letter = list.json()["deadLetters"][0].clone();
+    assert_eq!(letter["reason"], "handler-failed", "{letter}");
+    assert_eq!(letter["method"], "orders.orderPlaced", "{letter}");
+    let id = letter["id"].as_str().unwrap().to_owned();
+    let before = entries(&mut conn, "q2:events:orders").await;
+
+    for args in [
+        vec!["dlq", "replay", "billing", &id, "--json"],
+        vec!["dlq", "replay", "billing", "--all", "--json"],
+        vec!["dlq", "replay", "billing", &id, "--dry-run", "--json"],
+    ] {
+        let run = clamator(&url, "q2", &args).await;
+        assert_eq!(run.code, 1, "{args:?}: {run:?}");
+        let doc = run.json();
+        assert_eq!(doc["replayed"], Value::Array(vec![]), "{args:?}: {doc}");
+        assert_eq!(doc["skipped"][0]["id"], id.as_str(), "{args:?}: {doc}");
+        let reason = doc["skipped"][0]["reason"].as_str().unwrap();
+        assert!(reason.contains("is an event"), "{args:?}: {reason}");
+    }
+    assert_eq!(entries(&mut conn, "q2:dlq:billing").await.len(), 1);
+    assert_eq!(entries(&mut conn, "q2:events:orders").await, before);
+    let commands: Vec<String> = redis::cmd("KEYS")
+        .arg("q2:cmds:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(commands, Vec::<String>::new());
+}

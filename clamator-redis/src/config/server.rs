@@ -63,6 +63,7 @@ pub struct ServerConfig {
     pub(crate) event_stream_maxlen: usize,
     pub(crate) event_retention: Duration,
     pub(crate) fault_abort_after_reply_once: Option<std::path::PathBuf>,
+    pub(crate) fault_abort_before_event_ack_once: Option<std::path::PathBuf>,
     pub(crate) connection: RedisTarget,
 }
 
@@ -90,6 +91,7 @@ impl ServerConfig {
             event_stream_maxlen: 1_000_000,
             event_retention: Duration::from_secs(3600),
             fault_abort_after_reply_once: None,
+            fault_abort_before_event_ack_once: None,
             connection: RedisTarget::default(),
         }
     }
@@ -156,6 +158,22 @@ impl ServerConfig {
     #[must_use]
     pub fn fault_abort_after_reply_once(mut self, marker: impl Into<std::path::PathBuf>) -> Self {
         self.fault_abort_after_reply_once = Some(marker.into());
+        self
+    }
+
+    /// Fault injection for tests: abort the process once, after a subscriber's handler
+    /// succeeded (and an exactly-once record was stored) and before its event is
+    /// acknowledged, unless the file `marker` exists (it is created first): the event
+    /// equivalent of [`fault_abort_after_reply_once`](Self::fault_abort_after_reply_once).
+    /// Only with the `fault-injection` feature, which no application should enable.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn fault_abort_before_event_ack_once(
+        mut self,
+        marker: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.fault_abort_before_event_ack_once = Some(marker.into());
         self
     }
 

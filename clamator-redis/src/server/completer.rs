@@ -226,7 +226,7 @@ async fn reply_writer(
             match results.next() {
                 Some(Ok(_)) => {
                     if let Some(marker) = &settings.fault_abort_after_reply_once {
-                        fault_abort_after_reply(marker);
+                        fault_abort_once(marker, "between reply and ack");
                     }
                     q.written = true;
                     forward(q, &acks);
@@ -358,15 +358,17 @@ fn group_by_target(batch: Vec<Queued>) -> Vec<(Arc<AckTarget>, Vec<Queued>)> {
     groups
 }
 
-/// The hidden fault-injection hook of the exactly-once tests: a crash between reply and ack.
-fn fault_abort_after_reply(marker: &std::path::Path) {
+/// The hidden fault-injection hook of the exactly-once tests: a crash `when` (between a
+/// reply and its ack, or between an event's handler and its ack), once: the marker file it
+/// creates first keeps a restarted process from crashing again.
+pub(super) fn fault_abort_once(marker: &std::path::Path, when: &str) {
     if std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(marker)
         .is_ok()
     {
-        tracing::error!("fault injection: aborting between reply and ack");
+        tracing::error!("fault injection: aborting {when}");
         std::process::abort();
     }
 }

@@ -25,8 +25,9 @@ use crate::deadline::{self, handler_limit, wait_for_limit, LimitKind};
 use crate::stream::{commands, fields, StreamEntry};
 
 /// Hands held entries to their own tasks, each once a permit is free. With one permit
-/// this waits for the previous handler to return, which keeps stream order. When the
-/// server is aborting, the rest are released unstarted (still pending, to be reclaimed).
+/// this waits for the previous handler to return, which keeps stream order. Once no more
+/// may start ([`no_more_starts`]), the rest are released unstarted (still pending, to be
+/// reclaimed).
 pub(crate) async fn submit_all(
     state: &Arc<ServerState>,
     rt: &Arc<ServiceRuntime>,
@@ -34,8 +35,11 @@ pub(crate) async fn submit_all(
 ) {
     let mut entries = entries.into_iter();
     for entry in entries.by_ref() {
+        // Biased: when a permit comes free as the server stops (a handler returned), the
+        // stop wins, whatever the order the two are polled in.
         let unfinished = tokio::select! {
-            () = state.abort.cancelled() => {
+            biased;
+            () = no_more_starts(state, rt) => {
                 rt.release(&entry.id);
                 break;
             }
@@ -49,7 +53,8 @@ pub(crate) async fn submit_all(
         };
         let held = Held::new(rt, &entry.id, unfinished);
         let permit = tokio::select! {
-            () = state.abort.cancelled() => break,
+            biased;
+            () = no_more_starts(state, rt) => break,
             p = Arc::clone(&rt.permits).acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => break,
@@ -68,6 +73,21 @@ pub(crate) async fn submit_all(
     }
     for entry in entries {
         rt.release(&entry.id);
+    }
+}
+
+/// Resolves once held entries may no longer start: when the server aborts (past the
+/// shutdown grace); for a subscription, as soon as it stops. A request read before the
+/// stop still runs within the grace, as its caller waits for it; an event has nobody
+/// waiting, and one left pending at the stop (abandoned, or waiting for its retry) must
+/// not be overtaken by the events behind it, which stay pending with it, in order, for
+/// another instance.
+async fn no_more_starts(state: &ServerState, rt: &ServiceRuntime) {
+    if rt.events.is_some() {
+        // The server stops before it aborts: this covers both.
+        state.stopping.cancelled().await;
+    } else {
+        state.abort.cancelled().await;
     }
 }
 

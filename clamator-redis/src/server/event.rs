@@ -104,7 +104,15 @@ pub(super) async fn handle_event(
         };
         let max = state.config.max_deliveries;
         match after_event(outcome, owned, failures, max, &retry) {
-            EventNext::Ack => return acknowledge(state, rt, entry, &n, Finish::Ack, permit).await,
+            EventNext::Ack => {
+                if let Some(marker) = &state.config.fault_abort_before_event_ack_once {
+                    super::completer::fault_abort_once(
+                        marker,
+                        "between an event's handler and its ack",
+                    );
+                }
+                return acknowledge(state, rt, entry, &n, Finish::Ack, permit).await;
+            }
             // Taken over while this instance could not renew its lease: its new owner
             // acknowledges.
             EventNext::Leave => return,
@@ -148,7 +156,12 @@ async fn attempt(
         .map(|m| (m, LimitKind::MaxHandlerTime));
     tokio::select! {
         () = state.abort.cancelled() => None,
-        kind = wait_for_limit(limit) => Some(EventOutcome::Failed(deadline_exceeded(kind))),
+        kind = wait_for_limit(limit) => {
+            // Dropped, as a request's handler is at its limit: counted, and said why.
+            tracing::warn!(service = rt.name(), method = %n.method, attempt = delivery, reason = kind.as_str(), "event handler cancelled; counts as a failed attempt");
+            Counters::bump(&state.counters.cancelled);
+            Some(EventOutcome::Failed(deadline_exceeded(kind)))
+        }
         () = keep_alive(claim, claim_ttl(state)) => None,
         outcome = async {
             let running = Running::start(rt, &state.counters.in_flight);

@@ -1,8 +1,11 @@
 //! Typed events: a publisher's events reach every subscribing service once per service,
 //! spread over its instances; a subscriber takes only the events it handles and acknowledges
 //! the rest; failing handlers are retried after the configured delays, then dead-lettered;
-//! invalid payloads never reach a handler; publish order is kept by default; new groups
-//! start where configured and can be rewound; broadcast reaches every instance.
+//! invalid payloads never reach a handler; publish order is kept by default, behind a retry
+//! too; a hung handler is cancelled after `max_handler_time`; new groups start where
+//! configured and can be rewound; a stopped subscriber finishes what runs and leaves the
+//! rest pending; broadcast reaches every instance; retention and the cap bound the stream;
+//! a Redis restart, a flush and a slot move lose nothing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -407,17 +410,24 @@ async fn a_dead_instances_events_are_reclaimed_by_its_sibling() {
         async move { done }
     })
     .await;
+    wait_for("nothing left pending", WAIT, || async {
+        pending(&t, "billing").await == 0
+    })
+    .await;
     let mut got: Vec<u64> = seen.lock().unwrap().iter().map(|s| s.2).collect();
     let handled = got.len() as u64;
     got.sort_unstable();
     got.dedup();
     let distinct = got.len() as u64;
+    let duplicated = handled - distinct;
     clamator_tests::report(&format!(
-        "a_dead_instances_events_are_reclaimed_by_its_sibling: events published 20, handled {distinct}, duplicated {}, lost {}",
-        handled - distinct,
+        "a_dead_instances_events_are_reclaimed_by_its_sibling: events published 20, handled {distinct}, duplicated {duplicated}, lost {}",
         20 - distinct
     ));
     assert_eq!(got, (0..20).collect::<Vec<_>>(), "nothing lost");
+    // The dead instance finished no handler, and the sibling runs what it reclaims once (its
+    // own reclaim loop skips what it holds): every run here is the only one of its event.
+    assert_eq!(duplicated, 0, "the sibling ran an event twice: {seen:?}");
     sibling.stop().await;
     transport.stop().await;
 }
@@ -491,14 +501,18 @@ async fn event_streams_stay_under_their_cap_and_count_what_a_stopped_subscriber_
     )
     .await;
     let transport = t.transport().await;
-    publish_n(&transport, "orderPlaced", 0, 400).await;
+    // In chunks of half the cap, each handled before the next: billing, which is live, never
+    // has an event it did not receive yet cut from under it.
+    for chunk in 0..8 {
+        publish_n(&transport, "orderPlaced", chunk * 50, chunk * 50 + 50).await;
+        wait_for("billing caught up", WAIT, || {
+            let done = seen.lock().unwrap().len() as u64 >= chunk * 50 + 50;
+            async move { done }
+        })
+        .await;
+    }
     let stream = clamator_redis::keys::event_stream(&t.prefix, "orders");
-    let raw = t.raw().await;
-    wait_for("billing handled everything", WAIT, || {
-        let done = seen.lock().unwrap().len() == 400;
-        async move { done }
-    })
-    .await;
+    let mut raw = t.raw().await;
     wait_for("the stream cut to its cap", WAIT, || async {
         let len: u64 = redis::cmd("XLEN")
             .arg(&stream)
@@ -512,7 +526,16 @@ async fn event_streams_stay_under_their_cap_and_count_what_a_stopped_subscriber_
         billing.stats().events_lost == 300
     })
     .await;
-    assert!(seen.lock().unwrap().iter().all(|s| s.0 == "billing"));
+    // The cap cost billing nothing: every event once, in publish order.
+    let handled: Vec<u64> = seen.lock().unwrap().iter().map(|s| s.2).collect();
+    assert_eq!(handled, (0..400).collect::<Vec<_>>());
+    // The cut dropped the oldest events and kept the newest 100.
+    let kept: Vec<u64> = clamator_tests::stream_envelopes(&mut raw, &stream)
+        .await
+        .iter()
+        .map(|e| e["params"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kept, (300..400).collect::<Vec<_>>());
     billing.stop().await;
     transport.stop().await;
 }
@@ -674,4 +697,518 @@ async fn an_exactly_once_event_with_a_slow_handler_runs_once() {
     assert_eq!(server.stats().dead_lettered, 0);
     transport.stop().await;
     server.stop().await;
+}
+
+/// The entry ids of a stream, oldest first.
+async fn stream_ids(raw: &redis::aio::MultiplexedConnection, stream: &str) -> Vec<String> {
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    reply.ids.into_iter().map(|e| e.id).collect()
+}
+
+/// The Unix milliseconds of an entry id.
+fn id_ms(id: &str) -> u64 {
+    id.split('-').next().unwrap().parse().unwrap()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Retention: housekeeping trims an event stream below what every group acknowledged, but
+/// keeps acknowledged events `event_retention` (here 1.5 s) for replays; an event a group
+/// still holds pending is kept past it. `audit`'s consumer took the ten events and died
+/// holding the last five: the first five go once they are older than the retention, never
+/// before, and the last five stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_are_kept_for_their_retention_then_trimmed() {
+    let t = TestRedis::start();
+    let retention = Duration::from_millis(1_500);
+    let config = t
+        .server_config()
+        .housekeeping_interval(Duration::from_millis(100))
+        .event_retention(retention);
+    let stream = clamator_redis::keys::event_stream(&t.prefix, "orders");
+    let raw = t.raw().await;
+    clamator_tests::create_group(&raw, &stream, "audit").await;
+    let seen: Seen = Arc::default();
+    let billing = subscriber_with(
+        config,
+        "billing",
+        orders_events("billing", &seen, true),
+        SubscriptionOptions::new(),
+    )
+    .await;
+    let transport = t.transport().await;
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        ids.push(
+            transport
+                .publish_event("orders", "orderPlaced", &json!({ "n": n }))
+                .await
+                .unwrap(),
+        );
+    }
+    clamator_tests::take_as_dead_consumer(&raw, &stream, "audit", "audit:gone", 10).await;
+    let _: u64 = redis::cmd("XACK")
+        .arg(&stream)
+        .arg("audit")
+        .arg(&ids[..5])
+        .query_async(&mut raw.clone())
+        .await
+        .unwrap();
+    wait_for("billing handled and acknowledged all", WAIT, || async {
+        seen.lock().unwrap().len() == 10 && pending(&t, "billing").await == 0
+    })
+    .await;
+    // Watch the stream until the first five are gone: whenever an event is found missing, it
+    // must have been older than the retention by then (a lower bound, so a slow machine can
+    // only make it hold more surely), and the five audit holds must all be there.
+    wait_for("the first five trimmed", WAIT, || async {
+        let held = stream_ids(&raw, &stream).await;
+        let looked = now_ms();
+        for (i, id) in ids.iter().enumerate() {
+            let kept = held.contains(id);
+            if i >= 5 {
+                assert!(kept, "event {i} is pending for audit and was trimmed");
+            } else if !kept {
+                assert!(
+                    looked >= id_ms(id) + retention.as_millis() as u64,
+                    "event {i} trimmed {} ms after it was published, before its retention",
+                    looked - id_ms(id)
+                );
+            }
+        }
+        held == ids[5..]
+    })
+    .await;
+    billing.stop().await;
+    transport.stop().await;
+}
+
+/// A handler that hangs is cancelled after `max_handler_time` and counts as a failed
+/// attempt: retried, then dead-lettered after `max_deliveries`, so the ordered subscriber
+/// goes on with the next event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_event_handler_is_cancelled_after_max_handler_time() {
+    let t = TestRedis::start();
+    let attempts: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let events = {
+        let attempts = Arc::clone(&attempts);
+        Service::builder("orders")
+            .notification("orderPlaced", move |p: Value| {
+                let attempts = Arc::clone(&attempts);
+                async move {
+                    let n = p["n"].as_u64().unwrap_or(u64::MAX);
+                    attempts.lock().unwrap().push(n);
+                    if n == 0 {
+                        std::future::pending::<()>().await;
+                    }
+                    Ok::<_, RpcError>(())
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let config = t
+        .server_config()
+        .max_handler_time(Some(Duration::from_millis(300)))
+        .max_deliveries(2);
+    let delays = RetryDelays::new(Duration::from_millis(50), 1, Duration::from_millis(50));
+    let server = subscriber_with(
+        config,
+        "billing",
+        events,
+        SubscriptionOptions::new().retry(delays),
+    )
+    .await;
+    let transport = t.transport().await;
+    publish_n(&transport, "orderPlaced", 0, 2).await;
+    let dead = t.dead_letters("billing").await;
+    wait_for(
+        "the next event handled and nothing pending",
+        WAIT,
+        || async { attempts.lock().unwrap().contains(&1) && pending(&t, "billing").await == 0 },
+    )
+    .await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].reason, "handler-failed");
+    assert_eq!(dead[0].error, "max-handler-time");
+    assert!(dead[0].envelope.as_deref().unwrap().contains(r#""n":0"#));
+    assert_eq!(*attempts.lock().unwrap(), [0, 0, 1]);
+    assert_eq!(server.stats().cancelled, 2, "{:?}", server.stats());
+    server.stop().await;
+    transport.stop().await;
+}
+
+/// With the default concurrency of 1, an event waiting for its retry holds back the events
+/// published after it: none of them runs before it succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_event_holds_back_the_events_behind_it() {
+    let t = TestRedis::start();
+    let runs: Arc<Mutex<Vec<(u64, bool)>>> = Arc::default();
+    let events = {
+        let runs = Arc::clone(&runs);
+        Service::builder("orders")
+            .notification("orderPlaced", move |p: Value| {
+                let runs = Arc::clone(&runs);
+                async move {
+                    let n = p["n"].as_u64().unwrap_or(u64::MAX);
+                    let mut r = runs.lock().unwrap();
+                    let failures = r.iter().filter(|(m, ok)| *m == n && !ok).count();
+                    // Event 0 fails twice.
+                    let ok = n != 0 || failures >= 2;
+                    r.push((n, ok));
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(RpcError::new(-32000, "not yet"))
+                    }
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let delays = RetryDelays::new(Duration::from_millis(150), 1, Duration::from_millis(150));
+    let server = subscriber(
+        &t,
+        "billing",
+        events,
+        SubscriptionOptions::new().retry(delays),
+    )
+    .await;
+    let transport = t.transport().await;
+    publish_n(&transport, "orderPlaced", 0, 5).await;
+    wait_for("all handled", WAIT, || {
+        let done = runs.lock().unwrap().iter().filter(|r| r.1).count() == 5;
+        async move { done }
+    })
+    .await;
+    assert_eq!(
+        *runs.lock().unwrap(),
+        [
+            (0, false),
+            (0, false),
+            (0, true),
+            (1, true),
+            (2, true),
+            (3, true),
+            (4, true)
+        ]
+    );
+    server.stop().await;
+    transport.stop().await;
+}
+
+/// What the handlers of a test did: (instance, event `n`, what): "start", "end", "failed".
+type Steps = Arc<Mutex<Vec<(String, u64, &'static str)>>>;
+
+/// `stop` lets a running handler finish and acknowledges its event; an event waiting for a
+/// retry, and the events behind it, are not run: they stay pending, in order, and the next
+/// instance handles them, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_subscriber_finishes_what_runs_and_leaves_the_rest_pending_in_order() {
+    let t = TestRedis::start();
+    let log: Steps = Arc::default();
+    let events = |instance: &str| {
+        let (log, instance) = (Arc::clone(&log), instance.to_owned());
+        Service::builder("orders")
+            .notification("orderPlaced", move |p: Value| {
+                let (log, instance) = (Arc::clone(&log), instance.clone());
+                async move {
+                    let n = p["n"].as_u64().unwrap_or(u64::MAX);
+                    let first = !log.lock().unwrap().iter().any(|r| r.1 == n);
+                    log.lock().unwrap().push((instance.clone(), n, "start"));
+                    if n == 1 && first {
+                        log.lock().unwrap().push((instance, n, "failed"));
+                        return Err(RpcError::new(-32000, "first attempt fails"));
+                    }
+                    if n == 3 {
+                        tokio::time::sleep(Duration::from_millis(400)).await;
+                    }
+                    log.lock().unwrap().push((instance, n, "end"));
+                    Ok(())
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let has = |n: u64, what: &str| log.lock().unwrap().iter().any(|r| r.1 == n && r.2 == what);
+    // Retried after a minute: at stop, event 1 is waiting for its retry.
+    let options = SubscriptionOptions::new().retry(RetryDelays::new(
+        Duration::from_secs(60),
+        1,
+        Duration::from_secs(60),
+    ));
+    let first = subscriber(&t, "billing", events("A"), options.clone()).await;
+    let transport = t.transport().await;
+    publish_n(&transport, "orderPlaced", 0, 3).await;
+    wait_for("event 1 failed and waits for its retry", WAIT, || {
+        let done = has(1, "failed");
+        async move { done }
+    })
+    .await;
+    let report = first.stop().await;
+    assert!(report.drained, "{report:?}");
+    assert!(!has(2, "start"), "event 2 ran before event 1: {log:?}");
+    assert_eq!(
+        pending(&t, "billing").await,
+        2,
+        "events 1 and 2 left pending"
+    );
+    // The next instance reclaims them and handles them in order; then a handler it runs when
+    // it stops finishes and is acknowledged.
+    let config = t.server_config().claim_idle(Duration::from_millis(200));
+    let second = subscriber_with(config, "billing", events("B"), options).await;
+    wait_for("events 1 and 2 handled by B", WAIT, || {
+        let done = has(2, "end");
+        async move { done }
+    })
+    .await;
+    publish_n(&transport, "orderPlaced", 3, 4).await;
+    wait_for("event 3 started", WAIT, || {
+        let done = has(3, "start");
+        async move { done }
+    })
+    .await;
+    let report = second.stop().await;
+    assert!(report.drained, "{report:?}");
+    assert!(has(3, "end"), "event 3 ran to its end");
+    assert_eq!(pending(&t, "billing").await, 0);
+    let order: Vec<(String, u64, &str)> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.2 != "start")
+        .cloned()
+        .collect();
+    let at = |i: &str, n: u64, w: &'static str| (i.to_owned(), n, w);
+    let expected = [
+        at("A", 0, "end"),
+        at("A", 1, "failed"),
+        at("B", 1, "end"),
+        at("B", 2, "end"),
+        at("B", 3, "end"),
+    ];
+    assert_eq!(order, expected);
+    transport.stop().await;
+}
+
+/// Publishes event `n`, trying again while Redis is away (a publish Redis refused is not an
+/// event: the publisher was told so).
+async fn publish_retrying(transport: &RedisTransport, n: u64) {
+    let deadline = Instant::now() + WAIT;
+    while let Err(e) = transport
+        .publish_event("orders", "orderPlaced", &json!({ "n": n }))
+        .await
+    {
+        assert!(Instant::now() < deadline, "publishing {n}: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Events through a redis-server killed and restarted with an AOF (`appendfsync always`):
+/// the subscriber's group and what it had not acknowledged survive; the handler running at
+/// the kill finishes, and its event runs at most once more (its ack may be lost with the
+/// connection); the subscriber reconnects on its own and handles the events published
+/// after the restart, in order. No event Redis accepted is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_goes_on_through_a_redis_restart_and_loses_nothing() {
+    let mut t = TestRedis::start_with(&[
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ]);
+    let runs: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let events = {
+        let runs = Arc::clone(&runs);
+        Service::builder("orders")
+            .notification("orderPlaced", move |p: Value| {
+                let runs = Arc::clone(&runs);
+                async move {
+                    let n = p["n"].as_u64().unwrap_or(u64::MAX);
+                    runs.lock().unwrap().push(n);
+                    if n == 10 {
+                        tokio::time::sleep(Duration::from_millis(1_000)).await;
+                    }
+                    Ok::<_, RpcError>(())
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let config = t.server_config().claim_idle(Duration::from_millis(500));
+    let server = subscriber_with(config, "billing", events, SubscriptionOptions::new()).await;
+    let transport = t.transport().await;
+    publish_n(&transport, "orderPlaced", 0, 11).await;
+    wait_for("event 10's handler running", WAIT, || {
+        let done = runs.lock().unwrap().contains(&10);
+        async move { done }
+    })
+    .await;
+    t.process.kill();
+    t.process.restart().unwrap();
+    for n in 11..21 {
+        publish_retrying(&transport, n).await;
+    }
+    wait_for("every event handled and acknowledged", WAIT, || async {
+        let mut handled = runs.lock().unwrap().clone();
+        handled.sort_unstable();
+        handled.dedup();
+        handled == (0..21).collect::<Vec<_>>()
+            && matches!(
+                clamator_tests::try_pending_count(
+                    &mut t.raw().await,
+                    &clamator_redis::keys::event_stream(&t.prefix, "orders"),
+                    "billing"
+                )
+                .await,
+                Ok(0)
+            )
+    })
+    .await;
+    let runs = runs.lock().unwrap().clone();
+    let duplicated = runs.len() - 21;
+    clamator_tests::report(&format!(
+        "a_subscriber_goes_on_through_a_redis_restart_and_loses_nothing: events published 21, handled 21, lost 0, duplicated {duplicated}"
+    ));
+    assert!(
+        runs.iter().filter(|&&n| n != 10).count() == 20 && duplicated <= 1,
+        "only the event whose handler ran at the kill may run again: {runs:?}"
+    );
+    let after: Vec<u64> = runs.iter().copied().filter(|&n| n > 10).collect();
+    assert_eq!(after, (11..21).collect::<Vec<_>>(), "in publish order");
+    server.stop().await;
+    transport.stop().await;
+}
+
+/// A subscriber group lost with Redis's data (FLUSHALL, or a restart without persistence)
+/// is re-created just after the last event the instance read, not at its `start_at` (`Now`
+/// by default): the events published between the flush and the re-creation, here in the
+/// flush's own transaction, are handled. Re-created at `$`, they would be skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flushed_subscriber_group_is_recreated_after_what_it_read() {
+    let t = TestRedis::start();
+    let seen: Seen = Arc::default();
+    let server = subscriber(
+        &t,
+        "billing",
+        orders_events("billing", &seen, true),
+        SubscriptionOptions::new(),
+    )
+    .await;
+    let transport = t.transport().await;
+    publish_n(&transport, "orderPlaced", 0, 5).await;
+    wait_for("the first five handled and acknowledged", WAIT, || async {
+        seen.lock().unwrap().len() == 5 && pending(&t, "billing").await == 0
+    })
+    .await;
+    let stream = clamator_redis::keys::event_stream(&t.prefix, "orders");
+    let mut flush = redis::pipe();
+    flush.atomic().cmd("FLUSHALL").ignore();
+    for n in 5..10 {
+        let envelope =
+            json!({"jsonrpc": "2.0", "method": "orders.orderPlaced", "params": {"n": n}});
+        flush
+            .cmd("XADD")
+            .arg(&stream)
+            .arg("*")
+            .arg("type")
+            .arg("event")
+            .arg("envelope")
+            .arg(envelope.to_string())
+            .ignore();
+    }
+    let () = flush.query_async(&mut t.raw().await).await.unwrap();
+    wait_for("the events published in the flush handled", WAIT, || {
+        let done = seen.lock().unwrap().len() >= 10;
+        async move { done }
+    })
+    .await;
+    let handled: Vec<u64> = seen.lock().unwrap().iter().map(|s| s.2).collect();
+    assert_eq!(handled, (0..10).collect::<Vec<_>>());
+    server.stop().await;
+    transport.stop().await;
+}
+
+/// On a Redis Cluster, the event stream's slot moved to another master and back (three
+/// moves, each with its ASK and MOVED window) while events are published and handled all
+/// along: no publish fails, and an exactly-once subscriber handles every event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_survive_their_streams_slot_moving_between_masters() {
+    let t = clamator_tests::cluster::TestCluster::start(3, 0);
+    let seen: Seen = Arc::default();
+    let server = subscriber_with(
+        t.server_config().claim_idle(Duration::from_secs(1)),
+        "billing",
+        orders_events("billing", &seen, true),
+        SubscriptionOptions::new().exactly_once(true),
+    )
+    .await;
+    let transport = RedisTransport::connect(t.transport_config()).await.unwrap();
+    let stream = clamator_redis::keys::event_stream(&t.prefix, "orders");
+    // Publishes until the moves are over; how many it published.
+    let moving = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let publisher = {
+        let (transport, moving) = (transport.clone(), Arc::clone(&moving));
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while moving.load(std::sync::atomic::Ordering::SeqCst) {
+                transport
+                    .publish_event("orders", "orderPlaced", &json!({ "n": n }))
+                    .await
+                    .unwrap();
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            n
+        })
+    };
+    wait_for("events flowing", WAIT, || {
+        let done = !seen.lock().unwrap().is_empty();
+        async move { done }
+    })
+    .await;
+    let from = t.cluster.master_of(&stream).unwrap();
+    let to = *t
+        .cluster
+        .masters()
+        .iter()
+        .find(|&&m| m != from)
+        .expect("another master");
+    for (a, b) in [(from, to), (to, from), (from, to)] {
+        t.cluster.migrate_slot_of(&stream, a, b).unwrap();
+        assert_eq!(t.cluster.master_of(&stream).unwrap(), b);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    moving.store(false, std::sync::atomic::Ordering::SeqCst);
+    let published = publisher.await.unwrap();
+    wait_for("every event handled", WAIT, || {
+        let mut got: Vec<u64> = seen.lock().unwrap().iter().map(|s| s.2).collect();
+        got.sort_unstable();
+        got.dedup();
+        let done = got == (0..published).collect::<Vec<_>>();
+        async move { done }
+    })
+    .await;
+    clamator_tests::wait_all_acked(&t.raw().await, &stream, "billing").await;
+    let runs = seen.lock().unwrap().len() as u64;
+    clamator_tests::report(&format!(
+        "events_survive_their_streams_slot_moving_between_masters: events published {published}, handled {published}, lost 0, duplicated {}",
+        runs - published
+    ));
+    assert_eq!(runs, published, "exactly once: one handler run per event");
+    server.stop().await;
+    transport.stop().await;
 }

@@ -174,8 +174,10 @@ async fn a_reply_stream_replaced_by_another_type_runs_the_handler_once_and_is_ac
     let stream = t.cmds("arith");
     let (server, handled) = t.arith_server(t.server_config(), 1).await;
     queue_adds(&raw, &stream, &to, 1).await;
-    wait_for("the first reply", WAIT, || async {
-        xlen(&raw, &to).await == 1
+    // The reply and its time to live (written after it): the key must not change type
+    // between the two, or the TTL meant for the stream lands on the string.
+    wait_for("the first reply, with its TTL", WAIT, || async {
+        xlen(&raw, &to).await == 1 && pttl(&raw, &to).await > 0
     })
     .await;
     let () = redis::cmd("DEL")

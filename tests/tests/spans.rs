@@ -152,6 +152,74 @@ async fn calls_are_client_and_server_spans_with_rpc_attributes() {
     assert_eq!(f(failed_server, "jsonrpc.error.code"), "-32000");
 }
 
+/// An event whose handler fails twice and then succeeds: the entry's span names the
+/// subscriber and counts 3 attempts; each retry has its own span with its own handler time
+/// and outcome (before, the retries wrote over the entry span's fields, and no span said
+/// which subscriber it was).
+#[tokio::test(flavor = "current_thread")]
+async fn an_events_retries_each_have_a_span_and_name_the_subscriber() {
+    use clamator_redis::{RedisServer, RetryDelays, SubscriptionOptions};
+    let _one = ONE_AT_A_TIME.lock().await;
+    let spans = Spans::default();
+    let _default =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let t = TestRedis::start();
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = Arc::clone(&calls);
+    let events = clamator_protocol::Service::builder("orders")
+        .notification("orderPlaced", move |_: serde_json::Value| {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    Err(clamator_protocol::RpcError::new(-32000, "not yet"))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    let quick = RetryDelays::new(Duration::from_millis(10), 1, Duration::from_millis(10));
+    let server = RedisServer::builder(t.server_config())
+        .subscribe_with("billing", events, SubscriptionOptions::new().retry(quick))
+        .start()
+        .await
+        .unwrap();
+    let transport = t.transport().await;
+    transport
+        .publish_event("orders", "orderPlaced", &serde_json::json!({"n": 1}))
+        .await
+        .unwrap();
+    clamator_tests::wait_for("the event handled", WAIT, || async {
+        spans
+            .named("rpc.server", "orders/orderPlaced")
+            .first()
+            .is_some_and(|s| s.fields.contains_key("clamator.outcome"))
+    })
+    .await;
+    transport.stop().await;
+    server.stop().await;
+
+    let f = |r: &Recorded, k: &str| r.fields.get(k).cloned().unwrap_or_default();
+    let entry = &spans.named("rpc.server", "orders/orderPlaced")[0];
+    assert_eq!(f(entry, "clamator.subscriber"), "billing", "{entry:?}");
+    assert_eq!(f(entry, "clamator.attempts"), "3", "{entry:?}");
+    assert_eq!(f(entry, "clamator.outcome"), "ok", "{entry:?}");
+    let mut retries = spans.named("clamator.event.retry", "orders/orderPlaced retry");
+    retries.sort_by_key(|r| f(r, "clamator.attempt"));
+    let summary: Vec<(String, String)> = retries
+        .iter()
+        .map(|r| (f(r, "clamator.attempt"), f(r, "clamator.outcome")))
+        .collect();
+    assert_eq!(
+        summary,
+        [("2".into(), "error".into()), ("3".into(), "ok".into())]
+    );
+    assert!(retries
+        .iter()
+        .all(|r| f(r, "clamator.handler_ms").parse::<f64>().is_ok()));
+}
+
 /// Names and ids come from the wire: a request for a 500 KB method name with a 100 KB id
 /// makes a span named `arith/unknown` that records at most a few dozen bytes of each (before,
 /// the span carried all of both, 600 KB per exported span).

@@ -1,6 +1,8 @@
 //! `clamator dlq`: list, show, replay (by id, by range, all; dry run) and purge, over dead
 //! letters a real server wrote and ones written as it writes them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_testkit::local_redis::RedisProcess;
@@ -272,4 +274,76 @@ async fn an_events_dead_letter_is_not_replayed() {
         .await
         .unwrap();
     assert_eq!(commands, Vec::<String>::new());
+}
+
+/// An event dead-lettered after its handler failed N times says N: the retries in one
+/// delivery count, not the one delivery (it said 1 after 3 attempts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_dead_letter_counts_every_attempt() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let conn = redis_conn(&redis).await;
+    let attempts = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&attempts);
+    let orders = clamator_protocol::Service::builder("orders")
+        .notification("orderPlaced", move |_: Value| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), _>(clamator_protocol::RpcError::new(-32000, "always fails")) }
+        })
+        .build()
+        .unwrap();
+    let quick =
+        clamator_redis::RetryDelays::new(Duration::from_millis(10), 1, Duration::from_millis(10));
+    let server = clamator_redis::RedisServer::builder(
+        clamator_redis::ServerConfig::new("q3")
+            .redis_url(&url)
+            .max_deliveries(3),
+    )
+    .subscribe_with(
+        "billing",
+        orders,
+        clamator_redis::SubscriptionOptions::new().retry(quick),
+    )
+    .start()
+    .await
+    .unwrap();
+    let transport = clamator_redis::RedisTransport::connect(
+        clamator_redis::TransportConfig::new("q3").redis_url(&url),
+    )
+    .await
+    .unwrap();
+    transport
+        .publish_event(
+            "orders",
+            "orderPlaced",
+            &serde_json::json!({"orderId": "o-1"}),
+        )
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), || {
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("XLEN")
+                .arg("q3:dlq:billing")
+                .query_async::<u64>(&mut conn)
+                .await
+                .unwrap()
+                == 1
+        }
+    })
+    .await;
+    server.stop().await;
+    transport.stop().await;
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    let list = clamator(&url, "q3", &["dlq", "list", "billing", "--json"]).await;
+    assert_eq!(list.code, 0, "{list:?}");
+    let letter = list.json()["deadLetters"][0].clone();
+    assert_eq!(letter["deliveries"], 3, "{letter}");
+    let id = letter["id"].as_str().unwrap().to_owned();
+    let show = clamator(&url, "q3", &["dlq", "show", "billing", &id, "--json"]).await;
+    assert_eq!(show.code, 0, "{show:?}");
+    assert_eq!(show.json()["deliveries"], 3, "{show:?}");
+    let table = clamator(&url, "q3", &["dlq", "list", "billing"]).await;
+    let row = table.stdout.lines().find(|l| l.contains(&id)).unwrap();
+    assert!(row.split_whitespace().any(|cell| cell == "3"), "{row}");
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clamator_protocol::{Error, Service};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::completer::{Completer, WriterSettings};
 use super::runtime::{KnownReplyStreams, ServerState, ServiceRuntime};
@@ -210,13 +211,30 @@ impl ServerBuilder {
         }
         let loops = TaskTracker::new();
         for rt in &services {
-            loops.spawn(consume::consume_loop(Arc::clone(&state), Arc::clone(rt)));
-            loops.spawn(reclaim::reclaim_loop(Arc::clone(&state), Arc::clone(rt)));
-            loops.spawn(lease::lease_loop(Arc::clone(&state), Arc::clone(rt)));
-            loops.spawn(housekeeping::housekeeping_loop(
-                Arc::clone(&state),
-                Arc::clone(rt),
-            ));
+            // A subscription's loops log under a span naming the publisher and the
+            // subscriber: with two subscriptions to one publisher in a process, their
+            // lines (which say `service`, the publisher) tell which one they are about.
+            let span = match &rt.events {
+                Some(events) => tracing::info_span!(
+                    "clamator.subscription",
+                    publisher = rt.name(),
+                    subscriber = events.subscriber.as_str()
+                ),
+                None => tracing::Span::none(),
+            };
+            loops.spawn(
+                consume::consume_loop(Arc::clone(&state), Arc::clone(rt)).instrument(span.clone()),
+            );
+            loops.spawn(
+                reclaim::reclaim_loop(Arc::clone(&state), Arc::clone(rt)).instrument(span.clone()),
+            );
+            loops.spawn(
+                lease::lease_loop(Arc::clone(&state), Arc::clone(rt)).instrument(span.clone()),
+            );
+            loops.spawn(
+                housekeeping::housekeeping_loop(Arc::clone(&state), Arc::clone(rt))
+                    .instrument(span),
+            );
         }
         for events in broadcasts {
             loops.spawn(broadcast::broadcast_loop(Arc::clone(&state), events));

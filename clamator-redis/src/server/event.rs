@@ -8,6 +8,7 @@
 use clamator_protocol::context::{self, CallContext};
 use clamator_protocol::{Envelope, EventOutcome, Notification, RpcError};
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
 
 use super::completer::Finish;
 use super::decide::{after_event, EventNext, Record};
@@ -30,9 +31,13 @@ pub(super) async fn handle_event(
     envelope: Envelope,
     permit: OwnedSemaphorePermit,
 ) {
+    let mut entry = entry;
+    // Every line names both: `service` is the publisher, which several subscriptions of one
+    // process share.
     let service = rt.name();
+    let subscriber = rt.subscriber();
     let Envelope::Notification(n) = envelope else {
-        tracing::warn!(service, entry_id = %entry.id, "event entry without a notification envelope; dead-lettered");
+        tracing::warn!(service, subscriber, entry_id = %entry.id, "event entry without a notification envelope; dead-lettered");
         let error = RpcError::invalid_request("an event must be a notification");
         return retire(
             state,
@@ -54,6 +59,7 @@ pub(super) async fn handle_event(
         .map_or((Default::default(), false), |e| (e.retry, e.exactly_once));
     // Deliveries before this one did not complete: count them as failed attempts.
     let mut failures = entry.delivery_count.unwrap_or(1).saturating_sub(1);
+    let first_attempt = failures + 1;
     loop {
         if !still_owned(state, rt, &entry.id).await {
             return;
@@ -78,14 +84,20 @@ pub(super) async fn handle_event(
             None
         };
         Counters::bump(&state.counters.handled);
-        let Some(outcome) = attempt(state, rt, &n, failures + 1, claim.as_ref()).await else {
-            tracing::warn!(service, method = %n.method, entry_id = %entry.id, "event handler abandoned at shutdown; left unacknowledged");
+        let attempts = failures + 1;
+        // The first attempt of this delivery is the entry's span; each retry has its own.
+        let retry_span = (attempts > first_attempt).then(|| retry_span(rt, &n.method, attempts));
+        let Some(outcome) =
+            attempt(state, rt, &n, attempts, claim.as_ref(), retry_span.clone()).await
+        else {
+            tracing::warn!(service, subscriber, method = %n.method, entry_id = %entry.id, "event handler abandoned at shutdown; left unacknowledged");
             return;
         };
+        tracing::Span::current().record("clamator.attempts", attempts);
         let handled = matches!(outcome, EventOutcome::Handled | EventOutcome::Unknown);
         let record = settle_record(state, claim, handled).await;
         if record == Record::Lost {
-            tracing::warn!(service, entry_id = %entry.id, "exactly-once record lost while the event ran");
+            tracing::warn!(service, subscriber, entry_id = %entry.id, "exactly-once record lost while the event ran");
         }
         let owned = if handled {
             let ok = if matches!(outcome, EventOutcome::Handled) {
@@ -118,15 +130,18 @@ pub(super) async fn handle_event(
             EventNext::Leave => return,
             EventNext::Retire(reason, e) => {
                 if reason == RetireReason::InvalidPayload {
-                    tracing::warn!(service, method = %n.method, entry_id = %entry.id, error = %e.message, "event payload does not match its schema; dead-lettered");
+                    tracing::warn!(service, subscriber, method = %n.method, entry_id = %entry.id, error = %e.message, "event payload does not match its schema; dead-lettered");
                 } else {
-                    tracing::warn!(service, method = %n.method, entry_id = %entry.id, attempts = failures + 1, error = %e.message, "event handler kept failing; dead-lettered");
+                    tracing::warn!(service, subscriber, method = %n.method, entry_id = %entry.id, attempts, error = %e.message, "event handler kept failing; dead-lettered");
                 }
+                // The dead letter counts the handler's attempts (retries here and earlier
+                // deliveries), not this delivery alone.
+                entry.delivery_count = Some(attempts);
                 return retire(state, rt, &entry, None, dead_letter(reason, e)).await;
             }
             EventNext::Retry { attempt, delay } => {
                 failures = attempt;
-                tracing::info!(service, method = %n.method, entry_id = %entry.id, attempt, ?delay, error, "event handler failed; retrying");
+                tracing::info!(service, subscriber, method = %n.method, entry_id = %entry.id, attempt, ?delay, error, "event handler failed; retrying");
                 // At stop, the event stays pending for another instance to take.
                 if !state.pause(delay).await {
                     return;
@@ -145,11 +160,13 @@ async fn attempt(
     n: &Notification,
     delivery: u64,
     claim: Option<&HeldClaim<'_>>,
+    span: Option<tracing::Span>,
 ) -> Option<EventOutcome> {
     let ctx = CallContext {
         deadline: None,
         delivery_count: Some(delivery),
     };
+    let retry = span.is_some();
     let limit = state
         .config
         .max_handler_time
@@ -158,7 +175,8 @@ async fn attempt(
         () = state.abort.cancelled() => None,
         kind = wait_for_limit(limit) => {
             // Dropped, as a request's handler is at its limit: counted, and said why.
-            tracing::warn!(service = rt.name(), method = %n.method, attempt = delivery, reason = kind.as_str(), "event handler cancelled; counts as a failed attempt");
+            let subscriber = rt.subscriber();
+            tracing::warn!(service = rt.name(), subscriber, method = %n.method, attempt = delivery, reason = kind.as_str(), "event handler cancelled; counts as a failed attempt");
             Counters::bump(&state.counters.cancelled);
             Some(EventOutcome::Failed(deadline_exceeded(kind)))
         }
@@ -167,9 +185,25 @@ async fn attempt(
             let running = Running::start(rt, &state.counters.in_flight);
             let outcome = context::scope(ctx, rt.service.handle_event(&n.method, n.params.clone())).await;
             running.record(rt, &n.method);
+            if retry {
+                let ok = if matches!(outcome, EventOutcome::Failed(_)) { "error" } else { "ok" };
+                tracing::Span::current().record("clamator.outcome", ok);
+            }
             outcome
-        } => Some(outcome),
+        }.instrument(span.unwrap_or_else(tracing::Span::current)) => Some(outcome),
     }
+}
+
+/// The span of a retry of an event's handler, inside the entry's span: its own handler time
+/// and outcome, so neither is written over by the next attempt.
+fn retry_span(rt: &ServiceRuntime, method: &str, attempt: u64) -> tracing::Span {
+    tracing::info_span!(
+        "clamator.event.retry",
+        otel.name = %format_args!("{}/{method} retry", rt.name()),
+        clamator.attempt = attempt,
+        clamator.handler_ms = tracing::field::Empty,
+        clamator.outcome = tracing::field::Empty,
+    )
 }
 
 /// Marks the event's record done after it was handled, or gives the claim back after a

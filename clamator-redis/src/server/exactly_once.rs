@@ -353,7 +353,7 @@ pub(super) async fn gate_event<'a>(
     entry: &StreamEntry,
     event: &Notification,
 ) -> Gate<HeldClaim<'a>> {
-    let subscriber = rt.events.as_ref().map_or("", |e| e.subscriber.as_str());
+    let subscriber = rt.subscriber();
     let key = keys::event_record_key(&state.config.key_prefix, subscriber, rt.name(), &entry.id);
     let hash = payload_hash(&event.method, &event.params);
     match claim(&state.manager, &key, &hash, claim_ttl(state)).await {

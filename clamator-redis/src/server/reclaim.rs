@@ -52,7 +52,7 @@ pub(crate) async fn reclaim_loop(state: Arc<ServerState>, rt: Arc<ServiceRuntime
             if reply.deleted > 0 && rt.events.is_some() {
                 // Delivered, never acknowledged, then cut from the stream (its cap): lost to
                 // this subscriber.
-                let subscriber = rt.events.as_ref().map_or("", |e| e.subscriber.as_str());
+                let subscriber = rt.subscriber();
                 tracing::warn!(
                     service,
                     subscriber,

@@ -220,6 +220,12 @@ impl ServiceRuntime {
         self.service.name()
     }
 
+    /// The subscriber's name, for a subscription (whose [`name`](Self::name) is the
+    /// publisher's); `""` for a service.
+    pub(crate) fn subscriber(&self) -> &str {
+        self.events.as_ref().map_or("", |e| e.subscriber.as_str())
+    }
+
     /// This server's consumer in the service's group.
     pub(crate) fn consumer(&self) -> Consumer<'_> {
         Consumer {

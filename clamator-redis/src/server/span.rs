@@ -14,7 +14,8 @@ use crate::stream::{StreamEntry, StreamId};
 
 /// The server span of one entry, `<service>/<method>` (the service alone when the envelope
 /// could not be read), with the OpenTelemetry RPC attributes, the entry id, its delivery
-/// count, and how long it waited in the stream (from the entry id's time to now).
+/// count, and how long it waited in the stream (from the entry id's time to now); for an
+/// event, the subscriber, and how many attempts its handler took.
 pub(super) fn server_span(
     rt: &ServiceRuntime,
     entry: &StreamEntry,
@@ -56,7 +57,9 @@ pub(super) fn server_span(
         rpc.method = method.as_deref(),
         jsonrpc.request.id = rpc_id,
         messaging.message.id = entry.id.as_str(),
+        clamator.subscriber = rt.events.as_ref().map(|_| rt.subscriber()),
         clamator.delivery_count = entry.delivery_count.map(as_i64),
+        clamator.attempts = Empty,
         clamator.queue_wait_ms = waited_ms.map(as_i64),
         clamator.handler_ms = Empty,
         clamator.reply_ms = Empty,

@@ -14,7 +14,7 @@ pub use crate::contract::{ContractInfo, MethodInfo};
 pub use crate::error::{Error, RpcError};
 pub use crate::schema::SchemaValidator;
 pub use crate::server::{BoxFuture, Method, Service};
-pub use crate::transport::CallOptions;
+pub use crate::transport::{CallOptions, EventPublisher};
 
 /// Compiles one of the generated schema constants, for results: strict.
 pub fn validator(schema: &'static str) -> Result<SchemaValidator, Error> {
@@ -39,51 +39,6 @@ pub struct EventInfo {
     pub payload_schema: &'static str,
     /// SHA-256 (lowercase hex) of the payload schema, as in the manifest's `events`.
     pub payload_hash: &'static str,
-}
-
-/// Where a generated `<Service>Events` publishes: `clamator_redis::RedisTransport` (onto the
-/// service's event stream) and [`MemoryTransport`](crate::MemoryTransport) (to the
-/// in-process service named after the publisher) implement it. Object-safe, so a publisher
-/// holds any of them.
-pub trait EventPublisher: Send + Sync + 'static {
-    /// Publishes `payload` as the event `event` of `publisher`; resolves with the event's id
-    /// (the stream entry id over Redis).
-    fn publish<'a>(
-        &'a self,
-        publisher: &'a str,
-        event: &'a str,
-        payload: serde_json::Value,
-    ) -> BoxFuture<'a, Result<String, Error>>;
-}
-
-impl<T: EventPublisher + ?Sized> EventPublisher for Arc<T> {
-    fn publish<'a>(
-        &'a self,
-        publisher: &'a str,
-        event: &'a str,
-        payload: serde_json::Value,
-    ) -> BoxFuture<'a, Result<String, Error>> {
-        (**self).publish(publisher, event, payload)
-    }
-}
-
-/// In-process: the event is dispatched, as a notification, to the router's service named
-/// after the publisher (a subscriber built by a generated `<service>_subscriber`). There is
-/// no stream, so the id is empty.
-impl EventPublisher for crate::MemoryTransport {
-    fn publish<'a>(
-        &'a self,
-        publisher: &'a str,
-        event: &'a str,
-        payload: serde_json::Value,
-    ) -> BoxFuture<'a, Result<String, Error>> {
-        Box::pin(async move {
-            let envelope = crate::envelope::encode_notification(publisher, event, &payload)
-                .map_err(|e| Error::InvalidArgument(format!("payload does not serialize: {e}")))?;
-            crate::ClientTransport::notify(self, publisher, envelope).await?;
-            Ok(String::new())
-        })
-    }
 }
 
 /// The core of a generated `<Service>Events`: the service's events, their payload

@@ -68,3 +68,31 @@ pub trait ClientTransport: Send + Sync + 'static {
         None
     }
 }
+
+/// Where events go: what a generated `<Service>Events` publishes through, and what a handler
+/// that publishes is given. Implemented by `clamator_redis::RedisTransport` (a client's
+/// connection), `clamator_redis::ServerPublisher` (the connections of the server a handler
+/// runs in), [`MemoryTransport`](crate::MemoryTransport) (to the in-process subscriber named
+/// after the publisher) and [`RecordingPublisher`](crate::RecordingPublisher) (kept, for
+/// tests). Object-safe, so a publisher can hold any of them.
+pub trait EventPublisher: Send + Sync + 'static {
+    /// Publishes `payload` as the event `event` of `publisher`; resolves with the event's id
+    /// (the stream entry id over Redis).
+    fn publish<'a>(
+        &'a self,
+        publisher: &'a str,
+        event: &'a str,
+        payload: serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, Error>>;
+}
+
+impl<T: EventPublisher + ?Sized> EventPublisher for std::sync::Arc<T> {
+    fn publish<'a>(
+        &'a self,
+        publisher: &'a str,
+        event: &'a str,
+        payload: serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        (**self).publish(publisher, event, payload)
+    }
+}

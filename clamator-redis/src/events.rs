@@ -162,6 +162,52 @@ impl SubscriptionOptions {
     }
 }
 
+/// The envelope of the event `<publisher>.<event>` with `payload`, its names checked: what
+/// both a transport and a server publish.
+pub(crate) fn event_envelope<P: serde::Serialize + ?Sized>(
+    publisher: &str,
+    event: &str,
+    payload: &P,
+) -> Result<String, clamator_protocol::Error> {
+    use clamator_protocol::Error;
+    if !clamator_protocol::names::is_valid_service(publisher)
+        || !clamator_protocol::names::is_acceptable_method(event)
+    {
+        return Err(Error::InvalidArgument(format!(
+            "invalid event name \"{publisher}.{event}\""
+        )));
+    }
+    clamator_protocol::envelope::encode_notification(publisher, event, payload)
+        .map_err(|e| Error::InvalidArgument(format!("payload does not serialize: {e}")))
+}
+
+/// Adds an event's `envelope` to `publisher`'s event stream under `prefix` (capped at
+/// `maxlen`), with the time it was published and the current trace context; resolves with
+/// its entry id. Sent again while the topology changes (Redis did not run it then).
+pub(crate) async fn add(
+    conn: &crate::connection::RedisConn,
+    prefix: &str,
+    maxlen: usize,
+    publisher: &str,
+    envelope: &str,
+) -> redis::RedisResult<String> {
+    let trace = crate::trace_context::current();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let stream = crate::keys::event_stream(prefix, publisher);
+    let trace = trace.as_ref().map(|(p, s)| (p.as_str(), s.as_deref()));
+    crate::transport::through_topology_changes(|| {
+        let mut conn = conn.clone();
+        let stream = &stream;
+        async move {
+            crate::stream::commands::add_event(&mut conn, stream, maxlen, envelope, now, trace)
+                .await
+        }
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

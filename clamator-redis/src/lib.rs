@@ -108,6 +108,6 @@ pub use connection::RedisConnection;
 pub use dead_letters::{DeadLetter, DeadLetters};
 pub use defaults::*;
 pub use events::{RetryDelays, StartAt, SubscriptionOptions};
-pub use server::{RedisServer, ServerBuilder, ServerStats, StopReport};
+pub use server::{RedisServer, ServerBuilder, ServerPublisher, ServerStats, StopReport};
 pub use target::{Deployment, RedisTarget};
 pub use transport::RedisTransport;

@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::completer::{Completer, WriterSettings};
+use super::publisher::ServerPublisher;
 use super::runtime::{KnownReplyStreams, ServerState, ServiceRuntime};
 use super::stats::Counters;
 use super::{broadcast, consume, groups, housekeeping, lease, reclaim, RedisServer};
@@ -30,6 +31,7 @@ pub struct ServerBuilder {
     services: Vec<(Service, ServiceOptions)>,
     subscriptions: Vec<(String, Service, SubscriptionOptions)>,
     broadcasts: Vec<Service>,
+    publisher: ServerPublisher,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -71,7 +73,16 @@ impl ServerBuilder {
             services: Vec::new(),
             subscriptions: Vec::new(),
             broadcasts: Vec::new(),
+            publisher: ServerPublisher::default(),
         }
+    }
+
+    /// A publisher of events on the connections of the server this builder starts, for the
+    /// handlers of its services: give it to the service before adding that (a generated
+    /// `<Service>Events::new(builder.publisher())`). It publishes once the server has
+    /// started. Every call returns a handle to the same publisher.
+    pub fn publisher(&self) -> ServerPublisher {
+        self.publisher.clone()
     }
 
     /// Serves `service` with the default [`ServiceOptions`]: one request at a time, in
@@ -192,6 +203,8 @@ impl ServerBuilder {
             reply_streams: KnownReplyStreams::default(),
             dead_letter_failures: LogLimit::new(FAILURE_LOG_PERIOD),
         });
+        // Before any loop runs: a handler may publish from its first request.
+        self.publisher.bind(&state);
         for rt in &services {
             groups::ensure_group(&state, rt).await?;
             rt.reading.store(true, Ordering::Relaxed);

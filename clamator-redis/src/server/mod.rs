@@ -25,6 +25,7 @@ mod exactly_once;
 mod groups;
 mod housekeeping;
 mod lease;
+mod publisher;
 mod reclaim;
 mod retire;
 mod runtime;
@@ -40,6 +41,7 @@ use tokio_util::task::TaskTracker;
 
 pub(crate) use self::builder::check_partitions;
 pub use self::builder::ServerBuilder;
+pub use self::publisher::ServerPublisher;
 use self::runtime::{ServerState, ServiceRuntime};
 pub use self::stats::ServerStats;
 use crate::config::ServerConfig;
@@ -100,6 +102,14 @@ impl RedisServer {
     /// This server's instance id.
     pub fn instance_id(&self) -> &str {
         &self.state.config.instance_id
+    }
+
+    /// A publisher of events on this server's connections (the same as
+    /// [`ServerBuilder::publisher`] hands out before the start).
+    pub fn publisher(&self) -> ServerPublisher {
+        let publisher = ServerPublisher::default();
+        publisher.bind(&self.state);
+        publisher
     }
 
     /// What this server has done since it started.

@@ -270,32 +270,20 @@ impl RedisTransport {
     where
         P: serde::Serialize + ?Sized,
     {
-        if !clamator_protocol::names::is_valid_service(publisher)
-            || !clamator_protocol::names::is_acceptable_method(event)
-        {
-            return Err(Error::InvalidArgument(format!(
-                "invalid event name \"{publisher}.{event}\""
-            )));
-        }
-        let envelope = clamator_protocol::envelope::encode_notification(publisher, event, payload)
-            .map_err(|e| Error::InvalidArgument(format!("payload does not serialize: {e}")))?;
+        let envelope = crate::events::event_envelope(publisher, event, payload)?;
         // Stopped, Redis unreachable past `unreachable_limit`, or too large: as for calls.
         self.check_running(&envelope)?;
         if self.inner.health.is_suspect() {
             self.revive_shared().await?;
         }
-        let trace = crate::trace_context::current();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let stream = keys::event_stream(&self.inner.config.key_prefix, publisher);
-        let trace = trace.as_ref().map(|(p, s)| (p.as_str(), s.as_deref()));
-        let maxlen = self.inner.config.event_stream_maxlen;
-        let added = through_topology_changes(|| {
-            let mut conn = self.inner.manager.clone();
-            let (stream, envelope) = (&stream, &envelope);
-            async move { commands::add_event(&mut conn, stream, maxlen, envelope, now, trace).await }
-        })
+        let config = &self.inner.config;
+        let added = crate::events::add(
+            &self.inner.manager,
+            &config.key_prefix,
+            config.event_stream_maxlen,
+            publisher,
+            &envelope,
+        )
         .await;
         self.settle(added, "event XADD failed")
     }
@@ -466,7 +454,7 @@ async fn keep_alive(manager: RedisConn, key: String, ttl: Duration, stop: Cancel
 /// failover is in progress (ASK, MOVED, TRYAGAIN, READONLY, CLUSTERDOWN, LOADING): Redis
 /// did not run it, so sending it again cannot duplicate it. A few quick tries ride out
 /// the switch.
-async fn through_topology_changes<T, F, Fut>(mut send: F) -> redis::RedisResult<T>
+pub(crate) async fn through_topology_changes<T, F, Fut>(mut send: F) -> redis::RedisResult<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = redis::RedisResult<T>>,
@@ -493,7 +481,7 @@ const TOPOLOGY_RETRIES: usize = 6;
 
 /// What generated `<Service>Events` publishers publish through: the same as
 /// [`RedisTransport::publish_event`], the payload already checked against its schema.
-impl clamator_protocol::__codegen::EventPublisher for RedisTransport {
+impl clamator_protocol::EventPublisher for RedisTransport {
     fn publish<'a>(
         &'a self,
         publisher: &'a str,

@@ -22,6 +22,7 @@ pub(super) fn emit(service: &Service) -> TokenStream {
         impl #client {
             /// A client over `transport`: a `ClientTransport` (calls get the transport's
             /// default timeout, else clamator's 30 s) or a configured `Client`.
+            #[must_use]
             pub fn new(transport: impl Into<__c::Client>) -> Self {
                 Self {
                     client: transport.into(),
@@ -38,10 +39,13 @@ fn method(svc: &Service, m: &Method) -> TokenStream {
     let service = svc.name.as_str();
     let (wire, ident, params) = (&m.wire, &m.ident, &m.params_ty);
     let Some(result) = &m.result_ty else {
-        let doc = docs(&with_description(
-            format!("Sends the notification `{service}.{wire}`; returns once it is queued."),
-            m,
-            svc,
+        let doc = docs(&format!(
+            "{}\n\n# Errors\n\nWhen the notification cannot be queued (Redis unreachable, params that do not\nserialize).",
+            with_description(
+                format!("Sends the notification `{service}.{wire}`; returns once it is queued."),
+                m,
+                svc,
+            )
         ));
         return quote! {
             #doc
@@ -50,13 +54,12 @@ fn method(svc: &Service, m: &Method) -> TokenStream {
             }
         };
     };
-    let doc = docs(&with_description(
-        format!("Calls `{service}.{wire}`."),
-        m,
-        svc,
+    let doc = docs(&format!(
+        "{}\n\n# Errors\n\nThe call's failure: the service's error (`Error::Rpc`, a declared one readable with\n`from_error`), a timeout, Redis unreachable, or an answer that does not decode.",
+        with_description(format!("Calls `{service}.{wire}`."), m, svc)
     ));
     let with_doc = docs(&format!(
-        "Calls `{service}.{wire}` with per-call options (a timeout)."
+        "Calls `{service}.{wire}` with per-call options (a timeout).\n\n# Errors\n\nAs [`Self::{ident}`]."
     ));
     let with_ident = &m.with_ident;
     quote! {

@@ -74,6 +74,7 @@ pub(super) fn emit(service: &Service) -> TokenStream {
 
         impl #name {
             /// The error's JSON-RPC code.
+            #[must_use]
             pub fn code(&self) -> i64 {
                 match self {
                     #(#codes)*
@@ -81,6 +82,7 @@ pub(super) fn emit(service: &Service) -> TokenStream {
             }
 
             /// The error object's `message`.
+            #[must_use]
             pub fn message(&self) -> &'static str {
                 match self {
                     #(#messages)*
@@ -89,6 +91,7 @@ pub(super) fn emit(service: &Service) -> TokenStream {
 
             /// The declared error `e` is, if it is one: `None` for another code, or for data
             /// that does not fit the declared schema.
+            #[must_use]
             pub fn from_rpc(e: &__c::RpcError) -> Option<Self> {
                 match e.code {
                     #(#readers)*
@@ -97,6 +100,7 @@ pub(super) fn emit(service: &Service) -> TokenStream {
             }
 
             /// The declared error a call failed with, if it failed with one.
+            #[must_use]
             pub fn from_error(e: &__c::Error) -> Option<Self> {
                 match e {
                     __c::Error::Rpc(rpc) => Self::from_rpc(rpc),

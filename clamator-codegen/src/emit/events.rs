@@ -83,9 +83,12 @@ fn publisher(service: &Service) -> TokenStream {
     ));
     let methods = service.events.iter().map(|e| {
         let (wire, method, payload) = (&e.wire, &e.ident, &e.payload_ty);
-        let doc = docs(&with_description(
-            format!("Publishes the event `{name}.{wire}`; resolves with its id once it is stored."),
-            e,
+        let doc = docs(&format!(
+            "{}\n\n# Errors\n\nA payload that does not conform to the event's schema (`Error::InvalidArgument`,\nnothing published), or the publisher's failure (Redis unreachable).",
+            with_description(
+                format!("Publishes the event `{name}.{wire}`; resolves with its id once it is stored."),
+                e,
+            )
         ));
         quote! {
             #doc
@@ -102,8 +105,14 @@ fn publisher(service: &Service) -> TokenStream {
         }
 
         impl #publisher {
-            /// A publisher over `publisher`: a `clamator_redis::RedisTransport`, or a
-            /// `MemoryTransport` (which hands events to the in-process subscriber).
+            /// A publisher over `publisher`: a `clamator_redis::RedisTransport`, the
+            /// `clamator_redis::ServerPublisher` of the server a handler runs in, a
+            /// `RecordingPublisher` (tests), or a `MemoryTransport` (which hands events to
+            /// the in-process subscriber).
+            ///
+            /// # Errors
+            ///
+            /// When a payload schema does not compile (generated code always compiles).
             pub fn new(publisher: impl __c::EventPublisher) -> Result<Self, __c::Error> {
                 Ok(Self {
                     events: __c::Events::new(#name, #constant, publisher)?,
@@ -158,7 +167,9 @@ fn subscriber(service: &Service) -> TokenStream {
          `{name}`, with one notification handler per event, each payload validated against\n\
          its schema (an invalid one is dead-lettered, reason `invalid-payload`). Every event\n\
          of the contract is registered, those the implementation leaves at their default\n\
-         too: Rust cannot tell which it overrode."
+         too: Rust cannot tell which it overrode.\n\n\
+         # Errors\n\n\
+         When a payload schema does not compile (generated code always compiles)."
     ));
     let bound = service.events.iter().map(|e| {
         let (var, method, payload) = (handler_var(e), &e.ident, &e.payload_ty);

@@ -16,7 +16,9 @@ pub(super) fn emit(service: &Service) -> TokenStream {
     let handlers = service.methods.iter().map(|m| handler(service, m));
     let mount_doc = docs(&format!(
         "Builds the `{name}` service on `implementation`, with params and results validated\n\
-         against the contract's schemas (-32602 / -32603 when they do not conform)."
+         against the contract's schemas (-32602 / -32603 when they do not conform).\n\n\
+         # Errors\n\n\
+         When a schema of the contract does not compile (generated code always compiles)."
     ));
     let handlers_bound = service.methods.iter().map(bind_handler);
     let methods = service.methods.iter().map(add_method);

@@ -253,6 +253,7 @@ fn constructors(owner: &str, fields: &[Field], extra: bool) -> TokenStream {
         impl #ty {
             #doc
             #allow
+            #[must_use]
             pub fn new(#(#params),*) -> Self {
                 Self {
                     #(#inits,)*

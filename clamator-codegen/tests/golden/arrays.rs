@@ -19,6 +19,7 @@ pub struct GetParamsPointsItem {
 
 impl GetParamsPointsItem {
     /// Builds `GetParamsPointsItem` from its properties (`x`, `y`).
+    #[must_use]
     pub fn new(x: f64, y: f64) -> Self {
         Self { x, y }
     }
@@ -38,6 +39,7 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` from its properties (`tags`, `points`, `anything`).
+    #[must_use]
     pub fn new(
         tags: Vec<String>,
         points: Vec<GetParamsPointsItem>,
@@ -82,16 +84,26 @@ pub struct ArraysClient {
 impl ArraysClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `arrays.get`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get(&self, params: &GetParams) -> Result<GetResult, __c::Error> {
         self.client.call("arrays", "get", params).await
     }
 
     /// Calls `arrays.get` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
     pub async fn get_with(
         &self,
         params: &GetParams,
@@ -112,6 +124,10 @@ pub trait ArraysService: Send + Sync + 'static {
 
 /// Builds the `arrays` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn arrays_service<S: ArraysService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

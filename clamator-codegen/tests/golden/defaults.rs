@@ -46,6 +46,7 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             limit: default_get_params_limit(),
@@ -95,6 +96,7 @@ pub struct GetResult {}
 
 impl GetResult {
     /// Builds `GetResult` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {}
     }
@@ -138,16 +140,26 @@ pub struct DefaultsClient {
 impl DefaultsClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `defaults.get`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get(&self, params: &GetParams) -> Result<GetResult, __c::Error> {
         self.client.call("defaults", "get", params).await
     }
 
     /// Calls `defaults.get` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
     pub async fn get_with(
         &self,
         params: &GetParams,
@@ -168,6 +180,10 @@ pub trait DefaultsService: Send + Sync + 'static {
 
 /// Builds the `defaults` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn defaults_service<S: DefaultsService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

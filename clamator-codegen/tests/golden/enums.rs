@@ -35,6 +35,7 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` from its properties (`color`, `kind`).
+    #[must_use]
     pub fn new(color: GetParamsColor, kind: impl Into<String>) -> Self {
         Self { color, kind: kind.into() }
     }
@@ -47,6 +48,7 @@ pub struct GetResult {}
 
 impl GetResult {
     /// Builds `GetResult` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {}
     }
@@ -90,16 +92,26 @@ pub struct EnumsClient {
 impl EnumsClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `enums.get`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get(&self, params: &GetParams) -> Result<GetResult, __c::Error> {
         self.client.call("enums", "get", params).await
     }
 
     /// Calls `enums.get` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
     pub async fn get_with(
         &self,
         params: &GetParams,
@@ -120,6 +132,10 @@ pub trait EnumsService: Send + Sync + 'static {
 
 /// Builds the `enums` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn enums_service<S: EnumsService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

@@ -21,6 +21,7 @@ pub struct GetOrderParams {
 
 impl GetOrderParams {
     /// Builds `GetOrderParams` from its properties (`orderId`).
+    #[must_use]
     pub fn new(order_id: impl Into<String>) -> Self {
         Self { order_id: order_id.into() }
     }
@@ -39,6 +40,7 @@ pub struct Order {
 
 impl Order {
     /// Builds `Order` from its properties (`orderId`, `total`).
+    #[must_use]
     pub fn new(order_id: impl Into<String>, total: f64) -> Self {
         Self {
             order_id: order_id.into(),
@@ -64,6 +66,7 @@ pub struct OrderCancelledPayload {
 
 impl OrderCancelledPayload {
     /// Builds `OrderCancelledPayload` from its required properties (`orderId`); the others start absent or at their default.
+    #[must_use]
     pub fn new(order_id: impl Into<String>) -> Self {
         Self {
             order_id: order_id.into(),
@@ -97,6 +100,7 @@ pub struct OrderPlacedPayload {
 
 impl OrderPlacedPayload {
     /// Builds `OrderPlacedPayload` from its properties (`order`, `channel`).
+    #[must_use]
     pub fn new(order: Order, channel: OrderPlacedPayloadChannel) -> Self {
         Self { order, channel }
     }
@@ -137,11 +141,17 @@ pub struct OrdersClient {
 impl OrdersClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `orders.getOrder`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get_order(
         &self,
         params: &GetOrderParams,
@@ -150,6 +160,10 @@ impl OrdersClient {
     }
 
     /// Calls `orders.getOrder` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get_order`].
     pub async fn get_order_with(
         &self,
         params: &GetOrderParams,
@@ -170,6 +184,10 @@ pub trait OrdersService: Send + Sync + 'static {
 
 /// Builds the `orders` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn orders_service<S: OrdersService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {
@@ -229,8 +247,14 @@ pub struct OrdersEvents {
 }
 
 impl OrdersEvents {
-    /// A publisher over `publisher`: a `clamator_redis::RedisTransport`, or a
-    /// `MemoryTransport` (which hands events to the in-process subscriber).
+    /// A publisher over `publisher`: a `clamator_redis::RedisTransport`, the
+    /// `clamator_redis::ServerPublisher` of the server a handler runs in, a
+    /// `RecordingPublisher` (tests), or a `MemoryTransport` (which hands events to
+    /// the in-process subscriber).
+    ///
+    /// # Errors
+    ///
+    /// When a payload schema does not compile (generated code always compiles).
     pub fn new(publisher: impl __c::EventPublisher) -> Result<Self, __c::Error> {
         Ok(Self {
             events: __c::Events::new("orders", ORDERS_EVENTS, publisher)?,
@@ -238,6 +262,11 @@ impl OrdersEvents {
     }
 
     /// Publishes the event `orders.orderCancelled`; resolves with its id once it is stored.
+    ///
+    /// # Errors
+    ///
+    /// A payload that does not conform to the event's schema (`Error::InvalidArgument`,
+    /// nothing published), or the publisher's failure (Redis unreachable).
     pub async fn order_cancelled(
         &self,
         payload: &OrderCancelledPayload,
@@ -248,6 +277,11 @@ impl OrdersEvents {
     /// Publishes the event `orders.orderPlaced`; resolves with its id once it is stored.
     ///
     /// An order was placed and paid for.
+    ///
+    /// # Errors
+    ///
+    /// A payload that does not conform to the event's schema (`Error::InvalidArgument`,
+    /// nothing published), or the publisher's failure (Redis unreachable).
     pub async fn order_placed(
         &self,
         payload: &OrderPlacedPayload,
@@ -256,6 +290,11 @@ impl OrdersEvents {
     }
 
     /// Publishes the event `orders.stockLow`; resolves with its id once it is stored.
+    ///
+    /// # Errors
+    ///
+    /// A payload that does not conform to the event's schema (`Error::InvalidArgument`,
+    /// nothing published), or the publisher's failure (Redis unreachable).
     pub async fn stock_low(
         &self,
         payload: &StockLowPayload,
@@ -307,6 +346,10 @@ pub trait OrdersSubscriber: Send + Sync + 'static {
 /// its schema (an invalid one is dead-lettered, reason `invalid-payload`). Every event
 /// of the contract is registered, those the implementation leaves at their default
 /// too: Rust cannot tell which it overrode.
+///
+/// # Errors
+///
+/// When a payload schema does not compile (generated code always compiles).
 pub fn orders_subscriber<S: OrdersSubscriber>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

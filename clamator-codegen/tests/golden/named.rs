@@ -17,6 +17,7 @@ pub struct Address {
 
 impl Address {
     /// Builds `Address` from its properties (`city`).
+    #[must_use]
     pub fn new(city: impl Into<String>) -> Self {
         Self { city: city.into() }
     }
@@ -47,6 +48,7 @@ pub struct PlaceParams {
 
 impl PlaceParams {
     /// Builds `PlaceParams` from its properties (`address`, `status`).
+    #[must_use]
     pub fn new(address: Address, status: PlaceParamsStatus) -> Self {
         Self { address, status }
     }
@@ -79,6 +81,7 @@ pub struct PlaceResult {
 
 impl PlaceResult {
     /// Builds `PlaceResult` from its properties (`status`, `previous`, `other`).
+    #[must_use]
     pub fn new(
         status: PlaceParamsStatus,
         previous: PlaceParamsStatus,
@@ -120,16 +123,26 @@ pub struct NamedClient {
 impl NamedClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `named.place`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn place(&self, params: &PlaceParams) -> Result<PlaceResult, __c::Error> {
         self.client.call("named", "place", params).await
     }
 
     /// Calls `named.place` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::place`].
     pub async fn place_with(
         &self,
         params: &PlaceParams,
@@ -150,6 +163,10 @@ pub trait NamedService: Send + Sync + 'static {
 
 /// Builds the `named` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn named_service<S: NamedService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

@@ -14,6 +14,7 @@ pub struct ClientParams {}
 
 impl ClientParams {
     /// Builds `ClientParams` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {}
     }
@@ -32,6 +33,7 @@ pub struct ConstructorParams {}
 
 impl ConstructorParams {
     /// Builds `ConstructorParams` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {}
     }
@@ -53,6 +55,7 @@ pub struct Promise {
 
 impl Promise {
     /// Builds `Promise` from its properties (`int`).
+    #[must_use]
     pub fn new(int: i64) -> Self {
         Self { int }
     }
@@ -68,6 +71,7 @@ pub struct GetHttpItemResult {}
 
 impl GetHttpItemResult {
     /// Builds `GetHttpItemResult` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {}
     }
@@ -104,6 +108,7 @@ pub struct ImportParams {
 
 impl ImportParams {
     /// Builds `ImportParams` from its required properties (`class`); the others start absent or at their default.
+    #[must_use]
     pub fn new(class: impl Into<String>) -> Self {
         Self {
             class: class.into(),
@@ -137,6 +142,7 @@ pub struct Field {
 
 impl Field {
     /// Builds `Field` from its properties (`BaseModel`).
+    #[must_use]
     pub fn new(base_model: BaseModel) -> Self {
         Self { base_model }
     }
@@ -215,16 +221,27 @@ pub struct NamesClient {
 impl NamesClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Sends the notification `names.client`; returns once it is queued.
+    ///
+    /// # Errors
+    ///
+    /// When the notification cannot be queued (Redis unreachable, params that do not
+    /// serialize).
     pub async fn client(&self, params: &ClientParams) -> Result<(), __c::Error> {
         self.client.notify("names", "client", params).await
     }
 
     /// Sends the notification `names.constructor`; returns once it is queued.
+    ///
+    /// # Errors
+    ///
+    /// When the notification cannot be queued (Redis unreachable, params that do not
+    /// serialize).
     pub async fn constructor(
         &self,
         params: &ConstructorParams,
@@ -233,6 +250,11 @@ impl NamesClient {
     }
 
     /// Calls `names.getHTTPItem`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get_http_item(
         &self,
         params: &GetHttpItemParams,
@@ -241,6 +263,10 @@ impl NamesClient {
     }
 
     /// Calls `names.getHTTPItem` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get_http_item`].
     pub async fn get_http_item_with(
         &self,
         params: &GetHttpItemParams,
@@ -250,6 +276,11 @@ impl NamesClient {
     }
 
     /// Calls `names.import`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn import(
         &self,
         params: &ImportParams,
@@ -258,6 +289,10 @@ impl NamesClient {
     }
 
     /// Calls `names.import` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::import`].
     pub async fn import_with(
         &self,
         params: &ImportParams,
@@ -296,6 +331,10 @@ pub trait NamesService: Send + Sync + 'static {
 
 /// Builds the `names` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn names_service<S: NamesService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

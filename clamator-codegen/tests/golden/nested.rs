@@ -17,6 +17,7 @@ pub struct GetParamsOuterInner {
 
 impl GetParamsOuterInner {
     /// Builds `GetParamsOuterInner` from its properties (`leaf`).
+    #[must_use]
     pub fn new(leaf: impl Into<String>) -> Self {
         Self { leaf: leaf.into() }
     }
@@ -32,6 +33,7 @@ pub struct GetParamsOuter {
 
 impl GetParamsOuter {
     /// Builds `GetParamsOuter` from its properties (`inner`).
+    #[must_use]
     pub fn new(inner: GetParamsOuterInner) -> Self {
         Self { inner }
     }
@@ -47,6 +49,7 @@ pub struct GetParamsListItem {
 
 impl GetParamsListItem {
     /// Builds `GetParamsListItem` from its properties (`v`).
+    #[must_use]
     pub fn new(v: f64) -> Self {
         Self { v }
     }
@@ -64,6 +67,7 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` from its properties (`outer`, `list`).
+    #[must_use]
     pub fn new(outer: GetParamsOuter, list: Vec<GetParamsListItem>) -> Self {
         Self { outer, list }
     }
@@ -76,6 +80,7 @@ pub struct GetResult {}
 
 impl GetResult {
     /// Builds `GetResult` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {}
     }
@@ -119,16 +124,26 @@ pub struct NestedClient {
 impl NestedClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `nested.get`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get(&self, params: &GetParams) -> Result<GetResult, __c::Error> {
         self.client.call("nested", "get", params).await
     }
 
     /// Calls `nested.get` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
     pub async fn get_with(
         &self,
         params: &GetParams,
@@ -149,6 +164,10 @@ pub trait NestedService: Send + Sync + 'static {
 
 /// Builds the `nested` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn nested_service<S: NestedService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

@@ -22,6 +22,7 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` from its required properties (`a`, `b`); the others start absent or at their default.
+    #[must_use]
     pub fn new(a: Option<f64>, b: Option<String>) -> Self {
         Self { a, b, c: None }
     }
@@ -34,6 +35,7 @@ pub struct GetResult {}
 
 impl GetResult {
     /// Builds `GetResult` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {}
     }
@@ -77,16 +79,26 @@ pub struct NullableClient {
 impl NullableClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `nullable.get`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get(&self, params: &GetParams) -> Result<GetResult, __c::Error> {
         self.client.call("nullable", "get", params).await
     }
 
     /// Calls `nullable.get` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
     pub async fn get_with(
         &self,
         params: &GetParams,
@@ -107,6 +119,10 @@ pub trait NullableService: Send + Sync + 'static {
 
 /// Builds the `nullable` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn nullable_service<S: NullableService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

@@ -22,6 +22,7 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` from its required properties (`name`, `age`); the others start absent or at their default.
+    #[must_use]
     pub fn new(name: impl Into<String>, age: i64) -> Self {
         Self {
             name: name.into(),
@@ -41,6 +42,7 @@ pub struct GetResult {
 
 impl GetResult {
     /// Builds `GetResult` from its properties (`ok`).
+    #[must_use]
     pub fn new(ok: bool) -> Self {
         Self { ok }
     }
@@ -53,6 +55,7 @@ pub struct NotifyParams {}
 
 impl NotifyParams {
     /// Builds `NotifyParams` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {}
     }
@@ -107,16 +110,26 @@ pub struct ObjectsClient {
 impl ObjectsClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `objects.get`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get(&self, params: &GetParams) -> Result<GetResult, __c::Error> {
         self.client.call("objects", "get", params).await
     }
 
     /// Calls `objects.get` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
     pub async fn get_with(
         &self,
         params: &GetParams,
@@ -126,6 +139,11 @@ impl ObjectsClient {
     }
 
     /// Sends the notification `objects.notify`; returns once it is queued.
+    ///
+    /// # Errors
+    ///
+    /// When the notification cannot be queued (Redis unreachable, params that do not
+    /// serialize).
     pub async fn notify(&self, params: &NotifyParams) -> Result<(), __c::Error> {
         self.client.notify("objects", "notify", params).await
     }
@@ -148,6 +166,10 @@ pub trait ObjectsService: Send + Sync + 'static {
 
 /// Builds the `objects` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn objects_service<S: ObjectsService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

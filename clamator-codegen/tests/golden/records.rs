@@ -20,6 +20,7 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` from its properties (`counts`, `anyObject`).
+    #[must_use]
     pub fn new(
         counts: __c::BTreeMap<String, i64>,
         any_object: __c::serde_json::Map<String, __c::serde_json::Value>,
@@ -41,6 +42,7 @@ pub struct GetResult {
 
 impl GetResult {
     /// Builds `GetResult` from its properties (`known`).
+    #[must_use]
     pub fn new(known: impl Into<String>) -> Self {
         Self {
             known: known.into(),
@@ -81,16 +83,26 @@ pub struct RecordsClient {
 impl RecordsClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `records.get`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get(&self, params: &GetParams) -> Result<GetResult, __c::Error> {
         self.client.call("records", "get", params).await
     }
 
     /// Calls `records.get` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
     pub async fn get_with(
         &self,
         params: &GetParams,
@@ -111,6 +123,10 @@ pub trait RecordsService: Send + Sync + 'static {
 
 /// Builds the `records` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn records_service<S: RecordsService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

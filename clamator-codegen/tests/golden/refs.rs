@@ -19,6 +19,7 @@ pub struct Point {
 
 impl Point {
     /// Builds `Point` from its properties (`x`, `y`).
+    #[must_use]
     pub fn new(x: f64, y: f64) -> Self {
         Self { x, y }
     }
@@ -42,6 +43,7 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` from its required properties (`from`, `to`); the others start absent or at their default.
+    #[must_use]
     pub fn new(from: Point, to: Point) -> Self {
         Self { from, to, label: None }
     }
@@ -82,16 +84,26 @@ pub struct RefsClient {
 impl RefsClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `refs.get`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get(&self, params: &GetParams) -> Result<GetResult, __c::Error> {
         self.client.call("refs", "get", params).await
     }
 
     /// Calls `refs.get` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
     pub async fn get_with(
         &self,
         params: &GetParams,
@@ -112,6 +124,10 @@ pub trait RefsService: Send + Sync + 'static {
 
 /// Builds the `refs` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn refs_service<S: RefsService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

@@ -27,6 +27,7 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` from its properties (`i`, `n`, `s`, `b`, `z`, `any`).
+    #[must_use]
     pub fn new(
         i: i64,
         n: f64,
@@ -81,16 +82,26 @@ pub struct ScalarsClient {
 impl ScalarsClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `scalars.get`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get(&self, params: &GetParams) -> Result<GetResult, __c::Error> {
         self.client.call("scalars", "get", params).await
     }
 
     /// Calls `scalars.get` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
     pub async fn get_with(
         &self,
         params: &GetParams,
@@ -111,6 +122,10 @@ pub trait ScalarsService: Send + Sync + 'static {
 
 /// Builds the `scalars` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn scalars_service<S: ScalarsService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

@@ -14,6 +14,7 @@ pub struct GetParams {}
 
 impl GetParams {
     /// Builds `GetParams` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {}
     }
@@ -80,16 +81,26 @@ pub struct TaggedUnionClient {
 impl TaggedUnionClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `tagged-union.get`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get(&self, params: &GetParams) -> Result<GetResult, __c::Error> {
         self.client.call("tagged-union", "get", params).await
     }
 
     /// Calls `tagged-union.get` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
     pub async fn get_with(
         &self,
         params: &GetParams,
@@ -110,6 +121,10 @@ pub trait TaggedUnionService: Send + Sync + 'static {
 
 /// Builds the `tagged-union` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn tagged_union_service<S: TaggedUnionService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

@@ -27,6 +27,7 @@ pub struct GetParamsValueVariant2 {
 
 impl GetParamsValueVariant2 {
     /// Builds `GetParamsValueVariant2` from its properties (`n`).
+    #[must_use]
     pub fn new(n: f64) -> Self {
         Self { n }
     }
@@ -54,6 +55,7 @@ pub struct GetParams {
 
 impl GetParams {
     /// Builds `GetParams` from its properties (`id`, `value`).
+    #[must_use]
     pub fn new(id: GetParamsId, value: GetParamsValue) -> Self {
         Self { id, value }
     }
@@ -71,6 +73,7 @@ pub struct GetResultVariant1 {
 
 impl GetResultVariant1 {
     /// Builds `GetResultVariant1` from its properties (`ok`, `pid`).
+    #[must_use]
     pub fn new(ok: bool, pid: f64) -> Self {
         Self { ok, pid }
     }
@@ -88,6 +91,7 @@ pub struct GetResultVariant2 {
 
 impl GetResultVariant2 {
     /// Builds `GetResultVariant2` from its properties (`ok`, `error`).
+    #[must_use]
     pub fn new(ok: bool, error: impl Into<String>) -> Self {
         Self { ok, error: error.into() }
     }
@@ -135,16 +139,26 @@ pub struct UntaggedUnionClient {
 impl UntaggedUnionClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `untagged-union.get`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get(&self, params: &GetParams) -> Result<GetResult, __c::Error> {
         self.client.call("untagged-union", "get", params).await
     }
 
     /// Calls `untagged-union.get` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
     pub async fn get_with(
         &self,
         params: &GetParams,
@@ -165,6 +179,10 @@ pub trait UntaggedUnionService: Send + Sync + 'static {
 
 /// Builds the `untagged-union` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn untagged_union_service<S: UntaggedUnionService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

@@ -19,6 +19,7 @@ pub struct AddParams {
 
 impl AddParams {
     /// Builds `AddParams` from its properties (`a`, `b`).
+    #[must_use]
     pub fn new(a: f64, b: f64) -> Self {
         Self { a, b }
     }
@@ -34,6 +35,7 @@ pub struct AddResult {
 
 impl AddResult {
     /// Builds `AddResult` from its properties (`sum`).
+    #[must_use]
     pub fn new(sum: f64) -> Self {
         Self { sum }
     }
@@ -51,6 +53,7 @@ pub struct DivideParams {
 
 impl DivideParams {
     /// Builds `DivideParams` from its properties (`a`, `b`).
+    #[must_use]
     pub fn new(a: f64, b: f64) -> Self {
         Self { a, b }
     }
@@ -66,6 +69,7 @@ pub struct DivideResult {
 
 impl DivideResult {
     /// Builds `DivideResult` from its properties (`q`).
+    #[must_use]
     pub fn new(q: f64) -> Self {
         Self { q }
     }
@@ -81,6 +85,7 @@ pub struct EchoTextParams {
 
 impl EchoTextParams {
     /// Builds `EchoTextParams` from its properties (`text`).
+    #[must_use]
     pub fn new(text: impl Into<String>) -> Self {
         Self { text: text.into() }
     }
@@ -96,6 +101,7 @@ pub struct EchoTextResult {
 
 impl EchoTextResult {
     /// Builds `EchoTextResult` from its properties (`text`).
+    #[must_use]
     pub fn new(text: impl Into<String>) -> Self {
         Self { text: text.into() }
     }
@@ -116,6 +122,7 @@ pub struct SlowAddParams {
 
 impl SlowAddParams {
     /// Builds `SlowAddParams` from its properties (`a`, `b`, `sleepMs`).
+    #[must_use]
     pub fn new(a: f64, b: f64, sleep_ms: i64) -> Self {
         Self { a, b, sleep_ms }
     }
@@ -131,6 +138,7 @@ pub struct SlowAddResult {
 
 impl SlowAddResult {
     /// Builds `SlowAddResult` from its properties (`sum`).
+    #[must_use]
     pub fn new(sum: f64) -> Self {
         Self { sum }
     }
@@ -216,16 +224,26 @@ pub struct ArithClient {
 impl ArithClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `arith.add`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn add(&self, params: &AddParams) -> Result<AddResult, __c::Error> {
         self.client.call("arith", "add", params).await
     }
 
     /// Calls `arith.add` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::add`].
     pub async fn add_with(
         &self,
         params: &AddParams,
@@ -235,6 +253,11 @@ impl ArithClient {
     }
 
     /// Calls `arith.divide`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn divide(
         &self,
         params: &DivideParams,
@@ -243,6 +266,10 @@ impl ArithClient {
     }
 
     /// Calls `arith.divide` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::divide`].
     pub async fn divide_with(
         &self,
         params: &DivideParams,
@@ -252,6 +279,11 @@ impl ArithClient {
     }
 
     /// Calls `arith.echoText`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn echo_text(
         &self,
         params: &EchoTextParams,
@@ -260,6 +292,10 @@ impl ArithClient {
     }
 
     /// Calls `arith.echoText` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::echo_text`].
     pub async fn echo_text_with(
         &self,
         params: &EchoTextParams,
@@ -269,6 +305,11 @@ impl ArithClient {
     }
 
     /// Calls `arith.slowAdd`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn slow_add(
         &self,
         params: &SlowAddParams,
@@ -277,6 +318,10 @@ impl ArithClient {
     }
 
     /// Calls `arith.slowAdd` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::slow_add`].
     pub async fn slow_add_with(
         &self,
         params: &SlowAddParams,
@@ -315,6 +360,10 @@ pub trait ArithService: Send + Sync + 'static {
 
 /// Builds the `arith` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn arith_service<S: ArithService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

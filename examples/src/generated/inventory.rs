@@ -17,6 +17,7 @@ pub struct OutOfStockData {
 
 impl OutOfStockData {
     /// Builds `OutOfStockData` from its properties (`available`).
+    #[must_use]
     pub fn new(available: i64) -> Self {
         Self { available }
     }
@@ -47,6 +48,7 @@ pub struct ItemDimensions {
 
 impl ItemDimensions {
     /// Builds `ItemDimensions` from its properties (`width`, `height`).
+    #[must_use]
     pub fn new(width: f64, height: f64) -> Self {
         Self { width, height }
     }
@@ -86,6 +88,7 @@ pub struct Item {
 
 impl Item {
     /// Builds `Item` from its required properties (`id`, `name`, `price`, `kind`); the others start absent or at their default.
+    #[must_use]
     pub fn new(
         id: impl Into<String>,
         name: impl Into<String>,
@@ -119,6 +122,7 @@ pub struct AddItemParams {
 
 impl AddItemParams {
     /// Builds `AddItemParams` from its required properties (`item`); the others start absent or at their default.
+    #[must_use]
     pub fn new(item: Item) -> Self {
         Self {
             item,
@@ -181,6 +185,7 @@ pub struct GetItemParams {
 
 impl GetItemParams {
     /// Builds `GetItemParams` from its properties (`id`).
+    #[must_use]
     pub fn new(id: impl Into<String>) -> Self {
         Self { id: id.into() }
     }
@@ -198,6 +203,7 @@ pub struct GetItemResult {
 
 impl GetItemResult {
     /// Builds `GetItemResult` from its properties (`item`, `stock`).
+    #[must_use]
     pub fn new(item: Option<Item>, stock: __c::BTreeMap<String, i64>) -> Self {
         Self { item, stock }
     }
@@ -230,6 +236,7 @@ pub struct ItemChangedParams {
 
 impl ItemChangedParams {
     /// Builds `ItemChangedParams` from its required properties (`id`, `version`, `change`); the others start absent or at their default.
+    #[must_use]
     pub fn new(
         id: impl Into<String>,
         version: impl Into<String>,
@@ -256,6 +263,7 @@ pub struct ReserveParams {
 
 impl ReserveParams {
     /// Builds `ReserveParams` from its properties (`id`, `quantity`).
+    #[must_use]
     pub fn new(id: impl Into<String>, quantity: i64) -> Self {
         Self { id: id.into(), quantity }
     }
@@ -271,6 +279,7 @@ pub struct ReserveResult {
 
 impl ReserveResult {
     /// Builds `ReserveResult` from its properties (`remaining`).
+    #[must_use]
     pub fn new(remaining: i64) -> Self {
         Self { remaining }
     }
@@ -306,6 +315,7 @@ pub struct SearchParamsFilters {
 
 impl SearchParamsFilters {
     /// Builds `SearchParamsFilters` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             min_price: None,
@@ -340,6 +350,7 @@ pub struct SearchParams {
 
 impl SearchParams {
     /// Builds `SearchParams` from its required properties (`query`); the others start absent or at their default.
+    #[must_use]
     pub fn new(query: impl Into<String>) -> Self {
         Self {
             query: query.into(),
@@ -372,6 +383,7 @@ pub struct SearchResult {
 
 impl SearchResult {
     /// Builds `SearchResult` from its properties (`items`, `total`, `next`).
+    #[must_use]
     pub fn new(items: Vec<Item>, total: i64, next: Option<String>) -> Self {
         Self { items, total, next }
     }
@@ -392,6 +404,7 @@ pub struct SetMetadataParams {
 
 impl SetMetadataParams {
     /// Builds `SetMetadataParams` from its required properties (`id`, `metadata`); the others start absent or at their default.
+    #[must_use]
     pub fn new(id: impl Into<String>, metadata: __c::serde_json::Value) -> Self {
         Self {
             id: id.into(),
@@ -408,6 +421,7 @@ pub struct SetMetadataResult {}
 
 impl SetMetadataResult {
     /// Builds `SetMetadataResult` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self {}
     }
@@ -526,11 +540,17 @@ pub struct InventoryClient {
 impl InventoryClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Calls `inventory.addItem`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn add_item(
         &self,
         params: &AddItemParams,
@@ -539,6 +559,10 @@ impl InventoryClient {
     }
 
     /// Calls `inventory.addItem` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::add_item`].
     pub async fn add_item_with(
         &self,
         params: &AddItemParams,
@@ -548,6 +572,11 @@ impl InventoryClient {
     }
 
     /// Calls `inventory.getItem`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get_item(
         &self,
         params: &GetItemParams,
@@ -556,6 +585,10 @@ impl InventoryClient {
     }
 
     /// Calls `inventory.getItem` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get_item`].
     pub async fn get_item_with(
         &self,
         params: &GetItemParams,
@@ -565,6 +598,11 @@ impl InventoryClient {
     }
 
     /// Sends the notification `inventory.itemChanged`; returns once it is queued.
+    ///
+    /// # Errors
+    ///
+    /// When the notification cannot be queued (Redis unreachable, params that do not
+    /// serialize).
     pub async fn item_changed(
         &self,
         params: &ItemChangedParams,
@@ -577,6 +615,11 @@ impl InventoryClient {
     /// Reserves units of an item for an order.
     ///
     /// May answer with [`InventoryError::ItemNotFound`], [`InventoryError::OutOfStock`].
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn reserve(
         &self,
         params: &ReserveParams,
@@ -585,6 +628,10 @@ impl InventoryClient {
     }
 
     /// Calls `inventory.reserve` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::reserve`].
     pub async fn reserve_with(
         &self,
         params: &ReserveParams,
@@ -594,6 +641,11 @@ impl InventoryClient {
     }
 
     /// Calls `inventory.search`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn search(
         &self,
         params: &SearchParams,
@@ -602,6 +654,10 @@ impl InventoryClient {
     }
 
     /// Calls `inventory.search` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::search`].
     pub async fn search_with(
         &self,
         params: &SearchParams,
@@ -611,6 +667,11 @@ impl InventoryClient {
     }
 
     /// Calls `inventory.setMetadata`.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn set_metadata(
         &self,
         params: &SetMetadataParams,
@@ -619,6 +680,10 @@ impl InventoryClient {
     }
 
     /// Calls `inventory.setMetadata` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::set_metadata`].
     pub async fn set_metadata_with(
         &self,
         params: &SetMetadataParams,
@@ -673,6 +738,10 @@ pub trait InventoryService: Send + Sync + 'static {
 
 /// Builds the `inventory` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn inventory_service<S: InventoryService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {
@@ -774,6 +843,7 @@ pub enum InventoryError {
 
 impl InventoryError {
     /// The error's JSON-RPC code.
+    #[must_use]
     pub fn code(&self) -> i64 {
         match self {
             Self::ItemNotFound => 4004,
@@ -782,6 +852,7 @@ impl InventoryError {
     }
 
     /// The error object's `message`.
+    #[must_use]
     pub fn message(&self) -> &'static str {
         match self {
             Self::ItemNotFound => "item not found",
@@ -791,6 +862,7 @@ impl InventoryError {
 
     /// The declared error `e` is, if it is one: `None` for another code, or for data
     /// that does not fit the declared schema.
+    #[must_use]
     pub fn from_rpc(e: &__c::RpcError) -> Option<Self> {
         match e.code {
             4004 => Some(Self::ItemNotFound),
@@ -802,6 +874,7 @@ impl InventoryError {
     }
 
     /// The declared error a call failed with, if it failed with one.
+    #[must_use]
     pub fn from_error(e: &__c::Error) -> Option<Self> {
         match e {
             __c::Error::Rpc(rpc) => Self::from_rpc(rpc),

@@ -18,6 +18,7 @@ pub struct PingParams {
 
 impl PingParams {
     /// Builds `PingParams` with every property absent or at its default.
+    #[must_use]
     pub fn new() -> Self {
         Self { tag: None }
     }
@@ -56,11 +57,17 @@ pub struct NotificationsClient {
 impl NotificationsClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
 
     /// Sends the notification `notifications.ping`; returns once it is queued.
+    ///
+    /// # Errors
+    ///
+    /// When the notification cannot be queued (Redis unreachable, params that do not
+    /// serialize).
     pub async fn ping(&self, params: &PingParams) -> Result<(), __c::Error> {
         self.client.notify("notifications", "ping", params).await
     }
@@ -77,6 +84,10 @@ pub trait NotificationsService: Send + Sync + 'static {
 
 /// Builds the `notifications` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn notifications_service<S: NotificationsService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

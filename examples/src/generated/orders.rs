@@ -21,6 +21,7 @@ pub struct GetOrderParams {
 
 impl GetOrderParams {
     /// Builds `GetOrderParams` from its properties (`orderId`).
+    #[must_use]
     pub fn new(order_id: impl Into<String>) -> Self {
         Self { order_id: order_id.into() }
     }
@@ -42,6 +43,7 @@ pub struct Order {
 
 impl Order {
     /// Builds `Order` from its required properties (`orderId`, `total`); the others start absent or at their default.
+    #[must_use]
     pub fn new(order_id: impl Into<String>, total: f64) -> Self {
         Self {
             order_id: order_id.into(),
@@ -68,6 +70,7 @@ pub struct OrderCancelledPayload {
 
 impl OrderCancelledPayload {
     /// Builds `OrderCancelledPayload` from its required properties (`orderId`); the others start absent or at their default.
+    #[must_use]
     pub fn new(order_id: impl Into<String>) -> Self {
         Self {
             order_id: order_id.into(),
@@ -111,6 +114,7 @@ pub struct OrdersClient {
 impl OrdersClient {
     /// A client over `transport`: a `ClientTransport` (calls get the transport's
     /// default timeout, else clamator's 30 s) or a configured `Client`.
+    #[must_use]
     pub fn new(transport: impl Into<__c::Client>) -> Self {
         Self { client: transport.into() }
     }
@@ -118,6 +122,11 @@ impl OrdersClient {
     /// Calls `orders.getOrder`.
     ///
     /// The order with this id, as it was placed.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure: the service's error (`Error::Rpc`, a declared one readable with
+    /// `from_error`), a timeout, Redis unreachable, or an answer that does not decode.
     pub async fn get_order(
         &self,
         params: &GetOrderParams,
@@ -126,6 +135,10 @@ impl OrdersClient {
     }
 
     /// Calls `orders.getOrder` with per-call options (a timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get_order`].
     pub async fn get_order_with(
         &self,
         params: &GetOrderParams,
@@ -148,6 +161,10 @@ pub trait OrdersService: Send + Sync + 'static {
 
 /// Builds the `orders` service on `implementation`, with params and results validated
 /// against the contract's schemas (-32602 / -32603 when they do not conform).
+///
+/// # Errors
+///
+/// When a schema of the contract does not compile (generated code always compiles).
 pub fn orders_service<S: OrdersService>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {
@@ -199,8 +216,14 @@ pub struct OrdersEvents {
 }
 
 impl OrdersEvents {
-    /// A publisher over `publisher`: a `clamator_redis::RedisTransport`, or a
-    /// `MemoryTransport` (which hands events to the in-process subscriber).
+    /// A publisher over `publisher`: a `clamator_redis::RedisTransport`, the
+    /// `clamator_redis::ServerPublisher` of the server a handler runs in, a
+    /// `RecordingPublisher` (tests), or a `MemoryTransport` (which hands events to
+    /// the in-process subscriber).
+    ///
+    /// # Errors
+    ///
+    /// When a payload schema does not compile (generated code always compiles).
     pub fn new(publisher: impl __c::EventPublisher) -> Result<Self, __c::Error> {
         Ok(Self {
             events: __c::Events::new("orders", ORDERS_EVENTS, publisher)?,
@@ -210,6 +233,11 @@ impl OrdersEvents {
     /// Publishes the event `orders.orderCancelled`; resolves with its id once it is stored.
     ///
     /// An order was cancelled before it shipped.
+    ///
+    /// # Errors
+    ///
+    /// A payload that does not conform to the event's schema (`Error::InvalidArgument`,
+    /// nothing published), or the publisher's failure (Redis unreachable).
     pub async fn order_cancelled(
         &self,
         payload: &OrderCancelledPayload,
@@ -220,6 +248,11 @@ impl OrdersEvents {
     /// Publishes the event `orders.orderPlaced`; resolves with its id once it is stored.
     ///
     /// An order was placed; billing, shipping and analytics each react.
+    ///
+    /// # Errors
+    ///
+    /// A payload that does not conform to the event's schema (`Error::InvalidArgument`,
+    /// nothing published), or the publisher's failure (Redis unreachable).
     pub async fn order_placed(
         &self,
         payload: &OrderPlacedPayload,
@@ -263,6 +296,10 @@ pub trait OrdersSubscriber: Send + Sync + 'static {
 /// its schema (an invalid one is dead-lettered, reason `invalid-payload`). Every event
 /// of the contract is registered, those the implementation leaves at their default
 /// too: Rust cannot tell which it overrode.
+///
+/// # Errors
+///
+/// When a payload schema does not compile (generated code always compiles).
 pub fn orders_subscriber<S: OrdersSubscriber>(
     implementation: S,
 ) -> Result<__c::Service, __c::Error> {

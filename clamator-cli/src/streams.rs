@@ -61,6 +61,24 @@ pub(crate) async fn all_services(
     Ok(services)
 }
 
+/// Every event stream under `prefix`, `<prefix>:events:<publisher>`, by publisher.
+pub(crate) async fn all_publishers(
+    conn: &mut RedisConnection,
+    prefix: &str,
+) -> Result<BTreeMap<String, String>, CliError> {
+    let events_prefix = keys::event_stream(prefix, "");
+    let pattern = format!("{}*", glob_escape(&events_prefix));
+    let mut publishers = BTreeMap::new();
+    for key in conn.scan(&pattern, Some("stream")).await? {
+        if let Some(publisher) = key.strip_prefix(&events_prefix) {
+            if names::is_valid_service(publisher) {
+                publishers.insert(publisher.to_owned(), key.clone());
+            }
+        }
+    }
+    Ok(publishers)
+}
+
 /// The command streams of one service (none when it has none yet).
 pub(crate) async fn service_streams(
     conn: &mut RedisConnection,

@@ -1,5 +1,6 @@
 //! `clamator services`: every service under the prefix, its command streams, consumer
-//! groups and consumers, and whether it published a contract.
+//! groups and consumers, and whether it published a contract; and every publisher of
+//! events, its event stream and the subscribers' groups on it.
 
 use clamator_redis::RedisConnection;
 use serde_json::{json, Value};
@@ -22,16 +23,74 @@ pub(crate) async fn run(ctx: &Ctx, _args: Args) -> Result<(), CliError> {
     for (service, streams) in streams::all_services(&mut conn, prefix).await? {
         services.push(describe_service(&mut conn, prefix, &service, &streams).await?);
     }
+    let mut publishers = Vec::new();
+    for (publisher, key) in streams::all_publishers(&mut conn, prefix).await? {
+        let length: u64 = conn.query(redis::cmd("XLEN").arg(&key)).await?;
+        publishers.push(json!({
+            "publisher": publisher,
+            "key": key,
+            "length": length,
+            "subscribers": groups(&mut conn, &key).await?,
+        }));
+    }
     if ctx.json {
-        output::json(&json!({ "prefix": prefix, "services": services }));
+        output::json(&json!({
+            "prefix": prefix,
+            "services": services,
+            "publishers": publishers,
+        }));
         return Ok(());
     }
-    if services.is_empty() {
+    if services.is_empty() && publishers.is_empty() {
         output::line(&format!("no services under prefix \"{prefix}\""));
         return Ok(());
     }
-    print_tables(&services);
+    if !services.is_empty() {
+        print_tables(&services);
+    }
+    if !publishers.is_empty() {
+        if !services.is_empty() {
+            output::line("");
+        }
+        print_publishers(&publishers);
+    }
     Ok(())
+}
+
+/// The consumer groups of the stream `key`, each with its consumers, as the JSON document
+/// describes them: a service's group on a command stream, the subscribers' on an event
+/// stream.
+async fn groups(conn: &mut RedisConnection, key: &str) -> Result<Vec<Value>, CliError> {
+    let mut groups = Vec::new();
+    for group in streams::groups(conn, key).await? {
+        let consumers: Vec<Value> = streams::consumers(conn, key, &group.name)
+            .await?
+            .into_iter()
+            .map(|c| {
+                let instance = c
+                    .name
+                    .strip_prefix(&format!("{}:", group.name))
+                    .map(str::to_owned);
+                json!({
+                    "name": c.name,
+                    "instance": instance,
+                    "pending": c.pending,
+                    "idleMs": c.idle_ms,
+                    "inactiveMs": c.inactive_ms,
+                    "language": language(&c.name),
+                })
+            })
+            .collect();
+        groups.push(json!({
+            "name": group.name,
+            "pending": group.pending,
+            "lag": group.lag,
+            "lastDeliveredId": group.last_delivered_id,
+            "entriesRead": group.entries_read,
+            "consumers": consumers,
+        }));
+    }
+    Ok(groups)
 }
 
 /// One service as the JSON document describes it.
@@ -54,35 +113,7 @@ async fn describe_service(
     let mut out_streams = Vec::new();
     for stream in streams {
         let length: u64 = conn.query(redis::cmd("XLEN").arg(&stream.key)).await?;
-        let mut groups = Vec::new();
-        for group in streams::groups(conn, &stream.key).await? {
-            let consumers: Vec<Value> = streams::consumers(conn, &stream.key, &group.name)
-                .await?
-                .into_iter()
-                .map(|c| {
-                    let instance = c
-                        .name
-                        .strip_prefix(&format!("{}:", group.name))
-                        .map(str::to_owned);
-                    json!({
-                        "name": c.name,
-                        "instance": instance,
-                        "pending": c.pending,
-                        "idleMs": c.idle_ms,
-                        "inactiveMs": c.inactive_ms,
-                        "language": language(&c.name),
-                    })
-                })
-                .collect();
-            groups.push(json!({
-                "name": group.name,
-                "pending": group.pending,
-                "lag": group.lag,
-                "lastDeliveredId": group.last_delivered_id,
-                "entriesRead": group.entries_read,
-                "consumers": consumers,
-            }));
-        }
+        let groups = groups(conn, &stream.key).await?;
         out_streams.push(json!({
             "key": stream.key,
             "partition": stream.partition,
@@ -203,6 +234,51 @@ fn print_tables(services: &[Value]) {
         output::line("");
         consumers.print();
     }
+}
+
+/// The publishers' table: one row per subscriber group on each event stream.
+fn print_publishers(publishers: &[Value]) {
+    let text = |v: &Value| match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut table = Table::new(&[
+        "PUBLISHER",
+        "STREAM",
+        "LENGTH",
+        "SUBSCRIBER",
+        "CONSUMERS",
+        "PENDING",
+        "LAG",
+    ]);
+    for p in publishers {
+        let cells = |subscriber: String, n: String, pending: String, lag: String| {
+            vec![
+                text(&p["publisher"]),
+                text(&p["key"]),
+                text(&p["length"]),
+                subscriber,
+                n,
+                pending,
+                lag,
+            ]
+        };
+        let subscribers = p["subscribers"].as_array().cloned().unwrap_or_default();
+        if subscribers.is_empty() {
+            table.row(cells("-".into(), "0".into(), "-".into(), "-".into()));
+        }
+        for g in &subscribers {
+            let n = g["consumers"].as_array().map_or(0, Vec::len);
+            table.row(cells(
+                text(&g["name"]),
+                n.to_string(),
+                text(&g["pending"]),
+                text(&g["lag"]),
+            ));
+        }
+    }
+    table.print();
 }
 
 #[cfg(test)]

@@ -132,3 +132,74 @@ async fn services_lists_streams_partitions_groups_consumers_and_contracts() {
 
     server.stop().await;
 }
+
+/// Event streams are listed with their subscribers: `billing`'s group on `orders`'s events,
+/// with what it has not read yet (before, `services` showed command streams only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_lists_publishers_and_their_subscribers() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let mut conn = crate::redis_conn(&redis).await;
+    // A subscriber group that read two of five events, as a stopped subscriber leaves it.
+    for n in 0..5 {
+        let _: String = redis::cmd("XADD")
+            .arg("s9:events:orders")
+            .arg("*")
+            .arg("type")
+            .arg("event")
+            .arg("envelope")
+            .arg(format!(
+                r#"{{"jsonrpc":"2.0","method":"orders.orderPlaced","params":{{"n":{n}}}}}"#
+            ))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("s9:events:orders")
+        .arg("billing")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("billing")
+        .arg("billing:rust-1")
+        .arg("COUNT")
+        .arg(2)
+        .arg("STREAMS")
+        .arg("s9:events:orders")
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let listed = clamator(&url, "s9", &["services", "--json"]).await;
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let doc = listed.json();
+    let publisher = &doc["publishers"][0];
+    assert_eq!(publisher["publisher"], "orders", "{doc}");
+    assert_eq!(publisher["length"], 5, "{doc}");
+    let billing = &publisher["subscribers"][0];
+    assert_eq!(billing["name"], "billing", "{doc}");
+    assert_eq!(billing["pending"], 2, "{doc}");
+    assert_eq!(billing["consumers"][0]["language"], "rust", "{doc}");
+    // Redis 7 and Valkey say how far behind the group is.
+    assert!(billing["lag"] == 3 || billing["lag"].is_null(), "{doc}");
+
+    let table = clamator(&url, "s9", &["services"]).await;
+    assert_eq!(table.code, 0, "{table:?}");
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.contains("billing"))
+        .unwrap_or_else(|| panic!("no billing row: {}", table.stdout));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells[..4],
+        ["orders", "s9:events:orders", "5", "billing"],
+        "{row}"
+    );
+}

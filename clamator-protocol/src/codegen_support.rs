@@ -10,7 +10,7 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::client::Client;
-pub use crate::contract::{ContractInfo, MethodInfo};
+pub use crate::contract::{ContractInfo, ErrorInfo, EventInfo, MethodInfo};
 pub use crate::error::{Error, RpcError};
 pub use crate::schema::SchemaValidator;
 pub use crate::server::{BoxFuture, Method, Service};
@@ -26,19 +26,6 @@ pub fn validator(schema: &'static str) -> Result<SchemaValidator, Error> {
 /// optional properties (Python clamator proxies send unset optional fields as `null`).
 pub fn params_validator(schema: &'static str) -> Result<SchemaValidator, Error> {
     validator(schema).map(SchemaValidator::accepting_null_for_optional)
-}
-
-/// One event of a contract: what generated code lists in `<SERVICE>_EVENTS`. Kept apart from
-/// [`ContractInfo`] so contracts without events, and the code generated from them, stay as
-/// they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventInfo {
-    /// The wire name: the notification is `<service>.<name>`.
-    pub name: &'static str,
-    /// The payload schema (JSON, `$ref`s inlined).
-    pub payload_schema: &'static str,
-    /// SHA-256 (lowercase hex) of the payload schema, as in the manifest's `events`.
-    pub payload_hash: &'static str,
 }
 
 /// The core of a generated `<Service>Events`: the service's events, their payload

@@ -34,6 +34,33 @@ pub struct ContractInfo {
     pub service: &'static str,
     /// The methods, in clamator's order.
     pub methods: &'static [MethodInfo],
+    /// The events the service publishes (generated code: `<SERVICE>_EVENTS`), in contract
+    /// order; empty when it publishes none.
+    pub events: &'static [EventInfo],
+    /// The application errors the contract declares, in contract order.
+    pub errors: &'static [ErrorInfo],
+}
+
+/// One event of a contract: what generated code lists in `<SERVICE>_EVENTS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventInfo {
+    /// The wire name: the notification is `<service>.<name>`.
+    pub name: &'static str,
+    /// The payload schema (JSON, `$ref`s inlined).
+    pub payload_schema: &'static str,
+    /// SHA-256 (lowercase hex) of the payload schema, as in the manifest's `events`.
+    pub payload_hash: &'static str,
+}
+
+/// One application error a contract declares: a caller reads it back by its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// Its name in the contract: `OutOfStock`.
+    pub name: &'static str,
+    /// The JSON-RPC code it is answered with.
+    pub code: i64,
+    /// The error object's `message`.
+    pub message: &'static str,
 }
 
 /// One method of a [`ContractInfo`].

@@ -65,7 +65,9 @@ pub mod server;
 pub mod transport;
 
 pub use client::{Client, DEFAULT_TIMEOUT};
-pub use contract::{ContractDescriptor, ContractInfo, MethodDescriptor, MethodInfo};
+pub use contract::{
+    ContractDescriptor, ContractInfo, ErrorInfo, EventInfo, MethodDescriptor, MethodInfo,
+};
 pub use envelope::{Envelope, EnvelopeError, Notification, Request, Response, RpcId};
 pub use error::{codes, BoxError, Error, RpcError, ValidationIssue};
 pub use memory::{MemoryTransport, PublishedEvent, RecordingPublisher};

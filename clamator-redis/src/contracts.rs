@@ -7,6 +7,8 @@
 //!  "methods": [{"name": "add", "notification": false,
 //!               "paramsSchema": {…}, "resultSchema": {…},
 //!               "paramsHash": "<sha256 hex>", "resultHash": "<sha256 hex>"}],
+//!  "events": [{"name": "added", "payloadSchema": {…}, "payloadHash": "<sha256 hex>"}],
+//!  "errors": [{"name": "Overflow", "code": 4001, "message": "overflow"}],
 //!  "publishedBy": "clamator-rs 0.1.0", "publishedAt": 1796000000000}
 //! ```
 //!
@@ -42,9 +44,27 @@ pub(crate) fn document(contract: &ContractInfo) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let events: Vec<Value> = contract
+        .events
+        .iter()
+        .map(|e| {
+            json!({
+                "name": e.name,
+                "payloadSchema": schema(e.payload_schema),
+                "payloadHash": e.payload_hash,
+            })
+        })
+        .collect();
+    let errors: Vec<Value> = contract
+        .errors
+        .iter()
+        .map(|e| json!({ "name": e.name, "code": e.code, "message": e.message }))
+        .collect();
     json!({
         "service": contract.service,
         "methods": methods,
+        "events": events,
+        "errors": errors,
         "publishedBy": concat!("clamator-rs ", env!("CARGO_PKG_VERSION")),
         "publishedAt": now,
     })
@@ -164,6 +184,16 @@ mod tests {
             params_hash: "aa",
             result_hash: Some("bb"),
         }],
+        events: &[clamator_protocol::EventInfo {
+            name: "added",
+            payload_schema: r#"{"type":"object","required":["sum"]}"#,
+            payload_hash: "dd",
+        }],
+        errors: &[clamator_protocol::ErrorInfo {
+            name: "Overflow",
+            code: 4001,
+            message: "overflow",
+        }],
     };
 
     #[test]
@@ -173,6 +203,13 @@ mod tests {
         assert_eq!(v["service"], "arith");
         assert_eq!(v["methods"][0]["paramsSchema"], json!({"type": "object"}));
         assert_eq!(v["methods"][0]["resultHash"], "bb");
+        assert_eq!(v["events"][0]["name"], "added");
+        assert_eq!(v["events"][0]["payloadSchema"]["required"][0], "sum");
+        assert_eq!(v["events"][0]["payloadHash"], "dd");
+        assert_eq!(
+            v["errors"],
+            json!([{"name": "Overflow", "code": 4001, "message": "overflow"}])
+        );
         assert!(differences(&ARITH, &doc).is_empty());
     }
 

@@ -115,6 +115,39 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         ]);
     }
     table.print();
+    // Published by clamator-rs 0.2 and later; an older document has neither list.
+    let list = |key: &str| {
+        doc.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let events = list("events");
+    if !events.is_empty() {
+        output::line("");
+        let mut table = Table::new(&["EVENT", "PAYLOAD", "PAYLOAD HASH"]);
+        for e in &events {
+            table.row(vec![
+                name_of(e),
+                params_summary(e.get("payloadSchema")),
+                short(e.get("payloadHash")),
+            ]);
+        }
+        table.print();
+    }
+    let errors = list("errors");
+    if !errors.is_empty() {
+        output::line("");
+        let mut table = Table::new(&["ERROR", "CODE", "MESSAGE"]);
+        for e in &errors {
+            table.row(vec![
+                name_of(e),
+                e.get("code").map_or("-".to_owned(), text),
+                e.get("message").map_or("-".to_owned(), text),
+            ]);
+        }
+        table.print();
+    }
     Ok(())
 }
 

@@ -65,3 +65,70 @@ async fn describe_reads_the_published_contract() {
     assert_eq!(broken.code, 1, "{broken:?}");
     assert!(broken.stderr.contains("not valid JSON"), "{broken:?}");
 }
+
+/// A server publishes its contract's events and declared errors too, and `describe` shows
+/// them (it showed methods only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_shows_events_and_declared_errors() {
+    use clamator_examples::generated::orders::ORDERS_CONTRACT;
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let orders = clamator_protocol::Service::builder("orders")
+        .method("getOrder", |_: serde_json::Value| async {
+            Ok::<_, clamator_protocol::RpcError>(serde_json::json!({}))
+        })
+        .contract(&ORDERS_CONTRACT)
+        .build()
+        .unwrap();
+    let server = clamator_redis::RedisServer::builder(
+        clamator_redis::ServerConfig::new("d2").redis_url(&url),
+    )
+    .service(orders)
+    .start()
+    .await
+    .unwrap();
+    let table = clamator(&url, "d2", &["describe", "orders"]).await;
+    assert_eq!(table.code, 0, "{table:?}");
+    let row = |name: &str| {
+        table
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} row: {}", table.stdout))
+            .to_owned()
+    };
+    assert!(row("orderPlaced").contains("order"), "{}", table.stdout);
+    assert!(
+        row("orderCancelled").contains("orderId"),
+        "{}",
+        table.stdout
+    );
+    let json = clamator(&url, "d2", &["describe", "orders", "--json"]).await;
+    let doc = json.json();
+    let events: Vec<&str> = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["orderCancelled", "orderPlaced"]);
+    server.stop().await;
+
+    // Declared errors, as a server of a contract with some publishes them.
+    let mut doc = published_arith("clamator-rs 0.1.0");
+    doc["errors"] = serde_json::json!([
+        {"name": "OutOfStock", "code": 4009, "message": "not enough stock"}
+    ]);
+    publish(&redis, "d2", "arith", &doc).await;
+    let table = clamator(&url, "d2", &["describe", "arith"]).await;
+    assert_eq!(table.code, 0, "{table:?}");
+    let line = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("OutOfStock"))
+        .unwrap_or_else(|| panic!("no error row: {}", table.stdout));
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        ["OutOfStock", "4009", "not", "enough", "stock"]
+    );
+}

@@ -1,6 +1,6 @@
 //! The contract as data: one constant per params and result schema (validated against at
 //! run time), and `<SERVICE>_CONTRACT`, which lists the methods with their schemas and
-//! hashes.
+//! hashes, the events (`<SERVICE>_EVENTS`) and the declared errors.
 
 use std::str::FromStr;
 
@@ -21,11 +21,27 @@ pub(super) fn emit(service: &Service) -> TokenStream {
     });
     let constant = ident(&format!("{}_CONTRACT", const_ident(&service.name)));
     let doc = docs(&format!(
-        "The `{}` contract: methods, schemas and their hashes.",
+        "The `{}` contract: methods, schemas and their hashes, events and declared errors.",
         service.name
     ));
     let name = &service.name;
     let methods = service.methods.iter().map(method_info);
+    let events = if service.events.is_empty() {
+        quote!(&[])
+    } else {
+        let events = ident(&format!("{}_EVENTS", const_ident(&service.name)));
+        quote!(#events)
+    };
+    let errors = service.errors.iter().map(|e| {
+        let (name, code, message) = (&e.name, Literal::i64_unsuffixed(e.code), &e.message);
+        quote! {
+            __c::ErrorInfo {
+                name: #name,
+                code: #code,
+                message: #message,
+            }
+        }
+    });
     quote! {
         #(#schemas)*
 
@@ -33,6 +49,8 @@ pub(super) fn emit(service: &Service) -> TokenStream {
         pub const #constant: __c::ContractInfo = __c::ContractInfo {
             service: #name,
             methods: &[#(#methods),*],
+            events: #events,
+            errors: &[#(#errors),*],
         };
     }
 }

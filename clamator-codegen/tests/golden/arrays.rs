@@ -58,7 +58,7 @@ pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"tags":{"t
 /// The result schema of `arrays.get` (`$ref`s inlined).
 pub const GET_RESULT_SCHEMA: &str = r#"{"type":"array","items":{"type":"integer"},"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `arrays` contract: methods, schemas and their hashes.
+/// The `arrays` contract: methods, schemas and their hashes, events and declared errors.
 pub const ARRAYS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "arrays",
     methods: &[
@@ -73,6 +73,8 @@ pub const ARRAYS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `arrays` service, over any transport.

@@ -114,7 +114,7 @@ pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"limit":{"
 /// The result schema of `defaults.get` (`$ref`s inlined).
 pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{},"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `defaults` contract: methods, schemas and their hashes.
+/// The `defaults` contract: methods, schemas and their hashes, events and declared errors.
 pub const DEFAULTS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "defaults",
     methods: &[
@@ -129,6 +129,8 @@ pub const DEFAULTS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `defaults` service, over any transport.

@@ -66,7 +66,7 @@ pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"color":{"
 /// The result schema of `enums.get` (`$ref`s inlined).
 pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{},"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `enums` contract: methods, schemas and their hashes.
+/// The `enums` contract: methods, schemas and their hashes, events and declared errors.
 pub const ENUMS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "enums",
     methods: &[
@@ -81,6 +81,8 @@ pub const ENUMS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `enums` service, over any transport.

@@ -97,7 +97,7 @@ pub const PLACE_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"address
 /// The result schema of `named.place` (`$ref`s inlined).
 pub const PLACE_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{"status":{"type":"string","enum":["open","closed"]},"previous":{"type":"string","enum":["open","closed"]},"other":{"type":"string","enum":["closed","open"]}},"required":["status","previous","other"],"additionalProperties":false}"#;
 
-/// The `named` contract: methods, schemas and their hashes.
+/// The `named` contract: methods, schemas and their hashes, events and declared errors.
 pub const NAMED_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "named",
     methods: &[
@@ -112,6 +112,8 @@ pub const NAMED_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `named` service, over any transport.

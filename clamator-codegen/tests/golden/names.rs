@@ -169,7 +169,7 @@ pub const IMPORT_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"class"
 /// The result schema of `names.import` (`$ref`s inlined).
 pub const IMPORT_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{"BaseModel":{"type":"string","enum":["a"]}},"required":["BaseModel"],"additionalProperties":false}"#;
 
-/// The `names` contract: methods, schemas and their hashes.
+/// The `names` contract: methods, schemas and their hashes, events and declared errors.
 pub const NAMES_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "names",
     methods: &[
@@ -210,6 +210,8 @@ pub const NAMES_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `names` service, over any transport.

@@ -98,7 +98,7 @@ pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"outer":{"
 /// The result schema of `nested.get` (`$ref`s inlined).
 pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{},"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `nested` contract: methods, schemas and their hashes.
+/// The `nested` contract: methods, schemas and their hashes, events and declared errors.
 pub const NESTED_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "nested",
     methods: &[
@@ -113,6 +113,8 @@ pub const NESTED_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `nested` service, over any transport.

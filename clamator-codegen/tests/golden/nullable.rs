@@ -53,7 +53,7 @@ pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"a":{"type
 /// The result schema of `nullable.get` (`$ref`s inlined).
 pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{},"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `nullable` contract: methods, schemas and their hashes.
+/// The `nullable` contract: methods, schemas and their hashes, events and declared errors.
 pub const NULLABLE_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "nullable",
     methods: &[
@@ -68,6 +68,8 @@ pub const NULLABLE_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `nullable` service, over any transport.

@@ -76,7 +76,7 @@ pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{"ok":{"typ
 /// The params schema of `objects.notify` (`$ref`s inlined).
 pub const NOTIFY_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{},"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `objects` contract: methods, schemas and their hashes.
+/// The `objects` contract: methods, schemas and their hashes, events and declared errors.
 pub const OBJECTS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "objects",
     methods: &[
@@ -99,6 +99,8 @@ pub const OBJECTS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             result_hash: None,
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `objects` service, over any transport.

@@ -57,7 +57,7 @@ pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"counts":{
 /// The result schema of `records.get` (`$ref`s inlined).
 pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{"known":{"type":"string"}},"required":["known"],"additionalProperties":{"type":"number"},"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `records` contract: methods, schemas and their hashes.
+/// The `records` contract: methods, schemas and their hashes, events and declared errors.
 pub const RECORDS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "records",
     methods: &[
@@ -72,6 +72,8 @@ pub const RECORDS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `records` service, over any transport.

@@ -58,7 +58,7 @@ pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"from":{"t
 /// The result schema of `refs.get` (`$ref`s inlined).
 pub const GET_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{"x":{"type":"number"},"y":{"type":"number"}},"required":["x","y"],"additionalProperties":false}"#;
 
-/// The `refs` contract: methods, schemas and their hashes.
+/// The `refs` contract: methods, schemas and their hashes, events and declared errors.
 pub const REFS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "refs",
     methods: &[
@@ -73,6 +73,8 @@ pub const REFS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `refs` service, over any transport.

@@ -56,7 +56,7 @@ pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"i":{"type
 /// The result schema of `scalars.get` (`$ref`s inlined).
 pub const GET_RESULT_SCHEMA: &str = r#"{"type":"string","$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `scalars` contract: methods, schemas and their hashes.
+/// The `scalars` contract: methods, schemas and their hashes, events and declared errors.
 pub const SCALARS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "scalars",
     methods: &[
@@ -71,6 +71,8 @@ pub const SCALARS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `scalars` service, over any transport.

@@ -55,7 +55,7 @@ pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{},"additio
 /// The result schema of `tagged-union.get` (`$ref`s inlined).
 pub const GET_RESULT_SCHEMA: &str = r#"{"anyOf":[{"type":"object","properties":{"kind":{"type":"string","const":"circle"},"radius":{"type":"number"}},"required":["kind","radius"],"additionalProperties":false},{"type":"object","properties":{"kind":{"type":"string","const":"rect"},"w":{"type":"number"},"h":{"type":"number"}},"required":["kind","w","h"],"additionalProperties":false},{"type":"object","properties":{"kind":{"type":"string","const":"empty"}},"required":["kind"],"additionalProperties":false}],"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `tagged-union` contract: methods, schemas and their hashes.
+/// The `tagged-union` contract: methods, schemas and their hashes, events and declared errors.
 pub const TAGGED_UNION_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "tagged-union",
     methods: &[
@@ -70,6 +70,8 @@ pub const TAGGED_UNION_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `tagged-union` service, over any transport.

@@ -113,7 +113,7 @@ pub const GET_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"id":{"typ
 /// The result schema of `untagged-union.get` (`$ref`s inlined).
 pub const GET_RESULT_SCHEMA: &str = r#"{"anyOf":[{"type":"object","properties":{"ok":{"type":"boolean","const":true},"pid":{"type":"number"}},"required":["ok","pid"],"additionalProperties":false},{"type":"object","properties":{"ok":{"type":"boolean","const":false},"error":{"type":"string"}},"required":["ok","error"],"additionalProperties":false}],"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `untagged-union` contract: methods, schemas and their hashes.
+/// The `untagged-union` contract: methods, schemas and their hashes, events and declared errors.
 pub const UNTAGGED_UNION_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "untagged-union",
     methods: &[
@@ -128,6 +128,8 @@ pub const UNTAGGED_UNION_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `untagged-union` service, over any transport.

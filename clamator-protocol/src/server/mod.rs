@@ -223,6 +223,8 @@ mod tests {
                 params_hash: "aa",
                 result_hash: Some("bb"),
             }],
+            events: &[],
+            errors: &[],
         };
         let say = || Method::new(|p: Value| async move { Ok::<_, RpcError>(p) });
         let s = Service::builder("echo")

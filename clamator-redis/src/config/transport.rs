@@ -114,7 +114,7 @@ impl TransportConfig {
     /// ```
     /// use clamator_redis::TransportConfig;
     /// # static ARITH_CONTRACT: clamator_protocol::ContractInfo =
-    /// #     clamator_protocol::ContractInfo { service: "arith", methods: &[] };
+    /// #     clamator_protocol::ContractInfo { service: "arith", methods: &[], events: &[], errors: &[] };
     /// let config = TransportConfig::new("shop").expect_contract(&ARITH_CONTRACT);
     /// ```
     #[must_use]

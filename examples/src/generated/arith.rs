@@ -168,7 +168,7 @@ pub const SLOW_ADD_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"a":{
 /// The result schema of `arith.slowAdd` (`$ref`s inlined).
 pub const SLOW_ADD_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{"sum":{"type":"number"}},"required":["sum"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `arith` contract: methods, schemas and their hashes.
+/// The `arith` contract: methods, schemas and their hashes, events and declared errors.
 pub const ARITH_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "arith",
     methods: &[
@@ -213,6 +213,8 @@ pub const ARITH_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `arith` service, over any transport.

@@ -466,7 +466,7 @@ pub const SET_METADATA_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"
 /// The result schema of `inventory.setMetadata` (`$ref`s inlined).
 pub const SET_METADATA_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{},"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `inventory` contract: methods, schemas and their hashes.
+/// The `inventory` contract: methods, schemas and their hashes, events and declared errors.
 pub const INVENTORY_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "inventory",
     methods: &[
@@ -527,6 +527,19 @@ pub const INVENTORY_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             result_hash: Some(
                 "6c9f16e97bc4049d69d6b4679008d06cc12612156d3db99d0dec1fee3d320091",
             ),
+        },
+    ],
+    events: &[],
+    errors: &[
+        __c::ErrorInfo {
+            name: "ItemNotFound",
+            code: 4004,
+            message: "item not found",
+        },
+        __c::ErrorInfo {
+            name: "OutOfStock",
+            code: 4009,
+            message: "not enough stock",
         },
     ],
 };

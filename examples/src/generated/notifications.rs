@@ -33,7 +33,7 @@ impl Default for PingParams {
 /// The params schema of `notifications.ping` (`$ref`s inlined).
 pub const PING_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"tag":{"type":"string"}},"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
 
-/// The `notifications` contract: methods, schemas and their hashes.
+/// The `notifications` contract: methods, schemas and their hashes, events and declared errors.
 pub const NOTIFICATIONS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "notifications",
     methods: &[
@@ -46,6 +46,8 @@ pub const NOTIFICATIONS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             result_hash: None,
         },
     ],
+    events: &[],
+    errors: &[],
 };
 
 /// Typed client of the `notifications` service, over any transport.

@@ -88,7 +88,7 @@ pub const GET_ORDER_PARAMS_SCHEMA: &str = r#"{"type":"object","properties":{"ord
 /// The result schema of `orders.getOrder` (`$ref`s inlined).
 pub const GET_ORDER_RESULT_SCHEMA: &str = r#"{"type":"object","properties":{"orderId":{"type":"string","minLength":1},"total":{"type":"number","minimum":0},"items":{"type":"array","items":{"type":"string"}}},"required":["orderId","total"],"additionalProperties":false}"#;
 
-/// The `orders` contract: methods, schemas and their hashes.
+/// The `orders` contract: methods, schemas and their hashes, events and declared errors.
 pub const ORDERS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
     service: "orders",
     methods: &[
@@ -103,6 +103,8 @@ pub const ORDERS_CONTRACT: __c::ContractInfo = __c::ContractInfo {
             ),
         },
     ],
+    events: ORDERS_EVENTS,
+    errors: &[],
 };
 
 /// Typed client of the `orders` service, over any transport.

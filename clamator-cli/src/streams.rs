@@ -79,6 +79,63 @@ pub(crate) async fn all_publishers(
     Ok(publishers)
 }
 
+/// The streams `stat` and `pending` read for `name`, and the group on them: a service's
+/// command streams and its group; else a subscriber's group on every event stream that has
+/// one of that name; or, for `publisher/subscriber`, that subscriber's group on that
+/// publisher's event stream. A usage error for a name that is none of these shapes, a
+/// remote one when nothing under the prefix matches.
+pub(crate) async fn resolve(
+    conn: &mut RedisConnection,
+    prefix: &str,
+    name: &str,
+) -> Result<(String, Vec<CommandStream>), CliError> {
+    let (publisher, subscriber) = match name.split_once('/') {
+        Some((p, s)) => (Some(p), s),
+        None => (None, name),
+    };
+    let valid =
+        names::is_valid_service(subscriber) && publisher.is_none_or(names::is_valid_service);
+    if !valid {
+        return Err(CliError::Usage(format!(
+            "invalid name {name:?}: a service or subscriber (^[a-z][a-z0-9-]*$), or \
+             publisher/subscriber"
+        )));
+    }
+    if publisher.is_none() {
+        let streams = service_streams(conn, prefix, name).await?;
+        if !streams.is_empty() {
+            return Ok((keys::consumer_group_name(name), streams));
+        }
+    }
+    let mut found = Vec::new();
+    for (p, key) in all_publishers(conn, prefix).await? {
+        if publisher.is_some_and(|wanted| wanted != p) {
+            continue;
+        }
+        if groups(conn, &key)
+            .await?
+            .iter()
+            .any(|g| g.name == subscriber)
+        {
+            found.push(CommandStream { partition: 0, key });
+        }
+    }
+    if found.is_empty() {
+        return Err(CliError::Remote(match publisher {
+            None => format!(
+                "no command stream for service \"{name}\" (no key {}) and no subscriber \
+                 \"{name}\" on any event stream under prefix \"{prefix}\"",
+                keys::command_stream(prefix, name)
+            ),
+            Some(p) => format!(
+                "no subscriber \"{subscriber}\" on the event stream {}",
+                keys::event_stream(prefix, p)
+            ),
+        }));
+    }
+    Ok((subscriber.to_owned(), found))
+}
+
 /// The command streams of one service (none when it has none yet).
 pub(crate) async fn service_streams(
     conn: &mut RedisConnection,

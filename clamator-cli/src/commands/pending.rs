@@ -1,12 +1,11 @@
-//! `clamator pending <service>`: the entries delivered to the service's consumers and not
-//! acknowledged yet (`XPENDING`, extended form), each with its consumer, idle time and
+//! `clamator pending <service|subscriber>`: the entries delivered to the consumers of a
+//! service (or of a subscriber, on the event streams it reads) and not acknowledged yet (`XPENDING`, extended form), each with its consumer, idle time and
 //! delivery count, and the method and JSON-RPC id its envelope names (`XRANGE` of its id).
 
 use std::time::Duration;
 
 use clamator_protocol::envelope::parse_envelope;
 use clamator_protocol::{Envelope, RpcId};
-use clamator_redis::keys;
 use redis::Value;
 use serde_json::{json, Value as Json};
 
@@ -19,7 +18,8 @@ use crate::Ctx;
 /// Arguments of `clamator pending`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// The service.
+    /// The service; or a subscriber (its group on every event stream it reads), or
+    /// `publisher/subscriber` (its group on that publisher's events).
     service: String,
     /// At most this many entries per command stream, oldest first.
     #[arg(long, default_value_t = 100)]
@@ -43,22 +43,10 @@ struct PendingRow {
 
 /// Runs `clamator pending`.
 pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
-    let service = args.service.as_str();
-    if !clamator_protocol::names::is_valid_service(service) {
-        return Err(CliError::Usage(format!(
-            "invalid service name {service:?} (it must match ^[a-z][a-z0-9-]*$)"
-        )));
-    }
     let prefix = ctx.prefix()?;
     let mut conn = ctx.connect().await?;
-    let streams = streams::service_streams(&mut conn, prefix, service).await?;
-    if streams.is_empty() {
-        return Err(CliError::Remote(format!(
-            "no command stream for service \"{service}\" under prefix \"{prefix}\" (no key {})",
-            keys::command_stream(prefix, service)
-        )));
-    }
-    let group = keys::consumer_group_name(service);
+    let service = args.service.as_str();
+    let (group, streams) = streams::resolve(&mut conn, prefix, service).await?;
     let mut rows_json = Vec::new();
     for stream in &streams {
         let mut cmd = redis::cmd("XPENDING");

@@ -22,7 +22,8 @@ use crate::Ctx;
 /// Arguments of `clamator stat`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// One service; every service under the prefix when left out.
+    /// One service, or one subscriber (its group on the event streams it reads, or
+    /// `publisher/subscriber`); every service under the prefix when left out.
     service: Option<String>,
     /// Refresh like `top` every `--interval` until Ctrl-C (with `--json`: one document per
     /// line per refresh).
@@ -56,13 +57,6 @@ struct Snapshot {
 /// Runs `clamator stat`.
 pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     let prefix = ctx.prefix()?;
-    if let Some(service) = &args.service {
-        if !clamator_protocol::names::is_valid_service(service) {
-            return Err(CliError::Usage(format!(
-                "invalid service name {service:?} (it must match ^[a-z][a-z0-9-]*$)"
-            )));
-        }
-    }
     let mut conn = ctx.connect().await?;
     let mut previous = snapshot(&mut conn, prefix, args.service.as_deref()).await?;
     if !args.watch {
@@ -113,15 +107,9 @@ async fn snapshot(
     only: Option<&str>,
 ) -> Result<Snapshot, CliError> {
     let services: BTreeMap<String, Vec<CommandStream>> = match only {
-        Some(service) => {
-            let streams = streams::service_streams(conn, prefix, service).await?;
-            if streams.is_empty() {
-                return Err(CliError::Remote(format!(
-                    "no command stream for service \"{service}\" under prefix \"{prefix}\" (no key {})",
-                    keys::command_stream(prefix, service)
-                )));
-            }
-            BTreeMap::from([(service.to_owned(), streams)])
+        Some(name) => {
+            let (group, streams) = streams::resolve(conn, prefix, name).await?;
+            BTreeMap::from([(group, streams)])
         }
         None => streams::all_services(conn, prefix).await?,
     };

@@ -243,3 +243,44 @@ async fn an_unreachable_redis_exits_3_for_every_command() {
         assert_eq!(out.json()["error"]["kind"], "transport", "{args:?}");
     }
 }
+
+/// Five `orders.orderPlaced` events on `<prefix>:events:orders` and the subscriber group
+/// `billing`, whose consumer `billing:rust-1` read the first two and acknowledged neither:
+/// what a subscriber stopped mid-work leaves.
+pub async fn subscriber_behind(conn: &mut redis::aio::MultiplexedConnection, prefix: &str) {
+    let stream = format!("{prefix}:events:orders");
+    for n in 0..5 {
+        let _: String = redis::cmd("XADD")
+            .arg(&stream)
+            .arg("*")
+            .arg("type")
+            .arg("event")
+            .arg("envelope")
+            .arg(format!(
+                r#"{{"jsonrpc":"2.0","method":"orders.orderPlaced","params":{{"n":{n}}}}}"#
+            ))
+            .query_async(conn)
+            .await
+            .unwrap();
+    }
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("billing")
+        .arg("0")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("billing")
+        .arg("billing:rust-1")
+        .arg("COUNT")
+        .arg(2)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(conn)
+        .await
+        .unwrap();
+}

@@ -175,3 +175,46 @@ async fn tables_show_control_characters_from_the_wire_escaped() {
         .json();
     assert_eq!(doc["entries"][0]["rpcId"], "\u{1b}]0;pwned\u{7}");
 }
+
+/// A subscriber is read like a service: `pending billing` (every event stream it reads) and
+/// `pending orders/billing` list what it holds, `stat billing` counts it (both said "no
+/// command stream for service \"billing\"").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_and_stat_take_a_subscriber() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let mut conn = crate::redis_conn(&redis).await;
+    crate::subscriber_behind(&mut conn, "p9").await;
+    for name in ["billing", "orders/billing"] {
+        let run = crate::clamator(&url, "p9", &["pending", name, "--json"]).await;
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+        let doc = run.json();
+        let entries = doc["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 2, "{name}: {doc}");
+        assert_eq!(entries[0]["method"], "orders.orderPlaced", "{doc}");
+        assert_eq!(entries[0]["stream"], "p9:events:orders", "{doc}");
+        assert_eq!(entries[0]["consumer"], "billing:rust-1", "{doc}");
+    }
+    let stat = crate::clamator(
+        &url,
+        "p9",
+        &["stat", "billing", "--json", "--sample", "10ms"],
+    )
+    .await;
+    assert_eq!(stat.code, 0, "{stat:?}");
+    let doc = stat.json();
+    let billing = &doc["services"][0];
+    assert_eq!(billing["service"], "billing", "{doc}");
+    assert_eq!(billing["pending"], 2, "{doc}");
+
+    let nobody = crate::clamator(&url, "p9", &["pending", "nobody"]).await;
+    assert_eq!(nobody.code, 1, "{nobody:?}");
+    assert!(
+        nobody.stderr.contains("no subscriber \"nobody\""),
+        "{nobody:?}"
+    );
+    let elsewhere = crate::clamator(&url, "p9", &["pending", "inventory/billing"]).await;
+    assert_eq!(elsewhere.code, 1, "{elsewhere:?}");
+    let bad = crate::clamator(&url, "p9", &["pending", "orders/Billing"]).await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+}

@@ -140,41 +140,7 @@ async fn services_lists_publishers_and_their_subscribers() {
     let redis = RedisProcess::start().unwrap();
     let url = redis.url();
     let mut conn = crate::redis_conn(&redis).await;
-    // A subscriber group that read two of five events, as a stopped subscriber leaves it.
-    for n in 0..5 {
-        let _: String = redis::cmd("XADD")
-            .arg("s9:events:orders")
-            .arg("*")
-            .arg("type")
-            .arg("event")
-            .arg("envelope")
-            .arg(format!(
-                r#"{{"jsonrpc":"2.0","method":"orders.orderPlaced","params":{{"n":{n}}}}}"#
-            ))
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("s9:events:orders")
-        .arg("billing")
-        .arg("0")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("billing")
-        .arg("billing:rust-1")
-        .arg("COUNT")
-        .arg(2)
-        .arg("STREAMS")
-        .arg("s9:events:orders")
-        .arg(">")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    crate::subscriber_behind(&mut conn, "s9").await;
 
     let listed = clamator(&url, "s9", &["services", "--json"]).await;
     assert_eq!(listed.code, 0, "{listed:?}");

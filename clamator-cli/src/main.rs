@@ -83,6 +83,8 @@ enum Command {
     Dlq(commands::dlq::Args),
     /// Watch requests and their replies as they pass (read-only).
     Tail(commands::tail::Args),
+    /// Operate on event subscribers: rewind one to replay events.
+    Events(commands::events::Args),
     /// Print the ACL SETUSER line of a least-privilege server or client user.
     Acl(commands::acl::Args),
 }
@@ -151,6 +153,7 @@ fn main() -> ExitCode {
             Command::Pending(args) => commands::pending::run(&ctx, args).await,
             Command::Dlq(args) => commands::dlq::run(&ctx, args).await,
             Command::Tail(args) => commands::tail::run(&ctx, args).await,
+            Command::Events(args) => commands::events::run(&ctx, args).await,
             Command::Acl(args) => commands::acl::run(&ctx, args).await,
         }
     });

@@ -162,6 +162,52 @@ impl SubscriptionOptions {
     }
 }
 
+/// Moves subscriber group `subscriber` of `publisher`'s events under `prefix` to `to`: from
+/// there on it is delivered every event again (a rewind, for a replay), or, with
+/// [`StartAt::Now`], only events published from now on (a skip). Events it has pending stay
+/// pending. Fails when the group does not exist. What
+/// [`RedisTransport::rewind_subscriber`](crate::RedisTransport::rewind_subscriber) and
+/// `clamator events rewind` both do, on an operator's connection.
+///
+/// ```no_run
+/// use std::time::{Duration, SystemTime};
+/// use clamator_redis::{events, RedisTarget, StartAt};
+/// # async fn run() -> Result<(), clamator_protocol::Error> {
+/// let conn = RedisTarget::from_env()?.connect().await?;
+/// let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+/// events::rewind_subscriber(&conn, "shop", "orders", "billing", StartAt::Time(an_hour_ago)).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn rewind_subscriber(
+    conn: &crate::RedisConnection,
+    prefix: &str,
+    publisher: &str,
+    subscriber: &str,
+    to: StartAt,
+) -> Result<(), clamator_protocol::Error> {
+    set_subscriber(&mut conn.clone(), prefix, publisher, subscriber, to).await
+}
+
+/// [`rewind_subscriber`] on any connection.
+pub(crate) async fn set_subscriber<C: redis::aio::ConnectionLike + Send>(
+    conn: &mut C,
+    prefix: &str,
+    publisher: &str,
+    subscriber: &str,
+    to: StartAt,
+) -> Result<(), clamator_protocol::Error> {
+    let stream = crate::keys::event_stream(prefix, publisher);
+    crate::stream::commands::set_group_id(conn, &stream, subscriber, &to.group_start())
+        .await
+        .map_err(|e| {
+            crate::connection::redis_failure(
+                format!("cannot rewind subscriber {subscriber} of {stream}"),
+                e,
+            )
+        })
+}
+
 /// The envelope of the event `<publisher>.<event>` with `payload`, its names checked: what
 /// both a transport and a server publish.
 pub(crate) fn event_envelope<P: serde::Serialize + ?Sized>(

@@ -8,6 +8,7 @@ mod call;
 mod deployments;
 mod describe;
 mod dlq;
+mod events;
 mod mixed_pool;
 mod pending;
 mod services;

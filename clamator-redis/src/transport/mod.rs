@@ -297,16 +297,14 @@ impl RedisTransport {
         subscriber: &str,
         to: std::time::SystemTime,
     ) -> Result<(), Error> {
-        let stream = keys::event_stream(&self.inner.config.key_prefix, publisher);
-        let from = crate::events::before(to);
-        commands::set_group_id(&mut self.inner.manager.clone(), &stream, subscriber, &from)
-            .await
-            .map_err(|e| {
-                crate::connection::redis_failure(
-                    format!("cannot rewind subscriber {subscriber} of {stream}"),
-                    e,
-                )
-            })
+        crate::events::set_subscriber(
+            &mut self.inner.manager.clone(),
+            &self.inner.config.key_prefix,
+            publisher,
+            subscriber,
+            crate::StartAt::Time(to),
+        )
+        .await
     }
 
     /// Makes sure the shared connection works before a request goes out on it, after a

@@ -30,14 +30,46 @@
 //! * **Deep values cannot overflow the stack**: under a schema with `$ref`s (the only kind
 //!   that recurses with the value), a value nested more than 128 levels deep is reported as
 //!   an issue instead of being descended into. Values parsed from the wire never nest deeper.
+//! * **Patterns cannot stall a check**; see below.
+//!
+//! # Patterns: a linear engine, or a budget
+//!
+//! A `pattern` (or `patternProperties`) is matched by the `regex` crate whenever the schema
+//! lets it: its matching time grows linearly with the string, whatever the pattern, so a
+//! hostile value costs no more than its size. That engine refuses lookaround (`(?=`, `(?!`,
+//! `(?<=`, `(?<!`) and backreferences (`\1`); a schema using them still compiles, and then:
+//!
+//! * each `pattern` of that schema is compiled on its own, by the linear engine when it takes
+//!   it, otherwise by a backtracking engine (`fancy-regex`) that gives up one match after
+//!   100,000 backtracking steps (its default is 1,000,000);
+//! * one [`SchemaValidator::validate`] call may spend 50 ms in total matching the patterns
+//!   that need backtracking. Once that is spent, the patterns still to check are not run, and
+//!   the value is refused with the issue `pattern check budget exceeded (…)` at the first
+//!   string not checked. A single match may overrun the budget by its own cost, which the
+//!   step limit bounds;
+//! * a match that gives up (the step limit) is reported as its own issue (`Error executing
+//!   regex: Max limit for backtracking count exceeded`), and a value whose check ran out of
+//!   budget or gave up is always refused, even where a failed pattern would have let it pass
+//!   (under `not`, say): what was not checked is never accepted;
+//! * [`Validator::may_block`](crate::server::Validator::may_block) is `true` for such a
+//!   validator, so servers run its checks on tokio's blocking threads, never on the workers
+//!   that renew leases and answer other calls.
+//!
+//! `patternProperties` (and `additionalProperties` beside it) of such a schema match property
+//! names with the backtracking engine under the same per-match step limit, but outside the
+//! budget; `propertyNames` is a schema like any other, so its `pattern` is within the budget.
+//! The budget is time, so which string it runs out at depends on the machine and its load;
+//! ordinary data under lookaround patterns takes microseconds per string, far from it.
 //!
 //! Numbers compare by value (`1 == 1.0`), so `5.0` is an `integer`. `$ref`s to
 //! `#/definitions/...`, `#/$defs/...`, `#` or any other JSON Pointer into the schema resolve;
 //! nothing is ever fetched from a file or the network.
 
-use std::collections::HashSet;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
@@ -48,6 +80,10 @@ use crate::error::ValidationIssue;
 const MAX_SCHEMA_DEPTH: usize = 128;
 /// How deep a value checked against a schema with `$ref`s may nest.
 const MAX_VALUE_DEPTH: usize = 128;
+/// How many backtracking steps one match of a pattern the linear engine refuses may take.
+const BACKTRACK_LIMIT: usize = 100_000;
+/// How long one [`SchemaValidator::validate`] call may spend matching such patterns.
+const BACKTRACKING_BUDGET: Duration = Duration::from_millis(50);
 
 /// A schema that failed to compile: where in the schema document, and why.
 ///
@@ -107,6 +143,8 @@ pub struct SchemaValidator {
     null_for_optional: bool,
     /// The schema has `$ref`s, so checking may recurse as deep as the value nests.
     recursive: bool,
+    /// Some pattern needs the backtracking engine: checks run under a budget.
+    backtracking: bool,
 }
 
 impl fmt::Debug for SchemaValidator {
@@ -114,6 +152,7 @@ impl fmt::Debug for SchemaValidator {
         f.debug_struct("SchemaValidator")
             .field("null_for_optional", &self.null_for_optional)
             .field("recursive", &self.recursive)
+            .field("backtracking", &self.backtracking)
             .finish_non_exhaustive()
     }
 }
@@ -124,6 +163,9 @@ impl SchemaValidator {
     /// Fails when the schema breaks the draft-7 meta-schema (a keyword with a value of the
     /// wrong type, say), has an invalid `pattern`, a `$ref` that does not resolve inside the
     /// document, or nests more than 128 levels deep.
+    ///
+    /// Patterns are compiled by the linear engine when the schema allows it, otherwise as the
+    /// [module docs](self#patterns-a-linear-engine-or-a-budget) say.
     pub fn new(schema: Value) -> Result<Self, SchemaError> {
         if nests_deeper_than(&schema, MAX_SCHEMA_DEPTH) {
             return Err(SchemaError::new(
@@ -132,17 +174,29 @@ impl SchemaValidator {
             ));
         }
         let plan = Plan::of(&schema);
-        let strict = compile(&schema, &plan)?;
+        let (strict, engine) = match compile(&schema, &plan, &Engine::Linear) {
+            Ok(strict) => (strict, Engine::Linear),
+            Err(refused) if refused.regex => {
+                let engine = Engine::fallback();
+                (
+                    compile(&schema, &plan, &engine).map_err(|e| e.error)?,
+                    engine,
+                )
+            }
+            Err(other) => return Err(other.error),
+        };
         let relaxed = if plan.wraps.is_empty() {
             None
         } else {
-            Some(Arc::new(compile(&plan.relax(&schema), &plan)?))
+            let relaxed = compile(&plan.relax(&schema), &plan, &engine).map_err(|e| e.error)?;
+            Some(Arc::new(relaxed))
         };
         Ok(Self {
             strict: Arc::new(strict),
             relaxed,
             null_for_optional: false,
             recursive: !plan.refs.is_empty(),
+            backtracking: matches!(engine, Engine::Fallback(_)),
         })
     }
 
@@ -175,6 +229,10 @@ impl SchemaValidator {
 
     /// Checks `value`; on failure returns every problem found (not just the first), in a
     /// deterministic order, each with a JSON Pointer to the offending value.
+    ///
+    /// Under a schema with patterns the linear engine refuses, matching them may take 50 ms
+    /// of this call at most (plus one match), and a value not fully checked is refused
+    /// ([module docs](self#patterns-a-linear-engine-or-a-budget)).
     pub fn validate(&self, value: &Value) -> Result<(), Vec<ValidationIssue>> {
         let validator = match &self.relaxed {
             Some(relaxed) if self.null_for_optional => relaxed,
@@ -188,13 +246,15 @@ impl SchemaValidator {
                 )]);
             }
         }
+        if self.backtracking {
+            // One pass, collecting issues: `is_valid` first would spend the budget twice.
+            let (issues, spent) = Budget::run(|| issues(validator, value));
+            return spent.settle(issues);
+        }
         if validator.is_valid(value) {
             return Ok(());
         }
-        let mut issues: Vec<ValidationIssue> = validator
-            .iter_errors(value)
-            .map(|e| ValidationIssue::new(e.instance_path().as_str(), message(&e)))
-            .collect();
+        let mut issues = issues(validator, value);
         if issues.is_empty() {
             issues.push(ValidationIssue::new("", "does not match the schema"));
         }
@@ -206,6 +266,20 @@ impl crate::server::Validator for SchemaValidator {
     fn validate(&self, value: &Value) -> Result<(), Vec<ValidationIssue>> {
         SchemaValidator::validate(self, value)
     }
+
+    /// `true` when the schema has a pattern the linear engine refuses: one check may then take
+    /// the 50 ms of its budget.
+    fn may_block(&self) -> bool {
+        self.backtracking
+    }
+}
+
+/// Every issue `validator` finds in `value`.
+fn issues(validator: &jsonschema::Validator, value: &Value) -> Vec<ValidationIssue> {
+    validator
+        .iter_errors(value)
+        .map(|e| ValidationIssue::new(e.instance_path().as_str(), message(&e)))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -242,7 +316,13 @@ fn message(e: &jsonschema::ValidationError<'_>) -> String {
     }
 }
 
-fn compile(schema: &Value, plan: &Plan) -> Result<jsonschema::Validator, SchemaError> {
+/// A schema that did not compile, and whether it is a pattern the engine refused.
+struct Refused {
+    error: SchemaError,
+    regex: bool,
+}
+
+fn compile(schema: &Value, plan: &Plan, engine: &Engine) -> Result<jsonschema::Validator, Refused> {
     let mut options = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft7)
         .should_validate_formats(true)
@@ -251,9 +331,28 @@ fn compile(schema: &Value, plan: &Plan) -> Result<jsonschema::Validator, SchemaE
     for format in UNCHECKED_FORMATS {
         options = options.with_format(format, |_: &str| true);
     }
+    let options = match engine {
+        Engine::Linear => options.with_pattern_options(jsonschema::PatternOptions::regex()),
+        Engine::Fallback(patterns) => {
+            let patterns = Arc::clone(patterns);
+            options
+                .with_pattern_options(
+                    jsonschema::PatternOptions::fancy_regex().backtrack_limit(BACKTRACK_LIMIT),
+                )
+                .with_keyword("pattern", move |_, value, _| patterns.keyword(value))
+        }
+    };
     options.build(schema).map_err(|e| {
         let reason = e.to_string();
         let mut pointer = e.instance_path().as_str().to_owned();
+        let regex = matches!(
+            e.kind(),
+            jsonschema::error::ValidationErrorKind::Format { format } if format == "regex"
+        );
+        if regex && pointer.is_empty() {
+            // Refused by the `pattern` keyword of the fallback: where it is, in the schema.
+            e.schema_path().as_str().clone_into(&mut pointer);
+        }
         if let jsonschema::error::ValidationErrorKind::Referencing(_) = e.kind() {
             // Reference errors carry no location: find the `$ref` they quote.
             if let Some((site, _)) = plan.refs.iter().find(|(_, text)| {
@@ -263,8 +362,218 @@ fn compile(schema: &Value, plan: &Plan) -> Result<jsonschema::Validator, SchemaE
                 pointer = to_pointer(site);
             }
         }
-        SchemaError::new(pointer, reason)
+        Refused {
+            error: SchemaError::new(pointer, reason),
+            regex,
+        }
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Patterns the linear engine refuses
+// ---------------------------------------------------------------------------------------
+
+/// How a schema's patterns are matched.
+enum Engine {
+    /// All by the `regex` crate (linear time); the built-in `pattern` keyword.
+    Linear,
+    /// `pattern` taken over by [`Pattern`]; `patternProperties` by `fancy-regex` under
+    /// [`BACKTRACK_LIMIT`].
+    Fallback(Arc<Patterns>),
+}
+
+impl Engine {
+    fn fallback() -> Self {
+        Self::Fallback(Arc::default())
+    }
+}
+
+/// The `pattern`s of one schema compiled so far, by pattern: the strict and the relaxed
+/// schema share them.
+#[derive(Default)]
+struct Patterns(Mutex<HashMap<String, Arc<Pattern>>>);
+
+impl Patterns {
+    /// The keyword checking strings against the pattern `value`.
+    fn keyword(
+        &self,
+        value: &Value,
+    ) -> Result<Box<dyn for<'i> jsonschema::Keyword<'i>>, jsonschema::ValidationError<'static>>
+    {
+        let Value::String(pattern) = value else {
+            return Err(jsonschema::ValidationError::schema(format!(
+                "{value} is not of type \"string\""
+            )));
+        };
+        let known = self.0.lock().ok().and_then(|m| m.get(pattern).cloned());
+        let compiled = match known {
+            Some(compiled) => compiled,
+            None => {
+                let compiled = Arc::new(Pattern::compile(pattern)?);
+                if let Ok(mut m) = self.0.lock() {
+                    m.insert(pattern.clone(), Arc::clone(&compiled));
+                }
+                compiled
+            }
+        };
+        Ok(Box::new(SharedPattern(compiled)))
+    }
+}
+
+/// One `pattern` of a schema the linear engine cannot compile whole.
+struct Pattern {
+    /// `{"pattern": <pattern>}` compiled alone, so reading the pattern as ECMA-262 stays the
+    /// `jsonschema` crate's, as do the messages.
+    check: jsonschema::Validator,
+    /// Compiled by `fancy-regex`: its matches are charged to the [`Budget`].
+    backtracking: bool,
+}
+
+impl Pattern {
+    fn compile(pattern: &str) -> Result<Self, jsonschema::ValidationError<'static>> {
+        let schema = serde_json::json!({ "pattern": pattern });
+        let options = jsonschema::options().with_draft(jsonschema::Draft::Draft7);
+        let linear = options
+            .clone()
+            .with_pattern_options(jsonschema::PatternOptions::regex())
+            .build(&schema);
+        if let Ok(check) = linear {
+            return Ok(Self {
+                check,
+                backtracking: false,
+            });
+        }
+        let check = options
+            .with_pattern_options(
+                jsonschema::PatternOptions::fancy_regex().backtrack_limit(BACKTRACK_LIMIT),
+            )
+            .build(&schema)?;
+        Ok(Self {
+            check,
+            backtracking: true,
+        })
+    }
+
+    fn check<'i>(&self, instance: &'i Value) -> Result<(), jsonschema::ValidationError<'i>> {
+        if self.backtracking && instance.is_string() {
+            Budget::charge(|| self.check.validate(instance))
+        } else {
+            self.check.validate(instance)
+        }
+    }
+}
+
+/// The keyword jsonschema holds: a compiled [`Pattern`], shared.
+struct SharedPattern(Arc<Pattern>);
+
+impl<'i> jsonschema::Keyword<'i> for SharedPattern {
+    fn validate(&self, instance: &'i Value) -> Result<(), jsonschema::ValidationError<'i>> {
+        self.0.check(instance)
+    }
+
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        if self.0.backtracking {
+            self.0.check(instance).is_ok()
+        } else {
+            self.0.check.is_valid(instance)
+        }
+    }
+}
+
+thread_local! {
+    /// The budget of the [`SchemaValidator::validate`] call running on this thread, if any.
+    static BUDGET: Cell<Option<Budget>> = const { Cell::new(None) };
+}
+
+/// What one check has spent matching patterns with the backtracking engine.
+#[derive(Clone, Copy, Default)]
+struct Budget {
+    /// Time spent in backtracking matches.
+    spent: Duration,
+    /// A pattern was not checked: the budget was spent.
+    exhausted: bool,
+    /// A match gave up at the step limit (or its engine failed).
+    undecided: bool,
+}
+
+impl Budget {
+    /// Runs `check` with a fresh budget on this thread; returns what it spent too.
+    fn run<T>(check: impl FnOnce() -> T) -> (T, Budget) {
+        /// Puts back the budget of the enclosing check (if any), even if `check` unwinds.
+        struct Restore(Option<Budget>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                BUDGET.with(|b| b.set(self.0));
+            }
+        }
+        let restore = Restore(BUDGET.with(|b| b.replace(Some(Budget::default()))));
+        let out = check();
+        let spent = BUDGET.with(Cell::get).unwrap_or_default();
+        drop(restore);
+        (out, spent)
+    }
+
+    /// Runs one backtracking match under the budget of this thread's check: not at all once
+    /// it is spent. Outside a check (no budget) the match just runs.
+    fn charge<'i>(
+        matching: impl FnOnce() -> Result<(), jsonschema::ValidationError<'i>>,
+    ) -> Result<(), jsonschema::ValidationError<'i>> {
+        let Some(mut budget) = BUDGET.with(Cell::get) else {
+            return matching();
+        };
+        let result = if budget.spent >= BACKTRACKING_BUDGET {
+            budget.exhausted = true;
+            Err(jsonschema::ValidationError::custom(budget_exceeded()))
+        } else {
+            let started = Instant::now();
+            let result = matching();
+            budget.spent += started.elapsed();
+            if let Err(e) = &result {
+                budget.undecided |= !matches!(
+                    e.kind(),
+                    jsonschema::error::ValidationErrorKind::Pattern { .. }
+                );
+            }
+            result
+        };
+        BUDGET.with(|b| b.set(Some(budget)));
+        result
+    }
+
+    /// The outcome of a check that found `issues` and spent this: refused whenever a pattern
+    /// went unchecked or undecided, with the budget named once, where it ran out.
+    fn settle(self, mut issues: Vec<ValidationIssue>) -> Result<(), Vec<ValidationIssue>> {
+        if self.exhausted {
+            let message = budget_exceeded();
+            let mut first = true;
+            issues.retain(|i| i.message != message || std::mem::take(&mut first));
+            if first {
+                // Not reported where it ran out (under `not`, say): the value is refused all
+                // the same.
+                issues.push(ValidationIssue::new("", message));
+            }
+        }
+        if self.undecided && issues.is_empty() {
+            issues.push(ValidationIssue::new(
+                "",
+                "a pattern check could not be completed (backtracking limit)",
+            ));
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(issues)
+        }
+    }
+}
+
+/// The issue of a pattern left unchecked.
+fn budget_exceeded() -> String {
+    format!(
+        "pattern check budget exceeded ({} ms of backtracking pattern matching per value); \
+         not checked",
+        BACKTRACKING_BUDGET.as_millis()
+    )
 }
 
 /// `uuid` (RFC 4122 text form, any version, any case).
@@ -1468,6 +1777,180 @@ mod tests {
         let s = compile(json!({"pattern": "^(\\p{Extended_Pictographic}|\\p{Emoji_Component})+$"}));
         ok(&s, json!("😀"));
         bad(&s, json!("a"), &[""]);
+    }
+
+    // ----- patterns: linear engine, or a budget ----------------------------------------
+
+    /// The hostile pattern of issue 26: only the backtracking engine takes it, and a string
+    /// of `a`s that does not end the match makes it try every way of splitting the `a`s.
+    const HOSTILE: &str = "^((?=a)a+)+$";
+
+    fn may_block(v: &SchemaValidator) -> bool {
+        crate::server::Validator::may_block(v)
+    }
+
+    #[test]
+    fn patterns_the_linear_engine_takes_are_matched_by_it() {
+        // nested quantifiers are harmless for the linear engine, however long the string
+        let s = compile(json!({"type": "string", "pattern": "(a+)+$"}));
+        assert!(!may_block(&s));
+        let started = Instant::now();
+        let a = "a".repeat(100_000);
+        assert!(s.validate(&json!(format!("!{a}"))).is_ok());
+        assert!(s.validate(&json!(format!("{a}!"))).is_err());
+        let s = compile(json!({"pattern": "^(a|aa)+$"}));
+        assert!(s.validate(&json!(format!("{a}!"))).is_err());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // the messages stay the validator's own
+        assert_eq!(
+            issues(&compile(json!({"pattern": "^x+$"})), json!("y")),
+            [("".to_owned(), r#"value does not match "^x+$""#.to_owned())]
+        );
+        for linear in [
+            json!({"patternProperties": {"^(a+)+$": {}}}),
+            json!({"propertyNames": {"pattern": "^[a-z]+$"}}),
+            json!({"pattern": "^\\p{Lu}\\d{2,}\\s?$"}),
+        ] {
+            assert!(!may_block(&compile(linear.clone())), "{linear}");
+        }
+    }
+
+    #[test]
+    fn lookaround_and_backreferences_still_work() {
+        // each needs the backtracking engine: the schema is checked under a budget
+        let s = compile(json!({
+            "type": "object",
+            "properties": {
+                "password": {"type": "string", "pattern": "^(?=.*\\d)(?=.*[a-z]).{8,}$"},
+                "word": {"type": "string", "pattern": "(?<!x)y$"},
+                "twice": {"type": "string", "pattern": "^(ab)\\1$"},
+                "plain": {"type": "string", "pattern": "^[a-z]+$"}
+            },
+            "propertyNames": {"pattern": "^(?!_)"},
+            "patternProperties": {"^(?=n)": {"type": "number"}}
+        }));
+        assert!(may_block(&s));
+        ok(
+            &s,
+            json!({"password": "abcdefg1", "word": "ay", "twice": "abab", "plain": "x", "n1": 1}),
+        );
+        assert_eq!(
+            issues(
+                &s,
+                json!({"password": "abcdefgh", "word": "xy", "twice": "abba", "plain": "X", "n1": "s"})
+            ),
+            [
+                (
+                    "/password".to_owned(),
+                    r#"value does not match "^(?=.*\d)(?=.*[a-z]).{8,}$""#.to_owned()
+                ),
+                (
+                    "/word".to_owned(),
+                    r#"value does not match "(?<!x)y$""#.to_owned()
+                ),
+                (
+                    "/twice".to_owned(),
+                    r#"value does not match "^(ab)\1$""#.to_owned()
+                ),
+                (
+                    "/plain".to_owned(),
+                    r#"value does not match "^[a-z]+$""#.to_owned()
+                ),
+                (
+                    "/n1".to_owned(),
+                    r#"value is not of type "number""#.to_owned()
+                ),
+            ]
+        );
+        bad(&s, json!({"_x": 1}), &[""]);
+        // null for optional properties, and a relaxed copy under the same rules
+        ok(
+            &s.clone().accepting_null_for_optional(),
+            json!({"word": null}),
+        );
+        bad(
+            &s.clone().accepting_null_for_optional(),
+            json!({"word": "xy"}),
+            &["/word"],
+        );
+        // an invalid pattern beside them is still an error pointing at it
+        let e = schema_error(json!({"properties": {
+            "a": {"pattern": "(?<=x)y"}, "b": {"pattern": "(unclosed"}
+        }}));
+        assert_eq!(e.pointer, "/properties/b/pattern", "{e}");
+        assert!(e.reason.contains("(unclosed"), "{e}");
+        // one that neither engine compiles (too large), found by the fallback's own keyword
+        let e = schema_error(json!({"properties": {
+            "a": {"pattern": "(?<=x)y"}, "b": {"items": {"pattern": "(?:a{1000}){1000}"}}
+        }}));
+        assert_eq!(e.pointer, "/properties/b/items/pattern", "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("invalid schema at /properties/b/items/pattern: "),
+            "{e}"
+        );
+        let e =
+            schema_error(json!({"properties": {"a": {"pattern": "(?<=x)y"}, "b": {"pattern": 3}}}));
+        assert_eq!(e.pointer, "/properties/b/pattern", "{e}");
+    }
+
+    #[test]
+    fn hostile_patterns_on_many_strings_are_refused_within_a_budget() {
+        // 600 distinct strings (21 KB): every one of them hits the step limit
+        let s = relaxed(json!({
+            "type": "object",
+            "properties": {"xs": {"type": "array", "items": {"type": "string", "pattern": HOSTILE}}}
+        }));
+        assert!(may_block(&s));
+        let xs: Vec<Value> = (0..600)
+            .map(|i| json!(format!("{}!{i:03}", "a".repeat(30))))
+            .collect();
+        let value = json!({"xs": xs});
+        assert!(value.to_string().len() > 21_000);
+        let started = Instant::now();
+        let found = s.validate(&value).unwrap_err();
+        let took = started.elapsed();
+        // generous: the budget is 50 ms, unbudgeted it is minutes
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        let budget: Vec<&ValidationIssue> = found
+            .iter()
+            .filter(|i| i.message.starts_with("pattern check budget exceeded ("))
+            .collect();
+        assert_eq!(budget.len(), 1, "{found:?}");
+        assert!(budget[0].path.starts_with("/xs/"), "{found:?}");
+        // the strings checked before it ran out each gave up at the step limit
+        assert!(
+            found
+                .iter()
+                .all(|i| i == budget[0] || i.message.contains("backtracking")),
+            "{found:?}"
+        );
+        // the next check has a budget of its own
+        ok(&s, json!({"xs": ["aaa"]}));
+    }
+
+    #[test]
+    fn what_a_budget_left_unchecked_is_never_accepted() {
+        // under `not`, a pattern not run (or given up on) would read as "not matched"
+        let s = compile(json!({"type": "array", "items": {"not": {"pattern": HOSTILE}}}));
+        let xs: Vec<Value> = (0..600)
+            .map(|i| json!(format!("{}!{i:03}", "a".repeat(30))))
+            .collect();
+        let found = s.validate(&Value::Array(xs)).unwrap_err();
+        assert!(
+            found
+                .iter()
+                .any(|i| i.message.starts_with("pattern check budget exceeded (")),
+            "{found:?}"
+        );
+        // one string that makes the match give up
+        let found = s
+            .validate(&json!([format!("{}!", "a".repeat(30))]))
+            .unwrap_err();
+        assert_eq!(found.len(), 1, "{found:?}");
+        // strings the pattern decides are judged as usual
+        ok(&s, json!(["b", "a!"]));
+        bad(&s, json!(["aaa"]), &["/0"]);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! `clamator call`: results, RPC errors, notifications, timeouts, idempotency keys, params
-//! from a file or stdin, and params checked against a contract before anything is sent.
+//! from a file or stdin, and params checked against a contract before anything is sent, in
+//! bounded time even when the published contract is hostile.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clamator_testkit::local_redis::RedisProcess;
 use serde_json::{json, Value};
@@ -274,4 +275,74 @@ async fn params_are_checked_against_the_contract_before_sending() {
     assert_eq!(unchecked.json()["error"]["code"], -32602);
 
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_published_contract_cannot_stall_the_check() {
+    // Whoever may write the contract key publishes 1,500 patterns only the backtracking engine
+    // takes (lookahead), each trying every way of splitting a run of `a`s that does not end
+    // the match: unbudgeted, checking one short string took minutes.
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let patterns: Vec<Value> = (0..1500)
+        .map(|i| json!({"pattern": format!("^((?=a)a+)+$|^never-{i:04}-matches-this$")}))
+        .collect();
+    let doc = json!({
+        "service": "hostile",
+        "methods": [{
+            "name": "check",
+            "notification": false,
+            "paramsSchema": {
+                "type": "object",
+                "properties": {"s": {"type": "string", "allOf": patterns}},
+                "required": ["s"]
+            },
+            "resultSchema": {},
+            "paramsHash": "x",
+            "resultHash": "y"
+        }],
+        "publishedBy": "mallory",
+        "publishedAt": 1_700_000_000_000u64
+    });
+    assert!(doc.to_string().len() > 78_000);
+    publish(&redis, "c9", "hostile", &doc).await;
+
+    let params = json!({"s": format!("{}!", "a".repeat(30))}).to_string();
+    let started = Instant::now();
+    let out = clamator(&url, "c9", &["call", "hostile.check", &params, "--json"]).await;
+    let took = started.elapsed();
+    assert_eq!(out.code, 2, "{out:?}");
+    let e = &out.json()["error"];
+    assert_eq!(e["kind"], "invalidParams", "{out:?}");
+    let budget: Vec<&Value> = e["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| {
+            i["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("pattern check budget exceeded (")
+        })
+        .collect();
+    assert_eq!(budget.len(), 1, "{out:?}");
+    assert_eq!(budget[0]["path"], "/s");
+    // generous: the check has a budget of 50 ms; the rest is starting and compiling
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    // strings the patterns decide at once are checked as usual
+    let fine = clamator(
+        &url,
+        "c9",
+        &[
+            "call",
+            "hostile.check",
+            r#"{"s":"aaa"}"#,
+            "--json",
+            "--timeout",
+            "200ms",
+        ],
+    )
+    .await;
+    assert_eq!(fine.code, 3, "checked, sent, and nobody answered: {fine:?}");
+    assert_eq!(fine.json()["error"]["kind"], "timeout", "{fine:?}");
 }

@@ -40,6 +40,16 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Validator: Send + Sync + 'static {
     /// `Ok` when `value` conforms, otherwise everything found wrong with it.
     fn validate(&self, value: &Value) -> Result<(), Vec<ValidationIssue>>;
+
+    /// Whether one check may take long enough (milliseconds) to hold up an async worker.
+    /// A [`Service`] runs the checks of such a validator on tokio's blocking threads (when
+    /// there is a runtime), so the workers go on answering other calls and renewing leases;
+    /// the default, `false`, checks inline, which suits checks taking microseconds.
+    /// [`SchemaValidator`](crate::SchemaValidator) says `true` for a schema with patterns
+    /// only the backtracking engine takes.
+    fn may_block(&self) -> bool {
+        false
+    }
 }
 
 impl<F> Validator for F
@@ -249,6 +259,69 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(e.to_string().contains("declares methods"), "{e}");
+    }
+
+    /// A validator that holds its thread until told to finish, and says it may block.
+    struct Gate {
+        entered: std::sync::mpsc::SyncSender<()>,
+        finish: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl Validator for Gate {
+        fn validate(&self, _: &Value) -> Result<(), Vec<ValidationIssue>> {
+            let _ = self.entered.send(());
+            // Held inline, nothing could release it: it gives up rather than hang the test.
+            let wait = std::time::Duration::from_secs(10);
+            match self.finish.lock().unwrap().recv_timeout(wait) {
+                Ok(()) => Ok(()),
+                Err(_) => Err(vec![ValidationIssue::new("", "never released")]),
+            }
+        }
+
+        fn may_block(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn validators_that_may_block_run_off_the_async_thread() {
+        // One thread of async work: a check held inline would stop every other call.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (entered, entering) = std::sync::mpsc::sync_channel(1);
+        let (release, finish) = std::sync::mpsc::sync_channel(1);
+        let gate = Gate {
+            entered,
+            finish: std::sync::Mutex::new(finish),
+        };
+        let s = Service::builder("svc")
+            .add(
+                "slow",
+                Method::new(|p: Value| async move { Ok(p) }).params_validator(gate),
+            )
+            .method("ping", |_: Value| async move { Ok(json!("pong")) })
+            .build()
+            .unwrap();
+        let pong = runtime.block_on(async {
+            let slow = tokio::spawn({
+                let s = s.clone();
+                async move { s.dispatch(req("slow", json!(1))).await }
+            });
+            // the check has started, and holds a thread until released
+            tokio::task::spawn_blocking(move || entering.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            let pong = s.dispatch(req("ping", json!({}))).await.unwrap();
+            release.send(()).unwrap();
+            let slow = slow.await.unwrap().unwrap();
+            assert_eq!(slow.outcome, Ok(json!(1)));
+            pong
+        });
+        assert_eq!(pong.outcome, Ok(json!("pong")));
+        assert!(!Validator::may_block(&|_: &Value| Ok(())));
     }
 
     #[tokio::test]

@@ -1,16 +1,16 @@
 //! Plain calls and bad input: round trips and their wire format, errors and their codes,
-//! notifications, client timeouts, TLS; malformed, oversized and peer-style entries, and
-//! reply-to streams a request may not name.
+//! notifications, client timeouts, TLS; malformed, oversized and peer-style entries,
+//! reply-to streams a request may not name, and params made to stall a hostile pattern.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clamator_examples::arith::{
     AddParams, AddResult, ArithClient, DivideResult, EchoTextParams, PingParams, SlowAddParams,
 };
-use clamator_protocol::{codes, CallOptions, Client};
-use clamator_redis::RedisServer;
+use clamator_protocol::{codes, CallOptions, Client, Method, SchemaValidator, Service};
+use clamator_redis::{RedisServer, ServiceOptions};
 use clamator_tests::{
-    pending_count, stream_envelopes, wait_all_acked, wait_for, xadd, TestRedis, WAIT,
+    pending_count, report, stream_envelopes, wait_all_acked, wait_for, xadd, TestRedis, WAIT,
 };
 use serde_json::{json, Value};
 
@@ -564,4 +564,126 @@ async fn a_transport_told_to_fail_fast_refuses_calls_to_a_service_nobody_serves(
     assert_eq!(handled.get(), 1);
     transport.stop().await;
     server.stop().await;
+}
+
+/// A runtime of its own for a server, shut down without waiting when dropped (even from
+/// inside the test's runtime, where waiting is not allowed).
+struct ServerRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for ServerRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn params_made_to_stall_a_backtracking_pattern_are_refused_and_others_are_served() {
+    // A contract whose pattern only the backtracking engine takes (lookahead), and which
+    // tries every way of splitting a run of `a`s that does not end the match.
+    let t = TestRedis::start();
+    let schema = SchemaValidator::new(json!({
+        "type": "object",
+        "properties": {"xs": {"type": "array", "items": {"type": "string", "pattern": "^((?=a)a+)+$"}}},
+        "required": ["xs"]
+    }))
+    .unwrap()
+    .accepting_null_for_optional();
+    let service = Service::builder("regexes")
+        .add(
+            "check",
+            Method::new(|_: Value| async move { Ok(json!(true)) }).params_validator(schema),
+        )
+        .method("ping", |_: Value| async move { Ok(json!("pong")) })
+        .build()
+        .unwrap();
+    // The server on a runtime with one worker: what a request holds there, it holds from
+    // every other call and from the renewal of leases.
+    let server_rt = ServerRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ));
+    let on_server = server_rt.0.as_ref().unwrap().handle().clone();
+    let builder = RedisServer::builder(t.server_config())
+        .service_with(service, ServiceOptions::new().concurrency(4));
+    let server = on_server
+        .spawn(async move { builder.start().await.unwrap() })
+        .await
+        .unwrap();
+    let transport = t.transport().await;
+    let client = Client::new(transport.clone());
+    let call = CallOptions::timeout(Duration::from_secs(60));
+    assert_eq!(
+        client
+            .call_value("regexes", "check", &json!({"xs": ["aaa"]}), call.clone())
+            .await
+            .unwrap(),
+        json!(true)
+    );
+
+    // 600 distinct strings (21 KB), every one of them a worst case; three such requests.
+    let xs: Vec<String> = (0..600)
+        .map(|i| format!("{}!{i:03}", "a".repeat(30)))
+        .collect();
+    let params = json!({"xs": xs});
+    assert!(params.to_string().len() > 21_000);
+    let started = Instant::now();
+    let hostile: Vec<_> = (0..3)
+        .map(|_| {
+            let (client, params, call) = (client.clone(), params.clone(), call.clone());
+            tokio::spawn(async move {
+                let outcome = client.call_value("regexes", "check", &params, call).await;
+                (outcome, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pinged = Instant::now();
+    let pong = client
+        .call_value("regexes", "ping", &json!({}), call.clone())
+        .await;
+    let ping_took = pinged.elapsed();
+    // generous bounds: unbudgeted, one such request held the worker for minutes
+    assert_eq!(pong.unwrap(), json!("pong"));
+    assert!(
+        ping_took < Duration::from_secs(5),
+        "the ping took {ping_took:?}"
+    );
+    let mut slowest = Duration::ZERO;
+    for answer in hostile {
+        let (outcome, took) = answer.await.unwrap();
+        slowest = slowest.max(took);
+        let err = outcome.unwrap_err();
+        assert_eq!(err.code(), Some(codes::INVALID_PARAMS), "{err}");
+        let data = err.as_rpc().unwrap().data.clone();
+        let budget: Vec<&Value> = data["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("pattern check budget exceeded (")
+            })
+            .collect();
+        assert_eq!(budget.len(), 1, "{data}");
+        assert!(
+            budget[0]["path"].as_str().unwrap().starts_with("/xs/"),
+            "{data}"
+        );
+        assert!(took < Duration::from_secs(5), "the refusal took {took:?}");
+    }
+    report(&format!(
+        "hostile pattern: 3 requests of 21 KB refused within {slowest:?}, a ping answered in {ping_took:?}"
+    ));
+    transport.stop().await;
+    on_server
+        .spawn(async move { server.stop().await })
+        .await
+        .unwrap();
 }

@@ -87,6 +87,20 @@ impl CliError {
 
     /// The error as the one JSON document `--json` prints:
     /// `{"error": {"kind", "exitCode", "message", …}}`.
+    /// What a person needs beside the one-line message: a JSON-RPC error's `data` (the
+    /// details a service attached, a declared error's fields), pretty-printed, control
+    /// characters escaped, cut at 4 KiB; `None` when there is none.
+    pub(crate) fn details(&self) -> Option<String> {
+        let Self::Rpc(rpc) = self else {
+            return None;
+        };
+        if rpc.data.is_null() {
+            return None;
+        }
+        let text = serde_json::to_string_pretty(&rpc.data).unwrap_or_else(|_| rpc.data.to_string());
+        Some(format!("data: {}", crate::output::cut(&text, 4096)))
+    }
+
     pub(crate) fn to_json(&self) -> Value {
         let mut error = json!({
             "kind": self.kind(),

@@ -164,6 +164,9 @@ fn main() -> ExitCode {
                 output::json(&e.to_json());
             }
             output::note(&format!("clamator: {e}"));
+            if let Some(details) = e.details() {
+                output::note(&details);
+            }
             ExitCode::from(e.exit_code())
         }
     }

@@ -346,3 +346,41 @@ async fn a_hostile_published_contract_cannot_stall_the_check() {
     assert_eq!(fine.code, 3, "checked, sent, and nobody answered: {fine:?}");
     assert_eq!(fine.json()["error"]["kind"], "timeout", "{fine:?}");
 }
+
+/// A service's error `data` (a declared error's fields) is printed for people too, not only
+/// in `--json` (it was hidden).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_errors_data_is_shown_in_human_mode() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let inventory = clamator_protocol::Service::builder("inventory")
+        .method("reserve", |_: Value| async {
+            Err::<Value, _>(
+                clamator_protocol::RpcError::new(4009, "not enough stock")
+                    .with_data(json!({"available": 3, "note": "bell\u{7}"})),
+            )
+        })
+        .build()
+        .unwrap();
+    let server = clamator_redis::RedisServer::builder(
+        clamator_redis::ServerConfig::new("c9").redis_url(&url),
+    )
+    .service(inventory)
+    .start()
+    .await
+    .unwrap();
+    let run = clamator(&url, "c9", &["call", "inventory.reserve", "{}"]).await;
+    server.stop().await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("not enough stock (code 4009)"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("\"available\": 3"), "{run:?}");
+    // Escaped, as everything from the wire is.
+    assert!(
+        run.stderr.contains("bell\\u{7}") || run.stderr.contains("bell\\u0007"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains('\u{7}'), "{run:?}");
+}

@@ -1,6 +1,6 @@
 //! `clamator tail <service>`: requests as they arrive on the service's command stream(s),
 //! each shown once its reply passes on the caller's reply stream (method, id, params,
-//! latency, outcome).
+//! latency, outcome); with `--events`, the events it publishes as they are added.
 //!
 //! Read-only: plain `XREAD`, never `XREADGROUP`, `XACK` or a consumer group, so tailing
 //! changes nothing for servers or callers. Reply streams are found through the requests'
@@ -42,6 +42,10 @@ pub(crate) struct Args {
     /// Leave params and results out (they may hold personal data).
     #[arg(long)]
     no_params: bool,
+    /// Follow the events the service publishes too (`<prefix>:events:<service>`), shown as
+    /// they are added (kind `event`).
+    #[arg(long)]
+    events: bool,
 }
 
 /// A request seen, waiting for its reply.
@@ -66,6 +70,7 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     let mut conn = target.connect().await?;
     let mut tail = Tail {
         args,
+        events: None,
         json: ctx.json,
         shown: 0,
         commands: BTreeMap::new(),
@@ -85,6 +90,15 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     tail.commands
         .entry(base)
         .or_insert_with(|| "0-0".to_owned());
+    if tail.args.events {
+        let key = clamator_redis::keys::event_stream(&prefix, &service);
+        let last = streams::stream_info(&mut conn, &key)
+            .await?
+            .and_then(|i| i.last_generated_id)
+            .unwrap_or_else(|| "0-0".to_owned());
+        tail.events = Some(key.clone());
+        tail.commands.insert(key, last);
+    }
     // On stderr, with --json too: scripts can wait for it before sending traffic.
     output::note(&format!(
         "tailing {service} on {} (read-only; Ctrl-C to stop)",
@@ -133,6 +147,8 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
 
 struct Tail {
     args: Args,
+    /// The service's event stream, when `--events` follows it (read as a command stream is).
+    events: Option<String>,
     json: bool,
     shown: usize,
     /// Command streams and the last id read from each.
@@ -225,12 +241,18 @@ impl Tail {
                 );
             }
             Some(Ok(Envelope::Notification(n))) => {
-                event["kind"] = json!("notification");
+                // An event is a notification on the service's event stream.
+                let kind = if self.events.as_deref() == Some(stream) {
+                    "event"
+                } else {
+                    "notification"
+                };
+                event["kind"] = json!(kind);
                 event["method"] = json!(format!("{}.{}", n.service, n.method));
                 if !self.args.no_params {
                     event["params"] = n.params;
                 }
-                event["outcome"] = json!("notification");
+                event["outcome"] = json!(kind);
                 self.show(&event);
             }
             _ => {

@@ -160,3 +160,77 @@ async fn tail_shows_requests_and_replies_without_touching_the_group() {
     transport.stop().await;
     server.stop().await;
 }
+
+/// `--events` follows what the service publishes too, read-only, from when the tail
+/// started (it followed command streams only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follows_the_events_a_service_publishes() {
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let transport = RedisTransport::connect(TransportConfig::new("w3").redis_url(&url))
+        .await
+        .unwrap();
+    // Published before the tail started: not shown.
+    transport
+        .publish_event("orders", "orderPlaced", &json!({"n": 0}))
+        .await
+        .unwrap();
+    let mut child = command(
+        &url,
+        "w3",
+        &["tail", "orders", "--events", "--count", "2", "--json"],
+    )
+    .spawn()
+    .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(ready.contains("tailing orders"), "{ready}");
+    for n in 1..=2 {
+        transport
+            .publish_event("orders", "orderPlaced", &json!({ "n": n }))
+            .await
+            .unwrap();
+    }
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("tail did not stop after --count events")
+        .unwrap();
+    transport.stop().await;
+    assert_eq!(out.status.code(), Some(0));
+    let shown: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(&str, &str, &Value)> = shown
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["method"].as_str().unwrap(),
+                &e["params"]["n"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("event", "orders.orderPlaced", &json!(1)),
+            ("event", "orders.orderPlaced", &json!(2)),
+        ]
+    );
+    assert_eq!(shown[0]["stream"], "w3:events:orders");
+    // Read-only: no group was made on the event stream.
+    let mut conn = redis_conn(&redis).await;
+    let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("w3:events:orders")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(groups.groups.is_empty());
+}

@@ -243,6 +243,97 @@ impl DeadLetters {
         Ok(new_id)
     }
 
+    /// Publishes the event of dead letter `id` of `subscriber` again, on its publisher's
+    /// event stream, and removes the letter. With `only_this_subscriber` the new event
+    /// carries a `for-subscriber` field naming `subscriber`: every other subscriber (and
+    /// every broadcast) acknowledges it without running anything; without it, every
+    /// subscriber gets it again. Returns the publisher and the new entry id. Fails for a
+    /// letter that is not an event's, was kept only in part, or names no publisher.
+    ///
+    /// An exactly-once subscriber runs it again: its records are per entry, and this is a
+    /// new entry.
+    pub async fn republish(
+        &self,
+        subscriber: &str,
+        id: &str,
+        only_this_subscriber: bool,
+    ) -> Result<(String, String), Error> {
+        let dlq = keys::dead_letter_stream(&self.prefix, subscriber);
+        let mut conn = self.manager.clone();
+        let entry = commands::range(&mut conn, &dlq, id, id, None)
+            .await
+            .map_err(|e| {
+                crate::connection::redis_failure("XRANGE of the dead-letter stream failed", e)
+            })?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("no dead letter {id} for {subscriber}"))
+            })?;
+        let publisher = Self::republish_target(&entry.fields)
+            .map_err(|reason| Error::InvalidArgument(format!("dead letter {id} {reason}")))?;
+        let mark = only_this_subscriber
+            .then_some((fields::FOR_SUBSCRIBER.as_bytes(), subscriber.as_bytes()));
+        let original = entry
+            .fields
+            .iter()
+            .filter(|(k, _)| {
+                !OUR_FIELDS.iter().any(|f| f.as_bytes() == k.as_slice())
+                    && k.as_slice() != fields::FOR_SUBSCRIBER.as_bytes()
+            })
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .chain(mark);
+        let stream = keys::event_stream(&self.prefix, &publisher);
+        let new_id = commands::add_fields(&mut conn, &stream, None, original)
+            .await
+            .map_err(|e| {
+                crate::connection::redis_failure("XADD of the republished event failed", e)
+            })?;
+        commands::delete_entry(&mut conn, &dlq, id)
+            .await
+            .map_err(|e| {
+                crate::connection::redis_failure("XDEL from the dead-letter stream failed", e)
+            })?;
+        Ok((publisher, new_id))
+    }
+
+    /// The publisher whose event stream a dead letter with these fields would be
+    /// [republished](Self::republish) on (the service its envelope's method names), or why
+    /// it cannot be: not an event's letter, kept only in part, or no readable envelope.
+    /// `clamator events republish --dry-run` says the same.
+    ///
+    /// ```
+    /// use clamator_redis::DeadLetters;
+    /// let envelope = r#"{"jsonrpc":"2.0","method":"orders.orderPlaced","params":{}}"#;
+    /// let event = [("type", "event"), ("envelope", envelope), ("dlq-reason", "handler-failed")];
+    /// assert_eq!(DeadLetters::republish_target(&event).as_deref(), Ok("orders"));
+    /// let request = [("type", "rpc"), ("envelope", envelope), ("dlq-reason", "malformed")];
+    /// assert!(DeadLetters::republish_target(&request).is_err());
+    /// ```
+    pub fn republish_target<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        fields: &[(K, V)],
+    ) -> Result<String, String> {
+        let value = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k.as_ref() == name.as_bytes())
+                .map(|(_, v)| v.as_ref())
+        };
+        if value(fields::TYPE) != Some(b"event".as_slice()) {
+            return Err("is not an event's; replay it with clamator dlq replay".to_owned());
+        }
+        if let Some(which) = value(TRUNCATED) {
+            let which = String::from_utf8_lossy(which);
+            return Err(format!(
+                "was kept only in part ({which}); it cannot be published again"
+            ));
+        }
+        match value(fields::ENVELOPE).map(clamator_protocol::envelope::parse_envelope) {
+            Some(Ok(clamator_protocol::Envelope::Notification(n))) => Ok(n.service),
+            _ => Err("has no event envelope naming its publisher".to_owned()),
+        }
+    }
+
     /// Why a dead letter with these fields (as `XRANGE` returns them) cannot be
     /// [replayed](Self::replay), if it cannot: it was kept only in part, or it is an event's
     /// (a subscriber's), whose stream is the publisher's, shared by every subscriber (put
@@ -274,7 +365,8 @@ impl DeadLetters {
         if value(fields::TYPE) == Some(b"event".as_slice()) {
             return Some(
                 "is an event (of a subscriber); it is not replayed on a command stream: \
-                 publish it again, or rewind the subscriber"
+                 publish it again (clamator events republish), or rewind the subscriber \
+                 (clamator events rewind)"
                     .to_owned(),
             );
         }

@@ -1,15 +1,21 @@
-//! `clamator events rewind <publisher> <subscriber> --to <when>`: moves a subscriber's group
-//! on a publisher's event stream, so it is delivered again every event from then on (or,
-//! `--to now`, skips what it has not read). The library's
-//! `clamator_redis::events::rewind_subscriber`, on the CLI's connection.
+//! `clamator events`: what an operator does to subscribers.
+//!
+//! * `rewind <publisher> <subscriber> --to <when>` moves a subscriber's group on a
+//!   publisher's event stream, so it is delivered again every event from then on (or, `--to
+//!   now`, skips what it has not read): the library's
+//!   `clamator_redis::events::rewind_subscriber`, on the CLI's connection.
+//! * `republish <subscriber> <dead-letter-id>…` publishes the events of a subscriber's dead
+//!   letters again, for that subscriber alone (or `--all-subscribers`):
+//!   `DeadLetters::republish`, with `--dry-run` saying what it would do by the same rule.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clamator_redis::{events, keys, StartAt};
+use clamator_redis::{events, keys, DeadLetters, StartAt};
 use serde_json::json;
 
 use crate::error::CliError;
 use crate::output;
+use crate::query::Query;
 use crate::streams;
 use crate::Ctx;
 
@@ -34,15 +40,47 @@ enum Action {
         #[arg(long, value_name = "WHEN")]
         to: String,
     },
+    /// Publish the events of a subscriber's dead letters again (after a fix): for that
+    /// subscriber alone, or every subscriber with `--all-subscribers`. Each letter is
+    /// removed once its event is back on the publisher's stream.
+    Republish {
+        /// The subscriber whose dead letters (`<prefix>:dlq:<subscriber>`) they are.
+        subscriber: String,
+        /// Dead-letter ids (as `clamator dlq list` shows them).
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// Every subscriber of the publisher gets the event again, not only this one.
+        #[arg(long)]
+        all_subscribers: bool,
+        /// Say what would be published, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Runs `clamator events`.
 pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
-    let Action::Rewind {
-        publisher,
-        subscriber,
-        to,
-    } = args.action;
+    match args.action {
+        Action::Rewind {
+            publisher,
+            subscriber,
+            to,
+        } => rewind(ctx, publisher, subscriber, &to).await,
+        Action::Republish {
+            subscriber,
+            ids,
+            all_subscribers,
+            dry_run,
+        } => republish(ctx, &subscriber, &ids, all_subscribers, dry_run).await,
+    }
+}
+
+async fn rewind(
+    ctx: &Ctx,
+    publisher: String,
+    subscriber: String,
+    to: &str,
+) -> Result<(), CliError> {
     for name in [&publisher, &subscriber] {
         if !clamator_protocol::names::is_valid_service(name) {
             return Err(CliError::Usage(format!(
@@ -50,7 +88,7 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
             )));
         }
     }
-    let start = when(&to, SystemTime::now()).map_err(CliError::Usage)?;
+    let start = when(to, SystemTime::now()).map_err(CliError::Usage)?;
     let prefix = ctx.prefix()?;
     let conn = ctx.connect().await?;
     let stream = keys::event_stream(prefix, &publisher);
@@ -75,6 +113,95 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         ));
     }
     Ok(())
+}
+
+async fn republish(
+    ctx: &Ctx,
+    subscriber: &str,
+    ids: &[String],
+    all_subscribers: bool,
+    dry_run: bool,
+) -> Result<(), CliError> {
+    if !clamator_protocol::names::is_valid_service(subscriber) {
+        return Err(CliError::Usage(format!(
+            "invalid subscriber name {subscriber:?} (it must match ^[a-z][a-z0-9-]*$)"
+        )));
+    }
+    let prefix = ctx.prefix()?;
+    let dlq = keys::dead_letter_stream(prefix, subscriber);
+    let letters = DeadLetters::connect(&ctx.target()?, prefix).await?;
+    let mut conn = ctx.connect().await?;
+    let (mut done, mut skipped) = (Vec::new(), Vec::new());
+    for id in ids {
+        // Read first, by the rule `republish` applies, so a dry run says what a real run
+        // does and a real run says why it skipped one.
+        let reply: redis::Value = conn
+            .query(redis::cmd("XRANGE").arg(&dlq).arg(id).arg(id))
+            .await?;
+        let Some((_, fields)) = streams::entries(reply).into_iter().next() else {
+            skipped.push(json!({"id": id, "reason": format!("no dead letter {id} in {dlq}")}));
+            continue;
+        };
+        let publisher = match DeadLetters::republish_target(&fields) {
+            Ok(publisher) => publisher,
+            Err(reason) => {
+                skipped.push(json!({"id": id, "reason": format!("dead letter {id} {reason}")}));
+                continue;
+            }
+        };
+        if dry_run {
+            done.push(json!({"id": id, "publisher": publisher, "newId": null}));
+            continue;
+        }
+        match letters.republish(subscriber, id, !all_subscribers).await {
+            Ok((publisher, new_id)) => {
+                done.push(json!({"id": id, "publisher": publisher, "newId": new_id}));
+            }
+            Err(e) => skipped.push(json!({"id": id, "reason": e.to_string()})),
+        }
+    }
+    let audience = if all_subscribers {
+        "every subscriber".to_owned()
+    } else {
+        format!("{subscriber} alone")
+    };
+    if ctx.json {
+        output::json(&json!({
+            "subscriber": subscriber,
+            "for": if all_subscribers { "all" } else { subscriber },
+            "dryRun": dry_run,
+            "republished": done,
+            "skipped": skipped,
+        }));
+    } else {
+        let verb = if dry_run {
+            "would republish"
+        } else {
+            "republished"
+        };
+        for d in &done {
+            output::line(&format!(
+                "{verb} {} on {}'s events, for {audience}{}",
+                d["id"].as_str().unwrap_or(""),
+                d["publisher"].as_str().unwrap_or(""),
+                d["newId"]
+                    .as_str()
+                    .map_or(String::new(), |n| format!(" (new id {n})"))
+            ));
+        }
+        for s in &skipped {
+            output::note(&format!("skipped: {}", s["reason"].as_str().unwrap_or("")));
+        }
+    }
+    if skipped.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Partial(format!(
+            "{} of {} dead letters not republished",
+            skipped.len(),
+            ids.len()
+        )))
+    }
 }
 
 /// Where `--to` puts the group, read at `now`.

@@ -95,3 +95,156 @@ async fn a_subscriber_is_rewound_and_moved_forward() {
     // Nothing moved by the refused ones.
     assert_eq!(last_delivered(&mut conn).await, at);
 }
+
+/// A subscriber's failed event, published again after a fix: handled by that subscriber
+/// alone (the other, which had handled it, does not run it again), the letter removed; a
+/// dry run changes nothing; `--all-subscribers` reaches both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_event_is_republished_for_its_subscriber() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let redis = RedisProcess::start().unwrap();
+    let url = redis.url();
+    let mut conn = redis_conn(&redis).await;
+    let fixed = Arc::new(AtomicBool::new(false));
+    let (billed, shipped) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let subscriber = |runs: Arc<AtomicU64>, fixed: Option<Arc<AtomicBool>>| {
+        clamator_protocol::Service::builder("orders")
+            .notification("orderPlaced", move |_: serde_json::Value| {
+                let ok = fixed.as_ref().is_none_or(|f| f.load(Ordering::SeqCst));
+                if ok {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                }
+                async move {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(clamator_protocol::RpcError::new(
+                            -32000,
+                            "billing is broken",
+                        ))
+                    }
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let server = clamator_redis::RedisServer::builder(
+        clamator_redis::ServerConfig::new("e2")
+            .redis_url(&url)
+            .max_deliveries(1),
+    )
+    .subscribe(
+        "billing",
+        subscriber(Arc::clone(&billed), Some(Arc::clone(&fixed))),
+    )
+    .subscribe("shipping", subscriber(Arc::clone(&shipped), None))
+    .start()
+    .await
+    .unwrap();
+    let transport = clamator_redis::RedisTransport::connect(
+        clamator_redis::TransportConfig::new("e2").redis_url(&url),
+    )
+    .await
+    .unwrap();
+    transport
+        .publish_event(
+            "orders",
+            "orderPlaced",
+            &serde_json::json!({"orderId": "o-1"}),
+        )
+        .await
+        .unwrap();
+    let dlq_len = |conn: redis::aio::MultiplexedConnection| async move {
+        redis::cmd("XLEN")
+            .arg("e2:dlq:billing")
+            .query_async::<u64>(&mut conn.clone())
+            .await
+            .unwrap()
+    };
+    crate::eventually(Duration::from_secs(10), || {
+        let (conn, shipped) = (conn.clone(), Arc::clone(&shipped));
+        async move { dlq_len(conn).await == 1 && shipped.load(Ordering::SeqCst) == 1 }
+    })
+    .await;
+    let list = clamator(&url, "e2", &["dlq", "list", "billing", "--json"]).await;
+    let id = list.json()["deadLetters"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let dry = clamator(
+        &url,
+        "e2",
+        &["events", "republish", "billing", &id, "--dry-run", "--json"],
+    )
+    .await;
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert_eq!(dry.json()["republished"][0]["publisher"], "orders");
+    assert_eq!(
+        dlq_len(conn.clone()).await,
+        1,
+        "a dry run changed something"
+    );
+
+    fixed.store(true, Ordering::SeqCst);
+    let real = clamator(&url, "e2", &["events", "republish", "billing", &id]).await;
+    assert_eq!(real.code, 0, "{real:?}");
+    assert!(real.stdout.contains("for billing alone"), "{real:?}");
+    crate::eventually(Duration::from_secs(10), || {
+        let billed = Arc::clone(&billed);
+        async move { billed.load(Ordering::SeqCst) == 1 }
+    })
+    .await;
+    assert_eq!(dlq_len(conn.clone()).await, 0);
+    // A request's letter, or one gone, is skipped with the reason, and the run exits 1.
+    let again = clamator(
+        &url,
+        "e2",
+        &["events", "republish", "billing", &id, "--json"],
+    )
+    .await;
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.json()["skipped"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no dead letter"));
+
+    // For everyone: shipping runs it again too.
+    let _: String = redis::cmd("XADD")
+        .arg("e2:dlq:billing")
+        .arg("*")
+        .arg("type")
+        .arg("event")
+        .arg("envelope")
+        .arg(r#"{"jsonrpc":"2.0","method":"orders.orderPlaced","params":{"orderId":"o-2"}}"#)
+        .arg("dlq-reason")
+        .arg("handler-failed")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let list = clamator(&url, "e2", &["dlq", "list", "billing", "--json"]).await;
+    let id = list.json()["deadLetters"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let all = clamator(
+        &url,
+        "e2",
+        &["events", "republish", "billing", &id, "--all-subscribers"],
+    )
+    .await;
+    assert_eq!(all.code, 0, "{all:?}");
+    crate::eventually(Duration::from_secs(10), || {
+        let (billed, shipped) = (Arc::clone(&billed), Arc::clone(&shipped));
+        async move { billed.load(Ordering::SeqCst) == 2 && shipped.load(Ordering::SeqCst) == 2 }
+    })
+    .await;
+    // Settled: the one-subscriber event did not reach shipping meanwhile.
+    server.stop().await;
+    transport.stop().await;
+    assert_eq!(shipped.load(Ordering::SeqCst), 2);
+    assert_eq!(billed.load(Ordering::SeqCst), 2);
+}

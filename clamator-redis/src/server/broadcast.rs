@@ -76,6 +76,10 @@ async fn handle(state: &ServerState, events: &Service, entry: StreamEntry) -> bo
     let Some(raw) = entry.field(fields::ENVELOPE) else {
         return true;
     };
+    // Republished for one subscriber's group, not for every instance.
+    if entry.field(fields::FOR_SUBSCRIBER).is_some() {
+        return true;
+    }
     let Ok(Envelope::Notification(n)) = parse_envelope(raw) else {
         tracing::warn!(service = publisher, entry_id = %entry.id, "broadcast event without a notification envelope; skipped");
         return true;

@@ -48,8 +48,9 @@ pub(super) async fn handle_event(
         )
         .await;
     };
-    if rt.service.method(&n.method).is_none() {
-        // Not an event this subscriber handles: acknowledged, nothing run or recorded.
+    if rt.service.method(&n.method).is_none() || !addressed_to(&entry, subscriber) {
+        // Not an event this subscriber handles (or one republished for another subscriber):
+        // acknowledged, nothing run or recorded.
         record_outcome(rt, &n.method, "ignored", None);
         return acknowledge(state, rt, entry, &n, Finish::Ack, permit).await;
     }
@@ -151,6 +152,14 @@ pub(super) async fn handle_event(
     }
 }
 
+/// Whether `entry` is for `subscriber`: every event is, except one republished for another
+/// subscriber alone (its `for-subscriber` field names that one).
+pub(super) fn addressed_to(entry: &StreamEntry, subscriber: &str) -> bool {
+    entry
+        .field(crate::stream::fields::FOR_SUBSCRIBER)
+        .is_none_or(|only| only == subscriber.as_bytes())
+}
+
 /// One run of the event's handler, under `max_handler_time` (a hung handler must not hold an
 /// ordered subscription forever: it counts as a failed attempt); `None` when the server
 /// aborts first.
@@ -246,5 +255,27 @@ fn dead_letter(reason: RetireReason, error: RpcError) -> Rejection {
         id: None,
         reason,
         error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_republished_event_is_only_for_the_subscriber_it_names() {
+        let entry = |fields: &[(&str, &str)]| StreamEntry {
+            id: "1-0".into(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect(),
+            delivery_count: None,
+        };
+        let everyone = entry(&[("type", "event")]);
+        assert!(addressed_to(&everyone, "billing"));
+        let for_billing = entry(&[("type", "event"), ("for-subscriber", "billing")]);
+        assert!(addressed_to(&for_billing, "billing"));
+        assert!(!addressed_to(&for_billing, "shipping"));
     }
 }

@@ -28,6 +28,9 @@ pub(crate) mod fields {
     pub(crate) const TRACESTATE: &str = "tracestate";
     /// An event's publish time, epoch milliseconds (event streams only).
     pub(crate) const PUBLISHED_AT: &str = "published_at";
+    /// The one subscriber a republished event is for (event streams only): the others
+    /// acknowledge it without running anything.
+    pub(crate) const FOR_SUBSCRIBER: &str = "for-subscriber";
 }
 
 /// One stream entry: its id and its fields in order.

@@ -209,33 +209,52 @@ impl DeadLetters {
     /// for a dead letter kept only in part, and for an event's dead letter (a subscriber's),
     /// which stays where it is.
     pub async fn replay(&self, service: &str, id: &str) -> Result<String, Error> {
+        let entry = self.letter(service, id).await?;
+        if let Some(reason) = Self::replay_refusal(&entry.fields) {
+            return Err(Error::InvalidArgument(format!("dead letter {id} {reason}")));
+        }
+        let command_stream = keys::command_stream(&self.prefix, service);
+        self.move_letter(service, &entry, &command_stream, None)
+            .await
+    }
+
+    /// Dead letter `id` of `service`; an error naming it when there is none.
+    async fn letter(&self, service: &str, id: &str) -> Result<StreamEntry, Error> {
         let dlq = keys::dead_letter_stream(&self.prefix, service);
-        let mut conn = self.manager.clone();
-        let entry = commands::range(&mut conn, &dlq, id, id, None)
+        commands::range(&mut self.manager.clone(), &dlq, id, id, None)
             .await
             .map_err(|e| {
                 crate::connection::redis_failure("XRANGE of the dead-letter stream failed", e)
             })?
             .into_iter()
             .next()
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!("no dead letter {id} for service {service}"))
-            })?;
-        if let Some(reason) = Self::replay_refusal(&entry.fields) {
-            return Err(Error::InvalidArgument(format!("dead letter {id} {reason}")));
-        }
-        let original = entry
+            .ok_or_else(|| Error::InvalidArgument(format!("no dead letter {id} for {service}")))
+    }
+
+    /// Adds `letter`'s original fields (without ours, and with `extra`) to `stream`, then
+    /// removes the letter from `service`'s dead-letter stream; returns the new entry id.
+    async fn move_letter(
+        &self,
+        service: &str,
+        letter: &StreamEntry,
+        stream: &str,
+        extra: Option<(&[u8], &[u8])>,
+    ) -> Result<String, Error> {
+        let mut conn = self.manager.clone();
+        let replaced = |k: &[u8]| extra.is_some_and(|(name, _)| name == k);
+        let original = letter
             .fields
             .iter()
-            .filter(|(k, _)| !OUR_FIELDS.iter().any(|f| f.as_bytes() == k.as_slice()))
-            .map(|(k, v)| (k.as_slice(), v.as_slice()));
-        let command_stream = keys::command_stream(&self.prefix, service);
-        let new_id = commands::add_fields(&mut conn, &command_stream, None, original)
+            .filter(|(k, _)| {
+                !OUR_FIELDS.iter().any(|f| f.as_bytes() == k.as_slice()) && !replaced(k)
+            })
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .chain(extra);
+        let new_id = commands::add_fields(&mut conn, stream, None, original)
             .await
-            .map_err(|e| {
-                crate::connection::redis_failure("XADD of the replayed entry failed", e)
-            })?;
-        commands::delete_entry(&mut conn, &dlq, id)
+            .map_err(|e| crate::connection::redis_failure(format!("XADD to {stream} failed"), e))?;
+        let dlq = keys::dead_letter_stream(&self.prefix, service);
+        commands::delete_entry(&mut conn, &dlq, &letter.id)
             .await
             .map_err(|e| {
                 crate::connection::redis_failure("XDEL from the dead-letter stream failed", e)
@@ -258,42 +277,29 @@ impl DeadLetters {
         id: &str,
         only_this_subscriber: bool,
     ) -> Result<(String, String), Error> {
-        let dlq = keys::dead_letter_stream(&self.prefix, subscriber);
-        let mut conn = self.manager.clone();
-        let entry = commands::range(&mut conn, &dlq, id, id, None)
-            .await
-            .map_err(|e| {
-                crate::connection::redis_failure("XRANGE of the dead-letter stream failed", e)
-            })?
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!("no dead letter {id} for {subscriber}"))
-            })?;
+        let entry = self.letter(subscriber, id).await?;
         let publisher = Self::republish_target(&entry.fields)
             .map_err(|reason| Error::InvalidArgument(format!("dead letter {id} {reason}")))?;
-        let mark = only_this_subscriber
-            .then_some((fields::FOR_SUBSCRIBER.as_bytes(), subscriber.as_bytes()));
-        let original = entry
-            .fields
-            .iter()
-            .filter(|(k, _)| {
-                !OUR_FIELDS.iter().any(|f| f.as_bytes() == k.as_slice())
-                    && k.as_slice() != fields::FOR_SUBSCRIBER.as_bytes()
-            })
-            .map(|(k, v)| (k.as_slice(), v.as_slice()))
-            .chain(mark);
+        // Without the mark, a `for-subscriber` the letter carries (a republished event that
+        // failed again) goes too: the event is for every subscriber.
+        let mark = (fields::FOR_SUBSCRIBER.as_bytes(), subscriber.as_bytes());
         let stream = keys::event_stream(&self.prefix, &publisher);
-        let new_id = commands::add_fields(&mut conn, &stream, None, original)
-            .await
-            .map_err(|e| {
-                crate::connection::redis_failure("XADD of the republished event failed", e)
-            })?;
-        commands::delete_entry(&mut conn, &dlq, id)
-            .await
-            .map_err(|e| {
-                crate::connection::redis_failure("XDEL from the dead-letter stream failed", e)
-            })?;
+        let new_id = if only_this_subscriber {
+            self.move_letter(subscriber, &entry, &stream, Some(mark))
+                .await?
+        } else {
+            let unmarked = StreamEntry {
+                fields: entry
+                    .fields
+                    .iter()
+                    .filter(|(k, _)| k.as_slice() != fields::FOR_SUBSCRIBER.as_bytes())
+                    .cloned()
+                    .collect(),
+                ..entry
+            };
+            self.move_letter(subscriber, &unmarked, &stream, None)
+                .await?
+        };
         Ok((publisher, new_id))
     }
 

@@ -4,8 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
+use std::time::Duration;
 
+use clamator_testkit::process::output_within;
 use serde_json::Value;
+
+/// The longest one benchmark run may take before it is killed and the test fails.
+const LIMIT: Duration = Duration::from_secs(300);
 
 /// `clamator-bench` in each mode (clamator-rs, `--baseline`, `--peer-python`) prints one JSON
 /// line with every figure, all calls answered.
@@ -27,7 +32,7 @@ fn the_benchmark_runs_in_each_mode() {
         if let Some(flag) = mode {
             cmd.arg(flag);
         }
-        let out = cmd.output().unwrap();
+        let out = output_within(&mut cmd, None, LIMIT).unwrap();
         assert!(
             out.status.success(),
             "{mode:?}: {}",
@@ -73,11 +78,14 @@ fn the_benchmark_runs_in_each_mode() {
 /// services over two partitions each, sums them, and reports each redis-server's CPU.
 #[test]
 fn the_benchmark_runs_on_a_cluster_with_services_and_partitions() {
-    let out = Command::new(env!("CARGO_BIN_EXE_clamator-bench"))
-        .args(["--cluster", "--cluster-masters", "3", "--services", "2"])
-        .args(["--partitions", "2", "--concurrency", "4", "--calls", "40"])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_clamator-bench"))
+            .args(["--cluster", "--cluster-masters", "3", "--services", "2"])
+            .args(["--partitions", "2", "--concurrency", "4", "--calls", "40"]),
+        None,
+        LIMIT,
+    )
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -101,10 +109,19 @@ fn the_benchmark_runs_on_a_cluster_with_services_and_partitions() {
 /// deliveries.
 #[test]
 fn the_benchmark_measures_events_to_each_subscriber() {
-    let out = Command::new(env!("CARGO_BIN_EXE_clamator-bench"))
-        .args(["--events", "2", "--calls", "60", "--concurrency", "4"])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_clamator-bench")).args([
+            "--events",
+            "2",
+            "--calls",
+            "60",
+            "--concurrency",
+            "4",
+        ]),
+        None,
+        LIMIT,
+    )
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",

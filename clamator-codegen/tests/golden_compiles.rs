@@ -37,7 +37,11 @@ mod tagged_union;
 #[path = "golden/untagged-union.rs"]
 mod untagged_union;
 
-use serde_json::{from_value, json, to_value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clamator_protocol::{Client, MemoryTransport, Router, RpcError};
+use serde_json::{from_value, json, to_value, Value};
 
 #[test]
 fn objects_keep_wire_names_omit_unset_optionals_and_ignore_unknown_keys() {
@@ -123,8 +127,12 @@ fn unions_arrays_nested_and_refs() {
         from_value(json!({"tags": ["t"], "points": [{"x": 1, "y": 2}], "anything": [1, "a"]}))
             .unwrap();
     assert_eq!(a.points[0].y, 2.0);
-    let r: arrays::GetResult = vec![1, 2];
-    assert_eq!(r.len(), 2);
+    let r: arrays::GetResult = from_value(json!([1, 2])).unwrap();
+    assert_eq!(r, [1, 2]);
+    assert!(
+        from_value::<arrays::GetResult>(json!([1.5])).is_err(),
+        "an array of integers took a float"
+    );
     let n: nested::GetParams =
         from_value(json!({"outer": {"inner": {"leaf": "l"}}, "list": [{"v": 1}]})).unwrap();
     assert_eq!(n.outer.inner.leaf, "l");
@@ -142,13 +150,144 @@ fn unions_arrays_nested_and_refs() {
     assert_eq!(s.any, json!([1]));
 }
 
-#[test]
-fn clients_take_a_transport_or_a_client() {
-    use clamator_protocol::{Client, MemoryTransport, Router};
+/// The `objects` service for the tests: remembers what `get` was called with and answers
+/// `ok: age > 0`; `notify` says it ran.
+#[derive(Clone)]
+struct Objects {
+    seen: Arc<Mutex<Vec<objects::GetParams>>>,
+    notified: tokio::sync::mpsc::UnboundedSender<()>,
+}
 
-    let transport = || MemoryTransport::new(Router::new());
-    let _from_transport = objects::ObjectsClient::new(transport());
-    let _from_client = objects::ObjectsClient::new(Client::new(transport()));
+impl objects::ObjectsService for Objects {
+    async fn get(&self, params: objects::GetParams) -> Result<objects::GetResult, RpcError> {
+        let ok = params.age > 0;
+        self.seen.lock().unwrap().push(params);
+        Ok(objects::GetResult::new(ok))
+    }
+
+    async fn notify(&self, _params: objects::NotifyParams) -> Result<(), RpcError> {
+        let _ = self.notified.send(());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn clients_over_a_transport_or_a_client_reach_the_generated_service() {
+    let (notified, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+    let service = Objects {
+        seen: Arc::default(),
+        notified,
+    };
+    let router = Router::new()
+        .with(objects::objects_service(service.clone()).unwrap())
+        .unwrap();
+    let transport = MemoryTransport::new(router);
+    let from_transport = objects::ObjectsClient::new(transport.clone());
+    let from_client = objects::ObjectsClient::new(Client::new(transport.clone()));
+    let first = objects::GetParams::new("a", 3);
+    let second = objects::GetParams {
+        nick_name: Some("b".into()),
+        ..objects::GetParams::new("c", -1)
+    };
+    assert_eq!(
+        from_transport.get(&first).await.unwrap(),
+        objects::GetResult::new(true)
+    );
+    assert_eq!(
+        from_client.get(&second).await.unwrap(),
+        objects::GetResult::new(false)
+    );
+    assert_eq!(*service.seen.lock().unwrap(), [first, second]);
+    // Params the contract refuses are refused by the service's validator; the handler
+    // never sees them.
+    let refused = Client::new(transport)
+        .call::<_, Value>("objects", "get", &json!({"name": "a", "age": "3"}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(-32602), "{refused}");
+    assert_eq!(service.seen.lock().unwrap().len(), 2);
+    from_client
+        .notify(&objects::NotifyParams::new())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), notifications.recv())
+        .await
+        .expect("the notification was not handled within 10 s")
+        .unwrap();
+}
+
+/// The `names` service for the tests: echoes what it was given.
+struct Names {
+    imported: Arc<Mutex<Vec<names::ImportParams>>>,
+}
+
+impl names::NamesService for Names {
+    async fn client(&self, _params: names::ClientParams) -> Result<(), RpcError> {
+        Ok(())
+    }
+
+    async fn constructor(&self, _params: names::ConstructorParams) -> Result<(), RpcError> {
+        Ok(())
+    }
+
+    async fn get_http_item(
+        &self,
+        params: names::GetHttpItemParams,
+    ) -> Result<names::GetHttpItemResult, RpcError> {
+        if params.int < 0 {
+            return Err(RpcError::new(-32000, "negative"));
+        }
+        Ok(names::GetHttpItemResult::new())
+    }
+
+    async fn import(&self, params: names::ImportParams) -> Result<names::ImportResult, RpcError> {
+        self.imported.lock().unwrap().push(params);
+        Ok(names::Field::new(names::BaseModel::A))
+    }
+}
+
+#[tokio::test]
+async fn keywords_and_names_that_are_no_identifiers_keep_their_wire_names() {
+    let params = names::ImportParams {
+        json: Some(1),
+        id: Some("i".into()),
+        f_2x: Some(true),
+        dark_blue: Some("d".into()),
+        model_name: Some("m".into()),
+        ..names::ImportParams::new("c")
+    };
+    let wire = json!({"class": "c", "json": 1, "_id": "i", "2x": true, "dark-blue": "d", "modelName": "m"});
+    assert_eq!(to_value(&params).unwrap(), wire);
+    assert_eq!(from_value::<names::ImportParams>(wire).unwrap(), params);
+    assert_eq!(
+        to_value(names::Field::new(names::BaseModel::A)).unwrap(),
+        json!({"BaseModel": "a"})
+    );
+    // Through the generated client and service: `import` and `getHTTPItem` on the wire.
+    let imported = Arc::new(Mutex::new(Vec::new()));
+    let service = names::names_service(Names {
+        imported: Arc::clone(&imported),
+    })
+    .unwrap();
+    let transport = MemoryTransport::new(Router::new().with(service).unwrap());
+    let client = names::NamesClient::new(transport.clone());
+    let field = client.import(&params).await.unwrap();
+    assert_eq!(field.base_model, names::BaseModel::A);
+    assert_eq!(*imported.lock().unwrap(), [params]);
+    assert_eq!(
+        client.get_http_item(&names::Promise::new(3)).await.unwrap(),
+        names::GetHttpItemResult::new()
+    );
+    let negative = client
+        .get_http_item(&names::Promise::new(-1))
+        .await
+        .unwrap_err();
+    assert_eq!(negative.code(), Some(-32000), "{negative}");
+    let raw: Value = Client::new(transport)
+        .call("names", "getHTTPItem", &json!({"int": 4}))
+        .await
+        .unwrap();
+    assert_eq!(raw, json!({}));
 }
 
 #[test]

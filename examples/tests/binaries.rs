@@ -3,20 +3,20 @@
 //! server processes run the test kit's `fault-server`: clamator-testkit's tests/crashes.rs.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufReader, Lines, Read};
-use std::process::{ChildStdout, Command};
+use std::io::Read;
+use std::process::Command;
+use std::time::Duration;
 
 use clamator_testkit::local_redis::RedisProcess;
-use clamator_testkit::process::{start_ready, KillOnDrop};
+use clamator_testkit::process::{output_within, start_ready, wait_within, KillOnDrop, LineReader};
 use serde_json::{json, Value};
+
+/// The longest a program under test may take to answer, end or print its next line.
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// Starts `arith-server` on `url` and `prefix` with `args` and waits for its READY; returns
 /// the process (stderr piped) and the rest of its stdout.
-fn start_server(
-    url: &str,
-    prefix: &str,
-    args: &[&str],
-) -> (KillOnDrop, Lines<BufReader<ChildStdout>>) {
+fn start_server(url: &str, prefix: &str, args: &[&str]) -> (KillOnDrop, LineReader) {
     start_ready(
         Command::new(env!("CARGO_BIN_EXE_arith-server"))
             .args(["--redis-url", url, "--key-prefix", prefix])
@@ -25,11 +25,14 @@ fn start_server(
 }
 
 fn client(url: &str, prefix: &str, args: &[&str]) -> (Value, i32) {
-    let out = Command::new(env!("CARGO_BIN_EXE_arith-client"))
-        .args(["--redis-url", url, "--key-prefix", prefix])
-        .args(args)
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_arith-client"))
+            .args(["--redis-url", url, "--key-prefix", prefix])
+            .args(args),
+        None,
+        LIMIT,
+    )
+    .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let line: Value =
         serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"));
@@ -41,7 +44,7 @@ fn arith_server_and_client_follow_their_cli_contract() {
     let redis = RedisProcess::start().unwrap();
     let url = redis.url();
     let prefix = "cli";
-    let (mut server, mut stdout) = start_server(&url, prefix, &["--instance-id", "srv-A"]);
+    let (mut server, stdout) = start_server(&url, prefix, &["--instance-id", "srv-A"]);
 
     assert_eq!(
         client(&url, prefix, &["arith.add", r#"{"a":2,"b":3}"#]),
@@ -90,12 +93,23 @@ fn arith_server_and_client_follow_their_cli_contract() {
         ),
         (json!({"ok": true, "kind": "notification"}), 0)
     );
-    assert_eq!(stdout.next().unwrap().unwrap(), r#"{"pinged":"x"}"#);
+    assert_eq!(
+        stdout.next_within(LIMIT).unwrap().as_deref(),
+        Some(r#"{"pinged":"x"}"#)
+    );
     // Bad arguments: exit 2, a message on stderr, nothing sent.
-    let out = Command::new(env!("CARGO_BIN_EXE_arith-client"))
-        .args(["--redis-url", &url, "--key-prefix", prefix, "nodot"])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_arith-client")).args([
+            "--redis-url",
+            &url,
+            "--key-prefix",
+            prefix,
+            "nodot",
+        ]),
+        None,
+        LIMIT,
+    )
+    .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("<service>.<method>"));
 
@@ -105,7 +119,7 @@ fn arith_server_and_client_follow_their_cli_contract() {
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = server.0.wait().unwrap();
+    let exit = wait_within(&mut server.0, LIMIT).unwrap();
     let mut stderr = String::new();
     server
         .0
@@ -124,10 +138,17 @@ fn arith_server_and_client_follow_their_cli_contract() {
 #[cfg(not(feature = "observability"))]
 #[test]
 fn observability_flags_without_the_feature_say_how_to_get_it() {
-    let out = Command::new(env!("CARGO_BIN_EXE_arith-server"))
-        .args(["--key-prefix", "x", "--metrics-addr", "127.0.0.1:9"])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_arith-server")).args([
+            "--key-prefix",
+            "x",
+            "--metrics-addr",
+            "127.0.0.1:9",
+        ]),
+        None,
+        LIMIT,
+    )
+    .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("--features observability"), "{said}");
@@ -149,7 +170,7 @@ fn every_example_program_says_what_it_is() {
             "Call a clamator service over Redis Streams",
         ),
     ] {
-        let out = Command::new(binary).arg("--help").output().unwrap();
+        let out = output_within(Command::new(binary).arg("--help"), None, LIMIT).unwrap();
         let help = String::from_utf8(out.stdout).unwrap();
         assert_eq!(out.status.code(), Some(0), "{binary}: {help}");
         assert!(help.starts_with(about), "{binary}: {help}");
@@ -158,10 +179,12 @@ fn every_example_program_says_what_it_is() {
         assert!(help.contains("Usage:"), "{binary}: {help}");
     }
     // The quickstart runs nothing when given what it does not take.
-    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .arg("--bogus")
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_quickstart")).arg("--bogus"),
+        None,
+        LIMIT,
+    )
+    .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
 }

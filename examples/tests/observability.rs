@@ -3,12 +3,13 @@
 //! context of its call into the request.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clamator_testkit::local_redis::RedisProcess;
+use clamator_testkit::process::{output_within, LineReader};
 
 struct KillOnDrop(std::process::Child);
 
@@ -21,6 +22,7 @@ impl Drop for KillOnDrop {
 
 fn get_metrics(port: u16) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut body = String::new();
@@ -46,14 +48,23 @@ fn the_server_serves_metrics_and_the_client_writes_its_trace_context() {
             .spawn()
             .unwrap(),
     );
-    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "READY");
+    let lines = LineReader::new(server.0.stdout.take().unwrap());
+    assert_eq!(
+        lines
+            .next_within(Duration::from_secs(20))
+            .unwrap()
+            .as_deref(),
+        Some("READY")
+    );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_arith-client"))
-        .args(["--redis-url", &url, "--key-prefix", "obs", "arith.add"])
-        .arg(r#"{"a":2,"b":3}"#)
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_arith-client"))
+            .args(["--redis-url", &url, "--key-prefix", "obs", "arith.add"])
+            .arg(r#"{"a":2,"b":3}"#),
+        None,
+        Duration::from_secs(30),
+    )
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",

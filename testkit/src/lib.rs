@@ -8,7 +8,8 @@
 //! * [`python_peer`]: the published Python clamator in a venv under `target/`, and the driver
 //!   scripts of `tests/interop/py/`.
 //! * [`faulty`]: a service whose handlers misbehave on purpose.
-//! * [`process`]: a program under test as a child process, started once it says `READY`.
+//! * [`process`]: a program under test as a child process, started once it says `READY`,
+//!   and every wait on one (its end, its output, its next line) bounded.
 //! * Binaries: `fault-server`, the example arith server plus the test-only flags (`--faulty`,
 //!   `--fault-abort-after-reply-once`, and `--subscribe` with
 //!   `--fault-abort-before-event-ack-once` for an event subscriber; the only user of

@@ -36,6 +36,10 @@ impl RedisCluster {
                     // A replica whose master died a moment ago may always take over.
                     "--cluster-replica-validity-factor",
                     "0",
+                    // A replica's first sync starts at once (Redis waits 5 s by default for
+                    // more replicas to share it).
+                    "--repl-diskless-sync-delay",
+                    "0",
                 ])
             })
             .collect::<io::Result<Vec<_>>>()?;
@@ -58,7 +62,38 @@ impl RedisCluster {
         }
         let cluster = Self { nodes };
         cluster.wait_ok(Duration::from_secs(20))?;
+        cluster.wait_replicas_synced(masters * replicas, Duration::from_secs(20))?;
         Ok(cluster)
+    }
+
+    /// Waits until `replicas` nodes are replicas whose first sync with their master is done
+    /// (`master_link_status:up`): before that a replica holds none of its master's data, and
+    /// a master killed then takes everything it held with it, whatever the failover does.
+    pub fn wait_replicas_synced(&self, replicas: usize, limit: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let synced = self
+                .nodes
+                .iter()
+                .filter(|n| n.is_running())
+                .filter(|n| {
+                    cli(n.port(), &["INFO", "replication"]).is_ok_and(|info| {
+                        info.contains("role:slave")
+                            && info.contains("master_link_status:up")
+                            && info.contains("master_sync_in_progress:0")
+                    })
+                })
+                .count();
+            if synced >= replicas {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "{synced} of {replicas} replicas synced with their master"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Waits until every running node reports `cluster_state:ok` and knows every other.
@@ -229,7 +264,16 @@ pub struct SentinelGroup {
 impl SentinelGroup {
     /// Starts it and waits until every sentinel knows the replica and the other sentinels.
     pub fn start(name: &str, down_after: Duration) -> io::Result<Self> {
-        let args = ["--save", "", "--appendonly", "no"];
+        // The replica's first sync starts at once (Redis waits 5 s by default for more
+        // replicas to share it); start waits for it to be done.
+        let args = [
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+        ];
         let master = RedisProcess::start_with(&args)?;
         let master_port = master.port().to_string();
         let mut replica_args = args.to_vec();

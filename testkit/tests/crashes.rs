@@ -12,20 +12,25 @@
     clippy::print_stdout
 )]
 
-use std::io::{BufReader, Lines, Read, Write};
-use std::process::{ChildStdout, Command, Stdio};
+use std::io::Read;
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use clamator_testkit::local_redis::{cli_binary, RedisProcess};
-use clamator_testkit::process::{start_ready, KillOnDrop};
+use clamator_testkit::process::{output_within, start_ready, wait_within, KillOnDrop, LineReader};
 use serde_json::{json, Value};
+
+/// The longest a program under test may take to end.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `command` to its end (at most [`LIMIT`]).
+fn run(command: &mut Command) -> Output {
+    output_within(command, None, LIMIT).unwrap()
+}
 
 /// Starts `fault-server` on `url` and `prefix` with `args` and waits for its READY; returns
 /// the process (stderr piped) and the rest of its stdout.
-fn start_server(
-    url: &str,
-    prefix: &str,
-    args: &[&str],
-) -> (KillOnDrop, Lines<BufReader<ChildStdout>>) {
+fn start_server(url: &str, prefix: &str, args: &[&str]) -> (KillOnDrop, LineReader) {
     start_ready(
         Command::new(env!("CARGO_BIN_EXE_fault-server"))
             .args(["--redis-url", url, "--key-prefix", prefix])
@@ -41,18 +46,12 @@ fn client(url: &str, prefix: &str, timeout_ms: u64, method: &str, params: &str) 
         "redisUrl": url, "keyPrefix": prefix, "defaultTimeoutMs": timeout_ms,
         "calls": [{"method": method, "params": params}],
     });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_interop-client"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(
+        &mut Command::new(env!("CARGO_BIN_EXE_interop-client")),
+        Some(input.to_string().as_bytes()),
+        LIMIT,
+    )
+    .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let printed: Value =
         serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"));
@@ -88,10 +87,13 @@ fn a_killed_servers_work_completes_on_another_server() {
     });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let out = Command::new(cli_binary())
-            .args(["-u", &url, "XPENDING", "crash:cmds:arith", "arith"])
-            .output()
-            .unwrap();
+        let out = run(Command::new(cli_binary()).args([
+            "-u",
+            &url,
+            "XPENDING",
+            "crash:cmds:arith",
+            "arith",
+        ]));
         if String::from_utf8_lossy(&out.stdout).contains("arith:srv-A") {
             break;
         }
@@ -102,7 +104,7 @@ fn a_killed_servers_work_completes_on_another_server() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     first.0.kill().unwrap();
-    first.0.wait().unwrap();
+    wait_within(&mut first.0, LIMIT).unwrap();
     let _second = start("srv-B");
     assert_eq!(
         call.join().unwrap(),
@@ -204,7 +206,7 @@ fn exactly_once_a_crash_between_reply_and_ack_runs_the_handler_once() {
         (Some(5.0), 0),
         "{line}"
     );
-    let status = first.0.wait().unwrap();
+    let status = wait_within(&mut first.0, LIMIT).unwrap();
     assert!(
         !status.success() && marker.exists(),
         "srv-A did not crash between reply and ack"
@@ -213,10 +215,13 @@ fn exactly_once_a_crash_between_reply_and_ack_runs_the_handler_once() {
     let mut second = start(&["--instance-id", "srv-B"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let out = Command::new(cli_binary())
-            .args(["-u", &url, "XPENDING", "once:cmds:arith", "arith"])
-            .output()
-            .unwrap();
+        let out = run(Command::new(cli_binary()).args([
+            "-u",
+            &url,
+            "XPENDING",
+            "once:cmds:arith",
+            "arith",
+        ]));
         if String::from_utf8_lossy(&out.stdout).lines().next() == Some("0") {
             break;
         }
@@ -231,7 +236,7 @@ fn exactly_once_a_crash_between_reply_and_ack_runs_the_handler_once() {
         .status()
         .unwrap();
     assert!(status.success());
-    second.0.wait().unwrap();
+    wait_within(&mut second.0, LIMIT).unwrap();
     let mut stderr = String::new();
     second
         .0
@@ -253,19 +258,16 @@ fn exactly_once_a_crash_between_reply_and_ack_runs_the_handler_once() {
 
 /// The owner of the one pending entry of `<prefix>:cmds:arith`, if any.
 fn pending_owner(url: &str, prefix: &str) -> Option<String> {
-    let out = Command::new(cli_binary())
-        .args([
-            "-u",
-            url,
-            "XPENDING",
-            &format!("{prefix}:cmds:arith"),
-            "arith",
-            "-",
-            "+",
-            "1",
-        ])
-        .output()
-        .unwrap();
+    let out = run(Command::new(cli_binary()).args([
+        "-u",
+        url,
+        "XPENDING",
+        &format!("{prefix}:cmds:arith"),
+        "arith",
+        "-",
+        "+",
+        "1",
+    ]));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.lines().nth(1).map(str::to_owned)
 }
@@ -286,7 +288,7 @@ fn a_paused_server_does_not_answer_what_another_server_reclaimed_meanwhile() {
     let mut first = start("srv-A");
     // A request without a deadline (as clamator's peers send them), taking 2.5 s.
     let envelope = r#"{"jsonrpc":"2.0","id":"once","method":"arith.slowAdd","params":{"a":1,"b":2,"sleepMs":2500}}"#;
-    let added = Command::new(cli_binary())
+    let added = run(Command::new(cli_binary())
         .args([
             "-u",
             &url,
@@ -298,9 +300,7 @@ fn a_paused_server_does_not_answer_what_another_server_reclaimed_meanwhile() {
             "envelope",
             envelope,
         ])
-        .args(["reply-to", "paused:replies:probe"])
-        .output()
-        .unwrap();
+        .args(["reply-to", "paused:replies:probe"]));
     assert!(added.status.success());
     let wait_for = |what: &str, done: &dyn Fn() -> bool| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -333,10 +333,8 @@ fn a_paused_server_does_not_answer_what_another_server_reclaimed_meanwhile() {
         .unwrap()
         .success());
     let replies = || {
-        let out = Command::new(cli_binary())
-            .args(["-u", &url, "XLEN", "paused:replies:probe"])
-            .output()
-            .unwrap();
+        let out =
+            run(Command::new(cli_binary()).args(["-u", &url, "XLEN", "paused:replies:probe"]));
         String::from_utf8_lossy(&out.stdout)
             .trim()
             .parse::<usize>()
@@ -352,7 +350,7 @@ fn a_paused_server_does_not_answer_what_another_server_reclaimed_meanwhile() {
             .status()
             .unwrap()
             .success());
-        assert!(server.0.wait().unwrap().success());
+        assert!(wait_within(&mut server.0, LIMIT).unwrap().success());
     }
     assert_eq!(replies(), 1, "the request was answered twice");
     // Acknowledged once, by srv-B; srv-A's lease renewal did not take it back.
@@ -397,10 +395,7 @@ fn event_runs(log: &std::path::Path) -> Vec<(String, u64)> {
 /// `XPENDING <stream> <group>`'s summary: how many entries are pending, and the smallest
 /// pending id.
 fn pending_summary(url: &str, stream: &str, group: &str) -> (u64, Option<String>) {
-    let out = Command::new(cli_binary())
-        .args(["-u", url, "XPENDING", stream, group])
-        .output()
-        .unwrap();
+    let out = run(Command::new(cli_binary()).args(["-u", url, "XPENDING", stream, group]));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut lines = text.lines();
     let count = lines

@@ -7,12 +7,12 @@
 //! generated Python clients call a Rust server, every method of arith, notifications and
 //! inventory, with the same answers and the same -32602 refusals both ways.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clamator_examples::generated::inventory as inv;
+use clamator_testkit::process::output_within;
 use serde_json::{json, Value};
 
 use crate::errors::Shelf;
@@ -54,24 +54,31 @@ fn generated_python_passes_mypy_strict_and_behaves() {
     ] {
         files.push(drivers.join(driver));
     }
-    let out = Command::new(&py)
-        .args(["-m", "mypy", "--strict", "--no-color-output", "--cache-dir"])
-        .arg(root().join("target/mypy-cache"))
-        .args(&files)
-        .output()
-        .unwrap();
+    // A first run without its cache takes mypy a minute or more on a loaded machine.
+    let out = output_within(
+        Command::new(&py)
+            .args(["-m", "mypy", "--strict", "--no-color-output", "--cache-dir"])
+            .arg(root().join("target/mypy-cache"))
+            .args(&files),
+        None,
+        Duration::from_secs(600),
+    )
+    .unwrap();
     assert!(
         out.status.success(),
         "mypy --strict refused the generated Python:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(&py)
-        .arg(drivers.join("check_generated.py"))
-        .arg(&golden)
-        .arg(drivers.join("generated"))
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(&py)
+            .arg(drivers.join("check_generated.py"))
+            .arg(&golden)
+            .arg(drivers.join("generated")),
+        None,
+        Duration::from_secs(120),
+    )
+    .unwrap();
     assert!(
         out.status.success(),
         "check_generated.py failed:\n{}{}",
@@ -572,21 +579,13 @@ fn the_generated_python_clients_call_a_rust_server() {
                    "params": c.params, "raw": c.raw})
         })
         .collect();
-    let mut child = Command::new(python())
-        .arg(clamator_testkit::python_peer::driver("generated_client.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let input = json!({"redisUrl": env.url(), "keyPrefix": prefix, "calls": calls});
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(
+        Command::new(python()).arg(clamator_testkit::python_peer::driver("generated_client.py")),
+        Some(input.to_string().as_bytes()),
+        Duration::from_secs(120),
+    )
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()

@@ -99,21 +99,21 @@ impl Env {
             .unwrap()
     }
 
-    /// Deletes the scenario's keys and checks none are left.
+    /// Checks that the run kept to its prefix (it wrote keys, all of them under
+    /// `<prefix>:`; the runs before it were cleaned), then deletes them.
     pub(crate) fn clean(&self, prefix: &str) {
         let mut conn = self.raw();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}:*"))
-            .query(&mut conn)
-            .unwrap();
-        if !keys.is_empty() {
-            let _: i64 = redis::cmd("DEL").arg(&keys).query(&mut conn).unwrap();
-        }
-        let left: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}:*"))
-            .query(&mut conn)
-            .unwrap();
-        assert!(left.is_empty(), "keys left behind: {left:?}");
+        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+        let outside: Vec<&String> = keys
+            .iter()
+            .filter(|k| !k.starts_with(&format!("{prefix}:")))
+            .collect();
+        assert!(
+            outside.is_empty(),
+            "keys outside the run's prefix {prefix}: {outside:?}"
+        );
+        assert!(!keys.is_empty(), "the run wrote no key under {prefix}");
+        let _: i64 = redis::cmd("DEL").arg(&keys).query(&mut conn).unwrap();
     }
 
     /// The pending entries of `<prefix>:cmds:arith`, as text that names their consumers.
@@ -555,6 +555,16 @@ pub(crate) fn raw_request_with(
 
 /// The replies on `<prefix>:replies:probe`, waiting up to `wait` for `want` of them.
 pub(crate) fn probe_replies(env: &Env, prefix: &str, want: usize, wait: Duration) -> Vec<Value> {
+    probe_replies_until(env, prefix, wait, |r| r.len() >= want)
+}
+
+/// The replies on `<prefix>:replies:probe` once `done` holds for them, or after `wait`.
+pub(crate) fn probe_replies_until(
+    env: &Env,
+    prefix: &str,
+    wait: Duration,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let deadline = Instant::now() + wait;
     loop {
         let r: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
@@ -569,7 +579,7 @@ pub(crate) fn probe_replies(env: &Env, prefix: &str, want: usize, wait: Duration
             .filter_map(|e| e.get::<String>("envelope"))
             .map(|s| serde_json::from_str(&s).unwrap())
             .collect();
-        if replies.len() >= want || Instant::now() >= deadline {
+        if done(&replies) || Instant::now() >= deadline {
             return replies;
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -4,15 +4,17 @@
 //! figures of the tests that print them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clamator_examples::arith::{
-    self, AddResult, ArithClient, Counter, SlowAddParams, SlowAddResult,
+    self, AddParams, AddResult, Arith, ArithClient, ArithService, Counter, DivideParams,
+    DivideResult, EchoTextParams, EchoTextResult, SlowAddParams, SlowAddResult,
 };
-use clamator_protocol::{CallOptions, Client, Error};
+use clamator_protocol::{CallOptions, Client, Error, RpcError};
 use clamator_redis::{
     RedisServer, RedisTransport, ServerBuilder, ServerConfig, ServiceOptions, TransportConfig,
 };
@@ -448,6 +450,56 @@ pub fn report(line: &str) {
     }
 }
 
+/// Where a [`load`]'s calls stand against a fault the test makes (a killed master, say):
+/// before it, between it and the calls' resumption, or after that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Phase {
+    /// Before the fault.
+    Before = 0,
+    /// From the fault until calls were answered again.
+    During = 1,
+    /// Once calls were answered again.
+    After = 2,
+}
+
+impl Phase {
+    fn from_u8(n: u8) -> Self {
+        match n {
+            0 => Phase::Before,
+            1 => Phase::During,
+            _ => Phase::After,
+        }
+    }
+}
+
+/// How one call of a [`load`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered with the right sum.
+    Answered,
+    /// Timed out.
+    Timeout,
+    /// Failed with a transport error.
+    Transport,
+    /// Failed otherwise.
+    Other,
+}
+
+/// One call of a [`load`]: its params (`a` = the worker, `b` = the worker's call number,
+/// unique per call), the phase it started and ended in, and how it ended.
+#[derive(Debug, Clone, Copy)]
+pub struct CallRecord {
+    /// `(a, b)` of its `slowAdd`.
+    pub key: (i64, i64),
+    /// The phase when it was made.
+    pub started: Phase,
+    /// The phase when it ended.
+    pub ended: Phase,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
 /// What the calls of a [`load`] came to.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -462,7 +514,11 @@ pub struct Tally {
     /// Calls that failed otherwise.
     pub other: AtomicU64,
     /// What the failed calls said (each error chain's text, counted; a few kinds at most).
-    pub errors: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    pub errors: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// The phase now (a [`Phase`]), set by the test around a fault.
+    phase: AtomicU8,
+    /// Every call, as it ended.
+    calls: Mutex<Vec<CallRecord>>,
 }
 
 impl Tally {
@@ -481,6 +537,46 @@ impl Tally {
             Err(e) if e.is_transport() => _ = self.transport.fetch_add(1, Ordering::SeqCst),
             Err(_) => _ = self.other.fetch_add(1, Ordering::SeqCst),
         }
+    }
+
+    /// [`record`](Self::record), and keeps the call's [`CallRecord`]: `key` its params,
+    /// `started` the phase it was made in.
+    pub fn record_call(
+        &self,
+        key: (i64, i64),
+        started: Phase,
+        r: &Result<AddResult, Error>,
+        want: f64,
+    ) {
+        let ended = self.phase();
+        self.record(r, want);
+        let outcome = match r {
+            Ok(_) => Outcome::Answered,
+            Err(e) if e.is_timeout() => Outcome::Timeout,
+            Err(e) if e.is_transport() => Outcome::Transport,
+            Err(_) => Outcome::Other,
+        };
+        self.calls.lock().unwrap().push(CallRecord {
+            key,
+            started,
+            ended,
+            outcome,
+        });
+    }
+
+    /// The phase now.
+    pub fn phase(&self) -> Phase {
+        Phase::from_u8(self.phase.load(Ordering::SeqCst))
+    }
+
+    /// Moves to `phase` (calls made from now on start in it).
+    pub fn enter(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::SeqCst);
+    }
+
+    /// Every call recorded so far.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.calls.lock().unwrap().clone()
     }
 
     /// Counts `e`'s text among [`errors`](Self::errors); always true (a guard's helper).
@@ -526,6 +622,198 @@ impl Tally {
     }
 }
 
+/// Handler runs of `slowAdd`, per call (`(a, b)`, unique per call of a [`load`]).
+#[derive(Debug, Clone, Default)]
+pub struct Runs(Arc<Mutex<HashMap<(i64, i64), u64>>>);
+
+impl Runs {
+    fn ran(&self, a: f64, b: f64) {
+        *self
+            .0
+            .lock()
+            .unwrap()
+            .entry((a as i64, b as i64))
+            .or_default() += 1;
+    }
+
+    /// The calls that ran at least once.
+    pub fn calls(&self) -> u64 {
+        self.0.lock().unwrap().len() as u64
+    }
+
+    /// How many times the call `key` ran.
+    pub fn of(&self, key: (i64, i64)) -> u64 {
+        self.0.lock().unwrap().get(&key).copied().unwrap_or(0)
+    }
+
+    /// Runs beyond the first, over every call: the handler runs a call had again.
+    pub fn duplicates(&self) -> u64 {
+        self.0.lock().unwrap().values().map(|n| n - 1).sum()
+    }
+}
+
+/// The examples' `arith`, with every `slowAdd` run counted per call in [`Runs`].
+struct RecordedArith {
+    arith: Arith,
+    runs: Runs,
+}
+
+impl ArithService for RecordedArith {
+    async fn add(&self, p: AddParams) -> Result<AddResult, RpcError> {
+        self.arith.add(p).await
+    }
+
+    async fn divide(&self, p: DivideParams) -> Result<DivideResult, RpcError> {
+        self.arith.divide(p).await
+    }
+
+    async fn echo_text(&self, p: EchoTextParams) -> Result<EchoTextResult, RpcError> {
+        self.arith.echo_text(p).await
+    }
+
+    async fn slow_add(&self, p: SlowAddParams) -> Result<SlowAddResult, RpcError> {
+        self.runs.ran(p.a, p.b);
+        self.arith.slow_add(p).await
+    }
+}
+
+/// What a [`load`]'s calls came to around a fault ([`UnderLoad::fault`] …
+/// [`UnderLoad::resumed`]), with the handler runs of each call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FaultFigures {
+    /// Calls in flight at the fault: made before it, ended after it.
+    pub in_flight: u64,
+    /// Of those, answered.
+    pub in_flight_answered: u64,
+    /// Of those, timed out.
+    pub in_flight_timeouts: u64,
+    /// Calls made between the fault and the resumption.
+    pub during: u64,
+    /// Of those, failed.
+    pub during_failed: u64,
+    /// Calls made after the resumption.
+    pub after: u64,
+    /// Of those, failed.
+    pub after_failed: u64,
+    /// Calls that timed out, whenever made.
+    pub timeouts: u64,
+    /// Handler runs beyond one per call (the same call run again).
+    pub duplicates: u64,
+    /// Of those, runs of calls made after the fault.
+    pub later_duplicates: u64,
+    /// The most runs of one call.
+    pub most_runs: u64,
+    /// Failed calls whose handler ran all the same.
+    pub unanswered_runs: u64,
+}
+
+impl FaultFigures {
+    /// The figures of `calls`, with their handler runs `runs`.
+    pub fn of(calls: &[CallRecord], runs: &Runs) -> Self {
+        let mut f = Self {
+            duplicates: runs.duplicates(),
+            ..Self::default()
+        };
+        for c in calls {
+            let failed = c.outcome != Outcome::Answered;
+            let ran = runs.of(c.key);
+            f.most_runs = f.most_runs.max(ran);
+            if c.outcome == Outcome::Timeout {
+                f.timeouts += 1;
+            }
+            if failed && ran > 0 {
+                f.unanswered_runs += 1;
+            }
+            if c.started > Phase::Before {
+                f.later_duplicates += ran.saturating_sub(1);
+            }
+            match c.started {
+                Phase::Before if c.ended > Phase::Before => {
+                    f.in_flight += 1;
+                    f.in_flight_answered += u64::from(!failed);
+                    f.in_flight_timeouts += u64::from(c.outcome == Outcome::Timeout);
+                }
+                Phase::Before => {}
+                Phase::During => {
+                    f.during += 1;
+                    f.during_failed += u64::from(failed);
+                }
+                Phase::After => {
+                    f.after += 1;
+                    f.after_failed += u64::from(failed);
+                }
+            }
+        }
+        f
+    }
+
+    /// Prints them as `test`'s.
+    pub fn report(&self, test: &str) {
+        report(&format!(
+            "{test}: in flight at the fault {} (answered {}, timed out {}); made during the failover {} (failed {}); made after {} (failed {}); timeouts {}; duplicate handler runs {} (of calls made after the fault {}, most runs of a call {}); failed calls that ran {}",
+            self.in_flight,
+            self.in_flight_answered,
+            self.in_flight_timeouts,
+            self.during,
+            self.during_failed,
+            self.after,
+            self.after_failed,
+            self.timeouts,
+            self.duplicates,
+            self.later_duplicates,
+            self.most_runs,
+            self.unanswered_runs,
+        ));
+    }
+
+    /// What a failover may cost `callers` callers, bounded by what was in flight at the
+    /// fault. Timeouts: no more than the calls in flight, and at most half of those (with
+    /// replicas in sync and a timeout above failover plus reclaim, a call in flight is late,
+    /// not lost: only those whose request, reply or ack the dead master had not yet sent to
+    /// its replica may be, the commands of its last moment).
+    /// Duplicate handler runs: only of calls made before the fault, once each at most, and
+    /// no more than two per caller (its call in flight, and the one answered just before
+    /// whose acknowledgement the dead master may not have replicated). And every call made
+    /// once calls were answered again is answered.
+    pub fn assert_bounded(&self, test: &str, callers: u64) {
+        assert!(
+            self.in_flight > 0,
+            "{test}: no call was in flight at the fault: {self:?}"
+        );
+        assert!(
+            self.timeouts <= self.in_flight,
+            "{test}: {} calls timed out, more than the {} in flight at the fault: {self:?}",
+            self.timeouts,
+            self.in_flight
+        );
+        assert!(
+            2 * self.in_flight_timeouts <= self.in_flight,
+            "{test}: {} of the {} calls in flight at the fault were lost: {self:?}",
+            self.in_flight_timeouts,
+            self.in_flight
+        );
+        assert_eq!(
+            self.later_duplicates, 0,
+            "{test}: calls made after the fault ran twice: {self:?}"
+        );
+        assert!(
+            self.most_runs <= 2,
+            "{test}: a call ran {} times: {self:?}",
+            self.most_runs
+        );
+        assert!(
+            self.duplicates <= 2 * callers,
+            "{test}: {} duplicate handler runs, more than two for each of the {callers} callers: {self:?}",
+            self.duplicates
+        );
+        assert!(self.after > 0, "{test}: no call made after the failover");
+        assert_eq!(
+            self.after_failed, 0,
+            "{test}: calls made after the failover failed: {self:?}"
+        );
+    }
+}
+
 /// `workers` tasks each calling `slowAdd` in a loop until `stop` is set.
 pub fn load(
     client: &Client,
@@ -546,10 +834,11 @@ pub fn load(
                         b: i,
                         sleep_ms,
                     };
+                    let started = tally.phase();
                     let r = client
                         .call_with("arith", "slowAdd", &params, CallOptions::timeout(timeout))
                         .await;
-                    tally.record(&r, f64::from(w) + i);
+                    tally.record_call((i64::from(w), i as i64), started, &r, f64::from(w) + i);
                     if r.is_err() {
                         // As a sane caller would: a call that failed fast (Redis away) is
                         // not retried in a busy loop.
@@ -587,9 +876,27 @@ pub async fn start_arith_server(
     config: ServerConfig,
     options: ServiceOptions,
 ) -> (RedisServer, Counter) {
+    start_recorded_arith_server(config, options, Runs::default()).await
+}
+
+/// [`start_arith_server`], with each `slowAdd` call's handler runs counted in `runs`.
+pub async fn start_recorded_arith_server(
+    config: ServerConfig,
+    options: ServiceOptions,
+    runs: Runs,
+) -> (RedisServer, Counter) {
     let handled = Counter::default();
+    let arith = RecordedArith {
+        arith: Arith {
+            handled: handled.clone(),
+        },
+        runs,
+    };
     let server = RedisServer::builder(config)
-        .service_with(arith::arith_service(handled.clone()).unwrap(), options)
+        .service_with(
+            clamator_examples::generated::arith::arith_service(arith).unwrap(),
+            options,
+        )
         .service(arith::notifications_service(handled.clone(), |_| {}).unwrap())
         .start()
         .await
@@ -604,6 +911,8 @@ pub struct UnderLoad {
     pub server: RedisServer,
     /// Its handler runs.
     pub handled: Counter,
+    /// Its `slowAdd` handler runs, per call.
+    pub runs: Runs,
     /// The callers' transport.
     pub transport: RedisTransport,
     /// A generated client over `transport`, for single calls beside the load.
@@ -624,7 +933,8 @@ impl UnderLoad {
         workers: u32,
         timeout: Duration,
     ) -> Self {
-        let (server, handled) = start_arith_server(server, options).await;
+        let runs = Runs::default();
+        let (server, handled) = start_recorded_arith_server(server, options, runs.clone()).await;
         let transport = RedisTransport::connect(transport)
             .await
             .expect("connect transport");
@@ -634,6 +944,7 @@ impl UnderLoad {
         let loaded = Self {
             server,
             handled,
+            runs,
             arith: ArithClient::new(transport.clone()),
             transport,
             tally,
@@ -653,10 +964,30 @@ impl UnderLoad {
         .await;
     }
 
-    /// Stops the callers and prints the figures as `test`'s.
+    /// Marks the fault: calls made from now on are made during it, and those still running
+    /// were in flight at it. Call it just before breaking something.
+    pub fn fault(&self) {
+        self.tally.enter(Phase::During);
+    }
+
+    /// Marks the calls' resumption: calls made from now on are made after the fault.
+    pub fn resumed(&self) {
+        self.tally.enter(Phase::After);
+    }
+
+    /// Stops the callers and prints the figures as `test`'s (with those around the fault,
+    /// when one was marked).
     pub async fn finish(&mut self, test: &str) {
         finish(&self.stop, std::mem::take(&mut self.workers)).await;
         self.tally.print(test, self.handled.get());
+        if self.tally.phase() > Phase::Before {
+            self.fault_figures().report(test);
+        }
+    }
+
+    /// What the calls came to around the fault, with their handler runs.
+    pub fn fault_figures(&self) -> FaultFigures {
+        FaultFigures::of(&self.tally.calls(), &self.runs)
     }
 
     /// Stops the transport, then the server.
@@ -666,10 +997,14 @@ impl UnderLoad {
     }
 }
 
-/// Sets `stop` and waits for the [`load`] workers to end.
+/// Sets `stop` and waits for the [`load`] workers to end (each ends with its call in
+/// flight, whose own timeout bounds it; a minute at most, so a hung call fails the test).
 pub async fn finish(stop: &AtomicBool, workers: Vec<tokio::task::JoinHandle<()>>) {
     stop.store(true, Ordering::SeqCst);
     for w in workers {
-        w.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(60), w)
+            .await
+            .expect("a load worker did not end within 60 s")
+            .unwrap();
     }
 }

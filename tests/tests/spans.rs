@@ -410,22 +410,14 @@ async fn a_python_callers_request_is_a_root_server_span() {
     .to_string();
     // The Python client blocks this thread's runtime no longer than its own run.
     let out = tokio::task::spawn_blocking(move || {
-        use std::io::Write as _;
         let python = clamator_testkit::python_peer::python().unwrap();
-        let mut child = std::process::Command::new(python)
-            .arg(clamator_testkit::python_peer::driver("client.py"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        clamator_testkit::process::output_within(
+            std::process::Command::new(python)
+                .arg(clamator_testkit::python_peer::driver("client.py")),
+            Some(input.as_bytes()),
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap()
     })
     .await
     .unwrap();

@@ -152,18 +152,22 @@ async fn acl_users_serve_and_call_and_nothing_more() {
     );
     let line = printed.stdout.trim_end().to_owned();
     assert!(line.starts_with("ACL SETUSER pasted "), "{line}");
-    let mut cli = std::process::Command::new(cli_binary())
+    let mut cli = tokio::process::Command::new(cli_binary())
         .args(["-p", &port.to_string()])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    std::io::Write::write_all(
-        &mut cli.stdin.take().unwrap(),
-        format!("{line}\n").as_bytes(),
-    )
-    .unwrap();
-    let pasted = cli.wait_with_output().unwrap();
+    let mut stdin = cli.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, format!("{line}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let pasted = tokio::time::timeout(Duration::from_secs(30), cli.wait_with_output())
+        .await
+        .expect("redis-cli did not finish within 30 s")
+        .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&pasted.stdout).trim(),
         "OK",
@@ -172,6 +176,41 @@ async fn acl_users_serve_and_call_and_nothing_more() {
     let mut as_pasted = login(port, "pasted", "p w\"x").await;
     let _: redis::Value = redis::cmd("PING")
         .query_async(&mut as_pasted)
+        .await
+        .unwrap();
+
+    // A request a server took and died with, before ours starts: only ours can finish it,
+    // through its reclaim loop (XAUTOCLAIM, XPENDING) as the printed user.
+    let orphan_replies = "a1:replies:cli-orphan";
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("a1:cmds:arith")
+        .arg("arith")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("a1:cmds:arith")
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(r#"{"jsonrpc":"2.0","id":"orphan","method":"arith.add","params":{"a":20,"b":22}}"#)
+        .arg("reply-to")
+        .arg(orphan_replies)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("arith")
+        .arg("arith:gone")
+        .arg("STREAMS")
+        .arg("a1:cmds:arith")
+        .arg(">")
+        .query_async(&mut admin)
         .await
         .unwrap();
 
@@ -297,8 +336,69 @@ async fn acl_users_serve_and_call_and_nothing_more() {
     };
     assert_eq!(cli_call.code, 0, "{cli_call:?}");
     assert_eq!(cli_call.json()["result"]["sum"], 2.0);
-    // Let reclaim (every second) and housekeeping (every 200 ms, under its lock) run.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Reclaim ran: the dead consumer's request was taken over and answered. (A denial ends
+    // the wait early, to be shown below.)
+    let watcher = admin.clone();
+    let denied = || {
+        let mut admin = watcher.clone();
+        async move { !denials(&mut admin, &["srv", "cli"]).await.is_empty() }
+    };
+    let replies_to_orphan = || {
+        let mut admin = watcher.clone();
+        async move {
+            let replies: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+                .arg(orphan_replies)
+                .arg("-")
+                .arg("+")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            replies
+                .ids
+                .iter()
+                .filter_map(|e| e.get::<String>("envelope"))
+                .map(|s| serde_json::from_str::<Value>(&s).unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    eventually(Duration::from_secs(20), || async {
+        denied().await || (server.stats().reclaimed >= 1 && !replies_to_orphan().await.is_empty())
+    })
+    .await;
+    assert_eq!(
+        denials(&mut admin, &["srv", "cli"]).await,
+        Vec::<String>::new()
+    );
+    let answer = replies_to_orphan().await;
+    assert_eq!(answer.len(), 1, "{answer:?}");
+    assert_eq!(answer[0]["id"], "orphan", "{answer:?}");
+    assert_eq!(answer[0]["result"]["sum"], 42.0, "{answer:?}");
+    // Housekeeping ran (every 200 ms, under its lock: SET NX, XINFO, XPENDING, XTRIM, the
+    // release script): everything acknowledged was trimmed from both command streams.
+    let lengths = || {
+        let mut admin = watcher.clone();
+        async move {
+            let mut lengths = Vec::new();
+            for stream in ["a1:cmds:arith", "a1:cmds:notifications"] {
+                let len: u64 = redis::cmd("XLEN")
+                    .arg(stream)
+                    .query_async(&mut admin)
+                    .await
+                    .unwrap();
+                lengths.push(len);
+            }
+            lengths
+        }
+    };
+    eventually(Duration::from_secs(20), || async {
+        denied().await || lengths().await == [0, 0]
+    })
+    .await;
+    assert_eq!(
+        denials(&mut admin, &["srv", "cli"]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(lengths().await, [0, 0], "command streams not trimmed");
     let report = server.stop().await;
     transport.stop().await;
     assert!(report.drained, "{report:?}");

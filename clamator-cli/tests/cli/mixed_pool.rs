@@ -5,9 +5,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use clamator_protocol::{CallOptions, Client};
+use clamator_redis::{RedisTransport, TransportConfig};
 use clamator_testkit::local_redis::RedisProcess;
+use serde_json::{json, Value};
 
 use crate::{clamator, eventually, serve};
 
@@ -23,22 +28,46 @@ impl Drop for PythonServer {
 
 fn python_server(url: &str, prefix: &str, instance: &str) -> PythonServer {
     let python = clamator_testkit::python_peer::python().unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(python)
-        .arg(clamator_testkit::python_peer::driver("server.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = PythonServer(
+        Command::new(python)
+            .arg(clamator_testkit::python_peer::driver("server.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let config = serde_json::json!({"redisUrl": url, "keyPrefix": prefix, "instanceId": instance});
-    let mut stdin = child.stdin.take().unwrap();
+    let mut stdin = child.0.stdin.take().unwrap();
     stdin.write_all(config.to_string().as_bytes()).unwrap();
     drop(stdin);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "READY");
-    // Its later lines (pings, HANDLED at exit) are not needed; keep the pipe drained.
-    std::thread::spawn(move || for _ in lines {});
-    PythonServer(child)
+    // Its first line is READY. Read on a thread of its own, so a server that never gets
+    // ready fails the test instead of hanging it; the thread then keeps the pipe drained
+    // (pings, HANDLED at exit) and ends when the process does.
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let (ready, first) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = ready.send(lines.next());
+        for _ in lines {}
+    });
+    match first.recv_timeout(Duration::from_secs(30)) {
+        Ok(Some(Ok(line))) if line == "READY" => child,
+        Ok(other) => panic!("the Python server printed {other:?} instead of READY"),
+        Err(_) => panic!("the Python server printed no READY within 30 s"),
+    }
+}
+
+/// The consumers `clamator pending --json` names, sorted, once.
+fn pending_consumers(doc: &Value) -> Vec<String> {
+    let mut names: Vec<String> = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["consumer"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,9 +108,9 @@ async fn a_pool_of_a_rust_and_a_python_server_is_seen_and_served_whole() {
             })
             .collect()
     };
-    let found = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let found = Arc::new(Mutex::new(Vec::new()));
     eventually(Duration::from_secs(10), || {
-        let (url, found) = (url.clone(), std::sync::Arc::clone(&found));
+        let (url, found) = (url.clone(), Arc::clone(&found));
         async move {
             let out = clamator(&url, "mx", &["services", "--json"]).await;
             let now = consumers(&out.json());
@@ -104,10 +133,101 @@ async fn a_pool_of_a_rust_and_a_python_server_is_seen_and_served_whole() {
     assert_eq!(described.code, 0, "{described:?}");
     let methods = described.json()["methods"].as_array().unwrap().clone();
     assert!(methods.iter().any(|m| m["name"] == "add"), "{methods:?}");
+
+    // Under load (4 callers, slowAdd 300 ms), both servers hold requests: `pending` names
+    // both consumers and `stat` counts both.
+    let transport = RedisTransport::connect(TransportConfig::new("mx").redis_url(&url))
+        .await
+        .unwrap();
+    let running = Arc::new(AtomicBool::new(true));
+    let callers: Vec<_> = (0..4)
+        .map(|w| {
+            let (client, running) = (Client::new(transport.clone()), Arc::clone(&running));
+            tokio::spawn(async move {
+                let mut calls = 0u64;
+                while running.load(Ordering::SeqCst) {
+                    let r: Value = client
+                        .call_with(
+                            "arith",
+                            "slowAdd",
+                            &json!({"a": w, "b": calls, "sleepMs": 300}),
+                            CallOptions::timeout(Duration::from_secs(20)),
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(r["sum"].as_f64(), Some(f64::from(w) + calls as f64), "{r}");
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let held = loop {
+        let out = clamator(&url, "mx", &["pending", "arith", "--json"]).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let doc = out.json();
+        if pending_consumers(&doc) == ["arith:py-1", "arith:rust-1"] {
+            break doc;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pending never named both consumers within 20 s; last: {doc}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(held["service"], "arith", "{held}");
+    for entry in held["entries"].as_array().unwrap() {
+        assert_eq!(entry["method"], "arith.slowAdd", "{held}");
+        assert_eq!(entry["entryFound"], true, "{held}");
+    }
     let stat = clamator(&url, "mx", &["stat", "arith", "--json"]).await;
     assert_eq!(stat.code, 0, "{stat:?}");
+    let doc = stat.json();
+    let arith = &doc["services"][0];
+    assert_eq!(arith["service"], "arith", "{doc}");
+    assert_eq!(arith["consumers"], 2, "{doc}");
+    assert_eq!(arith["streams"][0]["groups"][0]["name"], "arith", "{doc}");
+    assert_eq!(arith["streams"][0]["groups"][0]["consumers"], 2, "{doc}");
+
+    // Once the load stops and everything is acknowledged: nothing pending, and every
+    // request counted.
+    running.store(false, Ordering::SeqCst);
+    let mut made = 12;
+    for caller in callers {
+        made += tokio::time::timeout(Duration::from_secs(30), caller)
+            .await
+            .expect("a caller did not stop within 30 s")
+            .unwrap();
+    }
+    transport.stop().await;
+    let settled = Arc::new(Mutex::new(Value::Null));
+    eventually(Duration::from_secs(20), || {
+        let (url, settled) = (url.clone(), Arc::clone(&settled));
+        async move {
+            let out = clamator(&url, "mx", &["stat", "arith", "--json"]).await;
+            assert_eq!(out.code, 0, "{out:?}");
+            let doc = out.json();
+            let idle = doc["services"][0]["pending"] == 0;
+            *settled.lock().unwrap() = doc;
+            idle
+        }
+    })
+    .await;
+    let doc = settled.lock().unwrap().clone();
+    let arith = &doc["services"][0];
+    assert_eq!(arith["consumers"], 2, "{doc}");
+    assert_eq!(arith["deadLetters"], 0, "{doc}");
+    let stream = &arith["streams"][0];
+    assert_eq!(stream["entriesAdded"], made, "{doc}");
+    assert_eq!(stream["groups"][0]["entriesRead"], made, "{doc}");
+    assert_eq!(stream["groups"][0]["lag"], 0, "{doc}");
     let pending = clamator(&url, "mx", &["pending", "arith", "--json"]).await;
     assert_eq!(pending.code, 0, "{pending:?}");
+    assert_eq!(
+        pending.json(),
+        json!({"service": "arith", "group": "arith", "entries": []})
+    );
     drop(python);
     rust.stop().await;
 }

@@ -18,6 +18,9 @@ use clamator_tests::{
     wait_all_acked, wait_for, wait_stream_len, xadd, Tally, UnderLoad, WAIT,
 };
 
+/// The callers of the failover tests' load, each with one call at a time.
+const CALLERS: u32 = 8;
+
 /// Calls `add` until one succeeds (or `limit` passes); how long that took.
 async fn first_answer_after(arith: &ArithClient, limit: Duration) -> Duration {
     let start = Instant::now();
@@ -42,17 +45,22 @@ async fn first_answer_after(arith: &ArithClient, limit: Duration) -> Duration {
     }
 }
 
-/// After a failover that took `failover` from the kill: calls resume and the load goes on;
-/// prints the figures; every call ended answered or failed with a clear error (none hung,
-/// none got another's answer: the tally checks each sum).
+/// After a failover that took `failover` from the fault ([`UnderLoad::fault`], marked just
+/// before it): calls resume and the load goes on; prints the figures; every call ended
+/// answered or failed with a clear error (none hung, none got another's answer: the tally
+/// checks each sum), and what the failover cost is bounded by the calls in flight at the
+/// fault: no more timeouts, no more duplicate handler runs, and every call made once calls
+/// were answered again is answered.
 async fn resumes_after_failover(mut l: UnderLoad, what: &str, failover: Duration) {
     let resumed = first_answer_after(&l.arith, Duration::from_secs(30)).await + failover;
+    l.resumed();
     l.answers(100).await;
     report(&format!(
         "{what}: replica promoted after {failover:?}, calls answered again after {resumed:?}"
     ));
     l.finish(&format!("{what} under load")).await;
     assert_eq!(l.tally.other.load(Ordering::SeqCst), 0);
+    l.fault_figures().assert_bounded(what, u64::from(CALLERS));
     l.stop().await;
 }
 
@@ -220,15 +228,16 @@ async fn a_killed_cluster_master_fails_over_and_calls_resume() {
         // replica (NOSCRIPT → loaded again).
         ServiceOptions::new().concurrency(16).exactly_once(true),
         t.transport_config(),
-        8,
+        CALLERS,
         // Above failover + reconnect + reclaim: a call in flight at the kill is late, not
         // lost, and should be answered.
-        Duration::from_secs(15),
+        WAIT,
     )
     .await;
     let stream = t.cmds("arith");
     let dead = t.cluster.master_of(&stream).unwrap();
     let killed = Instant::now();
+    l.fault();
     t.cluster.nodes[dead].kill();
     let promoted = t
         .cluster
@@ -246,13 +255,16 @@ async fn a_sentinel_failover_moves_servers_and_clients_to_the_new_master() {
         t.server_config().claim_idle(Duration::from_secs(1)),
         ServiceOptions::new().concurrency(16).exactly_once(true),
         t.transport_config(),
-        8,
-        Duration::from_secs(5),
+        CALLERS,
+        // Above failover + reconnect + reclaim, as in the cluster test: a call in flight at
+        // the kill is late, not lost.
+        WAIT,
     )
     .await;
     let old = t.group.master_port().unwrap();
     assert_eq!(old, t.group.servers[0].port());
     let killed = Instant::now();
+    l.fault();
     t.group.servers[0].kill();
     let new = t.group.wait_failover(old, Duration::from_secs(30)).unwrap();
     let failover = killed.elapsed();
@@ -267,7 +279,7 @@ async fn a_planned_cluster_failover_under_load_loses_nothing() {
         t.server_config().claim_idle(Duration::from_secs(1)),
         ServiceOptions::new().concurrency(16).exactly_once(true),
         t.transport_config(),
-        8,
+        CALLERS,
         WAIT,
     )
     .await;
@@ -305,20 +317,24 @@ async fn a_forced_sentinel_failover_moves_everyone_off_the_demoted_master() {
         t.server_config().claim_idle(Duration::from_secs(1)),
         ServiceOptions::new().concurrency(16),
         t.transport_config(),
-        8,
+        CALLERS,
         Duration::from_secs(5),
     )
     .await;
     // The old master stays up and keeps accepting writes until the sentinels demote it:
     // connections must move to the new master by asking the sentinels, not by an error.
     let old = t.group.master_port().unwrap();
+    l.fault();
     t.group.force_failover().unwrap();
     let new = t.group.wait_failover(old, Duration::from_secs(30)).unwrap();
     assert_ne!(new, old);
     first_answer_after(&l.arith, Duration::from_secs(30)).await;
+    l.resumed();
     l.answers(200).await;
     l.finish("forced sentinel failover under load").await;
     assert_eq!(l.tally.other.load(Ordering::SeqCst), 0);
+    l.fault_figures()
+        .assert_bounded("forced sentinel failover", u64::from(CALLERS));
     // Everything the server reads now comes from the new master: a call made now is
     // answered, and nothing is left pending there.
     let r = l
@@ -470,8 +486,10 @@ async fn a_paused_sentinel_neither_stalls_calls_nor_hides_a_failover() {
         t.server_config().claim_idle(Duration::from_secs(1)),
         ServiceOptions::new().concurrency(16),
         t.transport_config(),
-        8,
-        Duration::from_secs(15),
+        CALLERS,
+        // Above failover + reconnect + reclaim: a call in flight at the kill is late, not
+        // lost.
+        WAIT,
     )
     .await;
     // The sentinel every lookup asked first stops answering (SIGSTOP): the once-a-second
@@ -482,6 +500,7 @@ async fn a_paused_sentinel_neither_stalls_calls_nor_hides_a_failover() {
     // everyone finds the new master through them.
     let old = t.group.servers[0].port();
     let killed = Instant::now();
+    l.fault();
     t.group.servers[0].kill();
     let new = t.group.wait_failover(old, Duration::from_secs(30)).unwrap();
     assert_eq!(new, t.group.servers[1].port());

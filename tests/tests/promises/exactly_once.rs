@@ -8,7 +8,7 @@ use std::time::Duration;
 use clamator_examples::arith::{AddParams, SlowAddParams};
 use clamator_protocol::CallOptions;
 use clamator_redis::ServiceOptions;
-use clamator_tests::{figures, wait_all_acked, xadd_request, TestRedis, WAIT};
+use clamator_tests::{figures, wait_all_acked, wait_for, xadd_request, TestRedis, WAIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_keys() {
@@ -41,9 +41,15 @@ async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_ke
     )
     .await;
     let replies = clamator_tests::wait_for_envelopes(&raw, &probe, 4).await;
+    // A handler run again would answer the same envelope: the record's part is told by the
+    // stats (one replay) and the handler count below.
+    assert_eq!(replies[0], replies[1], "the redelivery got another answer");
+    assert_eq!(replies[0]["result"]["sum"], 3.0);
     assert_eq!(
-        replies[0], replies[1],
-        "the redelivery was not answered from the record"
+        h.server.stats().replayed,
+        1,
+        "the redelivery was not answered from the record: {:?}",
+        h.server.stats()
     );
     assert_eq!(replies[2]["result"]["sum"], 3.0);
     assert_eq!(replies[3]["id"], "k-2");
@@ -80,7 +86,7 @@ async fn exactly_once_answers_redeliveries_from_the_record_and_refuses_reused_ke
         "the same idempotency key ran more than once"
     );
     // The two repeats were answered from the record, and say so in the stats.
-    assert!(h.server.stats().replayed >= 2, "{:?}", h.server.stats());
+    assert_eq!(h.server.stats().replayed, 3, "{:?}", h.server.stats());
     assert_eq!(h.server.stats().in_flight, 0);
     h.stop().await;
 }
@@ -110,10 +116,9 @@ async fn the_same_request_id_from_two_callers_is_two_requests() {
     let to_alice = clamator_tests::wait_for_envelopes(&raw, &alice, 2).await;
     let to_bob = clamator_tests::wait_for_envelopes(&raw, &bob, 1).await;
     assert_eq!(to_alice[0]["result"]["sum"], 2.0, "{to_alice:?}");
-    assert_eq!(
-        to_alice[1], to_alice[0],
-        "a redelivery is answered from the record"
-    );
+    // A redelivery is answered from the record: the same answer, one replay, no run.
+    assert_eq!(to_alice[1], to_alice[0]);
+    assert_eq!(h.server.stats().replayed, 1, "{:?}", h.server.stats());
     assert_eq!(to_bob[0]["id"], 7);
     assert_eq!(to_bob[0]["result"]["sum"], 3.0, "{to_bob:?}");
     assert_eq!(h.handled.get(), 2);
@@ -140,9 +145,12 @@ async fn exactly_once_can_be_chosen_per_method() {
         xadd_request(&raw, &stream, env, &probe, None).await;
         xadd_request(&raw, &stream, env, &probe, None).await;
     }
-    clamator_tests::wait_for_envelopes(&raw, &probe, 4).await;
+    let replies = clamator_tests::wait_for_envelopes(&raw, &probe, 4).await;
+    let ids: Vec<&serde_json::Value> = replies.iter().map(|r| &r["id"]).collect();
+    assert_eq!(ids, ["a", "a", "e", "e"], "{replies:?}");
     // add ran once (its redelivery answered from the record); echoText ran twice.
     assert_eq!(handled.get(), 3);
+    assert_eq!(server.stats().replayed, 1, "{:?}", server.stats());
     server.stop().await;
 }
 
@@ -160,6 +168,7 @@ async fn a_retry_during_a_slow_exactly_once_handler_does_not_run_it_again() {
             ServiceOptions::new().exactly_once(true).concurrency(2),
         )
         .await;
+    let raw = t.raw().await;
     let options = CallOptions::timeout(WAIT).with_idempotency_key("slow-1");
     let params = SlowAddParams {
         a: 1.0,
@@ -170,8 +179,33 @@ async fn a_retry_during_a_slow_exactly_once_handler_does_not_run_it_again() {
         let (arith, options, params) = (h.arith.clone(), options.clone(), params.clone());
         tokio::spawn(async move { arith.slow_add_with(&params, options).await })
     };
-    // The retry comes after the claim's first lifetime (2 × claim_idle) has passed.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The retry comes while the first attempt's handler runs, after the claim's first
+    // lifetime (2 × claim_idle) has passed: the record is seen past the expiry it was
+    // given, so it was extended. (A record gone meanwhile lets the retry run the handler
+    // again, which the count below catches.)
+    wait_for("the first attempt's handler", WAIT, || async {
+        h.handled.get() == 1
+    })
+    .await;
+    let record = format!("{}:idem:arith:key:slow-1", t.prefix);
+    let pttl = || {
+        let (mut raw, record) = (raw.clone(), record.clone());
+        async move {
+            redis::cmd("PTTL")
+                .arg(&record)
+                .query_async::<i64>(&mut raw)
+                .await
+                .unwrap()
+        }
+    };
+    let (first_ttl, seen) = (pttl().await, std::time::Instant::now());
+    assert!(first_ttl > 0, "no record with a lifetime: PTTL {first_ttl}");
+    let first_lifetime = Duration::from_millis(first_ttl.unsigned_abs());
+    wait_for("the record past its first lifetime", WAIT, || async {
+        pttl().await <= 0 || seen.elapsed() > first_lifetime
+    })
+    .await;
+    assert!(pttl().await > 0, "the claim expired while its handler ran");
     let retry = h.arith.slow_add_with(&params, options).await.unwrap();
     let first = first.await.unwrap().unwrap();
     assert_eq!((first.sum, retry.sum), (3.0, 3.0));

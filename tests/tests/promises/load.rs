@@ -4,12 +4,12 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use clamator_examples::arith::AddParams;
-use clamator_protocol::{RpcError, Service};
+use clamator_protocol::{CallOptions, RpcError, Service};
 use clamator_redis::{RedisServer, ServiceOptions};
-use clamator_tests::{create_group, stream_envelopes, wait_stream_len, TestRedis};
+use clamator_tests::{create_group, stream_envelopes, wait_for, wait_stream_len, TestRedis, WAIT};
+use tokio::sync::Semaphore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_concurrent_calls_are_correlated() {
@@ -29,7 +29,6 @@ async fn hundred_concurrent_calls_are_correlated() {
         }
     });
     let results = futures_join_all(calls).await;
-    assert_eq!(results.len(), 100);
     for (i, sum) in results {
         assert_eq!(
             sum,
@@ -37,6 +36,8 @@ async fn hundred_concurrent_calls_are_correlated() {
             "call {i} got another call's reply"
         );
     }
+    // Each call ran once: none was answered twice, or from another's run.
+    assert_eq!(h.handled.get(), 100);
     h.stop().await;
 }
 
@@ -73,27 +74,57 @@ async fn worker_pool_of_two_servers_shares_the_work() {
     b.stop().await;
 }
 
+/// One handler counted in `in_flight` until it ends, however it ends (a handler cancelled
+/// at its deadline is dropped mid-await).
+struct Running<'a> {
+    in_flight: &'a AtomicUsize,
+    /// Handlers running once this one started.
+    now: usize,
+}
+
+impl<'a> Running<'a> {
+    fn start(in_flight: &'a AtomicUsize) -> Self {
+        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        Self { in_flight, now }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Handlers that hold until the test lets them go (one permit each), counting how many run
+/// at once: parallelism is seen by waiting for it, not by a handler's sleep overlapping.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_one_keeps_order_and_higher_runs_in_parallel() {
-    for (concurrency, expect_parallel) in [(1usize, false), (4, true)] {
+    for concurrency in [1usize, 4] {
         let t = TestRedis::start();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let max_in_flight = Arc::new(AtomicUsize::new(0));
-        let (s, f, m) = (
+        let gate = Arc::new(Semaphore::new(0));
+        let (s, f, m, g) = (
             Arc::clone(&seen),
             Arc::clone(&in_flight),
             Arc::clone(&max_in_flight),
+            Arc::clone(&gate),
         );
         let service = Service::builder("seq")
             .method("step", move |n: u32| {
-                let (s, f, m) = (Arc::clone(&s), Arc::clone(&f), Arc::clone(&m));
+                let (s, f, m, g) = (
+                    Arc::clone(&s),
+                    Arc::clone(&f),
+                    Arc::clone(&m),
+                    Arc::clone(&g),
+                );
                 async move {
-                    let now = f.fetch_add(1, Ordering::SeqCst) + 1;
-                    m.fetch_max(now, Ordering::SeqCst);
+                    let running = Running::start(&f);
+                    m.fetch_max(running.now, Ordering::SeqCst);
                     s.lock().unwrap().push(n);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    f.fetch_sub(1, Ordering::SeqCst);
+                    g.acquire().await.unwrap().forget();
+                    drop(running);
                     Ok::<_, RpcError>(n)
                 }
             })
@@ -108,7 +139,9 @@ async fn concurrency_one_keeps_order_and_higher_runs_in_parallel() {
         for n in 0..16u32 {
             let client = client.clone();
             calls.push(tokio::spawn(async move {
-                client.call::<_, u32>("seq", "step", &n).await
+                // Longer than the test's waits, so a wait that fails says why.
+                let timeout = CallOptions::timeout(3 * WAIT);
+                client.call_with::<_, u32>("seq", "step", &n, timeout).await
             }));
             wait_stream_len(&raw, &t.cmds("seq"), n as usize + 1).await;
         }
@@ -117,18 +150,42 @@ async fn concurrency_one_keeps_order_and_higher_runs_in_parallel() {
             .start()
             .await
             .unwrap();
+        let started = || seen.lock().unwrap().len();
+        if concurrency == 1 {
+            // One at a time, in stream order: each handler is let go only once it is the
+            // only one running.
+            for n in 1..=16 {
+                wait_for(&format!("handler {n} started"), WAIT, || async {
+                    started() >= n
+                })
+                .await;
+                assert_eq!(
+                    started(),
+                    n,
+                    "a handler started before the one before ended"
+                );
+                assert_eq!(in_flight.load(Ordering::SeqCst), 1);
+                gate.add_permits(1);
+            }
+        } else {
+            // `concurrency` at once, and no more while they hold.
+            wait_for(&format!("{concurrency} handlers running"), WAIT, || async {
+                in_flight.load(Ordering::SeqCst) >= concurrency
+            })
+            .await;
+            assert_eq!(started(), concurrency, "more handlers than the concurrency");
+            gate.add_permits(16);
+        }
         // The group was created at `$` before the XADDs, so the server reads all 16.
         for (n, call) in calls.into_iter().enumerate() {
             assert_eq!(call.await.unwrap().unwrap(), n as u32);
         }
         let max = max_in_flight.load(Ordering::SeqCst);
-        if expect_parallel {
-            assert!(
-                max > 1 && max <= concurrency,
-                "concurrency {concurrency}: max in flight {max}"
-            );
-        } else {
-            assert_eq!(max, 1);
+        assert_eq!(
+            max, concurrency,
+            "concurrency {concurrency}: max in flight {max}"
+        );
+        if concurrency == 1 {
             assert_eq!(*seen.lock().unwrap(), (0..16).collect::<Vec<_>>());
             // The next handler starts while earlier replies are still being written; the
             // replies still land in stream order.

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use clamator_examples::arith::{AddParams, ArithClient, SlowAddParams};
 use clamator_protocol::CallOptions;
+use clamator_redis::ServiceOptions;
 use clamator_tests::{
-    create_group, figures, finish, load, pending_count, take_as_dead_consumer, wait_all_acked,
-    wait_for, wait_stream_len, xadd, Tally, TestRedis, WAIT,
+    create_group, figures, finish, load, pending_count, report, start_recorded_arith_server,
+    take_as_dead_consumer, wait_all_acked, wait_for, wait_stream_len, xadd, Runs, Tally, TestRedis,
+    WAIT,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,6 +88,10 @@ async fn more_pending_entries_than_one_xautoclaim_returns_are_all_reclaimed() {
     server.stop().await;
 }
 
+/// Each caller has one call at a time: what a crashed server held unanswered or
+/// unacknowledged is bounded by them.
+const CALLERS: u32 = 8;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_of_two_servers_crashing_under_load_loses_nothing() {
     let t = TestRedis::start();
@@ -94,15 +100,17 @@ async fn one_of_two_servers_crashing_under_load_loses_nothing() {
             .instance_id(id)
             .claim_idle(Duration::from_millis(300))
     };
-    let (a, runs_a) = t.arith_server(config("srv-A"), 4).await;
-    let (b, runs_b) = t.arith_server(config("srv-B"), 4).await;
+    let options = || ServiceOptions::new().concurrency(4);
+    let (on_a, on_b) = (Runs::default(), Runs::default());
+    let (a, runs_a) = start_recorded_arith_server(config("srv-A"), options(), on_a.clone()).await;
+    let (b, runs_b) = start_recorded_arith_server(config("srv-B"), options(), on_b.clone()).await;
     let transport = t.transport().await;
     let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
     let workers = load(
         &clamator_protocol::Client::new(transport.clone()),
         &tally,
         &stop,
-        8,
+        CALLERS,
         20,
         Duration::from_secs(20),
     );
@@ -118,10 +126,35 @@ async fn one_of_two_servers_crashing_under_load_loses_nothing() {
     .await;
     finish(&stop, workers).await;
     tally.print("crash under load", runs_a.get() + runs_b.get());
+    let made = tally.made.load(Ordering::SeqCst);
     assert_eq!(
         tally.answered.load(Ordering::SeqCst),
-        tally.made.load(Ordering::SeqCst),
+        made,
         "calls were lost or failed"
+    );
+    // Runs beyond one per call: only srv-B's runs of what srv-A held when it crashed (its
+    // callers' calls in flight, and calls answered whose ack had not gone yet): each
+    // server ran each call once at most, and the calls run by both are at most two per
+    // caller.
+    let ran_on_both = (0..i64::from(CALLERS))
+        .flat_map(|w| (0..made as i64).map(move |i| (w, i)))
+        .filter(|&k| on_a.of(k) > 0 && on_b.of(k) > 0)
+        .count() as u64;
+    report(&format!(
+        "crash under load: {} calls ran on srv-A, {} on srv-B, {ran_on_both} on both",
+        on_a.calls(),
+        on_b.calls()
+    ));
+    assert_eq!(on_a.duplicates(), 0, "srv-A ran a call twice");
+    assert_eq!(on_b.duplicates(), 0, "srv-B ran a call twice");
+    assert!(
+        ran_on_both <= 2 * u64::from(CALLERS),
+        "{ran_on_both} calls ran on both servers, more than two for each of the {CALLERS} callers"
+    );
+    assert_eq!(
+        runs_a.get() + runs_b.get(),
+        made + ran_on_both,
+        "handler runs that are neither a call's first nor srv-B's rerun of srv-A's"
     );
     wait_all_acked(&t.raw().await, &t.cmds("arith"), "arith").await;
     transport.stop().await;

@@ -480,8 +480,9 @@ async fn acl_users_serve_and_call_and_nothing_more() {
     assert!(denied.contains("no permissions"), "{denied}");
 }
 
-/// The event grants: a subscriber (`--subscribes-to orders`, exactly-once, with housekeeping)
-/// and a publisher (`--publishes`) run as the printed users without a denial, and the
+/// The event grants: a subscriber (`--subscribes-to orders`, exactly-once, with housekeeping,
+/// and a broadcast of the same events) and a publisher (`--publishes`) run as the printed
+/// users without a denial, and the
 /// subscriber still cannot publish. Before, the server user failed at start with NOPERM on
 /// `XGROUP CREATE a2:events:orders`, and nothing let a client publish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -545,17 +546,33 @@ async fn acl_users_subscribe_and_publish_events() {
         })
         .build()
         .unwrap();
+    // And a broadcast of the same events, which reads the stream itself (XREAD).
+    let broadcast_seen = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&broadcast_seen);
+    let broadcast = Service::builder("orders")
+        .notification("orderPlaced", move |p: Value| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock().unwrap().push(p["n"].as_u64().unwrap_or(0));
+                Ok::<_, clamator_protocol::RpcError>(())
+            }
+        })
+        .build()
+        .unwrap();
     let server = RedisServer::builder(
         ServerConfig::new("a2")
             .redis_url(format!("redis://sub:sub-pw@127.0.0.1:{port}"))
             .claim_idle(Duration::from_millis(600))
-            .housekeeping_interval(Duration::from_millis(200)),
+            .housekeeping_interval(Duration::from_millis(200))
+            // Handled events go at the next housekeeping round: its trim shows it ran.
+            .event_retention(Duration::ZERO),
     )
     .subscribe_with(
         "billing",
         events,
         SubscriptionOptions::new().exactly_once(true),
     )
+    .broadcast(broadcast)
     .start()
     .await
     .unwrap();
@@ -573,16 +590,31 @@ async fn acl_users_subscribe_and_publish_events() {
             .unwrap();
     }
     eventually(Duration::from_secs(10), || {
-        let handled = Arc::clone(&handled);
-        async move { handled.lock().unwrap().len() == 3 }
+        let (handled, broadcast_seen) = (Arc::clone(&handled), Arc::clone(&broadcast_seen));
+        async move {
+            handled.lock().unwrap().len() == 3 && broadcast_seen.lock().unwrap().len() == 3
+        }
     })
     .await;
-    // Reclaim and housekeeping (under its lock, the stream's progress read in MULTI) run.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Housekeeping ran as the user (under its lock, the stream's progress read in MULTI):
+    // it trimmed the handled events. A denial would stop it, and show in ACL LOG below.
+    eventually(Duration::from_secs(10), || {
+        let mut admin = admin.clone();
+        async move {
+            redis::cmd("XLEN")
+                .arg("a2:events:orders")
+                .query_async::<u64>(&mut admin)
+                .await
+                .unwrap()
+                == 0
+        }
+    })
+    .await;
     let report = server.stop().await;
     transport.stop().await;
     assert!(report.drained, "{report:?}");
     assert_eq!(*handled.lock().unwrap(), [0, 1, 2]);
+    assert_eq!(*broadcast_seen.lock().unwrap(), [0, 1, 2]);
     assert_eq!(
         denials(&mut admin, &["sub", "pub"]).await,
         Vec::<String>::new()

@@ -243,7 +243,7 @@ pub(crate) async fn add(
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let stream = crate::keys::event_stream(prefix, publisher);
     let trace = trace.as_ref().map(|(p, s)| (p.as_str(), s.as_deref()));
-    crate::transport::through_topology_changes(|| {
+    crate::connection::through_topology_changes(|| {
         let mut conn = conn.clone();
         let stream = &stream;
         async move {

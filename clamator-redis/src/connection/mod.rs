@@ -430,6 +430,35 @@ pub(crate) fn is_topology_change(code: Option<&str>) -> bool {
     )
 }
 
+/// Sends an XADD, and sends it again while Redis answers that a slot is on the move or a
+/// failover is in progress (ASK, MOVED, TRYAGAIN, READONLY, CLUSTERDOWN, LOADING): Redis
+/// did not run it, so sending it again cannot duplicate it. A few quick tries ride out
+/// the switch.
+pub(crate) async fn through_topology_changes<T, F, Fut>(mut send: F) -> redis::RedisResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    let mut sent = send().await;
+    let mut delay = std::time::Duration::from_millis(10);
+    for _ in 0..TOPOLOGY_RETRIES {
+        match &sent {
+            Err(e) if is_topology_change(e.code()) => {
+                tracing::debug!(error = %e, ?delay, "XADD met a topology change; sending it again");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                sent = send().await;
+            }
+            _ => break,
+        }
+    }
+    sent
+}
+
+/// How often a request's XADD is sent again after an answer saying the topology is
+/// changing (10 ms, doubling: 630 ms in all).
+const TOPOLOGY_RETRIES: usize = 6;
+
 /// True for errors that mean the connection itself is unusable and must be replaced.
 pub(crate) fn is_connection_error(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error()

@@ -231,7 +231,7 @@ impl RedisTransport {
                 .check(&self.inner.manager, &stream, service)
                 .await?;
         }
-        let added = through_topology_changes(|| {
+        let added = crate::connection::through_topology_changes(|| {
             let mut conn = self.inner.manager.clone();
             let stream = &stream;
             async move { commands::add_request(&mut conn, stream, fields).await }
@@ -447,35 +447,6 @@ async fn keep_alive(manager: RedisConn, key: String, ttl: Duration, stop: Cancel
         }
     }
 }
-
-/// Sends an XADD, and sends it again while Redis answers that a slot is on the move or a
-/// failover is in progress (ASK, MOVED, TRYAGAIN, READONLY, CLUSTERDOWN, LOADING): Redis
-/// did not run it, so sending it again cannot duplicate it. A few quick tries ride out
-/// the switch.
-pub(crate) async fn through_topology_changes<T, F, Fut>(mut send: F) -> redis::RedisResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = redis::RedisResult<T>>,
-{
-    let mut sent = send().await;
-    let mut delay = Duration::from_millis(10);
-    for _ in 0..TOPOLOGY_RETRIES {
-        match &sent {
-            Err(e) if crate::connection::is_topology_change(e.code()) => {
-                tracing::debug!(error = %e, ?delay, "XADD met a topology change; sending it again");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                sent = send().await;
-            }
-            _ => break,
-        }
-    }
-    sent
-}
-
-/// How often a request's XADD is sent again after an answer saying the topology is
-/// changing (10 ms, doubling: 630 ms in all).
-const TOPOLOGY_RETRIES: usize = 6;
 
 /// What generated `<Service>Events` publishers publish through: the same as
 /// [`RedisTransport::publish_event`], the payload already checked against its schema.

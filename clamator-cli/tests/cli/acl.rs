@@ -534,31 +534,25 @@ async fn acl_users_subscribe_and_publish_events() {
     create_user(&mut admin, &sub_doc).await;
     create_user(&mut admin, &pub_doc).await;
 
-    let handled = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&handled);
-    let events = Service::builder("orders")
-        .notification("orderPlaced", move |p: Value| {
-            let seen = Arc::clone(&seen);
-            async move {
-                seen.lock().unwrap().push(p["n"].as_u64().unwrap_or(0));
-                Ok::<_, clamator_protocol::RpcError>(())
-            }
-        })
-        .build()
-        .unwrap();
+    // `orders.orderPlaced` handled by pushing each event's `n`.
+    let recorder = || {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&seen);
+        let service = Service::builder("orders")
+            .notification("orderPlaced", move |p: Value| {
+                let keep = Arc::clone(&keep);
+                async move {
+                    keep.lock().unwrap().push(p["n"].as_u64().unwrap_or(0));
+                    Ok::<_, clamator_protocol::RpcError>(())
+                }
+            })
+            .build()
+            .unwrap();
+        (service, seen)
+    };
+    let (events, handled) = recorder();
     // And a broadcast of the same events, which reads the stream itself (XREAD).
-    let broadcast_seen = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&broadcast_seen);
-    let broadcast = Service::builder("orders")
-        .notification("orderPlaced", move |p: Value| {
-            let seen = Arc::clone(&seen);
-            async move {
-                seen.lock().unwrap().push(p["n"].as_u64().unwrap_or(0));
-                Ok::<_, clamator_protocol::RpcError>(())
-            }
-        })
-        .build()
-        .unwrap();
+    let (broadcast, broadcast_seen) = recorder();
     let server = RedisServer::builder(
         ServerConfig::new("a2")
             .redis_url(format!("redis://sub:sub-pw@127.0.0.1:{port}"))

@@ -203,48 +203,8 @@ async fn an_events_dead_letter_is_not_replayed() {
     let url = redis.url();
     let mut conn = redis_conn(&redis).await;
     // A subscriber whose handler always fails: dead-lettered at its first failure.
-    let orders = clamator_protocol::Service::builder("orders")
-        .notification("orderPlaced", |_: Value| async {
-            Err::<(), _>(clamator_protocol::RpcError::new(-32000, "always fails"))
-        })
-        .build()
-        .unwrap();
-    let server = clamator_redis::RedisServer::builder(
-        clamator_redis::ServerConfig::new("q2")
-            .redis_url(&url)
-            .max_deliveries(1),
-    )
-    .subscribe("billing", orders)
-    .start()
-    .await
-    .unwrap();
-    let transport = clamator_redis::RedisTransport::connect(
-        clamator_redis::TransportConfig::new("q2").redis_url(&url),
-    )
-    .await
-    .unwrap();
-    transport
-        .publish_event(
-            "orders",
-            "orderPlaced",
-            &serde_json::json!({"orderId": "o-1"}),
-        )
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(10), || {
-        let mut conn = conn.clone();
-        async move {
-            redis::cmd("XLEN")
-                .arg("q2:dlq:billing")
-                .query_async::<u64>(&mut conn)
-                .await
-                .unwrap()
-                == 1
-        }
-    })
-    .await;
-    server.stop().await;
-    transport.stop().await;
+    let attempts = dead_letter_one_event(&url, &conn, "q2", 1).await;
+    assert_eq!(attempts, 1);
     let list = clamator(&url, "q2", &["dlq", "list", "billing", "--json"]).await;
     assert_eq!(list.code, 0, "{list:?}");
     let letter = list.json()["deadLetters"][0].clone();
@@ -283,6 +243,30 @@ async fn an_events_dead_letter_counts_every_attempt() {
     let redis = RedisProcess::start().unwrap();
     let url = redis.url();
     let conn = redis_conn(&redis).await;
+    let attempts = dead_letter_one_event(&url, &conn, "q3", 3).await;
+    assert_eq!(attempts, 3);
+    let list = clamator(&url, "q3", &["dlq", "list", "billing", "--json"]).await;
+    assert_eq!(list.code, 0, "{list:?}");
+    let letter = list.json()["deadLetters"][0].clone();
+    assert_eq!(letter["deliveries"], 3, "{letter}");
+    let id = letter["id"].as_str().unwrap().to_owned();
+    let show = clamator(&url, "q3", &["dlq", "show", "billing", &id, "--json"]).await;
+    assert_eq!(show.code, 0, "{show:?}");
+    assert_eq!(show.json()["deliveries"], 3, "{show:?}");
+    let table = clamator(&url, "q3", &["dlq", "list", "billing"]).await;
+    let row = table.stdout.lines().find(|l| l.contains(&id)).unwrap();
+    assert!(row.split_whitespace().any(|cell| cell == "3"), "{row}");
+}
+
+/// Runs `billing`, a subscriber of `orders` whose handler always fails, under `prefix` with
+/// `max_deliveries` (retries 10 ms apart), publishes one event, and waits until it is
+/// dead-lettered; returns how many times the handler ran. The server is stopped after.
+async fn dead_letter_one_event(
+    url: &str,
+    conn: &redis::aio::MultiplexedConnection,
+    prefix: &str,
+    max_deliveries: u64,
+) -> u64 {
     let attempts = Arc::new(AtomicU64::new(0));
     let seen = Arc::clone(&attempts);
     let orders = clamator_protocol::Service::builder("orders")
@@ -295,9 +279,9 @@ async fn an_events_dead_letter_counts_every_attempt() {
     let quick =
         clamator_redis::RetryDelays::new(Duration::from_millis(10), 1, Duration::from_millis(10));
     let server = clamator_redis::RedisServer::builder(
-        clamator_redis::ServerConfig::new("q3")
-            .redis_url(&url)
-            .max_deliveries(3),
+        clamator_redis::ServerConfig::new(prefix)
+            .redis_url(url)
+            .max_deliveries(max_deliveries),
     )
     .subscribe_with(
         "billing",
@@ -308,7 +292,7 @@ async fn an_events_dead_letter_counts_every_attempt() {
     .await
     .unwrap();
     let transport = clamator_redis::RedisTransport::connect(
-        clamator_redis::TransportConfig::new("q3").redis_url(&url),
+        clamator_redis::TransportConfig::new(prefix).redis_url(url),
     )
     .await
     .unwrap();
@@ -320,11 +304,12 @@ async fn an_events_dead_letter_counts_every_attempt() {
         )
         .await
         .unwrap();
+    let dlq = format!("{prefix}:dlq:billing");
     eventually(Duration::from_secs(10), || {
-        let mut conn = conn.clone();
+        let (mut conn, dlq) = (conn.clone(), dlq.clone());
         async move {
             redis::cmd("XLEN")
-                .arg("q3:dlq:billing")
+                .arg(&dlq)
                 .query_async::<u64>(&mut conn)
                 .await
                 .unwrap()
@@ -334,16 +319,5 @@ async fn an_events_dead_letter_counts_every_attempt() {
     .await;
     server.stop().await;
     transport.stop().await;
-    assert_eq!(attempts.load(Ordering::SeqCst), 3);
-    let list = clamator(&url, "q3", &["dlq", "list", "billing", "--json"]).await;
-    assert_eq!(list.code, 0, "{list:?}");
-    let letter = list.json()["deadLetters"][0].clone();
-    assert_eq!(letter["deliveries"], 3, "{letter}");
-    let id = letter["id"].as_str().unwrap().to_owned();
-    let show = clamator(&url, "q3", &["dlq", "show", "billing", &id, "--json"]).await;
-    assert_eq!(show.code, 0, "{show:?}");
-    assert_eq!(show.json()["deliveries"], 3, "{show:?}");
-    let table = clamator(&url, "q3", &["dlq", "list", "billing"]).await;
-    let row = table.stdout.lines().find(|l| l.contains(&id)).unwrap();
-    assert!(row.split_whitespace().any(|cell| cell == "3"), "{row}");
+    attempts.load(Ordering::SeqCst)
 }

@@ -59,7 +59,11 @@ pub(crate) async fn ensure_group(
             e,
         )
     })?;
-    observe_position(state, rt).await?;
+    // The group is there; not knowing its position only widens what a later re-create may
+    // run again (the next housekeeping round reads it), so it fails nothing.
+    if let Err(e) = observe_position(state, rt).await {
+        tracing::warn!(service = rt.name(), error = %e, "cannot read the consumer group's position");
+    }
     Ok(start)
 }
 

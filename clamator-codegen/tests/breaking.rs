@@ -274,7 +274,7 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "result-new-property-closed",
         &[
-            "ok svc.m result /properties/note: new optional property (Rust and TypeScript clients ignore it; Python models with extra=\"forbid\" refuse it)",
+            "ok svc.m result /properties/note: new optional property (generated Rust, TypeScript and Python clients ignore it; a Python model of a type params or an event payload also use refuses it)",
         ],
     ),
     (

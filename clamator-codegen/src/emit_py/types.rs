@@ -1,5 +1,7 @@
 //! The pydantic v2 models, in the shape clamator's generator gives them (datamodel-codegen's
-//! output): `extra="forbid"` where the schema says `additionalProperties: false`, snake_case
+//! output): `extra="forbid"` where the schema says `additionalProperties: false` (except on
+//! types only results and error data use, which ignore unknown keys as the Rust and
+//! TypeScript clients do: a newer server may add a result field), snake_case
 //! attributes with the wire names as aliases (no `populate_by_name`, so models are built
 //! with the wire names: `SlowAddParams(a=1, b=2, sleepMs=10)`), `Literal` enums and
 //! constants, `T | None = None` for optional properties, constraints as `Field` arguments,
@@ -24,6 +26,7 @@ pub(super) fn emit(peer: &PeerContract, out: &mut Src, imports: &mut Imports) {
         imports,
         roots: peer.roots(),
         names: peer.defs.iter().map(|d| d.name().to_owned()).collect(),
+        result_only: result_only(peer),
     };
     let models = peer
         .defs
@@ -48,6 +51,9 @@ struct Shape<'a> {
     extra: Option<&'a Ty>,
     /// A tagged union's branch: the tag property and its value, written first.
     tag: Option<(&'a str, &'a str)>,
+    /// Only a result or error data reads it: unknown keys are ignored, as generated Rust
+    /// and TypeScript clients ignore them, so a newer server's added field breaks nothing.
+    lenient: bool,
 }
 
 struct Ctx<'a> {
@@ -57,6 +63,8 @@ struct Ctx<'a> {
     roots: BTreeSet<&'a str>,
     /// Every name taken at the module's top level.
     names: HashSet<String>,
+    /// The types only results and error data use (not params, not event payloads).
+    result_only: BTreeSet<String>,
 }
 
 impl Ctx<'_> {
@@ -149,6 +157,7 @@ impl Ctx<'_> {
                     deny_unknown: *deny_unknown,
                     extra: extra.as_ref(),
                     tag: None,
+                    lenient: self.result_only.contains(name),
                 };
                 self.model(name, doc.as_deref(), &shape, out);
                 return;
@@ -208,6 +217,7 @@ impl Ctx<'_> {
                 deny_unknown: v.deny_unknown,
                 extra: None,
                 tag: Some((tag, v.value.as_str())),
+                lenient: self.result_only.contains(name),
             };
             self.model(&class, Some(&doc), &shape, out);
             classes.push(class);
@@ -229,11 +239,12 @@ impl Ctx<'_> {
             deny_unknown,
             extra,
             tag,
+            lenient,
         } = *shape;
         out.gap();
         out.line(0, &format!("class {name}(_Model):"));
         let mut body = Src::python();
-        let config = match (deny_unknown, extra) {
+        let config = match (deny_unknown && !lenient, extra) {
             (true, _) => Some("forbid"),
             (false, Some(_)) => Some("allow"),
             (false, None) => None,
@@ -476,5 +487,60 @@ impl Ctx<'_> {
             self.imports.pydantic("Field");
             format!("Annotated[{base}, Field({})]", args.join(", "))
         }
+    }
+}
+
+/// The types only results and error data reach (through fields, union branches and
+/// aliases), not params or event payloads: what a client only reads.
+fn result_only(peer: &PeerContract) -> BTreeSet<String> {
+    let reach = |starts: Vec<&str>| {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut todo: Vec<String> = starts.into_iter().map(str::to_owned).collect();
+        while let Some(name) = todo.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let mut tys: Vec<&Ty> = Vec::new();
+            match peer.def(&name) {
+                Some(Def::Struct { fields, extra, .. }) => {
+                    tys.extend(fields.iter().map(|f| &f.ty));
+                    tys.extend(extra.iter());
+                }
+                Some(Def::Tagged { variants, .. }) => {
+                    tys.extend(variants.iter().flat_map(|v| v.fields.iter().map(|f| &f.ty)));
+                }
+                Some(Def::Untagged { variants, .. }) => tys.extend(variants.iter().map(|(_, t)| t)),
+                Some(Def::Alias { ty, .. }) => tys.push(ty),
+                Some(Def::StrEnum { .. }) | None => {}
+            }
+            for ty in tys {
+                named_in(ty, &mut todo);
+            }
+        }
+        seen
+    };
+    let read = reach(
+        peer.methods
+            .iter()
+            .filter_map(|m| m.result.as_deref())
+            .chain(peer.errors.iter().filter_map(|e| e.data.as_deref()))
+            .collect(),
+    );
+    let written = reach(
+        peer.methods
+            .iter()
+            .map(|m| m.params.as_str())
+            .chain(peer.events.iter().map(|e| e.payload.as_str()))
+            .collect(),
+    );
+    read.difference(&written).cloned().collect()
+}
+
+/// The generated types `ty` names, pushed onto `out`.
+fn named_in(ty: &Ty, out: &mut Vec<String>) {
+    match ty {
+        Ty::Named(n) => out.push(n.clone()),
+        Ty::Vec(t) | Ty::Map(t) | Ty::Option(t) | Ty::Checked(t, _) => named_in(t, out),
+        Ty::Bool | Ty::Int | Ty::Num | Ty::Str | Ty::Unit | Ty::Any | Ty::JsonObject => {}
     }
 }

@@ -53,8 +53,6 @@ class GetParams(_Model):
 class GetResult(_Model):
     """Result of `defaults.get`."""
 
-    model_config = ConfigDict(extra="forbid")
-
 
 class DefaultsClient:
     """Typed client of the `defaults` service, over any clamator client (such as a started

@@ -49,8 +49,6 @@ class GetParams(_Model):
 class GetResult(_Model):
     """Result of `enums.get`."""
 
-    model_config = ConfigDict(extra="forbid")
-
 
 class EnumsClient:
     """Typed client of the `enums` service, over any clamator client (such as a started

@@ -58,8 +58,6 @@ PlaceResultOther: TypeAlias = Literal["closed", "open"]
 class PlaceResult(_Model):
     """Result of `named.place`."""
 
-    model_config = ConfigDict(extra="forbid")
-
     status: PlaceParamsStatus
     previous: PlaceParamsStatus
     other: PlaceResultOther

@@ -59,8 +59,6 @@ GetHTTPItemParams: TypeAlias = Promise
 class GetHTTPItemResult(_Model):
     """Result of `names.getHTTPItem`."""
 
-    model_config = ConfigDict(extra="forbid")
-
 
 class ImportParams(_Model):
     """Params of `names.import`."""
@@ -79,8 +77,6 @@ BaseModel_: TypeAlias = Literal["a"]
 
 
 class Field_(_Model):
-    model_config = ConfigDict(extra="forbid")
-
     base_model: BaseModel_ = Field(alias="BaseModel")
 
 

@@ -64,8 +64,6 @@ class GetParams(_Model):
 class GetResult(_Model):
     """Result of `nested.get`."""
 
-    model_config = ConfigDict(extra="forbid")
-
 
 class NestedClient:
     """Typed client of the `nested` service, over any clamator client (such as a started

@@ -48,8 +48,6 @@ class GetParams(_Model):
 class GetResult(_Model):
     """Result of `nullable.get`."""
 
-    model_config = ConfigDict(extra="forbid")
-
 
 class NullableClient:
     """Typed client of the `nullable` service, over any clamator client (such as a started

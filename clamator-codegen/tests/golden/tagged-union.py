@@ -43,16 +43,12 @@ class GetParams(_Model):
 class GetResultCircle(_Model):
     """`kind: "circle"` of `GetResult`."""
 
-    model_config = ConfigDict(extra="forbid")
-
     kind: Literal["circle"]
     radius: float
 
 
 class GetResultRect(_Model):
     """`kind: "rect"` of `GetResult`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["rect"]
     w: float
@@ -61,8 +57,6 @@ class GetResultRect(_Model):
 
 class GetResultEmpty(_Model):
     """`kind: "empty"` of `GetResult`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["empty"]
 

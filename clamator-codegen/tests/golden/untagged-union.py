@@ -56,15 +56,11 @@ class GetParams(_Model):
 
 
 class GetResultVariant1(_Model):
-    model_config = ConfigDict(extra="forbid")
-
     ok: Literal[True]
     pid: float
 
 
 class GetResultVariant2(_Model):
-    model_config = ConfigDict(extra="forbid")
-
     ok: Literal[False]
     error: str
 

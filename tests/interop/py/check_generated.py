@@ -1,6 +1,6 @@
 """Checks the Python that `clamator-codegen --out-py` writes, under the pinned pydantic:
 every module given imports cleanly, and the models behave on the wire as the contract says
-(aliases, unknown keys refused, unset optional properties left out, constraints, defaults,
+(aliases, unknown keys refused in params and ignored in results, unset optional properties left out, constraints, defaults,
 discriminated unions, typed records, RootModel roots, the runtime descriptors).
 
 Usage: python check_generated.py <golden dir> <generated dir>
@@ -141,6 +141,12 @@ def check_contract_modules(m: dict[str, ModuleType]) -> None:
     arith, inventory, notifications = m["arith"], m["inventory"], m["notifications"]
     assert wire(arith.SlowAddParams(a=1, b=2, sleepMs=5)) == {"a": 1.0, "b": 2.0, "sleepMs": 5}
     assert refused(arith.SlowAddParams, {"a": 1, "b": 2, "sleepMs": -1}) == [("sleepMs",)]
+    # A newer server's added result field: this (older) client's result model ignores it, as
+    # the generated Rust and TypeScript clients do; params stay strict.
+    newer = {"sum": 5, "estimatedDelivery": "2026-12-01"}
+    assert arith.AddResult.model_validate(newer).sum == 5
+    assert refused(arith.AddParams, {"a": 1, "b": 2, "note": "x"}) == [("note",)]
+    assert inventory.OutOfStockData.model_validate({"available": 3, "since": "x"}).available == 3
     # An unset optional property is absent, not null (clamator's TypeScript servers refuse null).
     assert wire(notifications.PingParams()) == {}
     assert wire(notifications.PingParams(tag=None)) == {}

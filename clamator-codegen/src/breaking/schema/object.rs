@@ -140,13 +140,14 @@ impl Cmp<'_> {
         };
         match (self.part, old_extra) {
             (Part::Params, _) => self.push(at, what.into(), required, false),
-            // Generated Rust clients ignore unknown result keys, whatever the schema says;
-            // pydantic models made with extra="forbid" (clamator's Python codegen) do not.
+            // Generated Rust, TypeScript and Python result models ignore unknown keys,
+            // whatever the schema says; only a Python model of a type that params or an
+            // event payload use too keeps extra="forbid".
             (Part::Result, Extra::Forbidden) => self.push(
                 at,
                 format!(
-                    "{what} (Rust and TypeScript clients ignore it; Python models with \
-                     extra=\"forbid\" refuse it)"
+                    "{what} (generated Rust, TypeScript and Python clients ignore it; a \
+                     Python model of a type params or an event payload also use refuses it)"
                 ),
                 false,
                 false,

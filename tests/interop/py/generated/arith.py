@@ -46,8 +46,6 @@ class AddParams(_Model):
 class AddResult(_Model):
     """Result of `arith.add`."""
 
-    model_config = ConfigDict(extra="forbid")
-
     sum: float
 
 
@@ -63,8 +61,6 @@ class DivideParams(_Model):
 class DivideResult(_Model):
     """Result of `arith.divide`."""
 
-    model_config = ConfigDict(extra="forbid")
-
     q: float
 
 
@@ -78,8 +74,6 @@ class EchoTextParams(_Model):
 
 class EchoTextResult(_Model):
     """Result of `arith.echoText`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     text: str
 
@@ -96,8 +90,6 @@ class SlowAddParams(_Model):
 
 class SlowAddResult(_Model):
     """Result of `arith.slowAdd`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     sum: float
 

@@ -38,8 +38,6 @@ class _Model(BaseModel):
 class OutOfStockData(_Model):
     """The `data` of the `OutOfStock` error (4009)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     available: Annotated[int, Field(ge=0)]
 
 
@@ -85,8 +83,6 @@ AddItemResultRejectedReason: TypeAlias = Literal["duplicate", "out-of-range", "f
 class AddItemResultCreated(_Model):
     """`status: "created"` of `AddItemResult`."""
 
-    model_config = ConfigDict(extra="forbid")
-
     status: Literal["created"]
     id: _uuid.UUID
     created_at: AwareDatetime = Field(alias="createdAt")
@@ -94,8 +90,6 @@ class AddItemResultCreated(_Model):
 
 class AddItemResultRejected(_Model):
     """`status: "rejected"` of `AddItemResult`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     status: Literal["rejected"]
     reason: AddItemResultRejectedReason
@@ -116,8 +110,6 @@ class GetItemParams(_Model):
 
 class GetItemResult(_Model):
     """Result of `inventory.getItem`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     item: Item | None
     stock: dict[str, Annotated[int, Field(ge=0)]]
@@ -149,8 +141,6 @@ class ReserveParams(_Model):
 class ReserveResult(_Model):
     """Result of `inventory.reserve`."""
 
-    model_config = ConfigDict(extra="forbid")
-
     remaining: Annotated[int, Field(ge=0)]
 
 
@@ -179,8 +169,6 @@ class SearchParams(_Model):
 class SearchResult(_Model):
     """Result of `inventory.search`."""
 
-    model_config = ConfigDict(extra="forbid")
-
     items: list[Item]
     total: Annotated[int, Field(ge=0)]
     next: str | None
@@ -198,8 +186,6 @@ class SetMetadataParams(_Model):
 
 class SetMetadataResult(_Model):
     """Result of `inventory.setMetadata`."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class InventoryClient:

@@ -77,13 +77,7 @@ impl ServerPublisher {
             ));
         };
         let envelope = crate::events::event_envelope(publisher, event, payload)?;
-        let limit = state.config.max_envelope_bytes;
-        if envelope.len() > limit {
-            return Err(Error::InvalidArgument(format!(
-                "envelope of {} bytes exceeds the limit of {limit} bytes",
-                envelope.len()
-            )));
-        }
+        crate::stream::check_size(&envelope, state.config.max_envelope_bytes)?;
         let config = &state.config;
         crate::events::add(
             &state.manager,

@@ -137,10 +137,9 @@ pub(crate) fn screen(
             limit = rules.max_envelope_bytes,
             "envelope over the size limit; refused"
         );
-        let error = RpcError::invalid_request(format!(
-            "envelope of {} bytes exceeds the limit of {} bytes",
+        let error = RpcError::invalid_request(crate::stream::too_large(
             raw.len(),
-            rules.max_envelope_bytes
+            rules.max_envelope_bytes,
         ));
         return Err(malformed(true, id, error));
     }

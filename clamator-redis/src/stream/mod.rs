@@ -33,6 +33,23 @@ pub(crate) mod fields {
     pub(crate) const FOR_SUBSCRIBER: &str = "for-subscriber";
 }
 
+/// What is wrong with an envelope of `bytes` over `limit` (`max_envelope_bytes`), in the words
+/// a sender's error and a server's refusal share.
+pub(crate) fn too_large(bytes: usize, limit: usize) -> String {
+    format!("envelope of {bytes} bytes exceeds the limit of {limit} bytes")
+}
+
+/// An envelope about to be sent, refused before it goes out when it is over `limit`.
+pub(crate) fn check_size(envelope: &str, limit: usize) -> Result<(), clamator_protocol::Error> {
+    if envelope.len() > limit {
+        return Err(clamator_protocol::Error::InvalidArgument(too_large(
+            envelope.len(),
+            limit,
+        )));
+    }
+    Ok(())
+}
+
 /// One stream entry: its id and its fields in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StreamEntry {

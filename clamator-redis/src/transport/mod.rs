@@ -346,14 +346,7 @@ impl RedisTransport {
                 )));
             }
         }
-        let limit = self.inner.config.max_envelope_bytes;
-        if envelope.len() > limit {
-            return Err(Error::InvalidArgument(format!(
-                "envelope of {} bytes exceeds the limit of {limit} bytes",
-                envelope.len()
-            )));
-        }
-        Ok(())
+        crate::stream::check_size(envelope, self.inner.config.max_envelope_bytes)
     }
 }
 

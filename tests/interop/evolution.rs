@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::generated::generated_python_client;
 use crate::harness::{
     assert_rpc_error, calls, json_eq, probe_replies, raw_request_with, Env, Lang, ServerOpts,
 };
@@ -39,6 +40,35 @@ fn a_result_field_added_by_a_newer_python_server_does_not_break_a_rust_client() 
         typed.unwrap().sum
     });
     assert_eq!(sum, 5.0);
+    assert_eq!(server.stop(), 2);
+    env.clean(&t.prefix);
+}
+
+/// The generated Python models of a result ignore keys they do not know, as the Rust and
+/// TypeScript clients do: the committed (older) `arith` module decodes the reply of a server
+/// whose `add` answers with one more field. (With `extra="forbid"` on result models, this
+/// call failed with `extra_forbidden`.)
+#[test]
+fn a_result_field_added_by_a_newer_server_does_not_break_an_old_generated_python_client() {
+    let env = Env::new();
+    let t = env.trial("newer-result-py", Lang::Python, Lang::Python);
+    let server = t.start_server(ServerOpts {
+        newer_add: true,
+        ..ServerOpts::default()
+    });
+    let calls = [
+        json!({"case": "typed", "service": "arith", "method": "add", "params": {"a": 2, "b": 3}}),
+        json!({"case": "raw", "service": "arith", "method": "add", "params": {"a": 2, "b": 3},
+               "raw": true}),
+    ];
+    let out = generated_python_client(&t.client_url, &t.prefix, &calls);
+    // The reply on the wire carries the new field ...
+    let raw = &out["results"]["raw"];
+    assert_eq!(raw["result"]["estimatedDelivery"], "2026-12-01", "{out}");
+    // ... and the old generated model reads it, keeping the fields it knows.
+    let typed = &out["results"]["typed"];
+    assert_eq!(typed["kind"], "result", "{out}");
+    assert!(json_eq(&typed["result"], &json!({"sum": 5})), "{out}");
     assert_eq!(server.stop(), 2);
     env.clean(&t.prefix);
 }

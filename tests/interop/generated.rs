@@ -579,25 +579,7 @@ fn the_generated_python_clients_call_a_rust_server() {
                    "params": c.params, "raw": c.raw})
         })
         .collect();
-    let input = json!({"redisUrl": env.url(), "keyPrefix": prefix, "calls": calls});
-    let out = output_within(
-        Command::new(python()).arg(clamator_testkit::python_peer::driver("generated_client.py")),
-        Some(input.to_string().as_bytes()),
-        Duration::from_secs(120),
-    )
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| {
-            panic!(
-                "generated_client.py printed no results; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    let results: Value = serde_json::from_str(line).unwrap();
+    let results = generated_python_client(&env.url(), &prefix, &calls);
     for case in &cases {
         assert_case(
             case,
@@ -628,4 +610,28 @@ fn the_generated_python_clients_call_a_rust_server() {
     assert_eq!(sent, [json!({"tag": "x"}), json!({})], "pings on the wire");
     rt.block_on(server.stop());
     env.clean(&prefix);
+}
+
+/// Runs `generated_client.py` (the generated Python clients) with `calls` against the
+/// services under `prefix`, and returns its `{"results": {...}}`.
+pub(crate) fn generated_python_client(url: &str, prefix: &str, calls: &[Value]) -> Value {
+    let input = json!({"redisUrl": url, "keyPrefix": prefix, "calls": calls});
+    let out = output_within(
+        Command::new(python()).arg(clamator_testkit::python_peer::driver("generated_client.py")),
+        Some(input.to_string().as_bytes()),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!(
+                "generated_client.py printed no results; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    serde_json::from_str(line).unwrap()
 }

@@ -140,6 +140,187 @@ async fn the_commands_work_on_a_cluster() {
         assert_eq!(out.code, 0, "{args:?}: {out:?}");
     }
     server.stop().await;
+    events_on_a_cluster(&url).await;
+}
+
+/// The event commands on the cluster (one cluster serves both tests: it takes seconds to
+/// start): `orders` publishes, `billing` subscribes and fails until fixed; `tail --events`
+/// sees the event, `services`, `stat` and `pending` show the subscriber, `describe` the
+/// events, `dlq replay --dry-run` refuses the letter as the real run does, `events
+/// republish` gets it handled and `events rewind` delivers it again.
+async fn events_on_a_cluster(url: &str) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use clamator_examples::generated::orders::ORDERS_CONTRACT;
+
+    let run = |args: &'static [&'static str]| async move {
+        let mut all = args.to_vec();
+        all.extend(["--cluster", "--json"]);
+        clamator(url, "k2", &all).await
+    };
+    let (fixed, billed) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let (f, b) = (Arc::clone(&fixed), Arc::clone(&billed));
+    let billing = clamator_protocol::Service::builder("orders")
+        .notification("orderPlaced", move |_: Value| {
+            let ok = f.load(Ordering::SeqCst);
+            if ok {
+                b.fetch_add(1, Ordering::SeqCst);
+            }
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(clamator_protocol::RpcError::new(
+                        -32000,
+                        "billing is broken",
+                    ))
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    let orders = clamator_protocol::Service::builder("orders")
+        .method("getOrder", |_: Value| async {
+            Ok::<_, clamator_protocol::RpcError>(json!({}))
+        })
+        .contract(&ORDERS_CONTRACT)
+        .build()
+        .unwrap();
+    let server = RedisServer::builder(
+        ServerConfig::new("k2")
+            .redis_url(url)
+            .deployment(Deployment::Cluster)
+            .max_deliveries(1),
+    )
+    .service(orders)
+    .subscribe("billing", billing)
+    .start()
+    .await
+    .unwrap();
+    let mut tail = command(
+        url,
+        "k2",
+        &[
+            "tail",
+            "orders",
+            "--events",
+            "--count",
+            "1",
+            "--cluster",
+            "--json",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let mut stderr =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tail.stderr.take().unwrap()));
+    let _ = tokio::time::timeout(Duration::from_secs(10), stderr.next_line()).await;
+    server
+        .publisher()
+        .publish_event("orders", "orderPlaced", &json!({"orderId": "o-1"}))
+        .await
+        .unwrap();
+    let tailed = tokio::time::timeout(Duration::from_secs(20), tail.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let event: Value = serde_json::from_slice(&tailed.stdout).unwrap();
+    assert_eq!(event["kind"], "event", "{event}");
+    assert_eq!(event["method"], "orders.orderPlaced", "{event}");
+
+    eventually(Duration::from_secs(10), || {
+        let listed = run(&["dlq", "list", "billing"]);
+        async move {
+            listed.await.json()["deadLetters"]
+                .as_array()
+                .is_some_and(|l| l.len() == 1)
+        }
+    })
+    .await;
+    let listed = run(&["dlq", "list", "billing"]).await;
+    let letter = listed.json()["deadLetters"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let services = run(&["services"]).await;
+    assert_eq!(services.code, 0, "{services:?}");
+    let doc = services.json();
+    assert_eq!(doc["publishers"][0]["publisher"], "orders", "{doc}");
+    assert_eq!(
+        doc["publishers"][0]["subscribers"][0]["name"], "billing",
+        "{doc}"
+    );
+    for args in [
+        &["stat", "billing", "--sample", "100ms"][..],
+        &["pending", "orders/billing"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--cluster", "--json"]);
+        let out = clamator(url, "k2", &all).await;
+        assert_eq!(out.code, 0, "{args:?}: {out:?}");
+    }
+    let described = run(&["describe", "orders"]).await;
+    assert_eq!(described.code, 0, "{described:?}");
+    assert!(
+        described.json()["events"]
+            .as_array()
+            .is_some_and(|e| e.len() == 2),
+        "{described:?}"
+    );
+
+    let by_id = |verb: &'static str, dry: bool| {
+        let mut args = vec![
+            "dlq",
+            verb,
+            "billing",
+            letter.as_str(),
+            "--cluster",
+            "--json",
+        ];
+        if dry {
+            args.push("--dry-run");
+        }
+        args
+    };
+    let dry = clamator(url, "k2", &by_id("replay", true)).await;
+    let real = clamator(url, "k2", &by_id("replay", false)).await;
+    assert_eq!((dry.code, real.code), (1, 1), "{dry:?} {real:?}");
+    assert_eq!(dry.json()["skipped"], real.json()["skipped"]);
+
+    fixed.store(true, Ordering::SeqCst);
+    let republished = clamator(
+        url,
+        "k2",
+        &[
+            "events",
+            "republish",
+            "billing",
+            &letter,
+            "--cluster",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(republished.code, 0, "{republished:?}");
+    eventually(Duration::from_secs(10), || {
+        let billed = Arc::clone(&billed);
+        async move { billed.load(Ordering::SeqCst) == 1 }
+    })
+    .await;
+    let rewound = run(&["events", "rewind", "orders", "billing", "--to", "oldest"]).await;
+    assert_eq!(rewound.code, 0, "{rewound:?}");
+    // From the start: the event (now handled) and its republished copy come again.
+    eventually(Duration::from_secs(10), || {
+        let billed = Arc::clone(&billed);
+        async move { billed.load(Ordering::SeqCst) == 3 }
+    })
+    .await;
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

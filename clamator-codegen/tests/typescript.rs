@@ -27,13 +27,9 @@ fn here() -> PathBuf {
 
 /// Runs `cmd`, panicking with its output when it fails.
 fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!(
-            "{what}: cannot run {:?}: {e} (the TypeScript checks need Node.js 18+ and npm on \
-             PATH; Debian: apt-get install nodejs npm)",
-            cmd.get_program()
-        )
-    });
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {:?}: {e}", cmd.get_program()));
     assert!(
         out.status.success(),
         "{what} failed:\n{}{}",
@@ -45,6 +41,8 @@ fn run(cmd: &mut Command, what: &str) -> String {
 
 /// `target/ts-toolchain` with the locked packages installed; reinstalled when the lock changes.
 fn toolchain() -> PathBuf {
+    clamator_testkit::tools::require("node", 3);
+    clamator_testkit::tools::require("npm", 3);
     let dir = repo().join("target/ts-toolchain");
     let lock = std::fs::read_to_string(here().join("package-lock.json")).unwrap();
     let marker = dir.join("installed-lock.json");

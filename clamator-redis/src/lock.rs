@@ -65,7 +65,8 @@ impl<C: ConnectionLike + Clone + Send + Sync> Lock<C> {
     }
 }
 
-#[cfg(test)]
+/// Against a real redis-server (step 2 of the test ladder, `--features redis-tests`).
+#[cfg(all(test, feature = "redis-tests"))]
 mod tests {
     use super::*;
     use clamator_testkit::local_redis::RedisProcess;

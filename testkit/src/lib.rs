@@ -7,6 +7,8 @@
 //!   restarted; [`local_cluster`]: a private Redis Cluster or Sentinel deployment of them.
 //! * [`python_peer`]: the published Python clamator in a venv under `target/`, and the driver
 //!   scripts of `tests/interop/py/`.
+//! * [`tools`]: what each step of the test ladder needs from the machine, and the one-line
+//!   stop (naming the tool and its package) when it is missing.
 //! * [`faulty`]: a service whose handlers misbehave on purpose.
 //! * [`process`]: a program under test as a child process, started once it says `READY`,
 //!   and every wait on one (its end, its output, its next line) bounded.
@@ -25,3 +27,4 @@ pub mod local_cluster;
 pub mod local_redis;
 pub mod process;
 pub mod python_peer;
+pub mod tools;

@@ -43,6 +43,7 @@ impl RedisCluster {
                 ])
             })
             .collect::<io::Result<Vec<_>>>()?;
+        crate::tools::require(&cli_binary(), 3);
         let mut create = Command::new(cli_binary());
         create.arg("--cluster").arg("create");
         for n in &nodes {

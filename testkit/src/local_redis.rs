@@ -188,6 +188,7 @@ impl RedisProcess {
 
     fn spawn(&mut self) -> io::Result<()> {
         let binary = server_binary();
+        crate::tools::require(&binary, 2);
         let mut cmd = Command::new(&binary);
         if let Some(conf) = &self.config_file {
             cmd.arg(conf);
@@ -424,6 +425,7 @@ fn make_certificates(dir: &Path) -> io::Result<()> {
             "server.ext",
         ],
     ];
+    crate::tools::require("openssl", 2);
     for args in steps {
         let out = Command::new("openssl")
             .args(args)

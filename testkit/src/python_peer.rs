@@ -51,6 +51,7 @@ fn ensure_venv() -> Result<PathBuf, String> {
         }
     };
     if !py.exists() {
+        crate::tools::require("python3", 3);
         run(
             Command::new("python3").arg("-m").arg("venv").arg(&venv),
             "python3 -m venv (Debian/Ubuntu: apt-get install python3-venv)",

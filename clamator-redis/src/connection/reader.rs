@@ -200,8 +200,8 @@ impl BlockingReader {
         }
     }
 
-    /// The delay the next failure would wait, without taking it (for tests).
-    #[cfg(test)]
+    /// The delay the next failure would wait, without taking it (for the live tests).
+    #[cfg(all(test, feature = "redis-tests"))]
     fn next_step(&self) -> Duration {
         self.backoff.peek()
     }
@@ -279,7 +279,9 @@ mod tests {
         assert_eq!(e.redis().and_then(|e| e.code()), Some("NOGROUP"));
     }
 
-    /// Against a real redis-server: killed, restarted, unblocked, paused.
+    /// Against a real redis-server: killed, restarted, unblocked, paused (step 2 of the test
+    /// ladder, `--features redis-tests`).
+    #[cfg(feature = "redis-tests")]
     mod live {
         use super::*;
         use crate::target::RedisTarget;

@@ -6,6 +6,8 @@
 mod calls;
 mod dead_letters;
 mod deadlines;
+// Clusters, sentinels and their failovers, and Redis going away: step 3 of the test ladder.
+#[cfg(feature = "full-tests")]
 mod deployments;
 mod events;
 mod evolution;
@@ -14,6 +16,7 @@ mod generated;
 mod housekeeping;
 mod load;
 mod reclaim;
+#[cfg(feature = "full-tests")]
 mod redis_outages;
 mod reply_streams;
 mod stop_drain;

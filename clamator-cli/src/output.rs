@@ -49,7 +49,7 @@ fn raw_line(text: &str) {
     }
 }
 
-/// Writes `text` and a newline to stderr, control characters escaped as by [`line`].
+/// Writes `text` and a newline to stderr, control characters escaped as by [`line()`].
 pub(crate) fn note(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{}", visible(text));
 }
@@ -59,7 +59,7 @@ pub(crate) fn json(value: &Value) {
     raw_line(&value.to_string());
 }
 
-/// Prints `value` indented, for people (escaped as by [`line`]: JSON leaves DEL and the C1
+/// Prints `value` indented, for people (escaped as by [`line()`]: JSON leaves DEL and the C1
 /// controls as they are, and some terminals act on those).
 pub(crate) fn pretty(value: &Value) {
     line(&serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
@@ -79,7 +79,7 @@ impl Table {
         }
     }
 
-    /// Adds a row; control characters in a cell are escaped (see [`line`]) before the
+    /// Adds a row; control characters in a cell are escaped (see [`line()`]) before the
     /// columns are measured.
     pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(

@@ -202,20 +202,37 @@ impl Builder {
     }
 
     /// Regenerates in memory and fails with [`CodegenError::Drift`], naming the files, when
-    /// what is on disk differs.
+    /// what is on disk differs. Rust files (`.rs`) are compared by syntax: code, doc comments
+    /// and `//` comments count, line breaks, indentation and blank lines do not, so a file
+    /// laid out by another patch release of the printer (`prettyplease`, whose version the
+    /// lock file picks) passes. A Rust file that does not parse is out of date, with the
+    /// parser's message. Python, TypeScript and the manifest are compared byte for byte: our
+    /// own code writes them, no printer.
     pub fn check(&self) -> Result<(), CodegenError> {
-        let stale: Vec<PathBuf> = self
-            .generate()?
-            .into_iter()
-            .filter(|f| {
-                std::fs::read_to_string(&f.path).ok().as_deref() != Some(f.contents.as_str())
-            })
-            .map(|f| f.path)
-            .collect();
-        if stale.is_empty() {
+        let mut files = Vec::new();
+        let mut unparsable = Vec::new();
+        for f in self.generate()? {
+            // Missing or unreadable (not UTF-8, say) is out of date too.
+            let Ok(on_disk) = std::fs::read_to_string(&f.path) else {
+                files.push(f.path);
+                continue;
+            };
+            if on_disk == f.contents {
+                continue;
+            }
+            if f.path.extension().is_some_and(|x| x == "rs") {
+                match format::same_syntax(&on_disk, &f.contents) {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(why) => unparsable.push((f.path.clone(), why)),
+                }
+            }
+            files.push(f.path);
+        }
+        if files.is_empty() {
             Ok(())
         } else {
-            Err(CodegenError::Drift { files: stale })
+            Err(CodegenError::Drift { files, unparsable })
         }
     }
 }

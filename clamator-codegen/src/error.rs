@@ -25,11 +25,15 @@ pub enum CodegenError {
         /// What is wrong.
         reason: String,
     },
-    /// `--check`: what is on disk differs from what the contracts generate.
-    #[error("generated files are out of date (re-run clamator-codegen): {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "))]
+    /// `--check`: what is on disk differs from what the contracts generate (Rust files by
+    /// syntax, the others byte for byte).
+    #[error("{}", drift_message(files, unparsable))]
     Drift {
         /// The files that differ or are missing.
         files: Vec<PathBuf>,
+        /// Those of `files` that are Rust and do not parse, each with why (the parser's
+        /// message): such a file cannot be compared by syntax, so it counts as out of date.
+        unparsable: Vec<(PathBuf, String)>,
     },
     /// The generator made Rust that does not parse: a bug in clamator-codegen, not in the
     /// contract.
@@ -40,6 +44,22 @@ pub enum CodegenError {
         /// What went wrong.
         reason: String,
     },
+}
+
+/// The message of [`CodegenError::Drift`]: the files, then why each unparsable one is listed.
+fn drift_message(files: &[PathBuf], unparsable: &[(PathBuf, String)]) -> String {
+    let mut message = format!(
+        "generated files are out of date (re-run clamator-codegen): {}",
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (file, why) in unparsable {
+        message.push_str(&format!("; {} {why}", file.display()));
+    }
+    message
 }
 
 impl CodegenError {

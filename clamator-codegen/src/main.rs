@@ -34,7 +34,9 @@ struct Args {
     /// Write clamator's manifest of schema hashes here.
     #[arg(long)]
     manifest: Option<PathBuf>,
-    /// Write nothing; exit 1, naming the files, if what is on disk is out of date.
+    /// Write nothing; exit 1, naming the files, if what is on disk is out of date. Rust
+    /// files are compared by syntax (not line breaks or indentation), the others byte for
+    /// byte.
     #[arg(long)]
     check: bool,
     /// Compare `--src` with these old contracts (a directory, one contract file, or a

@@ -323,10 +323,111 @@ fn check_finds_drift_and_names_the_files() {
         let kept = std::fs::read_to_string(&edited).unwrap();
         std::fs::write(&edited, "// edited by hand\n").unwrap();
         match builder.check() {
-            Err(CodegenError::Drift { files }) => assert_eq!(files, vec![edited.clone()]),
+            Err(CodegenError::Drift { files, .. }) => assert_eq!(files, vec![edited.clone()]),
             other => panic!("expected drift, got {other:?}"),
         }
         std::fs::write(&edited, kept).unwrap();
+    }
+}
+
+/// `text` with `from` replaced by `to`, which must occur in it.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} is not in the generated file");
+    text.replacen(from, to, 1)
+}
+
+#[test]
+fn check_compares_rust_by_syntax_not_layout() {
+    let src = scratch("syntax-src");
+    let out = scratch("syntax-out");
+    std::fs::copy(repo().join("contracts/arith.json"), src.join("arith.json")).unwrap();
+    let builder = Builder::new(&src).out_rust(&out).out_py(out.join("py"));
+    builder.write().unwrap();
+    let rust = out.join("arith.rs");
+    let printed = std::fs::read_to_string(&rust).unwrap();
+
+    // What another release of the printer might make of the same code: more blank lines,
+    // two-space indents, a signature on one line (its trailing comma gone), a struct
+    // expression broken over lines (with one).
+    let relaid = printed.replace("\n\n", "\n\n\n");
+    let relaid: String = relaid
+        .lines()
+        .map(|line| {
+            let indent = line.len() - line.trim_start().len();
+            format!("{}{}\n", " ".repeat(indent / 2), line.trim_start())
+        })
+        .collect();
+    let relaid = edit(
+        &relaid,
+        "pub async fn add_with(\n    &self,\n    params: &AddParams,\n    options: __c::CallOptions,\n  )",
+        "pub async fn add_with(&self, params: &AddParams, options: __c::CallOptions)",
+    );
+    let relaid = edit(
+        &relaid,
+        "Self { a, b }",
+        "Self {\n      a,\n      b,\n    }",
+    );
+    assert_ne!(relaid, printed);
+    std::fs::write(&rust, &relaid).unwrap();
+    builder.check().unwrap();
+    // `write` puts the printer's layout back.
+    assert_eq!(builder.write().unwrap(), vec![rust.clone()]);
+    assert_eq!(std::fs::read_to_string(&rust).unwrap(), printed);
+
+    // Real changes are drift, the file named as for any other.
+    for (from, to) in [
+        ("pub sum: f64,", "pub total: f64,"),
+        ("/// The `a` property.", "/// The `a` operand."),
+        (
+            "/// Params of `arith.add`.",
+            "/// Params of `arith.add`.\n/// Added by hand.",
+        ),
+        (r#"call("arith", "divide""#, r#"call("arith", "div""#),
+        ("// Re-run clamator-codegen to update.", "// Edited."),
+    ] {
+        std::fs::write(&rust, edit(&printed, from, to)).unwrap();
+        let e = builder.check().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "generated files are out of date (re-run clamator-codegen): {}",
+                rust.display()
+            ),
+            "{from:?} -> {to:?}"
+        );
+    }
+
+    // A file that does not parse is drift that says so, not a panic.
+    std::fs::write(&rust, format!("{printed}\nfn broken( {{\n")).unwrap();
+    match builder.check() {
+        Err(e @ CodegenError::Drift { .. }) => {
+            let message = e.to_string();
+            let CodegenError::Drift { files, unparsable } = e else {
+                unreachable!()
+            };
+            assert_eq!(files, vec![rust.clone()]);
+            assert_eq!(unparsable.len(), 1, "{unparsable:?}");
+            assert_eq!(unparsable[0].0, rust);
+            assert!(
+                message.contains(&format!("; {} does not parse as Rust: ", rust.display())),
+                "{message}"
+            );
+        }
+        other => panic!("expected drift, got {other:?}"),
+    }
+    std::fs::write(&rust, &printed).unwrap();
+    builder.check().unwrap();
+
+    // Python is written by our own code, not the printer: compared byte for byte.
+    let python = out.join("py/arith.py");
+    let kept = std::fs::read_to_string(&python).unwrap();
+    std::fs::write(&python, kept.replace("\n\n", "\n\n\n")).unwrap();
+    match builder.check() {
+        Err(CodegenError::Drift { files, unparsable }) => {
+            assert_eq!(files, vec![python.clone()]);
+            assert!(unparsable.is_empty());
+        }
+        other => panic!("expected drift, got {other:?}"),
     }
 }
 

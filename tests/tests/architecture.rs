@@ -222,8 +222,12 @@ fn each_crates_features_are_on_the_map_and_in_its_docs() {
         } else {
             "lib.rs"
         };
-        let crate_doc =
+        let mut crate_doc =
             std::fs::read_to_string(root().join(krate).join("src").join(entry)).unwrap();
+        // A crate whose docs are its README (`#![doc = include_str!("../README.md")]`).
+        if crate_doc.contains(r#"include_str!("../README.md")"#) {
+            crate_doc += &std::fs::read_to_string(root().join(krate).join("README.md")).unwrap();
+        }
         for feature in &all {
             if !crate_doc.contains(&format!("`{feature}`")) {
                 problems.push(format!(

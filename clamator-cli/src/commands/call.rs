@@ -33,7 +33,7 @@ pub(crate) struct Args {
     /// The idempotency key servers running exactly-once execute the call once under.
     #[arg(long, value_name = "KEY", conflicts_with = "notify")]
     idempotency_key: Option<String>,
-    /// Check the params against this contract file (contracts/<service>.json format)
+    /// Check the params against this contract file (`contracts/<service>.json` format)
     /// instead of the contract the service published.
     #[arg(long, value_name = "FILE")]
     contract: Option<PathBuf>,

@@ -75,12 +75,10 @@ impl Connector {
                 redact(url)
             )));
         }
-        #[cfg(feature = "tls")]
-        if tls {
-            // rustls needs a process-wide crypto provider; an application may already have
-            // installed its own, which is fine.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
+        // No rustls crypto provider is installed here: with only rustls's `ring` provider
+        // compiled in (all the `tls` feature turns on), rustls makes it the process default
+        // when redis-rs builds its client config. An application that compiles in a second
+        // provider installs the one it wants first (the `tls` feature's docs say so).
         if settings.tls_ca_cert.is_some() && !tls {
             return Err(Error::InvalidArgument(format!(
                 "a TLS CA certificate was given but the Redis URL {} is not rediss://",

@@ -23,6 +23,10 @@
 //! | `contract` | contract files and published contracts, params checks |
 //! | `output` | tables, JSON, durations |
 //! | `error` | `CliError` and the exit codes |
+//!
+//! Its features `redis-tests` and `full-tests` are this project's test ladder (the CLI suite
+//! against a private redis-server, then on a cluster, under Sentinel and beside the Python
+//! peer); the binary is the same without them.
 
 mod commands;
 mod contract;

@@ -323,11 +323,25 @@ async fn a_forced_sentinel_failover_moves_everyone_off_the_demoted_master() {
     .await;
     // The old master stays up and keeps accepting writes until the sentinels demote it:
     // connections must move to the new master by asking the sentinels, not by an error.
+    // Until then an acknowledgement it took may never reach the new master (replication is
+    // asynchronous), so a call made before the demotion may run again: the fault, from
+    // which nothing may run twice, is the demotion, not the request for a failover (under
+    // load the two were seconds apart, and calls made between them ran twice).
     let old = t.group.master_port().unwrap();
-    l.fault();
     t.group.force_failover().unwrap();
     let new = t.group.wait_failover(old, Duration::from_secs(30)).unwrap();
     assert_ne!(new, old);
+    let demoted = std::time::Instant::now() + Duration::from_secs(30);
+    while !clamator_testkit::local_cluster::cli(old, &["ROLE"])
+        .is_ok_and(|r| r.starts_with("slave"))
+    {
+        assert!(
+            std::time::Instant::now() < demoted,
+            "the old master was not demoted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    l.fault();
     first_answer_after(&l.arith, Duration::from_secs(30)).await;
     l.resumed();
     l.answers(200).await;

@@ -163,26 +163,7 @@ async fn events_on_a_cluster(url: &str) {
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicU64::new(0)),
     );
-    let (f, b) = (Arc::clone(&fixed), Arc::clone(&billed));
-    let billing = clamator_protocol::Service::builder("orders")
-        .notification("orderPlaced", move |_: Value| {
-            let ok = f.load(Ordering::SeqCst);
-            if ok {
-                b.fetch_add(1, Ordering::SeqCst);
-            }
-            async move {
-                if ok {
-                    Ok(())
-                } else {
-                    Err(clamator_protocol::RpcError::new(
-                        -32000,
-                        "billing is broken",
-                    ))
-                }
-            }
-        })
-        .build()
-        .unwrap();
+    let billing = crate::orders_subscriber(Arc::clone(&billed), Some(Arc::clone(&fixed)));
     let orders = clamator_protocol::Service::builder("orders")
         .method("getOrder", |_: Value| async {
             Ok::<_, clamator_protocol::RpcError>(json!({}))

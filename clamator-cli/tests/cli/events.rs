@@ -110,27 +110,7 @@ async fn a_dead_lettered_event_is_republished_for_its_subscriber() {
     let mut conn = redis_conn(&redis).await;
     let fixed = Arc::new(AtomicBool::new(false));
     let (billed, shipped) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let subscriber = |runs: Arc<AtomicU64>, fixed: Option<Arc<AtomicBool>>| {
-        clamator_protocol::Service::builder("orders")
-            .notification("orderPlaced", move |_: serde_json::Value| {
-                let ok = fixed.as_ref().is_none_or(|f| f.load(Ordering::SeqCst));
-                if ok {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                }
-                async move {
-                    if ok {
-                        Ok(())
-                    } else {
-                        Err(clamator_protocol::RpcError::new(
-                            -32000,
-                            "billing is broken",
-                        ))
-                    }
-                }
-            })
-            .build()
-            .unwrap()
-    };
+    let subscriber = crate::orders_subscriber;
     let server = clamator_redis::RedisServer::builder(
         clamator_redis::ServerConfig::new("e2")
             .redis_url(&url)

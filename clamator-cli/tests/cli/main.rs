@@ -248,6 +248,34 @@ async fn an_unreachable_redis_exits_3_for_every_command() {
     }
 }
 
+/// A subscriber of `orders.orderPlaced` that counts its runs in `runs`; with `fixed`, it
+/// fails ("billing is broken") until `fixed` is set.
+pub fn orders_subscriber(
+    runs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    fixed: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+) -> clamator_protocol::Service {
+    use std::sync::atomic::Ordering;
+    clamator_protocol::Service::builder("orders")
+        .notification("orderPlaced", move |_: Value| {
+            let ok = fixed.as_ref().is_none_or(|f| f.load(Ordering::SeqCst));
+            if ok {
+                runs.fetch_add(1, Ordering::SeqCst);
+            }
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(clamator_protocol::RpcError::new(
+                        -32000,
+                        "billing is broken",
+                    ))
+                }
+            }
+        })
+        .build()
+        .unwrap()
+}
+
 /// Five `orders.orderPlaced` events on `<prefix>:events:orders` and the subscriber group
 /// `billing`, whose consumer `billing:rust-1` read the first two and acknowledged neither:
 /// what a subscriber stopped mid-work leaves.

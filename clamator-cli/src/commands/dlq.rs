@@ -5,7 +5,7 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
-use clamator_redis::{keys, DeadLetters};
+use clamator_redis::{keys, DeadLetters, RedisConnection, RedisTarget};
 use serde_json::{json, Map, Value};
 
 use crate::commands::pending::describe_envelope;
@@ -108,7 +108,7 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     }
 }
 
-fn check_service(service: &str) -> Result<(), CliError> {
+pub(crate) fn check_service(service: &str) -> Result<(), CliError> {
     if clamator_protocol::names::is_valid_service(service) {
         Ok(())
     } else {
@@ -119,7 +119,7 @@ fn check_service(service: &str) -> Result<(), CliError> {
 }
 
 /// A stream entry id: `<ms>-<seq>` or `<ms>`, or `-` / `+` where a range allows them.
-fn check_id(id: &str, range_end: bool) -> Result<(), CliError> {
+pub(crate) fn check_id(id: &str, range_end: bool) -> Result<(), CliError> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let ok = (range_end && (id == "-" || id == "+"))
         || match id.split_once('-') {
@@ -223,7 +223,9 @@ async fn show(ctx: &Ctx, service: &str, id: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-fn letter_json(service: &str, id: &str, fields: &Fields) -> Value {
+/// One dead letter as `dlq show --json` prints it: its `dlq-*` fields read, its envelope
+/// parsed, every field as it is.
+pub(crate) fn letter_json(service: &str, id: &str, fields: &Fields) -> Value {
     let mut map = Map::new();
     for (k, v) in fields {
         map.entry(k.clone())
@@ -248,15 +250,26 @@ fn letter_json(service: &str, id: &str, fields: &Fields) -> Value {
 }
 
 /// Which dead letters to replay.
-enum Which {
+pub(crate) enum Which {
+    /// These ids.
     Ids(Vec<String>),
+    /// From the first id to the second (`-` and `+` for the ends).
     Range(String, String),
 }
 
-async fn replay(ctx: &Ctx, service: &str, which: Which, dry_run: bool) -> Result<(), CliError> {
+/// Replays the dead letters `which` chooses (or, `dry_run`, says what it would): the
+/// document `dlq replay --json` prints, with the letters replayed and those skipped and
+/// why. The CLI and the dashboard both replay through here, with the same refusals.
+pub(crate) async fn replay_letters(
+    target: &RedisTarget,
+    prefix: &str,
+    conn: &mut RedisConnection,
+    service: &str,
+    which: Which,
+    dry_run: bool,
+) -> Result<Value, CliError> {
     check_service(service)?;
-    let stream = keys::dead_letter_stream(ctx.prefix()?, service);
-    let mut conn = ctx.connect().await?;
+    let stream = keys::dead_letter_stream(prefix, service);
     let mut found: Vec<(String, Fields)> = Vec::new();
     let mut missing: Vec<String> = Vec::new();
     match which {
@@ -265,7 +278,7 @@ async fn replay(ctx: &Ctx, service: &str, which: Which, dry_run: bool) -> Result
                 check_id(id, false)?;
             }
             for id in ids {
-                match streams::range(&mut conn, &stream, &id, &id, Some(1))
+                match streams::range(conn, &stream, &id, &id, Some(1))
                     .await?
                     .into_iter()
                     .next()
@@ -280,7 +293,7 @@ async fn replay(ctx: &Ctx, service: &str, which: Which, dry_run: bool) -> Result
             check_id(&to, true)?;
             let mut start = from;
             loop {
-                let page = streams::range(&mut conn, &stream, &start, &to, Some(500)).await?;
+                let page = streams::range(conn, &stream, &start, &to, Some(500)).await?;
                 let Some((last, _)) = page.last() else { break };
                 start = format!("({last}");
                 let full = page.len() == 500;
@@ -299,7 +312,7 @@ async fn replay(ctx: &Ctx, service: &str, which: Which, dry_run: bool) -> Result
     let dlq = if dry_run {
         None
     } else {
-        Some(dead_letters(ctx).await?)
+        Some(DeadLetters::connect(target, prefix).await?)
     };
     for (id, fields) in &found {
         let (method, _) = describe_envelope(field(fields, "envelope"));
@@ -328,6 +341,24 @@ async fn replay(ctx: &Ctx, service: &str, which: Which, dry_run: bool) -> Result
         "replayed": replayed,
         "skipped": skipped,
     });
+    Ok(doc)
+}
+
+async fn replay(ctx: &Ctx, service: &str, which: Which, dry_run: bool) -> Result<(), CliError> {
+    let mut conn = ctx.connect().await?;
+    let doc = replay_letters(
+        &ctx.target()?,
+        ctx.prefix()?,
+        &mut conn,
+        service,
+        which,
+        dry_run,
+    )
+    .await?;
+    let (replayed, skipped) = (
+        doc["replayed"].as_array().cloned().unwrap_or_default(),
+        doc["skipped"].as_array().cloned().unwrap_or_default(),
+    );
     if ctx.json {
         output::json(&doc);
     } else {
@@ -392,13 +423,26 @@ async fn purge(ctx: &Ctx, service: &str, yes: bool) -> Result<(), CliError> {
             return Err(CliError::Remote("purge cancelled; nothing deleted".into()));
         }
     }
-    let purged = dead_letters(ctx).await?.purge(service).await?;
+    let purged = purge_letters(&ctx.target()?, ctx.prefix()?, service).await?;
     if ctx.json {
         output::json(&json!({ "service": service, "stream": stream, "purged": purged }));
     } else {
         output::line(&format!("purged {purged} dead letters of {service}"));
     }
     Ok(())
+}
+
+/// Deletes every dead letter of `service`; how many there were.
+pub(crate) async fn purge_letters(
+    target: &RedisTarget,
+    prefix: &str,
+    service: &str,
+) -> Result<u64, CliError> {
+    check_service(service)?;
+    Ok(DeadLetters::connect(target, prefix)
+        .await?
+        .purge(service)
+        .await?)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clamator_redis::{events, keys, DeadLetters, StartAt};
+use clamator_redis::{events, keys, DeadLetters, RedisConnection, RedisTarget, StartAt};
 use serde_json::json;
 
 use crate::error::CliError;
@@ -81,25 +81,8 @@ async fn rewind(
     subscriber: String,
     to: &str,
 ) -> Result<(), CliError> {
-    for name in [&publisher, &subscriber] {
-        if !clamator_protocol::names::is_valid_service(name) {
-            return Err(CliError::Usage(format!(
-                "invalid name {name:?} (it must match ^[a-z][a-z0-9-]*$)"
-            )));
-        }
-    }
-    let start = when(to, SystemTime::now()).map_err(CliError::Usage)?;
-    let prefix = ctx.prefix()?;
     let conn = ctx.connect().await?;
-    let stream = keys::event_stream(prefix, &publisher);
-    // Said before Redis would (`NOGROUP`), in the CLI's words.
-    let known = streams::groups(&mut conn.clone(), &stream).await?;
-    if !known.iter().any(|g| g.name == subscriber) {
-        return Err(CliError::Remote(format!(
-            "no subscriber \"{subscriber}\" on the event stream {stream}"
-        )));
-    }
-    events::rewind_subscriber(&conn, prefix, &publisher, &subscriber, start).await?;
+    let stream = rewind_group(&conn, ctx.prefix()?, &publisher, &subscriber, to).await?;
     if ctx.json {
         output::json(&json!({
             "publisher": publisher,
@@ -115,22 +98,54 @@ async fn rewind(
     Ok(())
 }
 
-async fn republish(
-    ctx: &Ctx,
+/// Moves `subscriber`'s group on `publisher`'s event stream to `to` (as `--to` reads it);
+/// the stream's key. The CLI and the dashboard both rewind through here.
+pub(crate) async fn rewind_group(
+    conn: &RedisConnection,
+    prefix: &str,
+    publisher: &str,
+    subscriber: &str,
+    to: &str,
+) -> Result<String, CliError> {
+    for name in [publisher, subscriber] {
+        if !clamator_protocol::names::is_valid_service(name) {
+            return Err(CliError::Usage(format!(
+                "invalid name {name:?} (it must match ^[a-z][a-z0-9-]*$)"
+            )));
+        }
+    }
+    let start = when(to, SystemTime::now()).map_err(CliError::Usage)?;
+    let stream = keys::event_stream(prefix, publisher);
+    // Said before Redis would (`NOGROUP`), in the CLI's words.
+    let known = streams::groups(&mut conn.clone(), &stream).await?;
+    if !known.iter().any(|g| g.name == subscriber) {
+        return Err(CliError::Remote(format!(
+            "no subscriber \"{subscriber}\" on the event stream {stream}"
+        )));
+    }
+    events::rewind_subscriber(conn, prefix, publisher, subscriber, start).await?;
+    Ok(stream)
+}
+
+/// Publishes the events of `subscriber`'s dead letters `ids` again (or, `dry_run`, says
+/// what it would): the letters done and those skipped with why, as `events republish
+/// --json` lists them. The CLI and the dashboard both republish through here.
+pub(crate) async fn republish_letters(
+    target: &RedisTarget,
+    prefix: &str,
+    conn: &mut RedisConnection,
     subscriber: &str,
     ids: &[String],
     all_subscribers: bool,
     dry_run: bool,
-) -> Result<(), CliError> {
+) -> Result<(Vec<serde_json::Value>, Vec<serde_json::Value>), CliError> {
     if !clamator_protocol::names::is_valid_service(subscriber) {
         return Err(CliError::Usage(format!(
             "invalid subscriber name {subscriber:?} (it must match ^[a-z][a-z0-9-]*$)"
         )));
     }
-    let prefix = ctx.prefix()?;
     let dlq = keys::dead_letter_stream(prefix, subscriber);
-    let letters = DeadLetters::connect(&ctx.target()?, prefix).await?;
-    let mut conn = ctx.connect().await?;
+    let letters = DeadLetters::connect(target, prefix).await?;
     let (mut done, mut skipped) = (Vec::new(), Vec::new());
     for id in ids {
         // Read first, by the rule `republish` applies, so a dry run says what a real run
@@ -160,6 +175,27 @@ async fn republish(
             Err(e) => skipped.push(json!({"id": id, "reason": e.to_string()})),
         }
     }
+    Ok((done, skipped))
+}
+
+async fn republish(
+    ctx: &Ctx,
+    subscriber: &str,
+    ids: &[String],
+    all_subscribers: bool,
+    dry_run: bool,
+) -> Result<(), CliError> {
+    let mut conn = ctx.connect().await?;
+    let (done, skipped) = republish_letters(
+        &ctx.target()?,
+        ctx.prefix()?,
+        &mut conn,
+        subscriber,
+        ids,
+        all_subscribers,
+        dry_run,
+    )
+    .await?;
     let audience = if all_subscribers {
         "every subscriber".to_owned()
     } else {

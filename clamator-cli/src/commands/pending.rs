@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clamator_protocol::envelope::parse_envelope;
 use clamator_protocol::{Envelope, RpcId};
+use clamator_redis::RedisConnection;
 use redis::Value;
 use serde_json::{json, Value as Json};
 
@@ -41,22 +42,38 @@ struct PendingRow {
     deliveries: u64,
 }
 
-/// Runs `clamator pending`.
-pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
-    let prefix = ctx.prefix()?;
-    let mut conn = ctx.connect().await?;
-    let service = args.service.as_str();
-    let (group, streams) = streams::resolve(&mut conn, prefix, service).await?;
+/// Which pending entries to list.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Filter {
+    /// At most this many per stream, oldest first.
+    pub(crate) count: usize,
+    /// Only entries idle at least this long.
+    pub(crate) min_idle: Option<Duration>,
+    /// Only entries of this consumer.
+    pub(crate) consumer: Option<String>,
+}
+
+/// The pending entries of a service or subscriber (as [`streams::resolve`] finds it): its
+/// group, and one JSON row per entry, as `pending --json` prints them. Each stream's rows
+/// come from one bounded `XPENDING`, and their envelopes are read by `envelopes`.
+pub(crate) async fn collect(
+    conn: &mut RedisConnection,
+    prefix: &str,
+    name: &str,
+    filter: &Filter,
+    envelopes: &mut dyn EnvelopeReader,
+) -> Result<(String, Vec<Json>), CliError> {
+    let (group, streams) = streams::resolve(conn, prefix, name).await?;
     let mut rows_json = Vec::new();
     for stream in &streams {
         let mut cmd = redis::cmd("XPENDING");
         cmd.arg(&stream.key).arg(&group);
-        if let Some(idle) = args.min_idle {
+        if let Some(idle) = filter.min_idle {
             cmd.arg("IDLE")
                 .arg(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX));
         }
-        cmd.arg("-").arg("+").arg(args.count.max(1));
-        if let Some(consumer) = &args.consumer {
+        cmd.arg("-").arg("+").arg(filter.count.max(1));
+        if let Some(consumer) = &filter.consumer {
             cmd.arg(consumer);
         }
         let reply: Option<Value> = conn.query_unless(&cmd, &["NOGROUP"]).await?;
@@ -64,24 +81,11 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         if rows.is_empty() {
             continue;
         }
-        // Each entry's envelope, in one round trip (one key, so one slot in a cluster).
-        let mut pipe = redis::pipe();
-        for row in &rows {
-            pipe.cmd("XRANGE")
-                .arg(&stream.key)
-                .arg(&row.id)
-                .arg(&row.id);
-        }
-        let ranges: Vec<Value> = pipe.query_async(&mut conn).await.map_err(CliError::from)?;
-        for (row, range) in rows.iter().zip(ranges) {
-            let entry = streams::entries(range).into_iter().next();
-            let (method, rpc_id, reply_to) = match &entry {
-                Some((_, fields)) => {
-                    let (method, rpc_id) = describe_envelope(field(fields, "envelope"));
-                    (method, rpc_id, field(fields, "reply-to").map(str::to_owned))
-                }
-                None => (None, Json::Null, None),
-            };
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let summaries = envelopes.read(conn, &stream.key, &ids).await?;
+        for (row, summary) in rows.iter().zip(summaries) {
+            let found = summary.is_some();
+            let summary = summary.unwrap_or_default();
             rows_json.push(json!({
                 "stream": stream.key,
                 "partition": stream.partition,
@@ -89,13 +93,101 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
                 "consumer": row.consumer,
                 "idleMs": row.idle_ms,
                 "deliveries": row.deliveries,
-                "method": method,
-                "rpcId": rpc_id,
-                "replyTo": reply_to,
-                "entryFound": entry.is_some(),
+                "method": summary.method,
+                "rpcId": summary.rpc_id,
+                "replyTo": summary.reply_to,
+                "entryFound": found,
             }));
         }
     }
+    Ok((group, rows_json))
+}
+
+/// What a listing shows of one stream entry's envelope.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct EntrySummary {
+    /// `service.method`, when the envelope names one.
+    pub(crate) method: Option<String>,
+    /// The JSON-RPC id.
+    pub(crate) rpc_id: Json,
+    /// The `reply-to` field.
+    pub(crate) reply_to: Option<String>,
+}
+
+impl EntrySummary {
+    /// The summary of an entry with these fields.
+    pub(crate) fn of(fields: &streams::Fields) -> Self {
+        let (method, rpc_id) = describe_envelope(field(fields, "envelope"));
+        Self {
+            method,
+            rpc_id,
+            reply_to: field(fields, "reply-to").map(str::to_owned),
+        }
+    }
+}
+
+/// Reads the summaries of entries of one stream (`None` for an entry that is gone).
+pub(crate) trait EnvelopeReader {
+    /// The summaries of `ids` of `key`, in order.
+    fn read<'a>(
+        &'a mut self,
+        conn: &'a mut RedisConnection,
+        key: &'a str,
+        ids: &'a [&'a str],
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<Option<EntrySummary>>, CliError>>;
+}
+
+/// Every envelope read from Redis, in one round trip per stream (one key, so one slot in a
+/// cluster): what the CLI does, once per run.
+pub(crate) struct ReadEach;
+
+impl EnvelopeReader for ReadEach {
+    fn read<'a>(
+        &'a mut self,
+        conn: &'a mut RedisConnection,
+        key: &'a str,
+        ids: &'a [&'a str],
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<Option<EntrySummary>>, CliError>> {
+        Box::pin(read_summaries(conn, key, ids))
+    }
+}
+
+/// The summaries of `ids` of `key`, read with one pipeline of `XRANGE id id`.
+pub(crate) async fn read_summaries(
+    conn: &mut RedisConnection,
+    key: &str,
+    ids: &[&str],
+) -> Result<Vec<Option<EntrySummary>>, CliError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for id in ids {
+        pipe.cmd("XRANGE").arg(key).arg(*id).arg(*id);
+    }
+    let ranges: Vec<Value> = pipe.query_async(conn).await.map_err(CliError::from)?;
+    Ok(ranges
+        .into_iter()
+        .map(|range| {
+            streams::entries(range)
+                .into_iter()
+                .next()
+                .map(|(_, fields)| EntrySummary::of(&fields))
+        })
+        .collect())
+}
+
+/// Runs `clamator pending`.
+pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
+    let prefix = ctx.prefix()?;
+    let mut conn = ctx.connect().await?;
+    let service = args.service.as_str();
+    let filter = Filter {
+        count: args.count,
+        min_idle: args.min_idle,
+        consumer: args.consumer,
+    };
+    let (group, rows_json) = collect(&mut conn, prefix, service, &filter, &mut ReadEach).await?;
     if ctx.json {
         output::json(&json!({ "service": service, "group": group, "entries": rows_json }));
         return Ok(());

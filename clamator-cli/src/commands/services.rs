@@ -19,28 +19,13 @@ pub(crate) struct Args {}
 pub(crate) async fn run(ctx: &Ctx, _args: Args) -> Result<(), CliError> {
     let prefix = ctx.prefix()?;
     let mut conn = ctx.connect().await?;
-    let mut services = Vec::new();
-    for (service, streams) in streams::all_services(&mut conn, prefix).await? {
-        services.push(describe_service(&mut conn, prefix, &service, &streams).await?);
-    }
-    let mut publishers = Vec::new();
-    for (publisher, key) in streams::all_publishers(&mut conn, prefix).await? {
-        let length: u64 = conn.query(redis::cmd("XLEN").arg(&key)).await?;
-        publishers.push(json!({
-            "publisher": publisher,
-            "key": key,
-            "length": length,
-            "subscribers": groups(&mut conn, &key).await?,
-        }));
-    }
+    let doc = collect(&mut conn, prefix).await?;
     if ctx.json {
-        output::json(&json!({
-            "prefix": prefix,
-            "services": services,
-            "publishers": publishers,
-        }));
+        output::json(&doc);
         return Ok(());
     }
+    let services = doc["services"].as_array().cloned().unwrap_or_default();
+    let publishers = doc["publishers"].as_array().cloned().unwrap_or_default();
     if services.is_empty() && publishers.is_empty() {
         output::line(&format!("no services under prefix \"{prefix}\""));
         return Ok(());
@@ -55,6 +40,31 @@ pub(crate) async fn run(ctx: &Ctx, _args: Args) -> Result<(), CliError> {
         print_publishers(&publishers);
     }
     Ok(())
+}
+
+/// The document `services --json` prints (and the dashboard shows): every service under
+/// `prefix` with its streams, groups and consumers, and every publisher with its
+/// subscribers.
+pub(crate) async fn collect(conn: &mut RedisConnection, prefix: &str) -> Result<Value, CliError> {
+    let mut services = Vec::new();
+    for (service, streams) in streams::all_services(conn, prefix).await? {
+        services.push(describe_service(conn, prefix, &service, &streams).await?);
+    }
+    let mut publishers = Vec::new();
+    for (publisher, key) in streams::all_publishers(conn, prefix).await? {
+        let length: u64 = conn.query(redis::cmd("XLEN").arg(&key)).await?;
+        publishers.push(json!({
+            "publisher": publisher,
+            "key": key,
+            "length": length,
+            "subscribers": groups(conn, &key).await?,
+        }));
+    }
+    Ok(json!({
+        "prefix": prefix,
+        "services": services,
+        "publishers": publishers,
+    }))
 }
 
 /// The consumer groups of the stream `key`, each with its consumers, as the JSON document
@@ -132,7 +142,7 @@ async fn describe_service(
 /// (`ServerConfig`), Python and TypeScript clamator all name consumers
 /// `<service>:<instance id>` with a random UUID v4 for the instance id by default, so the
 /// name tells only when a deployment chose instance ids that say it: `None` otherwise.
-fn language(consumer: &str) -> Option<&'static str> {
+pub(crate) fn language(consumer: &str) -> Option<&'static str> {
     let instance = consumer.split_once(':').map_or(consumer, |(_, i)| i);
     let lower = instance.to_ascii_lowercase();
     let word = |w: &str| {

@@ -16,7 +16,7 @@ use serde_json::{json, Value as Json};
 use crate::error::CliError;
 use crate::output::{self, Table};
 use crate::query::Query;
-use crate::streams::{self, CommandStream, GroupInfo, StreamInfo};
+use crate::streams::{self, CommandStream, ConsumerInfo, GroupInfo, StreamInfo};
 use crate::Ctx;
 
 /// Arguments of `clamator stat`.
@@ -39,19 +39,22 @@ pub(crate) struct Args {
 
 /// One stream at one moment.
 #[derive(Debug, Clone)]
-struct StreamSnap {
-    stream: CommandStream,
-    info: StreamInfo,
-    /// Each group, its oldest pending id, and (for the service's own group) its consumers.
-    groups: Vec<(GroupInfo, Option<String>, Vec<String>)>,
+pub(crate) struct StreamSnap {
+    pub(crate) stream: CommandStream,
+    pub(crate) info: StreamInfo,
+    /// Each group, its oldest pending id, and its consumers (the service's own group's, or
+    /// every group's when the snapshot was asked for them).
+    pub(crate) groups: Vec<(GroupInfo, Option<String>, Vec<ConsumerInfo>)>,
 }
 
 /// Every service at one moment.
 #[derive(Debug, Clone)]
-struct Snapshot {
-    at: Instant,
-    redis_ms: u64,
-    services: BTreeMap<String, (Vec<StreamSnap>, u64)>,
+pub(crate) struct Snapshot {
+    pub(crate) at: Instant,
+    /// Redis's clock (`TIME`) when it was taken, in epoch milliseconds.
+    pub(crate) redis_ms: u64,
+    /// By service (or subscriber): its streams, and the length of its dead-letter stream.
+    pub(crate) services: BTreeMap<String, (Vec<StreamSnap>, u64)>,
 }
 
 /// Runs `clamator stat`.
@@ -101,7 +104,9 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     }
 }
 
-async fn snapshot(
+/// Every service under `prefix` (or the one `only` names) at this moment: what `stat`
+/// prints, and what the dashboard samples.
+pub(crate) async fn snapshot(
     conn: &mut RedisConnection,
     prefix: &str,
     only: Option<&str>,
@@ -113,6 +118,18 @@ async fn snapshot(
         }
         None => streams::all_services(conn, prefix).await?,
     };
+    snapshot_of(conn, prefix, services, false).await
+}
+
+/// `services` (each with its streams; its own group is the one named like it) at this
+/// moment; with `every_groups_consumers`, the consumers of every group (an event stream's
+/// subscribers), not only the own group's.
+pub(crate) async fn snapshot_of(
+    conn: &mut RedisConnection,
+    prefix: &str,
+    services: BTreeMap<String, Vec<CommandStream>>,
+    every_groups_consumers: bool,
+) -> Result<Snapshot, CliError> {
     let redis_ms = streams::redis_now_ms(conn).await?;
     let at = Instant::now();
     let mut out = BTreeMap::new();
@@ -125,12 +142,8 @@ async fn snapshot(
             let mut groups = Vec::new();
             for group in streams::groups(conn, &stream.key).await? {
                 let oldest = oldest_pending(conn, &stream.key, &group.name).await?;
-                let consumers = if group.name == service {
-                    streams::consumers(conn, &stream.key, &group.name)
-                        .await?
-                        .into_iter()
-                        .map(|c| c.name)
-                        .collect()
+                let consumers = if group.name == service || every_groups_consumers {
+                    streams::consumers(conn, &stream.key, &group.name).await?
                 } else {
                     Vec::new()
                 };
@@ -155,7 +168,7 @@ async fn snapshot(
 }
 
 /// The oldest pending id of a group (`XPENDING <key> <group>`, the summary form).
-async fn oldest_pending(
+pub(crate) async fn oldest_pending(
     conn: &mut RedisConnection,
     key: &str,
     group: &str,
@@ -170,17 +183,19 @@ async fn oldest_pending(
 }
 
 /// Per second over `secs`, when both counts are known and did not go backwards.
-fn rate(before: Option<u64>, after: Option<u64>, secs: f64) -> Option<f64> {
+pub(crate) fn rate(before: Option<u64>, after: Option<u64>, secs: f64) -> Option<f64> {
     let (before, after) = (before?, after?);
     (after >= before && secs > 0.0).then(|| ((after - before) as f64 / secs * 10.0).round() / 10.0)
 }
 
 /// Entries a group has acknowledged: read minus pending (Redis 7+).
-fn acked(g: &GroupInfo) -> Option<u64> {
+pub(crate) fn acked(g: &GroupInfo) -> Option<u64> {
     g.entries_read.map(|read| read.saturating_sub(g.pending))
 }
 
-fn document(prefix: &str, before: Option<&Snapshot>, now: &Snapshot) -> Json {
+/// The document `stat --json` prints: each service's figures at `now`, with rates over the
+/// time since `before`.
+pub(crate) fn document(prefix: &str, before: Option<&Snapshot>, now: &Snapshot) -> Json {
     let secs = before.map_or(0.0, |b| now.at.duration_since(b.at).as_secs_f64());
     let mut services = Vec::new();
     for (service, (snaps, dlq)) in &now.services {
@@ -223,7 +238,7 @@ fn document(prefix: &str, before: Option<&Snapshot>, now: &Snapshot) -> Json {
                     };
                     acked_rate = add(acked_rate, acked_per_sec);
                     oldest_age = oldest_age.max(age);
-                    consumers.extend(names.iter().cloned());
+                    consumers.extend(names.iter().map(|c| c.name.clone()));
                 }
                 groups_json.push(json!({
                     "name": g.name,

@@ -57,70 +57,98 @@ struct Waiting {
     deadline_ms: Option<u64>,
 }
 
-/// Runs `clamator tail`.
-pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
-    let service = args.service.clone();
-    if !clamator_protocol::names::is_valid_service(&service) {
-        return Err(CliError::Usage(format!(
-            "invalid service name {service:?} (it must match ^[a-z][a-z0-9-]*$)"
-        )));
-    }
-    let prefix = ctx.prefix()?.to_owned();
-    let target = ctx.target()?;
-    let mut conn = target.connect().await?;
-    let mut tail = Tail {
-        args,
-        events: None,
-        json: ctx.json,
-        shown: 0,
-        commands: BTreeMap::new(),
-        replies: BTreeMap::new(),
-        waiting: HashMap::new(),
-    };
-    // Streams there now are read from their newest entry; a partition that appears later
-    // is new, so it is read from its start.
-    for stream in streams::service_streams(&mut conn, &prefix, &service).await? {
-        let last = streams::stream_info(&mut conn, &stream.key)
-            .await?
-            .and_then(|i| i.last_generated_id)
-            .unwrap_or_else(|| "0-0".to_owned());
-        tail.commands.insert(stream.key, last);
-    }
-    let base = clamator_redis::keys::command_stream(&prefix, &service);
-    tail.commands
-        .entry(base)
-        .or_insert_with(|| "0-0".to_owned());
-    if tail.args.events {
-        let key = clamator_redis::keys::event_stream(&prefix, &service);
-        let last = streams::stream_info(&mut conn, &key)
-            .await?
-            .and_then(|i| i.last_generated_id)
-            .unwrap_or_else(|| "0-0".to_owned());
-        tail.events = Some(key.clone());
-        tail.commands.insert(key, last);
-    }
-    // On stderr, with --json too: scripts can wait for it before sending traffic.
-    output::note(&format!(
-        "tailing {service} on {} (read-only; Ctrl-C to stop)",
-        target
-    ));
-    let mut rediscovered = Instant::now();
-    loop {
-        if tail.done() {
-            return Ok(());
+/// What a tail follows and shows.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    /// Stop after this many.
+    pub(crate) count: Option<usize>,
+    /// Show a request without its reply once it has waited this long.
+    pub(crate) reply_wait: Duration,
+    /// Leave params and results out.
+    pub(crate) no_params: bool,
+    /// Follow the service's events too.
+    pub(crate) events: bool,
+}
+
+/// A tail of one service: each [`next`](Self::next) reads once and returns the requests
+/// (with their replies), notifications and events it can show. The CLI prints them; the
+/// dashboard pushes them to the page.
+pub(crate) struct Tailer {
+    tail: Tail,
+    prefix: String,
+    service: String,
+    rediscovered: Instant,
+}
+
+impl Tailer {
+    /// Starts a tail of `service` from the streams' newest entries.
+    pub(crate) async fn start(
+        conn: &mut RedisConnection,
+        prefix: &str,
+        service: &str,
+        options: Options,
+    ) -> Result<Self, CliError> {
+        if !clamator_protocol::names::is_valid_service(service) {
+            return Err(CliError::Usage(format!(
+                "invalid service name {service:?} (it must match ^[a-z][a-z0-9-]*$)"
+            )));
         }
-        if rediscovered.elapsed() > Duration::from_secs(2) {
-            for stream in streams::service_streams(&mut conn, &prefix, &service).await? {
+        let mut tail = Tail {
+            args: options,
+            events: None,
+            shown: 0,
+            out: Vec::new(),
+            commands: BTreeMap::new(),
+            replies: BTreeMap::new(),
+            waiting: HashMap::new(),
+        };
+        // Streams there now are read from their newest entry; a partition that appears
+        // later is new, so it is read from its start.
+        for stream in streams::service_streams(conn, prefix, service).await? {
+            let last = streams::stream_info(conn, &stream.key)
+                .await?
+                .and_then(|i| i.last_generated_id)
+                .unwrap_or_else(|| "0-0".to_owned());
+            tail.commands.insert(stream.key, last);
+        }
+        let base = clamator_redis::keys::command_stream(prefix, service);
+        tail.commands
+            .entry(base)
+            .or_insert_with(|| "0-0".to_owned());
+        if tail.args.events {
+            let key = clamator_redis::keys::event_stream(prefix, service);
+            let last = streams::stream_info(conn, &key)
+                .await?
+                .and_then(|i| i.last_generated_id)
+                .unwrap_or_else(|| "0-0".to_owned());
+            tail.events = Some(key.clone());
+            tail.commands.insert(key, last);
+        }
+        Ok(Self {
+            tail,
+            prefix: prefix.to_owned(),
+            service: service.to_owned(),
+            rediscovered: Instant::now(),
+        })
+    }
+
+    /// Whether `--count` has been shown.
+    pub(crate) fn done(&self) -> bool {
+        self.tail.done()
+    }
+
+    /// Reads once (blocking up to 200 ms on one Redis) and returns what can be shown now.
+    pub(crate) async fn next(&mut self, conn: &mut RedisConnection) -> Result<Vec<Json>, CliError> {
+        let tail = &mut self.tail;
+        if self.rediscovered.elapsed() > Duration::from_secs(2) {
+            for stream in streams::service_streams(conn, &self.prefix, &self.service).await? {
                 tail.commands
                     .entry(stream.key)
                     .or_insert_with(|| "0-0".to_owned());
             }
-            rediscovered = Instant::now();
+            self.rediscovered = Instant::now();
         }
-        let read = tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            read = tail.read(&mut conn) => read?,
-        };
+        let read = tail.read(conn).await?;
         let mut got = false;
         for (key, entries) in read {
             got |= !entries.is_empty();
@@ -142,15 +170,48 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
             let pause = if tail.waiting.is_empty() { 20 } else { 2 };
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
+        Ok(std::mem::take(&mut tail.out))
+    }
+}
+
+/// Runs `clamator tail`.
+pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
+    let prefix = ctx.prefix()?.to_owned();
+    let target = ctx.target()?;
+    let mut conn = target.connect().await?;
+    let options = Options {
+        count: args.count,
+        reply_wait: args.reply_wait,
+        no_params: args.no_params,
+        events: args.events,
+    };
+    let mut tailer = Tailer::start(&mut conn, &prefix, &args.service, options).await?;
+    // On stderr, with --json too: scripts can wait for it before sending traffic.
+    output::note(&format!(
+        "tailing {} on {} (read-only; Ctrl-C to stop)",
+        args.service, target
+    ));
+    loop {
+        if tailer.done() {
+            return Ok(());
+        }
+        let shown = tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            shown = tailer.next(&mut conn) => shown?,
+        };
+        for event in &shown {
+            print_event(ctx.json, event);
+        }
     }
 }
 
 struct Tail {
-    args: Args,
+    args: Options,
     /// The service's event stream, when `--events` follows it (read as a command stream is).
     events: Option<String>,
-    json: bool,
     shown: usize,
+    /// Shown since the last read, for the caller to print or push.
+    out: Vec<Json>,
     /// Command streams and the last id read from each.
     commands: BTreeMap<String, String>,
     /// Reply streams with requests waiting, and the last id read from each.
@@ -343,42 +404,47 @@ impl Tail {
             return;
         }
         self.shown += 1;
-        if self.json {
-            output::json(event);
-            return;
-        }
-        let text = |v: &Json| match v {
-            Json::Null => "-".to_owned(),
-            Json::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let mut line = format!(
-            "{}  {}  {}",
-            clock(event["at"].as_u64().unwrap_or(0)),
-            text(&event["method"]),
-            match &event["rpcId"] {
-                Json::Null => "-".to_owned(),
-                id => format!("id={}", text(id)),
-            }
-        );
-        if let Some(params) = event.get("params") {
-            line.push_str("  ");
-            line.push_str(&output::cut(&params.to_string(), 120));
-        }
-        line.push_str("  → ");
-        line.push_str(&text(&event["outcome"]));
-        if let Some(ms) = event.get("latencyMs").and_then(Json::as_u64) {
-            line.push_str(&format!(" {ms}ms"));
-        }
-        if let Some(result) = event.get("result") {
-            line.push(' ');
-            line.push_str(&output::cut(&result.to_string(), 120));
-        }
-        if let Some(e) = event.get("error") {
-            line.push_str(&format!(" {} {}", text(&e["code"]), text(&e["message"])));
-        }
-        output::line(&line);
+        self.out.push(event.clone());
     }
+}
+
+/// Prints one tail event: a JSON line, or a line for people.
+fn print_event(json: bool, event: &Json) {
+    if json {
+        output::json(event);
+        return;
+    }
+    let text = |v: &Json| match v {
+        Json::Null => "-".to_owned(),
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut line = format!(
+        "{}  {}  {}",
+        clock(event["at"].as_u64().unwrap_or(0)),
+        text(&event["method"]),
+        match &event["rpcId"] {
+            Json::Null => "-".to_owned(),
+            id => format!("id={}", text(id)),
+        }
+    );
+    if let Some(params) = event.get("params") {
+        line.push_str("  ");
+        line.push_str(&output::cut(&params.to_string(), 120));
+    }
+    line.push_str("  → ");
+    line.push_str(&text(&event["outcome"]));
+    if let Some(ms) = event.get("latencyMs").and_then(Json::as_u64) {
+        line.push_str(&format!(" {ms}ms"));
+    }
+    if let Some(result) = event.get("result") {
+        line.push(' ');
+        line.push_str(&output::cut(&result.to_string(), 120));
+    }
+    if let Some(e) = event.get("error") {
+        line.push_str(&format!(" {} {}", text(&e["code"]), text(&e["message"])));
+    }
+    output::line(&line);
 }
 
 /// The streams of an `XREAD` reply: `[[key, [[id, fields], …]], …]` (RESP2) or a map.

@@ -18,6 +18,7 @@
 //! | module | what |
 //! |---|---|
 //! | `commands` | one module per command |
+//! | `dashboard` | `clamator dashboard`: the HTTP server, its pages and live feeds |
 //! | `query` | commands on clamator-redis's `RedisConnection` with their failures named, glob escaping |
 //! | `streams` | finding services, reading `XINFO`, `XRANGE` |
 //! | `contract` | contract files and published contracts, params checks |
@@ -30,6 +31,7 @@
 
 mod commands;
 mod contract;
+mod dashboard;
 mod error;
 mod output;
 mod query;
@@ -89,8 +91,11 @@ enum Command {
     Tail(commands::tail::Args),
     /// Operate on event subscribers: rewind one to replay events.
     Events(commands::events::Args),
-    /// Print the ACL SETUSER line of a least-privilege server or client user.
+    /// Print the ACL SETUSER line of a least-privilege server, client or dashboard user.
     Acl(commands::acl::Args),
+    /// Serve a web dashboard: services, queues, events and dead letters, live (read-only
+    /// unless --allow-writes; needs the access token it prints).
+    Dashboard(dashboard::Args),
 }
 
 /// What every command needs: where Redis is, the prefix, the output format.
@@ -159,6 +164,7 @@ fn main() -> ExitCode {
             Command::Tail(args) => commands::tail::run(&ctx, args).await,
             Command::Events(args) => commands::events::run(&ctx, args).await,
             Command::Acl(args) => commands::acl::run(&ctx, args).await,
+            Command::Dashboard(args) => dashboard::run(&ctx, args).await,
         }
     });
     match result {

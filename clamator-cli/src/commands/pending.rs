@@ -61,7 +61,7 @@ pub(crate) async fn collect(
     prefix: &str,
     name: &str,
     filter: &Filter,
-    envelopes: &mut dyn EnvelopeReader,
+    envelopes: &mut (dyn EnvelopeReader + Send),
 ) -> Result<(String, Vec<Json>), CliError> {
     let (group, streams) = streams::resolve(conn, prefix, name).await?;
     let mut rows_json = Vec::new();

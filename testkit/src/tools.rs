@@ -54,6 +54,16 @@ pub const TOOLS: &[Tool] = &[
         package: "Debian package npm",
         step: 3,
     },
+    Tool {
+        command: "chromium",
+        package: "Debian package chromium (the dashboard's browser tests)",
+        step: 3,
+    },
+    Tool {
+        command: "chromedriver",
+        package: "Debian package chromium-driver (the dashboard's browser tests)",
+        step: 3,
+    },
 ];
 
 /// What provides `command`, for the message of a missing tool.

@@ -23,15 +23,19 @@ pub(crate) enum Role {
     Server,
     /// A `RedisTransport` calling the services.
     Client,
+    /// `clamator dashboard` (every service under the prefix; read-only unless
+    /// `--allow-writes`).
+    Dashboard,
 }
 
 /// Arguments of `clamator acl`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// The services the user serves or calls.
-    #[arg(required = true, value_name = "SERVICE")]
+    /// The services the user serves or calls (none for `--role dashboard`, which reads
+    /// every service under the prefix).
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
-    /// Server or client.
+    /// Server, client or dashboard.
     #[arg(long, value_enum)]
     role: Role,
     /// The user's name (default: `<first service>-<role>`).
@@ -59,6 +63,9 @@ pub(crate) struct Args {
     /// generated `<Service>Events`).
     #[arg(long)]
     publishes: bool,
+    /// Dashboard: it runs with `--allow-writes` (replay, purge, republish, rewind).
+    #[arg(long)]
+    allow_writes: bool,
     /// The Redis version the line is for: 7.2 and up (and Valkey) take `CLIENT SETINFO`,
     /// 7.0 selectors and `%R~` / `%W~`, 6.2 neither. Default: the version of the Redis
     /// `--redis-url` points at (`INFO server`), or 7.2 when it cannot be asked.
@@ -138,6 +145,8 @@ struct EventRoles<'a> {
     subscribes_to: &'a [String],
     /// Whether it publishes the services' events.
     publishes: bool,
+    /// A dashboard that may write (`--allow-writes`).
+    dashboard_writes: bool,
 }
 
 #[allow(clippy::too_many_arguments)] // each is one switch of the command line
@@ -202,6 +211,53 @@ fn grants(
                     commands: vec!["getrange"],
                 },
             ]
+        }
+        Role::Dashboard => {
+            // SCAN finds the services; TIME is Redis's clock for ages.
+            keyless.extend(["scan", "time"]);
+            keyless.sort_unstable();
+            let mut grants = vec![Grant {
+                what: "everything under the prefix, read: streams found (TYPE), their \
+                       figures (XINFO, XLEN, XPENDING), entries (XRANGE), the live tail \
+                       (XREAD of command, event and reply streams), published contracts \
+                       (GETRANGE)",
+                access: "R",
+                keys: vec![format!("{p}:*")],
+                commands: vec![
+                    "type",
+                    "xinfo|stream",
+                    "xinfo|groups",
+                    "xinfo|consumers",
+                    "xlen",
+                    "xpending",
+                    "xrange",
+                    "xread",
+                    "getrange",
+                ],
+            }];
+            if events.dashboard_writes {
+                grants.extend([
+                    Grant {
+                        what: "command streams: dead letters replayed",
+                        access: "W",
+                        keys: vec![format!("{p}:cmds:*")],
+                        commands: vec!["xadd"],
+                    },
+                    Grant {
+                        what: "event streams: events republished, subscribers rewound",
+                        access: "W",
+                        keys: vec![format!("{p}:events:*")],
+                        commands: vec!["xadd", "xgroup|setid"],
+                    },
+                    Grant {
+                        what: "dead-letter streams: letters removed once replayed, purged",
+                        access: "W",
+                        keys: vec![format!("{p}:dlq:*")],
+                        commands: vec!["xdel", "del"],
+                    },
+                ]);
+            }
+            grants
         }
         Role::Server => {
             // Scripts are sent as EVALSHA, loaded with SCRIPT LOAD when Redis lacks them.
@@ -401,7 +457,28 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     let role_name = match args.role {
         Role::Server => "server",
         Role::Client => "client",
+        Role::Dashboard => "dashboard",
     };
+    match (args.role, args.services.is_empty()) {
+        (Role::Dashboard, false) => {
+            return Err(CliError::Usage(
+                "--role dashboard takes no services: the dashboard reads every service under \
+                 the prefix"
+                    .into(),
+            ))
+        }
+        (Role::Server | Role::Client, true) => {
+            return Err(CliError::Usage(format!(
+                "name the services the {role_name} serves or calls"
+            )))
+        }
+        _ => {}
+    }
+    if args.allow_writes && args.role != Role::Dashboard {
+        return Err(CliError::Usage(
+            "--allow-writes is for --role dashboard".into(),
+        ));
+    }
     let first = args.services.first().map_or("clamator", String::as_str);
     let user = args
         .user
@@ -412,14 +489,19 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
             "{user:?} is not a user name for ACL SETUSER"
         )));
     }
-    if args.role == Role::Server && (args.instance_id.is_some() || args.fail_fast) {
+    if args.role != Role::Client && (args.instance_id.is_some() || args.fail_fast) {
         return Err(CliError::Usage(
             "--instance-id and --fail-fast are for --role client".into(),
         ));
     }
-    if args.role == Role::Client && !args.subscribes_to.is_empty() {
+    if args.role != Role::Server && !args.subscribes_to.is_empty() {
         return Err(CliError::Usage(
             "--subscribes-to is for --role server (subscribers are servers)".into(),
+        ));
+    }
+    if args.role == Role::Dashboard && args.publishes {
+        return Err(CliError::Usage(
+            "--publishes is for --role server or client".into(),
         ));
     }
     for publisher in &args.subscribes_to {
@@ -448,6 +530,7 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         EventRoles {
             subscribes_to: &args.subscribes_to,
             publishes: args.publishes,
+            dashboard_writes: args.allow_writes,
         },
     );
     let rules = rules(args.password.as_deref(), &keyless, &granted, version);
@@ -478,11 +561,18 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         }));
     } else {
         // What each pattern is for goes to stderr, so stdout pipes into redis-cli as it is.
+        let of = if args.role == Role::Dashboard {
+            if args.allow_writes {
+                "(with --allow-writes)".to_owned()
+            } else {
+                "(read-only)".to_owned()
+            }
+        } else {
+            format!("of {}", args.services.join(", "))
+        };
         output::note(&format!(
-            "# {role_name} of {} under prefix \"{prefix}\", Redis {}.{}",
-            args.services.join(", "),
-            version.0,
-            version.1
+            "# {role_name} {of} under prefix \"{prefix}\", Redis {}.{}",
+            version.0, version.1
         ));
         for g in &granted {
             output::note(&format!("#   {}: {}", g.keys.join(" "), g.what));
@@ -547,6 +637,50 @@ mod tests {
             "{warning}"
         );
         assert_eq!(flat_list_warning((7, 0)), None);
+    }
+
+    #[test]
+    fn a_dashboard_reads_everything_and_writes_only_when_allowed() {
+        let dashboard = |writes: bool| {
+            let (keyless, granted) = grants(
+                Role::Dashboard,
+                "p",
+                &[],
+                "",
+                false,
+                (7, 2),
+                false,
+                EventRoles {
+                    dashboard_writes: writes,
+                    ..EventRoles::default()
+                },
+            );
+            rules(None, &keyless, &granted, (7, 2)).join(" ")
+        };
+        let read_only = dashboard(false);
+        assert!(read_only.contains("+scan") && read_only.contains("+time"));
+        assert!(
+            read_only.contains("(%R~p:* +type +xinfo|stream"),
+            "{read_only}"
+        );
+        for write in [
+            "xadd",
+            "xdel",
+            "+del",
+            "setid",
+            "xack",
+            "xgroup|create",
+            "+set",
+        ] {
+            assert!(!read_only.contains(write), "{write} in {read_only}");
+        }
+        let writes = dashboard(true);
+        assert!(writes.contains("(%W~p:cmds:* +xadd)"), "{writes}");
+        assert!(
+            writes.contains("(%W~p:events:* +xadd +xgroup|setid)"),
+            "{writes}"
+        );
+        assert!(writes.contains("(%W~p:dlq:* +xdel +del)"), "{writes}");
     }
 
     #[test]

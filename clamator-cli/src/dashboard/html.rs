@@ -43,7 +43,9 @@ pub(crate) fn seg(text: &str) -> String {
 
 /// A whole page: `title`, the navigation, `body` (already HTML).
 pub(crate) fn page(title: &str, prefix: &str, writes: bool, body: &str) -> String {
-    let mode = if writes {
+    let mode = if prefix.is_empty() {
+        ""
+    } else if writes {
         "<span class=\"mode writes\">writes allowed</span>"
     } else {
         "<span class=\"mode\">read-only</span>"
@@ -54,11 +56,17 @@ pub(crate) fn page(title: &str, prefix: &str, writes: bool, body: &str) -> Strin
          <title>{title} · clamator</title>\
          <link rel=\"stylesheet\" href=\"/assets/style.css\">\
          <script src=\"/assets/app.js\" defer></script></head>\
-         <body><header><a class=\"home\" href=\"/\">clamator</a> \
-         <span class=\"prefix\">prefix <code>{prefix}</code></span> {mode}</header>\
+         <body><header><a class=\"home\" href=\"/\">clamator</a> {prefix} {mode}</header>\
          <main>{body}</main></body></html>\n",
         title = esc(title),
-        prefix = esc(prefix),
+        prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<span class=\"prefix\">prefix <code>{}</code></span>",
+                esc(prefix)
+            )
+        },
     )
 }
 

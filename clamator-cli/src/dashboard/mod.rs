@@ -252,7 +252,9 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
 }
 
 /// The headers every response carries: no inline script or style, nothing from elsewhere,
-/// no framing, no sniffing, no caching, no referrer (URLs may carry the token once).
+/// no framing, no sniffing, no caching, no referrer beyond the dashboard (a URL may carry
+/// the token once; same-origin, as `no-referrer` would make browsers send `Origin: null` on
+/// the dashboard's own forms).
 async fn headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
@@ -270,7 +272,7 @@ async fn headers(request: Request, next: Next) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response

@@ -4,7 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod acl;
+// The dashboard in headless Chromium: step 3 of the test ladder.
+#[cfg(feature = "full-tests")]
+mod browser;
 mod call;
+mod dashboard;
 // Clusters and sentinels, and the Python peer: step 3 of the test ladder.
 #[cfg(feature = "full-tests")]
 mod deployments;

@@ -1,0 +1,584 @@
+//! `clamator dashboard` over plain HTTP: the token, the write guard, bounded pages, and the
+//! least-privilege user `clamator acl --role dashboard` prints, against a private
+//! redis-server. What a browser shows and runs is `browser.rs` (step 3).
+
+use std::time::{Duration, Instant};
+
+use clamator_examples::arith::{self, Counter};
+use clamator_redis::{RedisServer, ServerConfig};
+use clamator_testkit::local_redis::RedisProcess;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+
+use crate::{clamator, eventually, redis_conn};
+
+/// The token the tests start dashboards with.
+pub(crate) const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A running `clamator dashboard`, killed when dropped.
+pub(crate) struct Dashboard {
+    _child: tokio::process::Child,
+    /// `127.0.0.1:<port>`.
+    pub(crate) addr: String,
+}
+
+impl Dashboard {
+    /// Starts one for `prefix` on the Redis at `url` (on a free port, sampling every
+    /// 300 ms), with `extra` flags; returns once it printed its URL.
+    pub(crate) async fn start(url: &str, prefix: &str, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "dashboard",
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            TOKEN,
+            "--interval",
+            "300ms",
+        ];
+        args.extend_from_slice(extra);
+        let mut cmd = crate::command(url, prefix, &args);
+        cmd.env_remove("CLAMATOR_DASHBOARD_TOKEN");
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the dashboard printed nothing within 20 s")
+            .unwrap()
+            .expect("the dashboard ended without printing its URL");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_owned();
+        assert!(line.contains(&format!("?token={TOKEN}")), "{line}");
+        // The rest of stderr is drained, so the dashboard never blocks on it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            _child: child,
+            addr,
+        }
+    }
+
+    /// `GET path` with the token.
+    pub(crate) async fn get(&self, path: &str) -> Response {
+        http(&self.addr, "GET", path, &[("Authorization", &bearer())], "").await
+    }
+}
+
+/// `Bearer <TOKEN>`.
+pub(crate) fn bearer() -> String {
+    format!("Bearer {TOKEN}")
+}
+
+/// A response: status, headers (lower-case names), body.
+#[derive(Debug)]
+pub(crate) struct Response {
+    /// The status code.
+    pub(crate) status: u16,
+    /// The header lines.
+    pub(crate) headers: String,
+    /// The body.
+    pub(crate) body: String,
+}
+
+/// One HTTP/1.1 request on its own connection, read to its end (at most 10 s).
+pub(crate) async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("no full response within 10 s")
+        .unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Response {
+        status,
+        headers: head.to_ascii_lowercase(),
+        body: body.to_owned(),
+    }
+}
+
+/// The first server-sent event of `path` with data, read from a stream that stays open.
+pub(crate) async fn first_event(addr: &str, path: &str, wanted: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\n\r\n",
+        bearer()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no {wanted:?} in the events of {path}: {seen}"))
+            .unwrap();
+        assert!(n > 0, "{path} ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if seen.contains(wanted) {
+            return seen;
+        }
+    }
+}
+
+/// The CSRF token in a page's forms.
+pub(crate) fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in the page: {page}"))
+        .to_owned()
+}
+
+/// A request of `arith.add` on `<prefix>:cmds:arith`, taken by a consumer that then
+/// "crashed" (read, never acknowledged), with a server that dead-letters it on its next
+/// delivery: the letter of a handler that never finished. Returns the server and the
+/// letter's id.
+pub(crate) async fn crashed_request(
+    redis: &RedisProcess,
+    prefix: &str,
+    method: &str,
+    params: &str,
+) -> (RedisServer, String) {
+    let mut conn = redis_conn(redis).await;
+    let stream = format!("{prefix}:cmds:arith");
+    let envelope =
+        format!(r#"{{"jsonrpc":"2.0","id":"lost-1","method":"{method}","params":{params}}}"#);
+    let _: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(&envelope)
+        .arg("reply-to")
+        .arg(format!("{prefix}:replies:browser"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("arith")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("arith")
+        .arg("arith:crashed")
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let server = RedisServer::builder(
+        ServerConfig::new(prefix)
+            .redis_url(redis.url())
+            .instance_id("rust-1")
+            .claim_idle(Duration::from_millis(200))
+            .max_deliveries(1),
+    )
+    .service(arith::arith_service(Counter::default()).unwrap())
+    .start()
+    .await
+    .unwrap();
+    let dlq = format!("{prefix}:dlq:arith");
+    eventually(Duration::from_secs(15), || {
+        let mut conn = conn.clone();
+        let dlq = dlq.clone();
+        async move {
+            redis::cmd("XLEN")
+                .arg(&dlq)
+                .query_async::<u64>(&mut conn)
+                .await
+                .unwrap()
+                == 1
+        }
+    })
+    .await;
+    let letters: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(&dlq)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    (server, letters[0].0.clone())
+}
+
+/// The replies on the caller's reply stream that carry a result (the server's error reply
+/// when it dead-lettered the request is not one).
+pub(crate) async fn replies(redis: &RedisProcess, prefix: &str) -> Vec<String> {
+    let mut conn = redis_conn(redis).await;
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(format!("{prefix}:replies:browser"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    entries
+        .into_iter()
+        .flat_map(|(_, fields)| fields.into_iter().map(|(_, v)| v))
+        .filter(|v| v.contains("\"result\""))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_needs_the_token_and_writes_need_the_flag_and_the_form() {
+    let redis = RedisProcess::start().unwrap();
+    let (server, letter) = crashed_request(&redis, "d1", "arith.add", r#"{"a":1,"b":2}"#).await;
+    let read_only = Dashboard::start(&redis.url(), "d1", &[]).await;
+    let addr = &read_only.addr;
+
+    // No token, a wrong one, another dashboard's cookie: refused, and nothing leaks.
+    for headers in [
+        vec![],
+        vec![("Authorization", "Bearer wrong-token-0123456789")],
+        vec![("Cookie", "clamator_dashboard_1=test-token-0123456789abcdef")],
+    ] {
+        for path in ["/", "/s/arith", "/api/overview", "/live/overview"] {
+            let r = http(addr, "GET", path, &headers, "").await;
+            assert_eq!(r.status, 401, "{path} {headers:?}: {r:?}");
+            assert!(!r.body.contains("arith."), "{path}: {}", r.body);
+        }
+    }
+    // The token in the URL becomes a cookie, and the URL is cleaned of it.
+    let r = http(addr, "GET", &format!("/s/arith?token={TOKEN}"), &[], "").await;
+    assert_eq!(r.status, 303, "{r:?}");
+    assert!(r.headers.contains("location: /s/arith\r"), "{}", r.headers);
+    assert!(
+        r.headers.contains("httponly; samesite=strict"),
+        "{}",
+        r.headers
+    );
+    let port = addr.rsplit(':').next().unwrap();
+    let cookie = format!("clamator_dashboard_{port}={TOKEN}");
+    let r = http(addr, "GET", "/s/arith", &[("Cookie", &cookie)], "").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // Every response forbids inline scripts and framing.
+    assert!(
+        r.headers
+            .contains("content-security-policy: default-src 'none'; script-src 'self';"),
+        "{}",
+        r.headers
+    );
+    assert!(r.headers.contains("x-frame-options: deny"));
+
+    // Read-only: no write control on the letter's page, and a POST is refused whatever it
+    // carries; the letter stays.
+    let page = read_only.get(&format!("/s/arith/dlq/{letter}")).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(!page.body.contains("<form"), "{}", page.body);
+    assert!(page.body.contains("--allow-writes"));
+    let forged = http(
+        addr,
+        "POST",
+        &format!("/s/arith/dlq/{letter}/replay"),
+        &[
+            ("Authorization", &bearer()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        "csrf=anything",
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert!(forged.body.contains("read-only"), "{}", forged.body);
+    let purge = http(
+        addr,
+        "POST",
+        "/s/arith/purge",
+        &[
+            ("Authorization", &bearer()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        "csrf=x&confirm=arith",
+    )
+    .await;
+    assert_eq!(purge.status, 403, "{purge:?}");
+    assert!(replies(&redis, "d1").await.is_empty());
+    let list = clamator(&redis.url(), "d1", &["dlq", "list", "arith", "--json"]).await;
+    assert_eq!(list.json()["deadLetters"].as_array().unwrap().len(), 1);
+
+    // With --allow-writes: a POST without the page's CSRF token, or from another site, is
+    // refused; the form's own replays the letter, and the server answers it.
+    let writable = Dashboard::start(&redis.url(), "d1", &["--allow-writes"]).await;
+    let page = writable.get(&format!("/s/arith/dlq/{letter}")).await;
+    let csrf = csrf_of(&page.body);
+    let post = |headers: Vec<(&'static str, String)>, body: String| {
+        let addr = writable.addr.clone();
+        let letter = letter.clone();
+        async move {
+            let mut all: Vec<(&str, &str)> =
+                vec![("Content-Type", "application/x-www-form-urlencoded")];
+            let bearer = bearer();
+            all.push(("Authorization", &bearer));
+            for (k, v) in &headers {
+                all.push((k, v));
+            }
+            http(
+                &addr,
+                "POST",
+                &format!("/s/arith/dlq/{letter}/replay"),
+                &all,
+                &body,
+            )
+            .await
+        }
+    };
+    let no_csrf = post(vec![], String::new()).await;
+    assert_eq!(no_csrf.status, 403, "{no_csrf:?}");
+    let wrong_csrf = post(vec![], "csrf=forged".into()).await;
+    assert_eq!(wrong_csrf.status, 403, "{wrong_csrf:?}");
+    let cross_site = post(
+        vec![("Origin", "http://evil.example".into())],
+        format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(cross_site.status, 403, "{cross_site:?}");
+    assert!(
+        replies(&redis, "d1").await.is_empty(),
+        "a refused POST replayed"
+    );
+    let replayed = post(
+        vec![("Origin", format!("http://{}", writable.addr))],
+        format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(replayed.status, 200, "{replayed:?}");
+    assert!(replayed.body.contains("replayed"), "{}", replayed.body);
+    eventually(Duration::from_secs(10), || async {
+        replies(&redis, "d1")
+            .await
+            .iter()
+            .any(|r| r.contains("\"lost-1\"") && r.contains("\"sum\":3"))
+    })
+    .await;
+    // The same refusals as the CLI: replaying it again finds no such letter.
+    let again = post(vec![], format!("csrf={csrf}")).await;
+    assert_eq!(again.status, 409, "{again:?}");
+    assert!(again.body.contains("no such dead letter"), "{}", again.body);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_runs_as_the_user_acl_role_dashboard_prints() {
+    let redis = RedisProcess::start().unwrap();
+    let (server, letter) = crashed_request(&redis, "d2", "arith.add", r#"{"a":2,"b":2}"#).await;
+    let mut conn = redis_conn(&redis).await;
+    for (user, writes) in [("dash-ro", false), ("dash-rw", true)] {
+        let mut args = vec![
+            "acl",
+            "--role",
+            "dashboard",
+            "--user",
+            user,
+            "--password",
+            "pw",
+            "--json",
+        ];
+        if writes {
+            args.push("--allow-writes");
+        }
+        let acl = clamator(&redis.url(), "d2", &args).await;
+        assert_eq!(acl.code, 0, "{acl:?}");
+        let mut setuser = redis::cmd("ACL");
+        setuser.arg("SETUSER").arg(user);
+        for rule in acl.json()["rules"].as_array().unwrap() {
+            setuser.arg(rule.as_str().unwrap());
+        }
+        let _: () = setuser.query_async(&mut conn).await.unwrap();
+    }
+    let port = redis.port();
+
+    let ro = Dashboard::start(&format!("redis://dash-ro:pw@127.0.0.1:{port}"), "d2", &[]).await;
+    // Every page and feed works with only what the user may do.
+    for path in [
+        "/",
+        "/s/arith",
+        &format!("/s/arith/dlq/{letter}"),
+        "/s/arith/tail",
+    ] {
+        let r = ro.get(path).await;
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+        assert!(!r.body.contains("no permissions"), "{path}: {}", r.body);
+    }
+    let overview = ro.get("/api/overview").await;
+    assert!(
+        overview.body.contains("\"error\":null"),
+        "{}",
+        overview.body
+    );
+    assert!(overview.body.contains("arith:rust-1"), "{}", overview.body);
+    let service = ro.get("/s/arith").await;
+    assert!(
+        service.body.contains("1 in <code>d2:dlq:arith</code>"),
+        "{}",
+        service.body
+    );
+    assert!(service.body.contains("Published by"), "{}", service.body);
+    let tail = first_event(&ro.addr, "/live/tail/arith", "tailing arith").await;
+    assert!(!tail.contains("no permissions"), "{tail}");
+    // The read-only user cannot replay, even with a dashboard started with --allow-writes.
+    let ro_writes = Dashboard::start(
+        &format!("redis://dash-ro:pw@127.0.0.1:{port}"),
+        "d2",
+        &["--allow-writes"],
+    )
+    .await;
+    let page = ro_writes.get(&format!("/s/arith/dlq/{letter}")).await;
+    let csrf = csrf_of(&page.body);
+    let refused = http(
+        &ro_writes.addr,
+        "POST",
+        &format!("/s/arith/dlq/{letter}/replay"),
+        &[
+            ("Authorization", &bearer()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(refused.status, 502, "{refused:?}");
+    assert!(refused.body.contains("no permissions"), "{}", refused.body);
+    assert!(replies(&redis, "d2").await.is_empty());
+
+    // The writing user replays it.
+    let rw = Dashboard::start(
+        &format!("redis://dash-rw:pw@127.0.0.1:{port}"),
+        "d2",
+        &["--allow-writes"],
+    )
+    .await;
+    let page = rw.get(&format!("/s/arith/dlq/{letter}")).await;
+    let csrf = csrf_of(&page.body);
+    let replayed = http(
+        &rw.addr,
+        "POST",
+        &format!("/s/arith/dlq/{letter}/replay"),
+        &[
+            ("Authorization", &bearer()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(replayed.status, 200, "{replayed:?}");
+    eventually(Duration::from_secs(10), || async {
+        replies(&redis, "d2")
+            .await
+            .iter()
+            .any(|r| r.contains("\"sum\":4"))
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_and_huge_envelopes_are_shown_as_bounded_text() {
+    let redis = RedisProcess::start().unwrap();
+    let mut conn = redis_conn(&redis).await;
+    let hostile = r#"<script>window.__xss=1</script>"><img src=x onerror=alert(1)>"#;
+    // A pending request of 5 MB, and a dead letter whose every field is hostile.
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":"big","method":"arith.add","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(5 << 20)
+    );
+    let _: String = redis::cmd("XADD")
+        .arg("d3:cmds:arith")
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(&big)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("d3:cmds:arith")
+        .arg("arith")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("arith")
+        .arg(format!("arith:{hostile}"))
+        .arg("STREAMS")
+        .arg("d3:cmds:arith")
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let escaped_json = serde_json::to_string(hostile).unwrap();
+    let letter: String = redis::cmd("XADD")
+        .arg("d3:dlq:arith")
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(format!(
+            r#"{{"jsonrpc":"2.0","id":{escaped_json},"method":{escaped_json},"params":{{"p":{escaped_json}}}}}"#
+        ))
+        .arg("dlq-reason")
+        .arg(hostile)
+        .arg("dlq-error")
+        .arg(hostile)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let d = Dashboard::start(&redis.url(), "d3", &[]).await;
+    for path in ["/", "/s/arith", &format!("/s/arith/dlq/{letter}")] {
+        let r = d.get(path).await;
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+        assert!(
+            !r.body.contains("<script>window"),
+            "{path}: markup from Redis"
+        );
+        assert!(!r.body.contains("<img"), "{path}: markup from Redis");
+        assert!(r.body.len() < 1 << 20, "{path}: {} bytes", r.body.len());
+    }
+    let service = d.get("/s/arith").await;
+    assert!(
+        service.body.contains("&lt;script&gt;window.__xss=1"),
+        "{}",
+        service.body
+    );
+    // The pending page lists the 5 MB request by its method, not its bytes.
+    assert!(
+        service.body.contains("<td>arith.add</td>"),
+        "{}",
+        service.body
+    );
+    let overview = first_event(&d.addr, "/live/overview", "arith").await;
+    assert!(!overview.contains("<img"), "{overview}");
+}

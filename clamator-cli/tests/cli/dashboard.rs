@@ -23,17 +23,12 @@ pub(crate) struct Dashboard {
 
 impl Dashboard {
     /// Starts one for `prefix` on the Redis at `url` (on a free port, sampling every
-    /// 300 ms), with `extra` flags; returns once it printed its URL.
+    /// 300 ms unless `extra` says), with `extra` flags; returns once it printed its URL.
     pub(crate) async fn start(url: &str, prefix: &str, extra: &[&str]) -> Self {
-        let mut args = vec![
-            "dashboard",
-            "--listen",
-            "127.0.0.1:0",
-            "--token",
-            TOKEN,
-            "--interval",
-            "300ms",
-        ];
+        let mut args = vec!["dashboard", "--listen", "127.0.0.1:0", "--token", TOKEN];
+        if !extra.contains(&"--interval") {
+            args.extend(["--interval", "300ms"]);
+        }
         args.extend_from_slice(extra);
         let mut cmd = crate::command(url, prefix, &args);
         cmd.env_remove("CLAMATOR_DASHBOARD_TOKEN");
@@ -581,4 +576,134 @@ async fn hostile_names_and_huge_envelopes_are_shown_as_bounded_text() {
     );
     let overview = first_event(&d.addr, "/live/overview", "arith").await;
     assert!(!overview.contains("<img"), "{overview}");
+}
+
+/// Redis's CPU seconds so far (`INFO cpu`: system + user).
+async fn redis_cpu(conn: &mut redis::aio::MultiplexedConnection) -> f64 {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let (k, v) = l.trim().split_once(':')?;
+            matches!(k, "used_cpu_sys" | "used_cpu_user").then(|| v.parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+/// The load figure of the issue that asked for the dashboard: a stream of 1,000,000 entries
+/// with 100,000 pending. Its pages stay bounded (asserted) and it prints how long each
+/// took and what an open dashboard costs Redis's CPU (reported, not asserted: timings are
+/// for benchmarks). Run with `--no-capture` to see the line.
+#[cfg(feature = "full-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_entries_and_a_hundred_thousand_pending_stay_bounded() {
+    let redis = RedisProcess::start().unwrap();
+    let mut conn = redis_conn(&redis).await;
+    let envelope = r#"{"jsonrpc":"2.0","id":"x","method":"big.work","params":{"n":1}}"#;
+    // One script per 100,000 entries, so no single call holds Redis for long.
+    for _ in 0..10 {
+        let _: () = redis::cmd("EVAL")
+            .arg(
+                "for i = 1, 100000 do redis.call('XADD', KEYS[1], '*', 'type', 'rpc', \
+                 'envelope', ARGV[1], 'reply-to', 'dl:replies:c') end",
+            )
+            .arg(1)
+            .arg("dl:cmds:big")
+            .arg(envelope)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("dl:cmds:big")
+        .arg("big")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("EVAL")
+        .arg(
+            "redis.call('XREADGROUP', 'GROUP', 'big', 'big:worker', 'COUNT', 100000, \
+             'STREAMS', KEYS[1], '>')",
+        )
+        .arg(1)
+        .arg("dl:cmds:big")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg("dl:cmds:big")
+        .arg("big")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let redis::Value::Array(summary) = pending else {
+        panic!("XPENDING: {pending:?}")
+    };
+    assert_eq!(summary[0], redis::Value::Int(100_000));
+
+    // Redis idle, then with a dashboard open (its default 2 s sampling, one live overview).
+    let window = Duration::from_secs(10);
+    let before = redis_cpu(&mut conn).await;
+    tokio::time::sleep(window).await;
+    let idle = redis_cpu(&mut conn).await - before;
+    let d = Dashboard::start(&redis.url(), "dl", &["--interval", "2s"]).await;
+    let _ = first_event(&d.addr, "/live/overview", "big").await;
+    let mut times = serde_json::Map::new();
+    for path in ["/", "/api/overview", "/s/big", "/s/big/tail"] {
+        let mut worst = Duration::ZERO;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let r = d.get(path).await;
+            worst = worst.max(started.elapsed());
+            assert_eq!(r.status, 200, "{path}: {r:?}");
+            if path == "/s/big" {
+                assert!(
+                    r.body.contains("100000 pending; the oldest 100"),
+                    "{}",
+                    r.body
+                );
+                assert_eq!(r.body.matches("<td>big.work</td>").count(), 100);
+            }
+        }
+        let ms = (worst.as_secs_f64() * 10_000.0).round() / 10.0;
+        times.insert(path.to_owned(), serde_json::json!(ms));
+    }
+    // Open and idle: the sampler alone, with a live overview connected.
+    let mut overview = tokio::net::TcpStream::connect(&d.addr).await.unwrap();
+    overview
+        .write_all(
+            format!(
+                "GET /live/overview HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+                d.addr,
+                bearer()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let before = redis_cpu(&mut conn).await;
+    tokio::time::sleep(window).await;
+    let open = redis_cpu(&mut conn).await - before;
+    // It was pushed every sample meanwhile.
+    let mut pushed = vec![0u8; 1 << 20];
+    let n = overview.read(&mut pushed).await.unwrap();
+    assert!(String::from_utf8_lossy(&pushed[..n]).contains("event: overview"));
+    let secs = window.as_secs_f64();
+    let line = serde_json::json!({
+        "entries": 1_000_000,
+        "pending": 100_000,
+        "pageMs": times,
+        "redisCpuIdlePercent": (idle / secs * 1000.0).round() / 10.0,
+        "redisCpuDashboardOpenPercent": (open / secs * 1000.0).round() / 10.0,
+        "dashboardAddsPercent": ((open - idle) / secs * 1000.0).round() / 10.0,
+    });
+    #[allow(clippy::print_stdout)]
+    {
+        println!("dashboard load: {line}");
+    }
 }

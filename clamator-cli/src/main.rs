@@ -2,8 +2,8 @@
 //!
 //! The operator's command line for clamator services on Redis, as grpcurl is for gRPC: call
 //! a method, list services and their consumers, read published contracts, watch stream
-//! statistics, inspect pending entries and dead letters, tail live traffic, and print
-//! least-privilege ACL users. Every command takes `--json` and then prints one JSON
+//! statistics, inspect pending entries and dead letters, tail live traffic, print
+//! least-privilege ACL users, and serve a web dashboard of it all (`clamator dashboard`). Every command takes `--json` and then prints one JSON
 //! document (`tail` and `stat --watch`: one per line).
 //!
 //! | exit | meaning |

@@ -462,7 +462,9 @@ async fn contract_section(
                 out,
                 "<p>Published by {} at {}.</p>",
                 esc(&text(&doc["publishedBy"])),
-                esc(&text(&doc["publishedAt"]))
+                esc(&doc["publishedAt"]
+                    .as_u64()
+                    .map_or_else(|| text(&doc["publishedAt"]), |ms| output::utc(ms) + " UTC"))
             );
             let mut rows = Vec::new();
             for m in doc["methods"].as_array().into_iter().flatten() {

@@ -113,7 +113,8 @@ impl Browser {
 
     async fn attr(&self, css: &str, name: &str) -> Option<String> {
         match self.client.find(Locator::Css(css)).await {
-            Ok(e) => e.attr(name).await.unwrap(),
+            // The live part may have been redrawn since it was found: as not there.
+            Ok(e) => e.attr(name).await.ok().flatten(),
             Err(_) => None,
         }
     }

@@ -217,7 +217,15 @@ async fn usage_errors_exit_2_and_name_what_is_wrong() {
     let help = clamator(url, "p", &["--help"]).await;
     assert_eq!(help.code, 0);
     for command in [
-        "call", "services", "describe", "stat", "pending", "dlq", "tail", "acl",
+        "call",
+        "services",
+        "describe",
+        "stat",
+        "pending",
+        "dlq",
+        "tail",
+        "acl",
+        "dashboard",
     ] {
         assert!(
             help.stdout.contains(command),

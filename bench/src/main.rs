@@ -25,11 +25,38 @@
 //! Built with `--features mimalloc`, both processes allocate with mimalloc instead of the
 //! system allocator: what an application's choice of allocator is worth (the library picks
 //! none; see docs/benchmarks.md).
+//!
+//! Built with `--features count-allocs`, each process counts its allocations, and the line
+//! gains `client_allocs_per_call` and `server_allocs_per_call` over the timed part (the
+//! server's read, over its stdin, before the clients start and after they finish).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[cfg(feature = "mimalloc")]
+#[cfg(feature = "count-allocs")]
+mod allocs;
+
+#[cfg(all(feature = "mimalloc", not(feature = "count-allocs")))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(all(feature = "mimalloc", feature = "count-allocs"))]
+#[global_allocator]
+static ALLOCATOR: allocs::Counting<mimalloc::MiMalloc> = allocs::Counting(mimalloc::MiMalloc);
+
+#[cfg(all(not(feature = "mimalloc"), feature = "count-allocs"))]
+#[global_allocator]
+static ALLOCATOR: allocs::Counting<std::alloc::System> = allocs::Counting(std::alloc::System);
+
+/// Allocations of this process so far, when counted (`--features count-allocs`).
+fn allocations() -> Option<u64> {
+    #[cfg(feature = "count-allocs")]
+    {
+        Some(allocs::allocations())
+    }
+    #[cfg(not(feature = "count-allocs"))]
+    {
+        None
+    }
+}
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write as _};
@@ -289,6 +316,7 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         c
     };
     let mut servers = Vec::new();
+    let mut server_lines = Vec::new();
     for prefix in &prefixes {
         let mut server = common("serve", prefix)
             .stdin(Stdio::piped())
@@ -299,7 +327,9 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
             return Err("the server did not start".into());
         }
         servers.push(server);
+        server_lines.push(lines);
     }
+    let server_allocs_before = server_allocations(&mut servers, &mut server_lines)?;
     let redis_cpu_before: Vec<f64> = private.pids().into_iter().map(cpu_seconds).collect();
     let server_cpu_before: Vec<f64> = servers.iter().map(|s| cpu_seconds(s.id())).collect();
     let clients = prefixes
@@ -330,6 +360,18 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
         .zip(&redis_cpu_before)
         .map(|(after, before)| round2(after - before))
         .collect();
+    let server_allocs_after = server_allocations(&mut servers, &mut server_lines)?;
+    for ((figures, before), after) in all
+        .iter_mut()
+        .zip(&server_allocs_before)
+        .zip(&server_allocs_after)
+    {
+        if let (Some(before), Some(after), Some(calls)) = (before, after, figures["calls"].as_f64())
+        {
+            figures["server_allocs_per_call"] =
+                json!(round2((after - before) as f64 / calls.max(1.0)));
+        }
+    }
     for ((figures, mut server), before) in all.iter_mut().zip(servers).zip(server_cpu_before) {
         figures["server_peak_rss_kib"] = json!(peak_rss_kib(server.id()));
         figures["server_cpu_s"] = json!(round2(cpu_seconds(server.id()) - before));
@@ -363,6 +405,30 @@ fn orchestrate(args: BenchArgs) -> BoxResult<()> {
     per_10k(&mut figures, redis_cpu.iter().sum());
     println!("{figures}");
     Ok(())
+}
+
+/// Each server's allocation count, asked over its stdin (`None` each without
+/// `count-allocs`).
+fn server_allocations(
+    servers: &mut [std::process::Child],
+    lines: &mut [std::io::Lines<BufReader<std::process::ChildStdout>>],
+) -> BoxResult<Vec<Option<u64>>> {
+    let mut out = Vec::new();
+    for (server, lines) in servers.iter_mut().zip(lines.iter_mut()) {
+        if allocations().is_none() {
+            out.push(None);
+            continue;
+        }
+        let stdin = server.stdin.as_mut().ok_or("no server stdin")?;
+        writeln!(stdin, "ALLOCS")?;
+        stdin.flush()?;
+        let line = lines.next().transpose()?.unwrap_or_default();
+        out.push(
+            line.strip_prefix("ALLOCS ")
+                .and_then(|n| n.trim().parse().ok()),
+        );
+    }
+    Ok(out)
 }
 
 /// Adds `cpu_s_per_10k_calls`: the CPU seconds each process (client, server, Redis, and all
@@ -512,9 +578,18 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 async fn serve(args: BenchArgs) -> BoxResult<()> {
     let url = args.redis_url.clone().unwrap_or_default();
+    // Its stdin: `ALLOCS` asks for the allocation count (answered on stdout); its end
+    // stops the server.
     let stop = tokio::task::spawn_blocking(|| {
-        let mut sink = String::new();
-        let _ = std::io::stdin().read_line(&mut sink);
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if line.trim() == "ALLOCS" {
+                let mut out = std::io::stdout().lock();
+                let n = allocations().map_or_else(|| "-".to_owned(), |n| n.to_string());
+                let _ = writeln!(out, "ALLOCS {n}");
+                let _ = out.flush();
+            }
+        }
     });
     if args.baseline {
         // READY only once the consumer group exists: a call that lands before it would
@@ -571,6 +646,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         |caller: usize| args.calls / callers + usize::from(caller < args.calls % callers);
     let started;
     let cpu_started;
+    let allocs_started;
     if args.baseline {
         let client = baseline::Client::connect(&url, &args.key_prefix).await?;
         // One untimed call (as the Python peer's bench client makes), so the first
@@ -580,6 +656,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         }
         started = Instant::now();
         cpu_started = cpu_seconds(std::process::id());
+        allocs_started = allocations();
         let tasks: Vec<_> = (0..args.concurrency)
             .map(|caller| {
                 let (client, latencies, text) =
@@ -618,6 +695,7 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         client.add(&AddParams { a: 0.0, b: 0.0 }).await?;
         started = Instant::now();
         cpu_started = cpu_seconds(std::process::id());
+        allocs_started = allocations();
         let tasks: Vec<_> = (0..args.concurrency)
             .map(|caller| {
                 let (client, latencies, text) =
@@ -658,6 +736,9 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let client_cpu = cpu_seconds(std::process::id()) - cpu_started;
+    let client_allocs = allocations()
+        .zip(allocs_started)
+        .map(|(after, before)| after - before);
     let h = latencies
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -680,6 +761,10 @@ async fn call(args: BenchArgs) -> BoxResult<()> {
         "client_peak_rss_kib": peak_rss_kib(std::process::id()),
         "client_cpu_s": round2(client_cpu),
     });
+    let mut figures = figures;
+    if let Some(n) = client_allocs {
+        figures["client_allocs_per_call"] = json!(round2(n as f64 / (h.count.max(1) as f64)));
+    }
     println!("{figures}");
     Ok(())
 }

@@ -124,6 +124,7 @@ pub(crate) async fn republish(
     if let Some(refusal) = refusal(&state, &headers, &fields) {
         return Ok(refusal);
     }
+    dlq::check_id(&id, false)?;
     let all = fields.all.as_deref() == Some("yes");
     let mut conn = state.conn.clone();
     let (done, skipped) = events::republish_letters(

@@ -26,6 +26,9 @@ use crate::output;
 /// The most rows the tail's page keeps (the script drops older ones).
 pub(crate) const MAX_ROWS: usize = 200;
 
+/// The most services tailed at once (each tail holds a connection of its own).
+pub(crate) const MAX_TAILS: usize = 16;
+
 /// Events a viewer may fall behind before it is told it missed some.
 const CHANNEL: usize = 256;
 
@@ -141,7 +144,11 @@ pub(crate) async fn tail(
         ))
         .into());
     }
-    let rx = subscribe(&state, &name);
+    let Some(rx) = subscribe(&state, &name) else {
+        return Err(PageError::busy(format!(
+            "{MAX_TAILS} services are tailed already; close a tail page first"
+        )));
+    };
     let events = stream::unfold(rx, |mut rx| async move {
         let event = match rx.recv().await {
             Ok(text) => Event::default().event("tail").data(text.as_ref()),
@@ -157,13 +164,22 @@ pub(crate) async fn tail(
         .into_response())
 }
 
-/// A receiver of `name`'s tail, starting the tail when none runs.
-fn subscribe(state: &Shared, name: &str) -> broadcast::Receiver<Arc<str>> {
+/// A receiver of `name`'s tail, starting the tail when none runs; `None` when
+/// [`MAX_TAILS`] others run.
+fn subscribe(state: &Shared, name: &str) -> Option<broadcast::Receiver<Arc<str>>> {
     let mut tails = state.tails.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(feed) = tails.get(name) {
         if feed.tx.receiver_count() > 0 {
-            return feed.tx.subscribe();
+            return Some(feed.tx.subscribe());
         }
+    }
+    if tails.len() > 4 * MAX_TAILS {
+        // Counts of tails nobody watches any more go first.
+        tails.retain(|_, f| f.tx.receiver_count() > 0);
+    }
+    let running = tails.values().filter(|f| f.tx.receiver_count() > 0).count();
+    if running >= MAX_TAILS {
+        return None;
     }
     let (tx, rx) = broadcast::channel(CHANNEL);
     let feed = Feed {
@@ -172,7 +188,7 @@ fn subscribe(state: &Shared, name: &str) -> broadcast::Receiver<Arc<str>> {
     };
     tails.insert(name.to_owned(), feed.clone());
     tokio::spawn(run_tail(state.clone(), name.to_owned(), feed));
-    rx
+    Some(rx)
 }
 
 /// Tails `name` while anyone watches; a failure is sent to the pages and retried.

@@ -37,6 +37,13 @@ impl From<CliError> for PageError {
     }
 }
 
+impl PageError {
+    /// Too much at once: 503.
+    pub(crate) fn busy(why: String) -> Self {
+        Self(StatusCode::SERVICE_UNAVAILABLE, why)
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         refused(self.0, &self.1)
@@ -625,7 +632,7 @@ async fn letters_section(
         let rows: Vec<Vec<String>> = letters
             .iter()
             .map(|(id, fields)| {
-                let l = dlq::letter_json(name, id, fields);
+                let l = bounded_letter(name, id, fields);
                 vec![
                     format!(
                         "<a class=\"letter\" href=\"/s/{}/dlq/{}\">{}</a>",
@@ -720,7 +727,7 @@ pub(crate) async fn letter(
             format!("no dead letter {id} of {name} (in {stream})"),
         ));
     };
-    let l = dlq::letter_json(&name, &id, &fields);
+    let l = bounded_letter(&name, &id, &fields);
     let mut body = format!(
         "<h1>Dead letter {} of <a href=\"/s/{}\">{}</a></h1>",
         esc(&id),
@@ -757,6 +764,9 @@ pub(crate) async fn letter(
     body.push_str("<h2>Envelope</h2>");
     match crate::streams::field(&fields, "envelope") {
         None => body.push_str("<p>None kept.</p>"),
+        Some(envelope) if envelope.len() > MAX_PARSED_BYTES => {
+            body.push_str(&html::text_block(envelope));
+        }
         Some(envelope) => match serde_json::from_str::<Value>(envelope) {
             Ok(v) => body.push_str(&html::json_block(&v)),
             Err(_) => body.push_str(&html::text_block(envelope)),
@@ -844,6 +854,26 @@ pub(crate) async fn tail(
         state.allow_writes,
         &body,
     )))
+}
+
+/// The most of an envelope a page parses: servers keep dead letters under 256 KiB, so a
+/// bigger one was written by hand, and is shown as text, cut, not parsed.
+const MAX_PARSED_BYTES: usize = 1 << 20;
+
+/// [`dlq::letter_json`] of a letter, without parsing an envelope past [`MAX_PARSED_BYTES`].
+fn bounded_letter(name: &str, id: &str, fields: &streams::Fields) -> Value {
+    let big = streams::field(fields, "envelope").map_or(0, str::len);
+    if big <= MAX_PARSED_BYTES {
+        return dlq::letter_json(name, id, fields);
+    }
+    let small: streams::Fields = fields
+        .iter()
+        .filter(|(k, _)| k != "envelope")
+        .cloned()
+        .collect();
+    let mut l = dlq::letter_json(name, id, &small);
+    l["method"] = Value::String(format!("(an envelope of {big} bytes, not read)"));
+    l
 }
 
 /// A JSON value as text: strings as they are, `-` for null.

@@ -551,7 +551,22 @@ async fn hostile_names_and_huge_envelopes_are_shown_as_bounded_text() {
         .query_async(&mut conn)
         .await
         .unwrap();
+    // A dead letter written by hand, far past what servers keep (256 KiB).
+    let huge: String = redis::cmd("XADD")
+        .arg("d3:dlq:arith")
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(&big)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let d = Dashboard::start(&redis.url(), "d3", &[]).await;
+    let page = d.get(&format!("/s/arith/dlq/{huge}")).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.len() < 1 << 20, "{} bytes", page.body.len());
+    assert!(page.body.contains("bytes in all"), "{}", &page.body[..2000]);
     for path in ["/", "/s/arith", &format!("/s/arith/dlq/{letter}")] {
         let r = d.get(path).await;
         assert_eq!(r.status, 200, "{path}: {r:?}");

@@ -139,6 +139,18 @@ async fn the_commands_work_on_a_cluster() {
         let out = clamator(&url, "k1", &all).await;
         assert_eq!(out.code, 0, "{args:?}: {out:?}");
     }
+    // The dashboard samples every master's streams, and tails on the cluster.
+    let dashboard = crate::dashboard::Dashboard::start(&url, "k1", &["--cluster"]).await;
+    crate::eventually(Duration::from_secs(10), || async {
+        let overview = dashboard.get("/api/overview").await;
+        overview.body.contains("\"error\":null") && overview.body.contains("k1:cmds:arith:2")
+    })
+    .await;
+    let page = dashboard.get("/s/arith").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("Published by"), "{}", page.body);
+    crate::dashboard::first_event(&dashboard.addr, "/live/tail/arith", "tailing arith").await;
+    drop(dashboard);
     server.stop().await;
     events_on_a_cluster(&url).await;
 }
@@ -337,6 +349,13 @@ async fn the_commands_work_under_sentinel() {
     );
     let dlq = clamator(&url, "n1", &["dlq", "list", "arith", "--json"]).await;
     assert_eq!(dlq.code, 0, "{dlq:?}");
+    let dashboard = crate::dashboard::Dashboard::start(&url, "n1", &[]).await;
+    crate::eventually(Duration::from_secs(10), || async {
+        let overview = dashboard.get("/api/overview").await;
+        overview.body.contains("\"error\":null") && overview.body.contains("n1:cmds:arith")
+    })
+    .await;
+    drop(dashboard);
     let wrong_master = clamator(
         &sentinels,
         "n1",

@@ -19,103 +19,15 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use super::pages::{render_overview, PageError};
+use super::traffic::{bounded, Feed};
 use super::Shared;
 use crate::commands::tail::{Options, Tailer};
-use crate::output;
-
-/// The most rows the tail's page keeps (the script drops older ones).
-pub(crate) const MAX_ROWS: usize = 200;
 
 /// The most services tailed at once (each tail holds a connection of its own).
 pub(crate) const MAX_TAILS: usize = 16;
 
 /// Events a viewer may fall behind before it is told it missed some.
 const CHANNEL: usize = 256;
-
-/// The most of a params, result or error data the tail sends, serialized.
-const MAX_PAYLOAD: usize = 2048;
-
-/// A running tail.
-#[derive(Clone)]
-pub(crate) struct Feed {
-    tx: broadcast::Sender<Arc<str>>,
-    stats: Arc<Mutex<BTreeMap<String, MethodStats>>>,
-}
-
-/// Calls of one method seen by a tail.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct MethodStats {
-    /// Requests, notifications and events seen.
-    pub(crate) calls: u64,
-    /// Replies that were errors.
-    pub(crate) errors: u64,
-    /// Requests shown without a reply.
-    pub(crate) no_reply: u64,
-    latency_total_ms: u64,
-    latencies: u64,
-}
-
-impl MethodStats {
-    /// Counts one tail event.
-    pub(crate) fn count(&mut self, event: &Value) {
-        self.calls += 1;
-        match event["outcome"].as_str() {
-            Some("error") => self.errors += 1,
-            Some("noReply") => self.no_reply += 1,
-            _ => {}
-        }
-        if let Some(ms) = event["latencyMs"].as_u64() {
-            self.latency_total_ms += ms;
-            self.latencies += 1;
-        }
-    }
-
-    /// The mean latency of the replies seen.
-    pub(crate) fn mean_latency_ms(&self) -> Option<f64> {
-        (self.latencies > 0).then(|| self.latency_total_ms as f64 / self.latencies as f64)
-    }
-}
-
-/// The per-method counts of `name`'s tail, while one runs (or ran).
-pub(crate) fn method_stats(state: &Shared, name: &str) -> BTreeMap<String, MethodStats> {
-    let tails = state.tails.lock().unwrap_or_else(PoisonError::into_inner);
-    tails
-        .get(name)
-        .map(|f| {
-            f.stats
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone()
-        })
-        .unwrap_or_default()
-}
-
-/// A tail event made small enough to send: long payloads replaced by their size, long
-/// names cut.
-pub(crate) fn bounded(mut event: Value) -> Value {
-    for key in ["params", "result"] {
-        if let Some(v) = event.get(key) {
-            let size = v.to_string().len();
-            if size > MAX_PAYLOAD {
-                event[key] = json!(format!("({size} bytes, not shown)"));
-            }
-        }
-    }
-    if let Some(data) = event.get("error").and_then(|e| e.get("data")) {
-        let size = data.to_string().len();
-        if size > MAX_PAYLOAD {
-            event["error"]["data"] = json!(format!("({size} bytes, not shown)"));
-        }
-    }
-    for key in ["method", "rpcId"] {
-        if let Some(s) = event[key].as_str() {
-            if s.len() > 200 {
-                event[key] = json!(output::cut(s, 200));
-            }
-        }
-    }
-    event
-}
 
 /// `/live/overview`: the overview's live part, now and after every sample.
 pub(crate) async fn overview(State(state): State<Shared>) -> Response {
@@ -243,31 +155,4 @@ async fn run_tail(state: Shared, name: String, feed: Feed) {
     }
     // Nobody watches: the entry stays, so the service page keeps the counts until a new
     // tail replaces it.
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn big_payloads_are_replaced_by_their_size() {
-        let big = "x".repeat(5000);
-        let e = bounded(json!({"method": "a.b", "params": {"s": big}, "result": 1,
-            "error": {"code": 1, "data": {"s": "y".repeat(3000)}}}));
-        assert!(e["params"].as_str().unwrap().contains("bytes, not shown"));
-        assert_eq!(e["result"], 1);
-        assert!(e["error"]["data"].as_str().unwrap().contains("not shown"));
-        let long = bounded(json!({"method": "m".repeat(1000)}));
-        assert!(long["method"].as_str().unwrap().chars().count() <= 200);
-    }
-
-    #[test]
-    fn methods_are_counted_with_their_outcomes() {
-        let mut s = MethodStats::default();
-        s.count(&json!({"outcome": "ok", "latencyMs": 4}));
-        s.count(&json!({"outcome": "error", "latencyMs": 6}));
-        s.count(&json!({"outcome": "noReply"}));
-        assert_eq!((s.calls, s.errors, s.no_reply), (3, 1, 1));
-        assert_eq!(s.mean_latency_ms(), Some(5.0));
-    }
 }

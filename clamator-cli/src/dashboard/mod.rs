@@ -19,6 +19,7 @@
 //! | `sampler` | the figures over time, and what stands out |
 //! | `pages` | the overview, a service, a dead letter, the live tail's page |
 //! | `live` | server-sent events: the overview redrawn, the tail as it passes |
+//! | `traffic` | a running tail's feed, its counts per method, tail events cut to size |
 //! | `actions` | replay, purge, republish, rewind (with `--allow-writes`) |
 
 mod actions;
@@ -27,6 +28,7 @@ mod html;
 mod live;
 mod pages;
 mod sampler;
+mod traffic;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -96,7 +98,7 @@ pub(crate) struct Dashboard {
     /// What listings show of entries, by stream and id (entries never change): a big
     /// envelope is read once, not on every view.
     summaries: Mutex<HashMap<(String, String), Option<EntrySummary>>>,
-    tails: Mutex<HashMap<String, live::Feed>>,
+    tails: Mutex<HashMap<String, traffic::Feed>>,
 }
 
 /// The shared state, as handlers take it.

@@ -515,7 +515,7 @@ async fn contract_section(
 }
 
 fn traffic_section(state: &Shared, name: &str) -> String {
-    let stats = super::live::method_stats(state, name);
+    let stats = super::traffic::method_stats(state, name);
     let mut out = String::from("<section id=\"traffic\"><h2>Traffic per method</h2>");
     if stats.is_empty() {
         let _ = write!(
@@ -846,7 +846,7 @@ pub(crate) async fn tail(
          <tbody></tbody></table>",
         s = seg(&name),
         n = esc(&name),
-        max = super::live::MAX_ROWS,
+        max = super::traffic::MAX_ROWS,
     );
     Ok(Html(html::page(
         &format!("tail {name}"),

@@ -59,6 +59,24 @@ impl Dashboard {
     pub(crate) async fn get(&self, path: &str) -> Response {
         http(&self.addr, "GET", path, &[("Authorization", &bearer())], "").await
     }
+
+    /// Presses the replay button of dead letter `letter` of `arith`: its page's form, with
+    /// the page's CSRF token.
+    pub(crate) async fn replay_from_page(&self, letter: &str) -> Response {
+        let page = self.get(&format!("/s/arith/dlq/{letter}")).await;
+        let csrf = csrf_of(&page.body);
+        http(
+            &self.addr,
+            "POST",
+            &format!("/s/arith/dlq/{letter}/replay"),
+            &[
+                ("Authorization", &bearer()),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &format!("csrf={csrf}"),
+        )
+        .await
+    }
 }
 
 /// `Bearer <TOKEN>`.
@@ -448,19 +466,7 @@ async fn the_dashboard_runs_as_the_user_acl_role_dashboard_prints() {
         &["--allow-writes"],
     )
     .await;
-    let page = ro_writes.get(&format!("/s/arith/dlq/{letter}")).await;
-    let csrf = csrf_of(&page.body);
-    let refused = http(
-        &ro_writes.addr,
-        "POST",
-        &format!("/s/arith/dlq/{letter}/replay"),
-        &[
-            ("Authorization", &bearer()),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        &format!("csrf={csrf}"),
-    )
-    .await;
+    let refused = ro_writes.replay_from_page(&letter).await;
     assert_eq!(refused.status, 502, "{refused:?}");
     assert!(refused.body.contains("no permissions"), "{}", refused.body);
     assert!(replies(&redis, "d2").await.is_empty());
@@ -472,19 +478,7 @@ async fn the_dashboard_runs_as_the_user_acl_role_dashboard_prints() {
         &["--allow-writes"],
     )
     .await;
-    let page = rw.get(&format!("/s/arith/dlq/{letter}")).await;
-    let csrf = csrf_of(&page.body);
-    let replayed = http(
-        &rw.addr,
-        "POST",
-        &format!("/s/arith/dlq/{letter}/replay"),
-        &[
-            ("Authorization", &bearer()),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        &format!("csrf={csrf}"),
-    )
-    .await;
+    let replayed = rw.replay_from_page(&letter).await;
     assert_eq!(replayed.status, 200, "{replayed:?}");
     eventually(Duration::from_secs(10), || async {
         replies(&redis, "d2")

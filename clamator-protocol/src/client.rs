@@ -192,7 +192,8 @@ fn call_span(service: &str, method: &str, id: Option<&RpcId>) -> tracing::Span {
         rpc.system.name = "jsonrpc",
         rpc.service = service,
         rpc.method = method,
-        jsonrpc.request.id = id.map(|id| tracing::field::display(id.key())),
+        // Displayed, not copied: formatted only if a layer records it.
+        jsonrpc.request.id = id.map(tracing::field::display),
         clamator.notification = id.is_none(),
         jsonrpc.error.code = Empty,
         error.type = Empty,

@@ -581,7 +581,9 @@ pub fn encode_success<R: Serialize + ?Sized>(
     id: &RpcId,
     result: &R,
 ) -> Result<String, serde_json::Error> {
-    let mut out = Vec::with_capacity(64);
+    // The frame and a UUID id are 52 bytes: 128 holds a small result without growing the
+    // buffer (a second allocation per reply at 64).
+    let mut out = Vec::with_capacity(128);
     let mut ser = serde_json::Serializer::new(&mut out);
     let mut map = ser.serialize_map(Some(3))?;
     map.serialize_entry("jsonrpc", "2.0")?;
@@ -593,7 +595,7 @@ pub fn encode_success<R: Serialize + ?Sized>(
 
 /// Encodes an error reply: `{"jsonrpc":"2.0","id":…|null,"error":{"code","message","data"}}`.
 pub fn encode_error(id: Option<&RpcId>, error: &RpcError) -> String {
-    let mut out = Vec::with_capacity(96);
+    let mut out = Vec::with_capacity(160);
     let mut ser = serde_json::Serializer::new(&mut out);
     // Serializing ids, strings, integers and a `Value` into a Vec cannot fail.
     let written = (|| {

@@ -255,8 +255,12 @@ async fn handle_request(
     };
     // The raw entry (the envelope's bytes among its fields) is not needed past this point;
     // with large payloads, not keeping it through the handler and the reply saves a copy.
-    let entry_id = entry.id.clone();
-    drop(entry);
+    let StreamEntry {
+        id: entry_id,
+        fields: raw_fields,
+        ..
+    } = entry;
+    drop(raw_fields);
     tracing::trace!(service, method, rpc_id, %entry_id, "dispatching");
     Counters::bump(&state.counters.handled);
     let Some(ran) = run(state, rt, envelope, ctx, limit, method, claim.as_ref()).await else {

@@ -716,3 +716,60 @@ async fn a_million_entries_and_a_hundred_thousand_pending_stay_bounded() {
         println!("dashboard load: {line}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_going_away_is_said_on_the_pages_and_the_dashboard_comes_back() {
+    let mut redis = RedisProcess::start().unwrap();
+    let mut conn = redis_conn(&redis).await;
+    let _: String = redis::cmd("XADD")
+        .arg("d4:cmds:arith")
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let d = Dashboard::start(&redis.url(), "d4", &[]).await;
+    let sampled_ok = || async {
+        let r = d.get("/api/overview").await;
+        r.body.contains("\"error\":null") && r.body.contains("d4:cmds:arith")
+    };
+    eventually(Duration::from_secs(10), sampled_ok).await;
+
+    // Paused (SIGSTOP): a page waits no longer than the response timeout, then says why.
+    redis.pause();
+    let started = Instant::now();
+    let page = d.get("/s/arith").await;
+    assert_eq!(page.status, 502, "{page:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+    redis.resume();
+    eventually(Duration::from_secs(15), sampled_ok).await;
+
+    // Killed: the overview says the sample failed, pages answer 502 naming the failure, and
+    // the dashboard itself keeps serving.
+    redis.kill();
+    eventually(Duration::from_secs(15), || async {
+        d.get("/").await.body.contains("id=\"sample-error\"")
+    })
+    .await;
+    let page = d.get("/s/arith").await;
+    assert_eq!(page.status, 502, "{page:?}");
+    assert!(page.body.contains("failed: Connection refused"), "{}", page.body);
+    // Back (empty: it kept nothing on disk): sampling resumes by itself.
+    redis.restart().unwrap();
+    let mut conn = redis_conn(&redis).await;
+    let _: String = redis::cmd("XADD")
+        .arg("d4:cmds:arith")
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(20), sampled_ok).await;
+    assert_eq!(d.get("/s/arith").await.status, 200);
+}

@@ -150,6 +150,22 @@ impl Access {
     }
 }
 
+/// Why `token` cannot be a dashboard token, if it cannot: too short to be unguessable, or
+/// with characters a URL or a cookie would have to escape.
+pub(crate) fn check_token(token: &str) -> Result<(), String> {
+    if token.len() < MIN_TOKEN_LEN
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(format!(
+            "the dashboard token must be at least {MIN_TOKEN_LEN} characters of letters, \
+             digits, '-', '_' or '.'"
+        ));
+    }
+    Ok(())
+}
+
 /// What a request gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verdict {

@@ -104,6 +104,9 @@ pub(crate) struct Dashboard {
 /// The shared state, as handlers take it.
 type Shared = Arc<Dashboard>;
 
+/// The most samples a chart keeps (`--history` / `--interval`).
+const MAX_POINTS: usize = 10_000;
+
 /// The most entry summaries kept; past it the cache starts again.
 const MAX_SUMMARIES: usize = 10_000;
 
@@ -117,8 +120,21 @@ impl Dashboard {
 pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
     let prefix = ctx.prefix()?.to_owned();
     let target = ctx.target()?;
+    // Every flag is checked before Redis is asked anything.
     if args.interval < Duration::from_millis(100) {
         return Err(CliError::Usage("--interval must be at least 100ms".into()));
+    }
+    let points = (args.history.as_millis() / args.interval.as_millis().max(1)).max(2);
+    if points > MAX_POINTS as u128 {
+        return Err(CliError::Usage(format!(
+            "--history {} at --interval {} is {points} samples per chart; at most {MAX_POINTS} \
+             are kept: sample less often or look less far back",
+            output::millis(u64::try_from(args.history.as_millis()).unwrap_or(u64::MAX)),
+            output::millis(u64::try_from(args.interval.as_millis()).unwrap_or(u64::MAX)),
+        )));
+    }
+    if let Some(token) = &args.token {
+        auth::check_token(token).map_err(CliError::Usage)?;
     }
     let conn = target.connect().await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -128,7 +144,6 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         .local_addr()
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
     let access = Access::new(args.token, addr.port()).map_err(CliError::Usage)?;
-    let points = (args.history.as_millis() / args.interval.as_millis().max(1)).max(2);
     let (changed, _) = watch::channel(0);
     let state = Arc::new(Dashboard {
         prefix,
@@ -138,7 +153,7 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         allow_writes: args.allow_writes,
         claim_idle: args.claim_idle,
         interval: args.interval,
-        history: Mutex::new(History::new(usize::try_from(points).unwrap_or(usize::MAX))),
+        history: Mutex::new(History::new(usize::try_from(points).unwrap_or(MAX_POINTS))),
         changed,
         summaries: Mutex::new(HashMap::new()),
         tails: Mutex::new(HashMap::new()),

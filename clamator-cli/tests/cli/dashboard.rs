@@ -758,7 +758,11 @@ async fn redis_going_away_is_said_on_the_pages_and_the_dashboard_comes_back() {
     .await;
     let page = d.get("/s/arith").await;
     assert_eq!(page.status, 502, "{page:?}");
-    assert!(page.body.contains("failed: Connection refused"), "{}", page.body);
+    assert!(
+        page.body.contains("failed: Connection refused"),
+        "{}",
+        page.body
+    );
     // Back (empty: it kept nothing on disk): sampling resumes by itself.
     redis.restart().unwrap();
     let mut conn = redis_conn(&redis).await;

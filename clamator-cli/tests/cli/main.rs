@@ -214,6 +214,17 @@ async fn usage_errors_exit_2_and_name_what_is_wrong() {
     assert_eq!(bad_duration.code, 2, "{bad_duration:?}");
     assert!(bad_duration.stderr.contains("not a duration"));
 
+    let too_long = clamator(
+        url,
+        "p",
+        &["dashboard", "--history", "100h", "--interval", "100ms"],
+    )
+    .await;
+    assert_eq!(too_long.code, 2, "{too_long:?}");
+    assert!(too_long.stderr.contains("at most 10000"), "{too_long:?}");
+    let short_token = clamator(url, "p", &["dashboard", "--token", "short"]).await;
+    assert_eq!(short_token.code, 2, "{short_token:?}");
+
     let help = clamator(url, "p", &["--help"]).await;
     assert_eq!(help.code, 0);
     for command in [

@@ -777,3 +777,156 @@ async fn redis_going_away_is_said_on_the_pages_and_the_dashboard_comes_back() {
     eventually(Duration::from_secs(20), sampled_ok).await;
     assert_eq!(d.get("/s/arith").await.status, 200);
 }
+
+/// POSTs a form of the page at `page_path` (its CSRF token) to `action` with `fields`.
+async fn press(d: &Dashboard, page_path: &str, action: &str, fields: &str) -> Response {
+    let page = d.get(page_path).await;
+    let csrf = csrf_of(&page.body);
+    let body = if fields.is_empty() {
+        format!("csrf={csrf}")
+    } else {
+        format!("csrf={csrf}&{fields}")
+    };
+    http(
+        &d.addr,
+        "POST",
+        action,
+        &[
+            ("Authorization", &bearer()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &body,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_letter_is_republished_a_subscriber_rewound_and_letters_purged() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let redis = RedisProcess::start().unwrap();
+    let mut conn = redis_conn(&redis).await;
+    let (runs, fixed) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let server = RedisServer::builder(
+        ServerConfig::new("d5")
+            .redis_url(redis.url())
+            .max_deliveries(1),
+    )
+    .subscribe(
+        "billing",
+        crate::orders_subscriber(Arc::clone(&runs), Some(Arc::clone(&fixed))),
+    )
+    .start()
+    .await
+    .unwrap();
+    let transport = clamator_redis::RedisTransport::connect(
+        clamator_redis::TransportConfig::new("d5").redis_url(redis.url()),
+    )
+    .await
+    .unwrap();
+    transport
+        .publish_event(
+            "orders",
+            "orderPlaced",
+            &serde_json::json!({"orderId": "o-1"}),
+        )
+        .await
+        .unwrap();
+    let dlq_len = |conn: redis::aio::MultiplexedConnection| async move {
+        redis::cmd("XLEN")
+            .arg("d5:dlq:billing")
+            .query_async::<u64>(&mut conn.clone())
+            .await
+            .unwrap()
+    };
+    eventually(Duration::from_secs(10), || {
+        let conn = conn.clone();
+        async move { dlq_len(conn).await == 1 }
+    })
+    .await;
+    let letters: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("d5:dlq:billing")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let letter = letters[0].0.clone();
+    let d = Dashboard::start(&redis.url(), "d5", &["--allow-writes"]).await;
+
+    // The subscriber's page: its letter, and the publisher it subscribes to (rewindable).
+    eventually(Duration::from_secs(10), || async {
+        d.get("/s/billing")
+            .await
+            .body
+            .contains("events of <b>orders</b>")
+    })
+    .await;
+    let letter_page = format!("/s/billing/dlq/{letter}");
+    let page = d.get(&letter_page).await;
+    assert!(page.body.contains("Republish"), "{}", page.body);
+    assert!(
+        !page.body.contains(">Replay<"),
+        "an event's letter offered for replay"
+    );
+
+    // Fixed, republished for billing: it runs once, and the letter is gone.
+    fixed.store(true, Ordering::SeqCst);
+    let republished = press(&d, &letter_page, &format!("{letter_page}/republish"), "").await;
+    assert_eq!(republished.status, 200, "{republished:?}");
+    assert!(
+        republished.body.contains("for billing"),
+        "{}",
+        republished.body
+    );
+    eventually(Duration::from_secs(10), || {
+        let runs = Arc::clone(&runs);
+        async move { runs.load(Ordering::SeqCst) == 1 }
+    })
+    .await;
+    assert_eq!(dlq_len(conn.clone()).await, 0);
+
+    // Rewound to the oldest event: billing is delivered both events again.
+    let rewound = press(&d, "/s/billing", "/e/orders/billing/rewind", "to=oldest").await;
+    assert_eq!(rewound.status, 200, "{rewound:?}");
+    eventually(Duration::from_secs(10), || {
+        let runs = Arc::clone(&runs);
+        async move { runs.load(Ordering::SeqCst) == 3 }
+    })
+    .await;
+    // A rewind to a time that is not one is refused, as the CLI refuses it.
+    let bad = press(&d, "/s/billing", "/e/orders/billing/rewind", "to=yesterday").await;
+    assert_eq!(bad.status, 400, "{bad:?}");
+
+    // Purge: refused unless the name is typed again.
+    let _: String = redis::cmd("XADD")
+        .arg("d5:dlq:billing")
+        .arg("*")
+        .arg("type")
+        .arg("event")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let page = "/s/billing";
+    eventually(Duration::from_secs(5), || async {
+        d.get(page).await.body.contains("Purge")
+    })
+    .await;
+    let wrong = press(&d, page, "/s/billing/purge", "confirm=orders").await;
+    assert_eq!(wrong.status, 400, "{wrong:?}");
+    assert_eq!(dlq_len(conn.clone()).await, 1);
+    let purged = press(&d, page, "/s/billing/purge", "confirm=billing").await;
+    assert_eq!(purged.status, 200, "{purged:?}");
+    assert!(
+        purged.body.contains("purged 1 dead letters of billing"),
+        "{}",
+        purged.body
+    );
+    assert_eq!(dlq_len(conn.clone()).await, 0);
+    transport.stop().await;
+    server.stop().await;
+}

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use super::pages::{render_overview, PageError};
-use super::traffic::{bounded, Feed};
+use super::traffic::{bounded, counted_as, Feed};
 use super::Shared;
 use crate::commands::tail::{Options, Tailer};
 
@@ -135,12 +135,10 @@ async fn run_tail(state: Shared, name: String, feed: Feed) {
                     for event in events {
                         let event = bounded(event);
                         if let Some(method) = event["method"].as_str() {
-                            feed.stats
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .entry(method.to_owned())
-                                .or_default()
-                                .count(&event);
+                            let mut stats =
+                                feed.stats.lock().unwrap_or_else(PoisonError::into_inner);
+                            let key = counted_as(&stats, method).to_owned();
+                            stats.entry(key).or_default().count(&event);
                         }
                         send(event);
                     }

@@ -48,7 +48,8 @@ impl MethodStats {
             _ => {}
         }
         if let Some(ms) = event["latencyMs"].as_u64() {
-            self.latency_total_ms += ms;
+            // Latencies come from entry ids, which a caller chooses: saturate, never wrap.
+            self.latency_total_ms = self.latency_total_ms.saturating_add(ms);
             self.latencies += 1;
         }
     }
@@ -56,6 +57,19 @@ impl MethodStats {
     /// The mean latency of the replies seen.
     pub(crate) fn mean_latency_ms(&self) -> Option<f64> {
         (self.latencies > 0).then(|| self.latency_total_ms as f64 / self.latencies as f64)
+    }
+}
+
+/// The most methods a tail counts apart; the rest (method names come from the wire) are
+/// counted together.
+pub(crate) const MAX_METHODS: usize = 256;
+
+/// The name `method` is counted under, given the methods counted so far.
+pub(crate) fn counted_as<'a>(stats: &BTreeMap<String, MethodStats>, method: &'a str) -> &'a str {
+    if stats.contains_key(method) || stats.len() < MAX_METHODS {
+        method
+    } else {
+        "(other methods)"
     }
 }
 
@@ -113,6 +127,20 @@ mod tests {
         assert_eq!(e["result"], 1);
         assert!(e["error"]["data"].as_str().unwrap().contains("not shown"));
         let long = bounded(json!({"method": "m".repeat(1000)}));
+        let mut many = BTreeMap::new();
+        for i in 0..MAX_METHODS + 10 {
+            let name = format!("m{i}");
+            let key = counted_as(&many, &name).to_owned();
+            many.entry(key)
+                .or_insert_with(MethodStats::default)
+                .count(&json!({}));
+        }
+        assert_eq!(many.len(), MAX_METHODS + 1);
+        assert_eq!(many["(other methods)"].calls, 10);
+        let mut s = MethodStats::default();
+        s.count(&json!({"latencyMs": u64::MAX}));
+        s.count(&json!({"latencyMs": u64::MAX}));
+        assert_eq!(s.mean_latency_ms(), Some(u64::MAX as f64 / 2.0));
         assert!(long["method"].as_str().unwrap().chars().count() <= 200);
     }
 

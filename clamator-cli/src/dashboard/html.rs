@@ -84,9 +84,30 @@ pub(crate) fn age(ms: Option<u64>) -> String {
     ms.map_or_else(|| "-".to_owned(), output::millis)
 }
 
+/// `values` in at most `n` buckets, each the largest of its run (a gap when the whole run
+/// is one), so a chart never draws more points than it has room for and a spike survives.
+fn downsample(values: &[Option<f64>], n: usize) -> Vec<Option<f64>> {
+    if values.len() <= n || n == 0 {
+        return values.to_vec();
+    }
+    (0..n)
+        .map(|i| {
+            let (from, to) = (i * values.len() / n, (i + 1) * values.len() / n);
+            values[from..to.max(from + 1)]
+                .iter()
+                .flatten()
+                .copied()
+                .reduce(f64::max)
+        })
+        .collect()
+}
+
 /// A small line chart of `values` (oldest first; `None` is a gap), `w`×`h` pixels, with the
-/// largest value as its label. The newest value is the last point, on the right edge.
+/// largest value as its label. The newest value is the last point, on the right edge; a
+/// long history is drawn as at most one point per two pixels.
 pub(crate) fn sparkline(values: &[Option<f64>], w: u32, h: u32, label: &str) -> String {
+    let sampled = downsample(values, (w / 2) as usize);
+    let values = sampled.as_slice();
     let max = values
         .iter()
         .flatten()
@@ -237,6 +258,16 @@ mod tests {
         assert!(svg.contains("0.0,11.0"), "{svg}");
         let empty = sparkline(&[], 30, 12, "x");
         assert!(!empty.contains("<polyline"));
+        // A long history: at most one point per two pixels, and the spike is kept.
+        let mut long = vec![Some(1.0); 1000];
+        long[500] = Some(50.0);
+        let svg = sparkline(&long, 120, 24, "x");
+        assert!(svg.contains("data-points=\"60\""), "{svg}");
+        assert!(svg.contains("max 50"), "{svg}");
+        assert_eq!(
+            downsample(&[Some(1.0), None, None, None], 2),
+            [Some(1.0), None]
+        );
     }
 
     #[test]

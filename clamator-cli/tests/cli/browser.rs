@@ -27,6 +27,12 @@ struct TempDir(std::path::PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // A test that failed never closed its session: chromedriver is killed with it, but
+        // the Chromium it started would stay. Every process of this profile goes too.
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(self.0.as_os_str())
+            .status();
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }

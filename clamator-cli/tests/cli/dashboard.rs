@@ -193,24 +193,7 @@ pub(crate) async fn crashed_request(
         .query_async(&mut conn)
         .await
         .unwrap();
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&stream)
-        .arg("arith")
-        .arg("0")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("arith")
-        .arg("arith:crashed")
-        .arg("STREAMS")
-        .arg(&stream)
-        .arg(">")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    crate::taken_and_left(&mut conn, &stream, "arith", "arith:crashed", None).await;
     let server = RedisServer::builder(
         ServerConfig::new(prefix)
             .redis_url(redis.url())
@@ -510,24 +493,14 @@ async fn hostile_names_and_huge_envelopes_are_shown_as_bounded_text() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("d3:cmds:arith")
-        .arg("arith")
-        .arg("0")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("arith")
-        .arg(format!("arith:{hostile}"))
-        .arg("STREAMS")
-        .arg("d3:cmds:arith")
-        .arg(">")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    crate::taken_and_left(
+        &mut conn,
+        "d3:cmds:arith",
+        "arith",
+        &format!("arith:{hostile}"),
+        None,
+    )
+    .await;
     let escaped_json = serde_json::to_string(hostile).unwrap();
     let letter: String = redis::cmd("XADD")
         .arg("d3:dlq:arith")

@@ -318,22 +318,34 @@ pub async fn subscriber_behind(conn: &mut redis::aio::MultiplexedConnection, pre
             .await
             .unwrap();
     }
+    taken_and_left(conn, &stream, "billing", "billing:rust-1", Some(2)).await;
+}
+
+/// The group `group` on `stream`, from its first entry, and `consumer` reading (`count` or
+/// every entry) and never acknowledging: what a consumer that died mid-work leaves pending.
+pub async fn taken_and_left(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    group: &str,
+    consumer: &str,
+    count: Option<usize>,
+) {
     let _: () = redis::cmd("XGROUP")
         .arg("CREATE")
-        .arg(&stream)
-        .arg("billing")
+        .arg(stream)
+        .arg(group)
         .arg("0")
         .query_async(conn)
         .await
         .unwrap();
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("billing")
-        .arg("billing:rust-1")
-        .arg("COUNT")
-        .arg(2)
+    let mut read = redis::cmd("XREADGROUP");
+    read.arg("GROUP").arg(group).arg(consumer);
+    if let Some(n) = count {
+        read.arg("COUNT").arg(n);
+    }
+    let _: redis::Value = read
         .arg("STREAMS")
-        .arg(&stream)
+        .arg(stream)
         .arg(">")
         .query_async(conn)
         .await

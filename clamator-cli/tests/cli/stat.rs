@@ -38,24 +38,7 @@ async fn stat_measures_traffic_backlog_and_dead_letters() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("t1:cmds:inv")
-        .arg("inv")
-        .arg("0")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("inv")
-        .arg("inv:gone")
-        .arg("STREAMS")
-        .arg("t1:cmds:inv")
-        .arg(">")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    crate::taken_and_left(&mut conn, "t1:cmds:inv", "inv", "inv:gone", None).await;
 
     // Live traffic while stat samples.
     let transport = RedisTransport::connect(TransportConfig::new("t1").redis_url(&url))

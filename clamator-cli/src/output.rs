@@ -54,6 +54,15 @@ pub(crate) fn note(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{}", visible(text));
 }
 
+/// A JSON value as a table cell: a string as it is, `-` for null, anything else as JSON.
+pub(crate) fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Prints `value` as one compact JSON document on one line.
 pub(crate) fn json(value: &Value) {
     raw_line(&value.to_string());

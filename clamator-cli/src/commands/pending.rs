@@ -205,11 +205,7 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<(), CliError> {
         "RPC ID",
     ]);
     for r in &rows_json {
-        let text = |v: &Json| match v {
-            Json::Null => "-".to_owned(),
-            Json::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+        let text = output::cell;
         table.row(vec![
             text(&r["entryId"]),
             text(&r["consumer"]),

@@ -162,11 +162,7 @@ pub(crate) fn language(consumer: &str) -> Option<&'static str> {
 }
 
 fn print_tables(services: &[Value]) {
-    let text = |v: &Value| match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let text = output::cell;
     let mut table = Table::new(&[
         "SERVICE",
         "STREAM",
@@ -248,11 +244,7 @@ fn print_tables(services: &[Value]) {
 
 /// The publishers' table: one row per subscriber group on each event stream.
 fn print_publishers(publishers: &[Value]) {
-    let text = |v: &Value| match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let text = output::cell;
     let mut table = Table::new(&[
         "PUBLISHER",
         "STREAM",

@@ -414,11 +414,7 @@ fn print_event(json: bool, event: &Json) {
         output::json(event);
         return;
     }
-    let text = |v: &Json| match v {
-        Json::Null => "-".to_owned(),
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let text = output::cell;
     let mut line = format!(
         "{}  {}  {}",
         clock(event["at"].as_u64().unwrap_or(0)),

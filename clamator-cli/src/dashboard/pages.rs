@@ -876,14 +876,8 @@ fn bounded_letter(name: &str, id: &str, fields: &streams::Fields) -> Value {
     l
 }
 
-/// A JSON value as text: strings as they are, `-` for null.
-pub(crate) fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
+/// A JSON value as text: strings as they are, `-` for null (the CLI's table cell).
+pub(crate) use crate::output::cell as text;
 
 /// A Redis connection's result for a page: used where a write answered.
 pub(crate) fn done_page(state: &Shared, title: &str, status: StatusCode, body: &str) -> Response {

@@ -879,7 +879,7 @@ fn bounded_letter(name: &str, id: &str, fields: &streams::Fields) -> Value {
 /// A JSON value as text: strings as they are, `-` for null (the CLI's table cell).
 pub(crate) use crate::output::cell as text;
 
-/// A Redis connection's result for a page: used where a write answered.
+/// The page a write answers with: its title, status and body.
 pub(crate) fn done_page(state: &Shared, title: &str, status: StatusCode, body: &str) -> Response {
     (
         status,

@@ -13,6 +13,7 @@
 //! Writes happen in the order dead-letter, reply, ack: a crash in between leaves the entry
 //! pending, so it is dead-lettered again (a duplicate) rather than lost.
 
+use bytes::Bytes;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clamator_protocol::{Error, RpcError};
@@ -68,7 +69,7 @@ struct Kept<'a> {
 /// The entry's fields in order, each name cut to [`MAX_NAME_BYTES`] and value to
 /// [`MAX_FIELD_BYTES`], until [`MAX_LETTER_BYTES`] are spent; what is cut or dropped is
 /// noted (at most [`MAX_NOTED`] names, each cut too). Pure: the bound is decided here.
-fn kept_fields(fields: &[(Vec<u8>, Vec<u8>)]) -> Kept<'_> {
+fn kept_fields(fields: &[(Bytes, Bytes)]) -> Kept<'_> {
     let mut kept = Vec::new();
     let mut noted = Vec::new();
     let (mut spent, mut dropped, mut dropped_bytes) = (0usize, 0usize, 0usize);
@@ -245,10 +246,8 @@ impl DeadLetters {
         let original = letter
             .fields
             .iter()
-            .filter(|(k, _)| {
-                !OUR_FIELDS.iter().any(|f| f.as_bytes() == k.as_slice()) && !replaced(k)
-            })
-            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .filter(|(k, _)| !OUR_FIELDS.iter().any(|f| f.as_bytes() == &k[..]) && !replaced(k))
+            .map(|(k, v)| (&k[..], &v[..]))
             .chain(extra);
         let new_id = commands::add_fields(&mut conn, stream, None, original)
             .await
@@ -292,7 +291,7 @@ impl DeadLetters {
                 fields: entry
                     .fields
                     .iter()
-                    .filter(|(k, _)| k.as_slice() != fields::FOR_SUBSCRIBER.as_bytes())
+                    .filter(|(k, _)| &k[..] != fields::FOR_SUBSCRIBER.as_bytes())
                     .cloned()
                     .collect(),
                 ..entry
@@ -410,8 +409,11 @@ fn to_letter(e: &StreamEntry) -> DeadLetter {
 mod tests {
     use super::*;
 
-    fn field(name: &str, bytes: usize) -> (Vec<u8>, Vec<u8>) {
-        (name.as_bytes().to_vec(), vec![b'x'; bytes])
+    fn field(name: &str, bytes: usize) -> (Bytes, Bytes) {
+        (
+            Bytes::copy_from_slice(name.as_bytes()),
+            Bytes::from(vec![b'x'; bytes]),
+        )
     }
 
     #[test]
@@ -434,7 +436,7 @@ mod tests {
         assert_eq!(kept.fields.len(), 4);
         assert_eq!(kept.note, "+596 fields dropped (36620522 bytes)");
         // A 20 MiB name and a 2 MiB value: both cut, and said.
-        let huge_name = ("n".repeat(20 << 20).into_bytes(), b"v".to_vec());
+        let huge_name = (Bytes::from("n".repeat(20 << 20)), Bytes::from_static(b"v"));
         let huge_value = field("envelope", 2 << 20);
         let huge = [huge_name, huge_value];
         let kept = kept_fields(&huge);

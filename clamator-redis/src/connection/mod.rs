@@ -6,6 +6,7 @@
 
 mod cluster;
 mod operator;
+mod raw;
 mod reader;
 mod sentinel;
 
@@ -21,8 +22,12 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
 
+use crate::stream::commands::EntryReader;
+use crate::stream::decode::ReadReply;
+use crate::stream::StreamEntry;
 use crate::target::{redact_url as redact, Deployment, RedisTarget, Resolved};
 pub use operator::RedisConnection;
+use raw::RawConn;
 use sentinel::Failover;
 
 pub(crate) use reader::{AtStop, BlockingReader};
@@ -163,30 +168,52 @@ impl Connector {
     /// `BLOCK` time plus the usual response timeout. The loop replaces it after an error
     /// [`needs_new_connection`] names.
     pub(crate) async fn dedicated(&self) -> Result<RedisConn, Error> {
-        let config = self.blocking_config();
+        let timeouts = Timeouts {
+            connect: self.settings.connect_timeout,
+            response: BLOCK + self.settings.response_timeout,
+        };
         match &self.clients {
-            Clients::Standalone(client) => client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .map(RedisConn::Multiplexed),
+            Clients::Standalone(client) => dedicated_to(client, &timeouts).await,
             Clients::Cluster(clients) => clients
                 .blocking
                 .get_async_connection()
                 .await
                 .map(RedisConn::Cluster),
             Clients::Sentinel(failover) => failover
-                .dedicated(&config)
+                .dedicated(&timeouts)
                 .await
                 .map(|d| RedisConn::SentinelDedicated(d, Arc::clone(failover))),
         }
         .map_err(|e| self.cannot_connect(e))
     }
+}
 
-    fn blocking_config(&self) -> AsyncConnectionConfig {
-        AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.settings.connect_timeout))
-            .set_response_timeout(Some(BLOCK + self.settings.response_timeout))
+/// The timeouts of a dedicated connection.
+pub(crate) struct Timeouts {
+    connect: Duration,
+    /// Covers the `BLOCK` time.
+    response: Duration,
+}
+
+/// A dedicated connection to the one Redis `client` names: our own over plain TCP or a Unix
+/// socket (stream replies decoded from their bytes), redis-rs's over TLS.
+async fn dedicated_to(
+    client: &redis::Client,
+    timeouts: &Timeouts,
+) -> redis::RedisResult<RedisConn> {
+    let info = client.get_connection_info();
+    if RawConn::serves(info) {
+        return RawConn::connect(info, timeouts.connect, timeouts.response)
+            .await
+            .map(RedisConn::Raw);
     }
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeouts.connect))
+        .set_response_timeout(Some(timeouts.response));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map(RedisConn::Multiplexed)
 }
 
 // `check` lives with the connector it asks, so the target (a plain description) imports
@@ -270,8 +297,11 @@ fn cluster_client(
 pub(crate) enum RedisConn {
     /// Standalone, shared: reconnects on its own.
     Manager(ConnectionManager),
-    /// Standalone, dedicated to one blocking loop.
+    /// Standalone over TLS, dedicated to one blocking loop.
     Multiplexed(MultiplexedConnection),
+    /// Standalone over plain TCP or a Unix socket, dedicated to one blocking loop: stream
+    /// replies are decoded from their bytes.
+    Raw(RawConn),
     /// Redis Cluster: follows the slot map; pipelines are split by slot.
     Cluster(ClusterConnection),
     /// Sentinel, shared: moves to the new master after a failover.
@@ -285,6 +315,7 @@ impl std::fmt::Debug for RedisConn {
         f.write_str(match self {
             Self::Manager(_) => "RedisConn::Standalone",
             Self::Multiplexed(_) => "RedisConn::Dedicated",
+            Self::Raw(_) => "RedisConn::DedicatedRaw",
             Self::Cluster(_) => "RedisConn::Cluster",
             Self::Sentinel(_) => "RedisConn::Sentinel",
             Self::SentinelDedicated(..) => "RedisConn::SentinelDedicated",
@@ -297,6 +328,7 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Manager(c) => c.req_packed_command(cmd),
             Self::Multiplexed(c) => c.req_packed_command(cmd),
+            Self::Raw(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
             Self::Sentinel(f) => Box::pin(f.command(cmd)),
             Self::SentinelDedicated(d, f) => Box::pin(d.command(f, cmd)),
@@ -312,6 +344,7 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Manager(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Multiplexed(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Raw(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => Box::pin(cluster::pipeline(c, pipeline, offset, count)),
             Self::Sentinel(f) => Box::pin(f.pipeline(pipeline, offset, count)),
             Self::SentinelDedicated(d, _) => Box::pin(d.pipeline(pipeline, offset, count)),
@@ -322,8 +355,19 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Manager(c) => c.get_db(),
             Self::Multiplexed(c) => c.get_db(),
+            Self::Raw(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
             Self::Sentinel(_) | Self::SentinelDedicated(..) => 0,
+        }
+    }
+}
+
+impl EntryReader for RedisConn {
+    fn read_entries<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Vec<StreamEntry>> {
+        match self {
+            Self::Raw(c) => c.read_entries(cmd),
+            Self::SentinelDedicated(d, f) => Box::pin(d.read_entries(f, cmd)),
+            other => Box::pin(async move { Ok(cmd.query_async::<ReadReply>(other).await?.0) }),
         }
     }
 }

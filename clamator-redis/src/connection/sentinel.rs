@@ -15,6 +15,8 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisResult, Value};
 
+use super::EntryReader;
+use crate::stream::StreamEntry;
 use crate::target::RedisTarget;
 
 /// How often, at most, the sentinels are asked whether the master is still the same.
@@ -106,10 +108,14 @@ struct Current {
     checked: Instant,
 }
 
+/// What a blocking loop's connection answers once the sentinels name another master.
+const MOVED_ON: &[u8] = b"-READONLY the sentinels name another master now; reconnecting\r\n";
+
 /// A blocking loop's connection to the master of one generation.
 #[derive(Clone)]
 pub(crate) struct Dedicated {
-    conn: MultiplexedConnection,
+    /// A dedicated connection of standalone mode, to the master.
+    conn: Box<super::RedisConn>,
     generation: u64,
 }
 
@@ -117,12 +123,26 @@ impl Dedicated {
     /// Runs `cmd` unless the master changed since this connection was opened; then a
     /// `READONLY` error, so the loop reconnects to the new one.
     pub(super) async fn command(&mut self, failover: &Failover, cmd: &Cmd) -> RedisResult<Value> {
-        if failover.current_generation().await != Some(self.generation) {
-            return redis::parse_redis_value(
-                b"-READONLY the sentinels name another master now; reconnecting\r\n",
-            );
+        if !self.still_master(failover).await {
+            return redis::parse_redis_value(MOVED_ON);
         }
         self.conn.req_packed_command(cmd).await
+    }
+
+    /// Reads stream entries with `cmd`, as [`command`](Self::command) runs a command.
+    pub(super) async fn read_entries(
+        &mut self,
+        failover: &Failover,
+        cmd: &Cmd,
+    ) -> RedisResult<Vec<StreamEntry>> {
+        if !self.still_master(failover).await {
+            redis::parse_redis_value(MOVED_ON)?.extract_error()?;
+        }
+        self.conn.read_entries(cmd).await
+    }
+
+    async fn still_master(&self, failover: &Failover) -> bool {
+        failover.current_generation().await == Some(self.generation)
     }
 
     pub(super) async fn pipeline(
@@ -325,14 +345,11 @@ impl Failover {
     }
 
     /// A new connection to the current master, for one blocking loop.
-    pub(super) async fn dedicated(&self, config: &AsyncConnectionConfig) -> RedisResult<Dedicated> {
+    pub(super) async fn dedicated(&self, timeouts: &super::Timeouts) -> RedisResult<Dedicated> {
         let current = self.current().await?;
-        let conn = current
-            .client
-            .get_multiplexed_async_connection_with_config(config)
-            .await?;
+        let conn = super::dedicated_to(&current.client, timeouts).await?;
         Ok(Dedicated {
-            conn,
+            conn: Box::new(conn),
             generation: current.generation,
         })
     }

@@ -268,7 +268,7 @@ mod tests {
             id: "1-0".into(),
             fields: fields
                 .iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .map(|(k, v)| (k.as_bytes().to_vec().into(), v.as_bytes().to_vec().into()))
                 .collect(),
             delivery_count: None,
         };

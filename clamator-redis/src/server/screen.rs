@@ -241,7 +241,7 @@ mod tests {
             id: "1-0".into(),
             fields: fields
                 .iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .map(|(k, v)| (k.as_bytes().to_vec().into(), v.as_bytes().to_vec().into()))
                 .collect(),
             delivery_count: deliveries,
         }
@@ -300,8 +300,10 @@ mod tests {
     #[test]
     fn a_reply_to_that_is_not_utf8_is_refused() {
         let mut e = entry(&[("envelope", REQUEST)], None);
-        e.fields
-            .push((b"reply-to".to_vec(), b"p:replies:c\xff".to_vec()));
+        e.fields.push((
+            b"reply-to".to_vec().into(),
+            b"p:replies:c\xff".to_vec().into(),
+        ));
         let to = e.text("reply-to");
         let r = *screen(RULES, "arith", &e, to.as_deref()).unwrap_err();
         assert_eq!((r.reason, r.answer), (RetireReason::Malformed, false));

@@ -3,6 +3,7 @@
 //! reply is a [`FromRedisValue`] type, so a reply of the wrong shape is an ordinary
 //! [`redis::RedisError`] of the command that got it.
 
+use bytes::Bytes;
 use redis::{FromRedisValue, ParsingError, Value};
 
 use super::StreamEntry;
@@ -83,14 +84,14 @@ fn entry(v: Value) -> Result<StreamEntry, String> {
             let mut it = items.into_iter();
             while let (Some(k), Some(v)) = (it.next(), it.next()) {
                 if let (Some(k), Some(v)) = (into_bytes(k), into_bytes(v)) {
-                    fields.push((k, v));
+                    fields.push((Bytes::from(k), Bytes::from(v)));
                 }
             }
         }
         Value::Map(pairs) => {
             for (k, v) in pairs {
                 if let (Some(k), Some(v)) = (into_bytes(k), into_bytes(v)) {
-                    fields.push((k, v));
+                    fields.push((Bytes::from(k), Bytes::from(v)));
                 }
             }
         }

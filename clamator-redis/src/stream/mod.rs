@@ -8,6 +8,9 @@
 
 pub(crate) mod commands;
 pub(crate) mod decode;
+pub(crate) mod resp;
+
+use bytes::Bytes;
 
 /// The fields of a request entry. The first three are clamator's, in the order clamator
 /// writes them; the others are ours, which clamator peers ignore.
@@ -54,7 +57,7 @@ pub(crate) fn check_size(envelope: &str, limit: usize) -> Result<(), clamator_pr
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StreamEntry {
     pub(crate) id: String,
-    pub(crate) fields: Vec<(Vec<u8>, Vec<u8>)>,
+    pub(crate) fields: Vec<(Bytes, Bytes)>,
     /// Deliveries so far, this one included, when known (1 for a fresh read).
     pub(crate) delivery_count: Option<u64>,
 }
@@ -65,7 +68,7 @@ impl StreamEntry {
         self.fields
             .iter()
             .find(|(k, _)| k == name.as_bytes())
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| &v[..])
     }
 
     /// Field `name` as text (lossy), for fields that are text by contract.
@@ -137,9 +140,9 @@ mod tests {
         let e = StreamEntry {
             id: "1-0".into(),
             fields: vec![
-                (b"a".to_vec(), b"1".to_vec()),
-                (b"a".to_vec(), b"2".to_vec()),
-                (b"b".to_vec(), b"\xffx".to_vec()),
+                (b"a".to_vec().into(), b"1".to_vec().into()),
+                (b"a".to_vec().into(), b"2".to_vec().into()),
+                (b"b".to_vec().into(), b"\xffx".to_vec().into()),
             ],
             delivery_count: None,
         };

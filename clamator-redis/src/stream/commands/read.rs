@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use redis::aio::ConnectionLike;
 use redis::streams::{StreamPendingCountReply, StreamPendingId, StreamPendingReply};
-use redis::RedisResult;
+use redis::{Cmd, RedisFuture, RedisResult};
 
 use super::millis;
-use crate::stream::decode::{AutoclaimReply, RangeReply, ReadReply};
+use crate::stream::decode::{AutoclaimReply, RangeReply};
 use crate::stream::StreamEntry;
 
 /// The id of a stream's newest entry (`XREVRANGE … + - COUNT 1`), `0-0` when it is empty or
@@ -31,25 +31,31 @@ pub(crate) async fn last_id<C: ConnectionLike + Send>(
         .map_or_else(|| "0-0".to_owned(), |(id, _)| id))
 }
 
+/// A connection that reads stream entries (`XREADGROUP`, `XREAD`): the dedicated
+/// connections of our own decode them from the reply's bytes, the others through redis-rs's
+/// values.
+pub(crate) trait EntryReader: ConnectionLike + Send {
+    /// Sends `cmd` and decodes the entries of its reply.
+    fn read_entries<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Vec<StreamEntry>>;
+}
+
 /// `XREAD COUNT <count> BLOCK <block> STREAMS <key> <after>`: a client's reply reader.
-pub(crate) async fn read_after<C: ConnectionLike + Send>(
+pub(crate) async fn read_after<C: EntryReader>(
     conn: &mut C,
     key: &str,
     after: &str,
     count: usize,
     block: Duration,
 ) -> RedisResult<Vec<StreamEntry>> {
-    redis::cmd("XREAD")
-        .arg("COUNT")
+    let mut cmd = redis::cmd("XREAD");
+    cmd.arg("COUNT")
         .arg(count)
         .arg("BLOCK")
         .arg(millis(block))
         .arg("STREAMS")
         .arg(key)
-        .arg(after)
-        .query_async::<ReadReply>(conn)
-        .await
-        .map(|r| r.0)
+        .arg(after);
+    conn.read_entries(&cmd).await
 }
 
 /// A consumer in a consumer group: the stream, the group and the consumer's name.
@@ -62,14 +68,14 @@ pub(crate) struct Consumer<'a> {
 
 /// `XREADGROUP GROUP <group> <consumer> COUNT <count> BLOCK <block> STREAMS <stream> >`:
 /// new entries for this consumer.
-pub(crate) async fn read_group<C: ConnectionLike + Send>(
+pub(crate) async fn read_group<C: EntryReader>(
     conn: &mut C,
     consumer: Consumer<'_>,
     count: usize,
     block: Duration,
 ) -> RedisResult<Vec<StreamEntry>> {
-    redis::cmd("XREADGROUP")
-        .arg("GROUP")
+    let mut cmd = redis::cmd("XREADGROUP");
+    cmd.arg("GROUP")
         .arg(consumer.group)
         .arg(consumer.name)
         .arg("COUNT")
@@ -78,10 +84,8 @@ pub(crate) async fn read_group<C: ConnectionLike + Send>(
         .arg(millis(block))
         .arg("STREAMS")
         .arg(consumer.stream)
-        .arg(">")
-        .query_async::<ReadReply>(conn)
-        .await
-        .map(|r| r.0)
+        .arg(">");
+    conn.read_entries(&cmd).await
 }
 
 /// `XAUTOCLAIM <stream> <group> <consumer> <min idle> <cursor> COUNT <count>`: takes over

@@ -3,7 +3,8 @@
 //! use them read as policy and the wire can be checked here alone.
 //!
 //! Hot-path replies (`XREADGROUP`, `XREAD`, `XAUTOCLAIM`, `XRANGE`) are decoded by our own
-//! decoder, which keeps field values as bytes and takes them over without copying; the cold
+//! decoders, which keep field values as bytes: from the raw bytes ([`resp`]) on the blocking
+//! loops' own connections, from redis-rs's values ([`decode`]) elsewhere. The cold
 //! administrative replies (`XINFO`, `XPENDING`) use redis-rs's typed replies.
 
 pub(crate) mod commands;
@@ -57,6 +58,8 @@ pub(crate) fn check_size(envelope: &str, limit: usize) -> Result<(), clamator_pr
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StreamEntry {
     pub(crate) id: String,
+    /// Names and values; read from raw bytes, they are slices of the reply they came in,
+    /// which stays in memory while any of its entries does.
     pub(crate) fields: Vec<(Bytes, Bytes)>,
     /// Deliveries so far, this one included, when known (1 for a fresh read).
     pub(crate) delivery_count: Option<u64>,

@@ -9,7 +9,11 @@ Every row is the median (by calls/s) of --runs runs; the runs of the systems alt
 machine that gets busier part-way through slows every row alike.
 
     python3 scripts/compare.py [--runs 3] [--calls 60000] [--no-python] [--no-build]
-                               [--worker-threads 2] [--mimalloc]
+                               [--worker-threads 2] [--mimalloc] [--before PATH]
+
+`--before PATH` adds a row measured with another clamator-bench binary (an earlier commit's
+`target/release/clamator-bench`, copied aside), in the same alternating runs, so a change is
+reported before and after beside every other row.
 
 Needs redis-server, nats-server and rabbitmq-server (Debian packages) and, for the Python row,
 the venv the interop tests create (target/interop-venv). It builds clamator-bench in the
@@ -82,10 +86,14 @@ def main() -> int:
                    help="tokio worker threads of every Rust server and client (0: current-thread)")
     p.add_argument("--mimalloc", action="store_true",
                    help="build the Rust servers and clients with mimalloc as their allocator")
+    p.add_argument("--before", metavar="PATH",
+                   help="a clamator-bench binary of an earlier build: adds its clamator-rs row")
     a = p.parse_args()
     if not a.no_build:
         build(a.mimalloc)
     systems = [s for s in SYSTEMS if not (a.no_python and "--peer-python" in s[1])]
+    if a.before:
+        systems.insert(0, ("clamator-rs, before", [os.path.abspath(a.before)], SYSTEMS[0][2]))
     many: dict[str, list[dict]] = {name: [] for name, _, _ in systems}
     one: dict[str, list[dict]] = {name: [] for name, _, _ in systems}
     for run in range(a.runs):

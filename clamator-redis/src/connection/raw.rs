@@ -257,8 +257,8 @@ mod tests {
     }
 
     /// The bytes of `cmd`'s reply.
-    async fn frame_of(conn: &RawConn, cmd: &Cmd) -> Bytes {
-        conn.inner.lock().await.frame(cmd).await.unwrap()
+    async fn frame_of(conn: &RawConn, cmd: &Cmd) -> RedisResult<Bytes> {
+        conn.inner.lock().await.frame(cmd).await
     }
 
     /// Real replies, RESP2 and RESP3: every one is read from its bytes (not left to
@@ -335,7 +335,7 @@ mod tests {
             let history = group(&consumer, "0");
             let mut replies = Vec::new();
             for cmd in [&read_all, &first, &timed_out] {
-                replies.push(frame_of(&conn, cmd).await);
+                replies.push(frame_of(&conn, cmd).await.unwrap());
             }
             // An entry deleted while pending comes back from the history with nil fields.
             let deleted: String = {
@@ -354,7 +354,7 @@ mod tests {
                 .query_async(&mut setup)
                 .await
                 .unwrap();
-            replies.push(frame_of(&conn, &history).await);
+            replies.push(frame_of(&conn, &history).await.unwrap());
             for frame in &replies {
                 let Decoded::Entries(fast) = stream_reply(frame) else {
                     panic!("a real reply left aside: {frame:?}")
@@ -448,6 +448,32 @@ mod tests {
             .err()
             .unwrap();
         assert!(wrong.to_string().contains("WRONGPASS"), "{wrong}");
+    }
+
+    /// A Unix socket, through the same connector the loops use.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn it_reads_over_a_unix_socket() {
+        let redis =
+            RedisProcess::start_with(&["--save", "", "--unixsocket", "redis.sock"]).unwrap();
+        let socket = redis.dir().join("redis.sock");
+        let settings = crate::target::RedisTarget::new(format!("unix://{}", socket.display()));
+        let connector = crate::connection::Connector::new(&settings).unwrap();
+        let mut conn = connector.dedicated().await.unwrap();
+        assert_eq!(format!("{conn:?}"), "RedisConn::DedicatedRaw");
+        let _: String = redis::cmd("XADD")
+            .arg("u")
+            .arg("*")
+            .arg("envelope")
+            .arg("{}")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let got = commands::read_after(&mut conn, "u", "0", 10, Duration::from_millis(10))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].field("envelope"), Some(&b"{}"[..]));
     }
 
     /// A paused Redis times the command out, and the connection is not used again; a

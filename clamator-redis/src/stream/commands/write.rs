@@ -143,14 +143,15 @@ pub(crate) fn push_upkeep(pipe: &mut Pipeline, reply_stream: &str, limits: Reply
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let minid = millis(now.saturating_sub(limits.retention));
-    pipe.cmd("XTRIM")
-        .arg(reply_stream)
+    let mut trim = sized("XTRIM", 4, reply_stream.len());
+    trim.arg(reply_stream)
         .arg("MINID")
         .arg("~")
         .arg(format!("{minid}-0"));
-    pipe.cmd("PEXPIRE")
-        .arg(reply_stream)
-        .arg(millis(limits.ttl));
+    pipe.add_command(trim);
+    let mut expire = sized("PEXPIRE", 2, reply_stream.len());
+    expire.arg(reply_stream).arg(millis(limits.ttl));
+    pipe.add_command(expire);
 }
 
 /// Appends `XACK <stream> <group> <ids…>` to `pipe`.
@@ -160,10 +161,15 @@ pub(crate) fn push_ack<'a>(
     group: &str,
     ids: impl IntoIterator<Item = &'a str>,
 ) {
-    let cmd = pipe.cmd("XACK").arg(stream).arg(group);
+    let ids = ids.into_iter();
+    let count = ids.size_hint().0;
+    // An id is at most 41 characters (two u64 and a dash).
+    let mut cmd = sized("XACK", 2 + count, stream.len() + group.len() + 41 * count);
+    cmd.arg(stream).arg(group);
     for id in ids {
         cmd.arg(id);
     }
+    pipe.add_command(cmd);
 }
 
 /// `XADD <stream> [MAXLEN ~ <maxlen>] * <fields…>` with raw field bytes; returns the new id.

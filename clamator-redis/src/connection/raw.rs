@@ -29,6 +29,10 @@ const FIRST_BUFFER: usize = 16 * 1024;
 /// Room made before each socket read, at least.
 const READ_ROOM: usize = 8 * 1024;
 
+/// The largest read buffer kept between replies: one batch of large entries grows it, and
+/// it is not kept at that size for the life of the loop.
+const MAX_KEPT_BUFFER: usize = 1024 * 1024;
+
 /// A socket either way.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -175,6 +179,9 @@ impl Inner {
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             if let Some(len) = framed {
                 return Ok(self.buf.split_to(len).freeze());
+            }
+            if self.buf.is_empty() && self.buf.capacity() > MAX_KEPT_BUFFER {
+                self.buf = BytesMut::with_capacity(FIRST_BUFFER);
             }
             if self.buf.capacity() - self.buf.len() < READ_ROOM {
                 self.buf.reserve(READ_ROOM.max(self.buf.len()));
@@ -401,6 +408,37 @@ mod tests {
             assert_eq!(pong, "PONG", "still in step after an error");
         }
         assert_eq!(cases, 8);
+    }
+
+    /// A batch of large entries grows the read buffer for that reply only.
+    #[tokio::test]
+    async fn one_large_reply_does_not_keep_a_large_buffer() {
+        let redis = RedisProcess::start().unwrap();
+        let mut conn = connect(&redis.url()).await.unwrap();
+        let add = |value: String| {
+            redis::cmd("XADD")
+                .arg("b")
+                .arg("*")
+                .arg("envelope")
+                .arg(value)
+                .clone()
+        };
+        let big: String = add("x".repeat(5 << 20))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let got = commands::read_after(&mut conn, "b", "0", 10, Duration::from_millis(10))
+            .await
+            .unwrap();
+        assert_eq!(got[0].field("envelope").map(<[u8]>::len), Some(5 << 20));
+        drop(got);
+        let _: String = add("small".into()).query_async(&mut conn).await.unwrap();
+        let got = commands::read_after(&mut conn, "b", &big, 10, Duration::from_millis(10))
+            .await
+            .unwrap();
+        assert_eq!(got[0].field("envelope"), Some(&b"small"[..]));
+        let kept = conn.inner.lock().await.buf.capacity();
+        assert!(kept <= MAX_KEPT_BUFFER, "{kept} bytes kept");
     }
 
     /// It logs in as the URL says: a user and password, a database, RESP3; and a wrong

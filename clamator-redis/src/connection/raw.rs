@@ -29,8 +29,9 @@ const FIRST_BUFFER: usize = 16 * 1024;
 /// Room made before each socket read, at least.
 const READ_ROOM: usize = 8 * 1024;
 
-/// The largest read buffer kept between replies: one batch of large entries grows it, and
-/// it is not kept at that size for the life of the loop.
+/// The largest reply whose buffer the connection reads on in: past it, the buffer goes with
+/// the reply, so one batch of large entries does not keep a large buffer for the life of the
+/// loop.
 const MAX_KEPT_BUFFER: usize = 1024 * 1024;
 
 /// A socket either way.
@@ -65,21 +66,45 @@ impl RawConn {
     }
 
     /// Connects to `info` and logs in (`HELLO 3` for RESP3, else `AUTH`, then `SELECT`),
-    /// each step within `connect_timeout`; each command after that within `response_timeout`.
+    /// all within `connect_timeout`; each command after that within `response_timeout`.
     pub(crate) async fn connect(
         info: &ConnectionInfo,
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> RedisResult<Self> {
-        let io = tokio::time::timeout(connect_timeout, open(info.addr()))
+        let mut inner = tokio::time::timeout(connect_timeout, Inner::log_in(info))
             .await
             .map_err(|_| timed_out("connecting"))??;
+        inner.response_timeout = response_timeout;
+        Ok(Self {
+            inner: Arc::new(tokio::sync::Mutex::new(inner)),
+            db: info.redis_settings().db(),
+        })
+    }
+
+    /// Sends `cmd`, a stream read (`XREADGROUP`, `XREAD`), and decodes its entries.
+    async fn entries(&self, cmd: &Cmd) -> RedisResult<Vec<StreamEntry>> {
+        let frame = self.inner.lock().await.frame(cmd).await?;
+        match resp::stream_reply(&frame) {
+            Decoded::Entries(entries) => Ok(entries),
+            Decoded::Other => {
+                let value = redis::parse_redis_value(&frame)?.extract_error()?;
+                Ok(ReadReply::from_redis_value(value)?.0)
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Opens the socket and logs in, as [`RawConn::connect`] says.
+    async fn log_in(info: &ConnectionInfo) -> RedisResult<Self> {
         let mut inner = Inner {
-            io,
+            io: open(info.addr()).await?,
             buf: BytesMut::with_capacity(FIRST_BUFFER),
             framer: Framer::default(),
             out: Vec::with_capacity(256),
-            response_timeout: connect_timeout,
+            // The caller's connect timeout bounds the whole login.
+            response_timeout: Duration::MAX,
             in_flight: false,
         };
         let settings = info.redis_settings();
@@ -114,27 +139,9 @@ impl RawConn {
             // Any answer will do (a user may be refused PING).
             inner.command(&redis::cmd("PING")).await?;
         }
-        inner.response_timeout = response_timeout;
-        Ok(Self {
-            inner: Arc::new(tokio::sync::Mutex::new(inner)),
-            db: settings.db(),
-        })
+        Ok(inner)
     }
 
-    /// Sends `cmd`, a stream read (`XREADGROUP`, `XREAD`), and decodes its entries.
-    async fn entries(&self, cmd: &Cmd) -> RedisResult<Vec<StreamEntry>> {
-        let frame = self.inner.lock().await.frame(cmd).await?;
-        match resp::stream_reply(&frame) {
-            Decoded::Entries(entries) => Ok(entries),
-            Decoded::Other => {
-                let value = redis::parse_redis_value(&frame)?.extract_error()?;
-                Ok(ReadReply::from_redis_value(value)?.0)
-            }
-        }
-    }
-}
-
-impl Inner {
     /// Sends `cmd` and waits for its reply's bytes.
     async fn frame(&mut self, cmd: &Cmd) -> RedisResult<Bytes> {
         self.out.clear();
@@ -178,10 +185,19 @@ impl Inner {
                 .advance(&self.buf)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             if let Some(len) = framed {
-                return Ok(self.buf.split_to(len).freeze());
-            }
-            if self.buf.is_empty() && self.buf.capacity() > MAX_KEPT_BUFFER {
-                self.buf = BytesMut::with_capacity(FIRST_BUFFER);
+                let frame = self.buf.split_to(len).freeze();
+                if frame.len() > MAX_KEPT_BUFFER {
+                    // The large allocation goes with the frame (and its entries); read on
+                    // in a small one.
+                    let mut fresh = BytesMut::with_capacity(FIRST_BUFFER.max(self.buf.len()));
+                    fresh.extend_from_slice(&self.buf);
+                    self.buf = fresh;
+                }
+                if frame.first() == Some(&b'>') {
+                    // A RESP3 push (client tracking, say) is not the reply to anything.
+                    continue;
+                }
+                return Ok(frame);
             }
             if self.buf.capacity() - self.buf.len() < READ_ROOM {
                 self.buf.reserve(READ_ROOM.max(self.buf.len()));
@@ -439,6 +455,42 @@ mod tests {
         assert_eq!(got[0].field("envelope"), Some(&b"small"[..]));
         let kept = conn.inner.lock().await.buf.capacity();
         assert!(kept <= MAX_KEPT_BUFFER, "{kept} bytes kept");
+    }
+
+    /// A RESP3 push (here a client-tracking invalidation) is not taken for a reply.
+    #[tokio::test]
+    async fn a_push_is_not_taken_for_a_reply() {
+        let redis = RedisProcess::start().unwrap();
+        let mut conn = connect(&format!("{}?protocol=resp3", redis.url()))
+            .await
+            .unwrap();
+        let mut other = connect(&redis.url()).await.unwrap();
+        let _: () = redis::cmd("CLIENT")
+            .arg("TRACKING")
+            .arg("ON")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let _: Option<String> = redis::cmd("GET")
+            .arg("k")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("SET")
+            .arg("k")
+            .arg("v")
+            .query_async(&mut other)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let got: String = redis::cmd("GET")
+            .arg("k")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(got, "v", "the invalidation push was skipped");
+        let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+        assert_eq!(pong, "PONG");
     }
 
     /// It logs in as the URL says: a user and password, a database, RESP3; and a wrong

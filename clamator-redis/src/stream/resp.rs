@@ -50,7 +50,9 @@ impl Framer {
             };
             self.pos += len;
             // The element itself is done; what it contains is now pending.
-            self.pending = self.pending - 1 + adds;
+            self.pending = (self.pending - 1)
+                .checked_add(adds)
+                .ok_or(Malformed("more elements than a reply could hold"))?;
         }
         let len = self.pos;
         *self = Self::default();
@@ -589,5 +591,10 @@ mod tests {
         // A count no reply could have is waited for, not allocated.
         assert_eq!(frame_all(b"*9223372036854775807\r\n:1\r\n"), Ok(None));
         assert_eq!(frame_all(b"|1\r\n+a\r\n+b\r\n:7\r\n"), Ok(Some(16)));
+        // Counts that would overflow the framer's tally are refused, not wrapped.
+        assert_eq!(
+            frame_all(b"*2\r\n|9223372036854775807\r\n"),
+            Err(Malformed("more elements than a reply could hold"))
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Consumer groups: created at start and re-created when they vanish, both starting from a
-//! point in time: `max_request_age` before now, and never before the newest entry this
-//! server knows the group delivered (what it read itself, and the group's position it last
+//! point in time: `max_request_age` before now, and never before the millisecond of the
+//! newest entry this server knows the group delivered (what it read itself, and the group's position it last
 //! saw in Redis: at start, and at every housekeeping round). Entry ids are timestamps, so
 //! recent requests queued while no group existed are served, and requests older than any
 //! caller still waits for, or delivered before, are not run (again).
@@ -13,8 +13,15 @@ use super::runtime::{ServerState, ServiceRuntime};
 use super::stats::Counters;
 use crate::stream::{commands, StreamId};
 
-/// Where a group created now starts: `max_request_age` before `now`, or just after
-/// `delivered` when that is later. Creating at an id delivers every entry after it.
+/// Where a group created now starts: `max_request_age` before `now`, or just before the
+/// millisecond of `delivered` when that is later. Creating at an id delivers every entry
+/// after it.
+///
+/// Not just after `delivered` itself: a stream flushed and written again restarts its
+/// sequence numbers, so a request added right after the flush, in the millisecond of the
+/// last delivery, has an id at or below it and would never be served. What this costs when
+/// only the group vanished: the entries of that one millisecond already delivered are
+/// delivered again (at least once, as after any loss of the group).
 pub(crate) fn start_point(
     now: SystemTime,
     max_request_age: Duration,
@@ -26,7 +33,7 @@ pub(crate) fn start_point(
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let by_age = StreamId { ms, seq: 0 };
     match delivered {
-        Some(delivered) if delivered > by_age => delivered,
+        Some(delivered) if delivered.ms > by_age.ms => delivered.before_its_millisecond(),
         _ => by_age,
     }
 }
@@ -42,8 +49,12 @@ pub(crate) async fn ensure_group(
     let delivered = rt.delivered();
     let start = match &rt.events {
         // A subscriber's group starts where it was configured to, or (re-created after it
-        // vanished) just after what it was seen to have delivered.
-        Some(events) => delivered.map_or_else(|| events.start_at.group_start(), |d| d.to_string()),
+        // vanished) just before the millisecond of what it was seen to have delivered, for
+        // the reason `start_point` gives.
+        Some(events) => delivered.map_or_else(
+            || events.start_at.group_start(),
+            |d| d.before_its_millisecond().to_string(),
+        ),
         None => start_point(SystemTime::now(), state.config.max_request_age, delivered).to_string(),
     };
     commands::create_group(
@@ -118,12 +129,14 @@ mod tests {
         let age = Duration::from_secs(60);
         let id = |s: &str| StreamId::parse(s);
         assert_eq!(start_point(now, age, None).to_string(), "940000-0");
-        // Delivered more recently than the age: start after it, so nothing delivered runs
-        // again.
+        // Delivered more recently than the age: start just before its millisecond, so
+        // nothing delivered earlier runs again, and a stream flushed and written again in
+        // that millisecond (its sequence restarting at 0) is served from its first entry.
         assert_eq!(
             start_point(now, age, id("990000-4")).to_string(),
-            "990000-4"
+            "989999-18446744073709551615"
         );
+        assert!(start_point(now, age, id("990000-4")) < id("990000-0").unwrap());
         // Delivered long ago (the stream was flushed since): the age decides.
         assert_eq!(start_point(now, age, id("5-0")).to_string(), "940000-0");
         assert_eq!(

@@ -98,6 +98,15 @@ impl StreamId {
         })
     }
 
+    /// The largest id before this id's millisecond: a group created there delivers every
+    /// entry of that millisecond, whatever its sequence number.
+    pub(crate) fn before_its_millisecond(self) -> Self {
+        match self.ms.checked_sub(1) {
+            Some(ms) => Self { ms, seq: u64::MAX },
+            None => Self { ms: 0, seq: 0 },
+        }
+    }
+
     /// The smallest id after this one.
     pub(crate) fn next(self) -> Self {
         match self.seq.checked_add(1) {

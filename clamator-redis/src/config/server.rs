@@ -202,8 +202,8 @@ impl ServerConfig {
 
     /// How far back a consumer group this server creates starts: when a service's group is
     /// missing (no server ever ran, or it was deleted, or Redis lost it), it is created at
-    /// the entry id of `now - max_request_age` (but never before the millisecond of the newest
-    /// entry this server read). So requests queued up to this long ago are served, and older ones, whose
+    /// the entry id of `now - max_request_age` (but never before the newest entry this server
+    /// read). So requests queued up to this long ago are served, and older ones, whose
     /// callers have given up and which may have been answered already, are not run. Keep it
     /// at least your callers' longest timeout; clamator starts a new group at `$` (only
     /// requests sent after it exists). Default 60 s.

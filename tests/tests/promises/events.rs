@@ -1094,7 +1094,7 @@ async fn a_subscriber_goes_on_through_a_redis_restart_and_loses_nothing() {
 }
 
 /// A subscriber group lost with Redis's data (FLUSHALL, or a restart without persistence)
-/// is re-created just before the millisecond of the last event the instance read, not at its `start_at` (`Now`
+/// is re-created just after the last event the instance read, not at its `start_at` (`Now`
 /// by default): the events published between the flush and the re-creation, here in the
 /// flush's own transaction, are handled. Re-created at `$`, they would be skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,57 @@ async fn flushall_recreates_the_group_and_serving_goes_on() {
     h.stop().await;
 }
 
+/// A stream flushed and written again in the millisecond of the server's last delivery:
+/// its new entries have ids at or below that delivery (sequence numbers restart), and are
+/// served all the same. Here the ids are written by hand, so the collision always happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_written_again_in_the_millisecond_of_the_last_delivery_is_served() {
+    let t = TestRedis::start();
+    let (server, handled) = t.arith_server(t.server_config(), 1).await;
+    let raw = t.raw().await;
+    let stream = t.cmds("arith");
+    let probe = format!("{}:replies:probe", t.prefix);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let request = |i: usize| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":"r{i}","method":"arith.add","params":{{"a":{i},"b":1}}}}"#
+        )
+    };
+    let add = |pipe: &mut redis::Pipeline, id: String, i: usize| {
+        pipe.cmd("XADD")
+            .arg(&stream)
+            .arg(id)
+            .arg("type")
+            .arg("rpc")
+            .arg("envelope")
+            .arg(request(i))
+            .arg("reply-to")
+            .arg(&probe)
+            .ignore();
+    };
+    let mut first = redis::pipe();
+    add(&mut first, format!("{ms}-5"), 0);
+    let () = first.query_async(&mut raw.clone()).await.unwrap();
+    clamator_tests::wait_for_envelopes(&raw, &probe, 1).await;
+    let mut flush = redis::pipe();
+    flush.atomic().cmd("FLUSHALL").ignore();
+    for seq in 0..4 {
+        add(
+            &mut flush,
+            format!("{ms}-{seq}"),
+            usize::try_from(seq).unwrap() + 1,
+        );
+    }
+    let () = flush.query_async(&mut raw.clone()).await.unwrap();
+    // The first reply went with the flush; the four new requests are answered.
+    clamator_tests::wait_for_envelopes(&raw, &probe, 4).await;
+    assert_eq!(handled.get(), 5);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_mid_traffic_then_calls_succeed_again() {
     let mut t = TestRedis::start();

@@ -377,20 +377,32 @@ pub async fn queue_adds<C: ConnectionLike + Clone + Send + Sync>(
 /// whose answers are `{"sum": i + 1}`.
 pub fn add_requests(pipe: &mut redis::Pipeline, stream: &str, reply_to: &str, n: usize) {
     for i in 0..n {
-        let envelope = format!(
-            r#"{{"jsonrpc":"2.0","id":"r{i}","method":"arith.add","params":{{"a":{i},"b":1}}}}"#
-        );
-        pipe.cmd("XADD")
-            .arg(stream)
-            .arg("*")
-            .arg("type")
-            .arg("rpc")
-            .arg("envelope")
-            .arg(envelope)
-            .arg("reply-to")
-            .arg(reply_to)
-            .ignore();
+        add_request_at(pipe, stream, "*", reply_to, i);
     }
+}
+
+/// Adds to `pipe` the `XADD` of request `r<i>` of [`add_requests`] at entry id `entry_id`
+/// (`*` for Redis's next).
+pub fn add_request_at(
+    pipe: &mut redis::Pipeline,
+    stream: &str,
+    entry_id: &str,
+    reply_to: &str,
+    i: usize,
+) {
+    let envelope = format!(
+        r#"{{"jsonrpc":"2.0","id":"r{i}","method":"arith.add","params":{{"a":{i},"b":1}}}}"#
+    );
+    pipe.cmd("XADD")
+        .arg(stream)
+        .arg(entry_id)
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(envelope)
+        .arg("reply-to")
+        .arg(reply_to)
+        .ignore();
 }
 
 /// `XADD <stream> * <field> <value> …`: writes an entry by hand, as a peer (or a broken

@@ -43,22 +43,8 @@ async fn a_stream_written_again_in_the_millisecond_of_the_last_delivery_is_serve
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis();
-    let request = |i: usize| {
-        format!(
-            r#"{{"jsonrpc":"2.0","id":"r{i}","method":"arith.add","params":{{"a":{i},"b":1}}}}"#
-        )
-    };
     let add = |pipe: &mut redis::Pipeline, id: String, i: usize| {
-        pipe.cmd("XADD")
-            .arg(&stream)
-            .arg(id)
-            .arg("type")
-            .arg("rpc")
-            .arg("envelope")
-            .arg(request(i))
-            .arg("reply-to")
-            .arg(&probe)
-            .ignore();
+        clamator_tests::add_request_at(pipe, &stream, &id, &probe, i);
     };
     let mut first = redis::pipe();
     add(&mut first, format!("{ms}-5"), 0);
@@ -67,11 +53,7 @@ async fn a_stream_written_again_in_the_millisecond_of_the_last_delivery_is_serve
     let mut flush = redis::pipe();
     flush.atomic().cmd("FLUSHALL").ignore();
     for seq in 0..4 {
-        add(
-            &mut flush,
-            format!("{ms}-{seq}"),
-            usize::try_from(seq).unwrap() + 1,
-        );
+        add(&mut flush, format!("{ms}-{seq}"), seq + 1);
     }
     let () = flush.query_async(&mut raw.clone()).await.unwrap();
     // The first reply went with the flush; the four new requests are answered.

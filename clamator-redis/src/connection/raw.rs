@@ -146,7 +146,9 @@ impl Inner {
     async fn frame(&mut self, cmd: &Cmd) -> RedisResult<Bytes> {
         self.out.clear();
         cmd.write_packed_command(&mut self.out);
-        Ok(self.exchange(1).await?.pop().unwrap_or_default())
+        let mut reply = Bytes::new();
+        self.exchange(1, |frame| reply = frame).await?;
+        Ok(reply)
     }
 
     async fn command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
@@ -154,8 +156,8 @@ impl Inner {
         redis::parse_redis_value(&frame)
     }
 
-    /// Writes what is in `out` and reads `replies` replies.
-    async fn exchange(&mut self, replies: usize) -> io::Result<Vec<Bytes>> {
+    /// Writes what is in `out` and hands each of `replies` replies to `take`, in order.
+    async fn exchange(&mut self, replies: usize, mut take: impl FnMut(Bytes)) -> io::Result<()> {
         if self.in_flight {
             return Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
@@ -164,18 +166,17 @@ impl Inner {
         }
         self.in_flight = true;
         let limit = self.response_timeout;
-        let frames = tokio::time::timeout(limit, async {
+        tokio::time::timeout(limit, async {
             self.io.write_all(&self.out).await?;
-            let mut frames = Vec::with_capacity(replies);
-            while frames.len() < replies {
-                frames.push(self.next_frame().await?);
+            for _ in 0..replies {
+                take(self.next_frame().await?);
             }
-            io::Result::Ok(frames)
+            io::Result::Ok(())
         })
         .await
         .map_err(|_| timed_out("waiting for a reply"))??;
         self.in_flight = false;
-        Ok(frames)
+        Ok(())
     }
 
     async fn next_frame(&mut self) -> io::Result<Bytes> {
@@ -252,7 +253,10 @@ impl ConnectionLike for RawConn {
         Box::pin(async move {
             let mut inner = self.inner.lock().await;
             inner.out = pipeline.get_packed_pipeline();
-            let frames = inner.exchange(offset + count).await?;
+            let mut frames = Vec::with_capacity(offset + count);
+            inner
+                .exchange(offset + count, |frame| frames.push(frame))
+                .await?;
             frames[offset..]
                 .iter()
                 .map(|f| redis::parse_redis_value(f))

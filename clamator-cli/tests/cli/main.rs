@@ -93,10 +93,15 @@ pub async fn run(mut cmd: tokio::process::Command) -> Run {
 }
 
 /// A raw connection for setting things up and looking at what the binary left.
+///
+/// Its response timeout is long: some tests fill Redis with scripts that take seconds on a
+/// loaded machine, past redis-rs's default.
 pub async fn redis_conn(redis: &RedisProcess) -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(std::time::Duration::from_secs(60)));
     redis::Client::open(redis.url())
         .unwrap()
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .unwrap()
 }

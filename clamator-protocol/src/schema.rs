@@ -75,6 +75,8 @@ use serde_json::{Map, Value};
 
 use crate::error::ValidationIssue;
 
+mod quick;
+
 /// How deep a schema document may nest (as JSON text, [`SchemaValidator::from_json`] allows
 /// no more).
 const MAX_SCHEMA_DEPTH: usize = 128;
@@ -145,6 +147,9 @@ pub struct SchemaValidator {
     recursive: bool,
     /// Some pattern needs the backtracking engine: checks run under a budget.
     backtracking: bool,
+    /// The schema read against JSON text, for [`SchemaValidator::surely_accepts`]; `None`
+    /// when it is never sure (its root is a part it does not read).
+    quick: Option<Arc<quick::Quick>>,
 }
 
 impl fmt::Debug for SchemaValidator {
@@ -191,12 +196,16 @@ impl SchemaValidator {
             let relaxed = compile(&plan.relax(&schema), &plan, &engine).map_err(|e| e.error)?;
             Some(Arc::new(relaxed))
         };
+        let quick = quick::Quick::compile(&schema, &|text: &Value| {
+            compile(text, &Plan::default(), &Engine::Linear).ok()
+        });
         Ok(Self {
             strict: Arc::new(strict),
             relaxed,
             null_for_optional: false,
             recursive: !plan.refs.is_empty(),
             backtracking: matches!(engine, Engine::Fallback(_)),
+            quick: quick.reads_anything().then(|| Arc::new(quick)),
         })
     }
 
@@ -262,7 +271,40 @@ impl SchemaValidator {
     }
 }
 
+impl SchemaValidator {
+    /// `true` when `json`, the text of one value, surely conforms: [`validate`](Self::validate)
+    /// of that value would return `Ok`. `false` says nothing (the value may conform or not);
+    /// parse it and [`validate`](Self::validate) it then, for the answer and its issues.
+    ///
+    /// Reads the text once, with no [`Value`] built. It reads types, `enum`/`const` of
+    /// strings, booleans and `null`, numeric bounds, integral `multipleOf`, string lengths,
+    /// `pattern` and `format` (as [`validate`](Self::validate) reads them), `items`, array
+    /// lengths, `properties`, `required`, `additionalProperties`, `maxProperties` and `$ref`;
+    /// a value that reaches any other keyword (`anyOf`, `allOf`, `not`, `uniqueItems`, ...) or
+    /// a pattern needing backtracking is not sure.
+    ///
+    /// ```
+    /// use clamator_protocol::SchemaValidator;
+    /// let v = SchemaValidator::from_json(
+    ///     r#"{"type":"object","properties":{"n":{"type":"integer","minimum":1}},"required":["n"]}"#,
+    /// )?;
+    /// assert!(v.surely_accepts(r#"{"n": 3}"#));
+    /// assert!(!v.surely_accepts(r#"{"n": 0}"#));
+    /// assert!(v.validate(&serde_json::json!({"n": 0})).is_err());
+    /// # Ok::<(), clamator_protocol::schema::SchemaError>(())
+    /// ```
+    pub fn surely_accepts(&self, json: &str) -> bool {
+        self.quick
+            .as_ref()
+            .is_some_and(|q| q.surely_accepts(json, self.null_for_optional))
+    }
+}
+
 impl crate::server::Validator for SchemaValidator {
+    fn surely_accepts(&self, json: &str) -> bool {
+        SchemaValidator::surely_accepts(self, json)
+    }
+
     fn validate(&self, value: &Value) -> Result<(), Vec<ValidationIssue>> {
         SchemaValidator::validate(self, value)
     }

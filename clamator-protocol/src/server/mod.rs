@@ -50,6 +50,17 @@ pub trait Validator: Send + Sync + 'static {
     fn may_block(&self) -> bool {
         false
     }
+
+    /// `true` when `json`, the text of one value, surely conforms: [`validate`](Self::validate)
+    /// would find nothing wrong with it. `false` says nothing; the value is then parsed and
+    /// validated as usual. Generated services' typed path decodes params and checks results
+    /// straight from their text when this says `true`, with no [`Value`] built. The default
+    /// is never sure; [`SchemaValidator`](crate::SchemaValidator) reads the text against the
+    /// schema.
+    fn surely_accepts(&self, json: &str) -> bool {
+        let _ = json;
+        false
+    }
 }
 
 impl<F> Validator for F

@@ -6,9 +6,11 @@
 //! TypeScript peer: compact JSON, keys in clamator's order, `data` always present in errors.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 use crate::error::{codes, RpcError};
@@ -105,6 +107,160 @@ impl<'de> Deserialize<'de> for RpcId {
     }
 }
 
+/// The params of a request or notification: the JSON text they came as, read into a
+/// [`Value`] only when something asks for one.
+///
+/// A generated service's typed path decodes its params type straight from the text; every
+/// other reader sees a `Value` ([`Params::value`], or through `Deref`), parsed once.
+///
+/// ```
+/// use clamator_protocol::envelope::{parse_envelope, Envelope, Params};
+/// let env = parse_envelope(br#"{"jsonrpc":"2.0","method":"a.b","params":{"n": 1},"id":1}"#).unwrap();
+/// let Envelope::Request(req) = env else { panic!() };
+/// assert_eq!(req.params.text(), Some(r#"{"n": 1}"#));
+/// assert_eq!(req.params["n"], 1);
+/// assert_eq!(Params::from(serde_json::json!({"n": 1})), req.params);
+/// ```
+#[derive(Clone, Default)]
+pub struct Params {
+    /// The text, when the params came as text.
+    text: Option<Box<RawValue>>,
+    /// The value, once parsed (or as given).
+    value: OnceLock<Value>,
+}
+
+impl Params {
+    /// The JSON text the params came as; `None` when they were built from a [`Value`] or were
+    /// absent or `null` on the wire (then they are `{}`).
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref().map(RawValue::get)
+    }
+
+    /// The params as a value (parsed from the text on first use).
+    pub fn value(&self) -> &Value {
+        self.value.get_or_init(|| match &self.text {
+            // Checked when read from the envelope: valid JSON, nested no deeper than a
+            // `Value` may be.
+            Some(text) => serde_json::from_str(text.get()).unwrap_or(Value::Null),
+            None => Value::Object(Map::new()),
+        })
+    }
+
+    /// The params as a value, owned.
+    pub fn into_value(self) -> Value {
+        self.value();
+        self.value.into_inner().unwrap_or(Value::Null)
+    }
+
+    /// Params read from an envelope's text; `null` is `{}`, as an absent member. Refused when
+    /// they would not read as a [`Value`] (a number out of range, nested deeper than 128), so
+    /// that reading them later cannot fail and the envelope is refused as it always was.
+    fn from_text(text: Box<RawValue>) -> Option<Self> {
+        if text.get() == "null" {
+            return Some(Self::default());
+        }
+        if !reads_as_value(text.get()) {
+            return None;
+        }
+        Some(Self {
+            text: Some(text),
+            value: OnceLock::new(),
+        })
+    }
+}
+
+/// Whether `json` reads as a [`Value`]: every number in range, nested no deeper than
+/// serde_json allows. Capturing text checks its syntax only.
+fn reads_as_value(json: &str) -> bool {
+    struct Skip;
+    impl<'de> serde::de::DeserializeSeed<'de> for Skip {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> serde::de::Visitor<'de> for Skip {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Skip)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while map.next_key_seed(Skip)?.is_some() {
+                map.next_value_seed(Skip)?;
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde::de::DeserializeSeed::deserialize(Skip, &mut de).is_ok()
+}
+
+impl From<Value> for Params {
+    fn from(value: Value) -> Self {
+        Self {
+            text: None,
+            value: OnceLock::from(value),
+        }
+    }
+}
+
+impl std::ops::Deref for Params {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        self.value()
+    }
+}
+
+impl PartialEq for Params {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value()
+    }
+}
+
+impl PartialEq<Value> for Params {
+    fn eq(&self, other: &Value) -> bool {
+        self.value() == other
+    }
+}
+
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.value(), f)
+    }
+}
+
+impl Serialize for Params {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.text {
+            Some(text) => text.serialize(s),
+            None => self.value().serialize(s),
+        }
+    }
+}
+
 /// A request: a call that expects a reply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -115,7 +271,7 @@ pub struct Request {
     /// The method part of `method` (after the first dot).
     pub method: String,
     /// The params; `{}` when the envelope had none or `null`.
-    pub params: Value,
+    pub params: Params,
 }
 
 /// A notification: a call without an id that is never answered.
@@ -126,7 +282,7 @@ pub struct Notification {
     /// The method part of `method`.
     pub method: String,
     /// The params; `{}` when the envelope had none or `null`.
-    pub params: Value,
+    pub params: Params,
 }
 
 /// A reply: the result of a request or its error.
@@ -269,12 +425,20 @@ struct Members {
     id: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     method: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    params: Option<Value>,
+    #[serde(default, deserialize_with = "params_text")]
+    params: Option<Params>,
     #[serde(default, deserialize_with = "present")]
     result: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     error: Option<Value>,
+}
+
+/// The params member, kept as text.
+fn params_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Params>, D::Error> {
+    let text = Box::<RawValue>::deserialize(d)?;
+    Params::from_text(text)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom("params do not read as a value"))
 }
 
 /// A member that is there, `null` included (`Option`'s own rule would read `null` as absent).
@@ -298,7 +462,10 @@ impl Members {
             jsonrpc: obj.remove("jsonrpc"),
             id: obj.remove("id"),
             method: obj.remove("method"),
-            params: obj.remove("params"),
+            params: obj.remove("params").map(|p| match p {
+                Value::Null => Params::default(),
+                p => Params::from(p),
+            }),
             result: obj.remove("result"),
             error: obj.remove("error"),
         }
@@ -326,10 +493,7 @@ fn parse_members(m: Members, big_id: Option<RpcId>) -> Result<Envelope, Envelope
     if let Some(Value::String(full)) = &m.method {
         let (service, method) =
             split_method(full).map_err(|r| EnvelopeError::invalid(r, recovered.clone()))?;
-        let params = match m.params {
-            None | Some(Value::Null) => Value::Object(Map::new()),
-            Some(p) => p,
-        };
+        let params = m.params.unwrap_or_default();
         if !has_id {
             return Ok(Envelope::Notification(Notification {
                 service,

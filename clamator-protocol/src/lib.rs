@@ -20,9 +20,11 @@ pub use client::{Client, DEFAULT_TIMEOUT};
 pub use contract::{
     ContractDescriptor, ContractInfo, ErrorInfo, EventInfo, MethodDescriptor, MethodInfo,
 };
-pub use envelope::{Envelope, EnvelopeError, Notification, Request, Response, RpcId};
+pub use envelope::{Envelope, EnvelopeError, Notification, Params, Request, Response, RpcId};
 pub use error::{codes, BoxError, Error, RpcError, ValidationIssue};
 pub use memory::{MemoryTransport, PublishedEvent, RecordingPublisher};
 pub use schema::{SchemaError, SchemaValidator};
-pub use server::{BoxFuture, EventOutcome, Method, Router, Service, ServiceBuilder, Validator};
+pub use server::{
+    BoxFuture, EncodedReply, EventOutcome, Method, Router, Service, ServiceBuilder, Validator,
+};
 pub use transport::{CallOptions, ClientTransport, EventPublisher};

@@ -275,7 +275,7 @@ impl Tail {
                 event["method"] = json!(format!("{}.{}", r.service, r.method));
                 event["rpcId"] = id_json(&r.id);
                 if !self.args.no_params {
-                    event["params"] = r.params;
+                    event["params"] = r.params.into_value();
                 }
                 let Some(reply_to) = field(fields, "reply-to") else {
                     event["outcome"] = json!("noReplyTo");
@@ -311,7 +311,7 @@ impl Tail {
                 event["kind"] = json!(kind);
                 event["method"] = json!(format!("{}.{}", n.service, n.method));
                 if !self.args.no_params {
-                    event["params"] = n.params;
+                    event["params"] = n.params.into_value();
                 }
                 event["outcome"] = json!(kind);
                 self.show(&event);

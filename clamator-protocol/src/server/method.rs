@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures_util::FutureExt as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::decode::decode;
@@ -23,11 +24,18 @@ pub(super) enum Failure {
 
 type ErasedHandler = dyn Fn(Value) -> BoxFuture<'static, Result<Value, Failure>> + Send + Sync;
 
+/// The typed path: params decoded straight from their text, the result written straight to
+/// text. `None` when the text does not decode into the params type (the `Value` path then
+/// decides, with its messages).
+type TextHandler =
+    dyn Fn(&str) -> Option<BoxFuture<'static, Result<Box<RawValue>, Failure>>> + Send + Sync;
+
 /// One method of a service: its handler, whether it is a notification, and optional
 /// schema validators for params and result.
 #[derive(Clone)]
 pub struct Method {
     pub(super) handler: Arc<ErasedHandler>,
+    pub(super) text_handler: Option<Arc<TextHandler>>,
     pub(super) notification: bool,
     pub(super) params_validator: Option<Arc<dyn Validator>>,
     pub(super) result_validator: Option<Arc<dyn Validator>>,
@@ -54,16 +62,24 @@ impl Method {
         Fut: Future<Output = Result<R, RpcError>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        Self::erased(false, move |params: Value| {
+        let typed = Arc::clone(&handler);
+        let mut method = Self::erased(false, move |params: Value| {
             let handler = Arc::clone(&handler);
             Box::pin(async move {
                 let params: P = decode(params).map_err(Failure::InvalidParams)?;
                 let result = guarded(handler(params)).await?.map_err(Failure::Rpc)?;
-                serde_json::to_value(result).map_err(|e| {
-                    Failure::InvalidResult(vec![ValidationIssue::new("", e.to_string())])
-                })
+                serde_json::to_value(result).map_err(unserializable)
             })
-        })
+        });
+        method.text_handler = Some(Arc::new(move |text: &str| {
+            let params: P = serde_json::from_str(text).ok()?;
+            let handler = Arc::clone(&typed);
+            Some(Box::pin(async move {
+                let result = guarded(handler(params)).await?.map_err(Failure::Rpc)?;
+                serde_json::value::to_raw_value(&result).map_err(unserializable)
+            }) as BoxFuture<'static, _>)
+        }));
+        method
     }
 
     /// A notification: `handler` takes the decoded params; nothing is ever answered. An
@@ -75,14 +91,24 @@ impl Method {
         Fut: Future<Output = Result<(), RpcError>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        Self::erased(true, move |params: Value| {
+        let typed = Arc::clone(&handler);
+        let mut method = Self::erased(true, move |params: Value| {
             let handler = Arc::clone(&handler);
             Box::pin(async move {
                 let params: P = decode(params).map_err(Failure::InvalidParams)?;
                 guarded(handler(params)).await?.map_err(Failure::Rpc)?;
                 Ok(Value::Null)
             })
-        })
+        });
+        method.text_handler = Some(Arc::new(move |text: &str| {
+            let params: P = serde_json::from_str(text).ok()?;
+            let handler = Arc::clone(&typed);
+            Some(Box::pin(async move {
+                guarded(handler(params)).await?.map_err(Failure::Rpc)?;
+                Ok(Box::<RawValue>::default()) // `null`
+            }) as BoxFuture<'static, _>)
+        }));
+        method
     }
 
     fn erased(
@@ -91,6 +117,7 @@ impl Method {
     ) -> Self {
         Self {
             handler: Arc::new(f),
+            text_handler: None,
             notification,
             params_validator: None,
             result_validator: None,
@@ -116,6 +143,11 @@ impl Method {
     pub fn is_notification(&self) -> bool {
         self.notification
     }
+}
+
+/// A result that does not serialize (a map with keys that are not strings, say).
+fn unserializable(e: serde_json::Error) -> Failure {
+    Failure::InvalidResult(vec![ValidationIssue::new("", e.to_string())])
 }
 
 /// Runs a handler future, turning a panic into a failure so one bad handler cannot take the

@@ -28,7 +28,7 @@ use serde_json::Value;
 pub use self::builder::ServiceBuilder;
 pub use self::method::Method;
 pub use self::router::Router;
-pub use self::service::{EventOutcome, Service};
+pub use self::service::{EncodedReply, EventOutcome, Service};
 use crate::error::ValidationIssue;
 
 /// A boxed, `Send` future, the return type of object-safe async traits here.
@@ -143,7 +143,7 @@ mod tests {
             id: "i1".into(),
             service: "arith".into(),
             method: method.into(),
-            params,
+            params: params.into(),
         })
     }
 
@@ -205,7 +205,7 @@ mod tests {
         let n = Envelope::Notification(Notification {
             service: "arith".into(),
             method: "ping".into(),
-            params: json!({}),
+            params: json!({}).into(),
         });
         assert!(s.dispatch(n).await.is_none());
         // A request to a notification-typed method runs the handler but gets no reply.

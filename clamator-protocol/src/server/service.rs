@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::method::Failure;
 use super::{Method, ServiceBuilder, Validator};
 use crate::contract::{ContractDescriptor, ContractInfo, MethodDescriptor};
-use crate::envelope::{Envelope, Response, RpcId};
+use crate::envelope::{encode_error, encode_success, Envelope, Params, Response, RpcId};
 use crate::error::{RpcError, ValidationIssue};
 
 /// A service: a name and its methods. Build one with [`Service::builder`].
@@ -92,17 +93,53 @@ impl Service {
     /// compared, as in clamator: the stream decides the service). Returns the reply for a
     /// request and `None` for notifications and responses.
     pub async fn dispatch(&self, envelope: Envelope) -> Option<Response> {
+        let (id, outcome) = self.answer(envelope).await?;
+        let outcome = outcome.and_then(|answer| match answer {
+            Answer::Value(value) => Ok(value),
+            Answer::Text(text) => serde_json::from_str(text.get())
+                .map_err(|e| RpcError::internal_with("ProtocolError", e.to_string())),
+        });
+        Some(Response {
+            id: Some(id),
+            outcome,
+        })
+    }
+
+    /// Handles one envelope as [`dispatch`](Self::dispatch) does and returns the reply as it
+    /// goes on the wire. A result of a generated service's typed path (params decoded
+    /// straight from their text, result written straight to text) is never turned into a
+    /// [`Value`] on the way.
+    pub async fn dispatch_encoded(&self, envelope: Envelope) -> Option<EncodedReply> {
+        let (id, outcome) = self.answer(envelope).await?;
+        let encoded = match &outcome {
+            Ok(Answer::Text(text)) => encode_success(&id, text),
+            Ok(Answer::Value(value)) => encode_success(&id, value),
+            Err(e) => Ok(encode_error(Some(&id), e)),
+        };
+        Some(match encoded {
+            Ok(json) => EncodedReply {
+                json,
+                error_code: outcome.err().map(|e| e.code),
+            },
+            Err(e) => {
+                let error = RpcError::internal(&e);
+                EncodedReply {
+                    json: encode_error(Some(&id), &error),
+                    error_code: Some(error.code),
+                }
+            }
+        })
+    }
+
+    /// Runs a request or notification; the id and outcome of a request to answer.
+    async fn answer(&self, envelope: Envelope) -> Option<(RpcId, Result<Answer, RpcError>)> {
         let (id, method, params) = match envelope {
             Envelope::Request(r) => (Some(r.id), r.method, r.params),
             Envelope::Notification(n) => (None, n.method, n.params),
             Envelope::Response(_) => return None,
         };
         let outcome = self.run(id.as_ref(), &method, params).await;
-        let id = id?;
-        outcome.map(|o| Response {
-            id: Some(id),
-            outcome: o,
-        })
+        Some((id?, outcome?))
     }
 
     /// Handles one event: a notification to `method` with `params`, run the way
@@ -155,40 +192,64 @@ impl Service {
         &self,
         id: Option<&RpcId>,
         method_name: &str,
-        params: Value,
-    ) -> Option<Result<Value, RpcError>> {
+        params: Params,
+    ) -> Option<Result<Answer, RpcError>> {
         let service = self.name.as_str();
-        let rpc_id = id.map(RpcId::key).unwrap_or_default();
+        let rpc_id = || id.map(RpcId::key).unwrap_or_default();
         let Some(method) = self.methods.get(method_name) else {
-            tracing::debug!(service, method = method_name, rpc_id, "method not found");
+            tracing::debug!(
+                service,
+                method = method_name,
+                rpc_id = rpc_id(),
+                "method not found"
+            );
             return id.map(|_| Err(RpcError::method_not_found()));
         };
-        let params = match &method.params_validator {
-            Some(v) => match checked(v, params).await {
-                Ok(params) => params,
-                Err(issues) => {
-                    tracing::warn!(
-                        service,
-                        method = method_name,
-                        rpc_id,
-                        ?issues,
-                        "RPC params validation failed"
-                    );
-                    return id.map(|_| Err(RpcError::invalid_params(&issues)));
-                }
-            },
-            None => params,
+        // The typed path, when the params surely conform: decoded straight from their text.
+        // Anything else (not sure, or not decoding) goes the `Value` way below, which gives
+        // every refusal its usual message.
+        let typed = match (&method.text_handler, params.text()) {
+            (Some(handler), Some(text))
+                if method
+                    .params_validator
+                    .as_ref()
+                    .is_none_or(|v| v.surely_accepts(text)) =>
+            {
+                handler(text)
+            }
+            _ => None,
         };
-        let outcome = (method.handler)(params).await;
+        let outcome = match typed {
+            Some(running) => running.await.map(Answer::Text),
+            None => {
+                let params = params.into_value();
+                let params = match &method.params_validator {
+                    Some(v) => match checked(v, params).await {
+                        Ok(params) => params,
+                        Err(issues) => {
+                            tracing::warn!(
+                                service,
+                                method = method_name,
+                                rpc_id = rpc_id(),
+                                ?issues,
+                                "RPC params validation failed"
+                            );
+                            return id.map(|_| Err(RpcError::invalid_params(&issues)));
+                        }
+                    },
+                    None => params,
+                };
+                (method.handler)(params).await.map(Answer::Value)
+            }
+        };
         let answer = match outcome {
-            Ok(value) => match &method.result_validator {
-                Some(v) if !method.notification => {
-                    checked(v, value).await.map_err(Failure::InvalidResult)
-                }
-                _ => Ok(value),
+            Ok(answer) => match &method.result_validator {
+                Some(v) if !method.notification => result_checked(v, answer).await,
+                _ => Ok(answer),
             },
             Err(f) => Err(f),
         };
+        let rpc_id = rpc_id();
         let answer = answer.map_err(|failure| match failure {
             Failure::InvalidParams(issues) => {
                 tracing::warn!(service, method = method_name, rpc_id, ?issues, "RPC params validation failed");
@@ -226,6 +287,38 @@ impl Service {
         }
         id.map(|_| answer)
     }
+}
+
+/// A result: a value, or the text the typed path wrote.
+enum Answer {
+    Value(Value),
+    Text(Box<RawValue>),
+}
+
+/// A reply encoded for the wire ([`Service::dispatch_encoded`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedReply {
+    /// The reply envelope's JSON.
+    pub json: String,
+    /// The JSON-RPC error code, when the reply is an error.
+    pub error_code: Option<i64>,
+}
+
+/// Checks a result; text the validator is not sure of is read into a value and checked in
+/// full, for the answer and its issues.
+async fn result_checked(validator: &Arc<dyn Validator>, answer: Answer) -> Result<Answer, Failure> {
+    let value = match answer {
+        Answer::Text(text) if validator.surely_accepts(text.get()) => {
+            return Ok(Answer::Text(text))
+        }
+        Answer::Text(text) => serde_json::from_str(text.get())
+            .map_err(|e| Failure::InvalidResult(vec![ValidationIssue::new("", e.to_string())]))?,
+        Answer::Value(value) => value,
+    };
+    checked(validator, value)
+        .await
+        .map(Answer::Value)
+        .map_err(Failure::InvalidResult)
 }
 
 /// Checks `value` with `validator` and hands it back when it conforms. A validator that

@@ -86,7 +86,7 @@ async fn handle(state: &ServerState, events: &Service, entry: StreamEntry) -> bo
     };
     let handled = tokio::select! {
         () = state.abort.cancelled() => return false,
-        outcome = events.handle_event(&n.method, n.params) => outcome,
+        outcome = events.handle_event(&n.method, n.params.into_value()) => outcome,
     };
     match handled {
         EventOutcome::Handled | EventOutcome::Unknown => {}

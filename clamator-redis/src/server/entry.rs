@@ -305,19 +305,19 @@ async fn run(
         () = state.abort.cancelled() => None,
         kind = wait_for_limit(limit) => Some(Ran::Stopped(kind)),
         () = keep_alive(claim, claim_ttl(state)) => None,
-        response = async {
+        reply = async {
             let running = Running::start(rt, &state.counters.in_flight);
-            let response = context::scope(ctx, rt.service.dispatch(envelope)).await;
+            let reply = context::scope(ctx, rt.service.dispatch_encoded(envelope)).await;
             running.record(rt, method);
-            response
+            reply
         } => {
-            let (outcome, code) = match response.as_ref().map(|r| &r.outcome) {
-                Some(Err(e)) => ("error", Some(e.code)),
+            let (outcome, code) = match reply.as_ref().map(|r| r.error_code) {
+                Some(Some(code)) => ("error", Some(code)),
                 // A notification has no answer to tell ok from error.
-                Some(Ok(_)) | None => ("ok", None),
+                Some(None) | None => ("ok", None),
             };
             record_outcome(rt, method, outcome, code);
-            Some(Ran::Answered(response.map(|r| r.to_json())))
+            Some(Ran::Answered(reply.map(|r| r.json)))
         }
     }
 }

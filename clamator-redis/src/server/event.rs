@@ -192,7 +192,7 @@ async fn attempt(
         () = keep_alive(claim, claim_ttl(state)) => None,
         outcome = async {
             let running = Running::start(rt, &state.counters.in_flight);
-            let outcome = context::scope(ctx, rt.service.handle_event(&n.method, n.params.clone())).await;
+            let outcome = context::scope(ctx, rt.service.handle_event(&n.method, n.params.value().clone())).await;
             running.record(rt, &n.method);
             if retry {
                 let ok = if matches!(outcome, EventOutcome::Failed(_)) { "error" } else { "ok" };

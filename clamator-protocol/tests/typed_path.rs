@@ -1,4 +1,4 @@
-//! `SchemaValidator::surely_accepts` (the typed path's check, read from JSON text) never says
+//! The typed path. `SchemaValidator::surely_accepts` (its check, read from JSON text) never says
 //! "surely" of a value `validate` (the `jsonschema` crate) refuses: on generated schemas and
 //! payloads, and on every schema of the golden contracts and the example contracts with
 //! payloads made from them, valid ones and broken ones, strict and with `null` for optional
@@ -469,4 +469,185 @@ fn what_it_reads_and_what_it_leaves() {
     // Deep values are left to the full check.
     let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
     assert!(!v(json!({"$ref": "#/definitions/a", "definitions": {"a": {"type": "array", "items": {"$ref": "#/definitions/a"}}}})).surely_accepts(&deep));
+}
+
+// ---------------------------------------------------------------------------------------
+// The typed path answers as the `Value` path does
+// ---------------------------------------------------------------------------------------
+
+mod dispatch {
+    use super::*;
+    use clamator_protocol::envelope::{parse_envelope, Envelope, Params};
+    use clamator_protocol::{Method, RpcError, Service};
+    use serde::{Deserialize, Serialize};
+
+    const PARAMS: &str = r#"{"type":"object","properties":{"a":{"type":"integer","minimum":0},"b":{"type":"number"},"tag":{"type":"string","maxLength":4,"pattern":"^[a-z]*$"},"kind":{"enum":["x","y"]},"items":{"type":"array","items":{"type":"integer"},"maxItems":3},"extra":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}},"required":["a","b"],"additionalProperties":false}"#;
+    const RESULT: &str = r#"{"type":"object","properties":{"sum":{"type":"number","maximum":1000}},"required":["sum"],"additionalProperties":false}"#;
+
+    thread_local! {
+        /// Whether the last `a` was read from text (the typed path) or from a `Value`.
+        static FROM_TEXT: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// An integer that notes what it was read from.
+    struct Noted(i64);
+
+    impl<'de> Deserialize<'de> for Noted {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let from_text = std::any::type_name::<D>().contains("serde_json::de::Deserializer");
+            FROM_TEXT.with(|f| f.set(Some(from_text)));
+            i64::deserialize(d).map(Noted)
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct P {
+        a: Noted,
+        b: f64,
+        #[serde(default)]
+        tag: Option<String>,
+        #[serde(default)]
+        kind: Option<String>,
+        #[serde(default)]
+        items: Option<Vec<i64>>,
+        #[serde(default)]
+        extra: Option<Value>,
+    }
+
+    #[derive(Serialize)]
+    struct R {
+        sum: f64,
+    }
+
+    fn service() -> Service {
+        let add = Method::new(|p: P| async move {
+            if p.a.0 == 13 {
+                return Err(RpcError::new(-32000, "unlucky"));
+            }
+            if p.a.0 == 66 {
+                panic!("handler gave up");
+            }
+            Ok(R {
+                sum: p.a.0 as f64 + p.b,
+            })
+        })
+        .params_validator(
+            SchemaValidator::from_json(PARAMS)
+                .unwrap()
+                .accepting_null_for_optional(),
+        )
+        .result_validator(SchemaValidator::from_json(RESULT).unwrap());
+        let unchecked = Method::new(|p: P| async move { Ok(R { sum: p.b }) });
+        Service::builder("calc")
+            .add("add", add)
+            .add("unchecked", unchecked)
+            .build()
+            .unwrap()
+    }
+
+    /// The reply to `params` sent as text (the typed path where it applies) and as a value
+    /// (the `Value` path, always).
+    async fn both(service: &Service, method: &str, params: &str) -> (String, String) {
+        let text =
+            format!(r#"{{"jsonrpc":"2.0","method":"calc.{method}","params":{params},"id":"r1"}}"#);
+        let Ok(Envelope::Request(typed)) = parse_envelope(text.as_bytes()) else {
+            panic!("not a request: {text}");
+        };
+        let mut valued = typed.clone();
+        valued.params = Params::from(typed.params.value().clone());
+        assert!(valued.params.text().is_none());
+        let a = service
+            .dispatch_encoded(Envelope::Request(typed))
+            .await
+            .unwrap();
+        let b = service
+            .dispatch_encoded(Envelope::Request(valued))
+            .await
+            .unwrap();
+        (a.json, b.json)
+    }
+
+    #[tokio::test]
+    async fn a_corpus_of_params_gets_the_same_replies_both_ways() {
+        let service = service();
+        let corpus = [
+            r#"{"a": 1, "b": 2.5}"#,
+            r#"{"a": 1, "b": 2}"#,
+            r#"{"a": 1.0, "b": 2}"#,
+            r#"{"a": -1, "b": 2}"#,
+            r#"{"a": 1}"#,
+            r#"{"a": 1, "b": "2"}"#,
+            r#"{"a": 1, "b": 2, "tag": null, "kind": null}"#,
+            r#"{"a": 1, "b": 2, "tag": "abcde"}"#,
+            r#"{"a": 1, "b": 2, "tag": "AB"}"#,
+            r#"{"a": 1, "b": 2, "kind": "z"}"#,
+            r#"{"a": 1, "b": 2, "kind": "y", "items": [1, 2, 3]}"#,
+            r#"{"a": 1, "b": 2, "items": [1, 2, 3, 4]}"#,
+            r#"{"a": 1, "b": 2, "extra": {"n": 1, "m": [1]}}"#,
+            r#"{"a": 1, "b": 2, "extra": {}}"#,
+            r#"{"a": 1, "b": 2, "unknown": true}"#,
+            r#"{"a": 1, "a": 2, "b": 2}"#,
+            r#"{"a": 13, "b": 2}"#,
+            r#"{"a": 66, "b": 2}"#,
+            r#"{"a": 1, "b": 999999}"#,
+            r#"{"a": 1, "b": 1e308}"#,
+            r#"{"a": 9223372036854775808, "b": 1}"#,
+            r#"[1, 2]"#,
+            r#""text""#,
+            r#"null"#,
+            r#"{"a": 1, "b": 2, "tag": "\u00e9"}"#,
+        ];
+        for params in corpus {
+            for method in ["add", "unchecked"] {
+                let (typed, valued) = both(&service, method, params).await;
+                assert_eq!(typed, valued, "{method} {params}");
+            }
+        }
+        // Which path read the params: the text when they surely conform, a value otherwise.
+        let read_from_text = |service: &Service, params: &'static str| {
+            let service = service.clone();
+            async move {
+                let text = format!(
+                    r#"{{"jsonrpc":"2.0","method":"calc.add","params":{params},"id":"r1"}}"#
+                );
+                FROM_TEXT.with(|f| f.set(None));
+                let reply = service
+                    .dispatch_encoded(parse_envelope(text.as_bytes()).unwrap())
+                    .await
+                    .unwrap();
+                (FROM_TEXT.with(std::cell::Cell::get), reply.json)
+            }
+        };
+        assert_eq!(
+            read_from_text(&service, r#"{"a": 1, "b": 2.5}"#).await,
+            (
+                Some(true),
+                r#"{"jsonrpc":"2.0","id":"r1","result":{"sum":3.5}}"#.to_owned()
+            )
+        );
+        // `1.0` is an integer to the schema, not to serde: the `Value` path integralizes it.
+        assert_eq!(
+            read_from_text(&service, r#"{"a": 1.0, "b": 2.5}"#).await.0,
+            Some(false)
+        );
+        // Refused by the schema: the handler's type never reads it.
+        assert_eq!(
+            read_from_text(&service, r#"{"a": -1, "b": 2.5}"#).await.0,
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn generated_params_get_the_same_replies_both_ways() {
+        let service = service();
+        let schema: Value = serde_json::from_str(PARAMS).unwrap();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for _ in 0..2000 {
+            let value = value_for(&mut rng, &schema, &schema, 4);
+            let text = text_of(&mut rng, &value);
+            let (typed, valued) = both(&service, "add", &text).await;
+            assert_eq!(typed, valued, "{text}");
+        }
+    }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tracing::field::Empty;
 use tracing::Instrument as _;
 
-use crate::envelope::{encode_notification, encode_request, RpcId};
+use crate::envelope::{encode_notification, encode_request, Json, RpcId};
 use crate::error::Error;
 use crate::names;
 use crate::transport::{CallOptions, ClientTransport};
@@ -108,8 +108,13 @@ impl Client {
         P: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let value = self.call_value(service, method, params, options).await?;
-        serde_json::from_value(value)
+        let result = self.call_json(service, method, params, options).await?;
+        // Straight from the reply's text; a result that does not decode is decoded once more
+        // from its value, so the error says what it always said.
+        if let Some(decoded) = result.text().and_then(|t| serde_json::from_str(t).ok()) {
+            return Ok(decoded);
+        }
+        serde_json::from_value(result.into_value())
             .map_err(|e| Error::protocol_with(format!("invalid result for {service}.{method}"), e))
     }
 
@@ -121,6 +126,22 @@ impl Client {
         params: &P,
         options: CallOptions,
     ) -> Result<Value, Error>
+    where
+        P: Serialize + ?Sized,
+    {
+        self.call_json(service, method, params, options)
+            .await
+            .map(Json::into_value)
+    }
+
+    /// Calls `service.method`; the result as it came.
+    async fn call_json<P>(
+        &self,
+        service: &str,
+        method: &str,
+        params: &P,
+        options: CallOptions,
+    ) -> Result<Json, Error>
     where
         P: Serialize + ?Sized,
     {

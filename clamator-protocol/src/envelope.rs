@@ -107,71 +107,175 @@ impl<'de> Deserialize<'de> for RpcId {
     }
 }
 
-/// The params of a request or notification: the JSON text they came as, read into a
-/// [`Value`] only when something asks for one.
+/// A JSON value of an envelope (a request's params, a reply's result): the text it came as,
+/// read into a [`Value`] only when something asks for one.
 ///
-/// A generated service's typed path decodes its params type straight from the text; every
-/// other reader sees a `Value` ([`Params::value`], or through `Deref`), parsed once.
+/// A generated service's typed path decodes its params type straight from the text, and a
+/// generated client its result type; every other reader sees a `Value` ([`Json::value`], or
+/// through `Deref`), parsed once.
 ///
 /// ```
-/// use clamator_protocol::envelope::{parse_envelope, Envelope, Params};
+/// use clamator_protocol::envelope::{parse_envelope, Envelope, Json};
 /// let env = parse_envelope(br#"{"jsonrpc":"2.0","method":"a.b","params":{"n": 1},"id":1}"#).unwrap();
 /// let Envelope::Request(req) = env else { panic!() };
 /// assert_eq!(req.params.text(), Some(r#"{"n": 1}"#));
 /// assert_eq!(req.params["n"], 1);
-/// assert_eq!(Params::from(serde_json::json!({"n": 1})), req.params);
+/// assert_eq!(Json::from(serde_json::json!({"n": 1})), req.params);
 /// ```
-#[derive(Clone, Default)]
-pub struct Params {
-    /// The text, when the params came as text.
+#[derive(Clone)]
+pub struct Json {
+    /// The text, when the value came as text.
     text: Option<Box<RawValue>>,
     /// The value, once parsed (or as given).
     value: OnceLock<Value>,
 }
 
-impl Params {
-    /// The JSON text the params came as; `None` when they were built from a [`Value`] or were
-    /// absent or `null` on the wire (then they are `{}`).
+impl Json {
+    /// The JSON text the value came as; `None` when it was built from a [`Value`] (params
+    /// that were absent or `null` on the wire are the value `{}`).
     pub fn text(&self) -> Option<&str> {
         self.text.as_deref().map(RawValue::get)
     }
 
-    /// The params as a value (parsed from the text on first use).
+    /// The value (parsed from the text on first use).
     pub fn value(&self) -> &Value {
         self.value.get_or_init(|| match &self.text {
-            // Checked when read from the envelope: valid JSON, nested no deeper than a
-            // `Value` may be.
+            // Checked when read from the envelope: it reads as a `Value`.
             Some(text) => serde_json::from_str(text.get()).unwrap_or(Value::Null),
-            None => Value::Object(Map::new()),
+            None => Value::Null,
         })
     }
 
-    /// The params as a value, owned.
+    /// The value, owned.
     pub fn into_value(self) -> Value {
         self.value();
         self.value.into_inner().unwrap_or(Value::Null)
     }
 
-    /// Params read from an envelope's text; `null` is `{}`, as an absent member. Refused when
-    /// they would not read as a [`Value`] (a number out of range, nested deeper than 128), so
-    /// that reading them later cannot fail and the envelope is refused as it always was.
-    fn from_text(text: Box<RawValue>) -> Option<Self> {
-        if text.get() == "null" {
-            return Some(Self::default());
-        }
-        if !reads_as_value(text.get()) {
-            return None;
-        }
-        Some(Self {
+    /// A value of an envelope as its text. Refused when it would not read as a [`Value`] (a
+    /// number out of range, nested deeper than 128), so that reading it later cannot fail and
+    /// such an envelope is refused as it always was.
+    pub(crate) fn from_text(text: Box<RawValue>) -> Option<Self> {
+        reads_as_value(text.get()).then(|| Self {
             text: Some(text),
             value: OnceLock::new(),
         })
     }
 }
 
-/// Whether `json` reads as a [`Value`]: every number in range, nested no deeper than
-/// serde_json allows. Capturing text checks its syntax only.
+/// How deep a value inside an envelope may nest: serde_json's limit of 128, less the
+/// envelope's own object.
+const MAX_MEMBER_DEPTH: usize = 126;
+
+/// Whether `json` (text whose syntax serde_json has checked) reads as a [`Value`] inside an
+/// envelope, as it did when envelopes were read whole: nested at most 126 deep, every number
+/// in range, every `\u` escape a valid character. Capturing text checks its syntax only.
+///
+/// One quick look at the bytes settles nearly every text; numbers with large exponents or
+/// hundreds of digits and escapes of surrogates are left to serde_json itself.
 fn reads_as_value(json: &str) -> bool {
+    match quick_read(json.as_bytes()) {
+        Quick::Readable => true,
+        Quick::TooDeep => false,
+        Quick::Unsure => parses(json),
+    }
+}
+
+/// What a look at the bytes says.
+#[derive(Debug, PartialEq)]
+enum Quick {
+    Readable,
+    TooDeep,
+    Unsure,
+}
+
+/// The look: depth counted exactly, strings skipped to their end, numbers and escapes that
+/// might not read flagged.
+fn quick_read(b: &[u8]) -> Quick {
+    let mut depth = 0usize;
+    // Something serde_json must decide; the depth is still counted to the end.
+    let mut unsure = false;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => loop {
+                let Some(at) = memchr::memchr2(b'"', b'\\', b.get(i + 1..).unwrap_or_default())
+                else {
+                    return Quick::Unsure;
+                };
+                i += 1 + at;
+                if b[i] == b'"' {
+                    i += 1;
+                    break;
+                }
+                // An escape: `\uD8..` to `\uDF..` (a surrogate) may not read alone. The
+                // next search starts past the escaped character.
+                unsure |= b.get(i + 1) == Some(&b'u')
+                    && matches!(b.get(i + 2), Some(b'd' | b'D'))
+                    && matches!(b.get(i + 3), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'));
+                i += 1;
+            },
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_MEMBER_DEPTH {
+                    return Quick::TooDeep;
+                }
+                i += 1;
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while b
+                    .get(i)
+                    .is_some_and(|c| matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                {
+                    i += 1;
+                }
+                unsure |= !surely_in_range(&b[start..i]);
+            }
+            _ => i += 1,
+        }
+    }
+    if unsure {
+        Quick::Unsure
+    } else {
+        Quick::Readable
+    }
+}
+
+/// Whether a JSON number surely reads as an `f64` (or an integer): at most 300 characters,
+/// an exponent of at most two digits, and under 1e300 in magnitude. Past that, serde_json
+/// decides.
+fn surely_in_range(number: &[u8]) -> bool {
+    if number.len() > 300 {
+        return false;
+    }
+    let digits = number.strip_prefix(b"-").unwrap_or(number);
+    let whole = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+    let Some(e) = digits.iter().position(|c| matches!(c, b'e' | b'E')) else {
+        return whole <= 300;
+    };
+    let exponent = &digits[e + 1..];
+    let (negative, magnitude) = match exponent.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, exponent),
+    };
+    if magnitude.len() > 2 {
+        return false;
+    }
+    let value = magnitude
+        .iter()
+        .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+    negative || whole + value <= 300
+}
+
+/// serde_json's own answer (the text is nested no deeper than [`MAX_MEMBER_DEPTH`] when it
+/// is asked).
+fn parses(json: &str) -> bool {
     struct Skip;
     impl<'de> serde::de::DeserializeSeed<'de> for Skip {
         type Value = ();
@@ -217,7 +321,7 @@ fn reads_as_value(json: &str) -> bool {
     serde::de::DeserializeSeed::deserialize(Skip, &mut de).is_ok()
 }
 
-impl From<Value> for Params {
+impl From<Value> for Json {
     fn from(value: Value) -> Self {
         Self {
             text: None,
@@ -226,7 +330,7 @@ impl From<Value> for Params {
     }
 }
 
-impl std::ops::Deref for Params {
+impl std::ops::Deref for Json {
     type Target = Value;
 
     fn deref(&self) -> &Value {
@@ -234,25 +338,25 @@ impl std::ops::Deref for Params {
     }
 }
 
-impl PartialEq for Params {
+impl PartialEq for Json {
     fn eq(&self, other: &Self) -> bool {
         self.value() == other.value()
     }
 }
 
-impl PartialEq<Value> for Params {
+impl PartialEq<Value> for Json {
     fn eq(&self, other: &Value) -> bool {
         self.value() == other
     }
 }
 
-impl fmt::Debug for Params {
+impl fmt::Debug for Json {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.value(), f)
     }
 }
 
-impl Serialize for Params {
+impl Serialize for Json {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match &self.text {
             Some(text) => text.serialize(s),
@@ -271,7 +375,7 @@ pub struct Request {
     /// The method part of `method` (after the first dot).
     pub method: String,
     /// The params; `{}` when the envelope had none or `null`.
-    pub params: Params,
+    pub params: Json,
 }
 
 /// A notification: a call without an id that is never answered.
@@ -282,7 +386,7 @@ pub struct Notification {
     /// The method part of `method`.
     pub method: String,
     /// The params; `{}` when the envelope had none or `null`.
-    pub params: Params,
+    pub params: Json,
 }
 
 /// A reply: the result of a request or its error.
@@ -292,7 +396,7 @@ pub struct Response {
     /// requests whose id could not be read.
     pub id: Option<RpcId>,
     /// The result, or the JSON-RPC error.
-    pub outcome: Result<Value, RpcError>,
+    pub outcome: Result<Json, RpcError>,
 }
 
 /// Any envelope clamator puts on a stream.
@@ -426,25 +530,68 @@ struct Members {
     #[serde(default, deserialize_with = "present")]
     method: Option<Value>,
     #[serde(default, deserialize_with = "params_text")]
-    params: Option<Params>,
-    #[serde(default, deserialize_with = "present")]
-    result: Option<Value>,
+    params: Option<Json>,
+    #[serde(default, deserialize_with = "as_text")]
+    result: Option<Json>,
     #[serde(default, deserialize_with = "present")]
     error: Option<Value>,
 }
 
-/// The params member, kept as text.
-fn params_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Params>, D::Error> {
+/// The params member, kept as text; `null` is `{}`, as an absent member.
+fn params_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
     let text = Box::<RawValue>::deserialize(d)?;
-    Params::from_text(text)
+    if text.get() == "null" {
+        return Ok(Some(Json::from(Value::Object(Map::new()))));
+    }
+    Json::from_text(text)
         .map(Some)
         .ok_or_else(|| serde::de::Error::custom("params do not read as a value"))
+}
+
+/// The params member as a value; `null` is `{}`, as an absent member.
+fn params_value(params: Value) -> Json {
+    match params {
+        Value::Null => Json::from(Value::Object(Map::new())),
+        p => Json::from(p),
+    }
+}
+
+/// A member kept as text, `null` included.
+fn as_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
+    let text = Box::<RawValue>::deserialize(d)?;
+    Json::from_text(text)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom("value does not read as a value"))
 }
 
 /// A member that is there, `null` included (`Option`'s own rule would read `null` as absent).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
 }
+
+/// [`Members`] with params and result read as values: for large envelopes.
+#[derive(Deserialize)]
+struct ValueMembers {
+    #[serde(default, deserialize_with = "present")]
+    jsonrpc: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    method: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    params: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    result: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    error: Option<Value>,
+}
+
+/// Up to this size, an envelope keeps its params and result as text, for the typed path.
+/// Keeping text costs one more read of it (the value is still read once more, into the typed
+/// value or a [`Value`]), which the typed path saves many times over in allocations when
+/// values are small; past a few KiB, mostly of long strings, reading the text twice costs
+/// more than the copies a `Value` makes, so large envelopes are read into values at once.
+const MAX_TEXT_ENVELOPE_BYTES: usize = 4096;
 
 impl Members {
     /// The members of a JSON object without repeated members; `None` for anything else.
@@ -454,7 +601,18 @@ impl Members {
         if *first != b'{' {
             return None;
         }
-        serde_json::from_slice(bytes).ok()
+        if bytes.len() <= MAX_TEXT_ENVELOPE_BYTES {
+            return serde_json::from_slice(bytes).ok();
+        }
+        let m: ValueMembers = serde_json::from_slice(bytes).ok()?;
+        Some(Self {
+            jsonrpc: m.jsonrpc,
+            id: m.id,
+            method: m.method,
+            params: m.params.map(params_value),
+            result: m.result.map(Json::from),
+            error: m.error,
+        })
     }
 
     fn take(mut obj: Map<String, Value>) -> Self {
@@ -462,11 +620,8 @@ impl Members {
             jsonrpc: obj.remove("jsonrpc"),
             id: obj.remove("id"),
             method: obj.remove("method"),
-            params: obj.remove("params").map(|p| match p {
-                Value::Null => Params::default(),
-                p => Params::from(p),
-            }),
-            result: obj.remove("result"),
+            params: obj.remove("params").map(params_value),
+            result: obj.remove("result").map(Json::from),
             error: obj.remove("error"),
         }
     }
@@ -493,7 +648,9 @@ fn parse_members(m: Members, big_id: Option<RpcId>) -> Result<Envelope, Envelope
     if let Some(Value::String(full)) = &m.method {
         let (service, method) =
             split_method(full).map_err(|r| EnvelopeError::invalid(r, recovered.clone()))?;
-        let params = m.params.unwrap_or_default();
+        let params = m
+            .params
+            .unwrap_or_else(|| Json::from(Value::Object(Map::new())));
         if !has_id {
             return Ok(Envelope::Notification(Notification {
                 service,
@@ -519,7 +676,7 @@ fn parse_members(m: Members, big_id: Option<RpcId>) -> Result<Envelope, Envelope
             }
             let id = recovered
                 .ok_or_else(|| EnvelopeError::invalid("id must be string or number", None))?;
-            let result = m.result.unwrap_or(Value::Null);
+            let result = m.result.unwrap_or_else(|| Json::from(Value::Null));
             Ok(Envelope::Response(Response {
                 id: Some(id),
                 outcome: Ok(result),
@@ -794,6 +951,96 @@ fn into_string(bytes: Vec<u8>) -> String {
 }
 
 #[cfg(test)]
+mod reads_as_value_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What reading the whole envelope said before member texts were kept: the member read
+    /// as a `Value` inside an object.
+    fn read_whole(text: &str) -> bool {
+        serde_json::from_str::<Value>(&format!(r#"{{"p":{text}}}"#)).is_ok()
+    }
+
+    /// Pieces of JSON text, some that do not read as a `Value`.
+    fn piece() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("0".to_owned()),
+            Just("-12.5e-3".to_owned()),
+            Just("1e308".to_owned()),
+            Just("1.8e308".to_owned()),
+            Just("1e999".to_owned()),
+            Just("-1E+99".to_owned()),
+            Just("1e-999".to_owned()),
+            Just("17976931348623157".to_owned() + &"0".repeat(292)),
+            Just("17976931348623159".to_owned() + &"0".repeat(292)),
+            Just("1".to_owned() + &"0".repeat(400)),
+            Just("1".to_owned() + &"0".repeat(250) + "e99"),
+            Just("1".to_owned() + &"0".repeat(250) + "e-99"),
+            Just("0.".to_owned() + &"0".repeat(400) + "1"),
+            Just(r#""plain""#.to_owned()),
+            Just(r#""a\"b\\""#.to_owned()),
+            Just(r#""\ud83d\ude00""#.to_owned()),
+            Just(r#""\ud83d""#.to_owned()),
+            Just(r#""\ude00x""#.to_owned()),
+            Just(r#""\uD800\u0041""#.to_owned()),
+            Just(r#""\u00e9\\ud800""#.to_owned()),
+            Just("true".to_owned()),
+            Just("null".to_owned()),
+        ];
+        leaf.prop_recursive(4, 64, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec(inner, 0..4).prop_map(|v| {
+                    let members: Vec<String> =
+                        v.iter().enumerate().map(|(i, x)| format!(r#""k{i}":{x}"#)).collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_quick_look_reads_as_the_whole_envelope_did(inner in piece(), depth in 0usize..140) {
+            let text = format!("{}{inner}{}", "[".repeat(depth), "]".repeat(depth));
+            prop_assert_eq!(reads_as_value(&text), read_whole(&text), "{}", &text[..text.len().min(200)]);
+        }
+    }
+
+    #[test]
+    fn small_envelopes_keep_their_text_and_large_ones_are_read_into_values() {
+        let small = br#"{"jsonrpc":"2.0","method":"a.b","params":{"t":"x"},"id":1}"#;
+        let Ok(Envelope::Request(r)) = parse_envelope(small) else {
+            panic!()
+        };
+        assert_eq!(r.params.text(), Some(r#"{"t":"x"}"#));
+        let text = "x".repeat(MAX_TEXT_ENVELOPE_BYTES);
+        let large = format!(r#"{{"jsonrpc":"2.0","method":"a.b","params":{{"t":"{text}"}},"id":1}}"#);
+        let Ok(Envelope::Request(r)) = parse_envelope(large.as_bytes()) else {
+            panic!()
+        };
+        assert_eq!((r.params.text(), r.params["t"].as_str()), (None, Some(text.as_str())));
+        let reply = format!(r#"{{"jsonrpc":"2.0","id":1,"result":"{text}"}}"#);
+        let Ok(Envelope::Response(r)) = parse_envelope(reply.as_bytes()) else {
+            panic!()
+        };
+        assert!(r.outcome.unwrap().text().is_none());
+    }
+
+    #[test]
+    fn depth_is_counted_as_inside_an_envelope() {
+        for depth in [125, 126, 127, 128] {
+            let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            assert_eq!(reads_as_value(&text), read_whole(&text), "{depth}");
+        }
+        assert!(reads_as_value(&format!("{}{}", "[".repeat(126), "]".repeat(126))));
+        assert!(!reads_as_value(&format!("{}{}", "[".repeat(127), "]".repeat(127))));
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -1023,7 +1270,7 @@ mod tests {
     fn round_trips_responses() {
         let ok = Response {
             id: Some("a".into()),
-            outcome: Ok(json!({"q": 2.5})),
+            outcome: Ok(json!({"q": 2.5}).into()),
         };
         assert_eq!(parse(&ok.to_json()).unwrap(), Envelope::Response(ok));
         let err = Response {

@@ -20,7 +20,7 @@ pub use client::{Client, DEFAULT_TIMEOUT};
 pub use contract::{
     ContractDescriptor, ContractInfo, ErrorInfo, EventInfo, MethodDescriptor, MethodInfo,
 };
-pub use envelope::{Envelope, EnvelopeError, Notification, Params, Request, Response, RpcId};
+pub use envelope::{Envelope, EnvelopeError, Json, Notification, Request, Response, RpcId};
 pub use error::{codes, BoxError, Error, RpcError, ValidationIssue};
 pub use memory::{MemoryTransport, PublishedEvent, RecordingPublisher};
 pub use schema::{SchemaError, SchemaValidator};

@@ -477,7 +477,7 @@ fn what_it_reads_and_what_it_leaves() {
 
 mod dispatch {
     use super::*;
-    use clamator_protocol::envelope::{parse_envelope, Envelope, Params};
+    use clamator_protocol::envelope::{parse_envelope, Envelope, Json};
     use clamator_protocol::{Method, RpcError, Service};
     use serde::{Deserialize, Serialize};
 
@@ -555,7 +555,7 @@ mod dispatch {
             panic!("not a request: {text}");
         };
         let mut valued = typed.clone();
-        valued.params = Params::from(typed.params.value().clone());
+        valued.params = Json::from(typed.params.value().clone());
         assert!(valued.params.text().is_none());
         let a = service
             .dispatch_encoded(Envelope::Request(typed))

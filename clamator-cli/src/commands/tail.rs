@@ -350,7 +350,7 @@ impl Tail {
             Ok(result) => {
                 event["outcome"] = json!("ok");
                 if !self.args.no_params {
-                    event["result"] = result;
+                    event["result"] = result.into_value();
                 }
             }
             Err(e) => {

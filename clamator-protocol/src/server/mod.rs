@@ -328,10 +328,10 @@ mod tests {
             let pong = s.dispatch(req("ping", json!({}))).await.unwrap();
             release.send(()).unwrap();
             let slow = slow.await.unwrap().unwrap();
-            assert_eq!(slow.outcome, Ok(json!(1)));
+            assert_eq!(slow.outcome, Ok(json!(1).into()));
             pong
         });
-        assert_eq!(pong.outcome, Ok(json!("pong")));
+        assert_eq!(pong.outcome, Ok(json!("pong").into()));
         assert!(!Validator::may_block(&|_: &Value| Ok(())));
     }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::method::Failure;
 use super::{Method, ServiceBuilder, Validator};
 use crate::contract::{ContractDescriptor, ContractInfo, MethodDescriptor};
-use crate::envelope::{encode_error, encode_success, Envelope, Params, Response, RpcId};
+use crate::envelope::{encode_error, encode_success, Envelope, Json, Response, RpcId};
 use crate::error::{RpcError, ValidationIssue};
 
 /// A service: a name and its methods. Build one with [`Service::builder`].
@@ -95,9 +95,10 @@ impl Service {
     pub async fn dispatch(&self, envelope: Envelope) -> Option<Response> {
         let (id, outcome) = self.answer(envelope).await?;
         let outcome = outcome.and_then(|answer| match answer {
-            Answer::Value(value) => Ok(value),
-            Answer::Text(text) => serde_json::from_str(text.get())
-                .map_err(|e| RpcError::internal_with("ProtocolError", e.to_string())),
+            Answer::Value(value) => Ok(Json::from(value)),
+            Answer::Text(text) => Json::from_text(text).ok_or_else(|| {
+                RpcError::internal_with("ProtocolError", "result nested too deeply")
+            }),
         });
         Some(Response {
             id: Some(id),
@@ -192,7 +193,7 @@ impl Service {
         &self,
         id: Option<&RpcId>,
         method_name: &str,
-        params: Params,
+        params: Json,
     ) -> Option<Result<Answer, RpcError>> {
         let service = self.name.as_str();
         let rpc_id = || id.map(RpcId::key).unwrap_or_default();

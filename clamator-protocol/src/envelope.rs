@@ -989,10 +989,14 @@ mod reads_as_value_tests {
         ];
         leaf.prop_recursive(4, 64, 4, |inner| {
             prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
                 proptest::collection::vec(inner, 0..4).prop_map(|v| {
-                    let members: Vec<String> =
-                        v.iter().enumerate().map(|(i, x)| format!(r#""k{i}":{x}"#)).collect();
+                    let members: Vec<String> = v
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| format!(r#""k{i}":{x}"#))
+                        .collect();
                     format!("{{{}}}", members.join(","))
                 }),
             ]
@@ -1017,11 +1021,15 @@ mod reads_as_value_tests {
         };
         assert_eq!(r.params.text(), Some(r#"{"t":"x"}"#));
         let text = "x".repeat(MAX_TEXT_ENVELOPE_BYTES);
-        let large = format!(r#"{{"jsonrpc":"2.0","method":"a.b","params":{{"t":"{text}"}},"id":1}}"#);
+        let large =
+            format!(r#"{{"jsonrpc":"2.0","method":"a.b","params":{{"t":"{text}"}},"id":1}}"#);
         let Ok(Envelope::Request(r)) = parse_envelope(large.as_bytes()) else {
             panic!()
         };
-        assert_eq!((r.params.text(), r.params["t"].as_str()), (None, Some(text.as_str())));
+        assert_eq!(
+            (r.params.text(), r.params["t"].as_str()),
+            (None, Some(text.as_str()))
+        );
         let reply = format!(r#"{{"jsonrpc":"2.0","id":1,"result":"{text}"}}"#);
         let Ok(Envelope::Response(r)) = parse_envelope(reply.as_bytes()) else {
             panic!()
@@ -1035,8 +1043,16 @@ mod reads_as_value_tests {
             let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
             assert_eq!(reads_as_value(&text), read_whole(&text), "{depth}");
         }
-        assert!(reads_as_value(&format!("{}{}", "[".repeat(126), "]".repeat(126))));
-        assert!(!reads_as_value(&format!("{}{}", "[".repeat(127), "]".repeat(127))));
+        assert!(reads_as_value(&format!(
+            "{}{}",
+            "[".repeat(126),
+            "]".repeat(126)
+        )));
+        assert!(!reads_as_value(&format!(
+            "{}{}",
+            "[".repeat(127),
+            "]".repeat(127)
+        )));
     }
 }
 

@@ -300,9 +300,36 @@ impl SchemaValidator {
     }
 }
 
+impl SchemaValidator {
+    /// `true` when `value`, as serde_json would write it, surely conforms: what
+    /// [`surely_accepts`](Self::surely_accepts) says of its text, said of the value itself,
+    /// with no text written. A typed result is checked this way before it is written.
+    ///
+    /// ```
+    /// use clamator_protocol::SchemaValidator;
+    /// #[derive(serde::Serialize)]
+    /// struct Sum { sum: f64 }
+    /// let v = SchemaValidator::from_json(
+    ///     r#"{"type":"object","properties":{"sum":{"type":"number","maximum":10}},"required":["sum"]}"#,
+    /// )?;
+    /// assert!(v.surely_accepts_value(&Sum { sum: 3.5 }));
+    /// assert!(!v.surely_accepts_value(&Sum { sum: 11.0 }));
+    /// # Ok::<(), clamator_protocol::schema::SchemaError>(())
+    /// ```
+    pub fn surely_accepts_value<T: serde::Serialize + ?Sized>(&self, value: &T) -> bool {
+        self.quick
+            .as_ref()
+            .is_some_and(|q| q.surely_accepts_value(value, self.null_for_optional))
+    }
+}
+
 impl crate::server::Validator for SchemaValidator {
     fn surely_accepts(&self, json: &str) -> bool {
         SchemaValidator::surely_accepts(self, json)
+    }
+
+    fn as_schema(&self) -> Option<&SchemaValidator> {
+        Some(self)
     }
 
     fn validate(&self, value: &Value) -> Result<(), Vec<ValidationIssue>> {

@@ -324,14 +324,19 @@ fn agree(schema: &Value, text: &str) -> usize {
     let value: Value = serde_json::from_str(text).expect("the generated text is JSON");
     let mut sure = 0;
     for v in [strict.clone(), strict.accepting_null_for_optional()] {
+        let refused = v.validate(&value).is_err();
         if v.surely_accepts(text) {
             sure += 1;
-            assert_eq!(
-                v.validate(&value),
-                Ok(()),
+            assert!(
+                !refused,
                 "surely accepted but refused\nschema: {schema}\ntext: {text}"
             );
         }
+        // The same value checked as it is serialized (a typed result before it is written).
+        assert!(
+            !(v.surely_accepts_value(&value) && refused),
+            "value surely accepted but refused\nschema: {schema}\nvalue: {value}"
+        );
     }
     sure
 }
@@ -649,5 +654,92 @@ mod dispatch {
             let (typed, valued) = both(&service, "add", &text).await;
             assert_eq!(typed, valued, "{text}");
         }
+    }
+}
+
+#[test]
+fn typed_values_are_checked_as_they_are_written() {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        X,
+        Y,
+    }
+    #[derive(serde::Serialize)]
+    struct Item {
+        n: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        kind: Kind,
+        ratio: f64,
+        tags: Vec<String>,
+        extra: std::collections::BTreeMap<u32, bool>,
+    }
+    let v = SchemaValidator::new(json!({
+        "type": "object",
+        "properties": {
+            "n": {"type": "integer", "minimum": 0},
+            "note": {"type": "string"},
+            "kind": {"enum": ["x", "y"]},
+            "ratio": {"type": "number"},
+            "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}, "maxItems": 2},
+            "extra": {"type": "object", "additionalProperties": {"type": "boolean"}}
+        },
+        "required": ["n", "kind", "ratio", "tags"],
+        "additionalProperties": false
+    }))
+    .unwrap();
+    let item = || Item {
+        n: 1,
+        note: None,
+        kind: Kind::Y,
+        ratio: 0.5,
+        tags: vec!["a".into()],
+        extra: [(7, true)].into(),
+    };
+    let cases: Vec<(Item, bool)> = vec![
+        (item(), true),
+        (Item { n: -1, ..item() }, false),
+        (
+            Item {
+                note: Some("n".into()),
+                ..item()
+            },
+            true,
+        ),
+        (
+            Item {
+                kind: Kind::X,
+                ..item()
+            },
+            true,
+        ),
+        // NaN is written as `null`, which is not a number.
+        (
+            Item {
+                ratio: f64::NAN,
+                ..item()
+            },
+            false,
+        ),
+        (
+            Item {
+                tags: vec!["abcd".into()],
+                ..item()
+            },
+            false,
+        ),
+        (
+            Item {
+                tags: vec!["a".into(); 3],
+                ..item()
+            },
+            false,
+        ),
+    ];
+    for (i, (value, sure)) in cases.into_iter().enumerate() {
+        let written = serde_json::to_value(&value).unwrap();
+        assert_eq!(v.surely_accepts_value(&value), sure, "case {i}: {written}");
+        assert_eq!(v.validate(&written).is_ok(), sure, "case {i}: {written}");
     }
 }

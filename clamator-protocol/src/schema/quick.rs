@@ -145,6 +145,24 @@ impl Quick {
         checked.is_ok() && de.end().is_ok()
     }
 
+    /// `true` when `value`, as serde_json would write it, surely conforms; `false` says
+    /// nothing. Checks the value itself, with no text written and none read.
+    pub(super) fn surely_accepts_value<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+        null_for_optional: bool,
+    ) -> bool {
+        value
+            .serialize(Ser(At {
+                quick: self,
+                node: 0,
+                depth: 0,
+                null_passes: false,
+                null_for_optional,
+            }))
+            .is_ok()
+    }
+
     /// Whether the root is read at all (a check that is never sure is not worth running).
     pub(super) fn reads_anything(&self) -> bool {
         !matches!(self.nodes.first(), Some(Node::Unsure) | None)
@@ -360,9 +378,29 @@ struct At<'q> {
     null_for_optional: bool,
 }
 
-/// "Not sure": the text breaks the schema or reaches a part this check does not read.
+/// "Not sure": the value breaks the schema or reaches a part this check does not read.
 #[derive(Debug)]
 struct NotSure;
+
+impl fmt::Display for NotSure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not sure")
+    }
+}
+
+impl std::error::Error for NotSure {}
+
+impl serde::ser::Error for NotSure {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        NotSure
+    }
+}
+
+impl de::Error for NotSure {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        NotSure
+    }
+}
 
 fn no<E: de::Error>() -> E {
     E::custom("not sure")
@@ -390,6 +428,13 @@ impl<'q> At<'q> {
             null_passes,
             ..*self
         }
+    }
+
+    fn null<E: de::Error>(&self) -> Result<(), E> {
+        if self.null_passes {
+            return Ok(());
+        }
+        self.scalar(NULL, || Value::Null)
     }
 
     fn scalar<E: de::Error>(&self, kind: u8, value: impl FnOnce() -> Value) -> Result<(), E> {
@@ -488,10 +533,7 @@ impl<'de> Visitor<'de> for At<'_> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        if self.null_passes {
-            return Ok(());
-        }
-        self.scalar(NULL, || Value::Null)
+        self.null()
     }
 
     fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
@@ -601,5 +643,465 @@ impl<'de> Visitor<'de> for Key<'_> {
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Option<usize>, E> {
         Ok(self.0.iter().position(|(name, _, _)| name == s))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Values about to be written: the same checks, driven by `Serialize`
+// ---------------------------------------------------------------------------------------
+//
+// What serde_json writes for each call, and so what is checked: integers as integers
+// (`i128`/`u128` past 64 bits, `f32`, bytes and enum variants with data are not read),
+// finite `f64`s as numbers and the others as `null`, `None` and unit as `null`, unit variants
+// as their name, sequences as arrays, maps and structs as objects (keys: strings, chars and
+// integers as their text).
+
+/// Checks one value as it is serialized.
+struct Ser<'q>(At<'q>);
+
+impl<'q> Ser<'q> {
+    fn start(at: At<'q>) -> Result<Option<&'q Typed>, NotSure> {
+        if at.depth > MAX_DEPTH {
+            return Err(NotSure);
+        }
+        at.typed()
+    }
+}
+
+impl<'q> serde::Serializer for Ser<'q> {
+    type Ok = ();
+    type Error = NotSure;
+    type SerializeSeq = SeqCheck<'q>;
+    type SerializeTuple = SeqCheck<'q>;
+    type SerializeTupleStruct = SeqCheck<'q>;
+    type SerializeTupleVariant = serde::ser::Impossible<(), NotSure>;
+    type SerializeMap = MapCheck<'q>;
+    type SerializeStruct = MapCheck<'q>;
+    type SerializeStructVariant = serde::ser::Impossible<(), NotSure>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), NotSure> {
+        self.0.scalar(BOOL, || Value::Bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), NotSure> {
+        self.0.number(Num::I(v.into()))
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), NotSure> {
+        self.0.number(Num::I(v.into()))
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), NotSure> {
+        self.0.number(Num::I(v.into()))
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), NotSure> {
+        self.0.number(Num::I(v))
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), NotSure> {
+        self.0.number(Num::U(v.into()))
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), NotSure> {
+        self.0.number(Num::U(v.into()))
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), NotSure> {
+        self.0.number(Num::U(v.into()))
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), NotSure> {
+        self.0.number(Num::U(v))
+    }
+    fn serialize_f32(self, _: f32) -> Result<(), NotSure> {
+        // Written in `f32`'s shortest form, read back as another `f64`: not this check's.
+        Err(NotSure)
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), NotSure> {
+        if v.is_finite() {
+            self.0.number(Num::F(v))
+        } else {
+            self.0.null()
+        }
+    }
+    fn serialize_char(self, v: char) -> Result<(), NotSure> {
+        self.0.string(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_str(self, v: &str) -> Result<(), NotSure> {
+        self.0.string(v)
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_none(self) -> Result<(), NotSure> {
+        self.0.null()
+    }
+    fn serialize_some<T: serde::Serialize + ?Sized>(self, value: &T) -> Result<(), NotSure> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), NotSure> {
+        self.0.null()
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), NotSure> {
+        self.0.null()
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), NotSure> {
+        self.0.string(variant)
+    }
+    fn serialize_newtype_struct<T: serde::Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), NotSure> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: serde::Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<SeqCheck<'q>, NotSure> {
+        let t = Ser::start(self.0)?;
+        if let Some(t) = t {
+            if (t.types != 0 && t.types & ARRAY == 0) || t.allowed.is_some() {
+                return Err(NotSure);
+            }
+        }
+        Ok(SeqCheck {
+            at: self.0,
+            t,
+            n: 0,
+        })
+    }
+    fn serialize_tuple(self, len: usize) -> Result<SeqCheck<'q>, NotSure> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<SeqCheck<'q>, NotSure> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<MapCheck<'q>, NotSure> {
+        let t = Ser::start(self.0)?;
+        if let Some(t) = t {
+            if (t.types != 0 && t.types & OBJECT == 0) || t.allowed.is_some() {
+                return Err(NotSure);
+            }
+        }
+        Ok(MapCheck {
+            at: self.0,
+            t,
+            seen: 0,
+            keys: 0,
+            key: None,
+        })
+    }
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<MapCheck<'q>, NotSure> {
+        self.serialize_map(Some(len))
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, NotSure> {
+        Err(NotSure)
+    }
+}
+
+/// An array being serialized.
+struct SeqCheck<'q> {
+    at: At<'q>,
+    t: Option<&'q Typed>,
+    n: u64,
+}
+
+impl SeqCheck<'_> {
+    fn element<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), NotSure> {
+        self.n += 1;
+        match self.t.and_then(|t| t.items) {
+            Some(items) => value.serialize(Ser(self.at.next(items, false))),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(self) -> Result<(), NotSure> {
+        let Some(t) = self.t else {
+            return Ok(());
+        };
+        let n = self.n;
+        if t.min_items.is_some_and(|min| n < min) || t.max_items.is_some_and(|max| n > max) {
+            return Err(NotSure);
+        }
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeSeq for SeqCheck<'_> {
+    type Ok = ();
+    type Error = NotSure;
+    fn serialize_element<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> Result<(), NotSure> {
+        self.element(v)
+    }
+    fn end(self) -> Result<(), NotSure> {
+        self.finish()
+    }
+}
+
+impl serde::ser::SerializeTuple for SeqCheck<'_> {
+    type Ok = ();
+    type Error = NotSure;
+    fn serialize_element<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> Result<(), NotSure> {
+        self.element(v)
+    }
+    fn end(self) -> Result<(), NotSure> {
+        self.finish()
+    }
+}
+
+impl serde::ser::SerializeTupleStruct for SeqCheck<'_> {
+    type Ok = ();
+    type Error = NotSure;
+    fn serialize_field<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> Result<(), NotSure> {
+        self.element(v)
+    }
+    fn end(self) -> Result<(), NotSure> {
+        self.finish()
+    }
+}
+
+/// An object being serialized.
+struct MapCheck<'q> {
+    at: At<'q>,
+    t: Option<&'q Typed>,
+    seen: u64,
+    keys: u64,
+    /// The property of the key just serialized (`None` inside: not a listed property).
+    key: Option<Option<usize>>,
+}
+
+impl MapCheck<'_> {
+    fn value<T: serde::Serialize + ?Sized>(
+        &mut self,
+        property: Option<usize>,
+        value: &T,
+    ) -> Result<(), NotSure> {
+        self.keys += 1;
+        let Some(t) = self.t else {
+            return Ok(());
+        };
+        match property {
+            Some(i) => {
+                let (_, node, required) = &t.properties[i];
+                self.seen |= 1 << i;
+                let null_passes = self.at.null_for_optional && !required;
+                value.serialize(Ser(self.at.next(*node, null_passes)))
+            }
+            None => match t.additional {
+                Additional::Allowed => Ok(()),
+                Additional::Denied => Err(NotSure),
+                Additional::Schema(node) => value.serialize(Ser(self.at.next(node, false))),
+            },
+        }
+    }
+
+    fn property(&self, name: &str) -> Option<usize> {
+        self.t
+            .and_then(|t| t.properties.iter().position(|(p, _, _)| p == name))
+    }
+
+    fn finish(self) -> Result<(), NotSure> {
+        let Some(t) = self.t else {
+            return Ok(());
+        };
+        let missing = t
+            .properties
+            .iter()
+            .enumerate()
+            .any(|(i, (_, _, required))| *required && self.seen & (1 << i) == 0);
+        if missing || t.max_properties.is_some_and(|max| self.keys > max) {
+            return Err(NotSure);
+        }
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeMap for MapCheck<'_> {
+    type Ok = ();
+    type Error = NotSure;
+    fn serialize_key<T: serde::Serialize + ?Sized>(&mut self, key: &T) -> Result<(), NotSure> {
+        let mut text = String::new();
+        key.serialize(KeyText(&mut text))?;
+        self.key = Some(self.property(&text));
+        Ok(())
+    }
+    fn serialize_value<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> Result<(), NotSure> {
+        let property = self.key.take().ok_or(NotSure)?;
+        self.value(property, v)
+    }
+    fn end(self) -> Result<(), NotSure> {
+        self.finish()
+    }
+}
+
+impl serde::ser::SerializeStruct for MapCheck<'_> {
+    type Ok = ();
+    type Error = NotSure;
+    fn serialize_field<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        v: &T,
+    ) -> Result<(), NotSure> {
+        let property = self.property(key);
+        self.value(property, v)
+    }
+    fn end(self) -> Result<(), NotSure> {
+        self.finish()
+    }
+}
+
+/// A map key as serde_json writes it: strings, chars and integers; anything else is not
+/// read.
+struct KeyText<'a>(&'a mut String);
+
+impl serde::Serializer for KeyText<'_> {
+    type Ok = ();
+    type Error = NotSure;
+    type SerializeSeq = serde::ser::Impossible<(), NotSure>;
+    type SerializeTuple = serde::ser::Impossible<(), NotSure>;
+    type SerializeTupleStruct = serde::ser::Impossible<(), NotSure>;
+    type SerializeTupleVariant = serde::ser::Impossible<(), NotSure>;
+    type SerializeMap = serde::ser::Impossible<(), NotSure>;
+    type SerializeStruct = serde::ser::Impossible<(), NotSure>;
+    type SerializeStructVariant = serde::ser::Impossible<(), NotSure>;
+
+    fn serialize_str(self, v: &str) -> Result<(), NotSure> {
+        self.0.push_str(v);
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Result<(), NotSure> {
+        self.0.push(v);
+        Ok(())
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), NotSure> {
+        self.0.push_str(&v.to_string());
+        Ok(())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), NotSure> {
+        self.0.push_str(&v.to_string());
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), NotSure> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), NotSure> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), NotSure> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), NotSure> {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), NotSure> {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), NotSure> {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_newtype_struct<T: serde::Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), NotSure> {
+        value.serialize(self)
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), NotSure> {
+        self.serialize_str(variant)
+    }
+    fn serialize_bool(self, _: bool) -> Result<(), NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_f32(self, _: f32) -> Result<(), NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_f64(self, _: f64) -> Result<(), NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_none(self) -> Result<(), NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_some<T: serde::Serialize + ?Sized>(self, _: &T) -> Result<(), NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_unit(self) -> Result<(), NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_newtype_variant<T: serde::Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotSure> {
+        Err(NotSure)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, NotSure> {
+        Err(NotSure)
     }
 }

@@ -25,10 +25,19 @@ pub(super) enum Failure {
 type ErasedHandler = dyn Fn(Value) -> BoxFuture<'static, Result<Value, Failure>> + Send + Sync;
 
 /// The typed path: params decoded straight from their text, the result written straight to
-/// text. `None` when the text does not decode into the params type (the `Value` path then
-/// decides, with its messages).
-type TextHandler =
-    dyn Fn(&str) -> Option<BoxFuture<'static, Result<Box<RawValue>, Failure>>> + Send + Sync;
+/// text, with whether the result validator (given) is sure of the result. `None` when the
+/// text does not decode into the params type (the `Value` path then decides, with its
+/// messages).
+type TextHandler = dyn Fn(&str, Option<Arc<dyn Validator>>) -> Option<BoxFuture<'static, Result<Written, Failure>>>
+    + Send
+    + Sync;
+
+/// A result written by the typed path: its text, and whether the result validator is
+/// already sure of it.
+pub(super) struct Written {
+    pub(super) text: Box<RawValue>,
+    pub(super) sure: bool,
+}
 
 /// One method of a service: its handler, whether it is a notification, and optional
 /// schema validators for params and result.
@@ -71,14 +80,21 @@ impl Method {
                 serde_json::to_value(result).map_err(unserializable)
             })
         });
-        method.text_handler = Some(Arc::new(move |text: &str| {
-            let params: P = serde_json::from_str(text).ok()?;
-            let handler = Arc::clone(&typed);
-            Some(Box::pin(async move {
-                let result = guarded(handler(params)).await?.map_err(Failure::Rpc)?;
-                serde_json::value::to_raw_value(&result).map_err(unserializable)
-            }) as BoxFuture<'static, _>)
-        }));
+        method.text_handler = Some(Arc::new(
+            move |text: &str, check: Option<Arc<dyn Validator>>| {
+                let params: P = serde_json::from_str(text).ok()?;
+                let handler = Arc::clone(&typed);
+                Some(Box::pin(async move {
+                    let result = guarded(handler(params)).await?.map_err(Failure::Rpc)?;
+                    let sure = check
+                        .as_deref()
+                        .and_then(Validator::as_schema)
+                        .is_some_and(|v| v.surely_accepts_value(&result));
+                    let text = serde_json::value::to_raw_value(&result).map_err(unserializable)?;
+                    Ok(Written { text, sure })
+                }) as BoxFuture<'static, _>)
+            },
+        ));
         method
     }
 
@@ -100,12 +116,16 @@ impl Method {
                 Ok(Value::Null)
             })
         });
-        method.text_handler = Some(Arc::new(move |text: &str| {
+        method.text_handler = Some(Arc::new(move |text: &str, _| {
             let params: P = serde_json::from_str(text).ok()?;
             let handler = Arc::clone(&typed);
             Some(Box::pin(async move {
                 guarded(handler(params)).await?.map_err(Failure::Rpc)?;
-                Ok(Box::<RawValue>::default()) // `null`
+                Ok(Written {
+                    // `null`, never sent: notifications are not answered.
+                    text: Box::<RawValue>::default(),
+                    sure: true,
+                })
             }) as BoxFuture<'static, _>)
         }));
         method

@@ -61,6 +61,13 @@ pub trait Validator: Send + Sync + 'static {
         let _ = json;
         false
     }
+
+    /// This validator as a [`SchemaValidator`](crate::SchemaValidator), when it is one: the
+    /// typed path then checks a typed result before writing it
+    /// ([`SchemaValidator::surely_accepts_value`](crate::SchemaValidator::surely_accepts_value)).
+    fn as_schema(&self) -> Option<&crate::SchemaValidator> {
+        None
+    }
 }
 
 impl<F> Validator for F

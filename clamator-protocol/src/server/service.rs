@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::method::Failure;
+use super::method::{Failure, Written};
 use super::{Method, ServiceBuilder, Validator};
 use crate::contract::{ContractDescriptor, ContractInfo, MethodDescriptor};
 use crate::envelope::{encode_error, encode_success, Envelope, Json, Response, RpcId};
@@ -96,7 +96,7 @@ impl Service {
         let (id, outcome) = self.answer(envelope).await?;
         let outcome = outcome.and_then(|answer| match answer {
             Answer::Value(value) => Ok(Json::from(value)),
-            Answer::Text(text) => Json::from_text(text).ok_or_else(|| {
+            Answer::Text(text) | Answer::Sure(text) => Json::from_text(text).ok_or_else(|| {
                 RpcError::internal_with("ProtocolError", "result nested too deeply")
             }),
         });
@@ -113,7 +113,7 @@ impl Service {
     pub async fn dispatch_encoded(&self, envelope: Envelope) -> Option<EncodedReply> {
         let (id, outcome) = self.answer(envelope).await?;
         let encoded = match &outcome {
-            Ok(Answer::Text(text)) => encode_success(&id, text),
+            Ok(Answer::Text(text) | Answer::Sure(text)) => encode_success(&id, text),
             Ok(Answer::Value(value)) => encode_success(&id, value),
             Err(e) => Ok(encode_error(Some(&id), e)),
         };
@@ -216,12 +216,18 @@ impl Service {
                     .as_ref()
                     .is_none_or(|v| v.surely_accepts(text)) =>
             {
-                handler(text)
+                let check = (!method.notification)
+                    .then(|| method.result_validator.clone())
+                    .flatten();
+                handler(text, check)
             }
             _ => None,
         };
         let outcome = match typed {
-            Some(running) => running.await.map(Answer::Text),
+            Some(running) => running.await.map(|w| match w {
+                Written { text, sure: true } => Answer::Sure(text),
+                Written { text, sure: false } => Answer::Text(text),
+            }),
             None => {
                 let params = params.into_value();
                 let params = match &method.params_validator {
@@ -290,10 +296,11 @@ impl Service {
     }
 }
 
-/// A result: a value, or the text the typed path wrote.
+/// A result: a value, or the text the typed path wrote (checked already, or not).
 enum Answer {
     Value(Value),
     Text(Box<RawValue>),
+    Sure(Box<RawValue>),
 }
 
 /// A reply encoded for the wire ([`Service::dispatch_encoded`]).
@@ -309,6 +316,7 @@ pub struct EncodedReply {
 /// full, for the answer and its issues.
 async fn result_checked(validator: &Arc<dyn Validator>, answer: Answer) -> Result<Answer, Failure> {
     let value = match answer {
+        Answer::Sure(text) => return Ok(Answer::Sure(text)),
         Answer::Text(text) if validator.surely_accepts(text.get()) => {
             return Ok(Answer::Text(text))
         }

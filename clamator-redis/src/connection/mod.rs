@@ -9,6 +9,7 @@ mod operator;
 mod raw;
 mod reader;
 mod sentinel;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,7 @@ use raw::RawConn;
 use sentinel::Failover;
 
 pub(crate) use reader::{AtStop, BlockingReader};
+pub(crate) use writer::Writer;
 
 /// How long blocking reads (`XREADGROUP`, `XREAD`) wait in Redis: 1 s, as in clamator.
 pub(crate) const BLOCK: Duration = Duration::from_secs(1);

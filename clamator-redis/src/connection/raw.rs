@@ -153,7 +153,7 @@ impl Inner {
 
     async fn command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         let frame = self.frame(cmd).await?;
-        redis::parse_redis_value(&frame)
+        value_of(&frame)
     }
 
     /// Writes what is in `out` and hands each of `replies` replies to `take`, in order.
@@ -257,15 +257,21 @@ impl ConnectionLike for RawConn {
             inner
                 .exchange(offset + count, |frame| frames.push(frame))
                 .await?;
-            frames[offset..]
-                .iter()
-                .map(|f| redis::parse_redis_value(f))
-                .collect()
+            frames[offset..].iter().map(|f| value_of(f)).collect()
         })
     }
 
     fn get_db(&self) -> i64 {
         self.db
+    }
+}
+
+/// A reply as a redis-rs value: the simple kinds write commands get read directly, the rest
+/// by redis-rs's parser.
+fn value_of(frame: &[u8]) -> RedisResult<Value> {
+    match crate::stream::resp::simple_value(frame) {
+        Some(value) => Ok(value),
+        None => redis::parse_redis_value(frame),
     }
 }
 

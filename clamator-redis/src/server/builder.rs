@@ -150,6 +150,7 @@ impl ServerBuilder {
         let connector = Connector::new(&self.config.connection)?;
         let manager = connector.shared().await?;
         let completer = Completer::start(
+            &connector,
             manager.clone(),
             WriterSettings {
                 limits: ReplyLimits {

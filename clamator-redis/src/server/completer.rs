@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::connection::RedisConn;
+use crate::connection::{Connector, RedisConn, Writer};
 use crate::log_limit::LogLimit;
 use crate::stream::commands::{self, ReplyLimits};
 
@@ -135,17 +135,27 @@ pub(crate) struct WriterSettings {
 impl Completer {
     /// Starts the writer and the acker. They end once every `Completer` clone is dropped
     /// and what was sent before has been written.
-    pub(crate) fn start(manager: RedisConn, settings: WriterSettings) -> Self {
+    /// Each loop writes over a connection of its own where it can ([`Writer`]), else over
+    /// `manager`.
+    pub(crate) fn start(
+        connector: &Connector,
+        manager: RedisConn,
+        settings: WriterSettings,
+    ) -> Self {
         let (replies, replies_rx) = mpsc::unbounded_channel();
         let (acks, acks_rx) = mpsc::unbounded_channel();
         let settings_limits = settings.limits;
         tokio::spawn(reply_writer(
-            manager.clone(),
+            Writer::new(connector.clone(), manager.clone()),
             settings,
             replies_rx,
             acks.clone(),
         ));
-        tokio::spawn(acker(manager, settings_limits, acks_rx));
+        tokio::spawn(acker(
+            Writer::new(connector.clone(), manager),
+            settings_limits,
+            acks_rx,
+        ));
         Self { replies, acks }
     }
 
@@ -193,7 +203,7 @@ async fn next_batch(rx: &mut mpsc::UnboundedReceiver<Queued>) -> Option<Vec<Queu
 }
 
 async fn reply_writer(
-    manager: RedisConn,
+    mut writer: Writer,
     settings: WriterSettings,
     mut rx: mpsc::UnboundedReceiver<Queued>,
     acks: mpsc::UnboundedSender<Queued>,
@@ -205,7 +215,7 @@ async fn reply_writer(
             commands::push_reply(&mut pipe, &reply.to, settings.limits, &reply.json);
         }
         let written: redis::RedisResult<Vec<redis::RedisResult<redis::Value>>> =
-            pipe.query_async(&mut manager.clone()).await;
+            writer.query(&pipe).await;
         let results = match written {
             Ok(results) => results,
             Err(e) => {
@@ -292,7 +302,7 @@ fn reply_failed(q: Queued, e: &redis::RedisError, acks: &mpsc::UnboundedSender<Q
     q.finish(Outcome::ReplyFailed);
 }
 
-async fn acker(manager: RedisConn, limits: ReplyLimits, mut rx: mpsc::UnboundedReceiver<Queued>) {
+async fn acker(mut writer: Writer, limits: ReplyLimits, mut rx: mpsc::UnboundedReceiver<Queued>) {
     while let Some(batch) = next_batch(&mut rx).await {
         let groups = group_by_target(batch);
         let mut pipe = redis::pipe();
@@ -309,8 +319,7 @@ async fn acker(manager: RedisConn, limits: ReplyLimits, mut rx: mpsc::UnboundedR
         for to in written_streams(&groups) {
             commands::push_upkeep(&mut pipe, to, limits);
         }
-        let acked: redis::RedisResult<Vec<redis::RedisResult<i64>>> =
-            pipe.query_async(&mut manager.clone()).await;
+        let acked: redis::RedisResult<Vec<redis::RedisResult<i64>>> = writer.query(&pipe).await;
         let mut results = match acked {
             Ok(results) => results.into_iter().map(|r| r.err()),
             Err(e) => {

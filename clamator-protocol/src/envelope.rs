@@ -467,7 +467,7 @@ impl EnvelopeError {
 /// ```
 pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
     if let Some(members) = Members::read(bytes) {
-        let big_id = big_id(members.id.as_ref(), bytes);
+        let big_id = big_id(members.id.as_ref().and_then(Member::other), bytes);
         return parse_members(members, big_id);
     }
     // Whatever the direct read does not take (not an object, repeated members, not JSON at
@@ -522,13 +522,13 @@ pub fn parse_envelope_value(value: Value) -> Result<Envelope, EnvelopeError> {
 /// Read straight from the text, they spare every envelope a map of its own and a copy of
 /// each member's name; other members are skipped.
 #[derive(Deserialize)]
-struct Members {
-    #[serde(default, deserialize_with = "present")]
-    jsonrpc: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    method: Option<Value>,
+struct Members<'a> {
+    #[serde(borrow, default, deserialize_with = "member")]
+    jsonrpc: Option<Member<'a>>,
+    #[serde(borrow, default, deserialize_with = "member")]
+    id: Option<Member<'a>>,
+    #[serde(borrow, default, deserialize_with = "member")]
+    method: Option<Member<'a>>,
     #[serde(default, deserialize_with = "params_text")]
     params: Option<Json>,
     #[serde(default, deserialize_with = "as_text")]
@@ -569,6 +569,105 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
+/// `jsonrpc`, `id` or `method`: nearly always a string, read without a copy where the text
+/// allows; anything else as a value.
+#[derive(Debug)]
+enum Member<'a> {
+    Str(std::borrow::Cow<'a, str>),
+    Other(Value),
+}
+
+impl<'a> Member<'a> {
+    fn of(value: Value) -> Self {
+        match value {
+            Value::String(s) => Self::Str(s.into()),
+            other => Self::Other(other),
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Str(s) => Some(s),
+            Self::Other(_) => None,
+        }
+    }
+
+    /// The value, when it is not a string.
+    fn other(&self) -> Option<&Value> {
+        match self {
+            Self::Str(_) => None,
+            Self::Other(v) => Some(v),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        matches!(self, Self::Other(Value::Null))
+    }
+
+    fn rpc_id(&self) -> Option<RpcId> {
+        match self {
+            Self::Str(s) => Some(RpcId::Str(s.clone().into_owned())),
+            Self::Other(v) => RpcId::from_value(v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Member<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Member<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Member<'de>, E> {
+                Ok(Member::Str(s.into()))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Member<'de>, E> {
+                Ok(Member::Str(s.to_owned().into()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Member<'de>, E> {
+                Ok(Member::Str(s.into()))
+            }
+            fn visit_unit<E>(self) -> Result<Member<'de>, E> {
+                Ok(Member::Other(Value::Null))
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Member<'de>, E> {
+                Ok(Member::Other(Value::Bool(b)))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Member<'de>, E> {
+                Ok(Member::Other(Value::from(n)))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Member<'de>, E> {
+                Ok(Member::Other(Value::from(n)))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Member<'de>, E> {
+                Ok(Member::Other(Value::from(n)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Member<'de>, A::Error> {
+                Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Member::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Member<'de>, A::Error> {
+                Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Member::Other)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// A [`Member`] that is there, `null` included.
+fn member<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Member<'de>>, D::Error> {
+    Member::deserialize(d).map(Some)
+}
+
 /// [`Members`] with params and result read as values: for large envelopes.
 #[derive(Deserialize)]
 struct ValueMembers {
@@ -593,9 +692,9 @@ struct ValueMembers {
 /// more than the copies a `Value` makes, so large envelopes are read into values at once.
 const MAX_TEXT_ENVELOPE_BYTES: usize = 4096;
 
-impl Members {
+impl<'a> Members<'a> {
     /// The members of a JSON object without repeated members; `None` for anything else.
-    fn read(bytes: &[u8]) -> Option<Self> {
+    fn read(bytes: &'a [u8]) -> Option<Self> {
         // Only an object: serde would also read a JSON array into the struct, by position.
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace())?;
         if *first != b'{' {
@@ -606,9 +705,9 @@ impl Members {
         }
         let m: ValueMembers = serde_json::from_slice(bytes).ok()?;
         Some(Self {
-            jsonrpc: m.jsonrpc,
-            id: m.id,
-            method: m.method,
+            jsonrpc: m.jsonrpc.map(Member::of),
+            id: m.id.map(Member::of),
+            method: m.method.map(Member::of),
             params: m.params.map(params_value),
             result: m.result.map(Json::from),
             error: m.error,
@@ -617,9 +716,9 @@ impl Members {
 
     fn take(mut obj: Map<String, Value>) -> Self {
         Self {
-            jsonrpc: obj.remove("jsonrpc"),
-            id: obj.remove("id"),
-            method: obj.remove("method"),
+            jsonrpc: obj.remove("jsonrpc").map(Member::of),
+            id: obj.remove("id").map(Member::of),
+            method: obj.remove("method").map(Member::of),
             params: obj.remove("params").map(params_value),
             result: obj.remove("result").map(Json::from),
             error: obj.remove("error"),
@@ -635,17 +734,16 @@ fn parse_object(value: Value, big_id: Option<RpcId>) -> Result<Envelope, Envelop
     }
 }
 
-fn parse_members(m: Members, big_id: Option<RpcId>) -> Result<Envelope, EnvelopeError> {
-    let id_value = m.id.unwrap_or(Value::Null);
-    let has_id = !id_value.is_null();
-    let recovered = big_id.or_else(|| RpcId::from_value(&id_value));
-    if m.jsonrpc.as_ref().and_then(Value::as_str) != Some("2.0") {
+fn parse_members(m: Members<'_>, big_id: Option<RpcId>) -> Result<Envelope, EnvelopeError> {
+    let has_id = m.id.as_ref().is_some_and(|id| !id.is_null());
+    let recovered = big_id.or_else(|| m.id.as_ref().and_then(Member::rpc_id));
+    if m.jsonrpc.as_ref().and_then(Member::as_str) != Some("2.0") {
         return Err(EnvelopeError::invalid(
             "jsonrpc must equal \"2.0\"",
             recovered,
         ));
     }
-    if let Some(Value::String(full)) = &m.method {
+    if let Some(full) = m.method.as_ref().and_then(Member::as_str) {
         let (service, method) =
             split_method(full).map_err(|r| EnvelopeError::invalid(r, recovered.clone()))?;
         let params = m
@@ -1102,6 +1200,10 @@ mod tests {
             br#"{"jsonrpc":"2.0","method":"a.b","id":1"#,
             br#"{"jsonrpc":"2.0","method":"a.b","id":1} trailing"#,
             br#"{"jsonrpc":"2.0","method":"a.b","id":"\ud800"}"#,
+            br#"{"jsonrpc":"2\u002e0","method":"a.\u0062","id":"x\"y","params":{"k":[1]}}"#,
+            br#"{"jsonrpc":"2.0","method":["a.b"],"id":{"x":1}}"#,
+            br#"{"jsonrpc":2.0,"method":"a.b","id":1.5}"#,
+            br#"{"jsonrpc":"2.0","method":"a.b","id":null,"params":null}"#,
             b"{\"jsonrpc\":\"2.0\",\"method\":\"a.b\",\"id\":\"\xff\"}",
         ];
         for case in cases {

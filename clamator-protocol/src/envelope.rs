@@ -152,9 +152,10 @@ impl Json {
         self.value.into_inner().unwrap_or(Value::Null)
     }
 
-    /// A value of an envelope as its text. Refused when it would not read as a [`Value`] (a
-    /// number out of range, nested deeper than 128), so that reading it later cannot fail and
-    /// such an envelope is refused as it always was.
+    /// A value of an envelope as its text. Refused when it would not read as a [`Value`]
+    /// inside the envelope (a number out of range, a lone surrogate escape, nested deeper
+    /// than 126), so that reading it later cannot fail and such an envelope is refused as it
+    /// always was.
     pub(crate) fn from_text(text: Box<RawValue>) -> Option<Self> {
         reads_as_value(text.get()).then(|| Self {
             text: Some(text),
